@@ -1,0 +1,145 @@
+//! `triage.toml`: the operator, upstreams, the connector inventory, people and teams.
+//! Loading validates everything and names file, line and field of the first problem.
+
+// API CONTRACT (types shared with sync/console/CLI; loading is filled in by the config work)
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::domain::{Connector, Direction, UpstreamKind};
+
+/// A configuration problem, located: `triage.toml:42:9: connector[2].owner: unknown person "bob"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {field}: {message}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is not tied to a line (e.g. the file is unreadable).
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the field, e.g. `connector[2].owner` (`-` for the whole file).
+    pub field: String,
+    pub message: String,
+}
+
+/// Where an upstream's secret comes from. Secrets are never written to the store or logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    None,
+    Env(String),
+    File(PathBuf),
+    /// Shell command whose trimmed stdout is the token.
+    Cmd(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamConfig {
+    pub id: String,
+    pub kind: UpstreamKind,
+    /// Base URL (Connector API, Alertmanager) or management API URL (RabbitMQ).
+    pub url: String,
+    /// RabbitMQ only: `amqp://` URL.
+    pub amqp_url: Option<String>,
+    /// RabbitMQ only.
+    pub vhost: Option<String>,
+    /// RabbitMQ management API / AMQP user (password via the token source).
+    pub username: Option<String>,
+    pub token: TokenSource,
+    pub poll_interval: Duration,
+    pub timeout: Duration,
+    /// RabbitMQ: work queue per connector is set on the connector; nothing else here yet.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorConfig {
+    pub id: String,
+    pub name: String,
+    pub source: String,
+    pub destination: String,
+    pub direction: Direction,
+    pub purpose: String,
+    pub upstream: String,
+    pub owner: String,
+    pub backup: Option<String>,
+    pub ack_sla: Duration,
+    /// Resolved against the config file's directory.
+    pub runbook: Option<PathBuf>,
+    pub contract: Option<PathBuf>,
+    /// RabbitMQ bindings: the work queue, and the DLQ when not derived from the queue's DLX.
+    pub queue: Option<String>,
+    pub dead_letter_queue: Option<String>,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub team: Option<String>,
+    /// Chat handle, e.g. `@maria`.
+    pub handle: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    pub channel: Option<String>,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was loaded from (None for a built-in default).
+    pub file: Option<PathBuf>,
+    /// Who acts: default `$USER@host`.
+    pub operator: String,
+    pub read_only: bool,
+    /// Store path from config (`--store` overrides; else the XDG data dir).
+    pub store: Option<PathBuf>,
+    /// Ack SLA for incidents on connectors that are not in the inventory.
+    pub default_ack_sla: Duration,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub connectors: Vec<ConnectorConfig>,
+    pub people: Vec<Person>,
+    pub teams: Vec<Team>,
+}
+
+#[allow(unused_variables)]
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        todo!()
+    }
+    /// Parses and validates TOML text; `file` is only used in error messages and to resolve
+    /// relative paths.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        todo!()
+    }
+    /// `--config`, else `$TRIAGE_CONFIG`, else `<XDG config dir>/triage/triage.toml`.
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+        todo!()
+    }
+    pub fn upstream(&self, id: &str) -> Option<&UpstreamConfig> {
+        self.upstreams.iter().find(|u| u.id == id)
+    }
+    pub fn connector(&self, id: &str) -> Option<&ConnectorConfig> {
+        self.connectors.iter().find(|c| c.id == id)
+    }
+    pub fn person(&self, id: &str) -> Option<&Person> {
+        self.people.iter().find(|p| p.id == id)
+    }
+    /// The inventory as domain connectors (no stats), for `Store::sync_inventory`.
+    pub fn inventory(&self) -> Vec<Connector> {
+        todo!()
+    }
+}
+
+impl TokenSource {
+    /// Resolves the secret now (env var, file contents, or command output), trimmed.
+    pub fn resolve(&self) -> Result<Option<String>, String> {
+        todo!()
+    }
+}

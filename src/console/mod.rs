@@ -1,0 +1,1 @@
+//! The terminal console (ratatui): state, update, views, terminal guard.

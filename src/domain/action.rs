@@ -1,0 +1,126 @@
+//! Operator actions as durable intents: what was asked, of which upstream, and what came back.
+
+use serde::{Deserialize, Serialize};
+
+use super::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Ack,
+    Escalate,
+    Resolve,
+    Replay,
+    Discard,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Ack => "ack",
+            ActionKind::Escalate => "escalate",
+            ActionKind::Resolve => "resolve",
+            ActionKind::Replay => "replay",
+            ActionKind::Discard => "discard",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ack" => Some(Self::Ack),
+            "escalate" => Some(Self::Escalate),
+            "resolve" => Some(Self::Resolve),
+            "replay" => Some(Self::Replay),
+            "discard" => Some(Self::Discard),
+            _ => None,
+        }
+    }
+
+    /// Ack, escalate and resolve act on incidents; replay and discard on dead letters.
+    pub fn targets_incident(self) -> bool {
+        matches!(self, ActionKind::Ack | ActionKind::Escalate | ActionKind::Resolve)
+    }
+
+    /// Past tense for messages: "acknowledged", "replayed"…
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            ActionKind::Ack => "acknowledged",
+            ActionKind::Escalate => "escalated",
+            ActionKind::Resolve => "resolved",
+            ActionKind::Replay => "replayed",
+            ActionKind::Discard => "discarded",
+        }
+    }
+}
+
+/// What the operator asked for. `target` is the incident or dead-letter id within `upstream`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub kind: ActionKind,
+    pub upstream: String,
+    pub target: String,
+    pub operator: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Escalation level asked for (escalate only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    /// Replacement payload (replay of an edited event only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Vec<u8>>,
+}
+
+/// The upstream's answer to an action it accepted. `ok = false` means the upstream understood
+/// the request and refused or failed it for good (e.g. the vendor rejected a replay again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionOutcome {
+    pub ok: bool,
+    pub summary: String,
+    #[serde(default)]
+    pub response: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting to be sent, or to be retried after a transient failure.
+    Pending,
+    /// The upstream confirmed it.
+    Sent,
+    /// The upstream refused it, or retries ran out. Final; the operator may retry as a new action.
+    Failed,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "sent" => Some(Self::Sent),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the outbox: an action and its delivery state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub idempotency_key: String,
+    pub action: Action,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub outcome: Option<ActionOutcome>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}

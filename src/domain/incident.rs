@@ -1,0 +1,97 @@
+//! Incidents: something broke on a connector and someone has to own it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Major,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Major => "major",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Lenient parse for upstream labels (`page`, `error`, `minor`… map to the nearest level).
+    pub fn parse_lenient(s: &str) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "critical" | "crit" | "page" | "p1" | "sev1" => Severity::Critical,
+            "major" | "error" | "high" | "p2" | "sev2" => Severity::Major,
+            "warning" | "warn" | "minor" | "medium" | "p3" | "sev3" => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Acknowledged => "acknowledged",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "acknowledged" => Some(Self::Acknowledged),
+            "resolved" => Some(Self::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// An incident as cached locally. `id` is the upstream's id, unique within `upstream`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub upstream: String,
+    pub id: String,
+    pub connector: String,
+    pub kind: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
+    pub title: String,
+    pub detail: String,
+    pub opened_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub acked_by: Option<String>,
+    pub acked_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    /// When the owner must have acknowledged (set by routing from the connector's ack SLA).
+    #[serde(default)]
+    pub ack_deadline: Option<Timestamp>,
+    /// Escalation level reached so far (0 = owner).
+    #[serde(default)]
+    pub escalation_level: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
+}

@@ -1,0 +1,18 @@
+//! Pure domain types and logic: connectors, incidents, dead letters, actions, upstream state.
+//! Nothing in here performs I/O; every other layer depends on these types.
+
+pub mod action;
+pub mod connector;
+pub mod dead_letter;
+pub mod incident;
+pub mod sanitize;
+pub mod upstream_state;
+
+pub use action::{Action, ActionKind, ActionOutcome, OutboxEntry, OutboxState};
+pub use connector::{Connector, ConnectorReport, ConnectorStatus, Direction, QueueStats};
+pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterState, PayloadEncoding};
+pub use incident::{Incident, IncidentStatus, Link, Severity};
+pub use upstream_state::{ConnectionState, UpstreamKind};
+
+/// Timestamps are always UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,1 @@
+//! Markdown runbooks rendered as styled ratatui text.

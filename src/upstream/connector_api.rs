@@ -1,0 +1,1 @@
+//! Triage Connector API v1 client (reqwest).

@@ -1,0 +1,1 @@
+//! Shared HTTP client for upstream adapters: timeouts, retries with backoff, auth.
