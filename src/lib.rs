@@ -5,10 +5,13 @@
 //! demo, api → domain. `domain` does no I/O.
 
 pub mod api;
+pub mod cli;
+// pub mod commands; (enabled once console and demo land)
 pub mod config;
 pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod runbook;
 pub mod store;
+pub mod sync;
 pub mod upstream;

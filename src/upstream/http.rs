@@ -1,1 +1,218 @@
-//! Shared HTTP client for upstream adapters: timeouts, retries with backoff, auth.
+//! Shared HTTP client for upstream adapters: per-request timeout, bearer auth, bounded response
+//! size, problem+json error decoding, and retries with exponential backoff (honouring
+//! `Retry-After`) for idempotent reads. Writes are not retried here: the outbox retries them
+//! durably, with an audit row per attempt.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::UpstreamError;
+use crate::domain::sanitize;
+
+/// Answers larger than this are refused (a lying server must not exhaust memory).
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Longest `Retry-After` honoured inside one read; longer ones end the retries.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// How reads are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_retries: 2, min_delay: Duration::from_millis(200), max_delay: Duration::from_secs(3) }
+    }
+}
+
+/// One upstream's HTTP client. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpClient {
+    upstream: String,
+    base: Url,
+    client: reqwest::Client,
+    token: Option<String>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is deliberately left out.
+        f.debug_struct("HttpClient").field("upstream", &self.upstream).field("base", &self.base.as_str()).finish()
+    }
+}
+
+/// Installs the ring crypto provider for rustls once per process (reqwest is built without one).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl HttpClient {
+    pub fn new(upstream: &str, base_url: &str, timeout: Duration, token: Option<String>) -> Result<Self, UpstreamError> {
+        install_crypto_provider();
+        let config_err = |message: String| UpstreamError::Config { upstream: upstream.to_string(), message };
+        let mut base = Url::parse(base_url).map_err(|e| config_err(format!("url {base_url:?} is not valid: {e}")))?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("triage/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| config_err(format!("cannot build HTTP client: {e}")))?;
+        Ok(HttpClient { upstream: upstream.to_string(), base, client, token, retry: RetryPolicy::default() })
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn upstream(&self) -> &str {
+        &self.upstream
+    }
+
+    /// The URL of `segments` below the base, each segment percent-encoded (ids are untrusted).
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        url
+    }
+
+    /// GET with retries on transient failures.
+    pub async fn get_json<T: DeserializeOwned, Q: Serialize + ?Sized>(&self, segments: &[&str], query: &Q) -> Result<T, UpstreamError> {
+        let url = self.url(segments);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries)
+            .with_jitter();
+        (|| async { self.send::<T, Q, ()>(Method::GET, url.clone(), Some(query), None).await })
+            .retry(backoff)
+            .when(UpstreamError::is_transient)
+            .adjust(|err, planned| match err.retry_after() {
+                Some(wait) if wait > MAX_RETRY_AFTER => None,
+                Some(wait) => Some(wait),
+                None => planned,
+            })
+            .notify(|err, wait| tracing::debug!(upstream = %self.upstream, "retrying in {wait:?}: {err}"))
+            .await
+    }
+
+    /// POST once; the caller (the outbox) owns retries.
+    pub async fn post_json<T: DeserializeOwned, B: Serialize + ?Sized>(&self, segments: &[&str], body: &B) -> Result<T, UpstreamError> {
+        self.send::<T, (), B>(Method::POST, self.url(segments), None, Some(body)).await
+    }
+
+    async fn send<T: DeserializeOwned, Q: Serialize + ?Sized, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: Url,
+        query: Option<&Q>,
+        body: Option<&B>,
+    ) -> Result<T, UpstreamError> {
+        let mut request = self.client.request(method.clone(), url.clone()).header("accept", "application/json");
+        if let Some(query) = query {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let shown_url = url.as_str().to_string();
+        let response = request.send().await.map_err(|e| self.unreachable(&shown_url, &e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let bytes = read_limited(response).await.map_err(|e| match e {
+            ReadError::TooLarge => UpstreamError::Malformed {
+                upstream: self.upstream.clone(),
+                url: shown_url.clone(),
+                message: format!("answer larger than {MAX_RESPONSE_BYTES} bytes"),
+            },
+            ReadError::Transport(e) => self.unreachable(&shown_url, &e),
+        })?;
+        if !status.is_success() {
+            return Err(UpstreamError::Status {
+                upstream: self.upstream.clone(),
+                method: method.to_string(),
+                url: shown_url,
+                status: status.as_u16(),
+                message: error_message(&bytes),
+                retry_after,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Malformed {
+            upstream: self.upstream.clone(),
+            url: shown_url,
+            message: format!("{e} (answer starts {:?})", preview(&bytes)),
+        })
+    }
+
+    fn unreachable(&self, url: &str, e: &reqwest::Error) -> UpstreamError {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        if e.is_timeout() {
+            message = format!("timed out ({message})");
+        }
+        UpstreamError::Unreachable { upstream: self.upstream.clone(), url: url.to_string(), message }
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|n| n as usize > MAX_RESPONSE_BYTES) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// The human part of an error answer: problem+json title/detail, else the start of the body.
+fn error_message(body: &[u8]) -> String {
+    if let Ok(problem) = serde_json::from_slice::<crate::api::Problem>(body) {
+        let text = match problem.detail {
+            Some(detail) if !detail.is_empty() => format!("{}: {detail}", problem.title),
+            _ => problem.title,
+        };
+        return sanitize::line(&text);
+    }
+    preview(body)
+}
+
+fn preview(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(160)];
+    let text = sanitize::bytes_line(cut);
+    if body.is_empty() { "(empty body)".to_string() } else { text }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The full suite: starts isolated RabbitMQ and Alertmanager (scripts/upstreams.sh), runs every test
+# including those that need the real servers, and stops the servers even when a test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TRIAGE_UPSTREAMS_DIR=${TRIAGE_UPSTREAMS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/triage-upstreams.XXXXXX")}
+trap 'scripts/upstreams.sh stop' EXIT
+scripts/upstreams.sh start >/dev/null
+# shellcheck disable=SC1091
+. "$TRIAGE_UPSTREAMS_DIR/env"
+export TRIAGE_FULL_SUITE=1
+cargo test --all-targets -- --include-ignored "$@"

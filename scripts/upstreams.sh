@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Isolated RabbitMQ 3.10 (+ management) and Prometheus Alertmanager 0.25 on free loopback ports, for
+# triage's tests. Installs the Debian packages when missing; never touches machine-wide instances.
+#
+#   scripts/upstreams.sh start   install if needed, start both, wait until ready, write $DIR/env
+#   scripts/upstreams.sh env     print the env vars the tests read (export lines)
+#   scripts/upstreams.sh stop    stop both (and the private epmd) by PID
+#
+# DIR defaults to ${TMPDIR:-/tmp}/triage-upstreams-$UID; override with TRIAGE_UPSTREAMS_DIR.
+set -euo pipefail
+DIR=${TRIAGE_UPSTREAMS_DIR:-${TMPDIR:-/tmp}/triage-upstreams-$(id -u)}
+RMQ_DIR=$DIR/rmq
+AM_DIR=$DIR/am
+
+log() { printf '[upstreams] %s\n' "$*" >&2; }
+
+install_packages() {
+  local missing=()
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+  command -v tmux >/dev/null || missing+=(tmux)
+  command -v curl >/dev/null || missing+=(curl)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # The package's postinst tries to start services; there is no systemd here, so keep it from trying.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+}
+
+free_port() {  # a free TCP port on 127.0.0.1
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+rmq_env() {
+  export PATH=/usr/lib/rabbitmq/bin:$PATH           # the real scripts; /usr/sbin wrappers switch user
+  export HOME=$RMQ_DIR/home                          # private Erlang cookie (server and CLI)
+  export RABBITMQ_NODENAME=triage${RMQ_AMQP_PORT}@localhost
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT=$RMQ_AMQP_PORT
+  export RABBITMQ_DIST_PORT=$RMQ_DIST_PORT
+  export ERL_EPMD_PORT=$RMQ_EPMD_PORT                # private epmd, not the system one on 4369
+  export ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia
+  export RABBITMQ_LOG_BASE=$RMQ_DIR/log
+  export RABBITMQ_CONFIG_FILE=$RMQ_DIR/rabbitmq.conf
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$RMQ_DIR/enabled_plugins
+  export RABBITMQ_PID_FILE=$RMQ_DIR/rabbit.pid
+}
+
+start_rabbitmq() {
+  rm -rf "$RMQ_DIR"; mkdir -p "$RMQ_DIR"/{home,log,mnesia}
+  RMQ_AMQP_PORT=$(free_port); RMQ_HTTP_PORT=$(free_port); RMQ_DIST_PORT=$(free_port); RMQ_EPMD_PORT=$(free_port)
+  printf 'RMQ_AMQP_PORT=%s\nRMQ_HTTP_PORT=%s\nRMQ_DIST_PORT=%s\nRMQ_EPMD_PORT=%s\n' \
+    "$RMQ_AMQP_PORT" "$RMQ_HTTP_PORT" "$RMQ_DIST_PORT" "$RMQ_EPMD_PORT" > "$RMQ_DIR/ports"
+  cat > "$RMQ_DIR/rabbitmq.conf" <<CONF
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RMQ_HTTP_PORT
+collect_statistics_interval = 1000
+loopback_users = none
+CONF
+  echo '[rabbitmq_management].' > "$RMQ_DIR/enabled_plugins"
+  ( rmq_env; setsid nohup rabbitmq-server > "$RMQ_DIR/log/stdout.log" 2>&1 < /dev/null & echo $! > "$RMQ_DIR/wrapper.pid" )
+}
+
+wait_rabbitmq() {
+  local t0=$SECONDS
+  until curl -fsS -o /dev/null -u guest:guest "http://127.0.0.1:$RMQ_HTTP_PORT/api/overview" 2>/dev/null; do
+    kill -0 "$(cat "$RMQ_DIR/wrapper.pid")" 2>/dev/null || { log "rabbitmq died"; tail -50 "$RMQ_DIR/log/stdout.log" >&2; return 1; }
+    (( SECONDS - t0 > 120 )) && { log "rabbitmq not ready after 120 s"; tail -50 "$RMQ_DIR/log/stdout.log" >&2; return 1; }
+    sleep 0.25
+  done
+  log "rabbitmq ready: amqp 127.0.0.1:$RMQ_AMQP_PORT, management http://127.0.0.1:$RMQ_HTTP_PORT"
+}
+
+start_alertmanager() {
+  rm -rf "$AM_DIR"; mkdir -p "$AM_DIR/data"
+  AM_PORT=$(free_port)
+  echo "AM_PORT=$AM_PORT" > "$AM_DIR/ports"
+  cat > "$AM_DIR/alertmanager.yml" <<'YML'
+route:
+  receiver: default
+  group_by: ['alertname', 'connector']
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:   # no *_configs: route and group, never notify
+  - name: default
+YML
+  setsid nohup prometheus-alertmanager --config.file="$AM_DIR/alertmanager.yml" --storage.path="$AM_DIR/data" \
+    --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= --log.level=info \
+    > "$AM_DIR/alertmanager.log" 2>&1 < /dev/null &
+  echo $! > "$AM_DIR/am.pid"
+}
+
+wait_alertmanager() {
+  local t0=$SECONDS
+  until curl -fsS -o /dev/null "http://127.0.0.1:$AM_PORT/-/ready" 2>/dev/null; do
+    kill -0 "$(cat "$AM_DIR/am.pid")" 2>/dev/null || { log "alertmanager died"; cat "$AM_DIR/alertmanager.log" >&2; return 1; }
+    (( SECONDS - t0 > 30 )) && { log "alertmanager not ready after 30 s"; cat "$AM_DIR/alertmanager.log" >&2; return 1; }
+    sleep 0.1
+  done
+  log "alertmanager ready: http://127.0.0.1:$AM_PORT"
+}
+
+print_env() {
+  # shellcheck disable=SC1091
+  . "$RMQ_DIR/ports"; . "$AM_DIR/ports"
+  cat <<ENV
+export TRIAGE_TEST_RABBITMQ_AMQP=amqp://guest:guest@127.0.0.1:$RMQ_AMQP_PORT/%2f
+export TRIAGE_TEST_RABBITMQ_HTTP=http://127.0.0.1:$RMQ_HTTP_PORT
+export TRIAGE_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT
+ENV
+}
+
+stop() {
+  if [ -f "$AM_DIR/am.pid" ]; then
+    local pid; pid=$(cat "$AM_DIR/am.pid"); kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true; rm -f "$AM_DIR/am.pid"
+  fi
+  if [ -f "$RMQ_DIR/ports" ]; then
+    # shellcheck disable=SC1091
+    . "$RMQ_DIR/ports"
+    local beam wrapper
+    beam=$(cat "$RMQ_DIR/rabbit.pid" 2>/dev/null || true)     # read first: deleted on shutdown
+    wrapper=$(cat "$RMQ_DIR/wrapper.pid" 2>/dev/null || true)
+    [ -n "$wrapper" ] && kill -TERM "$wrapper" 2>/dev/null || true
+    for _ in $(seq 1 80); do { [ -n "$beam" ] && kill -0 "$beam" 2>/dev/null; } || break; sleep 0.25; done
+    [ -n "$beam" ] && kill -9 "$beam" 2>/dev/null || true
+    [ -n "$wrapper" ] && kill -9 "$wrapper" 2>/dev/null || true
+    ( rmq_env; epmd -port "$RMQ_EPMD_PORT" -kill >/dev/null 2>&1 || true )
+    rm -f "$RMQ_DIR/wrapper.pid"
+  fi
+  log "stopped"
+}
+
+case "${1:-start}" in
+  start)
+    install_packages
+    mkdir -p "$DIR"
+    start_rabbitmq; start_alertmanager
+    wait_alertmanager && wait_rabbitmq || { stop; exit 1; }
+    print_env > "$DIR/env"
+    cat "$DIR/env"
+    ;;
+  env) print_env ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|env|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,147 @@
+//! Command-line definitions (clap derive). `triage` with no subcommand opens the console.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "triage", version, about = "On-call console for brittle integrations: queues, dead letters, incidents, acks, replay.")]
+pub struct Cli {
+    /// Config file (else $TRIAGE_CONFIG, else ~/.config/triage/triage.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SQLite store (else `store` in the config, else ~/.local/share/triage/triage.db).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Refuse every action that would change an upstream.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Act as this operator (else `operator` in the config, else $USER@host).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub operator: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded demo upstream; with no flags, open the console on it with a temporary store.
+    Demo(DemoArgs),
+    /// Poll every upstream into the store and send pending actions (until Ctrl-C, or once).
+    Sync {
+        /// One poll of every upstream and one pass over the outbox, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// List connectors with queue stats (from the store).
+    Connectors(ListArgs),
+    /// List incidents, most urgent first (from the store).
+    Incidents {
+        #[command(flatten)]
+        list: ListArgs,
+        /// Include resolved incidents.
+        #[arg(long)]
+        all_statuses: bool,
+    },
+    /// List dead letters, newest first (from the store).
+    DeadLetters {
+        #[command(flatten)]
+        list: ListArgs,
+        /// dead (default), replayed or discarded.
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+    },
+    /// Acknowledge an incident.
+    Ack(IncidentActionArgs),
+    /// Escalate an incident to the next level (or --level).
+    Escalate {
+        #[command(flatten)]
+        action: IncidentActionArgs,
+        #[arg(long)]
+        level: Option<u32>,
+    },
+    /// Resolve an incident.
+    Resolve(IncidentActionArgs),
+    /// Replay a dead letter to its destination (optionally with an edited payload).
+    Replay {
+        #[command(flatten)]
+        action: ActionArgs,
+        /// Send this file's bytes instead of the stored payload.
+        #[arg(long, value_name = "FILE")]
+        payload_file: Option<PathBuf>,
+    },
+    /// Discard a dead letter (it will not be delivered).
+    Discard(IncidentActionArgs),
+    /// Show pending and failed actions (add --all for sent ones).
+    Outbox {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Show the audit log, newest first; --verify checks its hash chain.
+    Audit {
+        #[command(flatten)]
+        list: ListArgs,
+        #[arg(long)]
+        verify: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Only serve the demo upstream (no console), until Ctrl-C.
+    #[arg(long)]
+    pub serve_only: bool,
+    /// Address to listen on (loopback); default a free port on 127.0.0.1.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Write a triage.toml pointing at the demo (plus its runbooks and contracts beside it).
+    #[arg(long, value_name = "FILE")]
+    pub write_config: Option<PathBuf>,
+    /// Seed of the simulated scenario.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Require this bearer token on the demo API.
+    #[arg(long, env = "TRIAGE_DEMO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this connector.
+    #[arg(long, value_name = "ID")]
+    pub connector: Option<String>,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Rows to show (0 = all, streamed page by page).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Outbox: include sent actions.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// Id, or `upstream:id` when ids collide across upstreams.
+    pub id: String,
+    /// Enqueue and return at once; the console, `triage sync` or the next command sends it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the upstream's answer.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentActionArgs {
+    #[command(flatten)]
+    pub action: ActionArgs,
+    /// A note recorded with the action.
+    #[arg(long)]
+    pub note: Option<String>,
+}

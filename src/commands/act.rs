@@ -1,0 +1,157 @@
+//! `ack`, `escalate`, `resolve`, `replay`, `discard`: write the action to the outbox (with its
+//! audit row), then — unless `--no-wait` — send it through the same outbox worker the console
+//! uses and print the upstream's answer. Exit 0 when confirmed, 1 when refused, 75 when the
+//! upstream could not be reached in time (the action stays pending and will be retried).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::Utc;
+use color_eyre::eyre::{Result, bail, eyre};
+use tokio::sync::broadcast;
+
+use super::Context;
+use crate::cli::{ActionArgs, Command};
+use crate::domain::{Action, ActionKind, OutboxEntry, OutboxState, sanitize};
+use crate::store::Store;
+use crate::sync::{StoreWriter, Upstreams, outbox};
+
+/// Exit code when the action is still pending (EX_TEMPFAIL).
+pub const EXIT_PENDING: u8 = 75;
+
+pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
+    let (kind, args, note, level, payload) = match command {
+        Command::Ack(a) => (ActionKind::Ack, &a.action, a.note.clone(), None, None),
+        Command::Escalate { action, level } => (ActionKind::Escalate, &action.action, action.note.clone(), *level, None),
+        Command::Resolve(a) => (ActionKind::Resolve, &a.action, a.note.clone(), None, None),
+        Command::Discard(a) => (ActionKind::Discard, &a.action, a.note.clone(), None, None),
+        Command::Replay { action, payload_file } => {
+            let payload = payload_file.as_deref().map(super::read_file).transpose()?;
+            (ActionKind::Replay, action, None, None, payload)
+        }
+        _ => bail!("not an action command"),
+    };
+    if ctx.read_only {
+        bail!("read-only mode: {} refused (drop --read-only / `read_only = true` to act)", kind.as_str());
+    }
+    let mut store = ctx.open_store()?;
+    let (upstream, target, level) = resolve_target(&store, kind, &args.id, level)?;
+    let action = Action { kind, upstream, target, operator: ctx.operator.clone(), note, level, payload };
+    let entry = store.enqueue_action(&action, Utc::now())?;
+    drop(store);
+    if args.no_wait {
+        print_entry(&entry, args, "queued");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let entry = send_and_wait(ctx, &entry.id, Duration::from_secs(args.timeout)).await?;
+    Ok(report(&entry, args))
+}
+
+/// Finds which upstream holds `id` (`upstream:id` picks explicitly). Escalation without a level
+/// goes one above the incident's current level.
+fn resolve_target(store: &Store, kind: ActionKind, id: &str, level: Option<u32>) -> Result<(String, String, Option<u32>)> {
+    let what = if kind.targets_incident() { "incident" } else { "dead letter" };
+    if kind.targets_incident() {
+        let mut found = store.find_incidents(id)?;
+        if found.is_empty()
+            && let Some((upstream, rest)) = id.split_once(':')
+            && let Some(incident) = store.incident(upstream, rest)?
+        {
+            found.push(incident);
+        }
+        let incident = single(found, what, id, |i| format!("{}:{}", i.upstream, i.id))?;
+        let level = match kind {
+            ActionKind::Escalate => Some(level.unwrap_or(incident.escalation_level + 1)),
+            _ => None,
+        };
+        Ok((incident.upstream, incident.id, level))
+    } else {
+        let mut found = store.find_dead_letters(id)?;
+        if found.is_empty()
+            && let Some((upstream, rest)) = id.split_once(':')
+            && let Some(dl) = store.dead_letter(upstream, rest)?
+        {
+            found.push(dl);
+        }
+        let dl = single(found, what, id, |d| format!("{}:{}", d.upstream, d.id))?;
+        Ok((dl.upstream, dl.id, None))
+    }
+}
+
+fn single<T>(mut found: Vec<T>, what: &str, id: &str, name: impl Fn(&T) -> String) -> Result<T> {
+    match found.len() {
+        0 => Err(eyre!("no {what} {:?} in the store (run `triage sync --once` to refresh it)", sanitize::line(id))),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let names: Vec<String> = found.iter().map(name).collect();
+            Err(eyre!("{what} id {:?} is ambiguous; name one of: {}", sanitize::line(id), names.join(", ")))
+        }
+    }
+}
+
+/// Runs the outbox worker (same code as the console's) until the entry is no longer pending.
+pub async fn send_and_wait(ctx: &Context, entry_id: &str, timeout: Duration) -> Result<OutboxEntry> {
+    let (upstreams, errors) = Upstreams::from_config(&ctx.config);
+    for e in errors {
+        eprintln!("warning: {e}");
+    }
+    let writer = StoreWriter::open(&ctx.store_path)?;
+    let (changes, _) = broadcast::channel(16);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        outbox::process_due(&upstreams, &writer, &changes).await?;
+        let id = entry_id.to_string();
+        let entry = writer
+            .call(move |s| s.outbox_entry(&id))
+            .await?
+            .ok_or_else(|| eyre!("outbox entry {entry_id} vanished from the store"))?;
+        if entry.state != OutboxState::Pending || tokio::time::Instant::now() >= deadline {
+            return Ok(entry);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn report(entry: &OutboxEntry, args: &ActionArgs) -> ExitCode {
+    match entry.state {
+        OutboxState::Sent => {
+            print_entry(entry, args, "sent");
+            ExitCode::SUCCESS
+        }
+        OutboxState::Failed => {
+            print_entry(entry, args, "failed");
+            ExitCode::FAILURE
+        }
+        OutboxState::Pending => {
+            print_entry(entry, args, "pending");
+            if !args.json {
+                eprintln!(
+                    "not confirmed within {}s; it stays in the outbox and is retried by the console or `triage sync`",
+                    args.timeout
+                );
+            }
+            ExitCode::from(EXIT_PENDING)
+        }
+    }
+}
+
+fn print_entry(entry: &OutboxEntry, args: &ActionArgs, label: &str) {
+    if args.json {
+        println!("{}", super::list::outbox_json(entry));
+        return;
+    }
+    let a = &entry.action;
+    let answer = match (&entry.outcome, &entry.last_error) {
+        (Some(outcome), _) => outcome.summary.clone(),
+        (None, Some(error)) => format!("last error: {error}"),
+        (None, None) => String::new(),
+    };
+    println!(
+        "{} {}:{} {label} (attempts {}) {}",
+        a.kind.as_str(),
+        sanitize::line(&a.upstream),
+        sanitize::line(&a.target),
+        entry.attempts,
+        sanitize::line(&answer)
+    );
+}

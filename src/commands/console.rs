@@ -1,0 +1,32 @@
+//! `triage` with no subcommand: start sync in the background, then the console.
+
+use std::process::ExitCode;
+
+use color_eyre::eyre::Result;
+
+use super::Context;
+use crate::console::ConsoleOptions;
+use crate::sync::{StoreWriter, SyncOptions, Upstreams};
+
+/// Runs the console until the operator quits. `on_exit` runs after the console and sync stop.
+pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Result<ExitCode> {
+    ctx.open_store()?;
+    let writer = StoreWriter::open(&ctx.store_path)?;
+    let (upstreams, errors) = Upstreams::from_config(&ctx.config);
+    super::sync::record_build_errors(&writer, errors).await?;
+    let options = SyncOptions { pollers: true, outbox_worker: !ctx.read_only };
+    let handle = crate::sync::start(&ctx.config, upstreams, writer, options);
+    let console = ConsoleOptions {
+        config: ctx.config.clone(),
+        store_path: ctx.store_path.clone(),
+        operator: ctx.operator.clone(),
+        read_only: ctx.read_only,
+        changes: Some(handle.subscribe()),
+        outbox_wakeup: Some(handle.outbox_wakeup.clone()),
+        keymap_file,
+    };
+    let result = crate::console::run(console).await;
+    handle.shutdown().await;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,100 @@
+//! One module per subcommand; `run` dispatches. Commands are the only place that wires the
+//! config, the store, the sync engine, the demo and the console together.
+
+pub mod act;
+pub mod console;
+pub mod demo;
+pub mod list;
+pub mod sync;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::store::Store;
+
+/// What every command but `demo` needs: the config, the store path and the operator.
+pub struct Context {
+    pub config: Config,
+    pub store_path: PathBuf,
+    pub operator: String,
+    pub read_only: bool,
+}
+
+impl Context {
+    pub fn load(cli: &Cli) -> Result<Context> {
+        let Some(path) = Config::locate(cli.config.as_deref()) else {
+            return Err(eyre!(
+                "no config file: pass --config FILE, set TRIAGE_CONFIG, or create {} from assets/triage.example.toml \
+                 (to try triage without one: `triage demo`)",
+                default_config_path().display()
+            ));
+        };
+        let config = Config::load(&path)?;
+        Ok(Context::from_config(cli, config))
+    }
+
+    pub fn from_config(cli: &Cli, config: Config) -> Context {
+        let store_path = cli.store.clone().or_else(|| config.store.clone()).unwrap_or_else(default_store_path);
+        let operator = cli.operator.clone().unwrap_or_else(|| config.operator.clone());
+        let read_only = cli.read_only || config.read_only;
+        Context { config, store_path, operator, read_only }
+    }
+
+    /// Opens the store and writes the config's inventory into it.
+    pub fn open_store(&self) -> Result<Store> {
+        let mut store = Store::open(&self.store_path)?;
+        store.sync_inventory(&self.config.inventory()).wrap_err("cannot write the inventory to the store")?;
+        Ok(store)
+    }
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "triage")
+}
+
+pub fn default_store_path() -> PathBuf {
+    project_dirs().map(|d| d.data_dir().join("triage.db")).unwrap_or_else(|| PathBuf::from("triage.db"))
+}
+
+pub fn default_config_path() -> PathBuf {
+    project_dirs().map(|d| d.config_dir().join("triage.toml")).unwrap_or_else(|| PathBuf::from("triage.toml"))
+}
+
+/// Where the log file goes: the XDG state dir (never the terminal while the UI runs).
+pub fn log_dir() -> PathBuf {
+    project_dirs()
+        .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Some(Command::Demo(args)) => demo::run(&cli, args).await,
+        None => {
+            let ctx = Context::load(&cli)?;
+            console::run(ctx, None).await
+        }
+        Some(command) => {
+            let ctx = Context::load(&cli)?;
+            match command {
+                Command::Sync { once } => sync::run(&ctx, *once).await,
+                Command::Connectors(list) => list::connectors(&ctx, list),
+                Command::Incidents { list, all_statuses } => list::incidents(&ctx, list, *all_statuses),
+                Command::DeadLetters { list, state } => list::dead_letters(&ctx, list, state.as_deref()),
+                Command::Outbox { list } => list::outbox(&ctx, list),
+                Command::Audit { list, verify } => list::audit(&ctx, list, *verify),
+                _ => act::run(&ctx, command).await,
+            }
+        }
+    }
+}
+
+/// Reads a file the operator named, with its name in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))
+}

@@ -1,0 +1,109 @@
+//! The sync engine: one poller per upstream writing batches to the store, and the outbox
+//! worker sending the operator's actions. Both tell same-process readers what changed.
+
+pub mod outbox;
+pub mod poller;
+pub mod upstreams;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::store::{ChangeNotice, Store, StoreError};
+pub use upstreams::Upstreams;
+
+/// The sync engine's handle on the store: one writer connection used from blocking tasks.
+#[derive(Clone)]
+pub struct StoreWriter {
+    store: Arc<Mutex<Store>>,
+    path: PathBuf,
+}
+
+impl StoreWriter {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(StoreWriter { store: Arc::new(Mutex::new(Store::open(path)?)), path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the store off the async threads.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = Arc::clone(&self.store);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic in another store call must not wedge the engine: keep using the connection.
+            let mut guard = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Io { path, message: format!("store task failed: {e}") }))
+    }
+}
+
+/// What runs in the background.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    pub pollers: bool,
+    pub outbox_worker: bool,
+}
+
+/// Handle on the running engine; dropping it does not stop the tasks, `shutdown` does.
+pub struct SyncHandle {
+    pub changes: broadcast::Sender<ChangeNotice>,
+    pub outbox_wakeup: Arc<Notify>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SyncHandle {
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {
+        self.changes.subscribe()
+    }
+
+    /// Stops every task and waits (at most 5 s) for them to finish their current step.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let all = futures::future::join_all(self.tasks);
+        let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+    }
+}
+
+/// Starts pollers and/or the outbox worker for every upstream in `config`.
+pub fn start(config: &Config, upstreams: Upstreams, store: StoreWriter, options: SyncOptions) -> SyncHandle {
+    let (changes, _) = broadcast::channel(256);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let outbox_wakeup = Arc::new(Notify::new());
+    let mut tasks = Vec::new();
+    if options.pollers {
+        for upstream in upstreams.all() {
+            let interval = config.upstream(upstream.id()).map(|u| u.poll_interval).unwrap_or(Duration::from_secs(5));
+            let ctx = poller::PollContext::new(config, interval);
+            tasks.push(tokio::spawn(poller::run(
+                Arc::clone(upstream),
+                store.clone(),
+                ctx,
+                changes.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+    }
+    if options.outbox_worker {
+        tasks.push(tokio::spawn(outbox::run(
+            upstreams,
+            store,
+            changes.clone(),
+            Arc::clone(&outbox_wakeup),
+            shutdown_rx,
+        )));
+    }
+    SyncHandle { changes, outbox_wakeup, shutdown, tasks }
+}

@@ -1,0 +1,201 @@
+//! One poller per upstream: fetch connectors, then incidents and dead letters changed since the
+//! stored watermark, page by page, each page written in one transaction with its cursor.
+//! Failures never stop the loop; they turn the upstream's state stale, then down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{broadcast, watch};
+
+use super::StoreWriter;
+use crate::config::Config;
+use crate::domain::{ConnectionState, Incident, Timestamp};
+use crate::store::{ChangeNotice, StoreError, SyncBatch};
+use crate::upstream::{Upstream, UpstreamError};
+
+/// Stream names under which watermarks are stored.
+pub const INCIDENTS_STREAM: &str = "incidents";
+pub const DEAD_LETTERS_STREAM: &str = "dead_letters";
+/// Pages fetched per stream per poll, so one poll stays bounded; the next continues.
+const MAX_PAGES_PER_POLL: usize = 200;
+
+/// What a poller needs from the config, copied so the task owns it.
+#[derive(Debug, Clone)]
+pub struct PollContext {
+    pub interval: Duration,
+    /// How long data may stay on screen marked stale before the upstream is called down.
+    pub stale_window: chrono::Duration,
+    default_ack_sla: Duration,
+    ack_slas: Vec<(String, Duration)>,
+}
+
+impl PollContext {
+    pub fn new(config: &Config, interval: Duration) -> Self {
+        let stale = (interval * 6).max(Duration::from_secs(30));
+        PollContext {
+            interval,
+            stale_window: chrono::Duration::from_std(stale).unwrap_or(chrono::Duration::seconds(30)),
+            default_ack_sla: config.default_ack_sla,
+            ack_slas: config.connectors.iter().map(|c| (c.id.clone(), c.ack_sla)).collect(),
+        }
+    }
+
+    /// Sets the ack deadline from the connector's ack SLA (routing refines this later).
+    fn with_deadline(&self, mut incident: Incident) -> Incident {
+        let sla = self.ack_slas.iter().find(|(id, _)| *id == incident.connector).map(|(_, d)| *d);
+        let sla = sla.unwrap_or(self.default_ack_sla);
+        incident.ack_deadline = chrono::Duration::from_std(sla).ok().map(|d| incident.opened_at + d);
+        incident
+    }
+}
+
+/// What one successful poll wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PollSummary {
+    pub connectors: usize,
+    pub incidents_changed: usize,
+    pub dead_letters_changed: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Polls forever at the context's interval until `shutdown` turns true.
+pub async fn run(
+    upstream: Arc<dyn Upstream>,
+    store: StoreWriter,
+    ctx: PollContext,
+    changes: broadcast::Sender<ChangeNotice>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut state = ConnectionState::Connecting;
+    loop {
+        match poll_once(upstream.as_ref(), &store, &ctx, &changes).await {
+            Ok(_) => state = ConnectionState::Live { last_ok: Utc::now() },
+            Err(e) => {
+                tracing::warn!(upstream = upstream.id(), "poll failed: {e}");
+                state = state.after_failure(Utc::now(), e.to_string(), ctx.stale_window);
+                let id = upstream.id().to_string();
+                let written = state.clone();
+                if let Err(e) = store.call(move |s| s.set_upstream_state(&id, &written)).await {
+                    tracing::error!("cannot record upstream state: {e}");
+                }
+                let _ = changes.send(ChangeNotice::UpstreamState);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// One full poll of one upstream. On error, what was written before the error stays written
+/// (each page is its own transaction with its watermark), and the caller records the state.
+pub async fn poll_once(
+    upstream: &dyn Upstream,
+    store: &StoreWriter,
+    ctx: &PollContext,
+    changes: &broadcast::Sender<ChangeNotice>,
+) -> Result<PollSummary, PollError> {
+    let id = upstream.id().to_string();
+    let mut summary = PollSummary::default();
+    let reports = upstream.connectors().await?;
+    summary.connectors = reports.len();
+    let mut batch = empty_batch(&id);
+    batch.connectors = Some(reports);
+    write(store, batch, changes, &mut summary).await?;
+
+    // Incidents changed since the watermark.
+    let mut since = watermark(store, &id, INCIDENTS_STREAM).await?;
+    let query_since = since;
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES_PER_POLL {
+        let page = upstream.incidents(query_since, cursor.as_deref()).await?;
+        let mut batch = empty_batch(&id);
+        let newest = page.items.iter().map(|i| i.updated_at).max();
+        batch.incidents = page.items.into_iter().map(|i| ctx.with_deadline(i)).collect();
+        if let Some(newest) = newest.filter(|n| since.is_none_or(|s| *n > s)) {
+            since = Some(newest);
+            batch.cursors.push((INCIDENTS_STREAM.to_string(), newest.to_rfc3339()));
+        }
+        write(store, batch, changes, &mut summary).await?;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+
+    // Dead letters changed since the watermark (tombstones included once a watermark exists).
+    let mut since = watermark(store, &id, DEAD_LETTERS_STREAM).await?;
+    let query_since = since;
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES_PER_POLL {
+        let page = upstream.dead_letters(query_since, cursor.as_deref()).await?;
+        let mut batch = empty_batch(&id);
+        let newest = page.items.iter().map(|d| d.updated_at).max();
+        batch.dead_letters = page.items;
+        if let Some(newest) = newest.filter(|n| since.is_none_or(|s| *n > s)) {
+            since = Some(newest);
+            batch.cursors.push((DEAD_LETTERS_STREAM.to_string(), newest.to_rfc3339()));
+        }
+        write(store, batch, changes, &mut summary).await?;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(summary)
+}
+
+fn empty_batch(upstream: &str) -> SyncBatch {
+    let now = Utc::now();
+    SyncBatch {
+        upstream: upstream.to_string(),
+        at: now,
+        connectors: None,
+        incidents: Vec::new(),
+        dead_letters: Vec::new(),
+        cursors: Vec::new(),
+        state: ConnectionState::Live { last_ok: now },
+    }
+}
+
+async fn watermark(store: &StoreWriter, upstream: &str, stream: &'static str) -> Result<Option<Timestamp>, StoreError> {
+    let upstream = upstream.to_string();
+    let value = store.call(move |s| s.sync_cursor(&upstream, stream)).await?;
+    Ok(value.and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok()).map(|t| t.with_timezone(&Utc)))
+}
+
+async fn write(
+    store: &StoreWriter,
+    batch: SyncBatch,
+    changes: &broadcast::Sender<ChangeNotice>,
+    summary: &mut PollSummary,
+) -> Result<(), StoreError> {
+    let had_connectors = batch.connectors.is_some();
+    let written = store.call(move |s| s.write_sync_batch(&batch)).await?;
+    summary.incidents_changed += written.incidents_changed;
+    summary.dead_letters_changed += written.dead_letters_changed;
+    let _ = changes.send(ChangeNotice::UpstreamState);
+    if had_connectors {
+        let _ = changes.send(ChangeNotice::Connectors);
+    }
+    if written.incidents_changed > 0 {
+        let _ = changes.send(ChangeNotice::Incidents);
+    }
+    if written.dead_letters_changed > 0 {
+        let _ = changes.send(ChangeNotice::DeadLetters);
+        let _ = changes.send(ChangeNotice::Connectors);
+    }
+    Ok(())
+}

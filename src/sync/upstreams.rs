@@ -1,0 +1,57 @@
+//! Builds the adapters named in the config and finds them by id.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::{Config, UpstreamConfig};
+use crate::domain::UpstreamKind;
+use crate::upstream::connector_api::ConnectorApi;
+use crate::upstream::{Upstream, UpstreamError};
+
+/// Every configured upstream's adapter, by id.
+#[derive(Clone, Default)]
+pub struct Upstreams {
+    by_id: BTreeMap<String, Arc<dyn Upstream>>,
+}
+
+impl Upstreams {
+    /// Builds one adapter per configured upstream; secrets are resolved now. An upstream that
+    /// cannot be built (secret missing, kind not available) is left out and its error returned,
+    /// so the others still run and the broken one shows as down.
+    pub fn from_config(config: &Config) -> (Self, Vec<UpstreamError>) {
+        let mut by_id = BTreeMap::new();
+        let mut errors = Vec::new();
+        for u in &config.upstreams {
+            match build(u) {
+                Ok(adapter) => {
+                    by_id.insert(u.id.clone(), adapter);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        (Upstreams { by_id }, errors)
+    }
+
+    pub fn insert(&mut self, upstream: Arc<dyn Upstream>) {
+        self.by_id.insert(upstream.id().to_string(), upstream);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn Upstream>> {
+        self.by_id.get(id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Upstream>> {
+        self.by_id.values()
+    }
+}
+
+fn build(u: &UpstreamConfig) -> Result<Arc<dyn Upstream>, UpstreamError> {
+    let token = u.token.resolve().map_err(|message| UpstreamError::Config { upstream: u.id.clone(), message })?;
+    match u.kind {
+        UpstreamKind::ConnectorApi => Ok(Arc::new(ConnectorApi::new(&u.id, &u.url, u.timeout, token)?)),
+        other => Err(UpstreamError::Unsupported {
+            upstream: u.id.clone(),
+            message: format!("upstream kind {} is not supported by this build yet", other.as_str()),
+        }),
+    }
+}
