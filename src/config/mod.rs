@@ -3,10 +3,20 @@
 
 // API CONTRACT (types shared with sync/console/CLI; loading is filled in by the config work)
 
+mod connector;
+mod locate;
+mod located;
+mod raw;
+mod token;
+mod upstream;
+mod validate;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::domain::{Connector, Direction, UpstreamKind};
+use crate::domain::{Connector, ConnectorStatus, Direction, QueueStats, UpstreamKind};
+
+pub use locate::{CONFIG_ENV, default_path};
 
 /// A configuration problem, located: `triage.toml:42:9: connector[2].owner: unknown person "bob"`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,20 +117,35 @@ pub struct Config {
     pub teams: Vec<Team>,
 }
 
-#[allow(unused_variables)]
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        todo!()
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: "-".to_owned(),
+            message: format!(
+                "cannot read the config file: {err}; create it from assets/triage.example.toml"
+            ),
+        })?;
+        Config::parse(&text, path)
     }
     /// Parses and validates TOML text; `file` is only used in error messages and to resolve
     /// relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        todo!()
+        let locator = located::Locator::new(text, file);
+        let deserializer = toml::Deserializer::parse(text).map_err(|err| locator.syntax(err))?;
+        let raw: raw::RawConfig =
+            serde_path_to_error::deserialize(deserializer).map_err(|err| locator.shape(err))?;
+        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let config_dir = absolute.parent().unwrap_or_else(|| Path::new("."));
+        validate::build(raw, &locator, file, config_dir)
     }
     /// `--config`, else `$TRIAGE_CONFIG`, else `<XDG config dir>/triage/triage.toml`.
+    /// `None` only when nothing is set and the XDG file does not exist.
     pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
-        todo!()
+        locate::locate(explicit)
     }
     pub fn upstream(&self, id: &str) -> Option<&UpstreamConfig> {
         self.upstreams.iter().find(|u| u.id == id)
@@ -133,13 +158,40 @@ impl Config {
     }
     /// The inventory as domain connectors (no stats), for `Store::sync_inventory`.
     pub fn inventory(&self) -> Vec<Connector> {
-        todo!()
+        self.connectors
+            .iter()
+            .map(ConnectorConfig::to_domain)
+            .collect()
     }
 }
 
 impl TokenSource {
     /// Resolves the secret now (env var, file contents, or command output), trimmed.
     pub fn resolve(&self) -> Result<Option<String>, String> {
-        todo!()
+        token::resolve(self)
+    }
+}
+
+impl ConnectorConfig {
+    /// This inventory entry as a domain connector with no upstream data yet.
+    pub fn to_domain(&self) -> Connector {
+        Connector {
+            id: self.id.clone(),
+            upstream: self.upstream.clone(),
+            name: self.name.clone(),
+            source: Some(self.source.clone()),
+            destination: Some(self.destination.clone()),
+            direction: Some(self.direction),
+            purpose: Some(self.purpose.clone()),
+            owner: Some(self.owner.clone()),
+            backup: self.backup.clone(),
+            ack_sla: Some(self.ack_sla),
+            runbook: self.runbook.as_ref().map(|p| p.display().to_string()),
+            contract: self.contract.as_ref().map(|p| p.display().to_string()),
+            status: ConnectorStatus::Unknown,
+            stats: QueueStats::default(),
+            last_error: None,
+            updated_at: None,
+        }
     }
 }

@@ -1,0 +1,114 @@
+//! The on-disk shape of `triage.toml`: serde structs that reject unknown keys and keep the
+//! source spans of every value that a semantic check may need to point at.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use toml::Spanned;
+
+use crate::domain::{Direction, UpstreamKind};
+
+/// A humantime duration such as `"30s"` or `"15m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationText(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(DurationVisitor)
+    }
+}
+
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = DurationText;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(r#"a duration like "30s" or "15m""#)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<DurationText, E> {
+        humantime::parse_duration(text.trim())
+            .map(DurationText)
+            .map_err(|_| {
+                E::custom(format!(
+                    r#"expected a duration like "30s" or "15m", found {text:?}"#
+                ))
+            })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub operator: Option<String>,
+    pub read_only: Option<bool>,
+    pub store: Option<String>,
+    pub default_ack_sla: Option<DurationText>,
+    #[serde(default)]
+    pub upstream: Vec<Spanned<RawUpstream>>,
+    #[serde(default)]
+    pub team: Vec<Spanned<RawTeam>>,
+    #[serde(default)]
+    pub person: Vec<Spanned<RawPerson>>,
+    #[serde(default)]
+    pub connector: Vec<Spanned<RawConnector>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub id: Spanned<String>,
+    pub kind: UpstreamKind,
+    pub url: Spanned<String>,
+    pub token_env: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+    pub token_cmd: Option<Spanned<String>>,
+    pub poll_interval: Option<Spanned<DurationText>>,
+    pub timeout: Option<Spanned<DurationText>>,
+    pub amqp_url: Option<Spanned<String>>,
+    pub vhost: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeam {
+    pub id: Spanned<String>,
+    pub name: String,
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub members: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerson {
+    pub id: Spanned<String>,
+    pub name: String,
+    pub team: Option<Spanned<String>>,
+    pub handle: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnector {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub upstream: Spanned<String>,
+    pub source: String,
+    pub destination: String,
+    pub direction: Direction,
+    pub purpose: String,
+    pub owner: Spanned<String>,
+    pub backup: Option<Spanned<String>>,
+    pub ack_sla: Option<DurationText>,
+    pub runbook: Option<String>,
+    pub contract: Option<String>,
+    pub queue: Option<Spanned<String>>,
+    pub dead_letter_queue: Option<Spanned<String>>,
+}
