@@ -6,7 +6,7 @@
 
 pub mod api;
 pub mod cli;
-// pub mod commands; (enabled once console and demo land)
+pub mod commands;
 pub mod config;
 pub mod console;
 pub mod demo;

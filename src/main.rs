@@ -1,1 +1,42 @@
-fn main() {}
+//! The `triage` binary: parse the command line, install error and panic reporting, send logs to
+//! a file, and dispatch. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = triage::cli::Cli::parse();
+    if let Err(e) = color_eyre::install() {
+        eprintln!("warning: cannot install error reporting: {e}");
+    }
+    let _log_guard = init_logging();
+    triage::upstream::http::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("triage: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(triage::commands::run(cli)) {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("triage: {report:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to `<XDG state dir>/triage/triage.log` (level from `TRIAGE_LOG`, default info);
+/// never to the terminal, which the console owns.
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = triage::commands::log_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "triage.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRIAGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).try_init().ok()?;
+    Some(guard)
+}

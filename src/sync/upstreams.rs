@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, UpstreamConfig};
 use crate::domain::UpstreamKind;
+use crate::upstream::alertmanager::Alertmanager;
 use crate::upstream::connector_api::ConnectorApi;
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -49,6 +50,7 @@ fn build(u: &UpstreamConfig) -> Result<Arc<dyn Upstream>, UpstreamError> {
     let token = u.token.resolve().map_err(|message| UpstreamError::Config { upstream: u.id.clone(), message })?;
     match u.kind {
         UpstreamKind::ConnectorApi => Ok(Arc::new(ConnectorApi::new(&u.id, &u.url, u.timeout, token)?)),
+        UpstreamKind::Alertmanager => Ok(Arc::new(Alertmanager::new(&u.id, &u.url, u.timeout, token)?)),
         other => Err(UpstreamError::Unsupported {
             upstream: u.id.clone(),
             message: format!("upstream kind {} is not supported by this build yet", other.as_str()),

@@ -38,8 +38,16 @@ pub struct HttpClient {
     upstream: String,
     base: Url,
     client: reqwest::Client,
-    token: Option<String>,
+    auth: Auth,
     retry: RetryPolicy,
+}
+
+/// How requests authenticate.
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    Basic { user: String, password: Option<String> },
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -69,7 +77,14 @@ impl HttpClient {
             .user_agent(concat!("triage/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config_err(format!("cannot build HTTP client: {e}")))?;
-        Ok(HttpClient { upstream: upstream.to_string(), base, client, token, retry: RetryPolicy::default() })
+        let auth = token.map(Auth::Bearer).unwrap_or(Auth::None);
+        Ok(HttpClient { upstream: upstream.to_string(), base, client, auth, retry: RetryPolicy::default() })
+    }
+
+    /// Replaces the authentication (e.g. basic auth for RabbitMQ's management API).
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -116,6 +131,16 @@ impl HttpClient {
         self.send::<T, (), B>(Method::POST, self.url(segments), None, Some(body)).await
     }
 
+    /// POST once, ignoring the answer body (for APIs that answer 200 with nothing).
+    pub async fn post_ignoring_body<B: Serialize + ?Sized>(&self, segments: &[&str], body: &B) -> Result<(), UpstreamError> {
+        self.send_bytes::<(), B>(Method::POST, self.url(segments), None, Some(body)).await.map(|_| ())
+    }
+
+    /// DELETE once; the answer body is ignored.
+    pub async fn delete(&self, segments: &[&str]) -> Result<(), UpstreamError> {
+        self.send_bytes::<(), ()>(Method::DELETE, self.url(segments), None, None).await.map(|_| ())
+    }
+
     async fn send<T: DeserializeOwned, Q: Serialize + ?Sized, B: Serialize + ?Sized>(
         &self,
         method: Method,
@@ -123,6 +148,24 @@ impl HttpClient {
         query: Option<&Q>,
         body: Option<&B>,
     ) -> Result<T, UpstreamError> {
+        let shown_url = url.as_str().to_string();
+        let bytes = self.send_bytes(method, url, query, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Malformed {
+            upstream: self.upstream.clone(),
+            url: shown_url,
+            message: format!("{e} (answer starts {:?})", preview(&bytes)),
+        })
+    }
+
+    /// Sends one request; a non-2xx answer becomes `UpstreamError::Status` with the
+    /// problem+json title/detail (or the start of the body) and `Retry-After`.
+    async fn send_bytes<Q: Serialize + ?Sized, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: Url,
+        query: Option<&Q>,
+        body: Option<&B>,
+    ) -> Result<Vec<u8>, UpstreamError> {
         let mut request = self.client.request(method.clone(), url.clone()).header("accept", "application/json");
         if let Some(query) = query {
             request = request.query(query);
@@ -130,8 +173,10 @@ impl HttpClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
+        match &self.auth {
+            Auth::None => {}
+            Auth::Bearer(token) => request = request.bearer_auth(token),
+            Auth::Basic { user, password } => request = request.basic_auth(user, password.as_deref()),
         }
         let shown_url = url.as_str().to_string();
         let response = request.send().await.map_err(|e| self.unreachable(&shown_url, &e))?;
@@ -159,11 +204,7 @@ impl HttpClient {
                 retry_after,
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Malformed {
-            upstream: self.upstream.clone(),
-            url: shown_url,
-            message: format!("{e} (answer starts {:?})", preview(&bytes)),
-        })
+        Ok(bytes)
     }
 
     fn unreachable(&self, url: &str, e: &reqwest::Error) -> UpstreamError {

@@ -1,6 +1,7 @@
 //! Adapters to the systems triage watches and acts on, behind one trait. Adapters fetch and
 //! act; they never write the store (the sync engine does).
 
+pub mod alertmanager;
 pub mod connector_api;
 pub mod http;
 
@@ -75,6 +76,11 @@ pub struct ActionResult {
 pub trait Upstream: Send + Sync {
     fn id(&self) -> &str;
     fn kind(&self) -> UpstreamKind;
+    /// True when `incidents` lists every current incident each time (no watermark, no
+    /// tombstones): the sync engine then resolves incidents that are no longer listed.
+    fn incidents_are_snapshot(&self) -> bool {
+        false
+    }
     /// Connectors with their queue stats, now.
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError>;
     /// Incidents updated at or after `since` (all when `None`), one page from `cursor`.

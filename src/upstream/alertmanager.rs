@@ -1,0 +1,303 @@
+//! Prometheus Alertmanager (API v2) as an upstream: alerts become incidents (grouped by
+//! fingerprint), an ack is a silence with the operator as author (the karma convention), and
+//! resolve ends the alert and expires triage's silences. Alertmanager has no dead letters.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::http::HttpClient;
+use super::{ActionResult, FetchPage, Upstream, UpstreamError};
+use crate::domain::{
+    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, IncidentStatus, Link, Severity,
+    Timestamp, UpstreamKind, sanitize,
+};
+
+/// How long an ack silences the alert when no chain sets an ack timeout.
+pub const DEFAULT_ACK_TTL: Duration = Duration::from_secs(2 * 3600);
+/// Marker tying a silence to the triage action that created it (idempotency).
+const KEY_MARKER: &str = "triage-key:";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GettableAlert {
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: Timestamp,
+    #[serde(default)]
+    pub ends_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    pub fingerprint: String,
+    pub status: AlertStatus,
+    #[serde(default, rename = "generatorURL")]
+    pub generator_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertStatus {
+    pub state: String,
+    #[serde(default)]
+    pub silenced_by: Vec<String>,
+    #[serde(default)]
+    pub inhibited_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Matcher {
+    pub name: String,
+    pub value: String,
+    pub is_regex: bool,
+    #[serde(default = "yes")]
+    pub is_equal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GettableSilence {
+    pub id: String,
+    pub status: SilenceStatus,
+    pub matchers: Vec<Matcher>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub created_by: String,
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SilenceStatus {
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostableSilence<'a> {
+    matchers: Vec<Matcher>,
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    created_by: &'a str,
+    comment: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SilenceCreated {
+    #[serde(rename = "silenceID")]
+    silence_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostableAlert<'a> {
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+}
+
+pub struct Alertmanager {
+    http: HttpClient,
+    ack_ttl: Duration,
+}
+
+impl Alertmanager {
+    pub fn new(id: &str, url: &str, timeout: Duration, token: Option<String>) -> Result<Self, UpstreamError> {
+        Ok(Alertmanager { http: HttpClient::new(id, url, timeout, token)?, ack_ttl: DEFAULT_ACK_TTL })
+    }
+
+    pub fn with_ack_ttl(mut self, ttl: Duration) -> Self {
+        self.ack_ttl = ttl;
+        self
+    }
+
+    async fn alerts(&self) -> Result<Vec<GettableAlert>, UpstreamError> {
+        let query = [("active", "true"), ("silenced", "true"), ("inhibited", "true"), ("unprocessed", "true")];
+        self.http.get_json(&["api", "v2", "alerts"], &query).await
+    }
+
+    async fn silences(&self) -> Result<Vec<GettableSilence>, UpstreamError> {
+        self.http.get_json(&["api", "v2", "silences"], &()).await
+    }
+
+    async fn find_alert(&self, fingerprint: &str) -> Result<GettableAlert, UpstreamError> {
+        self.alerts().await?.into_iter().find(|a| a.fingerprint == fingerprint).ok_or_else(|| UpstreamError::Status {
+            upstream: self.http.upstream().to_string(),
+            method: "GET".into(),
+            url: "api/v2/alerts".into(),
+            status: 404,
+            message: format!("no active alert with fingerprint {}", sanitize::line(fingerprint)),
+            retry_after: None,
+        })
+    }
+
+    /// Active silences that cover `alert` (Alertmanager lists them in `silencedBy`).
+    fn acks_of<'a>(alert: &GettableAlert, silences: &'a [GettableSilence]) -> Vec<&'a GettableSilence> {
+        let mut acks: Vec<&GettableSilence> = silences
+            .iter()
+            .filter(|s| s.status.state == "active" && alert.status.silenced_by.contains(&s.id))
+            .collect();
+        acks.sort_by_key(|s| s.starts_at);
+        acks
+    }
+
+    fn incident(&self, alert: &GettableAlert, silences: &[GettableSilence]) -> Incident {
+        let label = |k: &str| alert.labels.get(k).cloned();
+        let acks = Self::acks_of(alert, silences);
+        let ack = acks.first();
+        let updated_at = acks.iter().map(|s| s.updated_at).chain([alert.updated_at, alert.starts_at]).max();
+        let mut links = Vec::new();
+        if let Some(url) = alert.annotations.get("runbook_url") {
+            links.push(Link { title: "runbook".into(), url: url.clone() });
+        }
+        if let Some(url) = alert.generator_url.as_ref().filter(|u| !u.is_empty()) {
+            links.push(Link { title: "source".into(), url: url.clone() });
+        }
+        let alertname = label("alertname").unwrap_or_else(|| "alert".into());
+        Incident {
+            upstream: self.http.upstream().to_string(),
+            id: alert.fingerprint.clone(),
+            connector: label("connector").unwrap_or_else(|| "(none)".into()),
+            kind: alertname.clone(),
+            severity: label("severity").map(|s| Severity::parse_lenient(&s)).unwrap_or(Severity::Warning),
+            status: if ack.is_some() { IncidentStatus::Acknowledged } else { IncidentStatus::Open },
+            title: alert.annotations.get("summary").cloned().unwrap_or(alertname),
+            detail: alert.annotations.get("description").cloned().unwrap_or_default(),
+            opened_at: alert.starts_at,
+            updated_at: updated_at.unwrap_or(alert.updated_at),
+            acked_by: ack.map(|s| s.created_by.clone()),
+            acked_at: ack.map(|s| s.starts_at),
+            resolved_at: None,
+            ack_deadline: None,
+            escalation_level: 0,
+            labels: alert.labels.clone(),
+            links,
+        }
+    }
+
+    async fn ack(&self, action: &Action, key: &str) -> Result<ActionResult, UpstreamError> {
+        let alert = self.find_alert(&action.target).await?;
+        let silences = self.silences().await?;
+        let marker = format!("{KEY_MARKER}{key}");
+        // The same action sent twice (answer lost) must not create a second silence.
+        let existing = silences.iter().find(|s| s.status.state == "active" && s.comment.contains(&marker));
+        let silence_id = match existing {
+            Some(s) => s.id.clone(),
+            None => {
+                let now = Utc::now();
+                let ttl = chrono::Duration::from_std(self.ack_ttl).unwrap_or(chrono::Duration::hours(2));
+                let note = action.note.clone().unwrap_or_else(|| "acknowledged in triage".into());
+                let body = PostableSilence {
+                    matchers: alert
+                        .labels
+                        .iter()
+                        .map(|(k, v)| Matcher { name: k.clone(), value: v.clone(), is_regex: false, is_equal: true })
+                        .collect(),
+                    starts_at: now,
+                    ends_at: now + ttl,
+                    created_by: &action.operator,
+                    comment: format!("ACK: {note} ({marker})"),
+                };
+                let created: SilenceCreated = self.http.post_json(&["api", "v2", "silences"], &body).await?;
+                created.silence_id
+            }
+        };
+        let mut incident = self.incident(&alert, &silences);
+        incident.status = IncidentStatus::Acknowledged;
+        incident.acked_by = Some(action.operator.clone());
+        incident.acked_at.get_or_insert(Utc::now());
+        incident.updated_at = Utc::now();
+        let outcome = ActionOutcome {
+            ok: true,
+            summary: format!("acknowledged by {} (silence {silence_id})", sanitize::line(&action.operator)),
+            response: serde_json::json!({ "silenceID": silence_id }),
+        };
+        Ok(ActionResult { outcome, incident: Some(incident), dead_letter: None })
+    }
+
+    /// Ends the alert in Alertmanager and expires the silences that acked it.
+    async fn resolve(&self, action: &Action) -> Result<ActionResult, UpstreamError> {
+        let alert = self.find_alert(&action.target).await?;
+        let silences = self.silences().await?;
+        let mut expired = Vec::new();
+        for silence in Self::acks_of(&alert, &silences) {
+            self.expire_silence(&silence.id).await?;
+            expired.push(silence.id.clone());
+        }
+        let now = Utc::now();
+        let ended = [PostableAlert { labels: &alert.labels, annotations: &alert.annotations, starts_at: alert.starts_at, ends_at: now }];
+        self.http.post_ignoring_body(&["api", "v2", "alerts"], &ended).await?;
+        let mut incident = self.incident(&alert, &[]);
+        incident.status = IncidentStatus::Resolved;
+        incident.resolved_at = Some(now);
+        incident.updated_at = now;
+        let outcome = ActionOutcome {
+            ok: true,
+            summary: format!("resolved; {} silence(s) expired", expired.len()),
+            response: serde_json::json!({ "expired_silences": expired }),
+        };
+        Ok(ActionResult { outcome, incident: Some(incident), dead_letter: None })
+    }
+
+    /// Expires a silence; one Alertmanager no longer knows (it answers 500 "silence not found")
+    /// counts as already gone.
+    pub async fn expire_silence(&self, id: &str) -> Result<(), UpstreamError> {
+        match self.http.delete(&["api", "v2", "silence", id]).await {
+            Err(UpstreamError::Status { status: 500 | 404, message, .. }) if message.contains("not found") => Ok(()),
+            other => other,
+        }
+    }
+}
+
+#[async_trait]
+impl Upstream for Alertmanager {
+    fn id(&self) -> &str {
+        self.http.upstream()
+    }
+
+    fn kind(&self) -> UpstreamKind {
+        UpstreamKind::Alertmanager
+    }
+
+    fn incidents_are_snapshot(&self) -> bool {
+        true
+    }
+
+    async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError> {
+        Ok(Vec::new())
+    }
+
+    async fn incidents(&self, _since: Option<Timestamp>, _cursor: Option<&str>) -> Result<FetchPage<Incident>, UpstreamError> {
+        let (alerts, silences) = tokio::try_join!(self.alerts(), self.silences())?;
+        let items = alerts.iter().map(|a| self.incident(a, &silences)).collect();
+        Ok(FetchPage { items, next_cursor: None })
+    }
+
+    async fn dead_letters(&self, _since: Option<Timestamp>, _cursor: Option<&str>) -> Result<FetchPage<DeadLetter>, UpstreamError> {
+        Ok(FetchPage { items: Vec::new(), next_cursor: None })
+    }
+
+    async fn perform(&self, action: &Action, idempotency_key: &str) -> Result<ActionResult, UpstreamError> {
+        match action.kind {
+            ActionKind::Ack => self.ack(action, idempotency_key).await,
+            ActionKind::Resolve => self.resolve(action).await,
+            ActionKind::Escalate => Err(UpstreamError::Unsupported {
+                upstream: self.http.upstream().to_string(),
+                message: "Alertmanager has no escalate endpoint; escalation runs triage's notifiers".into(),
+            }),
+            ActionKind::Replay | ActionKind::Discard => Err(UpstreamError::Unsupported {
+                upstream: self.http.upstream().to_string(),
+                message: "Alertmanager holds no dead letters".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Mapping AMQP messages to dead letters: exact payload bytes, readable headers (nested tables
+//! flattened to `outer.inner` keys), `x-death` parsed into the error, and the message's id
+//! (`message_id` when present, else a fingerprint of payload, headers and properties).
+
+use chrono::{DateTime, Utc};
+use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState, Timestamp, sanitize};
+
+/// Header naming the operator who replayed a message.
+pub const REPLAYED_BY_HEADER: &str = "x-triage-replayed-by";
+/// Header carrying the replay's idempotency key (duplicates after a crash carry the same one).
+pub const REPLAY_ID_HEADER: &str = "x-triage-replay-id";
+
+/// One entry of `x-death`: why, where and how often the message died.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeathRecord {
+    pub reason: String,
+    pub queue: String,
+    pub exchange: String,
+    pub routing_keys: Vec<String>,
+    pub count: u64,
+    pub time: Option<Timestamp>,
+}
+
+impl DeathRecord {
+    /// "rejected from queue orders.work via exchange orders (routing key orders.work), 3 times"
+    pub fn describe(&self) -> String {
+        let exchange = if self.exchange.is_empty() { "the default exchange".to_string() } else { format!("exchange {}", self.exchange) };
+        let keys = match self.routing_keys.as_slice() {
+            [] => String::new(),
+            [one] => format!(" (routing key {one})"),
+            many => format!(" (routing keys {})", many.join(", ")),
+        };
+        let times = if self.count == 1 { "once".to_string() } else { format!("{} times", self.count) };
+        format!("{} from queue {} via {exchange}{keys}, {times}", self.reason, self.queue)
+    }
+
+    /// Where a replay goes: the original exchange and first routing key.
+    pub fn origin(&self) -> (String, String) {
+        let key = self.routing_keys.first().cloned().unwrap_or_else(|| self.queue.clone());
+        (self.exchange.clone(), key)
+    }
+}
+
+/// The `x-death` entries, most recent first (as RabbitMQ keeps them).
+pub fn deaths(properties: &BasicProperties) -> Vec<DeathRecord> {
+    let Some(AMQPValue::FieldArray(entries)) = header(properties, "x-death") else { return Vec::new() };
+    entries
+        .as_slice()
+        .iter()
+        .filter_map(|entry| match entry {
+            AMQPValue::FieldTable(table) => Some(death_record(table)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn death_record(table: &FieldTable) -> DeathRecord {
+    let text = |key: &str| table.inner().get(key).map(value_text).unwrap_or_default();
+    let routing_keys = match table.inner().get("routing-keys") {
+        Some(AMQPValue::FieldArray(keys)) => keys.as_slice().iter().map(value_text).collect(),
+        _ => Vec::new(),
+    };
+    let count = table.inner().get("count").and_then(value_u64).unwrap_or(1);
+    let time = match table.inner().get("time") {
+        Some(AMQPValue::Timestamp(secs)) => seconds(*secs),
+        _ => None,
+    };
+    DeathRecord { reason: text("reason"), queue: text("queue"), exchange: text("exchange"), routing_keys, count, time }
+}
+
+fn header<'a>(properties: &'a BasicProperties, key: &str) -> Option<&'a AMQPValue> {
+    properties.headers().as_ref().and_then(|h| h.inner().get(key))
+}
+
+fn seconds(secs: u64) -> Option<Timestamp> {
+    DateTime::<Utc>::from_timestamp(i64::try_from(secs).ok()?, 0)
+}
+
+fn value_u64(value: &AMQPValue) -> Option<u64> {
+    match value {
+        AMQPValue::ShortShortInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::ShortShortUInt(n) => Some(u64::from(*n)),
+        AMQPValue::ShortInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::ShortUInt(n) => Some(u64::from(*n)),
+        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
+        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::Timestamp(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// A header value as readable text (tables and arrays inline, bytes as hex).
+pub fn value_text(value: &AMQPValue) -> String {
+    match value {
+        AMQPValue::Boolean(b) => b.to_string(),
+        AMQPValue::ShortShortInt(n) => n.to_string(),
+        AMQPValue::ShortShortUInt(n) => n.to_string(),
+        AMQPValue::ShortInt(n) => n.to_string(),
+        AMQPValue::ShortUInt(n) => n.to_string(),
+        AMQPValue::LongInt(n) => n.to_string(),
+        AMQPValue::LongUInt(n) => n.to_string(),
+        AMQPValue::LongLongInt(n) => n.to_string(),
+        AMQPValue::Float(n) => n.to_string(),
+        AMQPValue::Double(n) => n.to_string(),
+        AMQPValue::DecimalValue(d) => format!("{}e-{}", d.value, d.scale),
+        AMQPValue::ShortString(s) => s.as_str().to_string(),
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::FieldArray(items) => {
+            format!("[{}]", items.as_slice().iter().map(value_text).collect::<Vec<_>>().join(", "))
+        }
+        AMQPValue::Timestamp(secs) => seconds(*secs).map_or_else(|| secs.to_string(), |t| t.to_rfc3339()),
+        AMQPValue::FieldTable(table) => {
+            let inner: Vec<String> = table.inner().iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+            format!("{{{}}}", inner.join(", "))
+        }
+        AMQPValue::ByteArray(bytes) => format!("0x{}", hex::encode(bytes.as_slice())),
+        AMQPValue::Void => String::new(),
+    }
+}
+
+/// Headers flattened: nested tables become `outer.inner` keys; every key and value sanitised.
+pub fn flat_headers(properties: &BasicProperties) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(table) = properties.headers() {
+        flatten("", table, &mut out);
+    }
+    let props: [(&str, Option<String>); 9] = [
+        ("amqp.message_id", properties.message_id().as_ref().map(ShortString::to_string)),
+        ("amqp.correlation_id", properties.correlation_id().as_ref().map(ShortString::to_string)),
+        ("amqp.content_encoding", properties.content_encoding().as_ref().map(ShortString::to_string)),
+        ("amqp.type", properties.kind().as_ref().map(ShortString::to_string)),
+        ("amqp.app_id", properties.app_id().as_ref().map(ShortString::to_string)),
+        ("amqp.reply_to", properties.reply_to().as_ref().map(ShortString::to_string)),
+        ("amqp.delivery_mode", properties.delivery_mode().map(|m| m.to_string())),
+        ("amqp.priority", properties.priority().map(|p| p.to_string())),
+        ("amqp.timestamp", properties.timestamp().map(|t| value_text(&AMQPValue::Timestamp(t)))),
+    ];
+    out.extend(props.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), sanitize::line(&v)))));
+    out
+}
+
+fn flatten(prefix: &str, table: &FieldTable, out: &mut Vec<(String, String)>) {
+    for (key, value) in table.inner() {
+        let name = if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") };
+        match value {
+            AMQPValue::FieldTable(inner) => flatten(&name, inner, out),
+            other => out.push((sanitize::line(&name), sanitize::line(&value_text(other)))),
+        }
+    }
+}
+
+/// `message_id` when present, else the first 16 hex chars of sha256(payload, properties).
+pub fn message_key(payload: &[u8], properties: &BasicProperties) -> String {
+    if let Some(id) = properties.message_id().as_ref().filter(|id| !id.as_str().is_empty()) {
+        return id.as_str().to_string();
+    }
+    fingerprint(payload, properties)
+}
+
+/// sha256 over the payload and the serialised properties (headers included), 16 hex chars.
+pub fn fingerprint(payload: &[u8], properties: &BasicProperties) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update((payload.len() as u64).to_be_bytes());
+    hasher.update(payload);
+    match serde_json::to_vec(properties) {
+        Ok(bytes) => hasher.update(bytes),
+        Err(_) => hasher.update(format!("{properties:?}").as_bytes()),
+    }
+    hex::encode(hasher.finalize())[..16].to_string()
+}
+
+/// One DLQ message as a dead letter of `connector`. `seen_at` stands in for failure times when
+/// `x-death` carries none.
+pub fn dead_letter(upstream: &str, connector: &str, payload: &[u8], properties: &BasicProperties, seen_at: Timestamp) -> DeadLetter {
+    let deaths = deaths(properties);
+    let latest = deaths.first();
+    let error = match latest {
+        Some(death) => DeadLetterError { code: death.reason.clone(), message: sanitize::line(&death.describe()), ..Default::default() },
+        None => DeadLetterError {
+            code: "unknown".to_string(),
+            message: "no x-death header: published to the dead-letter queue directly".to_string(),
+            ..Default::default()
+        },
+    };
+    let times: Vec<Timestamp> = deaths.iter().filter_map(|d| d.time).collect();
+    let first_failed_at = times.iter().min().copied().unwrap_or(seen_at);
+    let last_failed_at = times.iter().max().copied().unwrap_or(seen_at);
+    DeadLetter {
+        upstream: upstream.to_string(),
+        id: message_key(payload, properties),
+        connector: connector.to_string(),
+        payload: payload.to_vec(),
+        content_type: properties.content_type().as_ref().map(|c| sanitize::line(c.as_str())),
+        headers: flat_headers(properties),
+        error,
+        attempts: u32::try_from(latest.map_or(0, |d| d.count)).unwrap_or(u32::MAX),
+        first_failed_at,
+        last_failed_at,
+        state: DeadLetterState::Dead,
+        updated_at: last_failed_at,
+    }
+}
+
+/// The properties of a replayed copy: the original's, plus who replayed it and the replay id.
+pub fn replay_properties(original: &BasicProperties, operator: &str, replay_id: &str) -> BasicProperties {
+    let mut headers = original.headers().clone().unwrap_or_default();
+    headers.insert(REPLAYED_BY_HEADER.into(), AMQPValue::LongString(operator.into()));
+    headers.insert(REPLAY_ID_HEADER.into(), AMQPValue::LongString(replay_id.into()));
+    original.clone().with_headers(headers)
+}
