@@ -1,0 +1,179 @@
+//! `write_demo_config`: a ready-to-use `triage.toml` for the demo inventory (format of the
+//! config module), with the runbooks and contracts it points at written beside it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::contract::BUILTIN_CONTRACTS;
+use super::scenario::Scenario;
+
+/// Every runbook the demo ships, by file name (one per connector).
+pub const BUILTIN_RUNBOOKS: &[(&str, &str)] = &[
+    (
+        "hubspot-form-to-salesforce.md",
+        include_str!("../../assets/runbooks/hubspot-form-to-salesforce.md"),
+    ),
+    (
+        "ads-conversions-to-analytics.md",
+        include_str!("../../assets/runbooks/ads-conversions-to-analytics.md"),
+    ),
+    (
+        "crm-upgrade-sync.md",
+        include_str!("../../assets/runbooks/crm-upgrade-sync.md"),
+    ),
+    (
+        "clearbit-enrichment.md",
+        include_str!("../../assets/runbooks/clearbit-enrichment.md"),
+    ),
+    (
+        "segment-to-warehouse.md",
+        include_str!("../../assets/runbooks/segment-to-warehouse.md"),
+    ),
+];
+
+/// Writes `triage.toml` for the built-in demo inventory pointing at `url` (upstream id `demo`),
+/// plus `runbooks/*.md` and `contracts/*.json` beside it. Returns the path of the toml.
+pub fn write_demo_config(dir: &Path, url: &str) -> std::io::Result<PathBuf> {
+    let scenario = Scenario::builtin();
+    std::fs::create_dir_all(dir.join("runbooks"))?;
+    std::fs::create_dir_all(dir.join("contracts"))?;
+    for (name, text) in BUILTIN_RUNBOOKS {
+        std::fs::write(dir.join("runbooks").join(name), text)?;
+    }
+    for (name, text) in BUILTIN_CONTRACTS {
+        std::fs::write(dir.join("contracts").join(name), text)?;
+    }
+    let path = dir.join("triage.toml");
+    std::fs::write(&path, render(&scenario, url))?;
+    Ok(path)
+}
+
+/// A TOML string literal (JSON string escapes are valid TOML basic-string escapes).
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+fn render(scenario: &Scenario, url: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# triage configuration for the built-in demo ({}).",
+        scenario.name
+    );
+    let _ = writeln!(
+        out,
+        "# Written by `triage demo`; edit freely. Paths are relative to this file."
+    );
+    let _ = writeln!(out, "store = \"triage-demo.db\"");
+    let _ = writeln!(out, "default_ack_sla = \"30m\"\n");
+    let _ = writeln!(out, "[[upstream]]\nid = \"demo\"\nkind = \"connector_api\"");
+    let _ = writeln!(
+        out,
+        "url = {}\npoll_interval = \"2s\"\ntimeout = \"10s\"\n",
+        quoted(url)
+    );
+    for team in &scenario.teams {
+        let _ = writeln!(
+            out,
+            "[[team]]\nid = {}\nname = {}",
+            quoted(&team.id),
+            quoted(&team.name)
+        );
+        if let Some(channel) = &team.channel {
+            let _ = writeln!(out, "channel = {}", quoted(channel));
+        }
+        let members: Vec<String> = team.members.iter().map(|m| quoted(m)).collect();
+        let _ = writeln!(out, "members = [{}]\n", members.join(", "));
+    }
+    for person in &scenario.people {
+        let _ = writeln!(
+            out,
+            "[[person]]\nid = {}\nname = {}",
+            quoted(&person.id),
+            quoted(&person.name)
+        );
+        for (key, value) in [
+            ("team", &person.team),
+            ("handle", &person.handle),
+            ("email", &person.email),
+            ("phone", &person.phone),
+        ] {
+            if let Some(value) = value {
+                let _ = writeln!(out, "{key} = {}", quoted(value));
+            }
+        }
+        out.push('\n');
+    }
+    for c in &scenario.connectors {
+        let _ = writeln!(
+            out,
+            "[[connector]]\nid = {}\nname = {}",
+            quoted(&c.id),
+            quoted(&c.name)
+        );
+        let _ = writeln!(out, "upstream = \"demo\"");
+        let _ = writeln!(
+            out,
+            "source = {}\ndestination = {}",
+            quoted(&c.source),
+            quoted(&c.destination)
+        );
+        let _ = writeln!(
+            out,
+            "direction = \"{}\"\npurpose = {}",
+            c.direction.as_str(),
+            quoted(&c.purpose)
+        );
+        let _ = writeln!(out, "owner = {}", quoted(&c.owner));
+        if let Some(backup) = &c.backup {
+            let _ = writeln!(out, "backup = {}", quoted(backup));
+        }
+        let _ = writeln!(
+            out,
+            "ack_sla = \"{}\"",
+            humantime::format_duration(c.ack_sla)
+        );
+        let _ = writeln!(
+            out,
+            "runbook = {}",
+            quoted(&format!("runbooks/{}", c.runbook))
+        );
+        let _ = writeln!(
+            out,
+            "contract = {}\n",
+            quoted(&format!("contracts/{}", c.contract))
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connector_has_a_shipped_runbook_and_contract() {
+        let scenario = Scenario::builtin();
+        for c in &scenario.connectors {
+            assert!(
+                BUILTIN_RUNBOOKS.iter().any(|(n, _)| *n == c.runbook),
+                "{}",
+                c.runbook
+            );
+            assert!(
+                BUILTIN_CONTRACTS.iter().any(|(n, _)| *n == c.contract),
+                "{}",
+                c.contract
+            );
+        }
+    }
+
+    #[test]
+    fn rendered_config_is_valid_toml_with_every_connector() {
+        let text = render(&Scenario::builtin(), "http://127.0.0.1:7777");
+        let value: toml::Table = toml::from_str(&text).unwrap();
+        let connectors = value["connector"].as_array().unwrap();
+        assert_eq!(connectors.len(), 5);
+        assert_eq!(connectors[0]["ack_sla"].as_str(), Some("15m"));
+    }
+}

@@ -1,0 +1,56 @@
+//! The demo's admin routes under `/demo/` (not part of the Connector API v1): arm transport
+//! faults, fix a connector's fault, advance the simulation, and count deliveries for tests.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::faults::FaultPlan;
+use super::problem::ApiError;
+use super::server::Shared;
+use super::sim;
+
+/// `POST /demo/faults`.
+pub async fn arm_faults(
+    State(shared): State<Shared>,
+    body: Result<Json<FaultPlan>, JsonRejection>,
+) -> Result<Json<FaultPlan>, ApiError> {
+    let Json(plan) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if plan.status.is_some_and(|s| !(100..=599).contains(&s)) {
+        return Err(ApiError::bad_request(
+            "status must be an HTTP status between 100 and 599",
+        ));
+    }
+    shared.arm_fault(plan.clone());
+    Ok(Json(plan))
+}
+
+/// `POST /demo/connectors/{id}/fix`: the root cause is repaired; replays deliver from now on.
+pub async fn fix_connector(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut state = shared.state();
+    let now = state.now();
+    let connector = state.connector_mut(&id).ok_or_else(|| {
+        ApiError::not_found(format!("no connector {id}; GET /v1/connectors lists them"))
+    })?;
+    connector.fixed = true;
+    connector.updated_at = now;
+    Ok(Json(json!({ "connector": id, "fixed": true })))
+}
+
+/// `POST /demo/tick`: one simulation step now.
+pub async fn tick(State(shared): State<Shared>) -> Json<Value> {
+    let mut state = shared.state();
+    sim::tick(&mut state);
+    Json(json!({ "ticked": true }))
+}
+
+/// `GET /demo/deliveries`: successful deliveries per dead-letter id.
+pub async fn deliveries(State(shared): State<Shared>) -> Json<BTreeMap<String, u64>> {
+    Json(shared.state().deliveries.clone())
+}

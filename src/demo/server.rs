@@ -1,0 +1,134 @@
+//! The demo HTTP server: the shared state handle, the router (Connector API v1 under `/v1`,
+//! admin under `/demo`), and the tasks that serve and simulate until shutdown.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tokio::sync::watch;
+
+use super::faults::{self, FaultPlan};
+use super::problem::ApiError;
+use super::state::DemoState;
+use super::{routes_admin, routes_dead_letters, routes_incidents, sim};
+
+/// Handle every route shares: the simulation state, the armed fault and the token.
+#[derive(Clone)]
+pub struct Shared {
+    inner: Arc<SharedInner>,
+}
+
+struct SharedInner {
+    state: Mutex<DemoState>,
+    fault: Mutex<Option<FaultPlan>>,
+    token: Option<String>,
+}
+
+impl Shared {
+    pub fn new(state: DemoState, token: Option<String>) -> Shared {
+        Shared {
+            inner: Arc::new(SharedInner {
+                state: Mutex::new(state),
+                fault: Mutex::new(None),
+                token,
+            }),
+        }
+    }
+
+    /// Locks the simulation state. Never hold it across an `.await`.
+    pub fn state(&self) -> MutexGuard<'_, DemoState> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.inner.token.as_deref()
+    }
+
+    pub fn arm_fault(&self, plan: FaultPlan) {
+        let mut fault = self.inner.fault.lock().unwrap_or_else(|p| p.into_inner());
+        *fault = (plan.count > 0).then_some(plan);
+    }
+
+    /// Takes one use of the armed fault, if any.
+    pub fn take_fault(&self) -> Option<FaultPlan> {
+        let mut fault = self.inner.fault.lock().unwrap_or_else(|p| p.into_inner());
+        let plan = fault.as_mut()?;
+        plan.count = plan.count.saturating_sub(1);
+        let taken = plan.clone();
+        if plan.count == 0 {
+            *fault = None;
+        }
+        Some(taken)
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(shared: Shared) -> Router {
+    let v1 = Router::new()
+        .route("/v1/connectors", get(routes_dead_letters::connectors))
+        .route("/v1/incidents", get(routes_incidents::list))
+        .route("/v1/incidents/{id}/ack", post(routes_incidents::ack))
+        .route(
+            "/v1/incidents/{id}/escalate",
+            post(routes_incidents::escalate),
+        )
+        .route(
+            "/v1/incidents/{id}/resolve",
+            post(routes_incidents::resolve),
+        )
+        .route("/v1/dead-letters", get(routes_dead_letters::list))
+        .route(
+            "/v1/dead-letters/{id}/replay",
+            post(routes_dead_letters::replay),
+        )
+        .route(
+            "/v1/dead-letters/{id}/discard",
+            post(routes_dead_letters::discard),
+        )
+        .fallback(unknown_route)
+        .layer(from_fn_with_state(shared.clone(), faults::require_token))
+        .layer(from_fn_with_state(shared.clone(), faults::inject));
+    let admin = Router::new()
+        .route("/demo/faults", post(routes_admin::arm_faults))
+        .route(
+            "/demo/connectors/{id}/fix",
+            post(routes_admin::fix_connector),
+        )
+        .route("/demo/tick", post(routes_admin::tick))
+        .route("/demo/deliveries", get(routes_admin::deliveries));
+    // Merged, not layered together: the admin routes skip the v1 token check and faults.
+    admin.merge(v1).with_state(shared)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found(
+        "no such route; the Connector API v1 is described in assets/connector-api.yaml",
+    )
+}
+
+/// Runs the simulation every `tick` until `stop` flips.
+pub async fn simulate(shared: Shared, tick: Duration, mut stop: watch::Receiver<bool>) {
+    let period = tick.max(Duration::from_millis(10));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => sim::tick(&mut shared.state()),
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Resolves once `stop` flips (or its sender is gone).
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+}
