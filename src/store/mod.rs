@@ -5,14 +5,30 @@
 //! console's store thread, the CLI) each open their own; WAL lets them run side by side.
 //! Every list is a keyset page: nothing here loads a whole table of incidents or dead letters.
 
-// API CONTRACT (filled in by the store implementation; signatures are shared with sync/console/CLI)
+// API CONTRACT: the types below are shared with sync/console/CLI. The methods of `Store` live
+// in the submodules: open (opening, pragmas, 0600), schema (migrations), connectors, incidents,
+// dead_letters, sync_state (sync batches, cursors, connection state), outbox (+ outbox_queries), audit.
+
+mod audit;
+mod codec;
+mod connectors;
+mod dead_letters;
+mod incidents;
+mod metrics;
+mod open;
+mod outbox;
+mod outbox_queries;
+mod schema;
+mod sync_state;
 
 use std::path::{Path, PathBuf};
 
 use crate::domain::{
-    Action, ActionKind, ActionOutcome, ConnectionState, Connector, ConnectorReport, DeadLetter,
-    DeadLetterState, Incident, IncidentStatus, OutboxEntry, OutboxState, Severity, Timestamp,
+    ConnectionState, ConnectorReport, DeadLetter, DeadLetterState, Incident, IncidentStatus,
+    Timestamp,
 };
+
+pub use audit::GENESIS_HASH;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,9 +43,21 @@ pub enum StoreError {
     #[error(
         "store {path} has schema version {found}, newer than this triage understands ({supported}); upgrade triage"
     )]
-    TooNew { path: PathBuf, found: u32, supported: u32 },
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("store {path}: corrupt row in {table}: {message}")]
-    Corrupt { path: PathBuf, table: &'static str, message: String },
+    Corrupt {
+        path: PathBuf,
+        table: &'static str,
+        message: String,
+    },
+    #[error(
+        "store {path}: no outbox action with id {id}; it may have been pruned or belong to another store"
+    )]
+    UnknownAction { path: PathBuf, id: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -185,126 +213,8 @@ pub struct Store {
     path: PathBuf,
 }
 
-#[allow(unused_variables)]
 impl Store {
-    /// Opens (creating with mode 0600 when missing) and migrates the store at `path`:
-    /// WAL, `busy_timeout`, foreign keys, versioned migrations on `PRAGMA user_version`.
-    pub fn open(path: &Path) -> Result<Store> {
-        todo!()
-    }
     pub fn path(&self) -> &Path {
         &self.path
     }
-    pub fn schema_version(&self) -> Result<u32> {
-        todo!()
-    }
-    /// `PRAGMA data_version`: changes when another connection commits (cheap change detection).
-    pub fn data_version(&self) -> Result<i64> {
-        todo!()
-    }
-
-    // ---- connectors -------------------------------------------------------------------
-    /// Writes the inventory (from config): inventory fields of each connector, keeping stats.
-    pub fn sync_inventory(&mut self, inventory: &[Connector]) -> Result<()> {
-        todo!()
-    }
-    /// All connectors, inventory merged with last stats, ordered by id. (The inventory is small.)
-    pub fn connectors(&self) -> Result<Vec<Connector>> {
-        todo!()
-    }
-    pub fn connector_counts(&self) -> Result<Vec<ConnectorCounts>> {
-        todo!()
-    }
-    /// DLQ depth points of one connector since `since`, oldest first, at most `max_points`
-    /// (downsampled evenly when there are more).
-    pub fn dlq_history(&self, upstream: &str, connector: &str, since: Timestamp, max_points: usize) -> Result<Vec<DepthPoint>> {
-        todo!()
-    }
-
-    // ---- sync ---------------------------------------------------------------------------
-    pub fn write_sync_batch(&mut self, batch: &SyncBatch) -> Result<BatchSummary> {
-        todo!()
-    }
-    pub fn sync_cursor(&self, upstream: &str, stream: &str) -> Result<Option<String>> {
-        todo!()
-    }
-    pub fn set_upstream_state(&mut self, upstream: &str, state: &ConnectionState) -> Result<()> {
-        todo!()
-    }
-    pub fn upstream_states(&self) -> Result<Vec<(String, ConnectionState)>> {
-        todo!()
-    }
-
-    // ---- incidents ----------------------------------------------------------------------
-    pub fn incident(&self, upstream: &str, id: &str) -> Result<Option<Incident>> {
-        todo!()
-    }
-    /// Finds incidents whose id is `id` in any upstream (CLI lookups by bare id).
-    pub fn find_incidents(&self, id: &str) -> Result<Vec<Incident>> {
-        todo!()
-    }
-    pub fn page_incidents(&self, q: &IncidentPageQuery) -> Result<Vec<(IncidentKey, Incident)>> {
-        todo!()
-    }
-
-    // ---- dead letters -------------------------------------------------------------------
-    pub fn dead_letter(&self, upstream: &str, id: &str) -> Result<Option<DeadLetter>> {
-        todo!()
-    }
-    pub fn find_dead_letters(&self, id: &str) -> Result<Vec<DeadLetter>> {
-        todo!()
-    }
-    pub fn page_dead_letters(&self, q: &DeadLetterPageQuery) -> Result<Vec<DeadLetterSummary>> {
-        todo!()
-    }
-
-    // ---- outbox and audit ---------------------------------------------------------------
-    /// Writes the action to the outbox (state pending, new idempotency key) and an audit row
-    /// `<kind>.requested` in one transaction.
-    pub fn enqueue_action(&mut self, action: &Action, at: Timestamp) -> Result<OutboxEntry> {
-        todo!()
-    }
-    /// Pending actions whose `next_attempt_at <= now` and whose lease is free, oldest first.
-    pub fn due_actions(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>> {
-        todo!()
-    }
-    /// Takes a lease on a pending action until `until`, so one worker (of any process) sends
-    /// it. Returns false when another worker holds it or it is no longer pending.
-    pub fn claim_action(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
-        todo!()
-    }
-    /// A transient failure: `retry_at = Some(t)` keeps it pending until t; `None` fails it for
-    /// good. Audit row `<kind>.retry` or `<kind>.failed` in the same transaction.
-    pub fn record_action_error(&mut self, id: &str, error: &str, retry_at: Option<Timestamp>, at: Timestamp) -> Result<()> {
-        todo!()
-    }
-    /// The upstream answered: state sent (ok) or failed (refused); audit row `<kind>.sent` or
-    /// `<kind>.failed`; and the upstream's updated incident / dead letter, all in one transaction.
-    pub fn record_action_outcome(&mut self, id: &str, outcome: &ActionOutcome, incident: Option<&Incident>, dead_letter: Option<&DeadLetter>, at: Timestamp) -> Result<()> {
-        todo!()
-    }
-    pub fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>> {
-        todo!()
-    }
-    /// Newest first; `states` empty = all; `before` = created_at/id anchor of the previous page.
-    pub fn page_outbox(&self, states: &[OutboxState], before: Option<&str>, limit: usize) -> Result<Vec<OutboxEntry>> {
-        todo!()
-    }
-    /// Pending actions plus failed ones updated since `failed_since`: what the console marks on rows.
-    pub fn open_actions(&self, failed_since: Timestamp) -> Result<Vec<OutboxEntry>> {
-        todo!()
-    }
-    pub fn pending_action_count(&self) -> Result<u64> {
-        todo!()
-    }
-    /// Newest first, before `before_seq` when given.
-    pub fn page_audit(&self, before_seq: Option<i64>, limit: usize) -> Result<Vec<AuditEntry>> {
-        todo!()
-    }
-    pub fn verify_audit_chain(&self) -> Result<AuditVerification> {
-        todo!()
-    }
 }
-
-#[allow(dead_code)]
-fn _uses(_: ActionKind, _: Severity) {}

@@ -1,0 +1,176 @@
+//! Store benchmarks: bulk dead-letter inserts through `write_sync_batch`, keyset pages from the
+//! middle of a large DLQ, re-syncing unchanged rows, and the maintained connector counts.
+//!
+//! `cargo bench --bench store` (set `TRIAGE_BENCH_ROWS` to change the size of the big store;
+//! default 1,000,000).
+
+use std::hint::black_box;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use triage::domain::{ConnectionState, DeadLetter, DeadLetterError, DeadLetterState};
+use triage::store::{DeadLetterKey, DeadLetterPageQuery, PageDir, Store, SyncBatch};
+
+const BATCH: usize = 1_000;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+/// A dead letter with a ~800-byte JSON payload, failing `n` seconds after t0.
+fn dead_letter(n: usize) -> DeadLetter {
+    let filler = "x".repeat(740);
+    DeadLetter {
+        upstream: "bench".into(),
+        id: format!("dl-{n:08}"),
+        connector: format!("connector-{}", n % 8),
+        payload: format!("{{\"order\":{n},\"note\":\"{filler}\"}}").into_bytes(),
+        content_type: Some("application/json".into()),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-request-id".into(), n.to_string()),
+        ],
+        error: DeadLetterError {
+            code: "http_422".into(),
+            message: "unprocessable entity: field `amount` is negative".into(),
+            http_status: Some(422),
+            vendor_response: Some("{\"error\":\"amount\"}".into()),
+        },
+        attempts: 5,
+        first_failed_at: t0() + Duration::seconds(n as i64),
+        last_failed_at: t0() + Duration::seconds(n as i64),
+        state: DeadLetterState::Dead,
+        updated_at: t0(),
+    }
+}
+
+fn batch(dead_letters: Vec<DeadLetter>) -> SyncBatch {
+    SyncBatch {
+        upstream: "bench".into(),
+        at: t0(),
+        connectors: None,
+        incidents: Vec::new(),
+        dead_letters,
+        cursors: Vec::new(),
+        state: ConnectionState::Live { last_ok: t0() },
+    }
+}
+
+fn fill(store: &mut Store, rows: usize) {
+    for start in (0..rows).step_by(BATCH) {
+        let letters = (start..(start + BATCH).min(rows))
+            .map(dead_letter)
+            .collect();
+        if let Err(e) = store.write_sync_batch(&batch(letters)) {
+            panic!("filling the bench store: {e}");
+        }
+    }
+}
+
+fn insert_100k(c: &mut Criterion) {
+    let mut group = c.benchmark_group("store_insert");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(100_000));
+    group.bench_function("100k dead letters (~800 B) in batches of 1,000", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+                let store =
+                    Store::open(&dir.path().join("bench.db")).unwrap_or_else(|e| panic!("{e}"));
+                let batches: Vec<SyncBatch> = (0..100)
+                    .map(|i| batch((i * BATCH..(i + 1) * BATCH).map(dead_letter).collect()))
+                    .collect();
+                (dir, store, batches)
+            },
+            |(dir, mut store, batches)| {
+                for b in &batches {
+                    black_box(store.write_sync_batch(b).unwrap_or_else(|e| panic!("{e}")));
+                }
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn big_store(c: &mut Criterion) {
+    let rows: usize = std::env::var("TRIAGE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let mut store = Store::open(&dir.path().join("big.db")).unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    fill(&mut store, rows);
+    eprintln!(
+        "built a store of {rows} dead letters in {:.1?}",
+        started.elapsed()
+    );
+
+    let middle = rows / 2;
+    let anchor = DeadLetterKey {
+        last_failed_ms: (t0() + Duration::seconds(middle as i64)).timestamp_millis(),
+        rowid: middle as i64 + 1,
+    };
+    let mut group = c.benchmark_group(format!("store_{rows}_rows"));
+    for (name, dir) in [
+        ("page of 50 forward from the middle", PageDir::Forward),
+        ("page of 50 backward from the middle", PageDir::Backward),
+    ] {
+        let query = DeadLetterPageQuery {
+            anchor: Some(anchor.clone()),
+            dir,
+            limit: 50,
+            ..Default::default()
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let page = store
+                    .page_dead_letters(black_box(&query))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(page.len(), 50);
+                page
+            })
+        });
+    }
+    let filtered = DeadLetterPageQuery {
+        connector: Some("connector-3".into()),
+        anchor: Some(anchor.clone()),
+        limit: 50,
+        ..Default::default()
+    };
+    group.bench_function("page of 50 of one connector from the middle", |b| {
+        b.iter(|| {
+            store
+                .page_dead_letters(black_box(&filtered))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
+    group.bench_function("connector_counts", |b| {
+        b.iter(|| {
+            let counts = store.connector_counts().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                counts.iter().map(|c| c.dead_letters).sum::<u64>(),
+                rows as u64
+            );
+            counts
+        })
+    });
+    let unchanged = batch((middle..middle + BATCH).map(dead_letter).collect());
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("re-sync 1,000 unchanged dead letters", |b| {
+        b.iter(|| {
+            let summary = store
+                .write_sync_batch(black_box(&unchanged))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(summary.dead_letters_changed, 0);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, insert_100k, big_store);
+criterion_main!(benches);

@@ -1,0 +1,191 @@
+//! Dead letters: change-aware upserts (payload kept as exact bytes) and keyset pages, newest
+//! failure first, that read only a payload preview.
+
+use rusqlite::{Connection, Row, ToSql, params};
+
+use super::codec::{col_u32, col_u64, from_ms, ms, page_limit};
+use super::{
+    DeadLetterKey, DeadLetterPageQuery, DeadLetterSummary, PREVIEW_BYTES, PageDir, Result, Store,
+};
+use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState, Timestamp};
+
+const COLUMNS: &str = "upstream, id, connector, payload, content_type, headers, error_code, \
+     error_message, http_status, vendor_response, attempts, first_failed_ms, last_failed_ms, state, updated_ms";
+
+/// Inserts or updates one dead letter; an identical stored row is left untouched.
+/// Returns true when a row was written.
+pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite::Result<bool> {
+    let headers = serde_json::to_string(&d.headers)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO dead_letters (upstream, id, connector, payload, content_type, headers, error_code,
+            error_message, http_status, vendor_response, attempts, first_failed_ms, last_failed_ms,
+            state, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (upstream, id) DO UPDATE SET
+            connector = excluded.connector, payload = excluded.payload,
+            content_type = excluded.content_type, headers = excluded.headers,
+            error_code = excluded.error_code, error_message = excluded.error_message,
+            http_status = excluded.http_status, vendor_response = excluded.vendor_response,
+            attempts = excluded.attempts, first_failed_ms = excluded.first_failed_ms,
+            last_failed_ms = excluded.last_failed_ms, state = excluded.state, updated_ms = excluded.updated_ms
+         WHERE (connector, payload, content_type, headers, error_code, error_message, http_status,
+                vendor_response, attempts, first_failed_ms, last_failed_ms, state, updated_ms)
+            IS NOT (excluded.connector, excluded.payload, excluded.content_type, excluded.headers,
+                excluded.error_code, excluded.error_message, excluded.http_status,
+                excluded.vendor_response, excluded.attempts, excluded.first_failed_ms,
+                excluded.last_failed_ms, excluded.state, excluded.updated_ms)",
+    )?;
+    let written = stmt.execute(params![
+        d.upstream,
+        d.id,
+        d.connector,
+        d.payload,
+        d.content_type,
+        headers,
+        d.error.code,
+        d.error.message,
+        d.error.http_status,
+        d.error.vendor_response,
+        i64::from(d.attempts),
+        ms(d.first_failed_at),
+        ms(d.last_failed_at),
+        d.state.as_str(),
+        ms(d.updated_at)
+    ])?;
+    Ok(written > 0)
+}
+
+impl Store {
+    pub fn dead_letter(&self, upstream: &str, id: &str) -> Result<Option<DeadLetter>> {
+        let sql = format!("SELECT {COLUMNS} FROM dead_letters WHERE upstream = ?1 AND id = ?2");
+        Ok(self
+            .query_dead_letters(&sql, &[&upstream, &id])?
+            .into_iter()
+            .next())
+    }
+
+    pub fn find_dead_letters(&self, id: &str) -> Result<Vec<DeadLetter>> {
+        let sql = format!("SELECT {COLUMNS} FROM dead_letters WHERE id = ?1 ORDER BY upstream");
+        self.query_dead_letters(&sql, &[&id])
+    }
+
+    /// One page, newest failure first, from the anchor (exclusive): at most `limit` (1..=1000)
+    /// rows, always in display order. Only the first [`PREVIEW_BYTES`] of each payload are read.
+    pub fn page_dead_letters(&self, q: &DeadLetterPageQuery) -> Result<Vec<DeadLetterSummary>> {
+        let state = q.state.unwrap_or(DeadLetterState::Dead).as_str();
+        let mut args: Vec<&dyn ToSql> = vec![&state];
+        let mut filters = vec!["state = ?1".to_string()];
+        if let Some(connector) = &q.connector {
+            args.push(connector);
+            filters.push(format!("connector = ?{}", args.len()));
+        }
+        let (cmp, order) = match q.dir {
+            PageDir::Forward => ("<", "DESC"),
+            PageDir::Backward => (">", "ASC"),
+        };
+        if let Some(anchor) = &q.anchor {
+            args.extend([&anchor.last_failed_ms as &dyn ToSql, &anchor.rowid]);
+            let n = args.len();
+            filters.push(format!("(last_failed_ms, row_id) {cmp} (?{}, ?{n})", n - 1));
+        }
+        let limit = page_limit(q.limit);
+        args.push(&limit);
+        let sql = format!(
+            "SELECT row_id, upstream, id, connector, substr(payload, 1, {PREVIEW_BYTES}), length(payload),
+                content_type, error_code, error_message, attempts, first_failed_ms, last_failed_ms, state
+             FROM dead_letters WHERE {}
+             ORDER BY last_failed_ms {order}, row_id {order} LIMIT ?{}",
+            filters.join(" AND "),
+            args.len()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(args.as_slice(), |row| Ok(self.summary_from_row(row)))
+            .map_err(|e| self.sqlite(e))?;
+        let mut page = Vec::new();
+        for row in rows {
+            page.push(row.map_err(|e| self.sqlite(e))??);
+        }
+        if q.dir == PageDir::Backward {
+            page.reverse();
+        }
+        Ok(page)
+    }
+
+    fn query_dead_letters(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<DeadLetter>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(args, |row| Ok(self.dead_letter_from_row(row)))
+            .map_err(|e| self.sqlite(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(|e| self.sqlite(e))??);
+        }
+        Ok(out)
+    }
+
+    fn dl_time(&self, row: &Row<'_>, idx: usize) -> Result<Timestamp> {
+        let v: i64 = row.get(idx).map_err(|e| self.sqlite(e))?;
+        from_ms(v)
+            .ok_or_else(|| self.corrupt("dead_letters", format!("timestamp {v} out of range")))
+    }
+
+    fn dl_state(&self, row: &Row<'_>, idx: usize) -> Result<DeadLetterState> {
+        let s: String = row.get(idx).map_err(|e| self.sqlite(e))?;
+        DeadLetterState::parse(&s)
+            .ok_or_else(|| self.corrupt("dead_letters", format!("unknown state {s:?}")))
+    }
+
+    fn dead_letter_from_row(&self, row: &Row<'_>) -> Result<DeadLetter> {
+        let get = |e| self.sqlite(e);
+        let headers: String = row.get(5).map_err(get)?;
+        let headers: Vec<(String, String)> = serde_json::from_str(&headers).map_err(|e| {
+            self.corrupt(
+                "dead_letters",
+                format!("headers are not a JSON list of pairs: {e}"),
+            )
+        })?;
+        Ok(DeadLetter {
+            upstream: row.get(0).map_err(get)?,
+            id: row.get(1).map_err(get)?,
+            connector: row.get(2).map_err(get)?,
+            payload: row.get(3).map_err(get)?,
+            content_type: row.get(4).map_err(get)?,
+            headers,
+            error: DeadLetterError {
+                code: row.get(6).map_err(get)?,
+                message: row.get(7).map_err(get)?,
+                http_status: row.get(8).map_err(get)?,
+                vendor_response: row.get(9).map_err(get)?,
+            },
+            attempts: col_u32(row.get(10).map_err(get)?),
+            first_failed_at: self.dl_time(row, 11)?,
+            last_failed_at: self.dl_time(row, 12)?,
+            state: self.dl_state(row, 13)?,
+            updated_at: self.dl_time(row, 14)?,
+        })
+    }
+
+    fn summary_from_row(&self, row: &Row<'_>) -> Result<DeadLetterSummary> {
+        let get = |e| self.sqlite(e);
+        Ok(DeadLetterSummary {
+            key: DeadLetterKey {
+                last_failed_ms: row.get(11).map_err(get)?,
+                rowid: row.get(0).map_err(get)?,
+            },
+            upstream: row.get(1).map_err(get)?,
+            id: row.get(2).map_err(get)?,
+            connector: row.get(3).map_err(get)?,
+            preview: row.get(4).map_err(get)?,
+            payload_len: col_u64(row.get(5).map_err(get)?),
+            content_type: row.get(6).map_err(get)?,
+            error_code: row.get(7).map_err(get)?,
+            error_message: row.get(8).map_err(get)?,
+            attempts: col_u32(row.get(9).map_err(get)?),
+            first_failed_at: self.dl_time(row, 10)?,
+            last_failed_at: self.dl_time(row, 11)?,
+            state: self.dl_state(row, 12)?,
+        })
+    }
+}

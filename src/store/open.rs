@@ -1,0 +1,122 @@
+//! Opening the store file: parent directories, a private (0600) file, connection pragmas
+//! (WAL, busy timeout, foreign keys, synchronous=NORMAL) and migrations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{Result, Store, StoreError};
+
+/// How long a writer waits for another connection's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Opens (creating with mode 0600 when missing) and migrates the store at `path`:
+    /// WAL, `busy_timeout`, foreign keys, versioned migrations on `PRAGMA user_version`.
+    pub fn open(path: &Path) -> Result<Store> {
+        prepare_file(path)?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// `PRAGMA data_version`: changes when another connection commits (cheap change detection).
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// Wraps a SQLite error with the store's path.
+    pub(crate) fn sqlite(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// A row that could not be decoded.
+    pub(crate) fn corrupt(&self, table: &'static str, message: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            table,
+            message: message.into(),
+        }
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| self.sqlite(e))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|e| self.sqlite(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %self.path.display(), mode, "store could not switch to WAL mode");
+        }
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.sqlite(e))?;
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| self.sqlite(e))?;
+        self.conn.set_prepared_statement_cache_capacity(64);
+        Ok(())
+    }
+}
+
+/// Creates the parent directories and, when missing, an empty file readable only by its owner,
+/// before SQLite opens it (SQLite gives its -wal and -shm files the same mode). An existing file
+/// is left alone, with a warning when group or others can read it.
+fn prepare_file(path: &Path) -> Result<()> {
+    let io = |what: &str, e: std::io::Error| StoreError::Io {
+        path: path.to_path_buf(),
+        message: format!("{what}: {e}; check the path and its permissions"),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| io("cannot create its directory", e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            warn_if_readable_by_others(path);
+            Ok(())
+        }
+        Err(e) => Err(io("cannot create the store file", e)),
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "store file is accessible to group/others; it holds payloads: run `chmod 600` on it"
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}

@@ -1,0 +1,225 @@
+//! The outbox of operator actions: enqueue (with its `requested` audit row), due/claim leases,
+//! retries and outcomes, each state change in one transaction with its audit row.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::audit::{NewAuditRow, append, sha256_hex};
+use super::codec::ms;
+use super::dead_letters::upsert_dead_letter;
+use super::incidents::upsert_incident;
+use super::{Result, Store, StoreError};
+use crate::domain::{
+    Action, ActionOutcome, DeadLetter, Incident, OutboxEntry, OutboxState, Timestamp,
+};
+
+impl Store {
+    /// Writes the action to the outbox (state pending, new idempotency key) and an audit row
+    /// `<kind>.requested` in one transaction.
+    pub fn enqueue_action(&mut self, action: &Action, at: Timestamp) -> Result<OutboxEntry> {
+        let action_json = serde_json::to_string(action)
+            .map_err(|e| self.corrupt("outbox", format!("action cannot be encoded: {e}")))?;
+        let entry = OutboxEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            idempotency_key: uuid::Uuid::now_v7().to_string(),
+            action: action.clone(),
+            state: OutboxState::Pending,
+            attempts: 0,
+            next_attempt_at: at,
+            last_error: None,
+            outcome: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.prepare_cached(
+            "INSERT INTO outbox (id, idempotency_key, kind, upstream, target, action, state, attempts,
+                next_attempt_ms, created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                entry.id,
+                entry.idempotency_key,
+                action.kind.as_str(),
+                action.upstream,
+                action.target,
+                action_json,
+                ms(at)
+            ])
+        })
+        .map_err(err)?;
+        let event = format!("{}.requested", action.kind.as_str());
+        let payload_hash = sha256_hex(action_json.as_bytes());
+        let detail = action.note.clone().unwrap_or_default();
+        append(
+            &tx,
+            &audit_row(action, &entry.id, &payload_hash, &event, &detail, at),
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(entry)
+    }
+
+    /// it. Returns false when another worker holds it or it is no longer pending.
+    pub fn claim_action(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let claimed = self
+            .conn
+            .prepare_cached(
+                "UPDATE outbox SET lease_until_ms = ?2, updated_ms = ?3
+                 WHERE id = ?1 AND state = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms <= ?3)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id, ms(until), ms(now)]))
+            .map_err(|e| self.sqlite(e))?;
+        Ok(claimed == 1)
+    }
+
+    /// A transient failure: `retry_at = Some(t)` keeps it pending until t; `None` fails it for
+    /// good. Audit row `<kind>.retry` or `<kind>.failed` in the same transaction. Counts an attempt.
+    pub fn record_action_error(
+        &mut self,
+        id: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        at: Timestamp,
+    ) -> Result<()> {
+        let (state, event) = match retry_at {
+            Some(_) => (OutboxState::Pending, "retry"),
+            None => (OutboxState::Failed, "failed"),
+        };
+        let entry = self
+            .outbox_entry(id)?
+            .ok_or_else(|| self.unknown_action(id))?;
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.prepare_cached(
+            "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,
+                lease_until_ms = NULL, last_error = ?4, updated_ms = ?5 WHERE id = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id,
+                state.as_str(),
+                ms(retry_at.unwrap_or(at)),
+                error,
+                ms(at)
+            ])
+        })
+        .map_err(err)?;
+        audit_transition(&tx, &entry.action, id, event, error, at).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// The upstream answered: state sent (ok) or failed (refused); audit row `<kind>.sent` or
+    /// `<kind>.failed`; and the upstream's updated incident / dead letter, all in one transaction.
+    pub fn record_action_outcome(
+        &mut self,
+        id: &str,
+        outcome: &ActionOutcome,
+        incident: Option<&Incident>,
+        dead_letter: Option<&DeadLetter>,
+        at: Timestamp,
+    ) -> Result<()> {
+        let (state, event) = if outcome.ok {
+            (OutboxState::Sent, "sent")
+        } else {
+            (OutboxState::Failed, "failed")
+        };
+        let entry = self
+            .outbox_entry(id)?
+            .ok_or_else(|| self.unknown_action(id))?;
+        let outcome_json = serde_json::to_string(outcome)
+            .map_err(|e| self.corrupt("outbox", format!("outcome cannot be encoded: {e}")))?;
+        let detail = if outcome.response.is_null() {
+            outcome.summary.clone()
+        } else {
+            format!("{} {}", outcome.summary, outcome.response)
+        };
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.prepare_cached(
+            "UPDATE outbox SET state = ?2, attempts = attempts + 1, lease_until_ms = NULL, outcome = ?3,
+                updated_ms = ?4 WHERE id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![id, state.as_str(), outcome_json, ms(at)]))
+        .map_err(err)?;
+        if let Some(incident) = incident {
+            upsert_incident(&tx, incident).map_err(err)?;
+        }
+        if let Some(dead_letter) = dead_letter {
+            upsert_dead_letter(&tx, dead_letter).map_err(err)?;
+        }
+        audit_transition(&tx, &entry.action, id, event, &detail, at).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn unknown_action(&self, id: &str) -> StoreError {
+        StoreError::UnknownAction {
+            path: self.path.clone(),
+            id: id.to_string(),
+        }
+    }
+}
+
+fn audit_row<'a>(
+    action: &'a Action,
+    id: &'a str,
+    payload_hash: &'a str,
+    event: &'a str,
+    detail: &'a str,
+    at: Timestamp,
+) -> NewAuditRow<'a> {
+    NewAuditRow {
+        at,
+        operator: &action.operator,
+        event,
+        upstream: &action.upstream,
+        target: &action.target,
+        outbox_id: Some(id),
+        payload_hash: Some(payload_hash),
+        detail,
+    }
+}
+
+/// Audit row `<kind>.<event>` for an outbox state change, hashing the action as stored.
+fn audit_transition(
+    conn: &Connection,
+    action: &Action,
+    id: &str,
+    event: &str,
+    detail: &str,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let action_json: Option<String> = conn
+        .prepare_cached("SELECT action FROM outbox WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    let payload_hash = sha256_hex(action_json.unwrap_or_default().as_bytes());
+    let event = format!("{}.{event}", action.kind.as_str());
+    append(
+        conn,
+        &audit_row(action, id, &payload_hash, &event, detail, at),
+    )?;
+    Ok(())
+}

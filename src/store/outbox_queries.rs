@@ -1,0 +1,123 @@
+//! Reading the outbox: due actions, single entries, newest-first pages, what the console marks
+//! as open, and decoding rows back into [`OutboxEntry`]s.
+
+use rusqlite::{Row, ToSql};
+
+use super::codec::{col_u32, from_ms, ms, page_limit};
+use super::{Result, Store};
+use crate::domain::{OutboxEntry, OutboxState, Timestamp};
+
+const COLUMNS: &str = "id, idempotency_key, action, state, attempts, next_attempt_ms, last_error, \
+     outcome, created_ms, updated_ms";
+
+impl Store {
+    /// Pending actions whose `next_attempt_at <= now` and whose lease is free, oldest first.
+    pub fn due_actions(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox
+             WHERE state = 'pending' AND next_attempt_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
+             ORDER BY created_ms, id LIMIT ?2"
+        );
+        self.query_outbox(&sql, &[&ms(now), &page_limit(limit)])
+    }
+
+    pub fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1");
+        Ok(self.query_outbox(&sql, &[&id])?.into_iter().next())
+    }
+
+    /// Newest first; `states` empty = all; `before` = id of the last entry of the previous page
+    /// (the page continues from its created_at/id).
+    pub fn page_outbox(
+        &self,
+        states: &[OutboxState],
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>> {
+        let mut filters = Vec::new();
+        let mut args: Vec<&dyn ToSql> = Vec::new();
+        if !states.is_empty() {
+            let names: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            filters.push(format!("state IN ({})", names.join(", ")));
+        }
+        if let Some(before) = &before {
+            args.push(before);
+            filters.push(
+                "(created_ms, id) < (SELECT created_ms, id FROM outbox WHERE id = ?1)".to_string(),
+            );
+        }
+        let limit = page_limit(limit);
+        args.push(&limit);
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", filters.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox {filter} ORDER BY created_ms DESC, id DESC LIMIT ?{}",
+            args.len()
+        );
+        self.query_outbox(&sql, &args)
+    }
+
+    /// Pending actions plus failed ones updated since `failed_since`: what the console marks on rows.
+    pub fn open_actions(&self, failed_since: Timestamp) -> Result<Vec<OutboxEntry>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending'
+             UNION ALL
+             SELECT {COLUMNS} FROM outbox WHERE state = 'failed' AND updated_ms >= ?1
+             ORDER BY created_ms, id"
+        );
+        self.query_outbox(&sql, &[&ms(failed_since)])
+    }
+
+    pub fn pending_action_count(&self) -> Result<u64> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(|e| self.sqlite(e))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+    fn query_outbox(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<OutboxEntry>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(args, |row| Ok(self.outbox_from_row(row)))
+            .map_err(|e| self.sqlite(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(|e| self.sqlite(e))??);
+        }
+        Ok(out)
+    }
+
+    fn outbox_from_row(&self, row: &Row<'_>) -> Result<OutboxEntry> {
+        let get = |e| self.sqlite(e);
+        let bad = |message: String| self.corrupt("outbox", message);
+        let time = |idx: usize| -> Result<Timestamp> {
+            let v: i64 = row.get(idx).map_err(get)?;
+            from_ms(v).ok_or_else(|| bad(format!("timestamp {v} out of range")))
+        };
+        let action: String = row.get(2).map_err(get)?;
+        let state: String = row.get(3).map_err(get)?;
+        let outcome: Option<String> = row.get(7).map_err(get)?;
+        Ok(OutboxEntry {
+            id: row.get(0).map_err(get)?,
+            idempotency_key: row.get(1).map_err(get)?,
+            action: serde_json::from_str(&action)
+                .map_err(|e| bad(format!("action is not valid: {e}")))?,
+            state: OutboxState::parse(&state)
+                .ok_or_else(|| bad(format!("unknown state {state:?}")))?,
+            attempts: col_u32(row.get(4).map_err(get)?),
+            next_attempt_at: time(5)?,
+            last_error: row.get(6).map_err(get)?,
+            outcome: outcome
+                .map(|o| {
+                    serde_json::from_str(&o).map_err(|e| bad(format!("outcome is not valid: {e}")))
+                })
+                .transpose()?,
+            created_at: time(8)?,
+            updated_at: time(9)?,
+        })
+    }
+}

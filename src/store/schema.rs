@@ -1,0 +1,285 @@
+//! The store's schema as an ordered list of migrations, applied on `PRAGMA user_version`.
+//!
+//! `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`; each runs in its own
+//! transaction together with the `user_version` bump, so a crash never leaves half a migration.
+//! Never edit a released migration: append a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Result, Store, StoreError};
+
+/// Every migration, oldest first. The binary's schema version is `MIGRATIONS.len()`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1_INITIAL];
+
+/// The schema version this binary writes and understands.
+pub(crate) fn supported_version() -> u32 {
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+}
+
+const V1_INITIAL: &str = r#"
+CREATE TABLE connectors (
+    upstream      TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    in_inventory  INTEGER NOT NULL DEFAULT 0,
+    source        TEXT,
+    destination   TEXT,
+    direction     TEXT,
+    purpose       TEXT,
+    owner         TEXT,
+    backup        TEXT,
+    ack_sla_ms    INTEGER,
+    runbook       TEXT,
+    contract      TEXT,
+    status        TEXT NOT NULL DEFAULT 'unknown',
+    ready         INTEGER NOT NULL DEFAULT 0,
+    in_flight     INTEGER NOT NULL DEFAULT 0,
+    retrying      INTEGER NOT NULL DEFAULT 0,
+    dead          INTEGER NOT NULL DEFAULT 0,
+    rate_in       REAL NOT NULL DEFAULT 0,
+    rate_out      REAL NOT NULL DEFAULT 0,
+    rate_fail     REAL NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    updated_ms    INTEGER,
+    PRIMARY KEY (upstream, id)
+) WITHOUT ROWID;
+
+CREATE TABLE queue_snapshots (
+    upstream   TEXT NOT NULL,
+    connector  TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    ready      INTEGER NOT NULL,
+    in_flight  INTEGER NOT NULL,
+    retrying   INTEGER NOT NULL,
+    dead       INTEGER NOT NULL,
+    rate_in    REAL NOT NULL,
+    rate_out   REAL NOT NULL,
+    rate_fail  REAL NOT NULL
+);
+CREATE INDEX queue_snapshots_by_connector_time ON queue_snapshots (upstream, connector, at_ms);
+
+CREATE TABLE incidents (
+    row_id            INTEGER PRIMARY KEY,
+    upstream          TEXT NOT NULL,
+    id                TEXT NOT NULL,
+    connector         TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    severity          TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    title             TEXT NOT NULL,
+    detail            TEXT NOT NULL,
+    opened_ms         INTEGER NOT NULL,
+    updated_ms        INTEGER NOT NULL,
+    acked_by          TEXT,
+    acked_ms          INTEGER,
+    resolved_ms       INTEGER,
+    ack_deadline_ms   INTEGER,
+    escalation_level  INTEGER NOT NULL,
+    labels            TEXT NOT NULL,
+    links             TEXT NOT NULL,
+    status_rank       INTEGER NOT NULL,
+    deadline_ms       INTEGER NOT NULL,
+    UNIQUE (upstream, id)
+);
+CREATE INDEX incidents_by_urgency ON incidents (status_rank, deadline_ms, upstream, id);
+CREATE INDEX incidents_by_connector_urgency
+    ON incidents (connector, status_rank, deadline_ms, upstream, id);
+CREATE INDEX incidents_by_id ON incidents (id);
+
+CREATE TABLE dead_letters (
+    row_id           INTEGER PRIMARY KEY,
+    upstream         TEXT NOT NULL,
+    id               TEXT NOT NULL,
+    connector        TEXT NOT NULL,
+    payload          BLOB NOT NULL,
+    content_type     TEXT,
+    headers          TEXT NOT NULL,
+    error_code       TEXT NOT NULL,
+    error_message    TEXT NOT NULL,
+    http_status      INTEGER,
+    vendor_response  TEXT,
+    attempts         INTEGER NOT NULL,
+    first_failed_ms  INTEGER NOT NULL,
+    last_failed_ms   INTEGER NOT NULL,
+    state            TEXT NOT NULL,
+    updated_ms       INTEGER NOT NULL,
+    UNIQUE (upstream, id)
+);
+CREATE INDEX dead_letters_by_state_newest
+    ON dead_letters (state, last_failed_ms DESC, row_id DESC);
+CREATE INDEX dead_letters_by_connector_state
+    ON dead_letters (connector, state, last_failed_ms, row_id);
+CREATE INDEX dead_letters_by_id ON dead_letters (id);
+
+-- Live counts per connector, maintained by the triggers below so nothing ever counts rows.
+-- (The triggers avoid INSERT OR IGNORE: an outer UPSERT's conflict handling would override it.)
+CREATE TABLE connector_counts (
+    upstream           TEXT NOT NULL,
+    connector          TEXT NOT NULL,
+    dead_letters       INTEGER NOT NULL DEFAULT 0,
+    open_incidents     INTEGER NOT NULL DEFAULT 0,
+    unacked_incidents  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (upstream, connector)
+) WITHOUT ROWID;
+
+CREATE TRIGGER dead_letters_count_insert AFTER INSERT ON dead_letters
+WHEN new.state = 'dead'
+BEGIN
+    INSERT INTO connector_counts (upstream, connector) SELECT new.upstream, new.connector
+     WHERE NOT EXISTS (SELECT 1 FROM connector_counts WHERE upstream = new.upstream AND connector = new.connector);
+    UPDATE connector_counts SET dead_letters = dead_letters + 1
+     WHERE upstream = new.upstream AND connector = new.connector;
+END;
+
+CREATE TRIGGER dead_letters_count_delete AFTER DELETE ON dead_letters
+WHEN old.state = 'dead'
+BEGIN
+    UPDATE connector_counts SET dead_letters = dead_letters - 1
+     WHERE upstream = old.upstream AND connector = old.connector;
+END;
+
+CREATE TRIGGER dead_letters_count_update AFTER UPDATE OF upstream, connector, state ON dead_letters
+WHEN (old.state = 'dead') <> (new.state = 'dead')
+  OR (new.state = 'dead' AND (old.upstream <> new.upstream OR old.connector <> new.connector))
+BEGIN
+    UPDATE connector_counts SET dead_letters = dead_letters - (old.state = 'dead')
+     WHERE upstream = old.upstream AND connector = old.connector;
+    INSERT INTO connector_counts (upstream, connector) SELECT new.upstream, new.connector
+     WHERE NOT EXISTS (SELECT 1 FROM connector_counts WHERE upstream = new.upstream AND connector = new.connector);
+    UPDATE connector_counts SET dead_letters = dead_letters + (new.state = 'dead')
+     WHERE upstream = new.upstream AND connector = new.connector;
+END;
+
+CREATE TRIGGER incidents_count_insert AFTER INSERT ON incidents
+BEGIN
+    INSERT INTO connector_counts (upstream, connector) SELECT new.upstream, new.connector
+     WHERE NOT EXISTS (SELECT 1 FROM connector_counts WHERE upstream = new.upstream AND connector = new.connector);
+    UPDATE connector_counts
+       SET open_incidents = open_incidents + (new.status_rank < 2),
+           unacked_incidents = unacked_incidents + (new.status_rank = 0)
+     WHERE upstream = new.upstream AND connector = new.connector;
+END;
+
+CREATE TRIGGER incidents_count_delete AFTER DELETE ON incidents
+BEGIN
+    UPDATE connector_counts
+       SET open_incidents = open_incidents - (old.status_rank < 2),
+           unacked_incidents = unacked_incidents - (old.status_rank = 0)
+     WHERE upstream = old.upstream AND connector = old.connector;
+END;
+
+CREATE TRIGGER incidents_count_update AFTER UPDATE OF upstream, connector, status_rank ON incidents
+WHEN old.status_rank <> new.status_rank OR old.upstream <> new.upstream OR old.connector <> new.connector
+BEGIN
+    UPDATE connector_counts
+       SET open_incidents = open_incidents - (old.status_rank < 2),
+           unacked_incidents = unacked_incidents - (old.status_rank = 0)
+     WHERE upstream = old.upstream AND connector = old.connector;
+    INSERT INTO connector_counts (upstream, connector) SELECT new.upstream, new.connector
+     WHERE NOT EXISTS (SELECT 1 FROM connector_counts WHERE upstream = new.upstream AND connector = new.connector);
+    UPDATE connector_counts
+       SET open_incidents = open_incidents + (new.status_rank < 2),
+           unacked_incidents = unacked_incidents + (new.status_rank = 0)
+     WHERE upstream = new.upstream AND connector = new.connector;
+END;
+
+CREATE TABLE outbox (
+    id               TEXT PRIMARY KEY NOT NULL,
+    idempotency_key  TEXT NOT NULL UNIQUE,
+    kind             TEXT NOT NULL,
+    upstream         TEXT NOT NULL,
+    target           TEXT NOT NULL,
+    action           TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms  INTEGER NOT NULL,
+    lease_until_ms   INTEGER,
+    last_error       TEXT,
+    outcome          TEXT,
+    created_ms       INTEGER NOT NULL,
+    updated_ms       INTEGER NOT NULL
+);
+CREATE INDEX outbox_by_state_due ON outbox (state, next_attempt_ms);
+CREATE INDEX outbox_by_state_updated ON outbox (state, updated_ms);
+CREATE INDEX outbox_newest ON outbox (created_ms, id);
+
+CREATE TABLE audit (
+    seq           INTEGER PRIMARY KEY,
+    at_ms         INTEGER NOT NULL,
+    operator      TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    upstream      TEXT NOT NULL,
+    target        TEXT NOT NULL,
+    outbox_id     TEXT,
+    payload_hash  TEXT,
+    detail        TEXT NOT NULL,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+);
+
+CREATE TABLE sync_cursors (
+    upstream  TEXT NOT NULL,
+    stream    TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    PRIMARY KEY (upstream, stream)
+) WITHOUT ROWID;
+
+CREATE TABLE upstream_state (
+    upstream    TEXT PRIMARY KEY NOT NULL,
+    state       TEXT NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);
+
+-- When queue snapshots of an upstream were last pruned (at most hourly).
+CREATE TABLE snapshot_pruning (
+    upstream   TEXT PRIMARY KEY NOT NULL,
+    pruned_ms  INTEGER NOT NULL
+);
+"#;
+
+impl Store {
+    /// Brings the schema up to [`supported_version`], one transaction per migration.
+    pub(crate) fn migrate(&mut self) -> Result<()> {
+        let found = user_version(&self.conn).map_err(|e| self.sqlite(e))?;
+        let supported = supported_version();
+        if found > supported {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+                supported,
+            });
+        }
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let next_version = index + 1;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(err)?;
+            // Re-check inside the write lock: another process may have migrated meanwhile.
+            let current = user_version(&tx).map_err(err)?;
+            if current as usize >= next_version {
+                continue;
+            }
+            tx.execute_batch(migration).map_err(err)?;
+            tx.pragma_update(None, "user_version", next_version as i64)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+            tracing::info!(path = %path.display(), version = next_version, "store migrated");
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<u32> {
+        user_version(&self.conn).map_err(|e| self.sqlite(e))
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    Ok(u32::try_from(version).unwrap_or(u32::MAX))
+}
