@@ -19,6 +19,7 @@ mod open;
 mod outbox;
 mod outbox_queries;
 mod schema;
+mod snapshot;
 mod sync_state;
 
 use std::path::{Path, PathBuf};

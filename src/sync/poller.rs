@@ -119,8 +119,14 @@ pub async fn poll_once(
     let mut since = watermark(store, &id, INCIDENTS_STREAM).await?;
     let query_since = since;
     let mut cursor: Option<String> = None;
+    let snapshot = upstream.incidents_are_snapshot();
+    let mut listed: Vec<String> = Vec::new();
+    let mut complete = false;
     for _ in 0..MAX_PAGES_PER_POLL {
-        let page = upstream.incidents(query_since, cursor.as_deref()).await?;
+        let page = upstream.incidents(if snapshot { None } else { query_since }, cursor.as_deref()).await?;
+        if snapshot {
+            listed.extend(page.items.iter().map(|i| i.id.clone()));
+        }
         let mut batch = empty_batch(&id);
         let newest = page.items.iter().map(|i| i.updated_at).max();
         batch.incidents = page.items.into_iter().map(|i| ctx.with_deadline(i)).collect();
@@ -131,7 +137,19 @@ pub async fn poll_once(
         write(store, batch, changes, &mut summary).await?;
         match page.next_cursor {
             Some(next) => cursor = Some(next),
-            None => break,
+            None => {
+                complete = true;
+                break;
+            }
+        }
+    }
+    if snapshot && complete {
+        // Whatever the full listing no longer holds has ended upstream.
+        let upstream_id = id.clone();
+        let resolved = store.call(move |s| s.resolve_unlisted_incidents(&upstream_id, &listed, Utc::now())).await?;
+        if resolved > 0 {
+            summary.incidents_changed += resolved;
+            let _ = changes.send(ChangeNotice::Incidents);
         }
     }
 

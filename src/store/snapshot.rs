@@ -1,0 +1,42 @@
+//! Upstreams that list every current incident each poll (Alertmanager) never send tombstones:
+//! an incident that is no longer listed has ended, and is resolved here.
+
+use std::collections::HashSet;
+
+use rusqlite::params;
+
+use super::codec::ms;
+use super::{Result, Store, StoreError};
+use crate::domain::Timestamp;
+
+impl Store {
+    /// Resolves every open or acknowledged incident of `upstream` whose id is not in `listed`,
+    /// in one transaction; returns how many were resolved.
+    pub fn resolve_unlisted_incidents(&mut self, upstream: &str, listed: &[String], at: Timestamp) -> Result<usize> {
+        let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(|e| err(e))?;
+        let mut resolved = 0;
+        {
+            let mut select = tx
+                .prepare_cached("SELECT id FROM incidents WHERE upstream = ?1 AND status_rank < 2")
+                .map_err(|e| err(e))?;
+            let open: Vec<String> = select
+                .query_map(params![upstream], |row| row.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| err(e))?;
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE incidents SET status = 'resolved', status_rank = 2, resolved_ms = ?3, updated_ms = ?3
+                     WHERE upstream = ?1 AND id = ?2",
+                )
+                .map_err(|e| err(e))?;
+            for id in open.iter().filter(|id| !listed.contains(id.as_str())) {
+                resolved += update.execute(params![upstream, id, ms(at)]).map_err(|e| err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| err(e))?;
+        Ok(resolved)
+    }
+}
