@@ -16,27 +16,27 @@ impl Store {
         let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(|e| err(e))?;
+        let tx = self.conn.transaction().map_err(err)?;
         let mut resolved = 0;
         {
             let mut select = tx
                 .prepare_cached("SELECT id FROM incidents WHERE upstream = ?1 AND status_rank < 2")
-                .map_err(|e| err(e))?;
+                .map_err(err)?;
             let open: Vec<String> = select
                 .query_map(params![upstream], |row| row.get(0))
                 .and_then(|rows| rows.collect())
-                .map_err(|e| err(e))?;
+                .map_err(err)?;
             let mut update = tx
                 .prepare_cached(
                     "UPDATE incidents SET status = 'resolved', status_rank = 2, resolved_ms = ?3, updated_ms = ?3
                      WHERE upstream = ?1 AND id = ?2",
                 )
-                .map_err(|e| err(e))?;
+                .map_err(err)?;
             for id in open.iter().filter(|id| !listed.contains(id.as_str())) {
-                resolved += update.execute(params![upstream, id, ms(at)]).map_err(|e| err(e))?;
+                resolved += update.execute(params![upstream, id, ms(at)]).map_err(err)?;
             }
         }
-        tx.commit().map_err(|e| err(e))?;
+        tx.commit().map_err(err)?;
         Ok(resolved)
     }
 }
