@@ -14,6 +14,8 @@ mod codec;
 mod connectors;
 mod dead_letters;
 mod incidents;
+mod locks;
+pub use locks::LockHolder;
 mod metrics;
 mod open;
 mod outbox;

@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::{Result, Store, StoreError};
 
 /// Every migration, oldest first. The binary's schema version is `MIGRATIONS.len()`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_INITIAL];
+pub(crate) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_REOPENS_LOCKS_ROUTES];
 
 /// The schema version this binary writes and understands.
 pub(crate) fn supported_version() -> u32 {
@@ -235,6 +235,35 @@ CREATE TABLE snapshot_pruning (
     upstream   TEXT PRIMARY KEY NOT NULL,
     pruned_ms  INTEGER NOT NULL
 );
+"#;
+
+/// Reopen counting, the `triage watch` lock, and the route each incident was given.
+const V2_REOPENS_LOCKS_ROUTES: &str = r#"
+ALTER TABLE incidents ADD COLUMN reopens INTEGER NOT NULL DEFAULT 0;
+-- A resolved incident that opens again (same upstream id) is a reopen.
+CREATE TRIGGER incidents_reopen AFTER UPDATE OF status_rank ON incidents
+WHEN old.status_rank = 2 AND new.status_rank < 2
+BEGIN
+    UPDATE incidents SET reopens = reopens + 1 WHERE rowid = new.rowid;
+END;
+
+-- One holder per named lock (e.g. "watch"): whoever holds an unexpired lease acts.
+CREATE TABLE locks (
+    name           TEXT PRIMARY KEY NOT NULL,
+    holder         TEXT NOT NULL,
+    lease_until_ms INTEGER NOT NULL,
+    acquired_ms    INTEGER NOT NULL
+);
+
+-- The route an incident was given (rule, origin, owner, backup, SLA, chain, runbook) as JSON,
+-- kept so the console can say why, even after the config changes.
+CREATE TABLE incident_routes (
+    upstream   TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    route      TEXT NOT NULL,
+    routed_ms  INTEGER NOT NULL,
+    PRIMARY KEY (upstream, id)
+) WITHOUT ROWID;
 "#;
 
 impl Store {
