@@ -85,6 +85,58 @@ pub enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Routing rules: see which route an incident takes and why (like `amtool config routes test`).
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+    /// Audit the inventory against the ownership rules; lists every violation, exits 1 if any.
+    Check {
+        /// Print {"ok", "violations"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The connector inventory.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Route an incident described by KEY=VALUE facts: connector, kind, severity, upstream,
+    /// label.<name>. Prints owner, backup, ack SLA, chain steps, runbook and the matched rule.
+    Test {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        facts: Vec<String>,
+        /// Also list every rule tried and why it did or did not match.
+        #[arg(long)]
+        tree: bool,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Write every connector with owner, backup, purpose, source, destination, direction, ack
+    /// SLA, incidents in the window, reopens, MTTA and MTTR (from the store).
+    Export {
+        /// CSV with a header row (the default format).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// One JSON object per connector per line instead.
+        #[arg(long)]
+        json: bool,
+        /// Window for the incident metrics, in days.
+        #[arg(long, default_value_t = 30, value_name = "DAYS")]
+        days: u32,
+        /// Write to this file instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,9 +2,12 @@
 //! config, the store, the sync engine, the demo and the console together.
 
 pub mod act;
+pub mod check;
 pub mod console;
 pub mod demo;
+pub mod inventory;
 pub mod list;
+pub mod routes;
 pub mod sync;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::process::ExitCode;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, InventoryCommand, RoutesCommand};
 use crate::config::Config;
 use crate::store::Store;
 
@@ -88,6 +91,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::DeadLetters { list, state } => list::dead_letters(&ctx, list, state.as_deref()),
                 Command::Outbox { list } => list::outbox(&ctx, list),
                 Command::Audit { list, verify } => list::audit(&ctx, list, *verify),
+                Command::Routes { command: RoutesCommand::Test { facts, tree, json } } => {
+                    routes::test(&ctx, facts, *tree, *json)
+                }
+                Command::Check { json } => check::run(&ctx, *json),
+                Command::Inventory { command: InventoryCommand::Export { csv: _, json, days, output } } => {
+                    inventory::export(&ctx, *json, *days, output.as_deref())
+                }
                 _ => act::run(&ctx, command).await,
             }
         }

@@ -1,19 +1,26 @@
-//! `triage.toml`: the operator, upstreams, the connector inventory, people and teams.
-//! Loading validates everything and names file, line and field of the first problem.
+//! `triage.toml`: the operator, upstreams, the connector inventory, people and teams, routing
+//! rules and escalation chains. Loading validates everything and names file, line and field of
+//! the first problem. `check` audits a loaded config against the playbook's ownership rules.
 
 // API CONTRACT (types shared with sync/console/CLI; loading is filled in by the config work)
 
+mod chains;
+pub mod check;
 mod connector;
 mod locate;
 mod located;
 mod raw;
+mod routes;
 mod token;
 mod upstream;
 mod validate;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::domain::escalation::EscalationChain;
+use crate::domain::routing::{IncidentFacts, RouteDecision, RouteRule};
 use crate::domain::{Connector, ConnectorStatus, Direction, QueueStats, UpstreamKind};
 
 pub use locate::{CONFIG_ENV, default_path};
@@ -117,23 +124,60 @@ pub struct Config {
     pub teams: Vec<Team>,
 }
 
-impl Config {
-    /// Reads and validates `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            field: "-".to_owned(),
-            message: format!(
-                "cannot read the config file: {err}; create it from assets/triage.example.toml"
-            ),
-        })?;
-        Config::parse(&text, path)
+/// Routing rules, escalation chains and contacts from the same file. Kept beside [`Config`]
+/// (not inside it) so code that builds a `Config` by hand keeps compiling; load both with
+/// [`Config::load_with_routing`].
+///
+/// Default route: when the file has no `[[route]]` at all, `routes` is empty and the implicit
+/// default applies (connector owner/backup/SLA/runbook, no chain; `triage check` reports it);
+/// when it has routes, loading guarantees the last one is a default (no `match`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RoutingConfig {
+    /// In file order; first match wins.
+    pub routes: Vec<RouteRule>,
+    pub chains: Vec<EscalationChain>,
+    /// Incident bridge reached by `notify = ["bridge"]` (top-level `bridge`).
+    pub bridge: Option<String>,
+    /// Connector id → vendor contact reached by `notify = ["vendor"]` (connector `vendor_contact`).
+    pub vendor_contacts: BTreeMap<String, String>,
+    /// Connectors whose ack SLA is the built-in default: neither their `ack_sla` nor the
+    /// top-level `default_ack_sla` is set (`triage check` reports them).
+    pub implicit_ack_sla: BTreeSet<String>,
+}
+
+impl RoutingConfig {
+    pub fn chain(&self, name: &str) -> Option<&EscalationChain> {
+        self.chains.iter().find(|c| c.name == name)
     }
-    /// Parses and validates TOML text; `file` is only used in error messages and to resolve
-    /// relative paths.
-    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+
+    /// True when no `[[route]]` is configured and only the implicit default applies.
+    pub fn only_implicit_default(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Routes `facts` with these rules and `config`'s inventory and default ack SLA.
+    pub fn route(&self, facts: &IncidentFacts, config: &Config) -> RouteDecision {
+        crate::domain::routing::route(
+            facts,
+            &self.routes,
+            &config.inventory(),
+            config.default_ack_sla,
+        )
+    }
+}
+
+impl Config {
+    /// Reads and validates `path` (routing included), keeping the config and its routing.
+    pub fn load_with_routing(path: &Path) -> Result<(Config, RoutingConfig), ConfigError> {
+        let text = read_config_text(path)?;
+        Config::parse_with_routing(&text, path)
+    }
+
+    /// Like [`Config::parse`], keeping the routing rules and chains.
+    pub fn parse_with_routing(
+        text: &str,
+        file: &Path,
+    ) -> Result<(Config, RoutingConfig), ConfigError> {
         let locator = located::Locator::new(text, file);
         let deserializer = toml::Deserializer::parse(text).map_err(|err| locator.syntax(err))?;
         let raw: raw::RawConfig =
@@ -141,6 +185,17 @@ impl Config {
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let config_dir = absolute.parent().unwrap_or_else(|| Path::new("."));
         validate::build(raw, &locator, file, config_dir)
+    }
+
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_config_text(path)?;
+        Config::parse(&text, path)
+    }
+    /// Parses and validates TOML text; `file` is only used in error messages and to resolve
+    /// relative paths.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with_routing(text, file).map(|(config, _)| config)
     }
     /// `--config`, else `$TRIAGE_CONFIG`, else `<XDG config dir>/triage/triage.toml`.
     /// `None` only when nothing is set and the XDG file does not exist.
@@ -163,6 +218,18 @@ impl Config {
             .map(ConnectorConfig::to_domain)
             .collect()
     }
+}
+
+fn read_config_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|err| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: "-".to_owned(),
+        message: format!(
+            "cannot read the config file: {err}; create it from assets/triage.example.toml"
+        ),
+    })
 }
 
 impl TokenSource {

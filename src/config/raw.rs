@@ -1,6 +1,7 @@
 //! The on-disk shape of `triage.toml`: serde structs that reject unknown keys and keep the
 //! source spans of every value that a semantic check may need to point at.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub struct RawConfig {
     pub read_only: Option<bool>,
     pub store: Option<String>,
     pub default_ack_sla: Option<DurationText>,
+    /// Incident bridge for `notify = ["bridge"]`, e.g. a chat channel or a call link.
+    pub bridge: Option<String>,
     #[serde(default)]
     pub upstream: Vec<Spanned<RawUpstream>>,
     #[serde(default)]
@@ -55,6 +58,10 @@ pub struct RawConfig {
     pub person: Vec<Spanned<RawPerson>>,
     #[serde(default)]
     pub connector: Vec<Spanned<RawConnector>>,
+    #[serde(default)]
+    pub route: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    pub chain: Vec<Spanned<RawChain>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,4 +118,61 @@ pub struct RawConnector {
     pub contract: Option<String>,
     pub queue: Option<Spanned<String>>,
     pub dead_letter_queue: Option<Spanned<String>>,
+    /// Who `notify = ["vendor"]` reaches for this connector (e-mail, URL or handle).
+    pub vendor_contact: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Spanned<String>,
+    #[serde(rename = "match")]
+    pub matches: Option<Spanned<RawMatch>>,
+    pub owner: Option<Spanned<String>>,
+    pub backup: Option<Spanned<String>>,
+    pub ack_sla: Option<Spanned<DurationText>>,
+    pub chain: Option<Spanned<String>>,
+    pub runbook: Option<Spanned<String>>,
+}
+
+impl RawRoute {
+    /// Byte offset just past the last value of this route (a table's own span covers only its
+    /// `[[route]]` header).
+    pub fn end(&self) -> usize {
+        let optional = [&self.owner, &self.backup, &self.chain, &self.runbook];
+        optional
+            .iter()
+            .filter_map(|v| v.as_ref().map(|v| v.span().end))
+            .chain(self.matches.as_ref().map(|m| m.span().end))
+            .chain(self.ack_sla.as_ref().map(|a| a.span().end))
+            .fold(self.name.span().end, usize::max)
+    }
+}
+
+/// `match = { kind = "vendor_outage", severity = "re:major|critical", label.team = "revops" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub connector: Option<Spanned<String>>,
+    pub kind: Option<Spanned<String>>,
+    pub severity: Option<Spanned<String>>,
+    pub upstream: Option<Spanned<String>>,
+    pub label: Option<BTreeMap<String, Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChain {
+    pub name: Spanned<String>,
+    pub ack_timeout: Option<Spanned<DurationText>>,
+    #[serde(default)]
+    pub step: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub after: Spanned<DurationText>,
+    pub notify: Vec<Spanned<String>>,
+    pub contingency: Option<Spanned<String>>,
 }

@@ -7,21 +7,24 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::chains::{ChainReferences, chains};
 use super::connector::{References, connector};
 use super::located::Locator;
 use super::raw::{RawConfig, RawPerson, RawTeam};
+use super::routes::{RouteReferences, routes};
 use super::upstream::upstream;
-use super::{Config, ConfigError, Person, Team};
+use super::{Config, ConfigError, Person, RoutingConfig, Team};
 
 const DEFAULT_ACK_SLA: Duration = Duration::from_secs(30 * 60);
 
-/// Checks `raw` and builds the config; relative paths are resolved against `config_dir`.
+/// Checks `raw` and builds the config and its routing; relative paths are resolved against
+/// `config_dir`.
 pub fn build(
     raw: RawConfig,
     loc: &Locator,
     file: &Path,
     config_dir: &Path,
-) -> Result<Config, ConfigError> {
+) -> Result<(Config, RoutingConfig), ConfigError> {
     let upstreams = raw
         .upstream
         .iter()
@@ -79,7 +82,43 @@ pub fn build(
         .map(|(i, c)| connector(i, c, &refs, loc))
         .collect::<Result<Vec<_>, _>>()?;
 
-    Ok(Config {
+    let chains = chains(
+        &raw.chain,
+        &ChainReferences {
+            person_ids: &person_ids,
+            team_ids: &team_ids,
+            has_bridge: raw.bridge.is_some(),
+        },
+        loc,
+    )?;
+    let route_refs = RouteReferences {
+        owners: &owners,
+        chains: &chains,
+        config_dir,
+        file,
+    };
+    let routes = routes(&raw.route, &route_refs, loc)?;
+    let routing = RoutingConfig {
+        routes,
+        chains,
+        bridge: raw.bridge.clone(),
+        vendor_contacts: raw
+            .connector
+            .iter()
+            .filter_map(|c| {
+                let c = c.get_ref();
+                let contact = c.vendor_contact.clone()?;
+                Some((c.id.get_ref().clone(), contact))
+            })
+            .collect(),
+        implicit_ack_sla: raw
+            .connector
+            .iter()
+            .filter(|c| raw.default_ack_sla.is_none() && c.get_ref().ack_sla.is_none())
+            .map(|c| c.get_ref().id.get_ref().clone())
+            .collect(),
+    };
+    let config = Config {
         file: Some(file.to_path_buf()),
         operator: raw.operator.unwrap_or_else(default_operator),
         read_only: raw.read_only.unwrap_or(false),
@@ -89,7 +128,8 @@ pub fn build(
         connectors,
         people,
         teams,
-    })
+    };
+    Ok((config, routing))
 }
 
 /// `$USER@<hostname>`, the operator recorded in the audit log when the config names none.

@@ -4,8 +4,14 @@
 pub mod action;
 pub mod connector;
 pub mod dead_letter;
+pub mod escalation;
 pub mod incident;
+pub mod metrics;
+pub mod route_pattern;
+pub mod route_report;
+pub mod routing;
 pub mod sanitize;
+pub mod sla;
 pub mod upstream_state;
 
 pub use action::{Action, ActionKind, ActionOutcome, OutboxEntry, OutboxState};

@@ -35,9 +35,9 @@ fn unknown_key_in_a_table_has_the_table_path() {
 }
 
 #[test]
-fn routing_rules_are_not_accepted_yet() {
-    let text = format!("{BASE}\n[[route]]\nmatch = \"x\"\n");
-    assert_error(&text, "[[route]]", "route", r#"unknown field "route""#);
+fn unknown_key_in_a_route_has_the_route_path() {
+    let text = format!("{BASE}\n[[route]]\nname = \"default\"\nownr = \"maria\"\n");
+    assert_error(&text, "ownr", "route[0].ownr", r#"unknown field "ownr""#);
 }
 
 #[test]

@@ -1,0 +1,37 @@
+//! `triage check [--json]`: audits the inventory against the playbook's ownership rules and
+//! lists every violation; exits 1 when there is any (CI-friendly).
+
+use std::process::ExitCode;
+
+use color_eyre::eyre::Result;
+use serde_json::json;
+
+use super::Context;
+use super::routes::load_routing;
+use crate::config::check::check;
+
+pub fn run(ctx: &Context, as_json: bool) -> Result<ExitCode> {
+    let (config, routing) = load_routing(ctx)?;
+    let violations = check(&config, &routing);
+    if as_json {
+        let value = json!({ "ok": violations.is_empty(), "violations": violations });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if violations.is_empty() {
+        println!(
+            "ok: {} connectors, {} routes, {} chains; every connector has an owner, a backup, a runbook, an ack SLA and a route",
+            config.connectors.len(),
+            routing.routes.len(),
+            routing.chains.len()
+        );
+    } else {
+        for violation in &violations {
+            println!("{violation}");
+        }
+        eprintln!("triage check: {} violation(s)", violations.len());
+    }
+    Ok(if violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
