@@ -61,7 +61,7 @@ management.tcp.port = $RMQ_HTTP_PORT
 collect_statistics_interval = 1000
 loopback_users = none
 CONF
-  echo '[rabbitmq_management].' > "$RMQ_DIR/enabled_plugins"
+  echo '[rabbitmq_management,rabbitmq_shovel].' > "$RMQ_DIR/enabled_plugins"
   ( rmq_env; setsid nohup rabbitmq-server > "$RMQ_DIR/log/stdout.log" 2>&1 < /dev/null & echo $! > "$RMQ_DIR/wrapper.pid" )
 }
 

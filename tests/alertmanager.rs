@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::broadcast;
-use triage::config::Config;
+use triage::config::{Config, RoutingConfig};
 use triage::domain::{Action, ActionKind, IncidentStatus, OutboxState, Severity};
 use triage::store::Store;
 use triage::sync::poller::{PollContext, poll_once};
@@ -98,7 +98,7 @@ async fn alerts_become_incidents_and_ack_is_a_silence_by_the_operator() {
     assert!(errors.is_empty(), "{errors:?}");
     let upstream = upstreams.get("am").expect("am").clone();
     let (changes, _) = broadcast::channel(64);
-    let ctx = PollContext::new(&config, Duration::from_secs(1));
+    let ctx = PollContext::new(&config, &RoutingConfig::default(), Duration::from_secs(1));
 
     poll_once(upstream.as_ref(), &writer, &ctx, &changes).await.expect("poll");
     let page = upstream.incidents(None, None).await.expect("incidents");

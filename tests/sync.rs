@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::broadcast;
-use triage::config::Config;
+use triage::config::{Config, RoutingConfig};
 use triage::demo::{DemoOptions, DemoServer, write_demo_config};
 use triage::domain::{Action, ActionKind, ConnectionState, DeadLetterState, IncidentStatus, OutboxState};
 use triage::store::{DeadLetterPageQuery, IncidentPageQuery, PageDir, Store};
@@ -20,6 +20,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     demo: Option<DemoServer>,
     config: Config,
+    routing: RoutingConfig,
     writer: StoreWriter,
     upstreams: Upstreams,
     changes: broadcast::Sender<triage::store::ChangeNotice>,
@@ -40,7 +41,7 @@ async fn fixture() -> Fixture {
 async fn fixture_at(demo: Option<DemoServer>, url: &str) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_demo_config(dir.path(), url).expect("demo config");
-    let config = Config::load(&path).expect("demo config loads");
+    let (config, routing) = Config::load_with_routing(&path).expect("demo config loads");
     let store_path = dir.path().join("triage.db");
     let mut store = Store::open(&store_path).expect("store");
     store.sync_inventory(&config.inventory()).expect("inventory");
@@ -48,7 +49,7 @@ async fn fixture_at(demo: Option<DemoServer>, url: &str) -> Fixture {
     let (upstreams, errors) = Upstreams::from_config(&config);
     assert!(errors.is_empty(), "{errors:?}");
     let (changes, _) = broadcast::channel(1024);
-    Fixture { _dir: dir, demo, config, writer, upstreams, changes, http: reqwest::Client::new(), url: url.to_string() }
+    Fixture { _dir: dir, demo, config, routing, writer, upstreams, changes, http: reqwest::Client::new(), url: url.to_string() }
 }
 
 impl Fixture {
@@ -61,7 +62,7 @@ impl Fixture {
     }
 
     async fn poll(&self) -> Result<triage::sync::poller::PollSummary, triage::sync::poller::PollError> {
-        let ctx = PollContext::new(&self.config, Duration::from_millis(200));
+        let ctx = PollContext::new(&self.config, &self.routing, Duration::from_millis(200));
         poll_once(self.upstream().as_ref(), &self.writer, &ctx, &self.changes).await
     }
 
@@ -141,6 +142,17 @@ async fn sync_fills_the_store_with_every_item_exactly_once() {
     upstream_ids.sort();
     assert_eq!(stored, upstream_ids);
     assert!(matches!(store.upstream_states().expect("states")[0].1, ConnectionState::Live { .. }));
+    // Every incident was routed, the route kept with it, and its deadline comes from the route.
+    let q = IncidentPageQuery { limit: 100, ..Default::default() };
+    for (_, incident) in store.page_incidents(&q).expect("incidents") {
+        let route = store.incident_route("demo", &incident.id).expect("route").expect("stored");
+        assert!(route.origin.starts_with("triage.toml:"), "{route:?}");
+        let sla = chrono::Duration::seconds(route.ack_sla_secs as i64);
+        assert_eq!(incident.ack_deadline, Some(incident.opened_at + sla), "{route:?}");
+        if incident.kind == "vendor_outage" {
+            assert_eq!((route.rule.as_str(), route.chain.as_deref()), ("vendor-outages", Some("vendor-outage")));
+        }
+    }
     // A second poll changes nothing.
     let again = f.poll().await.expect("second poll");
     assert_eq!((again.incidents_changed, again.dead_letters_changed), (0, 0), "{again:?}");
@@ -273,6 +285,7 @@ async fn an_upstream_down_at_start_shows_down_then_recovers() {
     config.upstreams[0].poll_interval = Duration::from_millis(200);
     let handle = triage::sync::start(
         &config,
+        &f.routing,
         f.upstreams.clone(),
         f.writer.clone(),
         SyncOptions { pollers: true, outbox_worker: true },

@@ -7,12 +7,11 @@ use color_eyre::eyre::Result;
 use serde_json::json;
 
 use super::Context;
-use super::routes::load_routing;
 use crate::config::check::check;
 
 pub fn run(ctx: &Context, as_json: bool) -> Result<ExitCode> {
-    let (config, routing) = load_routing(ctx)?;
-    let violations = check(&config, &routing);
+    let (config, routing) = (&ctx.config, &ctx.routing);
+    let violations = check(config, routing);
     if as_json {
         let value = json!({ "ok": violations.is_empty(), "violations": violations });
         println!("{}", serde_json::to_string_pretty(&value)?);

@@ -15,7 +15,7 @@ pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Resul
     let (upstreams, errors) = Upstreams::from_config(&ctx.config);
     super::sync::record_build_errors(&writer, errors).await?;
     let options = SyncOptions { pollers: true, outbox_worker: !ctx.read_only };
-    let handle = crate::sync::start(&ctx.config, upstreams, writer, options);
+    let handle = crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer, options);
     let console = ConsoleOptions {
         config: ctx.config.clone(),
         store_path: ctx.store_path.clone(),

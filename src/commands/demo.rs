@@ -33,8 +33,8 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         Some(path) => write_config_at(path, &url)?,
         None => write_demo_config(dir.path(), &url).wrap_err("cannot write the demo config")?,
     };
-    let config = Config::load(&config_path)?;
-    let mut ctx = Context::from_config(cli, config);
+    let (config, routing) = Config::load_with_routing(&config_path)?;
+    let mut ctx = Context::from_config(cli, config, routing);
     if cli.store.is_none() {
         ctx.store_path = dir.path().join("triage.db");
     }

@@ -16,12 +16,14 @@ use std::process::ExitCode;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use crate::cli::{Cli, Command, InventoryCommand, RoutesCommand};
-use crate::config::Config;
+use crate::config::{Config, RoutingConfig};
 use crate::store::Store;
 
 /// What every command but `demo` needs: the config, the store path and the operator.
 pub struct Context {
     pub config: Config,
+    /// Routes, escalation chains, bridge and vendor contacts (beside the config).
+    pub routing: RoutingConfig,
     pub store_path: PathBuf,
     pub operator: String,
     pub read_only: bool,
@@ -36,15 +38,15 @@ impl Context {
                 default_config_path().display()
             ));
         };
-        let config = Config::load(&path)?;
-        Ok(Context::from_config(cli, config))
+        let (config, routing) = Config::load_with_routing(&path)?;
+        Ok(Context::from_config(cli, config, routing))
     }
 
-    pub fn from_config(cli: &Cli, config: Config) -> Context {
+    pub fn from_config(cli: &Cli, config: Config, routing: RoutingConfig) -> Context {
         let store_path = cli.store.clone().or_else(|| config.store.clone()).unwrap_or_else(default_store_path);
         let operator = cli.operator.clone().unwrap_or_else(|| config.operator.clone());
         let read_only = cli.read_only || config.read_only;
-        Context { config, store_path, operator, read_only }
+        Context { config, routing, store_path, operator, read_only }
     }
 
     /// Opens the store and writes the config's inventory into it.

@@ -8,25 +8,14 @@ use color_eyre::eyre::{Result, eyre};
 use serde_json::json;
 
 use super::Context;
-use crate::config::{Config, RoutingConfig};
 use crate::domain::route_report;
 use crate::domain::routing::IncidentFacts;
 
-/// The routing rules of the config file the context was loaded from.
-pub(super) fn load_routing(ctx: &Context) -> Result<(Config, RoutingConfig)> {
-    let path = ctx
-        .config
-        .file
-        .as_deref()
-        .ok_or_else(|| eyre!("the config was not loaded from a file; pass --config FILE"))?;
-    Ok(Config::load_with_routing(path)?)
-}
-
 pub fn test(ctx: &Context, pairs: &[String], tree: bool, as_json: bool) -> Result<ExitCode> {
-    let (config, routing) = load_routing(ctx)?;
+    let (config, routing) = (&ctx.config, &ctx.routing);
     let facts = IncidentFacts::from_pairs(pairs.iter().map(String::as_str))
         .map_err(|problem| eyre!("routes test: {problem}"))?;
-    let decision = routing.route(&facts, &config);
+    let decision = routing.route(&facts, config);
     let chain = decision
         .chain
         .as_deref()

@@ -18,7 +18,7 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     let (upstreams, errors) = Upstreams::from_config(&ctx.config);
     let mut failed = record_build_errors(&writer, errors).await?;
     if !once {
-        let handle = crate::sync::start(&ctx.config, upstreams, writer, SyncOptions { pollers: true, outbox_worker: true });
+        let handle = crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer, SyncOptions { pollers: true, outbox_worker: true });
         eprintln!("syncing {} upstream(s) into {}; Ctrl-C to stop", ctx.config.upstreams.len(), ctx.store_path.display());
         tokio::signal::ctrl_c().await?;
         handle.shutdown().await;
@@ -27,7 +27,7 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     let (changes, _) = broadcast::channel(64);
     for upstream in upstreams.all() {
         let interval = ctx.config.upstream(upstream.id()).map(|u| u.poll_interval).unwrap_or_default();
-        let poll_ctx = PollContext::new(&ctx.config, interval);
+        let poll_ctx = PollContext::new(&ctx.config, &ctx.routing, interval);
         match poll_once(upstream.as_ref(), &writer, &poll_ctx, &changes).await {
             Ok(s) => println!(
                 "{}: live — {} connectors, {} incidents changed, {} dead letters changed",

@@ -65,7 +65,8 @@ fn render(scenario: &Scenario, url: &str) -> String {
         "# Written by `triage demo`; edit freely. Paths are relative to this file."
     );
     let _ = writeln!(out, "store = \"triage-demo.db\"");
-    let _ = writeln!(out, "default_ack_sla = \"30m\"\n");
+    let _ = writeln!(out, "default_ack_sla = \"30m\"");
+    let _ = writeln!(out, "bridge = \"#incident-bridge\"\n");
     let _ = writeln!(out, "[[upstream]]\nid = \"demo\"\nkind = \"connector_api\"");
     let _ = writeln!(
         out,
@@ -140,12 +141,80 @@ fn render(scenario: &Scenario, url: &str) -> String {
         );
         let _ = writeln!(
             out,
-            "contract = {}\n",
+            "contract = {}",
             quoted(&format!("contracts/{}", c.contract))
         );
+        let _ = writeln!(
+            out,
+            "vendor_contact = {}\n",
+            quoted(&vendor_contact(&c.destination))
+        );
     }
+    out.push_str(ROUTING);
     out
 }
+
+/// A support address for the destination system ("Salesforce" → support@salesforce.example).
+fn vendor_contact(destination: &str) -> String {
+    let name: String = destination
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| !w.is_empty())
+        .unwrap_or("vendor")
+        .to_ascii_lowercase();
+    format!("support@{name}.example")
+}
+
+/// The playbook's three exception paths as chains, and routes onto them (first match wins).
+const ROUTING: &str = r#"# Escalation chains: minor (owner acks within SLA), major (no ack -> backup -> bridge within
+# 15 minutes), vendor outage (vendor contact + backup, then pause the connector and open the bridge).
+[[chain]]
+name = "minor"
+ack_timeout = "4h"
+[[chain.step]]
+after = "15m"
+notify = ["owner", "backup"]
+
+[[chain]]
+name = "major"
+ack_timeout = "30m"
+[[chain.step]]
+after = "0m"
+notify = ["backup"]
+[[chain.step]]
+after = "15m"
+notify = ["bridge"]
+
+[[chain]]
+name = "vendor-outage"
+ack_timeout = "1h"
+[[chain.step]]
+after = "0m"
+notify = ["vendor", "backup"]
+[[chain.step]]
+after = "10m"
+notify = ["bridge"]
+contingency = "pause_connector"
+
+# Routes: the first match wins; the last one is the default.
+[[route]]
+name = "vendor-outages"
+match = { kind = "vendor_outage" }
+chain = "vendor-outage"
+
+[[route]]
+name = "major"
+match = { severity = "re:major|critical" }
+chain = "major"
+
+[[route]]
+name = "minor"
+match = { severity = "re:info|warning" }
+chain = "minor"
+
+[[route]]
+name = "default"
+chain = "major"
+"#;
 
 #[cfg(test)]
 mod tests {

@@ -244,3 +244,36 @@ pub fn route(
         tried,
     }
 }
+
+/// The part of a [`RouteDecision`] kept with an incident in the store: enough for the console
+/// to say who owns it and why, even after the config changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StoredRoute {
+    pub rule: String,
+    /// `triage.toml:42`, or `built-in` for the implicit default.
+    pub origin: String,
+    pub owner: Option<String>,
+    pub backup: Option<String>,
+    pub ack_sla_secs: u64,
+    pub chain: Option<String>,
+    pub runbook: Option<String>,
+}
+
+impl StoredRoute {
+    pub fn from_decision(d: &RouteDecision) -> StoredRoute {
+        StoredRoute {
+            rule: d.rule.clone(),
+            origin: d.origin.to_string(),
+            owner: d.owner.clone(),
+            backup: d.backup.clone(),
+            ack_sla_secs: d.ack_sla.as_secs(),
+            chain: d.chain.clone(),
+            runbook: d.runbook.clone(),
+        }
+    }
+
+    /// `matched rule "vendor-outages" at triage.toml:42`.
+    pub fn explanation(&self) -> String {
+        format!("matched rule {:?} at {}", self.rule, self.origin)
+    }
+}

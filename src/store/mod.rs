@@ -20,6 +20,7 @@ mod metrics;
 mod open;
 mod outbox;
 mod outbox_queries;
+mod routes;
 mod schema;
 mod snapshot;
 mod sync_state;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, RoutingConfig};
 use crate::store::{ChangeNotice, Store, StoreError};
 pub use upstreams::Upstreams;
 
@@ -78,7 +78,13 @@ impl SyncHandle {
 }
 
 /// Starts pollers and/or the outbox worker for every upstream in `config`.
-pub fn start(config: &Config, upstreams: Upstreams, store: StoreWriter, options: SyncOptions) -> SyncHandle {
+pub fn start(
+    config: &Config,
+    routing: &RoutingConfig,
+    upstreams: Upstreams,
+    store: StoreWriter,
+    options: SyncOptions,
+) -> SyncHandle {
     let (changes, _) = broadcast::channel(256);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let outbox_wakeup = Arc::new(Notify::new());
@@ -86,7 +92,7 @@ pub fn start(config: &Config, upstreams: Upstreams, store: StoreWriter, options:
     if options.pollers {
         for upstream in upstreams.all() {
             let interval = config.upstream(upstream.id()).map(|u| u.poll_interval).unwrap_or(Duration::from_secs(5));
-            let ctx = poller::PollContext::new(config, interval);
+            let ctx = poller::PollContext::new(config, routing, interval);
             tasks.push(tokio::spawn(poller::run(
                 Arc::clone(upstream),
                 store.clone(),

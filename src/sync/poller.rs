@@ -9,8 +9,9 @@ use chrono::Utc;
 use tokio::sync::{broadcast, watch};
 
 use super::StoreWriter;
-use crate::config::Config;
-use crate::domain::{ConnectionState, Incident, Timestamp};
+use crate::config::{Config, RoutingConfig};
+use crate::domain::routing::{self, IncidentFacts, RouteRule, StoredRoute};
+use crate::domain::{ConnectionState, Connector, Incident, Timestamp};
 use crate::store::{ChangeNotice, StoreError, SyncBatch};
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -27,26 +28,28 @@ pub struct PollContext {
     /// How long data may stay on screen marked stale before the upstream is called down.
     pub stale_window: chrono::Duration,
     default_ack_sla: Duration,
-    ack_slas: Vec<(String, Duration)>,
+    rules: Arc<Vec<RouteRule>>,
+    inventory: Arc<Vec<Connector>>,
 }
 
 impl PollContext {
-    pub fn new(config: &Config, interval: Duration) -> Self {
+    pub fn new(config: &Config, routing: &RoutingConfig, interval: Duration) -> Self {
         let stale = (interval * 6).max(Duration::from_secs(30));
         PollContext {
             interval,
             stale_window: chrono::Duration::from_std(stale).unwrap_or(chrono::Duration::seconds(30)),
             default_ack_sla: config.default_ack_sla,
-            ack_slas: config.connectors.iter().map(|c| (c.id.clone(), c.ack_sla)).collect(),
+            rules: Arc::new(routing.routes.clone()),
+            inventory: Arc::new(config.inventory()),
         }
     }
 
-    /// Sets the ack deadline from the connector's ack SLA (routing refines this later).
-    fn with_deadline(&self, mut incident: Incident) -> Incident {
-        let sla = self.ack_slas.iter().find(|(id, _)| *id == incident.connector).map(|(_, d)| *d);
-        let sla = sla.unwrap_or(self.default_ack_sla);
-        incident.ack_deadline = chrono::Duration::from_std(sla).ok().map(|d| incident.opened_at + d);
-        incident
+    /// Routes the incident (first matching rule) and sets its ack deadline from the route's SLA.
+    fn route(&self, mut incident: Incident) -> (Incident, StoredRoute) {
+        let facts = IncidentFacts::from_incident(&incident);
+        let decision = routing::route(&facts, &self.rules, &self.inventory, self.default_ack_sla);
+        incident.ack_deadline = chrono::Duration::from_std(decision.ack_sla).ok().map(|d| incident.opened_at + d);
+        (incident, StoredRoute::from_decision(&decision))
     }
 }
 
@@ -129,7 +132,18 @@ pub async fn poll_once(
         }
         let mut batch = empty_batch(&id);
         let newest = page.items.iter().map(|i| i.updated_at).max();
-        batch.incidents = page.items.into_iter().map(|i| ctx.with_deadline(i)).collect();
+        let (incidents, routes): (Vec<Incident>, Vec<(String, StoredRoute)>) = page
+            .items
+            .into_iter()
+            .map(|i| {
+                let (incident, route) = ctx.route(i);
+                let id = incident.id.clone();
+                (incident, (id, route))
+            })
+            .unzip();
+        batch.incidents = incidents;
+        let upstream_id = id.clone();
+        store.call(move |s| s.write_incident_routes(&upstream_id, &routes, Utc::now())).await?;
         if let Some(newest) = newest.filter(|n| since.is_none_or(|s| *n > s)) {
             since = Some(newest);
             batch.cursors.push((INCIDENTS_STREAM.to_string(), newest.to_rfc3339()));

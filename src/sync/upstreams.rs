@@ -23,7 +23,7 @@ impl Upstreams {
         let mut by_id = BTreeMap::new();
         let mut errors = Vec::new();
         for u in &config.upstreams {
-            match build(u) {
+            match build(u, config) {
                 Ok(adapter) => {
                     by_id.insert(u.id.clone(), adapter);
                 }
@@ -46,14 +46,13 @@ impl Upstreams {
     }
 }
 
-fn build(u: &UpstreamConfig) -> Result<Arc<dyn Upstream>, UpstreamError> {
+fn build(u: &UpstreamConfig, config: &Config) -> Result<Arc<dyn Upstream>, UpstreamError> {
     let token = u.token.resolve().map_err(|message| UpstreamError::Config { upstream: u.id.clone(), message })?;
     match u.kind {
         UpstreamKind::ConnectorApi => Ok(Arc::new(ConnectorApi::new(&u.id, &u.url, u.timeout, token)?)),
         UpstreamKind::Alertmanager => Ok(Arc::new(Alertmanager::new(&u.id, &u.url, u.timeout, token)?)),
-        other => Err(UpstreamError::Unsupported {
-            upstream: u.id.clone(),
-            message: format!("upstream kind {} is not supported by this build yet", other.as_str()),
-        }),
+        UpstreamKind::Rabbitmq => {
+            Ok(Arc::new(crate::upstream::rabbitmq::RabbitMq::from_config(u, token, &config.connectors)?))
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod alertmanager;
 pub mod connector_api;
 pub mod http;
+pub mod rabbitmq;
 
 use async_trait::async_trait;
 

@@ -66,17 +66,28 @@ pub struct Management {
 
 impl Management {
     pub fn new(http: HttpClient, vhost: &str) -> Self {
-        Management { http, vhost: vhost.to_string() }
+        Management {
+            http,
+            vhost: vhost.to_string(),
+        }
     }
 
     /// Numbers for every queue of the vhost, by name: two list calls, no per-queue requests.
     pub async fn queues(&self) -> Result<HashMap<String, QueueNumbers>, UpstreamError> {
         let totals: Vec<QueueTotals> = self
             .http
-            .get_json(&["api", "queues", &self.vhost], &[("disable_stats", "true"), ("enable_queue_totals", "true")])
+            .get_json(
+                &["api", "queues", &self.vhost],
+                &[("disable_stats", "true"), ("enable_queue_totals", "true")],
+            )
             .await?;
-        let activity: Vec<QueueActivity> =
-            self.http.get_json(&["api", "queues", &self.vhost], &[("columns", "name,consumers,message_stats")]).await?;
+        let activity: Vec<QueueActivity> = self
+            .http
+            .get_json(
+                &["api", "queues", &self.vhost],
+                &[("columns", "name,consumers,message_stats")],
+            )
+            .await?;
         let mut by_name: HashMap<String, QueueNumbers> = totals
             .into_iter()
             .map(|q| {
@@ -103,27 +114,64 @@ impl Management {
 
     /// The dead-letter queue of `work_queue`, from its DLX arguments and the DLX's bindings.
     /// `None` when the queue has no `x-dead-letter-exchange` or no queue is bound for its key.
-    pub async fn dead_letter_queue(&self, work_queue: &str, arguments: &serde_json::Map<String, serde_json::Value>) -> Result<Option<String>, UpstreamError> {
-        let Some(exchange) = arguments.get("x-dead-letter-exchange").and_then(|v| v.as_str()) else { return Ok(None) };
-        let routing_key = arguments.get("x-dead-letter-routing-key").and_then(|v| v.as_str()).unwrap_or(work_queue);
+    pub async fn dead_letter_queue(
+        &self,
+        work_queue: &str,
+        arguments: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<String>, UpstreamError> {
+        let Some(exchange) = arguments
+            .get("x-dead-letter-exchange")
+            .and_then(|v| v.as_str())
+        else {
+            return Ok(None);
+        };
+        let routing_key = arguments
+            .get("x-dead-letter-routing-key")
+            .and_then(|v| v.as_str())
+            .unwrap_or(work_queue);
         if exchange.is_empty() {
             return Ok(Some(routing_key.to_string()));
         }
-        let info: ExchangeInfo = self.http.get_json(&["api", "exchanges", &self.vhost, exchange], &()).await?;
-        let bindings: Vec<Binding> =
-            self.http.get_json(&["api", "exchanges", &self.vhost, exchange, "bindings", "source"], &()).await?;
+        let info: ExchangeInfo = self
+            .http
+            .get_json(&["api", "exchanges", &self.vhost, exchange], &())
+            .await?;
+        let bindings: Vec<Binding> = self
+            .http
+            .get_json(
+                &[
+                    "api",
+                    "exchanges",
+                    &self.vhost,
+                    exchange,
+                    "bindings",
+                    "source",
+                ],
+                &(),
+            )
+            .await?;
         let queues = bindings.iter().filter(|b| b.destination_type == "queue");
         let found = match info.kind.as_str() {
             "fanout" | "headers" => queues.map(|b| b.destination.clone()).next(),
-            "topic" => queues.filter(|b| topic_matches(&b.routing_key, routing_key)).map(|b| b.destination.clone()).next(),
-            _ => queues.filter(|b| b.routing_key == routing_key).map(|b| b.destination.clone()).next(),
+            "topic" => queues
+                .filter(|b| topic_matches(&b.routing_key, routing_key))
+                .map(|b| b.destination.clone())
+                .next(),
+            _ => queues
+                .filter(|b| b.routing_key == routing_key)
+                .map(|b| b.destination.clone())
+                .next(),
         };
         Ok(found)
     }
 }
 
 fn rate(stats: &serde_json::Value, details: &str) -> f64 {
-    stats.get(details).and_then(|d| d.get("rate")).and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+    stats
+        .get(details)
+        .and_then(|d| d.get("rate"))
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0)
 }
 
 /// AMQP topic matching: `*` one word, `#` zero or more words.
@@ -161,7 +209,15 @@ mod tests {
             serde_json::from_str(r#"[{"name":"a","message_stats":[]},{"name":"b"},{"name":"c","message_stats":{"publish_details":{"rate":2.5}}}]"#)
                 .unwrap_or_default();
         assert_eq!(parsed.len(), 3);
-        let rates: Vec<f64> = parsed.iter().map(|q| rate(q.message_stats.as_ref().unwrap_or(&serde_json::Value::Null), "publish_details")).collect();
+        let rates: Vec<f64> = parsed
+            .iter()
+            .map(|q| {
+                rate(
+                    q.message_stats.as_ref().unwrap_or(&serde_json::Value::Null),
+                    "publish_details",
+                )
+            })
+            .collect();
         assert_eq!(rates, vec![0.0, 0.0, 2.5]);
     }
 }

@@ -28,26 +28,43 @@ pub struct DeathRecord {
 impl DeathRecord {
     /// "rejected from queue orders.work via exchange orders (routing key orders.work), 3 times"
     pub fn describe(&self) -> String {
-        let exchange = if self.exchange.is_empty() { "the default exchange".to_string() } else { format!("exchange {}", self.exchange) };
+        let exchange = if self.exchange.is_empty() {
+            "the default exchange".to_string()
+        } else {
+            format!("exchange {}", self.exchange)
+        };
         let keys = match self.routing_keys.as_slice() {
             [] => String::new(),
             [one] => format!(" (routing key {one})"),
             many => format!(" (routing keys {})", many.join(", ")),
         };
-        let times = if self.count == 1 { "once".to_string() } else { format!("{} times", self.count) };
-        format!("{} from queue {} via {exchange}{keys}, {times}", self.reason, self.queue)
+        let times = if self.count == 1 {
+            "once".to_string()
+        } else {
+            format!("{} times", self.count)
+        };
+        format!(
+            "{} from queue {} via {exchange}{keys}, {times}",
+            self.reason, self.queue
+        )
     }
 
     /// Where a replay goes: the original exchange and first routing key.
     pub fn origin(&self) -> (String, String) {
-        let key = self.routing_keys.first().cloned().unwrap_or_else(|| self.queue.clone());
+        let key = self
+            .routing_keys
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.queue.clone());
         (self.exchange.clone(), key)
     }
 }
 
 /// The `x-death` entries, most recent first (as RabbitMQ keeps them).
 pub fn deaths(properties: &BasicProperties) -> Vec<DeathRecord> {
-    let Some(AMQPValue::FieldArray(entries)) = header(properties, "x-death") else { return Vec::new() };
+    let Some(AMQPValue::FieldArray(entries)) = header(properties, "x-death") else {
+        return Vec::new();
+    };
     entries
         .as_slice()
         .iter()
@@ -69,11 +86,21 @@ fn death_record(table: &FieldTable) -> DeathRecord {
         Some(AMQPValue::Timestamp(secs)) => seconds(*secs),
         _ => None,
     };
-    DeathRecord { reason: text("reason"), queue: text("queue"), exchange: text("exchange"), routing_keys, count, time }
+    DeathRecord {
+        reason: text("reason"),
+        queue: text("queue"),
+        exchange: text("exchange"),
+        routing_keys,
+        count,
+        time,
+    }
 }
 
 fn header<'a>(properties: &'a BasicProperties, key: &str) -> Option<&'a AMQPValue> {
-    properties.headers().as_ref().and_then(|h| h.inner().get(key))
+    properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(key))
 }
 
 fn seconds(secs: u64) -> Option<Timestamp> {
@@ -111,11 +138,25 @@ pub fn value_text(value: &AMQPValue) -> String {
         AMQPValue::ShortString(s) => s.as_str().to_string(),
         AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
         AMQPValue::FieldArray(items) => {
-            format!("[{}]", items.as_slice().iter().map(value_text).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                items
+                    .as_slice()
+                    .iter()
+                    .map(value_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
-        AMQPValue::Timestamp(secs) => seconds(*secs).map_or_else(|| secs.to_string(), |t| t.to_rfc3339()),
+        AMQPValue::Timestamp(secs) => {
+            seconds(*secs).map_or_else(|| secs.to_string(), |t| t.to_rfc3339())
+        }
         AMQPValue::FieldTable(table) => {
-            let inner: Vec<String> = table.inner().iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+            let inner: Vec<String> = table
+                .inner()
+                .iter()
+                .map(|(k, v)| format!("{k}={}", value_text(v)))
+                .collect();
             format!("{{{}}}", inner.join(", "))
         }
         AMQPValue::ByteArray(bytes) => format!("0x{}", hex::encode(bytes.as_slice())),
@@ -130,23 +171,66 @@ pub fn flat_headers(properties: &BasicProperties) -> Vec<(String, String)> {
         flatten("", table, &mut out);
     }
     let props: [(&str, Option<String>); 9] = [
-        ("amqp.message_id", properties.message_id().as_ref().map(ShortString::to_string)),
-        ("amqp.correlation_id", properties.correlation_id().as_ref().map(ShortString::to_string)),
-        ("amqp.content_encoding", properties.content_encoding().as_ref().map(ShortString::to_string)),
-        ("amqp.type", properties.kind().as_ref().map(ShortString::to_string)),
-        ("amqp.app_id", properties.app_id().as_ref().map(ShortString::to_string)),
-        ("amqp.reply_to", properties.reply_to().as_ref().map(ShortString::to_string)),
-        ("amqp.delivery_mode", properties.delivery_mode().map(|m| m.to_string())),
-        ("amqp.priority", properties.priority().map(|p| p.to_string())),
-        ("amqp.timestamp", properties.timestamp().map(|t| value_text(&AMQPValue::Timestamp(t)))),
+        (
+            "amqp.message_id",
+            properties.message_id().as_ref().map(ShortString::to_string),
+        ),
+        (
+            "amqp.correlation_id",
+            properties
+                .correlation_id()
+                .as_ref()
+                .map(ShortString::to_string),
+        ),
+        (
+            "amqp.content_encoding",
+            properties
+                .content_encoding()
+                .as_ref()
+                .map(ShortString::to_string),
+        ),
+        (
+            "amqp.type",
+            properties.kind().as_ref().map(ShortString::to_string),
+        ),
+        (
+            "amqp.app_id",
+            properties.app_id().as_ref().map(ShortString::to_string),
+        ),
+        (
+            "amqp.reply_to",
+            properties.reply_to().as_ref().map(ShortString::to_string),
+        ),
+        (
+            "amqp.delivery_mode",
+            properties.delivery_mode().map(|m| m.to_string()),
+        ),
+        (
+            "amqp.priority",
+            properties.priority().map(|p| p.to_string()),
+        ),
+        (
+            "amqp.timestamp",
+            properties
+                .timestamp()
+                .map(|t| value_text(&AMQPValue::Timestamp(t))),
+        ),
     ];
-    out.extend(props.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), sanitize::line(&v)))));
+    out.extend(
+        props
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), sanitize::line(&v)))),
+    );
     out
 }
 
 fn flatten(prefix: &str, table: &FieldTable, out: &mut Vec<(String, String)>) {
     for (key, value) in table.inner() {
-        let name = if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") };
+        let name = if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match value {
             AMQPValue::FieldTable(inner) => flatten(&name, inner, out),
             other => out.push((sanitize::line(&name), sanitize::line(&value_text(other)))),
@@ -156,7 +240,11 @@ fn flatten(prefix: &str, table: &FieldTable, out: &mut Vec<(String, String)>) {
 
 /// `message_id` when present, else the first 16 hex chars of sha256(payload, properties).
 pub fn message_key(payload: &[u8], properties: &BasicProperties) -> String {
-    if let Some(id) = properties.message_id().as_ref().filter(|id| !id.as_str().is_empty()) {
+    if let Some(id) = properties
+        .message_id()
+        .as_ref()
+        .filter(|id| !id.as_str().is_empty())
+    {
         return id.as_str().to_string();
     }
     fingerprint(payload, properties)
@@ -176,11 +264,21 @@ pub fn fingerprint(payload: &[u8], properties: &BasicProperties) -> String {
 
 /// One DLQ message as a dead letter of `connector`. `seen_at` stands in for failure times when
 /// `x-death` carries none.
-pub fn dead_letter(upstream: &str, connector: &str, payload: &[u8], properties: &BasicProperties, seen_at: Timestamp) -> DeadLetter {
+pub fn dead_letter(
+    upstream: &str,
+    connector: &str,
+    payload: &[u8],
+    properties: &BasicProperties,
+    seen_at: Timestamp,
+) -> DeadLetter {
     let deaths = deaths(properties);
     let latest = deaths.first();
     let error = match latest {
-        Some(death) => DeadLetterError { code: death.reason.clone(), message: sanitize::line(&death.describe()), ..Default::default() },
+        Some(death) => DeadLetterError {
+            code: death.reason.clone(),
+            message: sanitize::line(&death.describe()),
+            ..Default::default()
+        },
         None => DeadLetterError {
             code: "unknown".to_string(),
             message: "no x-death header: published to the dead-letter queue directly".to_string(),
@@ -195,7 +293,10 @@ pub fn dead_letter(upstream: &str, connector: &str, payload: &[u8], properties: 
         id: message_key(payload, properties),
         connector: connector.to_string(),
         payload: payload.to_vec(),
-        content_type: properties.content_type().as_ref().map(|c| sanitize::line(c.as_str())),
+        content_type: properties
+            .content_type()
+            .as_ref()
+            .map(|c| sanitize::line(c.as_str())),
         headers: flat_headers(properties),
         error,
         attempts: u32::try_from(latest.map_or(0, |d| d.count)).unwrap_or(u32::MAX),
@@ -207,9 +308,19 @@ pub fn dead_letter(upstream: &str, connector: &str, payload: &[u8], properties: 
 }
 
 /// The properties of a replayed copy: the original's, plus who replayed it and the replay id.
-pub fn replay_properties(original: &BasicProperties, operator: &str, replay_id: &str) -> BasicProperties {
+pub fn replay_properties(
+    original: &BasicProperties,
+    operator: &str,
+    replay_id: &str,
+) -> BasicProperties {
     let mut headers = original.headers().clone().unwrap_or_default();
-    headers.insert(REPLAYED_BY_HEADER.into(), AMQPValue::LongString(operator.into()));
-    headers.insert(REPLAY_ID_HEADER.into(), AMQPValue::LongString(replay_id.into()));
+    headers.insert(
+        REPLAYED_BY_HEADER.into(),
+        AMQPValue::LongString(operator.into()),
+    );
+    headers.insert(
+        REPLAY_ID_HEADER.into(),
+        AMQPValue::LongString(replay_id.into()),
+    );
     original.clone().with_headers(headers)
 }

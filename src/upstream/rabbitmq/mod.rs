@@ -1,0 +1,392 @@
+//! RabbitMQ adapter (3.10, management HTTP API + AMQP 0-9-1): each configured connector binds to a
+//! work queue; its dead-letter queue comes from the queue's DLX arguments or is set explicitly.
+//! Queue stats come from the management API; dead letters are browsed and acted on over AMQP
+//! (see `amqp` for the loss-free cycling pass and `snapshot` for how browsing maps to
+//! `dead_letters(since, cursor)`). RabbitMQ has no incidents.
+
+mod ack_batch;
+mod actions;
+pub mod amqp;
+mod management;
+pub mod message;
+mod snapshot;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::Mutex;
+
+use amqp::Broker;
+pub use amqp::{Fate, FaultHook, FaultPoint, PassReport};
+use management::{Management, QueueNumbers};
+use snapshot::BrowseMemory;
+
+use super::http::{Auth, HttpClient};
+use super::{ActionResult, FetchPage, Upstream, UpstreamError};
+use crate::config::{ConnectorConfig, UpstreamConfig};
+use crate::domain::{
+    Action, ActionKind, ConnectorReport, ConnectorStatus, DeadLetter, Incident, QueueStats,
+    Timestamp, UpstreamKind,
+};
+
+/// DLQs up to this depth are browsed with get-and-requeue; deeper ones with one cycling pass.
+pub const PEEK_WINDOW: u64 = 2_000;
+
+/// How to reach one RabbitMQ.
+#[derive(Debug, Clone)]
+pub struct RabbitMqSettings {
+    pub id: String,
+    /// Management API base, e.g. `http://127.0.0.1:15672`.
+    pub management_url: String,
+    /// `amqp://` URL; user and password are filled in from `username`/`password` when absent.
+    pub amqp_url: String,
+    pub vhost: String,
+    pub username: String,
+    pub password: Option<String>,
+    pub timeout: Duration,
+}
+
+/// A connector bound to a work queue (and optionally an explicit DLQ).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueBinding {
+    pub connector: String,
+    pub name: String,
+    pub queue: String,
+    pub dead_letter_queue: Option<String>,
+}
+
+pub struct RabbitMq {
+    id: String,
+    management: Management,
+    broker: Broker,
+    bindings: Vec<QueueBinding>,
+    /// Held for the whole of every DLQ pass: passes over one broker never interleave.
+    memory: Mutex<BrowseMemory>,
+    resolved_dlqs: std::sync::Mutex<HashMap<String, String>>,
+    previous_dead: std::sync::Mutex<HashMap<String, u64>>,
+    peek_window: u64,
+}
+
+impl RabbitMq {
+    pub fn new(
+        settings: RabbitMqSettings,
+        bindings: Vec<QueueBinding>,
+    ) -> Result<Self, UpstreamError> {
+        let auth = Auth::Basic {
+            user: settings.username.clone(),
+            password: settings.password.clone(),
+        };
+        let http = HttpClient::new(
+            &settings.id,
+            &settings.management_url,
+            settings.timeout,
+            None,
+        )?
+        .with_auth(auth);
+        let amqp_url = amqp_url_with_credentials(&settings)?;
+        Ok(RabbitMq {
+            id: settings.id.clone(),
+            management: Management::new(http, &settings.vhost),
+            broker: Broker::new(&settings.id, &amqp_url),
+            bindings,
+            memory: Mutex::new(BrowseMemory::default()),
+            resolved_dlqs: std::sync::Mutex::new(HashMap::new()),
+            previous_dead: std::sync::Mutex::new(HashMap::new()),
+            peek_window: PEEK_WINDOW,
+        })
+    }
+
+    /// From the config: the upstream's settings and the connectors bound to it with a `queue`.
+    pub fn from_config(
+        upstream: &UpstreamConfig,
+        password: Option<String>,
+        connectors: &[ConnectorConfig],
+    ) -> Result<Self, UpstreamError> {
+        let amqp_url = upstream
+            .amqp_url
+            .clone()
+            .ok_or_else(|| UpstreamError::Config {
+                upstream: upstream.id.clone(),
+                message: "kind = \"rabbitmq\" needs amqp_url, e.g. \"amqp://127.0.0.1:5672\""
+                    .to_string(),
+            })?;
+        let settings = RabbitMqSettings {
+            id: upstream.id.clone(),
+            management_url: upstream.url.clone(),
+            amqp_url,
+            vhost: upstream.vhost.clone().unwrap_or_else(|| "/".to_string()),
+            username: upstream
+                .username
+                .clone()
+                .unwrap_or_else(|| "guest".to_string()),
+            password,
+            timeout: upstream.timeout,
+        };
+        let bindings = connectors
+            .iter()
+            .filter(|c| c.upstream == upstream.id)
+            .filter_map(|c| {
+                c.queue.as_ref().map(|queue| QueueBinding {
+                    connector: c.id.clone(),
+                    name: c.name.clone(),
+                    queue: queue.clone(),
+                    dead_letter_queue: c.dead_letter_queue.clone(),
+                })
+            })
+            .collect();
+        RabbitMq::new(settings, bindings)
+    }
+
+    /// DLQs up to `depth` messages are browsed with get-and-requeue, deeper ones by a cycling pass.
+    pub fn with_peek_window(mut self, depth: u64) -> Self {
+        self.peek_window = depth;
+        self
+    }
+
+    /// Test hook: called at fault points of every pass; returning true drops the connection there.
+    pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
+        self.broker.set_fault_hook(hook);
+    }
+
+    fn binding(&self, connector: &str) -> Result<&QueueBinding, UpstreamError> {
+        self.bindings.iter().find(|b| b.connector == connector).ok_or_else(|| UpstreamError::Unsupported {
+            upstream: self.id.clone(),
+            message: format!("connector {connector:?} is not bound to a queue of this upstream (set `queue` on it)"),
+        })
+    }
+
+    /// The DLQ of a binding: explicit, else derived from the work queue's DLX arguments (cached).
+    async fn dead_letter_queue(
+        &self,
+        binding: &QueueBinding,
+        queues: Option<&HashMap<String, QueueNumbers>>,
+    ) -> Result<Option<String>, UpstreamError> {
+        if let Some(dlq) = &binding.dead_letter_queue {
+            return Ok(Some(dlq.clone()));
+        }
+        if let Some(dlq) = self
+            .resolved_dlqs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&binding.connector).cloned())
+        {
+            return Ok(Some(dlq));
+        }
+        let fetched;
+        let queues = match queues {
+            Some(q) => q,
+            None => {
+                fetched = self.management.queues().await?;
+                &fetched
+            }
+        };
+        let Some(work) = queues.get(&binding.queue) else {
+            return Ok(None);
+        };
+        let dlq = self
+            .management
+            .dead_letter_queue(&binding.queue, &work.arguments)
+            .await?;
+        if let (Some(dlq), Ok(mut cache)) = (&dlq, self.resolved_dlqs.lock()) {
+            cache.insert(binding.connector.clone(), dlq.clone());
+        }
+        Ok(dlq)
+    }
+
+    fn report(
+        &self,
+        binding: &QueueBinding,
+        work: Option<&QueueNumbers>,
+        dead: Option<&QueueNumbers>,
+    ) -> ConnectorReport {
+        let dead_count = dead.map_or(0, |d| d.ready + d.unacked);
+        let grew = self
+            .previous_dead
+            .lock()
+            .ok()
+            .and_then(|mut m| m.insert(binding.connector.clone(), dead_count))
+            .is_some_and(|before| dead_count > before);
+        let (status, last_error) = match work {
+            None => (
+                ConnectorStatus::Failing,
+                Some(format!("queue {} not found in the vhost", binding.queue)),
+            ),
+            Some(w) if w.consumers == 0 && w.ready > 0 => (
+                ConnectorStatus::Failing,
+                Some(format!(
+                    "no consumers on {}; {} messages waiting",
+                    binding.queue, w.ready
+                )),
+            ),
+            Some(w) if w.consumers == 0 => (
+                ConnectorStatus::Degraded,
+                Some(format!("no consumers on {}", binding.queue)),
+            ),
+            Some(_) if grew || dead.is_some_and(|d| d.publish_rate > 0.0) => (
+                ConnectorStatus::Degraded,
+                Some(format!("{dead_count} dead letters and growing")),
+            ),
+            Some(_) => (ConnectorStatus::Healthy, None),
+        };
+        let work = work.cloned().unwrap_or_default();
+        ConnectorReport {
+            id: binding.connector.clone(),
+            name: binding.name.clone(),
+            status,
+            stats: QueueStats {
+                ready: work.ready,
+                in_flight: work.unacked,
+                retrying: 0,
+                dead: dead_count,
+                rate_in: work.publish_rate,
+                rate_out: work.ack_rate.max(work.deliver_rate),
+                rate_fail: dead.map_or(0.0, |d| d.publish_rate),
+            },
+            last_error,
+            updated_at: Utc::now(),
+        }
+    }
+
+    /// Every message of one connector's DLQ, in order, as dead letters. Caller holds `memory`.
+    async fn browse_connector(
+        &self,
+        binding: &QueueBinding,
+        dlq: &str,
+        depth: u64,
+    ) -> Result<Vec<DeadLetter>, UpstreamError> {
+        let now = Utc::now();
+        let to_letter = |payload: &[u8], properties: &lapin::BasicProperties| {
+            message::dead_letter(&self.id, &binding.connector, payload, properties, now)
+        };
+        if depth <= self.peek_window {
+            let messages = self
+                .broker
+                .peek(dlq, usize::try_from(depth).unwrap_or(usize::MAX))
+                .await?;
+            return Ok(messages
+                .iter()
+                .map(|(payload, properties)| to_letter(payload, properties))
+                .collect());
+        }
+        let mut letters = Vec::with_capacity(usize::try_from(depth).unwrap_or(0));
+        self.broker
+            .cycle(dlq, |_, payload, properties| {
+                letters.push(to_letter(payload, properties));
+                Fate::Keep
+            })
+            .await?;
+        Ok(letters)
+    }
+
+    /// Reads every DLQ completely (one browse) and returns the first page of the new snapshot;
+    /// with `since`, skips the read when no DLQ depth changed recently (empty page).
+    async fn browse(
+        &self,
+        since: Option<Timestamp>,
+    ) -> Result<FetchPage<DeadLetter>, UpstreamError> {
+        let mut memory = self.memory.lock().await;
+        let queues = self.management.queues().await?;
+        let mut targets = Vec::new();
+        let mut depths = HashMap::new();
+        for binding in &self.bindings {
+            if let Some(dlq) = self.dead_letter_queue(binding, Some(&queues)).await? {
+                let depth = u64::from(self.broker.message_count(&dlq).await?);
+                depths.insert(binding.connector.clone(), depth);
+                targets.push((binding, dlq, depth));
+            }
+        }
+        if since.is_some() && memory.unchanged(&depths) {
+            return Ok(BrowseMemory::empty_page());
+        }
+        let mut live = Vec::new();
+        for (binding, dlq, depth) in targets {
+            live.extend(self.browse_connector(binding, &dlq, depth).await?);
+        }
+        Ok(memory.replace(live, depths))
+    }
+}
+
+/// The AMQP URL with the configured user/password when it carries none.
+fn amqp_url_with_credentials(settings: &RabbitMqSettings) -> Result<String, UpstreamError> {
+    let mut url = url::Url::parse(&settings.amqp_url).map_err(|e| UpstreamError::Config {
+        upstream: settings.id.clone(),
+        message: format!("amqp_url is not a valid URL: {e}"),
+    })?;
+    if url.username().is_empty() {
+        let _ = url.set_username(&settings.username);
+        let _ = url.set_password(settings.password.as_deref());
+    }
+    if url.path().is_empty() || url.path() == "/" {
+        let vhost: String =
+            url::form_urlencoded::byte_serialize(settings.vhost.as_bytes()).collect();
+        url.set_path(&format!("/{vhost}"));
+    }
+    Ok(url.to_string())
+}
+
+#[async_trait]
+impl Upstream for RabbitMq {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn kind(&self) -> UpstreamKind {
+        UpstreamKind::Rabbitmq
+    }
+
+    async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError> {
+        let queues = self.management.queues().await?;
+        let mut reports = Vec::new();
+        for binding in &self.bindings {
+            let dlq = self.dead_letter_queue(binding, Some(&queues)).await?;
+            let dead = dlq.as_ref().and_then(|name| queues.get(name));
+            reports.push(self.report(binding, queues.get(&binding.queue), dead));
+        }
+        Ok(reports)
+    }
+
+    async fn incidents(
+        &self,
+        _since: Option<Timestamp>,
+        _cursor: Option<&str>,
+    ) -> Result<FetchPage<Incident>, UpstreamError> {
+        Ok(FetchPage {
+            items: Vec::new(),
+            next_cursor: None,
+        })
+    }
+
+    async fn dead_letters(
+        &self,
+        since: Option<Timestamp>,
+        cursor: Option<&str>,
+    ) -> Result<FetchPage<DeadLetter>, UpstreamError> {
+        if let Some(cursor) = cursor
+            && let Some(page) = self.memory.lock().await.page_at(cursor)
+        {
+            return Ok(page);
+        }
+        self.browse(since).await
+    }
+
+    async fn perform(
+        &self,
+        action: &Action,
+        idempotency_key: &str,
+    ) -> Result<ActionResult, UpstreamError> {
+        match action.kind {
+            ActionKind::Replay | ActionKind::Discard => {
+                self.act_on_dead_letter(action, idempotency_key).await
+            }
+            other => Err(UpstreamError::Unsupported {
+                upstream: self.id.clone(),
+                message: format!(
+                    "RabbitMQ has no incidents: {} is not available here",
+                    other.as_str()
+                ),
+            }),
+        }
+    }
+}

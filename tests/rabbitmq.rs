@@ -1,0 +1,464 @@
+//! The RabbitMQ adapter against a real RabbitMQ 3.10 (scripts/upstreams.sh): stats on new queues,
+//! complete loss-free browsing, selective replay and discard, a dropped connection between
+//! confirm and ack, bulk replay. Ignored by plain `cargo test`; scripts/test-all.sh runs them.
+
+#[path = "support/rabbitmq.rs"]
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use lapin::types::AMQPValue;
+use support::{Topology, mixed_messages};
+use triage::domain::{Action, ActionKind, ConnectorStatus, DeadLetter, DeadLetterState};
+use triage::upstream::rabbitmq::message::{REPLAY_ID_HEADER, REPLAYED_BY_HEADER};
+use triage::upstream::rabbitmq::{FaultPoint, RabbitMq};
+use triage::upstream::{Upstream, UpstreamError};
+
+async fn browse_all(adapter: &RabbitMq) -> Vec<DeadLetter> {
+    let mut page = adapter.dead_letters(None, None).await.expect("browse");
+    let mut all = std::mem::take(&mut page.items);
+    while let Some(cursor) = page.next_cursor.take() {
+        page = adapter
+            .dead_letters(None, Some(&cursor))
+            .await
+            .expect("next page");
+        all.append(&mut page.items);
+    }
+    all
+}
+
+fn action(kind: ActionKind, target: &str) -> Action {
+    Action {
+        kind,
+        upstream: "rmq".into(),
+        target: target.into(),
+        operator: "maria@oncall".into(),
+        note: None,
+        level: None,
+        payload: None,
+    }
+}
+
+fn header<'a>(properties: &'a lapin::BasicProperties, key: &str) -> Option<&'a AMQPValue> {
+    properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(key))
+}
+
+fn text(value: Option<&AMQPValue>) -> String {
+    match value {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn stats_tolerate_a_brand_new_queue_and_find_the_dlq() {
+    let t = Topology::new("stats").await;
+    let adapter = t.adapter();
+    let reports = adapter
+        .connectors()
+        .await
+        .expect("stats of a brand-new queue");
+    assert_eq!(reports.len(), 1);
+    assert_eq!((reports[0].stats.ready, reports[0].stats.dead), (0, 0));
+    assert_eq!(
+        reports[0].status,
+        ConnectorStatus::Degraded,
+        "no consumers yet: {:?}",
+        reports[0].last_error
+    );
+    assert_eq!(
+        adapter.dead_letter_queue_of("orders").await.expect("dlq"),
+        Some(t.dlq.clone())
+    );
+    t.dead_letter(&mixed_messages(5)[..2]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let reports = adapter.connectors().await.expect("stats");
+    assert_eq!(reports[0].stats.dead, 2);
+    let ack = adapter.perform(&action(ActionKind::Ack, "x"), "k").await;
+    assert!(
+        matches!(ack, Err(UpstreamError::Unsupported { .. })),
+        "{ack:?}"
+    );
+    assert!(
+        adapter
+            .incidents(None, None)
+            .await
+            .expect("incidents")
+            .items
+            .is_empty()
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_1000_message_dlq_is_browsed_completely_and_left_unchanged() {
+    let t = Topology::new("browse").await;
+    let messages = mixed_messages(1000);
+    t.dead_letter(&messages).await;
+    // Window 0 forces the cycling pass; the default adapter uses get-and-requeue.
+    for adapter in [t.adapter().with_peek_window(0), t.adapter()] {
+        let depth = t.broker().message_count(&t.dlq).await.expect("depth");
+        let letters = browse_all(&adapter).await;
+        assert_eq!((depth, letters.len()), (1000, 1000));
+        for (letter, (payload, properties)) in letters.iter().zip(&messages) {
+            assert_eq!(&letter.payload, payload, "payload of {}", letter.id);
+            match properties.message_id() {
+                Some(id) => assert_eq!(letter.id, id.as_str()),
+                None => assert!(
+                    letter.id.len() == 16 && letter.id.chars().all(|c| c.is_ascii_hexdigit()),
+                    "{}",
+                    letter.id
+                ),
+            }
+        }
+        let first = &letters[0];
+        assert_eq!(first.id, "msg-0");
+        assert_eq!(first.error.code, "rejected");
+        assert_eq!(
+            first.error.message,
+            format!(
+                "rejected from queue {} via exchange {} (routing key {}), once",
+                t.work, t.exchange, t.work
+            )
+        );
+        assert_eq!(first.attempts, 1);
+        assert_eq!(first.content_type.as_deref(), Some("application/json"));
+        assert!(
+            first
+                .headers
+                .contains(&("meta.trace.span".to_string(), "0".to_string())),
+            "{:?}",
+            first.headers
+        );
+        assert!(
+            first
+                .headers
+                .contains(&("meta.tenant".to_string(), "acme".to_string()))
+        );
+        assert_eq!(letters[2].payload[..2], [0x00, 0xFF]);
+        assert_eq!(letters[2].id.len(), 16, "no message_id: fingerprint");
+        assert_eq!(letters[3].payload.len(), 1024 * 1024);
+        let after = t.broker().peek(&t.dlq, 2000).await.expect("peek");
+        assert_eq!(after.len(), 1000, "count unchanged");
+        let order: Vec<&Vec<u8>> = after.iter().map(|(p, _)| p).collect();
+        let expected: Vec<&Vec<u8>> = messages.iter().map(|(p, _)| p).collect();
+        assert!(order == expected, "order unchanged");
+    }
+    t.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn replaying_message_500_delivers_it_byte_exact_and_keeps_the_rest_in_order() {
+    let t = Topology::new("replay").await;
+    let messages = mixed_messages(1000);
+    t.dead_letter(&messages).await;
+    let adapter = t.adapter();
+    let result = adapter
+        .perform(&action(ActionKind::Replay, "msg-500"), "replay-key-500")
+        .await
+        .expect("replay");
+    assert!(result.outcome.ok, "{:?}", result.outcome);
+    assert!(
+        result.outcome.summary.contains("confirmed by the broker"),
+        "{}",
+        result.outcome.summary
+    );
+    assert_eq!(
+        result.dead_letter.map(|d| d.state),
+        Some(DeadLetterState::Replayed)
+    );
+    let delivered = t.broker().peek(&t.work, 10).await.expect("work queue");
+    assert_eq!(delivered.len(), 1);
+    let (payload, properties) = &delivered[0];
+    let (original_payload, original) = &messages[500];
+    assert_eq!(payload, original_payload);
+    assert_eq!(properties.content_type(), original.content_type());
+    assert_eq!(properties.message_id(), original.message_id());
+    assert_eq!(header(properties, "meta"), header(original, "meta"));
+    assert_eq!(text(header(properties, REPLAY_ID_HEADER)), "replay-key-500");
+    assert_eq!(text(header(properties, REPLAYED_BY_HEADER)), "maria@oncall");
+    let rest = t.broker().peek(&t.dlq, 2000).await.expect("dlq");
+    let expected: Vec<&Vec<u8>> = messages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 500)
+        .map(|(_, (p, _))| p)
+        .collect();
+    assert!(
+        rest.iter().map(|(p, _)| p).collect::<Vec<_>>() == expected,
+        "the other 999 stay in order"
+    );
+    // Discard: acked without republishing.
+    let discarded = adapter
+        .perform(&action(ActionKind::Discard, "msg-7"), "discard-7")
+        .await
+        .expect("discard");
+    assert!(discarded.outcome.ok);
+    t.wait_for_depth(&t.dlq, 998).await;
+    assert_eq!(t.broker().message_count(&t.work).await.expect("count"), 1);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn dropping_the_connection_between_confirm_and_ack_loses_nothing() {
+    let t = Topology::new("fault").await;
+    let messages = mixed_messages(1000);
+    t.dead_letter(&messages).await;
+    let adapter = t.adapter();
+    let settled = Arc::new(AtomicUsize::new(0));
+    let counter = settled.clone();
+    adapter.set_fault_hook(Some(Arc::new(move |point| {
+        point == FaultPoint::AfterConfirmBeforeAck && counter.fetch_add(1, Ordering::SeqCst) == 450
+    })));
+    let interrupted = adapter
+        .perform(&action(ActionKind::Replay, "msg-500"), "replay-key-500")
+        .await;
+    assert!(
+        interrupted.is_err(),
+        "the pass must report the drop: {interrupted:?}"
+    );
+    t.wait_until_settled(&t.dlq).await;
+    let all_payloads: HashSet<&Vec<u8>> = messages.iter().map(|(p, _)| p).collect();
+    let present = |queue: &str| {
+        let broker = t.broker();
+        let queue = queue.to_string();
+        async move { broker.peek(&queue, 3000).await.expect("peek") }
+    };
+    let in_dlq = present(&t.dlq).await;
+    let in_work = present(&t.work).await;
+    let seen: HashSet<&Vec<u8>> = in_dlq.iter().chain(&in_work).map(|(p, _)| p).collect();
+    assert!(
+        all_payloads.is_subset(&seen),
+        "{} messages lost",
+        all_payloads.difference(&seen).count()
+    );
+    assert!(in_dlq.len() + in_work.len() >= 1000);
+    adapter.set_fault_hook(None);
+    let retried = adapter
+        .perform(&action(ActionKind::Replay, "msg-500"), "replay-key-500")
+        .await
+        .expect("retry");
+    assert!(retried.outcome.ok, "{:?}", retried.outcome);
+    let replayed = present(&t.work).await;
+    assert!(
+        !replayed.is_empty() && replayed.len() <= 2,
+        "replayed once, at most duplicated: {}",
+        replayed.len()
+    );
+    for (_, properties) in &replayed {
+        assert_eq!(
+            properties.message_id().as_ref().map(|m| m.as_str()),
+            Some("msg-500")
+        );
+        assert_eq!(
+            text(header(properties, REPLAY_ID_HEADER)),
+            "replay-key-500",
+            "duplicates carry the same replay id"
+        );
+    }
+    t.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn bulk_replay_of_1000_drains_the_dlq_byte_exact() {
+    let t = Topology::new("bulk").await;
+    let messages = mixed_messages(1000);
+    t.dead_letter(&messages).await;
+    let adapter = t.adapter();
+    let started = Instant::now();
+    let report = adapter
+        .replay_all("orders", "maria@oncall", "bulk-1")
+        .await
+        .expect("bulk replay");
+    let elapsed = started.elapsed();
+    println!(
+        "bulk replay of 1000 (1 MiB one included): {elapsed:?} = {:.0} msg/s",
+        1000.0 / elapsed.as_secs_f64()
+    );
+    assert_eq!((report.replayed, report.unroutable.len()), (1000, 0));
+    t.wait_for_depth(&t.dlq, 0).await;
+    let delivered = t.broker().peek(&t.work, 2000).await.expect("work queue");
+    assert_eq!(delivered.len(), 1000);
+    for ((payload, properties), (original_payload, original)) in delivered.iter().zip(&messages) {
+        assert_eq!(payload, original_payload);
+        assert_eq!(properties.message_id(), original.message_id());
+        assert!(text(header(properties, REPLAY_ID_HEADER)).starts_with("bulk-1:"));
+    }
+    t.cleanup().await;
+}
+
+/// Benchmark (numbers in docs/PERFORMANCE.md): a 100,000-message DLQ browsed completely and one
+/// message from its middle replayed, count and order kept (< 15 s asserted in release builds);
+/// bulk redrive rate beside the broker's shovel. Release run:
+/// `cargo test --release --test rabbitmq -- --include-ignored --nocapture big_dlq`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
+    const N: usize = 100_000;
+    let t = Topology::new("big").await;
+    let death = |i: usize| {
+        let mut entry = lapin::types::FieldTable::default();
+        entry.insert("reason".into(), AMQPValue::LongString("rejected".into()));
+        entry.insert(
+            "queue".into(),
+            AMQPValue::LongString(t.work.as_str().into()),
+        );
+        entry.insert(
+            "exchange".into(),
+            AMQPValue::LongString(t.exchange.as_str().into()),
+        );
+        entry.insert("count".into(), AMQPValue::LongLongInt(1));
+        let keys =
+            lapin::types::FieldArray::from(vec![AMQPValue::LongString(t.work.as_str().into())]);
+        entry.insert("routing-keys".into(), AMQPValue::FieldArray(keys));
+        let mut headers = lapin::types::FieldTable::default();
+        headers.insert(
+            "x-death".into(),
+            AMQPValue::FieldArray(vec![AMQPValue::FieldTable(entry)].into()),
+        );
+        lapin::BasicProperties::default()
+            .with_headers(headers)
+            .with_message_id(format!("big-{i}").into())
+    };
+    for i in 0..N {
+        let payload = format!(r#"{{"order":{i},"pad":"{}"}}"#, "p".repeat(100));
+        t.channel
+            .basic_publish(
+                "".into(),
+                t.dlq.as_str().into(),
+                Default::default(),
+                payload.as_bytes(),
+                death(i),
+            )
+            .await
+            .expect("publish");
+        if i % 5000 == 4999 {
+            t.channel.wait_for_confirms().await.expect("confirms");
+        }
+    }
+    t.channel.wait_for_confirms().await.expect("confirms");
+    t.wait_for_depth(&t.dlq, N as u32).await;
+    let adapter = t.adapter();
+    let started = Instant::now();
+    let letters = browse_all(&adapter).await;
+    let browsed = started.elapsed();
+    let replay = adapter
+        .perform(&action(ActionKind::Replay, "big-50000"), "big-replay")
+        .await
+        .expect("replay");
+    let total = started.elapsed();
+    println!("100k DLQ: browse {browsed:?}, browse + replay of #50000 {total:?}");
+    assert!(replay.outcome.ok, "{:?}", replay.outcome);
+    assert_eq!(letters.len(), N);
+    assert!(
+        letters
+            .iter()
+            .enumerate()
+            .all(|(i, d)| d.id == format!("big-{i}")),
+        "browse order"
+    );
+    if !cfg!(debug_assertions) {
+        assert!(
+            total.as_secs_f64() < 15.0,
+            "target: under 15 s, took {total:?}"
+        );
+    }
+    let mut order = Vec::with_capacity(N);
+    t.broker()
+        .cycle(&t.dlq, |_, _, props| {
+            order.push(
+                props
+                    .message_id()
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            );
+            triage::upstream::rabbitmq::Fate::Keep
+        })
+        .await
+        .expect("verify pass");
+    let expected: Vec<String> = (0..N)
+        .filter(|i| *i != 50_000)
+        .map(|i| format!("big-{i}"))
+        .collect();
+    assert!(
+        order == expected,
+        "count and order kept: {} messages",
+        order.len()
+    );
+    assert_eq!(t.broker().message_count(&t.work).await.expect("work"), 1);
+
+    let started = Instant::now();
+    let report = adapter
+        .replay_all("orders", "bench", "bulk-big")
+        .await
+        .expect("bulk");
+    let bulk = started.elapsed();
+    println!(
+        "bulk replay of {}: {bulk:?} = {:.0} msg/s",
+        report.replayed,
+        report.replayed as f64 / bulk.as_secs_f64()
+    );
+    assert_eq!(report.replayed, N - 1);
+    t.wait_for_depth(&t.work, N as u32).await;
+
+    // The broker's own shovel moving the same 100k from the work queue to a new queue.
+    let target = format!("{}.shovelled", t.work);
+    t.channel
+        .queue_declare(
+            target.as_str().into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .expect("target");
+    let body = serde_json::json!({"value": {"src-protocol": "amqp091", "src-uri": "amqp://", "src-queue": t.work,
+        "dest-protocol": "amqp091", "dest-uri": "amqp://", "dest-queue": target, "src-delete-after": "queue-length"}});
+    let url = format!("{}/api/parameters/shovel/%2f/{}-shovel", t.http, t.work);
+    let started = Instant::now();
+    let status = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-u",
+            "guest:guest",
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &body.to_string(),
+            &url,
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    assert!(
+        status.as_deref().is_ok_and(|s| s.starts_with('2')),
+        "shovel: {status:?} (is rabbitmq_shovel enabled?)"
+    );
+    t.wait_for_depth(&target, N as u32).await;
+    let shovel = started.elapsed();
+    println!(
+        "shovel of {N}: {shovel:?} = {:.0} msg/s",
+        N as f64 / shovel.as_secs_f64()
+    );
+    let _ = t
+        .channel
+        .queue_delete(target.as_str().into(), Default::default())
+        .await;
+    t.cleanup().await;
+}
