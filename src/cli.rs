@@ -34,6 +34,16 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Headless daemon: sync, send the outbox, and escalate when ack deadlines pass (one
+    /// active watcher per store; others stand by).
+    Watch {
+        /// How often clocks are evaluated.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        tick: std::time::Duration,
+        /// How long the watch lease lasts without renewal (a crashed watcher's lease expires).
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        lease: std::time::Duration,
+    },
     /// List connectors with queue stats (from the store).
     Connectors(ListArgs),
     /// List incidents, most urgent first (from the store).

@@ -91,7 +91,7 @@ fn single<T>(mut found: Vec<T>, what: &str, id: &str, name: impl Fn(&T) -> Strin
 
 /// Runs the outbox worker (same code as the console's) until the entry is no longer pending.
 pub async fn send_and_wait(ctx: &Context, entry_id: &str, timeout: Duration) -> Result<OutboxEntry> {
-    let (upstreams, errors) = Upstreams::from_config(&ctx.config);
+    let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     for e in errors {
         eprintln!("warning: {e}");
     }

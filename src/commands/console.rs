@@ -12,7 +12,7 @@ use crate::sync::{StoreWriter, SyncOptions, Upstreams};
 pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Result<ExitCode> {
     ctx.open_store()?;
     let writer = StoreWriter::open(&ctx.store_path)?;
-    let (upstreams, errors) = Upstreams::from_config(&ctx.config);
+    let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     super::sync::record_build_errors(&writer, errors).await?;
     let options = SyncOptions { pollers: true, outbox_worker: !ctx.read_only };
     let handle = crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer, options);

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod list;
 pub mod routes;
 pub mod sync;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let ctx = Context::load(&cli)?;
             match command {
                 Command::Sync { once } => sync::run(&ctx, *once).await,
+                Command::Watch { tick, lease } => watch::run(&ctx, *tick, *lease).await,
                 Command::Connectors(list) => list::connectors(&ctx, list),
                 Command::Incidents { list, all_statuses } => list::incidents(&ctx, list, *all_statuses),
                 Command::DeadLetters { list, state } => list::dead_letters(&ctx, list, state.as_deref()),

@@ -15,7 +15,7 @@ use crate::sync::{StoreWriter, SyncOptions, Upstreams, outbox};
 pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     ctx.open_store()?;
     let writer = StoreWriter::open(&ctx.store_path)?;
-    let (upstreams, errors) = Upstreams::from_config(&ctx.config);
+    let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     let mut failed = record_build_errors(&writer, errors).await?;
     if !once {
         let handle = crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer, SyncOptions { pollers: true, outbox_worker: true });

@@ -10,6 +10,7 @@ mod connector;
 mod locate;
 mod located;
 mod raw;
+mod notifier;
 mod routes;
 mod token;
 mod upstream;
@@ -143,6 +144,32 @@ pub struct RoutingConfig {
     /// Connectors whose ack SLA is the built-in default: neither their `ack_sla` nor the
     /// top-level `default_ack_sla` is set (`triage check` reports them).
     pub implicit_ack_sla: BTreeSet<String>,
+    /// Where escalations are announced (`[[notifier]]`); every step goes to every notifier.
+    pub notifiers: Vec<NotifierConfig>,
+}
+
+/// One `[[notifier]]`: a Slack-compatible or generic JSON webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifierConfig {
+    pub id: String,
+    pub kind: crate::domain::escalation::NotifierKind,
+    /// The URL when written inline (`url`); otherwise it comes from `url_source`.
+    pub url: Option<String>,
+    /// `url_env` / `url_file` (a webhook URL is a secret); `None` when `url` is inline.
+    pub url_source: TokenSource,
+    pub timeout: Duration,
+    pub line: usize,
+}
+
+impl NotifierConfig {
+    /// The webhook URL, read now from the file or environment when not inline.
+    pub fn resolve_url(&self) -> Result<String, String> {
+        match (&self.url, self.url_source.resolve()?) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(url)) => Ok(url),
+            (None, None) => Err(format!("notifier {:?} has no url", self.id)),
+        }
+    }
 }
 
 impl RoutingConfig {

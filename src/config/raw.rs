@@ -62,6 +62,19 @@ pub struct RawConfig {
     pub route: Vec<Spanned<RawRoute>>,
     #[serde(default)]
     pub chain: Vec<Spanned<RawChain>>,
+    #[serde(default)]
+    pub notifier: Vec<Spanned<RawNotifier>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifier {
+    pub id: Spanned<String>,
+    pub kind: crate::domain::escalation::NotifierKind,
+    pub url: Option<Spanned<String>>,
+    pub url_env: Option<Spanned<String>>,
+    pub url_file: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<DurationText>>,
 }
 
 #[derive(Debug, Deserialize)]

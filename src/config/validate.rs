@@ -11,6 +11,7 @@ use super::chains::{ChainReferences, chains};
 use super::connector::{References, connector};
 use super::located::Locator;
 use super::raw::{RawConfig, RawPerson, RawTeam};
+use super::notifier::notifiers;
 use super::routes::{RouteReferences, routes};
 use super::upstream::upstream;
 use super::{Config, ConfigError, Person, RoutingConfig, Team};
@@ -98,7 +99,9 @@ pub fn build(
         file,
     };
     let routes = routes(&raw.route, &route_refs, loc)?;
+    let notifiers = notifiers(&raw.notifier, loc, config_dir)?;
     let routing = RoutingConfig {
+        notifiers,
         routes,
         chains,
         bridge: raw.bridge.clone(),

@@ -12,6 +12,9 @@ pub enum ActionKind {
     Resolve,
     Replay,
     Discard,
+    /// Announce an escalation step through a notifier (`upstream` = the notifier's id,
+    /// `target` = `<upstream>:<incident id>`, `payload` = the notification as JSON).
+    Notify,
 }
 
 impl ActionKind {
@@ -22,6 +25,7 @@ impl ActionKind {
             ActionKind::Resolve => "resolve",
             ActionKind::Replay => "replay",
             ActionKind::Discard => "discard",
+            ActionKind::Notify => "notify",
         }
     }
 
@@ -32,6 +36,7 @@ impl ActionKind {
             "resolve" => Some(Self::Resolve),
             "replay" => Some(Self::Replay),
             "discard" => Some(Self::Discard),
+            "notify" => Some(Self::Notify),
             _ => None,
         }
     }
@@ -49,6 +54,7 @@ impl ActionKind {
             ActionKind::Resolve => "resolved",
             ActionKind::Replay => "replayed",
             ActionKind::Discard => "discarded",
+            ActionKind::Notify => "notified",
         }
     }
 }

@@ -117,3 +117,22 @@ impl EscalationChain {
         self.steps.iter().any(|s| s.notify.contains(target))
     }
 }
+
+/// Which payload shape a notifier posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifierKind {
+    /// Slack (and Mattermost/Rocket.Chat) incoming webhooks: `{text, blocks}`.
+    Slack,
+    /// Any HTTP endpoint: the notification as JSON (`event = "triage.notification"`, `version = 1`).
+    Webhook,
+}
+
+impl NotifierKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifierKind::Slack => "slack",
+            NotifierKind::Webhook => "webhook",
+        }
+    }
+}

@@ -6,30 +6,10 @@ pub mod message;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::upstream::UpstreamError;
 use crate::upstream::http::HttpClient;
+pub use crate::domain::escalation::NotifierKind;
 pub use message::Notification;
-
-/// Which payload shape a notifier posts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotifierKind {
-    /// Slack (and Mattermost/Rocket.Chat) incoming webhooks: `{text, blocks}`.
-    Slack,
-    /// Any HTTP endpoint: the notification as JSON (`event = "triage.notification"`, `version = 1`).
-    Webhook,
-}
-
-impl NotifierKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotifierKind::Slack => "slack",
-            NotifierKind::Webhook => "webhook",
-        }
-    }
-}
 
 /// One configured notifier, ready to post.
 pub struct Notifier {
@@ -55,5 +35,63 @@ impl Notifier {
     /// Posts once; the outbox retries transient failures.
     pub async fn send(&self, n: &Notification) -> Result<(), UpstreamError> {
         self.http.post_ignoring_body(&[], &self.body(n)).await
+    }
+}
+
+/// A notifier is an outbox destination like an upstream: the worker sends `Notify` actions
+/// through it, with the same retries, leases and audit rows. It is never polled.
+#[async_trait::async_trait]
+impl crate::upstream::Upstream for Notifier {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn kind(&self) -> crate::domain::UpstreamKind {
+        crate::domain::UpstreamKind::ConnectorApi
+    }
+
+    fn polls(&self) -> bool {
+        false
+    }
+
+    async fn connectors(&self) -> Result<Vec<crate::domain::ConnectorReport>, UpstreamError> {
+        Ok(Vec::new())
+    }
+
+    async fn incidents(
+        &self,
+        _since: Option<crate::domain::Timestamp>,
+        _cursor: Option<&str>,
+    ) -> Result<crate::upstream::FetchPage<crate::domain::Incident>, UpstreamError> {
+        Ok(crate::upstream::FetchPage { items: Vec::new(), next_cursor: None })
+    }
+
+    async fn dead_letters(
+        &self,
+        _since: Option<crate::domain::Timestamp>,
+        _cursor: Option<&str>,
+    ) -> Result<crate::upstream::FetchPage<crate::domain::DeadLetter>, UpstreamError> {
+        Ok(crate::upstream::FetchPage { items: Vec::new(), next_cursor: None })
+    }
+
+    async fn perform(
+        &self,
+        action: &crate::domain::Action,
+        _idempotency_key: &str,
+    ) -> Result<crate::upstream::ActionResult, UpstreamError> {
+        let unsupported = |message: String| UpstreamError::Unsupported { upstream: self.id.clone(), message };
+        if action.kind != crate::domain::ActionKind::Notify {
+            return Err(unsupported(format!("a notifier cannot {}", action.kind.as_str())));
+        }
+        let payload = action.payload.as_deref().unwrap_or_default();
+        let notification: Notification = serde_json::from_slice(payload)
+            .map_err(|e| unsupported(format!("the queued notification is not readable: {e}")))?;
+        self.send(&notification).await?;
+        let outcome = crate::domain::ActionOutcome {
+            ok: true,
+            summary: format!("{} notified via {} ({})", notification.recipients.join(", "), self.id, self.kind.as_str()),
+            response: serde_json::json!({ "notifier": self.id }),
+        };
+        Ok(crate::upstream::ActionResult { outcome, incident: None, dead_letter: None })
     }
 }

@@ -13,6 +13,8 @@ mod audit;
 mod codec;
 mod connectors;
 mod dead_letters;
+mod escalations;
+pub use escalations::EscalationStepRecord;
 mod incidents;
 mod locks;
 pub use locks::LockHolder;

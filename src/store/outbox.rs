@@ -16,58 +16,15 @@ impl Store {
     /// Writes the action to the outbox (state pending, new idempotency key) and an audit row
     /// `<kind>.requested` in one transaction.
     pub fn enqueue_action(&mut self, action: &Action, at: Timestamp) -> Result<OutboxEntry> {
-        let action_json = serde_json::to_string(action)
-            .map_err(|e| self.corrupt("outbox", format!("action cannot be encoded: {e}")))?;
-        let entry = OutboxEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            idempotency_key: uuid::Uuid::now_v7().to_string(),
-            action: action.clone(),
-            state: OutboxState::Pending,
-            attempts: 0,
-            next_attempt_at: at,
-            last_error: None,
-            outcome: None,
-            created_at: at,
-            updated_at: at,
-        };
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        tx.prepare_cached(
-            "INSERT INTO outbox (id, idempotency_key, kind, upstream, target, action, state, attempts,
-                next_attempt_ms, created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                entry.id,
-                entry.idempotency_key,
-                action.kind.as_str(),
-                action.upstream,
-                action.target,
-                action_json,
-                ms(at)
-            ])
-        })
-        .map_err(err)?;
-        let event = format!("{}.requested", action.kind.as_str());
-        let payload_hash = sha256_hex(action_json.as_bytes());
-        let detail = action.note.clone().unwrap_or_default();
-        append(
-            &tx,
-            &audit_row(action, &entry.id, &payload_hash, &event, &detail, at),
-        )
-        .map_err(err)?;
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let entry = insert_action(&tx, action, at).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(entry)
     }
 
+    /// Takes a lease on a pending action until `until`, so one worker (of any process) sends
     /// it. Returns false when another worker holds it or it is no longer pending.
     pub fn claim_action(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
         let claimed = self
@@ -222,4 +179,34 @@ fn audit_transition(
         &audit_row(action, id, &payload_hash, &event, detail, at),
     )?;
     Ok(())
+}
+
+/// Inserts a pending outbox row (new id and idempotency key) and its `<kind>.requested` audit
+/// row inside the caller's transaction.
+pub(crate) fn insert_action(tx: &Connection, action: &Action, at: Timestamp) -> rusqlite::Result<OutboxEntry> {
+    let action_json =
+        serde_json::to_string(action).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let entry = OutboxEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        idempotency_key: uuid::Uuid::now_v7().to_string(),
+        action: action.clone(),
+        state: OutboxState::Pending,
+        attempts: 0,
+        next_attempt_at: at,
+        last_error: None,
+        outcome: None,
+        created_at: at,
+        updated_at: at,
+    };
+    tx.prepare_cached(
+        "INSERT INTO outbox (id, idempotency_key, kind, upstream, target, action, state, attempts,
+            next_attempt_ms, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
+    )?
+    .execute(params![entry.id, entry.idempotency_key, action.kind.as_str(), action.upstream, action.target, action_json, ms(at)])?;
+    let event = format!("{}.requested", action.kind.as_str());
+    let payload_hash = sha256_hex(action_json.as_bytes());
+    let detail = action.note.clone().unwrap_or_default();
+    append(tx, &audit_row(action, &entry.id, &payload_hash, &event, &detail, at))?;
+    Ok(entry)
 }

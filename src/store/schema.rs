@@ -257,6 +257,17 @@ CREATE TABLE locks (
 
 -- The route an incident was given (rule, origin, owner, backup, SLA, chain, runbook) as JSON,
 -- kept so the console can say why, even after the config changes.
+-- How far `triage watch` escalated each incident in each ack cycle (cycle = when the clock
+-- started: opened_at, or when an ack expired), so a step is taken once.
+CREATE TABLE escalations (
+    upstream    TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    cycle_ms    INTEGER NOT NULL,
+    level       INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (upstream, id, cycle_ms)
+) WITHOUT ROWID;
+
 CREATE TABLE incident_routes (
     upstream   TEXT NOT NULL,
     id         TEXT NOT NULL,

@@ -4,6 +4,7 @@
 pub mod outbox;
 pub mod poller;
 pub mod upstreams;
+pub mod watcher;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -90,7 +91,7 @@ pub fn start(
     let outbox_wakeup = Arc::new(Notify::new());
     let mut tasks = Vec::new();
     if options.pollers {
-        for upstream in upstreams.all() {
+        for upstream in upstreams.all().filter(|u| u.polls()) {
             let interval = config.upstream(upstream.id()).map(|u| u.poll_interval).unwrap_or(Duration::from_secs(5));
             let ctx = poller::PollContext::new(config, routing, interval);
             tasks.push(tokio::spawn(poller::run(

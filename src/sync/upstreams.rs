@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::{Config, UpstreamConfig};
+use crate::config::{Config, RoutingConfig, UpstreamConfig};
+use crate::notify::Notifier;
 use crate::domain::UpstreamKind;
 use crate::upstream::alertmanager::Alertmanager;
 use crate::upstream::connector_api::ConnectorApi;
@@ -19,13 +20,25 @@ impl Upstreams {
     /// Builds one adapter per configured upstream; secrets are resolved now. An upstream that
     /// cannot be built (secret missing, kind not available) is left out and its error returned,
     /// so the others still run and the broken one shows as down.
-    pub fn from_config(config: &Config) -> (Self, Vec<UpstreamError>) {
+    pub fn from_config(config: &Config, routing: &RoutingConfig) -> (Self, Vec<UpstreamError>) {
         let mut by_id = BTreeMap::new();
         let mut errors = Vec::new();
         for u in &config.upstreams {
             match build(u, config) {
                 Ok(adapter) => {
                     by_id.insert(u.id.clone(), adapter);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        for n in &routing.notifiers {
+            let built = n
+                .resolve_url()
+                .map_err(|message| UpstreamError::Config { upstream: n.id.clone(), message })
+                .and_then(|url| Notifier::new(&n.id, n.kind, &url, n.timeout));
+            match built {
+                Ok(notifier) => {
+                    by_id.insert(n.id.clone(), Arc::new(notifier) as Arc<dyn Upstream>);
                 }
                 Err(e) => errors.push(e),
             }

@@ -294,7 +294,7 @@ impl Upstream for Alertmanager {
                 upstream: self.http.upstream().to_string(),
                 message: "Alertmanager has no escalate endpoint; escalation runs triage's notifiers".into(),
             }),
-            ActionKind::Replay | ActionKind::Discard => Err(UpstreamError::Unsupported {
+            ActionKind::Replay | ActionKind::Discard | ActionKind::Notify => Err(UpstreamError::Unsupported {
                 upstream: self.http.upstream().to_string(),
                 message: "Alertmanager holds no dead letters".into(),
             }),

@@ -189,6 +189,10 @@ impl Upstream for ConnectorApi {
             ActionKind::Resolve => self.incident_action(action, idempotency_key, "resolve").await,
             ActionKind::Replay => self.replay(action, idempotency_key).await,
             ActionKind::Discard => self.discard(action).await,
+            ActionKind::Notify => Err(UpstreamError::Unsupported {
+                upstream: self.http.upstream().to_string(),
+                message: "notifications are sent by notifiers, not by the Connector API".into(),
+            }),
         }
     }
 }

@@ -77,6 +77,10 @@ pub struct ActionResult {
 pub trait Upstream: Send + Sync {
     fn id(&self) -> &str;
     fn kind(&self) -> UpstreamKind;
+    /// False for outbox-only destinations (notifiers): no poller runs for them.
+    fn polls(&self) -> bool {
+        true
+    }
     /// True when `incidents` lists every current incident each time (no watermark, no
     /// tombstones): the sync engine then resolves incidents that are no longer listed.
     fn incidents_are_snapshot(&self) -> bool {

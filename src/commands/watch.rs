@@ -1,0 +1,88 @@
+//! `triage watch`: the headless daemon for a bastion. Whoever holds the store's `watch` lease
+//! syncs every upstream, sends the outbox, and escalates incidents whose SLA clock says a step
+//! is due; every other instance on the same store stands by and takes over when the lease
+//! lapses. Runs until SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::Utc;
+use color_eyre::eyre::Result;
+
+use super::Context;
+use crate::sync::watcher::{WATCH_LOCK, evaluate};
+use crate::sync::{StoreWriter, SyncHandle, SyncOptions, Upstreams};
+
+pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitCode> {
+    ctx.open_store()?;
+    let writer = StoreWriter::open(&ctx.store_path)?;
+    let holder = format!("watch:{}:{}", ctx.operator, std::process::id());
+    let lease = chrono::Duration::from_std(lease.max(tick * 2))?;
+    let mut active: Option<SyncHandle> = None;
+    let mut stop = Box::pin(stop_signal());
+    let mut standby_reported = false;
+    loop {
+        let now = Utc::now();
+        let holder_id = holder.clone();
+        let lock = writer.call(move |s| s.try_lock(WATCH_LOCK, &holder_id, now, now + lease)).await?;
+        match lock {
+            Ok(()) => {
+                if active.is_none() {
+                    let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
+                    super::sync::record_build_errors(&writer, errors).await?;
+                    let options = SyncOptions { pollers: true, outbox_worker: !ctx.read_only };
+                    active = Some(crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer.clone(), options));
+                    eprintln!("watch: active ({holder}); syncing and escalating from {}", ctx.store_path.display());
+                    standby_reported = false;
+                }
+                if !ctx.read_only {
+                    let summary = evaluate(&ctx.config, &ctx.routing, &writer, &holder, Utc::now()).await?;
+                    if summary.actions_enqueued > 0
+                        && let Some(handle) = &active
+                    {
+                        handle.outbox_wakeup.notify_one();
+                    }
+                }
+            }
+            Err(other) => {
+                if let Some(handle) = active.take() {
+                    eprintln!("watch: lost the lease to {}; standing by", other.holder);
+                    handle.shutdown().await;
+                }
+                if !standby_reported {
+                    eprintln!(
+                        "watch: standing by — {} holds the lease until {}",
+                        other.holder,
+                        other.lease_until.format("%H:%M:%S UTC")
+                    );
+                    standby_reported = true;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = &mut stop => break,
+        }
+    }
+    if let Some(handle) = active.take() {
+        handle.shutdown().await;
+    }
+    let holder_id = holder.clone();
+    writer.call(move |s| s.unlock(WATCH_LOCK, &holder_id)).await?;
+    eprintln!("watch: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,232 @@
+//! Keys that open things (Enter, `o`) and the operator's actions (ack, escalate, resolve,
+//! replay, discard, retry) with their confirmation dialogs. Actions become `StoreCmd::Enqueue`;
+//! the outbox worker sends them.
+
+use super::app::{App, Dialog, StatusLevel, View};
+use super::keymap::{Key, KeyAction};
+use super::msg::{Cmd, StoreCmd};
+use crate::domain::{Action, ActionKind, IncidentStatus, OutboxState, sanitize};
+
+/// A mutating key (read-only mode was already checked).
+pub fn mutate(app: &mut App, action: KeyAction) -> Vec<Cmd> {
+    match action {
+        KeyAction::Ack => incident_action(app, ActionKind::Ack),
+        KeyAction::Escalate => incident_action(app, ActionKind::Escalate),
+        KeyAction::Resolve => incident_action(app, ActionKind::Resolve),
+        KeyAction::Replay => confirm_dead_letter(app, ActionKind::Replay),
+        KeyAction::Discard => confirm_dead_letter(app, ActionKind::Discard),
+        KeyAction::Retry => retry(app),
+        _ => Vec::new(),
+    }
+}
+
+fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
+    if app.view != View::Incidents {
+        app.set_status(
+            StatusLevel::Info,
+            format!(
+                "{} works on incidents: press 2, select one, then {}",
+                kind.as_str(),
+                first_key(app, kind)
+            ),
+        );
+        return Vec::new();
+    }
+    let Some(row) = app.incidents.selected_row() else {
+        app.set_status(StatusLevel::Info, "no incident selected");
+        return Vec::new();
+    };
+    let incident = &row.incident;
+    let id = sanitize::line(&incident.id);
+    if let Some(entry) = app
+        .action_on(&incident.upstream, &incident.id)
+        .filter(|e| e.state == OutboxState::Pending)
+    {
+        app.set_status(
+            StatusLevel::Info,
+            format!("{} of {id} is already pending", entry.action.kind.as_str()),
+        );
+        return Vec::new();
+    }
+    let refusal = match (kind, incident.status) {
+        (_, IncidentStatus::Resolved) => Some(format!("{id} is already resolved")),
+        (ActionKind::Ack, IncidentStatus::Acknowledged) => Some(format!(
+            "{id} is already acknowledged by {}",
+            sanitize::line(incident.acked_by.as_deref().unwrap_or("someone"))
+        )),
+        _ => None,
+    };
+    if let Some(refusal) = refusal {
+        app.set_status(StatusLevel::Info, refusal);
+        return Vec::new();
+    }
+    let level = (kind == ActionKind::Escalate).then_some(incident.escalation_level + 1);
+    let action = Action {
+        kind,
+        upstream: incident.upstream.clone(),
+        target: incident.id.clone(),
+        operator: app.operator.clone(),
+        note: None,
+        level,
+        payload: None,
+    };
+    vec![Cmd::store(StoreCmd::Enqueue {
+        action,
+        at: app.now,
+    })]
+}
+
+fn first_key(app: &App, kind: ActionKind) -> String {
+    let action = match kind {
+        ActionKind::Ack => KeyAction::Ack,
+        ActionKind::Escalate => KeyAction::Escalate,
+        ActionKind::Resolve => KeyAction::Resolve,
+        ActionKind::Replay => KeyAction::Replay,
+        ActionKind::Discard => KeyAction::Discard,
+        ActionKind::Notify => return kind.as_str().to_string(),
+    };
+    app.keymap
+        .keys_for(action)
+        .first()
+        .map_or_else(|| kind.as_str().to_string(), |k| k.name().to_string())
+}
+
+fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
+    if app.view != View::DeadLetters {
+        app.set_status(
+            StatusLevel::Info,
+            format!(
+                "{} works on dead letters: press 3, select one, then {}",
+                kind.as_str(),
+                first_key(app, kind)
+            ),
+        );
+        return Vec::new();
+    }
+    let selected = match &app.dead_letters.detail {
+        Some(d) => Some((
+            d.letter.upstream.clone(),
+            d.letter.id.clone(),
+            d.letter.connector.clone(),
+        )),
+        None => app
+            .dead_letters
+            .list
+            .selected_row()
+            .map(|r| (r.upstream.clone(), r.id.clone(), r.connector.clone())),
+    };
+    let Some((upstream, id, connector)) = selected else {
+        app.set_status(StatusLevel::Info, "no dead letter selected");
+        return Vec::new();
+    };
+    if app
+        .action_on(&upstream, &id)
+        .is_some_and(|e| e.state == OutboxState::Pending)
+    {
+        app.set_status(
+            StatusLevel::Info,
+            format!("an action on {} is already pending", sanitize::line(&id)),
+        );
+        return Vec::new();
+    }
+    let destination = app
+        .config
+        .connector(&connector)
+        .map(|c| c.destination.clone())
+        .or_else(|| {
+            app.connectors
+                .rows
+                .iter()
+                .find(|r| r.connector.id == connector)
+                .and_then(|r| r.connector.destination.clone())
+        })
+        .unwrap_or_else(|| "(unknown destination)".into());
+    app.dialog = Some(Dialog::ConfirmDeadLetter {
+        kind,
+        upstream,
+        id,
+        connector,
+        destination,
+    });
+    Vec::new()
+}
+
+fn retry(app: &mut App) -> Vec<Cmd> {
+    if app.view != View::Activity {
+        app.set_status(
+            StatusLevel::Info,
+            "retry works on failed actions: press 5, select one, then R",
+        );
+        return Vec::new();
+    }
+    match app.activity.selected() {
+        Some(entry) if entry.state == OutboxState::Failed => {
+            let mut action = entry.action.clone();
+            action.operator = app.operator.clone();
+            vec![Cmd::store(StoreCmd::Enqueue {
+                action,
+                at: app.now,
+            })]
+        }
+        Some(entry) => {
+            app.set_status(
+                StatusLevel::Info,
+                format!(
+                    "only failed actions can be retried (this one is {})",
+                    entry.state.as_str()
+                ),
+            );
+            Vec::new()
+        }
+        None => {
+            app.set_status(StatusLevel::Info, "no action selected");
+            Vec::new()
+        }
+    }
+}
+
+/// y / Enter confirms, n / Esc cancels; anything else leaves the dialog open.
+pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
+    let confirmed = match key.name() {
+        "y" | "Y" | "enter" => true,
+        "n" | "N" | "esc" => false,
+        _ => {
+            app.set_status(
+                StatusLevel::Info,
+                "y or Enter to confirm, n or Esc to cancel",
+            );
+            return Vec::new();
+        }
+    };
+    let Some(dialog) = app.dialog.take() else {
+        return Vec::new();
+    };
+    if !confirmed {
+        app.set_status(StatusLevel::Info, "cancelled");
+        return Vec::new();
+    }
+    app.status = None;
+    match dialog {
+        Dialog::ConfirmQuit { .. } => {
+            app.should_quit = true;
+            vec![Cmd::Quit]
+        }
+        Dialog::ConfirmDeadLetter {
+            kind, upstream, id, ..
+        } => {
+            let action = Action {
+                kind,
+                upstream,
+                target: id,
+                operator: app.operator.clone(),
+                note: None,
+                level: None,
+                payload: None,
+            };
+            vec![Cmd::store(StoreCmd::Enqueue {
+                action,
+                at: app.now,
+            })]
+        }
+    }
+}
