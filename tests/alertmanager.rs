@@ -94,7 +94,7 @@ async fn alerts_become_incidents_and_ack_is_a_silence_by_the_operator() {
     let mut store = Store::open(&store_path).expect("store");
     store.sync_inventory(&config.inventory()).expect("inventory");
     let writer = StoreWriter::open(&store_path).expect("writer");
-    let (upstreams, errors) = Upstreams::from_config(&config);
+    let (upstreams, errors) = Upstreams::from_config(&config, &RoutingConfig::default());
     assert!(errors.is_empty(), "{errors:?}");
     let upstream = upstreams.get("am").expect("am").clone();
     let (changes, _) = broadcast::channel(64);

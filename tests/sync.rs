@@ -46,7 +46,7 @@ async fn fixture_at(demo: Option<DemoServer>, url: &str) -> Fixture {
     let mut store = Store::open(&store_path).expect("store");
     store.sync_inventory(&config.inventory()).expect("inventory");
     let writer = StoreWriter::open(&store_path).expect("writer");
-    let (upstreams, errors) = Upstreams::from_config(&config);
+    let (upstreams, errors) = Upstreams::from_config(&config, &routing);
     assert!(errors.is_empty(), "{errors:?}");
     let (changes, _) = broadcast::channel(1024);
     Fixture { _dir: dir, demo, config, routing, writer, upstreams, changes, http: reqwest::Client::new(), url: url.to_string() }
