@@ -1,1 +1,113 @@
 //! The terminal console (ratatui): state, update, views, terminal guard.
+//!
+//! One owner of state (`App`); `update(&mut App, Msg) -> Vec<Cmd>` does no I/O; a store thread
+//! runs the `Cmd`s and answers with `Msg`s; views draw from `&App` only. See DESIGN.md
+//! "Console principles".
+
+pub mod actions;
+pub mod app;
+pub mod detail;
+pub mod event_loop;
+pub mod filter;
+pub mod key;
+pub mod keymap;
+pub mod keys;
+pub mod msg;
+pub mod open;
+pub mod paging;
+pub mod terminal;
+pub mod theme;
+pub mod update;
+pub mod view_state;
+pub mod views;
+pub mod worker;
+
+use std::path::PathBuf;
+
+pub use app::{App, View};
+pub use keymap::{Key, KeyAction, Keymap, KeymapError};
+pub use msg::{Cmd, Msg, StoreCmd};
+pub use theme::Theme;
+pub use update::update;
+
+use crate::domain::Timestamp;
+
+pub struct ConsoleOptions {
+    pub config: crate::config::Config,
+    pub store_path: std::path::PathBuf,
+    pub operator: String,
+    pub read_only: bool,
+    /// Same-process change notices from sync/outbox worker (None in tests). Also poll
+    /// `Store::data_version()` ~1/s to notice other processes' writes.
+    pub changes: Option<tokio::sync::broadcast::Receiver<crate::store::ChangeNotice>>,
+    /// Wake the outbox worker after enqueueing an action (None in tests).
+    pub outbox_wakeup: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// User keymap overriding assets/keymap.toml key by key (None = `<XDG config>/triage/keymap.toml` if present).
+    pub keymap_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error(
+        "terminal: {0} (the console needs an interactive terminal; scripts can use the subcommands)"
+    )]
+    Terminal(#[from] std::io::Error),
+    #[error(transparent)]
+    Keymap(#[from] KeymapError),
+    #[error("console: {0}")]
+    Worker(String),
+}
+
+/// Where time comes from: the system clock when running, a fixed one in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}
+
+/// `<XDG config dir>/triage/keymap.toml`.
+pub fn default_keymap_path() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|dirs| dirs.config_dir().join("triage").join("keymap.toml"))
+}
+
+/// Runs the console until the operator quits. Called inside a tokio runtime.
+pub async fn run(opts: ConsoleOptions) -> Result<(), ConsoleError> {
+    let keymap_path = opts.keymap_file.clone().or_else(default_keymap_path);
+    let keymap = Keymap::load(keymap_path.as_deref())?;
+    let clock = SystemClock;
+    let app = App::new(
+        opts.config.clone(),
+        opts.operator.clone(),
+        opts.read_only,
+        keymap,
+        Theme::from_env(),
+        clock.now(),
+    );
+    event_loop::run_app(opts, app, &clock).await
+}
+
+/// Runbook view state from a loaded markdown file (or the reason it could not be read).
+pub(crate) fn runbook_view_state(
+    connector: &str,
+    path: Option<PathBuf>,
+    markdown: Result<String, String>,
+    no_color: bool,
+) -> app::RunbookState {
+    let (text, problem) = match markdown {
+        Ok(md) => (Some(crate::runbook::render(&md, no_color)), None),
+        Err(e) => (None, Some(crate::domain::sanitize::line(&e))),
+    };
+    app::RunbookState {
+        connector: Some(connector.to_string()),
+        path,
+        text,
+        problem,
+        scroll: 0,
+    }
+}

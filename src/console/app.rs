@@ -1,0 +1,243 @@
+//! `App`: the one owner of console state. Only `update` changes it; views only read it.
+
+use super::keymap::Keymap;
+use super::paging::{IncidentRow, PagedList};
+use super::theme::Theme;
+pub use super::view_state::{ActivityState, ConnectorsState, DeadLettersState, RunbookState};
+use crate::config::Config;
+use crate::domain::{ActionKind, ConnectionState, OutboxEntry, OutboxState, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Connectors,
+    Incidents,
+    DeadLetters,
+    Runbook,
+    Activity,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [
+        View::Connectors,
+        View::Incidents,
+        View::DeadLetters,
+        View::Runbook,
+        View::Activity,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Connectors => "Connectors",
+            View::Incidents => "Incidents",
+            View::DeadLetters => "Dead letters",
+            View::Runbook => "Runbook",
+            View::Activity => "Activity",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreStatus {
+    Opening,
+    Ready,
+    Failed(String),
+}
+
+/// A question the operator must answer before anything happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dialog {
+    /// Replay or discard of one dead letter.
+    ConfirmDeadLetter {
+        kind: ActionKind,
+        upstream: String,
+        id: String,
+        connector: String,
+        destination: String,
+    },
+    /// Quit while actions are still pending.
+    ConfirmQuit { pending: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusLevel {
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusLine {
+    pub text: String,
+    pub level: StatusLevel,
+}
+
+/// Text being typed after `/`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FilterInput {
+    pub text: String,
+}
+
+/// Everything the console shows, and nothing else.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub config: Config,
+    pub operator: String,
+    pub read_only: bool,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub now: Timestamp,
+    pub view: View,
+    pub store: StoreStatus,
+    pub upstream_states: Vec<(String, ConnectionState)>,
+    pub pending_actions: u64,
+    pub connectors: ConnectorsState,
+    pub incidents: PagedList<IncidentRow>,
+    pub dead_letters: DeadLettersState,
+    pub runbook: RunbookState,
+    pub activity: ActivityState,
+    /// Pending and recently failed actions: marks on incident and dead-letter rows.
+    pub open_actions: Vec<OutboxEntry>,
+    /// Ids of outbox entries this console enqueued and has not yet seen settle.
+    pub tracked_actions: Vec<String>,
+    pub dialog: Option<Dialog>,
+    /// `Some(scroll)` while the help overlay is open.
+    pub help: Option<u16>,
+    pub filter_input: Option<FilterInput>,
+    pub status: Option<StatusLine>,
+    /// Terminal size (rows matter for paging).
+    pub size: (u16, u16),
+    pub dirty: bool,
+    pub should_quit: bool,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        operator: String,
+        read_only: bool,
+        keymap: Keymap,
+        theme: Theme,
+        now: Timestamp,
+    ) -> App {
+        let read_only = read_only || config.read_only;
+        App {
+            config,
+            operator,
+            read_only,
+            keymap,
+            theme,
+            now,
+            view: View::Connectors,
+            store: StoreStatus::Opening,
+            upstream_states: Vec::new(),
+            pending_actions: 0,
+            connectors: ConnectorsState::default(),
+            incidents: PagedList::default(),
+            dead_letters: DeadLettersState::default(),
+            runbook: RunbookState::default(),
+            activity: ActivityState::default(),
+            open_actions: Vec::new(),
+            tracked_actions: Vec::new(),
+            dialog: None,
+            help: None,
+            filter_input: None,
+            status: None,
+            size: (80, 24),
+            dirty: true,
+            should_quit: false,
+        }
+    }
+
+    /// A person's display name from the config (the id when unknown).
+    pub fn person_name(&self, id: &str) -> String {
+        self.config
+            .person(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// "Owner → Backup" with first names only (narrow screens).
+    pub fn owner_chain_short(&self, connector_id: &str) -> String {
+        self.owner_chain(connector_id)
+            .split(" → ")
+            .map(|name| name.split_whitespace().next().unwrap_or(name).to_string())
+            .collect::<Vec<_>>()
+            .join(" → ")
+    }
+
+    /// "Owner → Backup" for a connector, from the config inventory (else the store's copy).
+    pub fn owner_chain(&self, connector_id: &str) -> String {
+        let (owner, backup) = match self.config.connector(connector_id) {
+            Some(c) => (Some(c.owner.clone()), c.backup.clone()),
+            None => match self
+                .connectors
+                .rows
+                .iter()
+                .find(|r| r.connector.id == connector_id)
+            {
+                Some(r) => (r.connector.owner.clone(), r.connector.backup.clone()),
+                None => (None, None),
+            },
+        };
+        match (owner, backup) {
+            (Some(o), Some(b)) => format!("{} → {}", self.person_name(&o), self.person_name(&b)),
+            (Some(o), None) => self.person_name(&o),
+            (None, _) => "unowned".into(),
+        }
+    }
+
+    /// The newest open (pending or failed) action on `target`, if any.
+    pub fn action_on(&self, upstream: &str, target: &str) -> Option<&OutboxEntry> {
+        self.open_actions
+            .iter()
+            .filter(|e| e.action.upstream == upstream && e.action.target == target)
+            .max_by_key(|e| e.updated_at)
+    }
+
+    /// Short mark for a row with an open action: "ack pending…" / "replay failed: reason".
+    pub fn action_mark(&self, upstream: &str, target: &str) -> Option<(String, OutboxState)> {
+        let entry = self.action_on(upstream, target)?;
+        let text = match entry.state {
+            OutboxState::Pending => format!("{} pending…", entry.action.kind.as_str()),
+            OutboxState::Failed => {
+                let reason = entry
+                    .outcome
+                    .as_ref()
+                    .map(|o| o.summary.clone())
+                    .or_else(|| entry.last_error.clone())
+                    .unwrap_or_default();
+                format!("{} failed: {reason}", entry.action.kind.as_str())
+            }
+            OutboxState::Sent => format!("{} sent", entry.action.kind.as_str()),
+        };
+        Some((text, entry.state))
+    }
+
+    /// Body rows available to lists (terminal minus header, tabs, status and footer).
+    pub fn body_rows(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(6)).max(1)
+    }
+
+    /// A countdown is on screen: the 1 s tick runs only then.
+    pub fn needs_tick(&self) -> bool {
+        self.view == View::Incidents
+            && self.dialog.is_none()
+            && self
+                .incidents
+                .rows
+                .iter()
+                .any(|r| r.incident.ack_deadline.is_some() && r.incident.acked_at.is_none())
+    }
+
+    pub fn set_status(&mut self, level: StatusLevel, text: impl Into<String>) {
+        self.status = Some(StatusLine {
+            text: text.into(),
+            level,
+        });
+    }
+}

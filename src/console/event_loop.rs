@@ -1,0 +1,144 @@
+//! The console task: paints the first frame, starts the store thread, then `select!`s over
+//! terminal input, store answers, change notices and timers, feeding `update` and drawing only
+//! when something changed (at most every 16 ms, inside synchronized updates).
+
+use std::io::{self, BufWriter, Stdout};
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use crossterm::{execute, queue};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::app::App;
+use super::keymap::Key;
+use super::msg::{Cmd, Msg, StoreCmd};
+use super::terminal::{PanicHookGuard, TerminalGuard};
+use super::{Clock, ConsoleError, ConsoleOptions, update, views, worker};
+use crate::store::ChangeNotice;
+
+const FRAME_BUDGET: Duration = Duration::from_millis(16);
+
+type Backend = CrosstermBackend<BufWriter<Stdout>>;
+
+pub async fn run_app(
+    opts: ConsoleOptions,
+    mut app: App,
+    clock: &dyn Clock,
+) -> Result<(), ConsoleError> {
+    let mut guard = TerminalGuard::enter()?;
+    let _hook = PanicHookGuard::install();
+    let mut terminal = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+        1 << 16,
+        io::stdout(),
+    )))?;
+    let size = terminal.size()?;
+    app.size = (size.width, size.height);
+    draw(&mut terminal, &mut app)?;
+    let mut last_draw = Instant::now();
+
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<StoreCmd>();
+    let (msg_tx, mut msg_rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let store_path = opts.store_path.clone();
+    let worker = std::thread::Builder::new()
+        .name("console-store".into())
+        .spawn(move || worker::run(store_path, cmd_rx, msg_tx))
+        .map_err(|e| ConsoleError::Worker(format!("cannot start the store thread: {e}")))?;
+
+    let mut events = EventStream::new();
+    let mut changes = opts.changes;
+    let mut version_poll = tokio::time::interval(Duration::from_secs(1));
+    version_poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut countdown = tokio::time::interval(Duration::from_secs(1));
+    countdown.set_missed_tick_behavior(MissedTickBehavior::Skip);
+
+    let result = loop {
+        let draw_at = last_draw + FRAME_BUDGET;
+        let msg = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                    Key::from_event(&key).map(|key| Msg::Key { key, now: clock.now() })
+                }
+                Some(Ok(Event::Resize(width, height))) => Some(Msg::Resize { width, height }),
+                Some(Ok(_)) => None,
+                Some(Err(e)) => break Err(ConsoleError::Terminal(e)),
+                None => break Ok(()),
+            },
+            Some(msg) = msg_rx.recv() => Some(msg),
+            msg = next_change(&mut changes) => msg,
+            _ = version_poll.tick() => {
+                let _ = cmd_tx.send(StoreCmd::CheckDataVersion);
+                None
+            }
+            _ = countdown.tick(), if app.needs_tick() => Some(Msg::Tick { now: clock.now() }),
+            _ = tokio::time::sleep_until(draw_at), if app.dirty => None,
+        };
+        if let Some(msg) = msg {
+            for cmd in update::update(&mut app, msg) {
+                match cmd {
+                    Cmd::Store(store_cmd) => {
+                        if cmd_tx.send(store_cmd).is_err() {
+                            app.set_status(
+                                super::app::StatusLevel::Error,
+                                "the store thread stopped; restart triage",
+                            );
+                        }
+                    }
+                    Cmd::WakeOutbox => {
+                        if let Some(wakeup) = &opts.outbox_wakeup {
+                            wakeup.notify_one();
+                        }
+                    }
+                    Cmd::Suspend => {
+                        guard.suspend()?;
+                        terminal.clear()?;
+                        app.dirty = true;
+                    }
+                    Cmd::Quit => {}
+                }
+            }
+        }
+        if app.should_quit {
+            break Ok(());
+        }
+        if app.dirty && last_draw.elapsed() >= FRAME_BUDGET {
+            draw(&mut terminal, &mut app)?;
+            last_draw = Instant::now();
+        }
+    };
+    drop(cmd_tx);
+    drop(terminal);
+    drop(guard);
+    if worker.join().is_err() {
+        tracing::error!("console store thread panicked");
+    }
+    result
+}
+
+/// Draws one frame from `&App` inside a synchronized update.
+fn draw(terminal: &mut Terminal<Backend>, app: &mut App) -> io::Result<()> {
+    queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    terminal.draw(|frame| views::render(frame, app))?;
+    execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    app.dirty = false;
+    Ok(())
+}
+
+/// The next same-process change notice; never resolves when there is no channel.
+async fn next_change(changes: &mut Option<broadcast::Receiver<ChangeNotice>>) -> Option<Msg> {
+    let Some(receiver) = changes.as_mut() else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(notice) => Some(Msg::Changed(notice)),
+        Err(RecvError::Lagged(_)) => Some(Msg::ExternalChange),
+        Err(RecvError::Closed) => {
+            *changes = None;
+            None
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Keymap as data: `assets/keymap.toml` (compiled in) overridden key by key by the user's file.
+//! Owns key names (`Key`), the actions keys trigger (`KeyAction`) and the `?` help / footer lists.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::app::View;
+pub use super::key::Key;
+
+/// The built-in keymap.
+pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
+
+/// What a key does. The order here is the order of the help screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAction {
+    Help,
+    Down,
+    Up,
+    Top,
+    Bottom,
+    PageDown,
+    PageUp,
+    Open,
+    Back,
+    NextView,
+    PrevView,
+    ViewConnectors,
+    ViewIncidents,
+    ViewDeadLetters,
+    ViewRunbook,
+    ViewActivity,
+    Ack,
+    Escalate,
+    Resolve,
+    Replay,
+    Discard,
+    Retry,
+    Filter,
+    OpenRunbook,
+    Quit,
+    ForceQuit,
+    Suspend,
+    /// Unbinds a key in a user keymap.
+    None,
+}
+
+impl KeyAction {
+    /// True for actions that change an upstream (refused in read-only mode).
+    pub fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Self::Ack | Self::Escalate | Self::Resolve | Self::Replay | Self::Discard | Self::Retry
+        )
+    }
+
+    /// Short label for the footer.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Help => "help",
+            Self::Down | Self::Up => "scroll",
+            Self::Top => "top",
+            Self::Bottom => "bottom",
+            Self::PageDown | Self::PageUp => "page",
+            Self::Open => "open",
+            Self::Back => "back",
+            Self::NextView | Self::PrevView => "view",
+            Self::ViewConnectors => "connectors",
+            Self::ViewIncidents => "incidents",
+            Self::ViewDeadLetters => "dead letters",
+            Self::ViewRunbook => "runbook",
+            Self::ViewActivity => "activity",
+            Self::Ack => "ack",
+            Self::Escalate => "escalate",
+            Self::Resolve => "resolve",
+            Self::Replay => "replay",
+            Self::Discard => "discard",
+            Self::Retry => "retry",
+            Self::Filter => "filter",
+            Self::OpenRunbook => "runbook",
+            Self::Quit => "quit",
+            Self::ForceQuit => "quit now",
+            Self::Suspend => "suspend",
+            Self::None => "",
+        }
+    }
+
+    /// Whether the footer of `view` lists this action (the most useful keys there).
+    pub fn in_footer(self, view: View) -> bool {
+        match self {
+            Self::Ack | Self::Escalate | Self::Resolve => view == View::Incidents,
+            Self::Replay | Self::Discard => view == View::DeadLetters,
+            Self::Retry => view == View::Activity,
+            Self::Open => matches!(view, View::Connectors | View::DeadLetters | View::Incidents),
+            Self::OpenRunbook => {
+                matches!(view, View::Connectors | View::Incidents | View::DeadLetters)
+            }
+            Self::Filter => view != View::Runbook,
+            Self::Down | Self::Back => view == View::Runbook,
+            Self::Help | Self::Quit => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub action: KeyAction,
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeymapFile {
+    #[serde(default)]
+    keys: BTreeMap<String, BindingSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingSpec {
+    action: KeyAction,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// A keymap file could not be used; says which file and what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("keymap {source_name}: {message}")]
+pub struct KeymapError {
+    pub source_name: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keymap {
+    bindings: BTreeMap<Key, Binding>,
+}
+
+impl Keymap {
+    /// The built-in keymap alone.
+    pub fn builtin() -> Result<Keymap, KeymapError> {
+        let mut keymap = Keymap {
+            bindings: BTreeMap::new(),
+        };
+        keymap.apply(DEFAULT_KEYMAP, "assets/keymap.toml (built in)", true)?;
+        Ok(keymap)
+    }
+
+    /// The built-in keymap overridden key by key by `user_text` (named `user_name` in errors).
+    pub fn with_overrides(user_text: &str, user_name: &str) -> Result<Keymap, KeymapError> {
+        let mut keymap = Self::builtin()?;
+        keymap.apply(user_text, user_name, false)?;
+        Ok(keymap)
+    }
+
+    /// The built-in keymap plus the user's file at `path` when it exists.
+    pub fn load(path: Option<&Path>) -> Result<Keymap, KeymapError> {
+        match path {
+            Some(path) if path.exists() => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| KeymapError {
+                    source_name: name.clone(),
+                    message: format!("cannot read it ({e}); fix its permissions or remove it"),
+                })?;
+                Self::with_overrides(&text, &name)
+            }
+            _ => Self::builtin(),
+        }
+    }
+
+    fn apply(&mut self, text: &str, name: &str, need_description: bool) -> Result<(), KeymapError> {
+        let file: KeymapFile = toml::from_str(text).map_err(|e| KeymapError {
+            source_name: name.into(),
+            message: e.to_string(),
+        })?;
+        for (key_name, spec) in file.keys {
+            let key = Key::parse(&key_name).ok_or_else(|| KeymapError {
+                source_name: name.into(),
+                message: format!("keys.\"{key_name}\": unknown key name (use one character, a named key like `enter`, or `ctrl-x`)"),
+            })?;
+            if spec.action == KeyAction::None {
+                self.bindings.remove(&key);
+                continue;
+            }
+            let description = match spec.description {
+                Some(d) if !d.trim().is_empty() => d,
+                _ if need_description => {
+                    return Err(KeymapError {
+                        source_name: name.into(),
+                        message: format!("keys.\"{key_name}\": missing description"),
+                    });
+                }
+                _ => self.default_description(spec.action),
+            };
+            self.bindings.insert(
+                key,
+                Binding {
+                    action: spec.action,
+                    description,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn default_description(&self, action: KeyAction) -> String {
+        self.bindings
+            .values()
+            .find(|b| b.action == action)
+            .map(|b| b.description.clone())
+            .unwrap_or_else(|| action.label().into())
+    }
+
+    pub fn action(&self, key: &Key) -> Option<KeyAction> {
+        self.bindings.get(key).map(|b| b.action)
+    }
+
+    pub fn bindings(&self) -> impl Iterator<Item = (&Key, &Binding)> {
+        self.bindings.iter()
+    }
+
+    /// Keys bound to `action`, in key order.
+    pub fn keys_for(&self, action: KeyAction) -> Vec<&Key> {
+        self.bindings
+            .iter()
+            .filter(|(_, b)| b.action == action)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// One help line per action: (keys joined, description), in help order.
+    pub fn help_lines(&self) -> Vec<(String, String)> {
+        let mut by_action: BTreeMap<KeyAction, (Vec<&str>, &str)> = BTreeMap::new();
+        for (key, binding) in &self.bindings {
+            let entry = by_action
+                .entry(binding.action)
+                .or_insert((Vec::new(), &binding.description));
+            entry.0.push(key.name());
+        }
+        by_action
+            .into_values()
+            .map(|(mut keys, description)| {
+                keys.sort_by_key(|k| (k.chars().count(), k.to_string()));
+                (keys.join(" "), description.to_string())
+            })
+            .collect()
+    }
+
+    /// Footer entries for `view`: (first key, label).
+    pub fn footer(&self, view: View) -> Vec<(String, &'static str)> {
+        let mut seen: BTreeMap<KeyAction, String> = BTreeMap::new();
+        let mut keys: Vec<(&Key, &Binding)> = self.bindings.iter().collect();
+        keys.sort_by_key(|(k, _)| (k.name().chars().count(), k.name().to_string()));
+        for (key, binding) in keys {
+            if binding.action.in_footer(view) {
+                seen.entry(binding.action)
+                    .or_insert_with(|| key.name().to_string());
+            }
+        }
+        seen.into_iter()
+            .map(|(action, key)| (key, action.label()))
+            .collect()
+    }
+}

@@ -1,0 +1,248 @@
+//! Key handling for `update`: the filter prompt, dialogs, help, then the keymap's actions
+//! (navigation here, mutating actions in `actions`).
+
+use super::app::{App, Dialog, FilterInput, StatusLevel, View};
+use super::filter::{current_filter, on_filter_key, set_filter};
+use super::keymap::{Key, KeyAction};
+use super::msg::{Cmd, StoreCmd};
+use super::update::load_view;
+use super::{actions, open};
+
+pub fn on_key(app: &mut App, key: &Key) -> Vec<Cmd> {
+    if app.filter_input.is_some() {
+        return on_filter_key(app, key);
+    }
+    let action = app.keymap.action(key);
+    if action == Some(KeyAction::ForceQuit) {
+        app.should_quit = true;
+        return vec![Cmd::Quit];
+    }
+    if app.dialog.is_some() {
+        return actions::on_dialog_key(app, key);
+    }
+    if let Some(scroll) = app.help {
+        match action {
+            Some(KeyAction::Help | KeyAction::Back | KeyAction::Quit) => app.help = None,
+            Some(KeyAction::Down) => app.help = Some(scroll.saturating_add(1)),
+            Some(KeyAction::Up) => app.help = Some(scroll.saturating_sub(1)),
+            Some(KeyAction::Top) => app.help = Some(0),
+            _ => {}
+        }
+        return Vec::new();
+    }
+    let Some(action) = action else {
+        app.set_status(
+            StatusLevel::Info,
+            format!("{} is not bound here (? shows the keys)", key.name()),
+        );
+        return Vec::new();
+    };
+    if action.is_mutating() && app.read_only {
+        app.set_status(
+            StatusLevel::Warning,
+            format!(
+                "read-only: {} is disabled (started with --read-only or read_only = true)",
+                action.label()
+            ),
+        );
+        return Vec::new();
+    }
+    app.status = None;
+    on_action(app, action)
+}
+
+fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
+    match action {
+        KeyAction::Quit => {
+            if app.pending_actions > 0 {
+                app.dialog = Some(Dialog::ConfirmQuit {
+                    pending: app.pending_actions,
+                });
+                Vec::new()
+            } else {
+                app.should_quit = true;
+                vec![Cmd::Quit]
+            }
+        }
+        KeyAction::ForceQuit => {
+            app.should_quit = true;
+            vec![Cmd::Quit]
+        }
+        KeyAction::Suspend => vec![Cmd::Suspend],
+        KeyAction::Help => {
+            app.help = Some(0);
+            Vec::new()
+        }
+        KeyAction::Down => move_by(app, 1),
+        KeyAction::Up => move_by(app, -1),
+        KeyAction::PageDown => move_by(app, app.body_rows() as isize),
+        KeyAction::PageUp => move_by(app, -(app.body_rows() as isize)),
+        KeyAction::Top => top_or_bottom(app, true),
+        KeyAction::Bottom => top_or_bottom(app, false),
+        KeyAction::NextView => {
+            switch_view(app, View::ALL[(app.view.index() + 1) % View::ALL.len()])
+        }
+        KeyAction::PrevView => switch_view(
+            app,
+            View::ALL[(app.view.index() + View::ALL.len() - 1) % View::ALL.len()],
+        ),
+        KeyAction::ViewConnectors => switch_view(app, View::Connectors),
+        KeyAction::ViewIncidents => switch_view(app, View::Incidents),
+        KeyAction::ViewDeadLetters => switch_view(app, View::DeadLetters),
+        KeyAction::ViewRunbook => switch_view(app, View::Runbook),
+        KeyAction::ViewActivity => switch_view(app, View::Activity),
+        KeyAction::Open => open::open(app),
+        KeyAction::Back => back(app),
+        KeyAction::OpenRunbook => open::open_runbook(app),
+        KeyAction::Filter => {
+            if app.view == View::Runbook {
+                app.set_status(StatusLevel::Info, "the runbook has no rows to filter");
+            } else {
+                app.filter_input = Some(FilterInput {
+                    text: current_filter(app),
+                });
+            }
+            Vec::new()
+        }
+        KeyAction::Ack
+        | KeyAction::Escalate
+        | KeyAction::Resolve
+        | KeyAction::Replay
+        | KeyAction::Discard
+        | KeyAction::Retry => actions::mutate(app, action),
+        KeyAction::None => Vec::new(),
+    }
+}
+
+pub fn switch_view(app: &mut App, view: View) -> Vec<Cmd> {
+    if app.view == view {
+        return Vec::new();
+    }
+    app.view = view;
+    let mut cmds = load_view(app);
+    if view == View::Runbook && app.runbook.text.is_none() && app.runbook.problem.is_none() {
+        cmds.extend(open::open_runbook_for_selection(app));
+        app.view = View::Runbook;
+    }
+    cmds
+}
+
+fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
+    match app.view {
+        View::Connectors => {
+            let count = app.connectors.visible().len();
+            app.connectors.cursor = clamp_move(app.connectors.cursor, delta, count);
+        }
+        View::Incidents => {
+            if let Some((seq, request)) = app.incidents.move_by(delta) {
+                return vec![Cmd::store(StoreCmd::LoadIncidents {
+                    seq,
+                    request,
+                    connector: None,
+                })];
+            }
+        }
+        View::DeadLetters => {
+            if let Some(detail) = &mut app.dead_letters.detail {
+                detail.scroll = clamp_scroll(detail.scroll, delta);
+            } else if let Some((seq, request)) = app.dead_letters.list.move_by(delta) {
+                let connector = app.dead_letters.connector.clone();
+                return vec![Cmd::store(StoreCmd::LoadDeadLetters {
+                    seq,
+                    request,
+                    connector,
+                })];
+            }
+        }
+        View::Runbook => app.runbook.scroll = clamp_scroll(app.runbook.scroll, delta),
+        View::Activity => {
+            let count = app.activity.visible().len();
+            app.activity.cursor = clamp_move(app.activity.cursor, delta, count);
+        }
+    }
+    Vec::new()
+}
+
+fn clamp_move(cursor: usize, delta: isize, count: usize) -> usize {
+    (cursor as isize + delta).clamp(0, count.saturating_sub(1) as isize) as usize
+}
+
+fn clamp_scroll(scroll: u16, delta: isize) -> u16 {
+    (scroll as isize + delta).clamp(0, u16::MAX as isize) as u16
+}
+
+fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
+    match app.view {
+        View::Connectors => {
+            app.connectors.cursor = if top {
+                0
+            } else {
+                app.connectors.visible().len().saturating_sub(1)
+            }
+        }
+        View::Activity => {
+            app.activity.cursor = if top {
+                0
+            } else {
+                app.activity.visible().len().saturating_sub(1)
+            }
+        }
+        View::Runbook => app.runbook.scroll = if top { 0 } else { runbook_bottom(app) },
+        View::Incidents => {
+            let (seq, request) = if top {
+                app.incidents.top()
+            } else {
+                app.incidents.bottom()
+            };
+            return vec![Cmd::store(StoreCmd::LoadIncidents {
+                seq,
+                request,
+                connector: None,
+            })];
+        }
+        View::DeadLetters => {
+            if let Some(detail) = &mut app.dead_letters.detail {
+                detail.scroll = if top { 0 } else { u16::MAX / 2 };
+                return Vec::new();
+            }
+            let list = &mut app.dead_letters.list;
+            let (seq, request) = if top { list.top() } else { list.bottom() };
+            let connector = app.dead_letters.connector.clone();
+            return vec![Cmd::store(StoreCmd::LoadDeadLetters {
+                seq,
+                request,
+                connector,
+            })];
+        }
+    }
+    Vec::new()
+}
+
+fn runbook_bottom(app: &App) -> u16 {
+    let lines = app.runbook.text.as_ref().map_or(0, |t| t.lines.len());
+    u16::try_from(lines.saturating_sub(app.body_rows())).unwrap_or(u16::MAX)
+}
+
+fn back(app: &mut App) -> Vec<Cmd> {
+    if app.view == View::DeadLetters && app.dead_letters.detail.is_some() {
+        app.dead_letters.detail = None;
+        return load_view(app);
+    }
+    if !current_filter(app).is_empty() {
+        set_filter(app, "");
+        return Vec::new();
+    }
+    if app.view == View::DeadLetters && app.dead_letters.connector.is_some() {
+        app.dead_letters.connector = None;
+        let (seq, request) = app.dead_letters.list.top();
+        return vec![Cmd::store(StoreCmd::LoadDeadLetters {
+            seq,
+            request,
+            connector: None,
+        })];
+    }
+    if app.view == View::Runbook {
+        return switch_view(app, View::Connectors);
+    }
+    Vec::new()
+}

@@ -1,0 +1,137 @@
+//! Messages into `update` (keys, ticks, store answers, change notices) and the commands
+//! `update` asks the runtime to perform (store work, waking the outbox, quitting, suspending).
+
+use std::path::PathBuf;
+
+use super::detail::DeadLetterDetail;
+use super::keymap::Key;
+use super::paging::{IncidentRow, PageRequest};
+use crate::domain::{Action, ConnectionState, Connector, OutboxEntry, Timestamp};
+use crate::store::{
+    AuditEntry, ChangeNotice, ConnectorCounts, DeadLetterKey, DeadLetterSummary, IncidentKey,
+};
+
+/// One connector row of the Connectors view: inventory + stats, counts and DLQ depth history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorRow {
+    pub connector: Connector,
+    pub counts: ConnectorCounts,
+    /// DLQ depth over the last hour, oldest first.
+    pub dlq_history: Vec<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// A key press, with the time it happened.
+    Key {
+        key: Key,
+        now: Timestamp,
+    },
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// The 1 s tick, only while a countdown is on screen.
+    Tick {
+        now: Timestamp,
+    },
+    /// Something changed in the store (same-process notice).
+    Changed(ChangeNotice),
+    /// Another process wrote to the store (`data_version` moved).
+    ExternalChange,
+    StoreReady,
+    StoreFailed(String),
+    Header {
+        states: Vec<(String, ConnectionState)>,
+        pending_actions: u64,
+    },
+    Connectors(Vec<ConnectorRow>),
+    Incidents {
+        seq: u64,
+        request: PageRequest<IncidentKey>,
+        rows: Vec<IncidentRow>,
+        limit: usize,
+    },
+    DeadLetters {
+        seq: u64,
+        request: PageRequest<DeadLetterKey>,
+        rows: Vec<DeadLetterSummary>,
+        limit: usize,
+    },
+    DeadLetterDetail(Box<DeadLetterDetail>),
+    Runbook {
+        connector: String,
+        path: Option<PathBuf>,
+        markdown: Result<String, String>,
+    },
+    Activity {
+        outbox: Vec<OutboxEntry>,
+        audit: Vec<AuditEntry>,
+    },
+    /// Pending and recently failed actions, plus the current state of the ones this console sent.
+    OpenActions {
+        open: Vec<OutboxEntry>,
+        tracked: Vec<OutboxEntry>,
+    },
+    ActionEnqueued(Box<OutboxEntry>),
+    /// A store read or write failed; `what` says which.
+    StoreError {
+        what: String,
+        error: String,
+    },
+}
+
+/// Work for the store thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreCmd {
+    LoadHeader,
+    LoadConnectors {
+        since: Timestamp,
+    },
+    LoadIncidents {
+        seq: u64,
+        request: PageRequest<IncidentKey>,
+        connector: Option<String>,
+    },
+    LoadDeadLetters {
+        seq: u64,
+        request: PageRequest<DeadLetterKey>,
+        connector: Option<String>,
+    },
+    LoadDeadLetterDetail {
+        upstream: String,
+        id: String,
+        contract: Option<PathBuf>,
+    },
+    LoadRunbook {
+        connector: String,
+        path: Option<PathBuf>,
+    },
+    LoadActivity,
+    LoadOpenActions {
+        failed_since: Timestamp,
+        tracked: Vec<String>,
+    },
+    Enqueue {
+        action: Action,
+        at: Timestamp,
+    },
+    CheckDataVersion,
+}
+
+/// What `update` asks for; it never does I/O itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cmd {
+    Store(StoreCmd),
+    /// Tell the outbox worker there is something to send.
+    WakeOutbox,
+    /// Restore the terminal and stop the process (Ctrl-Z); redraw on resume.
+    Suspend,
+    Quit,
+}
+
+impl Cmd {
+    pub fn store(cmd: StoreCmd) -> Cmd {
+        Cmd::Store(cmd)
+    }
+}

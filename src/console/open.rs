@@ -1,0 +1,119 @@
+//! Keys that open things: Enter (a connector's dead letters, a dead letter's detail, an
+//! incident's runbook) and `o` (the runbook of the selected row's connector).
+
+use super::app::{App, RunbookState, View};
+use super::msg::{Cmd, StoreCmd};
+use crate::domain::sanitize;
+
+/// Enter: a connector's dead letters, a dead letter's detail, an incident's runbook.
+pub fn open(app: &mut App) -> Vec<Cmd> {
+    match app.view {
+        View::Connectors => {
+            let Some(row) = app.connectors.selected() else {
+                return Vec::new();
+            };
+            app.dead_letters.connector = Some(row.connector.id.clone());
+            app.dead_letters.detail = None;
+            app.view = View::DeadLetters;
+            let (seq, request) = app.dead_letters.list.top();
+            vec![Cmd::store(StoreCmd::LoadDeadLetters {
+                seq,
+                request,
+                connector: app.dead_letters.connector.clone(),
+            })]
+        }
+        View::Incidents => open_runbook(app),
+        View::DeadLetters if app.dead_letters.detail.is_none() => {
+            let Some(row) = app.dead_letters.list.selected_row() else {
+                return Vec::new();
+            };
+            let contract = app
+                .config
+                .connector(&row.connector)
+                .and_then(|c| c.contract.clone());
+            vec![Cmd::store(StoreCmd::LoadDeadLetterDetail {
+                upstream: row.upstream.clone(),
+                id: row.id.clone(),
+                contract,
+            })]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The connector of the selected row on the current view.
+fn selected_connector(app: &App) -> Option<String> {
+    match app.view {
+        View::Connectors => app.connectors.selected().map(|r| r.connector.id.clone()),
+        View::Incidents => app
+            .incidents
+            .selected_row()
+            .map(|r| r.incident.connector.clone()),
+        View::DeadLetters => match &app.dead_letters.detail {
+            Some(detail) => Some(detail.letter.connector.clone()),
+            None => app
+                .dead_letters
+                .list
+                .selected_row()
+                .map(|r| r.connector.clone()),
+        },
+        View::Runbook => app.runbook.connector.clone(),
+        View::Activity => None,
+    }
+}
+
+/// `o`: the runbook of the selected row's connector.
+pub fn open_runbook(app: &mut App) -> Vec<Cmd> {
+    let cmds = open_runbook_for_selection(app);
+    app.view = View::Runbook;
+    cmds
+}
+
+/// Loads the runbook for the selected row (or the first connector when nothing is selected).
+pub fn open_runbook_for_selection(app: &mut App) -> Vec<Cmd> {
+    let connector = selected_connector(app)
+        .or_else(|| app.connectors.rows.first().map(|r| r.connector.id.clone()));
+    let Some(connector) = connector else {
+        app.runbook = RunbookState {
+            problem: Some("select a connector, incident or dead letter first, then press o".into()),
+            ..RunbookState::default()
+        };
+        return Vec::new();
+    };
+    let path = app
+        .config
+        .connector(&connector)
+        .and_then(|c| c.runbook.clone());
+    if path.is_none() {
+        let link = app.incidents.selected_row().and_then(|r| {
+            r.incident
+                .links
+                .iter()
+                .find(|l| l.title.to_lowercase().contains("runbook"))
+                .cloned()
+        });
+        let mut problem = format!(
+            "no runbook configured for {} (set `runbook` on the connector in triage.toml)",
+            sanitize::line(&connector)
+        );
+        if let Some(link) = link.filter(|_| app.view == View::Incidents) {
+            problem.push_str(&format!(
+                "\nthe incident links one: {} <{}>",
+                sanitize::line(&link.title),
+                sanitize::line(&link.url)
+            ));
+        }
+        app.runbook = RunbookState {
+            connector: Some(connector),
+            problem: Some(problem),
+            ..RunbookState::default()
+        };
+        return Vec::new();
+    }
+    app.runbook = RunbookState {
+        connector: Some(connector.clone()),
+        path: path.clone(),
+        ..RunbookState::default()
+    };
+    vec![Cmd::store(StoreCmd::LoadRunbook { connector, path })]
+}

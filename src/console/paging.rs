@@ -1,0 +1,297 @@
+//! A keyset-paged window of rows around the cursor: the console never loads a whole table.
+//! The window is one store page (`anchor` + direction); the cursor stays on the same item
+//! (by identity) across reloads, and walking off either end asks for the neighbouring page.
+
+use crate::domain::Incident;
+use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, PageDir};
+
+/// Rows per store page.
+pub const PAGE_LIMIT: usize = 200;
+
+/// A row that can live in a [`PagedList`].
+pub trait PagedRow {
+    type Key: Clone + PartialEq + std::fmt::Debug;
+    fn key(&self) -> Self::Key;
+    /// (upstream, id): stays the same when the row's sort key changes.
+    fn identity(&self) -> (&str, &str);
+    /// Does the row contain `needle` (lower-case) in its visible text?
+    fn matches(&self, needle: &str) -> bool;
+}
+
+/// Which page to ask the store for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest<K> {
+    pub anchor: Option<K>,
+    pub dir: PageDir,
+    /// Where the cursor goes when the remembered item is not on the new page.
+    pub land: Landing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landing {
+    First,
+    Last,
+    /// Keep the cursor's index (clamped).
+    Keep,
+}
+
+#[derive(Debug, Clone)]
+pub struct PagedList<T: PagedRow> {
+    pub rows: Vec<T>,
+    /// Index into the visible (filtered) rows.
+    pub cursor: usize,
+    pub window: PageRequest<T::Key>,
+    pub loaded: bool,
+    /// Sequence number of the last request: older answers are ignored.
+    pub request_seq: u64,
+    pub filter: String,
+    selected: Option<(String, String)>,
+    has_before: bool,
+    has_after: bool,
+}
+
+impl<T: PagedRow> Default for PagedList<T> {
+    fn default() -> Self {
+        PagedList {
+            rows: Vec::new(),
+            cursor: 0,
+            window: PageRequest {
+                anchor: None,
+                dir: PageDir::Forward,
+                land: Landing::First,
+            },
+            loaded: false,
+            request_seq: 0,
+            filter: String::new(),
+            selected: None,
+            has_before: false,
+            has_after: false,
+        }
+    }
+}
+
+impl<T: PagedRow> PagedList<T> {
+    /// Indices of the rows the filter lets through, in order.
+    pub fn visible(&self) -> Vec<usize> {
+        let needle = self.filter.to_lowercase();
+        (0..self.rows.len())
+            .filter(|&i| needle.is_empty() || self.rows[i].matches(&needle))
+            .collect()
+    }
+
+    pub fn selected_row(&self) -> Option<&T> {
+        self.visible().get(self.cursor).map(|&i| &self.rows[i])
+    }
+
+    /// A new request for the same window (a reload after a change notice).
+    pub fn reload(&mut self) -> (u64, PageRequest<T::Key>) {
+        let mut request = self.window.clone();
+        request.land = Landing::Keep;
+        self.next_request(request)
+    }
+
+    fn next_request(&mut self, request: PageRequest<T::Key>) -> (u64, PageRequest<T::Key>) {
+        self.request_seq += 1;
+        (self.request_seq, request)
+    }
+
+    /// Moves the cursor by `delta`; returns a page request when it walks off the window.
+    pub fn move_by(&mut self, delta: isize) -> Option<(u64, PageRequest<T::Key>)> {
+        let count = self.visible().len();
+        let target = self.cursor as isize + delta;
+        if target >= count as isize {
+            if self.has_after && self.filter.is_empty() {
+                let last = self.rows.last()?.key();
+                self.selected = None;
+                return Some(self.next_request(PageRequest {
+                    anchor: Some(last),
+                    dir: PageDir::Forward,
+                    land: Landing::First,
+                }));
+            }
+            self.cursor = count.saturating_sub(1);
+        } else if target < 0 {
+            if self.has_before && self.filter.is_empty() {
+                let first = self.rows.first()?.key();
+                self.selected = None;
+                return Some(self.next_request(PageRequest {
+                    anchor: Some(first),
+                    dir: PageDir::Backward,
+                    land: Landing::Last,
+                }));
+            }
+            self.cursor = 0;
+        } else {
+            self.cursor = target as usize;
+        }
+        self.remember();
+        None
+    }
+
+    /// First row of the whole list (a fresh first page).
+    pub fn top(&mut self) -> (u64, PageRequest<T::Key>) {
+        self.selected = None;
+        self.cursor = 0;
+        self.next_request(PageRequest {
+            anchor: None,
+            dir: PageDir::Forward,
+            land: Landing::First,
+        })
+    }
+
+    /// Last row of the whole list (the last page).
+    pub fn bottom(&mut self) -> (u64, PageRequest<T::Key>) {
+        self.selected = None;
+        self.next_request(PageRequest {
+            anchor: None,
+            dir: PageDir::Backward,
+            land: Landing::Last,
+        })
+    }
+
+    /// A page arrived. Ignored unless it answers the latest request.
+    pub fn page_loaded(
+        &mut self,
+        seq: u64,
+        request: PageRequest<T::Key>,
+        rows: Vec<T>,
+        limit: usize,
+    ) -> bool {
+        if seq != self.request_seq {
+            return false;
+        }
+        let full = rows.len() >= limit;
+        let anchored = request.anchor.is_some();
+        if rows.is_empty() && anchored && request.land != Landing::Keep && !self.rows.is_empty() {
+            // Walked past the last (or first) row: nothing more that way; stay here.
+            match request.dir {
+                PageDir::Forward => self.has_after = false,
+                PageDir::Backward => self.has_before = false,
+            }
+            self.remember();
+            return true;
+        }
+        if rows.is_empty() && anchored {
+            // The window emptied (rows moved or went away): start over from the top.
+            self.rows.clear();
+            self.window = PageRequest {
+                anchor: None,
+                dir: PageDir::Forward,
+                land: Landing::First,
+            };
+            self.has_before = false;
+            self.has_after = false;
+            self.loaded = false;
+            return true;
+        }
+        (self.has_before, self.has_after) = match request.dir {
+            PageDir::Forward => (anchored, full),
+            PageDir::Backward => (full, anchored),
+        };
+        self.rows = rows;
+        self.loaded = true;
+        let land = request.land;
+        self.window = request;
+        let visible = self.visible();
+        let remembered = self.selected.as_ref().and_then(|(u, id)| {
+            visible
+                .iter()
+                .position(|&i| self.rows[i].identity() == (u.as_str(), id.as_str()))
+        });
+        self.cursor = match (remembered, land) {
+            (Some(position), _) => position,
+            (None, Landing::First) => 0,
+            (None, Landing::Last) => visible.len().saturating_sub(1),
+            (None, Landing::Keep) => self.cursor.min(visible.len().saturating_sub(1)),
+        };
+        self.remember();
+        true
+    }
+
+    /// Sets the filter text and keeps the cursor on the same item when it is still visible.
+    pub fn set_filter(&mut self, filter: &str) {
+        self.filter = filter.to_string();
+        let visible = self.visible();
+        self.cursor = self
+            .selected
+            .as_ref()
+            .and_then(|(u, id)| {
+                visible
+                    .iter()
+                    .position(|&i| self.rows[i].identity() == (u.as_str(), id.as_str()))
+            })
+            .unwrap_or(0);
+        self.remember();
+    }
+
+    fn remember(&mut self) {
+        if let Some(row) = self.selected_row() {
+            let (u, id) = row.identity();
+            self.selected = Some((u.to_string(), id.to_string()));
+        }
+    }
+
+    /// True when rows exist beyond the loaded window (shown as "more" in the title).
+    pub fn more_before(&self) -> bool {
+        self.has_before
+    }
+    pub fn more_after(&self) -> bool {
+        self.has_after
+    }
+}
+
+/// An incident row with its sort key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    pub key: IncidentKey,
+    pub incident: Incident,
+}
+
+impl PagedRow for IncidentRow {
+    type Key = IncidentKey;
+    fn key(&self) -> IncidentKey {
+        self.key.clone()
+    }
+    fn identity(&self) -> (&str, &str) {
+        (&self.incident.upstream, &self.incident.id)
+    }
+    fn matches(&self, needle: &str) -> bool {
+        let i = &self.incident;
+        [
+            &i.id,
+            &i.connector,
+            &i.title,
+            &i.kind,
+            i.severity.as_str(),
+            i.status.as_str(),
+        ]
+        .iter()
+        .any(|field| field.to_lowercase().contains(needle))
+            || i.acked_by
+                .as_deref()
+                .is_some_and(|a| a.to_lowercase().contains(needle))
+    }
+}
+
+impl PagedRow for DeadLetterSummary {
+    type Key = DeadLetterKey;
+    fn key(&self) -> DeadLetterKey {
+        self.key.clone()
+    }
+    fn identity(&self) -> (&str, &str) {
+        (&self.upstream, &self.id)
+    }
+    fn matches(&self, needle: &str) -> bool {
+        [
+            &self.id,
+            &self.connector,
+            &self.error_code,
+            &self.error_message,
+        ]
+        .iter()
+        .any(|field| field.to_lowercase().contains(needle))
+            || String::from_utf8_lossy(&self.preview)
+                .to_lowercase()
+                .contains(needle)
+    }
+}

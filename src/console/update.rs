@@ -1,0 +1,270 @@
+//! `update(&mut App, Msg) -> Vec<Cmd>`: the only place console state changes. No I/O here:
+//! store work and side effects go out as `Cmd`s and come back as `Msg`s.
+
+use chrono::Duration;
+
+use super::app::{App, StatusLevel, StoreStatus, View};
+use super::msg::{Cmd, Msg, StoreCmd};
+use super::{keys, runbook_view_state};
+use crate::domain::{OutboxState, Timestamp};
+use crate::store::ChangeNotice;
+
+/// How long failed actions stay marked on their rows.
+const FAILED_MARK_WINDOW_MINUTES: i64 = 30;
+
+pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
+    match msg {
+        Msg::Key { key, now } => {
+            app.now = now;
+            app.dirty = true;
+            keys::on_key(app, &key)
+        }
+        Msg::Resize { width, height } => {
+            app.size = (width, height);
+            app.dirty = true;
+            Vec::new()
+        }
+        Msg::Tick { now } => {
+            app.now = now;
+            app.dirty = app.needs_tick();
+            Vec::new()
+        }
+        Msg::StoreReady => {
+            app.store = StoreStatus::Ready;
+            app.dirty = true;
+            let mut cmds = vec![Cmd::store(StoreCmd::LoadHeader), open_actions_cmd(app)];
+            cmds.extend(load_view(app));
+            cmds
+        }
+        Msg::StoreFailed(error) => {
+            app.store = StoreStatus::Failed(error.clone());
+            app.set_status(StatusLevel::Error, format!("store unavailable: {error}"));
+            app.dirty = true;
+            Vec::new()
+        }
+        Msg::Changed(notice) => on_change(app, Some(notice)),
+        Msg::ExternalChange => on_change(app, None),
+        Msg::Header {
+            states,
+            pending_actions,
+        } => {
+            app.dirty |= app.upstream_states != states || app.pending_actions != pending_actions;
+            app.upstream_states = states;
+            app.pending_actions = pending_actions;
+            Vec::new()
+        }
+        Msg::Connectors(rows) => {
+            app.connectors.rows = rows;
+            app.connectors.loaded = true;
+            let count = app.connectors.visible().len();
+            app.connectors.cursor = app.connectors.cursor.min(count.saturating_sub(1));
+            app.dirty = true;
+            Vec::new()
+        }
+        Msg::Incidents {
+            seq,
+            request,
+            rows,
+            limit,
+        } => {
+            let emptied = request.anchor.is_some() && rows.is_empty();
+            app.dirty |= app.incidents.page_loaded(seq, request, rows, limit);
+            if emptied && !app.incidents.loaded {
+                // The rows around the cursor went away: start again from the top.
+                let (seq, request) = app.incidents.top();
+                return vec![Cmd::store(StoreCmd::LoadIncidents {
+                    seq,
+                    request,
+                    connector: None,
+                })];
+            }
+            Vec::new()
+        }
+        Msg::DeadLetters {
+            seq,
+            request,
+            rows,
+            limit,
+        } => {
+            let emptied = request.anchor.is_some() && rows.is_empty();
+            app.dirty |= app.dead_letters.list.page_loaded(seq, request, rows, limit);
+            if emptied && !app.dead_letters.list.loaded {
+                let (seq, request) = app.dead_letters.list.top();
+                let connector = app.dead_letters.connector.clone();
+                return vec![Cmd::store(StoreCmd::LoadDeadLetters {
+                    seq,
+                    request,
+                    connector,
+                })];
+            }
+            Vec::new()
+        }
+        Msg::DeadLetterDetail(detail) => {
+            app.dead_letters.detail = Some(*detail);
+            app.dirty = true;
+            Vec::new()
+        }
+        Msg::Runbook {
+            connector,
+            path,
+            markdown,
+        } => {
+            app.runbook = runbook_view_state(&connector, path, markdown, app.theme.no_color);
+            app.dirty = true;
+            Vec::new()
+        }
+        Msg::Activity { outbox, audit } => {
+            app.activity.outbox = outbox;
+            app.activity.audit = audit;
+            app.activity.loaded = true;
+            let count = app.activity.visible().len();
+            app.activity.cursor = app.activity.cursor.min(count.saturating_sub(1));
+            app.dirty = true;
+            Vec::new()
+        }
+        Msg::OpenActions { open, tracked } => {
+            on_open_actions(app, open, tracked);
+            Vec::new()
+        }
+        Msg::ActionEnqueued(entry) => {
+            let what = format!(
+                "{} of {} queued",
+                entry.action.kind.as_str(),
+                crate::domain::sanitize::line(&entry.action.target)
+            );
+            app.set_status(StatusLevel::Info, what);
+            app.tracked_actions.push(entry.id.clone());
+            app.open_actions.push(*entry);
+            app.pending_actions += 1;
+            app.dirty = true;
+            let mut cmds = vec![Cmd::WakeOutbox];
+            cmds.extend(load_view(app));
+            cmds
+        }
+        Msg::StoreError { what, error } => {
+            app.set_status(StatusLevel::Error, format!("{what}: {error}"));
+            app.dirty = true;
+            Vec::new()
+        }
+    }
+}
+
+/// Reloads what a change touches, on the current view only (others reload when shown).
+fn on_change(app: &mut App, notice: Option<ChangeNotice>) -> Vec<Cmd> {
+    if app.store != StoreStatus::Ready {
+        return Vec::new();
+    }
+    let mut cmds = vec![Cmd::store(StoreCmd::LoadHeader)];
+    let touches = |n: ChangeNotice| notice.is_none_or(|x| x == n);
+    if touches(ChangeNotice::Outbox) || touches(ChangeNotice::Audit) {
+        cmds.push(open_actions_cmd(app));
+    }
+    let view_changed = match app.view {
+        View::Connectors => {
+            touches(ChangeNotice::Connectors)
+                || touches(ChangeNotice::Incidents)
+                || touches(ChangeNotice::DeadLetters)
+        }
+        View::Incidents => touches(ChangeNotice::Incidents),
+        View::DeadLetters => {
+            touches(ChangeNotice::DeadLetters) && app.dead_letters.detail.is_none()
+        }
+        View::Activity => touches(ChangeNotice::Outbox) || touches(ChangeNotice::Audit),
+        View::Runbook => false,
+    };
+    if view_changed {
+        cmds.extend(load_view(app));
+    }
+    cmds
+}
+
+/// Commands that (re)load the data of the current view.
+pub fn load_view(app: &mut App) -> Vec<Cmd> {
+    if app.store != StoreStatus::Ready {
+        return Vec::new();
+    }
+    match app.view {
+        View::Connectors => vec![Cmd::store(StoreCmd::LoadConnectors {
+            since: app.now - Duration::hours(1),
+        })],
+        View::Incidents => {
+            let (seq, request) = app.incidents.reload();
+            vec![Cmd::store(StoreCmd::LoadIncidents {
+                seq,
+                request,
+                connector: None,
+            })]
+        }
+        View::DeadLetters => {
+            let (seq, request) = app.dead_letters.list.reload();
+            vec![Cmd::store(StoreCmd::LoadDeadLetters {
+                seq,
+                request,
+                connector: app.dead_letters.connector.clone(),
+            })]
+        }
+        View::Activity => vec![Cmd::store(StoreCmd::LoadActivity)],
+        View::Runbook => Vec::new(),
+    }
+}
+
+pub fn open_actions_cmd(app: &App) -> Cmd {
+    Cmd::store(StoreCmd::LoadOpenActions {
+        failed_since: failed_since(app.now),
+        tracked: app.tracked_actions.clone(),
+    })
+}
+
+fn failed_since(now: Timestamp) -> Timestamp {
+    now - Duration::minutes(FAILED_MARK_WINDOW_MINUTES)
+}
+
+/// Marks rows and reports actions this console sent once the upstream answered.
+fn on_open_actions(
+    app: &mut App,
+    open: Vec<crate::domain::OutboxEntry>,
+    tracked: Vec<crate::domain::OutboxEntry>,
+) {
+    for entry in &tracked {
+        if entry.state == OutboxState::Pending {
+            continue;
+        }
+        app.tracked_actions.retain(|id| id != &entry.id);
+        let target = crate::domain::sanitize::line(&entry.action.target);
+        let kind = entry.action.kind;
+        match entry.state {
+            OutboxState::Sent => {
+                let summary = entry
+                    .outcome
+                    .as_ref()
+                    .map(|o| crate::domain::sanitize::line(&o.summary))
+                    .unwrap_or_default();
+                let done = format!("{target} {} by {}", kind.past_tense(), app.operator);
+                let text = if summary.is_empty() || summary.starts_with(kind.past_tense()) {
+                    done
+                } else {
+                    format!("{done}: {summary}")
+                };
+                app.set_status(StatusLevel::Success, text);
+            }
+            _ => {
+                let reason = entry
+                    .outcome
+                    .as_ref()
+                    .map(|o| o.summary.clone())
+                    .or_else(|| entry.last_error.clone())
+                    .unwrap_or_default();
+                app.set_status(
+                    StatusLevel::Error,
+                    format!(
+                        "{} of {target} failed: {} (R on Activity retries)",
+                        kind.as_str(),
+                        crate::domain::sanitize::line(&reason)
+                    ),
+                );
+            }
+        }
+    }
+    app.open_actions = open;
+    app.dirty = true;
+}

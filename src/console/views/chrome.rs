@@ -1,0 +1,121 @@
+//! The frame around every view: header (operator, READ-ONLY badge, each upstream's connection
+//! state, told honestly), view tabs, the status line (messages, filter prompt) and the footer
+//! (the keys that apply on this view, from the keymap).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{clock, safe};
+use crate::console::app::{App, StatusLevel, StoreStatus, View};
+use crate::console::filter::current_filter;
+use crate::domain::ConnectionState;
+
+pub fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    let mut spans = vec![
+        Span::styled(" triage ", t.header()),
+        Span::raw(" "),
+        Span::raw(safe(&app.operator)),
+    ];
+    if app.read_only {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(" READ-ONLY ", t.badge()));
+    }
+    match &app.store {
+        StoreStatus::Opening => spans.push(Span::styled("  opening store…", t.dim())),
+        StoreStatus::Failed(_) => spans.push(Span::styled("  store unavailable", t.critical())),
+        StoreStatus::Ready if app.upstream_states.is_empty() => {
+            spans.push(Span::styled("  no upstream polled yet", t.dim()))
+        }
+        StoreStatus::Ready => {}
+    }
+    for (upstream, state) in &app.upstream_states {
+        spans.push(Span::raw("  "));
+        spans.push(Span::raw(format!("{}: ", safe(upstream))));
+        let (text, style) = match state {
+            ConnectionState::Connecting => ("connecting…".to_string(), t.dim()),
+            ConnectionState::Live { .. } => ("live".to_string(), t.ok()),
+            ConnectionState::Stale { last_ok, error, .. } => (
+                format!("stale since {}: {}", clock(*last_ok), safe(error)),
+                t.warning(),
+            ),
+            ConnectionState::Down { error, .. } => (format!("down: {}", safe(error)), t.critical()),
+        };
+        spans.push(Span::styled(text, style));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn tabs(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    let mut spans = Vec::new();
+    for (i, view) in View::ALL.iter().enumerate() {
+        let label = format!(" {} {} ", i + 1, view.title());
+        spans.push(if *view == app.view {
+            Span::styled(label, t.selected())
+        } else {
+            Span::styled(label, t.dim())
+        });
+    }
+    if app.pending_actions > 0 {
+        spans.push(Span::styled(
+            format!("  {} pending", app.pending_actions),
+            t.warning(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    let line = if let Some(input) = &app.filter_input {
+        Line::from(vec![
+            Span::styled("/", t.key()),
+            Span::raw(safe(&input.text)),
+            Span::styled("▏", t.key()),
+            Span::styled("  Enter keep · Esc clear", t.dim()),
+        ])
+    } else if let Some(status) = &app.status {
+        let style = match status.level {
+            StatusLevel::Info => t.base(),
+            StatusLevel::Success => t.ok(),
+            StatusLevel::Warning => t.warning(),
+            StatusLevel::Error => t.critical(),
+        };
+        Line::from(Span::styled(safe(&status.text), style))
+    } else {
+        let filter = current_filter(app);
+        if filter.is_empty() {
+            Line::default()
+        } else {
+            Line::from(vec![
+                Span::styled(format!("filter: {}", safe(&filter)), t.accent()),
+                Span::styled("  (rows loaded on this page only; Esc clears)", t.dim()),
+            ])
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+pub fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    let mut spans = Vec::new();
+    let mut entries = app.keymap.footer(app.view);
+    // Help and quit last, the view's own keys first.
+    entries.sort_by_key(|(_, label)| matches!(*label, "help" | "quit"));
+    for (key, label) in entries {
+        if app.read_only
+            && matches!(
+                label,
+                "ack" | "escalate" | "resolve" | "replay" | "discard" | "retry"
+            )
+        {
+            continue;
+        }
+        spans.push(Span::styled(safe(&key), t.key()));
+        spans.push(Span::raw(format!(" {label}  ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

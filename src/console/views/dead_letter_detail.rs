@@ -1,0 +1,134 @@
+//! Dead-letter detail (Enter on a dead letter): why it died (error, upstream response),
+//! contract violations, the payload (pretty JSON, text or hex), headers and attempt history.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::{age, safe};
+use crate::console::app::App;
+use crate::console::detail::{DeadLetterDetail, PayloadView};
+use crate::domain::sanitize;
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &DeadLetterDetail) {
+    let lines = lines(app, detail);
+    let t = &app.theme;
+    let dl = &detail.letter;
+    let title = format!(
+        " Dead letter {} · {} · Esc back ",
+        safe(&dl.id),
+        safe(&dl.connector)
+    );
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(Span::styled(title, t.title())));
+    let max_scroll = u16::try_from(
+        lines
+            .len()
+            .saturating_sub(usize::from(area.height.saturating_sub(1))),
+    )
+    .unwrap_or(u16::MAX);
+    let paragraph = Paragraph::new(lines)
+        .block(block)
+        .wrap(Wrap { trim: false })
+        .scroll((detail.scroll.min(max_scroll), 0));
+    frame.render_widget(paragraph, area);
+}
+
+fn lines(app: &App, detail: &DeadLetterDetail) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let dl = &detail.letter;
+    let mut out = Vec::new();
+    let http = dl
+        .error
+        .http_status
+        .map(|s| format!(" (HTTP {s})"))
+        .unwrap_or_default();
+    out.push(Line::from(vec![
+        Span::styled("error ", t.title()),
+        Span::styled(format!("{}{http}", safe(&dl.error.code)), t.critical()),
+        Span::raw(format!(": {}", safe(&dl.error.message))),
+    ]));
+    for missing in &detail.missing_required {
+        out.push(Line::styled(
+            format!("contract: missing required field `{}`", safe(missing)),
+            t.critical(),
+        ));
+    }
+    if let Some(problem) = &detail.contract_problem {
+        out.push(Line::styled(safe(problem), t.warning()));
+    }
+    out.push(Line::from(vec![
+        Span::styled("attempts ", t.title()),
+        Span::raw(format!(
+            "{} · first failed {} ({} ago) · last failed {} ({} ago) · {}",
+            dl.attempts,
+            dl.first_failed_at.format("%Y-%m-%d %H:%M:%S"),
+            age(dl.first_failed_at, app.now),
+            dl.last_failed_at.format("%Y-%m-%d %H:%M:%S"),
+            age(dl.last_failed_at, app.now),
+            dl.state.as_str(),
+        )),
+    ]));
+    if let Some((mark, _)) = app.action_mark(&dl.upstream, &dl.id) {
+        out.push(Line::styled(safe(&mark), t.accent()));
+    }
+    out.push(Line::default());
+    let content_type = dl
+        .content_type
+        .as_deref()
+        .map(safe)
+        .unwrap_or_else(|| "no content type".into());
+    out.push(Line::styled(
+        format!("payload ({content_type}, {} bytes)", dl.payload.len()),
+        t.title(),
+    ));
+    match &detail.payload {
+        PayloadView::Json { lines, unexpected } => {
+            for line in lines {
+                let flagged = unexpected.iter().any(|name| {
+                    line.trim_start()
+                        .starts_with(&format!("\"{}\":", sanitize::line(name)))
+                        && line.starts_with("  \"")
+                });
+                if flagged {
+                    out.push(Line::from(vec![
+                        Span::styled(line.clone(), t.warning()),
+                        Span::styled("  ← not in the contract", t.warning()),
+                    ]));
+                } else {
+                    out.push(Line::raw(line.clone()));
+                }
+            }
+        }
+        PayloadView::Text(lines) | PayloadView::Hex(lines) => {
+            out.extend(lines.iter().map(|l| Line::raw(l.clone())))
+        }
+    }
+    out.push(Line::default());
+    out.push(Line::styled(
+        format!("headers ({})", dl.headers.len()),
+        t.title(),
+    ));
+    for (name, value) in &dl.headers {
+        out.push(Line::from(vec![
+            Span::styled(format!("{}: ", safe(name)), t.accent()),
+            Span::raw(safe(value)),
+        ]));
+    }
+    if let Some(response) = &dl.error.vendor_response {
+        out.push(Line::default());
+        out.push(Line::styled("upstream response", t.title()));
+        let pretty = serde_json::from_str::<serde_json::Value>(response)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| response.clone());
+        out.extend(
+            sanitize::multiline(&pretty)
+                .lines()
+                .map(|l| Line::raw(l.to_string())),
+        );
+    }
+    out
+}

@@ -1,0 +1,86 @@
+//! Confirmation dialogs: replay / discard of a dead letter (connector, id, destination) and
+//! quitting while actions are still pending.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::{centered, safe};
+use crate::console::app::{App, Dialog};
+use crate::domain::ActionKind;
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
+    let t = &app.theme;
+    let (title, mut lines) = match dialog {
+        Dialog::ConfirmDeadLetter {
+            kind,
+            upstream,
+            id,
+            connector,
+            destination,
+        } => {
+            let verb = if *kind == ActionKind::Replay {
+                "Replay"
+            } else {
+                "Discard"
+            };
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::styled("connector    ", t.dim()),
+                    Span::raw(safe(connector)),
+                ]),
+                Line::from(vec![
+                    Span::styled("dead letter  ", t.dim()),
+                    Span::raw(format!("{} ({})", safe(id), safe(upstream))),
+                ]),
+                Line::from(vec![
+                    Span::styled("destination  ", t.dim()),
+                    Span::raw(safe(destination)),
+                ]),
+                Line::default(),
+            ];
+            lines.push(Line::raw(if *kind == ActionKind::Replay {
+                "Sends the payload to its destination again."
+            } else {
+                "It will not be delivered; the history keeps it as discarded."
+            }));
+            (format!(" {verb} this dead letter? "), lines)
+        }
+        Dialog::ConfirmQuit { pending } => (
+            " Quit with actions pending? ".to_string(),
+            vec![
+                Line::raw(format!(
+                    "{pending} action(s) are still waiting in the outbox."
+                )),
+                Line::raw("They stay there and are sent by the next `triage` or `triage sync`."),
+            ],
+        ),
+    };
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("y", t.key()),
+        Span::raw("/"),
+        Span::styled("Enter", t.key()),
+        Span::raw(" confirm   "),
+        Span::styled("n", t.key()),
+        Span::raw("/"),
+        Span::styled("Esc", t.key()),
+        Span::raw(" cancel"),
+    ]));
+    let width = area.width.min(72);
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let popup = centered(area, width, u16::try_from(rows + 2).unwrap_or(u16::MAX));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Line::from(Span::styled(title, t.title())))
+        .border_style(t.warning());
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        popup,
+    );
+}

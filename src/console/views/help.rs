@@ -1,0 +1,53 @@
+//! `?` help: every binding of the keymap (built in + the user's overrides) with its description.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::{centered, fit, safe};
+use crate::console::app::App;
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
+    let t = &app.theme;
+    let popup = centered(
+        area,
+        area.width.saturating_sub(4).max(20),
+        area.height.saturating_sub(2).max(3),
+    );
+    let help = app.keymap.help_lines();
+    let key_width = help
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(4)
+        .min(18);
+    let mut lines: Vec<Line<'_>> = help
+        .iter()
+        .map(|(keys, description)| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{:<key_width$}  ", fit(&safe(keys), key_width)),
+                    t.key(),
+                ),
+                Span::raw(safe(description)),
+            ])
+        })
+        .collect();
+    lines.push(Line::default());
+    lines.push(Line::styled(
+        "In dialogs: y or Enter confirms, n or Esc cancels. Times are UTC.",
+        t.dim(),
+    ));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Line::from(Span::styled(
+            " Keys (? or Esc closes, j/k scroll) ",
+            t.title(),
+        )));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).scroll((scroll, 0)),
+        popup,
+    );
+}

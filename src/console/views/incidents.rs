@@ -1,0 +1,186 @@
+//! Incidents view, most urgent first: severity, countdown to the ack deadline (warning under
+//! 5 minutes, critical under 1 minute or overdue), connector, title, owner → backup, status
+//! (with the outbox state of an action in flight) and who acked when.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+
+use super::{clock, safe};
+use crate::console::app::App;
+use crate::console::theme::Theme;
+use crate::domain::{Incident, IncidentStatus, OutboxState, Severity, Timestamp};
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    let list = &app.incidents;
+    let visible = list.visible();
+    let more = match (list.more_before(), list.more_after()) {
+        (true, true) => " ↑↓ more",
+        (true, false) => " ↑ more",
+        (false, true) => " ↓ more",
+        _ => "",
+    };
+    let title = format!(" Incidents ({} shown{more}) ", visible.len());
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(Span::styled(title, t.title())));
+    if !list.loaded {
+        frame.render_widget(Paragraph::new("loading incidents…").block(block), area);
+        return;
+    }
+    if visible.is_empty() {
+        let text = if list.rows.is_empty() {
+            "no open incidents"
+        } else {
+            "no incident matches the filter"
+        };
+        frame.render_widget(Paragraph::new(text).block(block), area);
+        return;
+    }
+    let wide = area.width >= 120;
+    let (window, selected) = super::table_window(list.cursor, visible.len(), area.height, 2);
+    let connector_width = super::column_width(
+        visible
+            .iter()
+            .map(|&i| list.rows[i].incident.connector.as_str()),
+        9,
+        30,
+    );
+    let rows = visible[window].iter().map(|&i| {
+        let incident = &list.rows[i].incident;
+        let (due, due_style) = countdown(t, incident, app.now);
+        let (status, status_style) = match app.action_mark(&incident.upstream, &incident.id) {
+            Some((mark, OutboxState::Failed)) => (mark, t.critical()),
+            Some((mark, _)) => (mark, t.accent()),
+            None => (
+                incident.status.as_str().to_string(),
+                if incident.status == IncidentStatus::Open {
+                    t.warning()
+                } else {
+                    t.base()
+                },
+            ),
+        };
+        let mut cells = vec![
+            Cell::from(Span::styled(
+                severity_label(incident.severity),
+                severity_style(t, incident.severity),
+            )),
+            Cell::from(Span::styled(due, due_style)),
+            Cell::from(Span::styled(safe(&status), status_style)),
+            Cell::from(safe(&incident.connector)),
+            Cell::from(safe(&incident.title)),
+            Cell::from(safe(&if wide {
+                app.owner_chain(&incident.connector)
+            } else {
+                app.owner_chain_short(&incident.connector)
+            })),
+        ];
+        if wide {
+            let acked = match (&incident.acked_by, incident.acked_at) {
+                (Some(by), Some(at)) => format!("{} {}", safe(by), clock(at)),
+                (Some(by), None) => safe(by),
+                _ => String::new(),
+            };
+            cells.push(Cell::from(acked));
+        }
+        Row::new(cells)
+    });
+    let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
+        (
+            vec![
+                "sev",
+                "ack due",
+                "status",
+                "connector",
+                "title",
+                "owner → backup",
+                "acked by",
+            ],
+            vec![
+                Constraint::Length(4),
+                Constraint::Length(8),
+                Constraint::Length(16),
+                Constraint::Length(connector_width),
+                Constraint::Fill(4),
+                Constraint::Fill(2),
+                Constraint::Fill(2),
+            ],
+        )
+    } else {
+        (
+            vec![
+                "sev",
+                "ack due",
+                "status",
+                "connector",
+                "title",
+                "owner → backup",
+            ],
+            vec![
+                Constraint::Length(4),
+                Constraint::Length(7),
+                Constraint::Length(12),
+                Constraint::Fill(3),
+                Constraint::Fill(4),
+                Constraint::Length(14),
+            ],
+        )
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(t.title()))
+        .block(block)
+        .row_highlight_style(t.selected())
+        .highlight_symbol("▶ ");
+    let mut state = TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// Time left to the ack deadline, and how alarming it is.
+pub fn countdown(t: &Theme, incident: &Incident, now: Timestamp) -> (String, Style) {
+    if incident.status != IncidentStatus::Open {
+        return ("acked".into(), t.dim());
+    }
+    let Some(deadline) = incident.ack_deadline else {
+        return ("—".into(), t.dim());
+    };
+    let left = (deadline - now).num_seconds();
+    let text = if left < 0 {
+        format!("-{}", duration(-left))
+    } else {
+        duration(left)
+    };
+    let style = match left {
+        ..60 => t.critical(),
+        60..300 => t.warning(),
+        _ => t.base(),
+    };
+    (text, style)
+}
+
+fn duration(secs: i64) -> String {
+    match secs {
+        ..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+pub fn severity_label(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRIT",
+        Severity::Major => "MAJ",
+        Severity::Warning => "WARN",
+        Severity::Info => "info",
+    }
+}
+
+pub fn severity_style(t: &Theme, s: Severity) -> Style {
+    match s {
+        Severity::Critical => t.critical(),
+        Severity::Major | Severity::Warning => t.warning(),
+        Severity::Info => t.dim(),
+    }
+}

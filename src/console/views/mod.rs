@@ -1,0 +1,149 @@
+//! Drawing: `render(frame, &App)` lays out header, tabs, the current view, status and footer,
+//! then overlays (detail, help, dialogs). One module per view; drawing never mutates state.
+//! Every string from outside goes through `safe` (→ `domain::sanitize`) before a `Span`.
+
+pub mod activity;
+pub mod chrome;
+pub mod connectors;
+pub mod dead_letter_detail;
+pub mod dead_letters;
+pub mod dialog;
+pub mod help;
+pub mod incidents;
+pub mod runbook;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+use super::app::{App, View};
+use crate::domain::{Timestamp, sanitize};
+
+/// Below this size only a "window too small" notice is drawn.
+pub const MIN_WIDTH: u16 = 20;
+pub const MIN_HEIGHT: u16 = 5;
+
+pub fn render(frame: &mut Frame<'_>, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let notice = Paragraph::new(Line::from(fit("window too small", usize::from(area.width))));
+        frame.render_widget(notice, area);
+        return;
+    }
+    let [header, tabs, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    chrome::header(frame, header, app);
+    chrome::tabs(frame, tabs, app);
+    match app.view {
+        View::Connectors => connectors::render(frame, body, app),
+        View::Incidents => incidents::render(frame, body, app),
+        View::DeadLetters => match &app.dead_letters.detail {
+            Some(detail) => dead_letter_detail::render(frame, body, app, detail),
+            None => dead_letters::render(frame, body, app),
+        },
+        View::Runbook => runbook::render(frame, body, app),
+        View::Activity => activity::render(frame, body, app),
+    }
+    chrome::status(frame, status, app);
+    chrome::footer(frame, footer, app);
+    if let Some(scroll) = app.help {
+        help::render(frame, area, app, scroll);
+    }
+    if let Some(d) = &app.dialog {
+        dialog::render(frame, area, app, d);
+    }
+}
+
+/// Untrusted text made safe for one line.
+pub fn safe(s: &str) -> String {
+    sanitize::line(s)
+}
+
+/// Truncates to `width` characters with an ellipsis.
+pub fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Compact age: `42s`, `5m`, `3h`, `2d`.
+pub fn age(since: Timestamp, now: Timestamp) -> String {
+    let secs = (now - since).num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// Time of day (UTC) as HH:MM.
+pub fn clock(t: Timestamp) -> String {
+    t.format("%H:%M").to_string()
+}
+
+/// DLQ depth as a text sparkline of at most `width` cells (newest at the right).
+pub fn sparkline(points: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if points.is_empty() || width == 0 {
+        return String::new();
+    }
+    let shown: Vec<u64> = if points.len() > width {
+        (0..width)
+            .map(|i| points[(i + 1) * points.len() / width - 1])
+            .collect()
+    } else {
+        points.to_vec()
+    };
+    let max = shown.iter().copied().max().unwrap_or(0).max(1);
+    shown
+        .iter()
+        .map(|&v| BARS[((v * 7) / max) as usize])
+        .collect()
+}
+
+/// A rectangle of `width` × `height` centred in `area` (clamped to it).
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// Column width that fits the longest of `texts` (in characters), within `min..=max`.
+pub fn column_width<'a>(texts: impl Iterator<Item = &'a str>, min: u16, max: u16) -> u16 {
+    let longest = texts.map(|t| t.chars().count()).max().unwrap_or(0);
+    u16::try_from(longest).unwrap_or(u16::MAX).clamp(min, max)
+}
+
+/// The rows a table in `area_height` (minus `chrome` rows of border and header) shows with the
+/// cursor kept in view (at the bottom once it goes past the first screen), and the cursor's
+/// index within them. Only these rows are built each frame.
+pub fn table_window(
+    cursor: usize,
+    count: usize,
+    area_height: u16,
+    chrome: u16,
+) -> (std::ops::Range<usize>, usize) {
+    let height = usize::from(area_height.saturating_sub(chrome)).max(1);
+    let cursor = cursor.min(count.saturating_sub(1));
+    let start = (cursor + 1).saturating_sub(height);
+    (start..(start + height).min(count), cursor - start)
+}

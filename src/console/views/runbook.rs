@@ -1,0 +1,52 @@
+//! Runbook view: the selected connector's runbook (markdown rendered by `crate::runbook`),
+//! scrollable with the movement keys.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::safe;
+use crate::console::app::App;
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    let rb = &app.runbook;
+    let connector = rb
+        .connector
+        .as_deref()
+        .map(safe)
+        .unwrap_or_else(|| "no connector selected".into());
+    let path = rb
+        .path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|f| format!(" · {}", safe(&f.to_string_lossy())))
+        .unwrap_or_default();
+    let title = format!(" Runbook: {connector}{path} ");
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(Span::styled(title, t.title())));
+    let paragraph = match (&rb.text, &rb.problem) {
+        (Some(text), _) => {
+            let max_scroll = u16::try_from(
+                text.lines
+                    .len()
+                    .saturating_sub(usize::from(area.height.saturating_sub(1))),
+            )
+            .unwrap_or(u16::MAX);
+            Paragraph::new(text.clone())
+                .wrap(Wrap { trim: false })
+                .scroll((rb.scroll.min(max_scroll), 0))
+        }
+        (None, Some(problem)) => Paragraph::new(
+            problem
+                .lines()
+                .map(|l| Line::styled(safe(l), t.warning()))
+                .collect::<Vec<_>>(),
+        ),
+        (None, None) if rb.connector.is_some() => Paragraph::new("loading runbook…"),
+        (None, None) => Paragraph::new("select a connector, incident or dead letter, then press o"),
+    };
+    frame.render_widget(paragraph.block(block), area);
+}

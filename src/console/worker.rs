@@ -1,0 +1,250 @@
+//! The console's store thread: its own `Store` connection, off the render path. It runs
+//! `StoreCmd`s (coalescing repeated reloads) and answers with `Msg`s.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::detail::DeadLetterDetail;
+use super::msg::{ConnectorRow, Msg, StoreCmd};
+use super::paging::{IncidentRow, PAGE_LIMIT};
+use crate::domain::{IncidentStatus, OutboxState};
+use crate::store::{ConnectorCounts, DeadLetterPageQuery, IncidentPageQuery, Store, StoreError};
+
+/// Points in a connector's DLQ sparkline.
+const SPARKLINE_POINTS: usize = 60;
+const ACTIVITY_ROWS: usize = 200;
+
+/// Runs until the command channel closes.
+pub fn run(path: PathBuf, commands: Receiver<StoreCmd>, replies: UnboundedSender<Msg>) {
+    let mut store = match Store::open(&path) {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = replies.send(Msg::StoreFailed(e.to_string()));
+            return;
+        }
+    };
+    let _ = replies.send(Msg::StoreReady);
+    let mut last_version = store.data_version().ok();
+    while let Ok(first) = commands.recv() {
+        let mut batch = vec![first];
+        loop {
+            match commands.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        for cmd in coalesce(batch) {
+            if let StoreCmd::CheckDataVersion = cmd {
+                let version = store.data_version().ok();
+                if version != last_version {
+                    last_version = version;
+                    let _ = replies.send(Msg::ExternalChange);
+                }
+                continue;
+            }
+            let what = describe(&cmd);
+            let reply = execute(&mut store, cmd).unwrap_or_else(|e| Msg::StoreError {
+                what,
+                error: e.to_string(),
+            });
+            if replies.send(reply).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Keeps only the last of each kind of reload; every enqueue is kept, in order.
+fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
+    let mut out: Vec<StoreCmd> = Vec::with_capacity(batch.len());
+    for cmd in batch {
+        let replaceable = !matches!(
+            cmd,
+            StoreCmd::Enqueue { .. } | StoreCmd::LoadDeadLetterDetail { .. }
+        );
+        if replaceable
+            && let Some(pos) = out
+                .iter()
+                .position(|c| std::mem::discriminant(c) == std::mem::discriminant(&cmd))
+        {
+            out.remove(pos);
+        }
+        out.push(cmd);
+    }
+    out
+}
+
+fn describe(cmd: &StoreCmd) -> String {
+    match cmd {
+        StoreCmd::LoadHeader => "loading upstream states".into(),
+        StoreCmd::LoadConnectors { .. } => "loading connectors".into(),
+        StoreCmd::LoadIncidents { .. } => "loading incidents".into(),
+        StoreCmd::LoadDeadLetters { .. } => "loading dead letters".into(),
+        StoreCmd::LoadDeadLetterDetail { id, .. } => {
+            format!("loading dead letter {}", crate::domain::sanitize::line(id))
+        }
+        StoreCmd::LoadRunbook { connector, .. } => format!(
+            "loading the runbook of {}",
+            crate::domain::sanitize::line(connector)
+        ),
+        StoreCmd::LoadActivity => "loading activity".into(),
+        StoreCmd::LoadOpenActions { .. } => "loading pending actions".into(),
+        StoreCmd::Enqueue { action, .. } => {
+            format!(
+                "queueing {} of {} (nothing was sent)",
+                action.kind.as_str(),
+                crate::domain::sanitize::line(&action.target)
+            )
+        }
+        StoreCmd::CheckDataVersion => "checking for changes".into(),
+    }
+}
+
+/// Runs one command on `store` (public for the console benchmark).
+pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
+    Ok(match cmd {
+        StoreCmd::LoadHeader => Msg::Header {
+            states: store.upstream_states()?,
+            pending_actions: store.pending_action_count()?,
+        },
+        StoreCmd::LoadConnectors { since } => {
+            let counts = store.connector_counts()?;
+            let mut rows = Vec::new();
+            for connector in store.connectors()? {
+                let history = store.dlq_history(
+                    &connector.upstream,
+                    &connector.id,
+                    since,
+                    SPARKLINE_POINTS,
+                )?;
+                let counts = counts
+                    .iter()
+                    .find(|c| c.upstream == connector.upstream && c.connector == connector.id)
+                    .cloned()
+                    .unwrap_or_else(|| ConnectorCounts {
+                        upstream: connector.upstream.clone(),
+                        connector: connector.id.clone(),
+                        ..Default::default()
+                    });
+                rows.push(ConnectorRow {
+                    dlq_history: history.iter().map(|p| p.dead).collect(),
+                    counts,
+                    connector,
+                });
+            }
+            Msg::Connectors(rows)
+        }
+        StoreCmd::LoadIncidents {
+            seq,
+            request,
+            connector,
+        } => {
+            let query = IncidentPageQuery {
+                connector,
+                statuses: vec![IncidentStatus::Open, IncidentStatus::Acknowledged],
+                anchor: request.anchor.clone(),
+                dir: request.dir,
+                limit: PAGE_LIMIT,
+            };
+            let rows = store
+                .page_incidents(&query)?
+                .into_iter()
+                .map(|(key, incident)| IncidentRow { key, incident })
+                .collect();
+            Msg::Incidents {
+                seq,
+                request,
+                rows,
+                limit: PAGE_LIMIT,
+            }
+        }
+        StoreCmd::LoadDeadLetters {
+            seq,
+            request,
+            connector,
+        } => {
+            let query = DeadLetterPageQuery {
+                connector,
+                state: None,
+                anchor: request.anchor.clone(),
+                dir: request.dir,
+                limit: PAGE_LIMIT,
+            };
+            Msg::DeadLetters {
+                seq,
+                request,
+                rows: store.page_dead_letters(&query)?,
+                limit: PAGE_LIMIT,
+            }
+        }
+        StoreCmd::LoadDeadLetterDetail {
+            upstream,
+            id,
+            contract,
+        } => match store.dead_letter(&upstream, &id)? {
+            Some(letter) => {
+                let (schema, problem) = match contract.as_deref().map(read_contract) {
+                    Some(Ok(schema)) => (Some(schema), None),
+                    Some(Err(problem)) => (None, Some(problem)),
+                    None => (None, None),
+                };
+                Msg::DeadLetterDetail(Box::new(DeadLetterDetail::new(
+                    letter,
+                    schema.as_ref(),
+                    problem,
+                )))
+            }
+            None => Msg::StoreError {
+                what: format!("dead letter {}", crate::domain::sanitize::line(&id)),
+                error: "no longer in the store".into(),
+            },
+        },
+        StoreCmd::LoadRunbook { connector, path } => {
+            let markdown = match &path {
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display())),
+                None => Err("no runbook configured for this connector".into()),
+            };
+            Msg::Runbook {
+                connector,
+                path,
+                markdown,
+            }
+        }
+        StoreCmd::LoadActivity => Msg::Activity {
+            outbox: store.page_outbox(&[], None, ACTIVITY_ROWS)?,
+            audit: store.page_audit(None, ACTIVITY_ROWS)?,
+        },
+        StoreCmd::LoadOpenActions {
+            failed_since,
+            tracked,
+        } => {
+            let mut settled = Vec::new();
+            for id in &tracked {
+                if let Some(entry) = store.outbox_entry(id)?
+                    && entry.state != OutboxState::Pending
+                {
+                    settled.push(entry);
+                }
+            }
+            Msg::OpenActions {
+                open: store.open_actions(failed_since)?,
+                tracked: settled,
+            }
+        }
+        StoreCmd::Enqueue { action, at } => {
+            Msg::ActionEnqueued(Box::new(store.enqueue_action(&action, at)?))
+        }
+        StoreCmd::CheckDataVersion => Msg::ExternalChange,
+    })
+}
+
+fn read_contract(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("contract {}: cannot read it: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("contract {}: not valid JSON: {e}", path.display()))
+}

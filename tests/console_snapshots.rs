@@ -1,0 +1,301 @@
+//! Snapshots of every console view (TestBackend) at 80×24 and 160×48 from fixed data and a
+//! fixed clock; plus hostile text never reaching the buffer and tiny sizes never panicking.
+
+mod console_fixtures;
+
+use console_fixtures::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use triage::console::app::Dialog;
+use triage::console::detail::DeadLetterDetail;
+use triage::console::views;
+use triage::console::{App, View};
+use triage::domain::ActionKind;
+
+fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| views::render(frame, app)).unwrap();
+    terminal
+}
+
+fn snapshot_both(name: &str, app: &App) {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let terminal = draw(app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), terminal.backend());
+    }
+}
+
+fn on(view: View) -> App {
+    let mut app = loaded_app();
+    app.view = view;
+    app
+}
+
+#[test]
+fn connectors_view() {
+    snapshot_both("connectors", &on(View::Connectors));
+}
+
+#[test]
+fn incidents_view() {
+    snapshot_both("incidents", &on(View::Incidents));
+}
+
+#[test]
+fn dead_letters_view() {
+    snapshot_both("dead_letters", &on(View::DeadLetters));
+}
+
+#[test]
+fn dead_letter_detail_view() {
+    let mut app = on(View::DeadLetters);
+    app.dead_letters.detail = Some(detail());
+    snapshot_both("dead_letter_detail", &app);
+    let text = draw(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("contract: missing required field `lead_source`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn binary_dead_letter_detail_shows_hex() {
+    let mut app = on(View::DeadLetters);
+    app.dead_letters.detail = Some(DeadLetterDetail::new(
+        dead_letter("dl-0001", &[0x00, 0x9f, 0xff, 0x10, 0x41]),
+        None,
+        None,
+    ));
+    let text = draw(&app, 80, 24).backend().to_string();
+    assert!(text.contains("00000000  00 9f ff 10 41"), "{text}");
+    assert!(text.contains("|....A|"), "{text}");
+}
+
+#[test]
+fn runbook_view() {
+    snapshot_both("runbook", &on(View::Runbook));
+}
+
+#[test]
+fn activity_view() {
+    snapshot_both("activity", &on(View::Activity));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = on(View::Incidents);
+    app.help = Some(0);
+    snapshot_both("help", &app);
+}
+
+#[test]
+fn replay_confirm_dialog() {
+    let mut app = on(View::DeadLetters);
+    app.dialog = Some(Dialog::ConfirmDeadLetter {
+        kind: ActionKind::Replay,
+        upstream: "demo".into(),
+        id: "dl-0003".into(),
+        connector: "hubspot-form-to-salesforce".into(),
+        destination: "Salesforce".into(),
+    });
+    snapshot_both("replay_dialog", &app);
+}
+
+#[test]
+fn read_only_header_and_footer() {
+    let mut app = app_with(true);
+    triage::console::update(&mut app, triage::console::Msg::Connectors(connector_rows()));
+    load_incidents(&mut app, incident_rows());
+    app.view = View::Incidents;
+    let text = draw(&app, 80, 24).backend().to_string();
+    assert!(text.contains("READ-ONLY"), "{text}");
+    let footer = text.lines().last().unwrap();
+    assert!(
+        footer.contains("? help") && !footer.contains("a ack"),
+        "footer must not offer ack in read-only mode: {footer}"
+    );
+}
+
+#[test]
+fn header_tells_stale_and_down_upstreams() {
+    use triage::domain::ConnectionState;
+    let mut app = loaded_app();
+    app.upstream_states = vec![
+        (
+            "crm".into(),
+            ConnectionState::Stale {
+                last_ok: now() - chrono::Duration::minutes(3),
+                since: now(),
+                error: "timeout".into(),
+            },
+        ),
+        (
+            "amqp".into(),
+            ConnectionState::Down {
+                since: now(),
+                error: "connection refused".into(),
+            },
+        ),
+    ];
+    let text = draw(&app, 160, 48).backend().to_string();
+    assert!(text.contains("crm: stale since 02:57"), "{text}");
+    assert!(text.contains("amqp: down: connection refused"), "{text}");
+}
+
+const HOSTILE: &str = "\x1b[2J\x1b[H\x1b]52;c;cm0gLXJmIH4=\x07\x1b[10;10H\u{9b}31mred\u{9b}0m\x08\x7f\r\n\u{202e}evil";
+
+#[test]
+fn escape_sequences_never_reach_the_buffer() {
+    let mut app = on(View::DeadLetters);
+    let mut hostile_letter = dead_letter(
+        "dl-evil",
+        format!("{{\"note\":\"{}\"}}", HOSTILE.replace('\\', "")).as_bytes(),
+    );
+    hostile_letter.payload = HOSTILE.as_bytes().to_vec();
+    hostile_letter
+        .headers
+        .push((HOSTILE.into(), HOSTILE.into()));
+    hostile_letter.error.message = HOSTILE.into();
+    hostile_letter.error.code = HOSTILE.into();
+    hostile_letter.error.vendor_response = Some(HOSTILE.into());
+    let mut summary = dead_letter_rows().remove(0);
+    summary.preview = HOSTILE.as_bytes().to_vec();
+    summary.error_code = HOSTILE.into();
+    summary.error_message = HOSTILE.into();
+    summary.connector = HOSTILE.into();
+    load_dead_letters(&mut app, vec![summary]);
+    let mut incident = incident_rows().remove(0);
+    incident.incident.title = HOSTILE.into();
+    incident.incident.connector = HOSTILE.into();
+    load_incidents(&mut app, vec![incident]);
+    triage::console::update(
+        &mut app,
+        triage::console::Msg::Runbook {
+            connector: HOSTILE.into(),
+            path: None,
+            markdown: Ok(format!("# {HOSTILE}\n\n{HOSTILE}\n")),
+        },
+    );
+    let mut frames = Vec::new();
+    for view in [View::DeadLetters, View::Incidents, View::Runbook] {
+        app.view = view;
+        frames.push(draw(&app, 160, 48));
+    }
+    app.view = View::DeadLetters;
+    app.dead_letters.detail = Some(DeadLetterDetail::new(hostile_letter, None, None));
+    frames.push(draw(&app, 160, 48));
+    for terminal in &frames {
+        for cell in terminal.backend().buffer().content() {
+            assert!(
+                !cell
+                    .symbol()
+                    .chars()
+                    .any(|c| c.is_control() || c == '\u{202e}'),
+                "control character in cell {:?}",
+                cell.symbol()
+            );
+        }
+    }
+    let detail_text = frames.last().unwrap().backend().to_string();
+    assert!(
+        detail_text.contains("␛[2J"),
+        "escape shown as a visible symbol: {detail_text}"
+    );
+}
+
+#[test]
+fn tiny_sizes_never_panic() {
+    let mut app = loaded_app();
+    for view in View::ALL {
+        app.view = view;
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {
+            let text = draw(&app, w, h).backend().to_string();
+            if w < 20 {
+                assert!(!text.contains("Connectors"), "{text}");
+            }
+        }
+    }
+    app.view = View::DeadLetters;
+    app.dead_letters.detail = Some(detail());
+    app.help = Some(0);
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {
+        draw(&app, w, h);
+    }
+    let text = draw(&app, 19, 5).backend().to_string();
+    assert!(text.contains("window too"), "{text}");
+}
+
+#[test]
+fn the_selected_row_stays_on_screen_deep_in_a_page() {
+    let mut app = on(View::DeadLetters);
+    let rows: Vec<_> = (0..100)
+        .map(|i| {
+            dead_letter_summary(
+                &format!("dl-{i:04}"),
+                "hubspot-form-to-salesforce",
+                i,
+                1000 - i,
+                b"{}",
+                "E",
+                "m",
+            )
+        })
+        .collect();
+    load_dead_letters(&mut app, rows);
+    for _ in 0..60 {
+        triage::console::update(
+            &mut app,
+            triage::console::Msg::Key {
+                key: triage::console::Key::parse("j").unwrap(),
+                now: now(),
+            },
+        );
+    }
+    let text = draw(&app, 80, 24).backend().to_string();
+    let selected = text
+        .lines()
+        .find(|l| l.starts_with("\"▶"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        selected.contains("1h "),
+        "row 60 failed 60 minutes ago: {selected}\n{text}"
+    );
+    assert!(
+        !text.contains("\"  0s "),
+        "the first rows scrolled away: {text}"
+    );
+}
+
+#[test]
+fn no_color_uses_no_colours_anywhere_and_colour_mode_does() {
+    use ratatui::style::Color;
+    let mut app = loaded_app();
+    for no_color in [true, false] {
+        app.theme = triage::console::Theme { no_color };
+        let mut coloured_cells = 0;
+        for view in View::ALL {
+            app.view = view;
+            app.upstream_states = vec![(
+                "demo".into(),
+                triage::domain::ConnectionState::Down {
+                    since: now(),
+                    error: "refused".into(),
+                },
+            )];
+            let terminal = draw(&app, 160, 48);
+            coloured_cells += terminal
+                .backend()
+                .buffer()
+                .content()
+                .iter()
+                .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+                .count();
+        }
+        if no_color {
+            assert_eq!(coloured_cells, 0, "NO_COLOR: only bold/reverse/underline");
+        } else {
+            assert!(coloured_cells > 0);
+        }
+    }
+}

@@ -1,0 +1,603 @@
+//! `update` tests: key → state → commands for every binding of the built-in keymap, read-only
+//! refusals, confirmation dialogs, quitting with pending actions, live reloads keeping the
+//! cursor on the same item, and the keymap overrides.
+
+mod console_fixtures;
+
+use console_fixtures::*;
+use triage::console::app::{Dialog, StatusLevel};
+use triage::console::msg::{Cmd, StoreCmd};
+use triage::console::{KeyAction, Keymap, Msg, View, update};
+use triage::domain::{ActionKind, IncidentStatus, OutboxState};
+use triage::store::{ChangeNotice, PageDir};
+
+fn enqueued(cmds: &[Cmd]) -> Option<&triage::domain::Action> {
+    cmds.iter().find_map(|c| match c {
+        Cmd::Store(StoreCmd::Enqueue { action, .. }) => Some(action),
+        _ => None,
+    })
+}
+
+fn on(view: View) -> triage::console::App {
+    let mut app = loaded_app();
+    app.view = view;
+    app
+}
+
+#[test]
+fn every_builtin_binding_has_an_action_and_a_description() {
+    let keymap = Keymap::builtin().unwrap();
+    let bindings: Vec<_> = keymap.bindings().collect();
+    assert!(bindings.len() >= 30, "{}", bindings.len());
+    for (key, binding) in bindings {
+        assert!(
+            !binding.description.trim().is_empty(),
+            "{key:?} has no description"
+        );
+        assert_ne!(binding.action, KeyAction::None);
+    }
+    let help = keymap.help_lines();
+    assert!(
+        help.iter()
+            .any(|(keys, d)| keys == "j down" && d == "Move down one row"),
+        "{help:?}"
+    );
+}
+
+#[test]
+fn user_keymap_overrides_key_by_key() {
+    let user = "[keys]\n\"h\" = { action = \"help\", description = \"Help on h\" }\n\"q\" = { action = \"none\" }\n\"j\" = { action = \"up\" }\n";
+    let keymap = Keymap::with_overrides(user, "user.toml").unwrap();
+    let k = |n: &str| triage::console::Key::parse(n).unwrap();
+    assert_eq!(keymap.action(&k("h")), Some(KeyAction::Help));
+    assert_eq!(keymap.action(&k("q")), None);
+    assert_eq!(keymap.action(&k("j")), Some(KeyAction::Up));
+    assert_eq!(
+        keymap.action(&k("?")),
+        Some(KeyAction::Help),
+        "keys not in the user file stay"
+    );
+    let bad = Keymap::with_overrides("[keys]\n\"hyper-x\" = { action = \"help\" }\n", "user.toml")
+        .unwrap_err();
+    assert!(
+        bad.to_string().contains("user.toml") && bad.to_string().contains("hyper-x"),
+        "{bad}"
+    );
+    let unknown = Keymap::with_overrides("[keys]\n\"h\" = { action = \"launch\" }\n", "user.toml")
+        .unwrap_err();
+    assert!(unknown.to_string().contains("user.toml"), "{unknown}");
+}
+
+#[test]
+fn views_switch_with_numbers_tab_and_backtab() {
+    let mut app = on(View::Connectors);
+    for (name, view) in [
+        ("2", View::Incidents),
+        ("3", View::DeadLetters),
+        ("4", View::Runbook),
+        ("5", View::Activity),
+        ("1", View::Connectors),
+    ] {
+        key(&mut app, name);
+        assert_eq!(app.view, view, "key {name}");
+    }
+    let cmds = key(&mut app, "tab");
+    assert_eq!(app.view, View::Incidents);
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Cmd::Store(StoreCmd::LoadIncidents { .. }))),
+        "{cmds:?}"
+    );
+    key(&mut app, "backtab");
+    key(&mut app, "backtab");
+    assert_eq!(app.view, View::Activity);
+}
+
+#[test]
+fn movement_keys_move_the_cursor() {
+    let mut app = on(View::Connectors);
+    for (name, expected) in [
+        ("j", 1),
+        ("down", 2),
+        ("down", 2),
+        ("k", 1),
+        ("up", 0),
+        ("up", 0),
+        ("G", 2),
+        ("g", 0),
+        ("end", 2),
+        ("home", 0),
+        ("pgdn", 2),
+        ("pgup", 0),
+        ("ctrl-d", 2),
+        ("ctrl-u", 0),
+    ] {
+        key(&mut app, name);
+        assert_eq!(app.connectors.cursor, expected, "after {name}");
+    }
+    let mut app = on(View::Activity);
+    key(&mut app, "j");
+    assert_eq!(app.activity.selected().unwrap().id, "ob-2");
+    let mut app = on(View::Runbook);
+    key(&mut app, "j");
+    key(&mut app, "j");
+    assert_eq!(app.runbook.scroll, 2);
+}
+
+#[test]
+fn g_and_shift_g_ask_the_store_for_the_first_and_last_page() {
+    let mut app = on(View::Incidents);
+    let cmds = key(&mut app, "G");
+    match &cmds[..] {
+        [Cmd::Store(StoreCmd::LoadIncidents { request, .. })] => {
+            assert!(request.anchor.is_none() && request.dir == PageDir::Backward)
+        }
+        other => panic!("{other:?}"),
+    }
+    let cmds = key(&mut app, "g");
+    match &cmds[..] {
+        [Cmd::Store(StoreCmd::LoadIncidents { request, .. })] => {
+            assert!(request.anchor.is_none() && request.dir == PageDir::Forward)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn walking_off_a_full_page_loads_the_next_page_from_the_last_key() {
+    let mut app = on(View::DeadLetters);
+    let rows: Vec<_> = (0..triage::console::paging::PAGE_LIMIT as i64)
+        .map(|i| {
+            dead_letter_summary(
+                &format!("dl-{i:05}"),
+                "hubspot-form-to-salesforce",
+                i,
+                10_000 - i,
+                b"{}",
+                "E",
+                "m",
+            )
+        })
+        .collect();
+    let last_key = rows.last().unwrap().key.clone();
+    load_dead_letters(&mut app, rows);
+    key(&mut app, "G");
+    // G asked for the last page; pretend we are still on the first and walk down to its end.
+    let (seq, request) = app.dead_letters.list.top();
+    let rows: Vec<_> = (0..triage::console::paging::PAGE_LIMIT as i64)
+        .map(|i| {
+            dead_letter_summary(
+                &format!("dl-{i:05}"),
+                "hubspot-form-to-salesforce",
+                i,
+                10_000 - i,
+                b"{}",
+                "E",
+                "m",
+            )
+        })
+        .collect();
+    update(
+        &mut app,
+        Msg::DeadLetters {
+            seq,
+            request,
+            rows,
+            limit: triage::console::paging::PAGE_LIMIT,
+        },
+    );
+    for _ in 0..triage::console::paging::PAGE_LIMIT - 1 {
+        assert!(key(&mut app, "j").is_empty());
+    }
+    let cmds = key(&mut app, "j");
+    match &cmds[..] {
+        [Cmd::Store(StoreCmd::LoadDeadLetters { request, .. })] => {
+            assert_eq!(request.anchor.as_ref(), Some(&last_key));
+            assert_eq!(request.dir, PageDir::Forward);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn enter_opens_dead_letters_of_a_connector_then_the_detail_and_esc_goes_back() {
+    let mut app = on(View::Connectors);
+    key(&mut app, "G"); // hubspot-form-to-salesforce
+    let cmds = key(&mut app, "enter");
+    assert_eq!(app.view, View::DeadLetters);
+    assert_eq!(
+        app.dead_letters.connector.as_deref(),
+        Some("hubspot-form-to-salesforce")
+    );
+    assert!(
+        matches!(&cmds[..], [Cmd::Store(StoreCmd::LoadDeadLetters { connector: Some(c), .. })] if c == "hubspot-form-to-salesforce"),
+        "{cmds:?}"
+    );
+    load_dead_letters(&mut app, dead_letter_rows());
+    let cmds = key(&mut app, "enter");
+    match &cmds[..] {
+        [Cmd::Store(StoreCmd::LoadDeadLetterDetail { id, contract, .. })] => {
+            assert_eq!(id, "dl-0003");
+            assert_eq!(
+                contract.as_deref(),
+                Some(std::path::Path::new(
+                    "/contracts/hubspot-form-to-salesforce.json"
+                ))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    update(&mut app, Msg::DeadLetterDetail(Box::new(detail())));
+    assert!(app.dead_letters.detail.is_some());
+    key(&mut app, "j");
+    assert_eq!(app.dead_letters.detail.as_ref().unwrap().scroll, 1);
+    key(&mut app, "esc");
+    assert!(app.dead_letters.detail.is_none());
+    let cmds = key(&mut app, "esc");
+    assert!(
+        app.dead_letters.connector.is_none(),
+        "second Esc shows all connectors"
+    );
+    assert!(
+        matches!(
+            &cmds[..],
+            [Cmd::Store(StoreCmd::LoadDeadLetters {
+                connector: None,
+                ..
+            })]
+        ),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn ack_escalate_resolve_enqueue_actions_as_the_operator() {
+    let mut app = on(View::Incidents);
+    let cmds = key(&mut app, "a");
+    let ack = enqueued(&cmds).expect("ack enqueued");
+    assert_eq!(
+        (ack.kind, ack.target.as_str(), ack.operator.as_str()),
+        (ActionKind::Ack, "inc-101", OPERATOR)
+    );
+    let cmds = key(&mut app, "e");
+    let escalate = enqueued(&cmds).expect("escalate enqueued");
+    assert_eq!(
+        (escalate.kind, escalate.level),
+        (ActionKind::Escalate, Some(1))
+    );
+    let cmds = key(&mut app, "x");
+    assert_eq!(enqueued(&cmds).unwrap().kind, ActionKind::Resolve);
+    // Acking an already acknowledged incident is refused with the reason.
+    key(&mut app, "G");
+    load_incidents(&mut app, incident_rows());
+    while app.incidents.selected_row().unwrap().incident.status != IncidentStatus::Acknowledged {
+        key(&mut app, "j");
+    }
+    assert!(enqueued(&key(&mut app, "a")).is_none());
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("already acknowledged by dev@laptop")
+    );
+    // Incident actions elsewhere explain where they work.
+    let mut app = on(View::Connectors);
+    assert!(key(&mut app, "a").is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("press 2"));
+}
+
+#[test]
+fn enqueued_action_shows_pending_at_once_wakes_the_outbox_then_shows_the_outcome() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "a");
+    let entry = outbox_entry("ob-9", ActionKind::Ack, "inc-101", OutboxState::Pending, 0);
+    let cmds = update(&mut app, Msg::ActionEnqueued(Box::new(entry.clone())));
+    assert!(cmds.contains(&Cmd::WakeOutbox), "{cmds:?}");
+    assert_eq!(
+        app.action_mark("demo", "inc-101").unwrap().0,
+        "ack pending…"
+    );
+    let mut sent = entry.clone();
+    sent.state = OutboxState::Sent;
+    sent.outcome = Some(triage::domain::ActionOutcome {
+        ok: true,
+        summary: "acknowledged".into(),
+        response: serde_json::Value::Null,
+    });
+    update(
+        &mut app,
+        Msg::OpenActions {
+            open: Vec::new(),
+            tracked: vec![sent],
+        },
+    );
+    let status = app.status.clone().unwrap();
+    assert_eq!(status.level, StatusLevel::Success);
+    assert!(
+        status
+            .text
+            .contains("inc-101 acknowledged by maria@bastion"),
+        "{}",
+        status.text
+    );
+    assert!(app.tracked_actions.is_empty());
+    let mut failed = entry;
+    failed.state = OutboxState::Failed;
+    failed.last_error = Some("HTTP 409: already resolved".into());
+    app.tracked_actions.push(failed.id.clone());
+    update(
+        &mut app,
+        Msg::OpenActions {
+            open: vec![failed.clone()],
+            tracked: vec![failed],
+        },
+    );
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("failed: HTTP 409: already resolved")
+    );
+    assert!(
+        app.action_mark("demo", "inc-101")
+            .unwrap()
+            .0
+            .starts_with("ack failed")
+    );
+}
+
+#[test]
+fn replay_and_discard_ask_first_y_or_enter_enqueue_n_or_esc_cancel() {
+    for (action_key, kind) in [("r", ActionKind::Replay), ("d", ActionKind::Discard)] {
+        for (answer, confirms) in [("y", true), ("enter", true), ("n", false), ("esc", false)] {
+            let mut app = on(View::DeadLetters);
+            assert!(
+                key(&mut app, action_key).is_empty(),
+                "nothing is sent before confirmation"
+            );
+            match app.dialog.as_ref().expect("dialog") {
+                Dialog::ConfirmDeadLetter {
+                    kind: k,
+                    id,
+                    connector,
+                    destination,
+                    ..
+                } => {
+                    assert_eq!(
+                        (*k, id.as_str(), connector.as_str(), destination.as_str()),
+                        (kind, "dl-0003", "hubspot-form-to-salesforce", "Salesforce")
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(
+                key(&mut app, "j").is_empty(),
+                "other keys leave the dialog open"
+            );
+            assert!(app.dialog.is_some());
+            let cmds = key(&mut app, answer);
+            assert!(app.dialog.is_none());
+            assert_eq!(
+                enqueued(&cmds).map(|a| (a.kind, a.target.clone(), a.operator.clone())),
+                confirms.then(|| (kind, "dl-0003".to_string(), OPERATOR.to_string())),
+                "{action_key} {answer}"
+            );
+        }
+    }
+}
+
+#[test]
+fn retry_reenqueues_a_failed_action_only() {
+    let mut app = on(View::Activity);
+    assert!(
+        enqueued(&key(&mut app, "R")).is_none(),
+        "pending one is not retried"
+    );
+    key(&mut app, "j");
+    let cmds = key(&mut app, "R");
+    let retried = enqueued(&cmds).expect("failed action retried");
+    assert_eq!(
+        (retried.kind, retried.target.as_str()),
+        (ActionKind::Replay, "dl-0001")
+    );
+}
+
+#[test]
+fn read_only_refuses_every_mutating_key_with_a_message() {
+    for (view, name) in [
+        (View::Incidents, "a"),
+        (View::Incidents, "e"),
+        (View::Incidents, "x"),
+        (View::DeadLetters, "r"),
+        (View::DeadLetters, "d"),
+        (View::Activity, "R"),
+    ] {
+        let mut app = loaded_app();
+        app.read_only = true;
+        app.view = view;
+        let cmds = key(&mut app, name);
+        assert!(cmds.is_empty(), "{name}: {cmds:?}");
+        assert!(app.dialog.is_none());
+        let status = app.status.as_ref().expect("status message");
+        assert_eq!(status.level, StatusLevel::Warning);
+        assert!(status.text.starts_with("read-only"), "{}", status.text);
+    }
+}
+
+#[test]
+fn quit_asks_while_actions_are_pending_and_ctrl_c_does_not() {
+    let mut app = loaded_app();
+    assert_eq!(key(&mut app, "q"), vec![Cmd::Quit]);
+    let mut app = loaded_app();
+    update(
+        &mut app,
+        Msg::Header {
+            states: Vec::new(),
+            pending_actions: 2,
+        },
+    );
+    assert!(key(&mut app, "q").is_empty());
+    assert_eq!(app.dialog, Some(Dialog::ConfirmQuit { pending: 2 }));
+    assert!(key(&mut app, "n").is_empty());
+    assert!(!app.should_quit);
+    key(&mut app, "q");
+    assert_eq!(key(&mut app, "y"), vec![Cmd::Quit]);
+    assert!(app.should_quit);
+    let mut app = loaded_app();
+    app.pending_actions = 3;
+    assert_eq!(key(&mut app, "ctrl-c"), vec![Cmd::Quit]);
+}
+
+#[test]
+fn help_suspend_filter_and_open_runbook() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "?");
+    assert_eq!(app.help, Some(0));
+    key(&mut app, "j");
+    assert_eq!(app.help, Some(1), "j scrolls the help, not the list");
+    key(&mut app, "?");
+    assert_eq!(app.help, None);
+    assert_eq!(key(&mut app, "ctrl-z"), vec![Cmd::Suspend]);
+
+    key(&mut app, "/");
+    for c in ["d", "u", "p"] {
+        key(&mut app, c);
+    }
+    assert_eq!(
+        app.incidents.visible().len(),
+        1,
+        "only 'Duplicate conversion ids'"
+    );
+    key(&mut app, "enter");
+    assert!(app.filter_input.is_none());
+    assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-103");
+    key(&mut app, "esc");
+    assert_eq!(app.incidents.visible().len(), 5);
+    assert_eq!(
+        app.incidents.selected_row().unwrap().incident.id,
+        "inc-103",
+        "cursor stays on the item"
+    );
+
+    let cmds = key(&mut app, "o");
+    assert_eq!(app.view, View::Runbook);
+    match &cmds[..] {
+        [Cmd::Store(StoreCmd::LoadRunbook { connector, path })] => {
+            assert_eq!(connector, "ads-conversions-to-analytics");
+            assert_eq!(
+                path.as_deref(),
+                Some(std::path::Path::new(
+                    "/runbooks/ads-conversions-to-analytics.md"
+                ))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut app = on(View::Incidents);
+    assert!(
+        matches!(
+            &key(&mut app, "enter")[..],
+            [Cmd::Store(StoreCmd::LoadRunbook { .. })]
+        ),
+        "Enter on an incident opens its runbook"
+    );
+    key(&mut app, "esc");
+    assert_eq!(app.view, View::Connectors);
+}
+
+#[test]
+fn reload_keeps_the_cursor_on_the_same_incident_when_rows_move() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "j");
+    key(&mut app, "j");
+    assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-103");
+    let cmds = update(&mut app, Msg::Changed(ChangeNotice::Incidents));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Cmd::Store(StoreCmd::LoadIncidents { .. }))),
+        "{cmds:?}"
+    );
+    let mut rows = incident_rows();
+    let moved = rows.remove(2);
+    rows.push(moved);
+    load_incidents(&mut app, rows);
+    assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-103");
+    assert_eq!(app.incidents.cursor, 4);
+}
+
+#[test]
+fn stale_page_answers_are_ignored_and_countdown_ticks_only_when_shown() {
+    let mut app = on(View::Incidents);
+    let (old_seq, old_request) = app.incidents.reload();
+    let (_new_seq, _) = app.incidents.reload();
+    assert!(
+        !app.incidents
+            .page_loaded(old_seq, old_request, Vec::new(), 10)
+    );
+    assert!(app.needs_tick());
+    app.view = View::Connectors;
+    assert!(!app.needs_tick());
+}
+
+#[test]
+fn walking_past_the_end_stays_and_an_emptied_window_restarts_from_the_top() {
+    let mut app = on(View::Incidents);
+    let rows = incident_rows();
+    let limit = rows.len();
+    let (seq, request) = app.incidents.reload();
+    update(
+        &mut app,
+        Msg::Incidents {
+            seq,
+            request,
+            rows,
+            limit,
+        },
+    );
+    for _ in 0..limit - 1 {
+        key(&mut app, "j");
+    }
+    let cmds = key(&mut app, "j");
+    let (seq, request) = match cmds.as_slice() {
+        [Cmd::Store(StoreCmd::LoadIncidents { seq, request, .. })] => (*seq, request.clone()),
+        other => panic!("a full page asks for the next one: {other:?}"),
+    };
+    update(
+        &mut app,
+        Msg::Incidents {
+            seq,
+            request,
+            rows: Vec::new(),
+            limit,
+        },
+    );
+    assert_eq!(
+        app.incidents.selected_row().unwrap().incident.id,
+        "inc-099",
+        "still on the last row"
+    );
+    assert!(key(&mut app, "j").is_empty(), "no more pages after that");
+
+    // A reload of an anchored window that came back empty starts from the top.
+    let (seq, _) = app.incidents.reload();
+    let request = triage::console::paging::PageRequest {
+        anchor: Some(app.incidents.rows[0].key.clone()),
+        dir: PageDir::Forward,
+        land: triage::console::paging::Landing::Keep,
+    };
+    let cmds = update(
+        &mut app,
+        Msg::Incidents {
+            seq,
+            request,
+            rows: Vec::new(),
+            limit,
+        },
+    );
+    assert!(
+        matches!(&cmds[..], [Cmd::Store(StoreCmd::LoadIncidents { request, .. })] if request.anchor.is_none()),
+        "{cmds:?}"
+    );
+}
