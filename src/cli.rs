@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "triage", version, about = "On-call console for brittle integrations: queues, dead letters, incidents, acks, replay.")]
+#[command(
+    name = "triage",
+    version,
+    about = "On-call console for brittle integrations: queues, dead letters, incidents, acks, replay."
+)]
 pub struct Cli {
     /// Config file (else $TRIAGE_CONFIG, else ~/.config/triage/triage.toml).
     #[arg(long, global = true, value_name = "FILE")]

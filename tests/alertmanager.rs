@@ -35,18 +35,38 @@ async fn fire(http: &reqwest::Client, url: &str, name: &str, connector: &str, se
                         "runbook_url": "https://runbooks.example/hubspot"},
         "startsAt": Utc::now(),
     }]);
-    let r = http.post(format!("{url}/api/v2/alerts")).json(&body).send().await.expect("post alert");
+    let r = http
+        .post(format!("{url}/api/v2/alerts"))
+        .json(&body)
+        .send()
+        .await
+        .expect("post alert");
     assert!(r.status().is_success(), "{}", r.status());
 }
 
 async fn silences(http: &reqwest::Client, url: &str) -> Vec<serde_json::Value> {
-    http.get(format!("{url}/api/v2/silences")).send().await.expect("get").json().await.expect("json")
+    http.get(format!("{url}/api/v2/silences"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
 }
 
 async fn alert_state(http: &reqwest::Client, url: &str, name: &str) -> Option<String> {
-    let alerts: Vec<serde_json::Value> =
-        http.get(format!("{url}/api/v2/alerts")).send().await.expect("get").json().await.expect("json");
-    alerts.iter().find(|a| a["labels"]["alertname"] == name).map(|a| a["status"]["state"].as_str().unwrap_or("").to_string())
+    let alerts: Vec<serde_json::Value> = http
+        .get(format!("{url}/api/v2/alerts"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name)
+        .map(|a| a["status"]["state"].as_str().unwrap_or("").to_string())
 }
 
 fn config(dir: &std::path::Path, url: &str) -> Config {
@@ -92,7 +112,9 @@ async fn alerts_become_incidents_and_ack_is_a_silence_by_the_operator() {
     let config = config(dir.path(), &url);
     let store_path = dir.path().join("triage.db");
     let mut store = Store::open(&store_path).expect("store");
-    store.sync_inventory(&config.inventory()).expect("inventory");
+    store
+        .sync_inventory(&config.inventory())
+        .expect("inventory");
     let writer = StoreWriter::open(&store_path).expect("writer");
     let (upstreams, errors) = Upstreams::from_config(&config, &RoutingConfig::default());
     assert!(errors.is_empty(), "{errors:?}");
@@ -100,17 +122,37 @@ async fn alerts_become_incidents_and_ack_is_a_silence_by_the_operator() {
     let (changes, _) = broadcast::channel(64);
     let ctx = PollContext::new(&config, &RoutingConfig::default(), Duration::from_secs(1));
 
-    poll_once(upstream.as_ref(), &writer, &ctx, &changes).await.expect("poll");
+    poll_once(upstream.as_ref(), &writer, &ctx, &changes)
+        .await
+        .expect("poll");
     let page = upstream.incidents(None, None).await.expect("incidents");
-    let ours = page.items.iter().find(|i| i.kind == name).expect("our alert is an incident").clone();
-    let incident = store.incident("am", &ours.id).expect("get").expect("synced");
+    let ours = page
+        .items
+        .iter()
+        .find(|i| i.kind == name)
+        .expect("our alert is an incident")
+        .clone();
+    let incident = store
+        .incident("am", &ours.id)
+        .expect("get")
+        .expect("synced");
     assert_eq!(incident.connector, "hubspot-form-to-salesforce");
     assert_eq!(incident.severity, Severity::Critical);
     assert_eq!(incident.status, IncidentStatus::Open);
     assert_eq!(incident.title, format!("{name} is failing"));
-    assert!(incident.links.iter().any(|l| l.url == "https://runbooks.example/hubspot"));
-    assert_eq!(incident.labels.get("team").map(String::as_str), Some("revops"));
-    let deadline = incident.ack_deadline.expect("ack deadline from the connector's SLA");
+    assert!(
+        incident
+            .links
+            .iter()
+            .any(|l| l.url == "https://runbooks.example/hubspot")
+    );
+    assert_eq!(
+        incident.labels.get("team").map(String::as_str),
+        Some("revops")
+    );
+    let deadline = incident
+        .ack_deadline
+        .expect("ack deadline from the connector's SLA");
     assert_eq!((deadline - incident.opened_at).num_minutes(), 15);
 
     // Ack through the outbox: a silence authored by the operator; the alert turns suppressed.
@@ -123,18 +165,32 @@ async fn alerts_become_incidents_and_ack_is_a_silence_by_the_operator() {
         level: None,
         payload: None,
     };
-    let entry = writer.call(move |s| s.enqueue_action(&action, Utc::now())).await.expect("enqueue");
-    outbox::process_due(&upstreams, &writer, &changes).await.expect("outbox");
+    let entry = writer
+        .call(move |s| s.enqueue_action(&action, Utc::now()))
+        .await
+        .expect("enqueue");
+    outbox::process_due(&upstreams, &writer, &changes)
+        .await
+        .expect("outbox");
     let sent = store.outbox_entry(&entry.id).expect("get").expect("exists");
     assert_eq!(sent.state, OutboxState::Sent, "{sent:?}");
     let ours_silences: Vec<_> = silences(&http, &url)
         .await
         .into_iter()
-        .filter(|s| s["matchers"].as_array().is_some_and(|m| m.iter().any(|m| m["value"] == name.as_str())))
+        .filter(|s| {
+            s["matchers"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["value"] == name.as_str()))
+        })
         .collect();
     assert_eq!(ours_silences.len(), 1);
     assert_eq!(ours_silences[0]["createdBy"], "alice@bastion");
-    assert!(ours_silences[0]["comment"].as_str().unwrap_or("").starts_with("ACK: CRM renamed lead_source"));
+    assert!(
+        ours_silences[0]["comment"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("ACK: CRM renamed lead_source")
+    );
     let mut state = None;
     for _ in 0..50 {
         state = alert_state(&http, &url, &name).await;
@@ -146,25 +202,70 @@ async fn alerts_become_incidents_and_ack_is_a_silence_by_the_operator() {
     assert_eq!(state.as_deref(), Some("suppressed"));
 
     // Sending the same action again (a lost answer) creates no second silence.
-    upstream.perform(&sent.action, &sent.idempotency_key).await.expect("resend");
-    let count = silences(&http, &url).await.iter().filter(|s| s["comment"].as_str().unwrap_or("").contains(&sent.idempotency_key)).count();
+    upstream
+        .perform(&sent.action, &sent.idempotency_key)
+        .await
+        .expect("resend");
+    let count = silences(&http, &url)
+        .await
+        .iter()
+        .filter(|s| {
+            s["comment"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&sent.idempotency_key)
+        })
+        .count();
     assert_eq!(count, 1);
 
     // The next poll shows the ack.
-    poll_once(upstream.as_ref(), &writer, &ctx, &changes).await.expect("poll");
-    let acked = store.incident("am", &ours.id).expect("get").expect("exists");
-    assert_eq!((acked.status, acked.acked_by.as_deref()), (IncidentStatus::Acknowledged, Some("alice@bastion")));
+    poll_once(upstream.as_ref(), &writer, &ctx, &changes)
+        .await
+        .expect("poll");
+    let acked = store
+        .incident("am", &ours.id)
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (acked.status, acked.acked_by.as_deref()),
+        (IncidentStatus::Acknowledged, Some("alice@bastion"))
+    );
 
     // Resolve: the silence expires and the alert ends; the next poll resolves the incident.
-    let action = Action { kind: ActionKind::Resolve, note: None, ..sent.action.clone() };
-    let entry = writer.call(move |s| s.enqueue_action(&action, Utc::now())).await.expect("enqueue");
-    outbox::process_due(&upstreams, &writer, &changes).await.expect("outbox");
-    assert_eq!(store.outbox_entry(&entry.id).expect("get").expect("exists").state, OutboxState::Sent);
-    let ours_silence = silences(&http, &url).await.into_iter().find(|s| s["id"] == ours_silences[0]["id"]).expect("silence");
+    let action = Action {
+        kind: ActionKind::Resolve,
+        note: None,
+        ..sent.action.clone()
+    };
+    let entry = writer
+        .call(move |s| s.enqueue_action(&action, Utc::now()))
+        .await
+        .expect("enqueue");
+    outbox::process_due(&upstreams, &writer, &changes)
+        .await
+        .expect("outbox");
+    assert_eq!(
+        store
+            .outbox_entry(&entry.id)
+            .expect("get")
+            .expect("exists")
+            .state,
+        OutboxState::Sent
+    );
+    let ours_silence = silences(&http, &url)
+        .await
+        .into_iter()
+        .find(|s| s["id"] == ours_silences[0]["id"])
+        .expect("silence");
     assert_eq!(ours_silence["status"]["state"], "expired");
     assert_eq!(alert_state(&http, &url, &name).await, None, "alert ended");
-    poll_once(upstream.as_ref(), &writer, &ctx, &changes).await.expect("poll");
-    let resolved = store.incident("am", &ours.id).expect("get").expect("exists");
+    poll_once(upstream.as_ref(), &writer, &ctx, &changes)
+        .await
+        .expect("poll");
+    let resolved = store
+        .incident("am", &ours.id)
+        .expect("get")
+        .expect("exists");
     assert_eq!(resolved.status, IncidentStatus::Resolved);
     assert!(resolved.resolved_at.is_some());
 }
@@ -181,21 +282,34 @@ async fn silences_by_others_show_as_acks_and_unknown_silences_expire_quietly() {
         "matchers": [{"name": "alertname", "value": name, "isRegex": false, "isEqual": true}],
         "startsAt": now, "endsAt": now + chrono::Duration::hours(1), "createdBy": "bob", "comment": "vendor is on it",
     });
-    let r = http.post(format!("{url}/api/v2/silences")).json(&body).send().await.expect("silence");
+    let r = http
+        .post(format!("{url}/api/v2/silences"))
+        .json(&body)
+        .send()
+        .await
+        .expect("silence");
     assert!(r.status().is_success());
     let am = Alertmanager::new("am", &url, Duration::from_secs(5), None).expect("client");
     let mut seen = None;
     for _ in 0..50 {
         let page = am.incidents(None, None).await.expect("incidents");
         seen = page.items.into_iter().find(|i| i.kind == name);
-        if seen.as_ref().is_some_and(|i| i.status == IncidentStatus::Acknowledged) {
+        if seen
+            .as_ref()
+            .is_some_and(|i| i.status == IncidentStatus::Acknowledged)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let incident = seen.expect("incident");
-    assert_eq!((incident.status, incident.acked_by.as_deref()), (IncidentStatus::Acknowledged, Some("bob")));
+    assert_eq!(
+        (incident.status, incident.acked_by.as_deref()),
+        (IncidentStatus::Acknowledged, Some("bob"))
+    );
     assert_eq!(incident.severity, Severity::Warning);
     // Alertmanager answers 500 "silence not found" for an unknown id: already gone, not an error.
-    am.expire_silence("00000000-0000-0000-0000-000000000000").await.expect("unknown silence is gone");
+    am.expire_silence("00000000-0000-0000-0000-000000000000")
+        .await
+        .expect("unknown silence is gone");
 }

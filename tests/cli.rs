@@ -23,7 +23,11 @@ impl Drop for DemoProcess {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn start_demo() -> DemoProcess {
@@ -31,14 +35,25 @@ fn start_demo() -> DemoProcess {
     let config = dir.path().join("conf").join("triage.toml");
     let port = free_port();
     let child = Command::new(BIN)
-        .args(["demo", "--serve-only", "--listen", &format!("127.0.0.1:{port}"), "--write-config"])
+        .args([
+            "demo",
+            "--serve-only",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--write-config",
+        ])
         .arg(&config)
         .env("XDG_STATE_HOME", dir.path().join("state"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn demo");
-    let demo = DemoProcess { child, config, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+    let demo = DemoProcess {
+        child,
+        config,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !(demo.config.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
         assert!(Instant::now() < deadline, "demo did not come up");
@@ -64,7 +79,10 @@ fn stdout(o: &Output) -> String {
 }
 
 fn json_lines(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 #[test]
@@ -74,23 +92,66 @@ fn sync_list_act_and_audit_from_the_command_line() {
     let store = dir.path().join("triage.db");
 
     let out = triage(&demo, &store, &["sync", "--once"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout(&out).contains("demo: live"), "{}", stdout(&out));
 
     let out = triage(&demo, &store, &["connectors"]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("hubspot-form-to-salesforce"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("hubspot-form-to-salesforce"),
+        "{}",
+        stdout(&out)
+    );
 
     let incidents = json_lines(&triage(&demo, &store, &["incidents", "--json"]));
-    let open = incidents.iter().find(|i| i["status"] == "open").expect("an open incident");
+    let open = incidents
+        .iter()
+        .find(|i| i["status"] == "open")
+        .expect("an open incident");
     let id = open["id"].as_str().expect("id");
 
-    let out = triage(&demo, &store, &["--operator", "carol@bastion", "ack", id, "--note", "looking"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
-    assert!(stdout(&out).contains("acknowledged by carol@bastion"), "{}", stdout(&out));
+    let out = triage(
+        &demo,
+        &store,
+        &[
+            "--operator",
+            "carol@bastion",
+            "ack",
+            id,
+            "--note",
+            "looking",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("acknowledged by carol@bastion"),
+        "{}",
+        stdout(&out)
+    );
 
     // A replay the destination refuses exits non-zero and says why.
-    let dls = json_lines(&triage(&demo, &store, &["dead-letters", "--connector", "hubspot-form-to-salesforce", "--json", "--limit", "1"]));
+    let dls = json_lines(&triage(
+        &demo,
+        &store,
+        &[
+            "dead-letters",
+            "--connector",
+            "hubspot-form-to-salesforce",
+            "--json",
+            "--limit",
+            "1",
+        ],
+    ));
     assert_eq!(dls.len(), 1);
     let dl = dls[0]["id"].as_str().expect("id");
     let out = triage(&demo, &store, &["replay", dl]);
@@ -99,12 +160,25 @@ fn sync_list_act_and_audit_from_the_command_line() {
 
     // The failed action is listed; the audit chain verifies.
     let outbox = json_lines(&triage(&demo, &store, &["outbox", "--json"]));
-    assert!(outbox.iter().any(|e| e["state"] == "failed" && e["action"] == "replay"), "{outbox:?}");
+    assert!(
+        outbox
+            .iter()
+            .any(|e| e["state"] == "failed" && e["action"] == "replay"),
+        "{outbox:?}"
+    );
     let out = triage(&demo, &store, &["audit", "--verify"]);
     assert!(out.status.success(), "{}", stdout(&out));
     let audit = json_lines(&triage(&demo, &store, &["audit", "--json"]));
     let events: Vec<&str> = audit.iter().filter_map(|e| e["event"].as_str()).collect();
-    assert_eq!(events, vec!["replay.failed", "replay.requested", "ack.sent", "ack.requested"]);
+    assert_eq!(
+        events,
+        vec![
+            "replay.failed",
+            "replay.requested",
+            "ack.sent",
+            "ack.requested"
+        ]
+    );
     assert_eq!(audit[2]["operator"], "carol@bastion");
 }
 
@@ -115,7 +189,13 @@ fn read_only_refuses_and_an_unreachable_upstream_leaves_the_action_pending() {
     let store = dir.path().join("triage.db");
     assert!(triage(&demo, &store, &["sync", "--once"]).status.success());
     let incidents = json_lines(&triage(&demo, &store, &["incidents", "--json"]));
-    let id = incidents.iter().find(|i| i["status"] == "open").expect("open")["id"].as_str().expect("id").to_string();
+    let id = incidents
+        .iter()
+        .find(|i| i["status"] == "open")
+        .expect("open")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
 
     let out = triage(&demo, &store, &["--read-only", "ack", &id]);
     assert!(!out.status.success());
@@ -125,7 +205,13 @@ fn read_only_refuses_and_an_unreachable_upstream_leaves_the_action_pending() {
     drop(demo);
     let demo_gone = start_demo_config_only(&dir);
     let out = triage(&demo_gone, &store, &["ack", &id, "--timeout", "1"]);
-    assert_eq!(out.status.code(), Some(75), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let outbox = json_lines(&triage(&demo_gone, &store, &["outbox", "--json"]));
     assert_eq!(outbox[0]["state"], "pending");
     assert!(outbox[0]["attempts"].as_u64().unwrap_or(0) >= 1);
@@ -147,7 +233,11 @@ fn start_demo_config_only(dir: &tempfile::TempDir) -> DemoProcess {
 fn a_bad_config_names_file_line_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("triage.toml");
-    std::fs::write(&config, "[[upstream]]\nid = \"x\"\nkind = \"kafka\"\nurl = \"http://127.0.0.1:1\"\n").expect("write");
+    std::fs::write(
+        &config,
+        "[[upstream]]\nid = \"x\"\nkind = \"kafka\"\nurl = \"http://127.0.0.1:1\"\n",
+    )
+    .expect("write");
     let out = Command::new(BIN)
         .arg("--config")
         .arg(&config)
@@ -157,5 +247,8 @@ fn a_bad_config_names_file_line_and_field() {
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("triage.toml:3") && err.contains("kind"), "{err}");
+    assert!(
+        err.contains("triage.toml:3") && err.contains("kind"),
+        "{err}"
+    );
 }

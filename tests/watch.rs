@@ -28,7 +28,9 @@ async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, received)
@@ -66,18 +68,39 @@ fn for_incident<'a>(received: &'a [serde_json::Value], id: &str) -> Vec<&'a serd
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacked_incident_escalates_to_backup_then_bridge_once_and_acked_one_stays_quiet() {
     triage::upstream::http::install_crypto_provider();
-    let demo = DemoServer::start(DemoOptions { tick: Duration::from_secs(3600), ..DemoOptions::default() })
-        .await
-        .expect("demo");
+    let demo = DemoServer::start(DemoOptions {
+        tick: Duration::from_secs(3600),
+        ..DemoOptions::default()
+    })
+    .await
+    .expect("demo");
     let http = reqwest::Client::new();
-    let page: serde_json::Value =
-        http.get(format!("{}/v1/incidents?limit=500", demo.url())).send().await.expect("get").json().await.expect("json");
-    let open: Vec<&serde_json::Value> = page["items"].as_array().expect("items").iter().filter(|i| i["status"] == "open").collect();
+    let page: serde_json::Value = http
+        .get(format!("{}/v1/incidents?limit=500", demo.url()))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let open: Vec<&serde_json::Value> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["status"] == "open")
+        .collect();
     let x = open[0];
-    let y = open.iter().find(|i| i["connector"] != x["connector"]).expect("a second open incident");
+    let y = open
+        .iter()
+        .find(|i| i["connector"] != x["connector"])
+        .expect("a second open incident");
     // Deadlines a few seconds from now, whatever the demo's opening times were.
     let sla = |incident: &serde_json::Value| {
-        let opened: chrono::DateTime<Utc> = incident["opened_at"].as_str().expect("opened_at").parse().expect("time");
+        let opened: chrono::DateTime<Utc> = incident["opened_at"]
+            .as_str()
+            .expect("opened_at")
+            .parse()
+            .expect("time");
         (Utc::now() - opened).num_seconds() + 4
     };
     let (hook, received) = receiver().await;
@@ -92,7 +115,9 @@ async fn unacked_incident_escalates_to_backup_then_bridge_once_and_acked_one_sta
     let route = |name: &str, i: &serde_json::Value| {
         format!(
             "[[route]]\nname = \"{name}\"\nmatch = {{ connector = {}, kind = {} }}\nack_sla = \"{}s\"\nchain = \"test-major\"\n",
-            i["connector"], i["kind"], sla(i)
+            i["connector"],
+            i["kind"],
+            sla(i)
         )
     };
     let text = format!(
@@ -112,7 +137,11 @@ async fn unacked_incident_escalates_to_backup_then_bridge_once_and_acked_one_sta
     std::fs::write(&config, text).expect("config");
     // Y is acknowledged before its deadline: nothing may be sent for it.
     let ack = http
-        .post(format!("{}/v1/incidents/{}/ack", demo.url(), y["id"].as_str().expect("id")))
+        .post(format!(
+            "{}/v1/incidents/{}/ack",
+            demo.url(),
+            y["id"].as_str().expect("id")
+        ))
         .json(&serde_json::json!({"operator": "maria"}))
         .send()
         .await
@@ -130,24 +159,58 @@ async fn unacked_incident_escalates_to_backup_then_bridge_once_and_acked_one_sta
         if count >= 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "escalations never arrived: {:?}", received.lock().expect("lock"));
+        assert!(
+            Instant::now() < deadline,
+            "escalations never arrived: {:?}",
+            received.lock().expect("lock")
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Give a duplicate every chance to show up.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let received = received.lock().expect("lock").clone();
     let for_x = for_incident(&received, &x_id);
-    assert_eq!(for_x.len(), 2, "exactly one notification per step: {received:?}");
+    assert_eq!(
+        for_x.len(),
+        2,
+        "exactly one notification per step: {received:?}"
+    );
     assert_eq!(for_x[0]["escalation_level"], 1);
-    assert!(for_x[0]["recipients"].to_string().contains("Dev Patel (@dev)"), "{}", for_x[0]);
+    assert!(
+        for_x[0]["recipients"]
+            .to_string()
+            .contains("Dev Patel (@dev)"),
+        "{}",
+        for_x[0]
+    );
     assert_eq!(for_x[1]["escalation_level"], 2);
-    assert!(for_x[1]["recipients"].to_string().contains("#incident-bridge"), "{}", for_x[1]);
+    assert!(
+        for_x[1]["recipients"]
+            .to_string()
+            .contains("#incident-bridge"),
+        "{}",
+        for_x[1]
+    );
     assert_eq!(for_x[0]["ack_command"], format!("triage ack demo:{x_id}"));
-    assert!(for_incident(&received, y["id"].as_str().expect("id")).is_empty(), "acked in time: {received:?}");
+    assert!(
+        for_incident(&received, y["id"].as_str().expect("id")).is_empty(),
+        "acked in time: {received:?}"
+    );
     // The Connector API has an escalate endpoint: the upstream saw level 2.
-    let page: serde_json::Value =
-        http.get(format!("{}/v1/incidents?limit=500", demo.url())).send().await.expect("get").json().await.expect("json");
-    let upstream_x = page["items"].as_array().expect("items").iter().find(|i| i["id"] == x_id.as_str()).expect("x");
+    let page: serde_json::Value = http
+        .get(format!("{}/v1/incidents?limit=500", demo.url()))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let upstream_x = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["id"] == x_id.as_str())
+        .expect("x");
     assert_eq!(upstream_x["escalation_level"], 2);
     demo.shutdown().await;
 }

@@ -22,21 +22,41 @@ pub const EXIT_PENDING: u8 = 75;
 pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
     let (kind, args, note, level, payload) = match command {
         Command::Ack(a) => (ActionKind::Ack, &a.action, a.note.clone(), None, None),
-        Command::Escalate { action, level } => (ActionKind::Escalate, &action.action, action.note.clone(), *level, None),
+        Command::Escalate { action, level } => (
+            ActionKind::Escalate,
+            &action.action,
+            action.note.clone(),
+            *level,
+            None,
+        ),
         Command::Resolve(a) => (ActionKind::Resolve, &a.action, a.note.clone(), None, None),
         Command::Discard(a) => (ActionKind::Discard, &a.action, a.note.clone(), None, None),
-        Command::Replay { action, payload_file } => {
+        Command::Replay {
+            action,
+            payload_file,
+        } => {
             let payload = payload_file.as_deref().map(super::read_file).transpose()?;
             (ActionKind::Replay, action, None, None, payload)
         }
         _ => bail!("not an action command"),
     };
     if ctx.read_only {
-        bail!("read-only mode: {} refused (drop --read-only / `read_only = true` to act)", kind.as_str());
+        bail!(
+            "read-only mode: {} refused (drop --read-only / `read_only = true` to act)",
+            kind.as_str()
+        );
     }
     let mut store = ctx.open_store()?;
     let (upstream, target, level) = resolve_target(&store, kind, &args.id, level)?;
-    let action = Action { kind, upstream, target, operator: ctx.operator.clone(), note, level, payload };
+    let action = Action {
+        kind,
+        upstream,
+        target,
+        operator: ctx.operator.clone(),
+        note,
+        level,
+        payload,
+    };
     let entry = store.enqueue_action(&action, Utc::now())?;
     drop(store);
     if args.no_wait {
@@ -49,8 +69,17 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
 
 /// Finds which upstream holds `id` (`upstream:id` picks explicitly). Escalation without a level
 /// goes one above the incident's current level.
-fn resolve_target(store: &Store, kind: ActionKind, id: &str, level: Option<u32>) -> Result<(String, String, Option<u32>)> {
-    let what = if kind.targets_incident() { "incident" } else { "dead letter" };
+fn resolve_target(
+    store: &Store,
+    kind: ActionKind,
+    id: &str,
+    level: Option<u32>,
+) -> Result<(String, String, Option<u32>)> {
+    let what = if kind.targets_incident() {
+        "incident"
+    } else {
+        "dead letter"
+    };
     if kind.targets_incident() {
         let mut found = store.find_incidents(id)?;
         if found.is_empty()
@@ -80,17 +109,28 @@ fn resolve_target(store: &Store, kind: ActionKind, id: &str, level: Option<u32>)
 
 fn single<T>(mut found: Vec<T>, what: &str, id: &str, name: impl Fn(&T) -> String) -> Result<T> {
     match found.len() {
-        0 => Err(eyre!("no {what} {:?} in the store (run `triage sync --once` to refresh it)", sanitize::line(id))),
+        0 => Err(eyre!(
+            "no {what} {:?} in the store (run `triage sync --once` to refresh it)",
+            sanitize::line(id)
+        )),
         1 => Ok(found.remove(0)),
         _ => {
             let names: Vec<String> = found.iter().map(name).collect();
-            Err(eyre!("{what} id {:?} is ambiguous; name one of: {}", sanitize::line(id), names.join(", ")))
+            Err(eyre!(
+                "{what} id {:?} is ambiguous; name one of: {}",
+                sanitize::line(id),
+                names.join(", ")
+            ))
         }
     }
 }
 
 /// Runs the outbox worker (same code as the console's) until the entry is no longer pending.
-pub async fn send_and_wait(ctx: &Context, entry_id: &str, timeout: Duration) -> Result<OutboxEntry> {
+pub async fn send_and_wait(
+    ctx: &Context,
+    entry_id: &str,
+    timeout: Duration,
+) -> Result<OutboxEntry> {
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     for e in errors {
         eprintln!("warning: {e}");

@@ -14,7 +14,10 @@ pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Resul
     let writer = StoreWriter::open(&ctx.store_path)?;
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     super::sync::record_build_errors(&writer, errors).await?;
-    let options = SyncOptions { pollers: true, outbox_worker: !ctx.read_only };
+    let options = SyncOptions {
+        pollers: true,
+        outbox_worker: !ctx.read_only,
+    };
     let handle = crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer, options);
     let console = ConsoleOptions {
         config: ctx.config.clone(),

@@ -11,7 +11,11 @@ use crate::config::Config;
 use crate::demo::{DemoOptions, DemoServer, write_demo_config};
 
 pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
-    let mut options = DemoOptions { seed: args.seed, token: args.token.clone(), ..DemoOptions::default() };
+    let mut options = DemoOptions {
+        seed: args.seed,
+        token: args.token.clone(),
+        ..DemoOptions::default()
+    };
     if let Some(listen) = args.listen {
         options.listen = listen;
     }
@@ -28,7 +32,10 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Console on the demo: config and store in a temporary directory removed on exit.
-    let dir = tempfile::Builder::new().prefix("triage-demo-").tempdir().wrap_err("cannot create a temporary directory")?;
+    let dir = tempfile::Builder::new()
+        .prefix("triage-demo-")
+        .tempdir()
+        .wrap_err("cannot create a temporary directory")?;
     let config_path = match &args.write_config {
         Some(path) => write_config_at(path, &url)?,
         None => write_demo_config(dir.path(), &url).wrap_err("cannot write the demo config")?,
@@ -45,11 +52,16 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
 
 /// Writes the demo config so that it ends up exactly at `path` (runbooks and contracts beside it).
 fn write_config_at(path: &std::path::Path, url: &str) -> Result<std::path::PathBuf> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-    let written = write_demo_config(dir, url).wrap_err_with(|| format!("cannot write the demo config into {}", dir.display()))?;
+    let written = write_demo_config(dir, url)
+        .wrap_err_with(|| format!("cannot write the demo config into {}", dir.display()))?;
     if written != path {
-        std::fs::rename(&written, path).wrap_err_with(|| format!("cannot move {} to {}", written.display(), path.display()))?;
+        std::fs::rename(&written, path)
+            .wrap_err_with(|| format!("cannot move {} to {}", written.display(), path.display()))?;
     }
     Ok(path.to_path_buf())
 }

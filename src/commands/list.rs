@@ -11,7 +11,9 @@ use serde_json::json;
 
 use super::Context;
 use crate::cli::ListArgs;
-use crate::domain::{DeadLetterState, IncidentStatus, OutboxEntry, OutboxState, Timestamp, sanitize};
+use crate::domain::{
+    DeadLetterState, IncidentStatus, OutboxEntry, OutboxState, Timestamp, sanitize,
+};
 use crate::store::{AuditVerification, DeadLetterPageQuery, IncidentPageQuery, PageDir};
 
 const PAGE: usize = 500;
@@ -19,12 +21,27 @@ const PAGE: usize = 500;
 pub fn connectors(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
     let store = ctx.open_store()?;
     let counts = store.connector_counts()?;
-    let mut out = Output::new(args.json, &["CONNECTOR", "UPSTREAM", "STATUS", "OWNER", "READY", "IN-FLIGHT", "DEAD", "OPEN", "FAIL/s"]);
+    let mut out = Output::new(
+        args.json,
+        &[
+            "CONNECTOR",
+            "UPSTREAM",
+            "STATUS",
+            "OWNER",
+            "READY",
+            "IN-FLIGHT",
+            "DEAD",
+            "OPEN",
+            "FAIL/s",
+        ],
+    );
     for c in store.connectors()? {
         if args.connector.as_ref().is_some_and(|id| *id != c.id) {
             continue;
         }
-        let count = counts.iter().find(|n| n.upstream == c.upstream && n.connector == c.id);
+        let count = counts
+            .iter()
+            .find(|n| n.upstream == c.upstream && n.connector == c.id);
         let open = count.map(|n| n.open_incidents).unwrap_or(0);
         if args.json {
             let mut value = serde_json::to_value(&c)?;
@@ -49,10 +66,30 @@ pub fn connectors(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
 
 pub fn incidents(ctx: &Context, args: &ListArgs, all_statuses: bool) -> Result<ExitCode> {
     let store = ctx.open_store()?;
-    let statuses =
-        if all_statuses { Vec::new() } else { vec![IncidentStatus::Open, IncidentStatus::Acknowledged] };
-    let mut query = IncidentPageQuery { connector: args.connector.clone(), statuses, anchor: None, dir: PageDir::Forward, limit: PAGE };
-    let mut out = Output::new(args.json, &["ID", "SEVERITY", "CONNECTOR", "STATUS", "ACK DUE", "ACKED BY", "TITLE"]);
+    let statuses = if all_statuses {
+        Vec::new()
+    } else {
+        vec![IncidentStatus::Open, IncidentStatus::Acknowledged]
+    };
+    let mut query = IncidentPageQuery {
+        connector: args.connector.clone(),
+        statuses,
+        anchor: None,
+        dir: PageDir::Forward,
+        limit: PAGE,
+    };
+    let mut out = Output::new(
+        args.json,
+        &[
+            "ID",
+            "SEVERITY",
+            "CONNECTOR",
+            "STATUS",
+            "ACK DUE",
+            "ACKED BY",
+            "TITLE",
+        ],
+    );
     let now = Utc::now();
     let mut shown = 0;
     loop {
@@ -90,11 +127,23 @@ pub fn incidents(ctx: &Context, args: &ListArgs, all_statuses: bool) -> Result<E
 
 pub fn dead_letters(ctx: &Context, args: &ListArgs, state: Option<&str>) -> Result<ExitCode> {
     let state = state
-        .map(|s| DeadLetterState::parse(s).ok_or_else(|| eyre!("--state {s:?}: expected dead, replayed or discarded")))
+        .map(|s| {
+            DeadLetterState::parse(s)
+                .ok_or_else(|| eyre!("--state {s:?}: expected dead, replayed or discarded"))
+        })
         .transpose()?;
     let store = ctx.open_store()?;
-    let mut query = DeadLetterPageQuery { connector: args.connector.clone(), state, anchor: None, dir: PageDir::Forward, limit: PAGE };
-    let mut out = Output::new(args.json, &["ID", "CONNECTOR", "FAILED", "ATTEMPTS", "ERROR", "PAYLOAD"]);
+    let mut query = DeadLetterPageQuery {
+        connector: args.connector.clone(),
+        state,
+        anchor: None,
+        dir: PageDir::Forward,
+        limit: PAGE,
+    };
+    let mut out = Output::new(
+        args.json,
+        &["ID", "CONNECTOR", "FAILED", "ATTEMPTS", "ERROR", "PAYLOAD"],
+    );
     let mut shown = 0;
     loop {
         let page = store.page_dead_letters(&query)?;
@@ -107,7 +156,9 @@ pub fn dead_letters(ctx: &Context, args: &ListArgs, state: Option<&str>) -> Resu
             query.anchor = Some(summary.key.clone());
             if args.json {
                 // Full record for scripts: payload as UTF-8 text, or base64 when binary.
-                let Some(dl) = store.dead_letter(&summary.upstream, &summary.id)? else { continue };
+                let Some(dl) = store.dead_letter(&summary.upstream, &summary.id)? else {
+                    continue;
+                };
                 let text = dl.payload_is_text();
                 let payload = if text {
                     String::from_utf8_lossy(&dl.payload).into_owned()
@@ -125,7 +176,10 @@ pub fn dead_letters(ctx: &Context, args: &ListArgs, state: Option<&str>) -> Resu
                 out.row(vec![
                     format!("{}:{}", summary.upstream, summary.id),
                     summary.connector.clone(),
-                    summary.last_failed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    summary
+                        .last_failed_at
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string(),
                     summary.attempts.to_string(),
                     format!("{}: {}", summary.error_code, summary.error_message),
                     sanitize::bytes_line(&summary.preview),
@@ -140,14 +194,28 @@ pub fn dead_letters(ctx: &Context, args: &ListArgs, state: Option<&str>) -> Resu
 
 pub fn outbox(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
     let store = ctx.open_store()?;
-    let states = if args.all { Vec::new() } else { vec![OutboxState::Pending, OutboxState::Failed] };
+    let states = if args.all {
+        Vec::new()
+    } else {
+        vec![OutboxState::Pending, OutboxState::Failed]
+    };
     let limit = if args.limit == 0 { 1000 } else { args.limit };
-    let mut out = Output::new(args.json, &["CREATED", "ACTION", "TARGET", "OPERATOR", "STATE", "TRIES", "ANSWER"]);
+    let mut out = Output::new(
+        args.json,
+        &[
+            "CREATED", "ACTION", "TARGET", "OPERATOR", "STATE", "TRIES", "ANSWER",
+        ],
+    );
     for entry in store.page_outbox(&states, None, limit)? {
         if args.json {
             out.json(&outbox_json(&entry))?;
         } else {
-            let answer = entry.outcome.as_ref().map(|o| o.summary.clone()).or(entry.last_error.clone()).unwrap_or_default();
+            let answer = entry
+                .outcome
+                .as_ref()
+                .map(|o| o.summary.clone())
+                .or(entry.last_error.clone())
+                .unwrap_or_default();
             out.row(vec![
                 entry.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 entry.action.kind.as_str().to_string(),
@@ -176,8 +244,15 @@ pub fn audit(ctx: &Context, args: &ListArgs, verify: bool) -> Result<ExitCode> {
             }
         };
     }
-    let limit = if args.limit == 0 { usize::MAX } else { args.limit };
-    let mut out = Output::new(args.json, &["SEQ", "AT", "OPERATOR", "EVENT", "TARGET", "DETAIL"]);
+    let limit = if args.limit == 0 {
+        usize::MAX
+    } else {
+        args.limit
+    };
+    let mut out = Output::new(
+        args.json,
+        &["SEQ", "AT", "OPERATOR", "EVENT", "TARGET", "DETAIL"],
+    );
     let mut before = None;
     let mut shown = 0;
     while shown < limit {
@@ -220,8 +295,18 @@ pub fn outbox_json(entry: &OutboxEntry) -> serde_json::Value {
 /// "in 4m12s" / "overdue 2m".
 pub fn countdown(deadline: Timestamp, now: Timestamp) -> String {
     let secs = (deadline - now).num_seconds();
-    let fmt = |s: i64| if s >= 3600 { format!("{}h{:02}m", s / 3600, (s % 3600) / 60) } else { format!("{}m{:02}s", s / 60, s % 60) };
-    if secs >= 0 { format!("in {}", fmt(secs)) } else { format!("overdue {}", fmt(-secs)) }
+    let fmt = |s: i64| {
+        if s >= 3600 {
+            format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+        } else {
+            format!("{}m{:02}s", s / 60, s % 60)
+        }
+    };
+    if secs >= 0 {
+        format!("in {}", fmt(secs))
+    } else {
+        format!("overdue {}", fmt(-secs))
+    }
 }
 
 /// A table (sanitised, columns sized to content, capped) or JSON lines, written to stdout.
@@ -233,11 +318,16 @@ struct Output {
 
 impl Output {
     fn new(json: bool, headers: &[&str]) -> Self {
-        Output { json, headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Output {
+            json,
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells.iter().map(|c| sanitize::line(c)).collect());
+        self.rows
+            .push(cells.iter().map(|c| sanitize::line(c)).collect());
     }
 
     fn json(&mut self, value: &serde_json::Value) -> Result<()> {
@@ -262,7 +352,11 @@ impl Output {
         for row in std::iter::once(&self.headers).chain(&self.rows) {
             let mut line = String::new();
             for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-                let cell: String = if i == last { cell.clone() } else { truncate(cell, *w) };
+                let cell: String = if i == last {
+                    cell.clone()
+                } else {
+                    truncate(cell, *w)
+                };
                 line.push_str(&cell);
                 if i != last {
                     line.push_str(&" ".repeat(w + 2 - cell.chars().count()));

@@ -44,16 +44,31 @@ impl Context {
     }
 
     pub fn from_config(cli: &Cli, config: Config, routing: RoutingConfig) -> Context {
-        let store_path = cli.store.clone().or_else(|| config.store.clone()).unwrap_or_else(default_store_path);
-        let operator = cli.operator.clone().unwrap_or_else(|| config.operator.clone());
+        let store_path = cli
+            .store
+            .clone()
+            .or_else(|| config.store.clone())
+            .unwrap_or_else(default_store_path);
+        let operator = cli
+            .operator
+            .clone()
+            .unwrap_or_else(|| config.operator.clone());
         let read_only = cli.read_only || config.read_only;
-        Context { config, routing, store_path, operator, read_only }
+        Context {
+            config,
+            routing,
+            store_path,
+            operator,
+            read_only,
+        }
     }
 
     /// Opens the store and writes the config's inventory into it.
     pub fn open_store(&self) -> Result<Store> {
         let mut store = Store::open(&self.store_path)?;
-        store.sync_inventory(&self.config.inventory()).wrap_err("cannot write the inventory to the store")?;
+        store
+            .sync_inventory(&self.config.inventory())
+            .wrap_err("cannot write the inventory to the store")?;
         Ok(store)
     }
 }
@@ -63,11 +78,15 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
 }
 
 pub fn default_store_path() -> PathBuf {
-    project_dirs().map(|d| d.data_dir().join("triage.db")).unwrap_or_else(|| PathBuf::from("triage.db"))
+    project_dirs()
+        .map(|d| d.data_dir().join("triage.db"))
+        .unwrap_or_else(|| PathBuf::from("triage.db"))
 }
 
 pub fn default_config_path() -> PathBuf {
-    project_dirs().map(|d| d.config_dir().join("triage.toml")).unwrap_or_else(|| PathBuf::from("triage.toml"))
+    project_dirs()
+        .map(|d| d.config_dir().join("triage.toml"))
+        .unwrap_or_else(|| PathBuf::from("triage.toml"))
 }
 
 /// Where the log file goes: the XDG state dir (never the terminal while the UI runs).
@@ -91,17 +110,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Sync { once } => sync::run(&ctx, *once).await,
                 Command::Watch { tick, lease } => watch::run(&ctx, *tick, *lease).await,
                 Command::Connectors(list) => list::connectors(&ctx, list),
-                Command::Incidents { list, all_statuses } => list::incidents(&ctx, list, *all_statuses),
-                Command::DeadLetters { list, state } => list::dead_letters(&ctx, list, state.as_deref()),
+                Command::Incidents { list, all_statuses } => {
+                    list::incidents(&ctx, list, *all_statuses)
+                }
+                Command::DeadLetters { list, state } => {
+                    list::dead_letters(&ctx, list, state.as_deref())
+                }
                 Command::Outbox { list } => list::outbox(&ctx, list),
                 Command::Audit { list, verify } => list::audit(&ctx, list, *verify),
-                Command::Routes { command: RoutesCommand::Test { facts, tree, json } } => {
-                    routes::test(&ctx, facts, *tree, *json)
-                }
+                Command::Routes {
+                    command: RoutesCommand::Test { facts, tree, json },
+                } => routes::test(&ctx, facts, *tree, *json),
                 Command::Check { json } => check::run(&ctx, *json),
-                Command::Inventory { command: InventoryCommand::Export { csv: _, json, days, output } } => {
-                    inventory::export(&ctx, *json, *days, output.as_deref())
-                }
+                Command::Inventory {
+                    command:
+                        InventoryCommand::Export {
+                            csv: _,
+                            json,
+                            days,
+                            output,
+                        },
+                } => inventory::export(&ctx, *json, *days, output.as_deref()),
                 _ => act::run(&ctx, command).await,
             }
         }

@@ -18,15 +18,32 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     let mut failed = record_build_errors(&writer, errors).await?;
     if !once {
-        let handle = crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer, SyncOptions { pollers: true, outbox_worker: true });
-        eprintln!("syncing {} upstream(s) into {}; Ctrl-C to stop", ctx.config.upstreams.len(), ctx.store_path.display());
+        let handle = crate::sync::start(
+            &ctx.config,
+            &ctx.routing,
+            upstreams,
+            writer,
+            SyncOptions {
+                pollers: true,
+                outbox_worker: true,
+            },
+        );
+        eprintln!(
+            "syncing {} upstream(s) into {}; Ctrl-C to stop",
+            ctx.config.upstreams.len(),
+            ctx.store_path.display()
+        );
         tokio::signal::ctrl_c().await?;
         handle.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
     let (changes, _) = broadcast::channel(64);
     for upstream in upstreams.all() {
-        let interval = ctx.config.upstream(upstream.id()).map(|u| u.poll_interval).unwrap_or_default();
+        let interval = ctx
+            .config
+            .upstream(upstream.id())
+            .map(|u| u.poll_interval)
+            .unwrap_or_default();
         let poll_ctx = PollContext::new(&ctx.config, &ctx.routing, interval);
         match poll_once(upstream.as_ref(), &writer, &poll_ctx, &changes).await {
             Ok(s) => println!(
@@ -40,8 +57,13 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
                 failed = true;
                 println!("{}: down — {e}", upstream.id());
                 let id = upstream.id().to_string();
-                let state = ConnectionState::Down { since: Utc::now(), error: e.to_string() };
-                writer.call(move |s| s.set_upstream_state(&id, &state)).await?;
+                let state = ConnectionState::Down {
+                    since: Utc::now(),
+                    error: e.to_string(),
+                };
+                writer
+                    .call(move |s| s.set_upstream_state(&id, &state))
+                    .await?;
             }
         }
     }
@@ -49,11 +71,18 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     if sent > 0 {
         println!("outbox: {sent} action(s) sent or retried");
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Upstreams that could not even be built (missing secret, unsupported kind) are down.
-pub async fn record_build_errors(writer: &StoreWriter, errors: Vec<crate::upstream::UpstreamError>) -> Result<bool> {
+pub async fn record_build_errors(
+    writer: &StoreWriter,
+    errors: Vec<crate::upstream::UpstreamError>,
+) -> Result<bool> {
     let any = !errors.is_empty();
     for e in errors {
         eprintln!("warning: {e}");
@@ -64,8 +93,13 @@ pub async fn record_build_errors(writer: &StoreWriter, errors: Vec<crate::upstre
             | crate::upstream::UpstreamError::Status { upstream, .. }
             | crate::upstream::UpstreamError::Malformed { upstream, .. } => upstream.clone(),
         };
-        let state = ConnectionState::Down { since: Utc::now(), error: e.to_string() };
-        writer.call(move |s| s.set_upstream_state(&id, &state)).await?;
+        let state = ConnectionState::Down {
+            since: Utc::now(),
+            error: e.to_string(),
+        };
+        writer
+            .call(move |s| s.set_upstream_state(&id, &state))
+            .await?;
     }
     Ok(any)
 }

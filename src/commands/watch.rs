@@ -24,19 +24,34 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
     loop {
         let now = Utc::now();
         let holder_id = holder.clone();
-        let lock = writer.call(move |s| s.try_lock(WATCH_LOCK, &holder_id, now, now + lease)).await?;
+        let lock = writer
+            .call(move |s| s.try_lock(WATCH_LOCK, &holder_id, now, now + lease))
+            .await?;
         match lock {
             Ok(()) => {
                 if active.is_none() {
                     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
                     super::sync::record_build_errors(&writer, errors).await?;
-                    let options = SyncOptions { pollers: true, outbox_worker: !ctx.read_only };
-                    active = Some(crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer.clone(), options));
-                    eprintln!("watch: active ({holder}); syncing and escalating from {}", ctx.store_path.display());
+                    let options = SyncOptions {
+                        pollers: true,
+                        outbox_worker: !ctx.read_only,
+                    };
+                    active = Some(crate::sync::start(
+                        &ctx.config,
+                        &ctx.routing,
+                        upstreams,
+                        writer.clone(),
+                        options,
+                    ));
+                    eprintln!(
+                        "watch: active ({holder}); syncing and escalating from {}",
+                        ctx.store_path.display()
+                    );
                     standby_reported = false;
                 }
                 if !ctx.read_only {
-                    let summary = evaluate(&ctx.config, &ctx.routing, &writer, &holder, Utc::now()).await?;
+                    let summary =
+                        evaluate(&ctx.config, &ctx.routing, &writer, &holder, Utc::now()).await?;
                     if summary.actions_enqueued > 0
                         && let Some(handle) = &active
                     {
@@ -68,7 +83,9 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
         handle.shutdown().await;
     }
     let holder_id = holder.clone();
-    writer.call(move |s| s.unlock(WATCH_LOCK, &holder_id)).await?;
+    writer
+        .call(move |s| s.unlock(WATCH_LOCK, &holder_id))
+        .await?;
     eprintln!("watch: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,11 @@ use super::{ConfigError, NotifierConfig, TokenSource};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(super) fn notifiers(raw: &[Spanned<RawNotifier>], loc: &Locator, config_dir: &Path) -> Result<Vec<NotifierConfig>, ConfigError> {
+pub(super) fn notifiers(
+    raw: &[Spanned<RawNotifier>],
+    loc: &Locator,
+    config_dir: &Path,
+) -> Result<Vec<NotifierConfig>, ConfigError> {
     let mut out: Vec<NotifierConfig> = Vec::new();
     for (index, spanned) in raw.iter().enumerate() {
         let n = spanned.get_ref();
@@ -24,11 +28,21 @@ pub(super) fn notifiers(raw: &[Spanned<RawNotifier>], loc: &Locator, config_dir:
             return Err(loc.at(&n.id.span(), field("id"), "must not be empty"));
         }
         if let Some(first) = out.iter().find(|o| o.id == *id) {
-            let message = format!("duplicate notifier id {id:?} (first defined at line {})", first.line);
+            let message = format!(
+                "duplicate notifier id {id:?} (first defined at line {})",
+                first.line
+            );
             return Err(loc.at(&n.id.span(), field("id"), message));
         }
-        let sources = [("url", &n.url), ("url_env", &n.url_env), ("url_file", &n.url_file)];
-        let set: Vec<(&str, &Spanned<String>)> = sources.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v))).collect();
+        let sources = [
+            ("url", &n.url),
+            ("url_env", &n.url_env),
+            ("url_file", &n.url_file),
+        ];
+        let set: Vec<(&str, &Spanned<String>)> = sources
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)))
+            .collect();
         let url = match set.as_slice() {
             [] => {
                 let message = "one of url, url_env or url_file is required".to_string();
@@ -43,7 +57,9 @@ pub(super) fn notifiers(raw: &[Spanned<RawNotifier>], loc: &Locator, config_dir:
                 match url::Url::parse(text) {
                     Ok(u) if matches!(u.scheme(), "http" | "https") => TokenSource::None,
                     _ => {
-                        let message = format!("expected an http or https URL like \"https://hooks.slack.com/services/…\", found {text:?}");
+                        let message = format!(
+                            "expected an http or https URL like \"https://hooks.slack.com/services/…\", found {text:?}"
+                        );
                         return Err(loc.at(&value.span(), field("url"), message));
                     }
                 }
@@ -56,7 +72,11 @@ pub(super) fn notifiers(raw: &[Spanned<RawNotifier>], loc: &Locator, config_dir:
             None => DEFAULT_TIMEOUT,
         };
         if timeout.is_zero() {
-            let span = n.timeout.as_ref().map(|t| t.span()).unwrap_or_else(|| spanned.span());
+            let span = n
+                .timeout
+                .as_ref()
+                .map(|t| t.span())
+                .unwrap_or_else(|| spanned.span());
             return Err(loc.at(&span, field("timeout"), "must be more than 0s"));
         }
         out.push(NotifierConfig {

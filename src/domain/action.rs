@@ -43,7 +43,10 @@ impl ActionKind {
 
     /// Ack, escalate and resolve act on incidents; replay and discard on dead letters.
     pub fn targets_incident(self) -> bool {
-        matches!(self, ActionKind::Ack | ActionKind::Escalate | ActionKind::Resolve)
+        matches!(
+            self,
+            ActionKind::Ack | ActionKind::Escalate | ActionKind::Resolve
+        )
     }
 
     /// Past tense for messages: "acknowledged", "replayed"…

@@ -45,9 +45,8 @@ fn push_safe(out: &mut String, c: char, keep_layout: bool) {
 
 /// True when `s` contains nothing [`line`] would change.
 pub fn is_clean_line(s: &str) -> bool {
-    !s.chars().any(|c| {
-        c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    })
+    !s.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
 }
 
 #[cfg(test)]

@@ -32,7 +32,11 @@ pub enum ConnectionState {
     /// The last poll succeeded.
     Live { last_ok: Timestamp },
     /// Polls are failing but data from `last_ok` is still shown.
-    Stale { last_ok: Timestamp, since: Timestamp, error: String },
+    Stale {
+        last_ok: Timestamp,
+        since: Timestamp,
+        error: String,
+    },
     /// Never reached, or failing for longer than the stale window.
     Down { since: Timestamp, error: String },
 }
@@ -49,16 +53,33 @@ impl ConnectionState {
 
     /// The state after a failed poll at `now`: data seen before stays, marked stale, until
     /// `stale_window` has passed since the last success; then the upstream is down.
-    pub fn after_failure(&self, now: Timestamp, error: String, stale_window: chrono::Duration) -> Self {
+    pub fn after_failure(
+        &self,
+        now: Timestamp,
+        error: String,
+        stale_window: chrono::Duration,
+    ) -> Self {
         match self {
-            ConnectionState::Live { last_ok } => {
-                ConnectionState::Stale { last_ok: *last_ok, since: now, error }
-            }
+            ConnectionState::Live { last_ok } => ConnectionState::Stale {
+                last_ok: *last_ok,
+                since: now,
+                error,
+            },
             ConnectionState::Stale { last_ok, since, .. } if now - *last_ok < stale_window => {
-                ConnectionState::Stale { last_ok: *last_ok, since: *since, error }
+                ConnectionState::Stale {
+                    last_ok: *last_ok,
+                    since: *since,
+                    error,
+                }
             }
-            ConnectionState::Stale { since, .. } => ConnectionState::Down { since: *since, error },
-            ConnectionState::Down { since, .. } => ConnectionState::Down { since: *since, error },
+            ConnectionState::Stale { since, .. } => ConnectionState::Down {
+                since: *since,
+                error,
+            },
+            ConnectionState::Down { since, .. } => ConnectionState::Down {
+                since: *since,
+                error,
+            },
             ConnectionState::Connecting => ConnectionState::Down { since: now, error },
         }
     }
@@ -79,7 +100,9 @@ mod tests {
         let s2 = s1.after_failure(t0 + chrono::Duration::seconds(30), "refused".into(), window);
         assert_eq!(s2.label(), "stale");
         let s3 = s2.after_failure(t0 + chrono::Duration::seconds(61), "refused".into(), window);
-        assert!(matches!(s3, ConnectionState::Down { since, .. } if since == t0 + chrono::Duration::seconds(5)));
+        assert!(
+            matches!(s3, ConnectionState::Down { since, .. } if since == t0 + chrono::Duration::seconds(5))
+        );
         let never = ConnectionState::Connecting.after_failure(t0, "refused".into(), window);
         assert_eq!(never.label(), "down");
     }

@@ -31,16 +31,36 @@ pub struct Notification {
 
 /// Slack escapes: `&`, `<`, `>` (links and mentions are written `<…>`).
 fn mrkdwn(s: &str) -> String {
-    sanitize::line(s).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    sanitize::line(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub fn slack_body(n: &Notification) -> serde_json::Value {
-    let deadline = n.ack_deadline.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "—".into());
-    let who = if n.recipients.is_empty() { "—".to_string() } else { n.recipients.iter().map(|r| mrkdwn(r)).collect::<Vec<_>>().join(", ") };
+    let deadline = n
+        .ack_deadline
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "—".into());
+    let who = if n.recipients.is_empty() {
+        "—".to_string()
+    } else {
+        n.recipients
+            .iter()
+            .map(|r| mrkdwn(r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let owner = format!(
         "{} → {}",
-        n.owner.as_deref().map(mrkdwn).unwrap_or_else(|| "(unowned)".into()),
-        n.backup.as_deref().map(mrkdwn).unwrap_or_else(|| "(no backup)".into())
+        n.owner
+            .as_deref()
+            .map(mrkdwn)
+            .unwrap_or_else(|| "(unowned)".into()),
+        n.backup
+            .as_deref()
+            .map(mrkdwn)
+            .unwrap_or_else(|| "(no backup)".into())
     );
     let text = format!(
         "[{}] {} — {} ({}). Ack: {}",
@@ -50,7 +70,9 @@ pub fn slack_body(n: &Notification) -> serde_json::Value {
         mrkdwn(&n.connector),
         mrkdwn(&n.ack_command)
     );
-    let mut context = vec![json!({"type": "mrkdwn", "text": format!("Ack from a terminal: `{}`", mrkdwn(&n.ack_command))})];
+    let mut context = vec![
+        json!({"type": "mrkdwn", "text": format!("Ack from a terminal: `{}`", mrkdwn(&n.ack_command))}),
+    ];
     if let Some(runbook) = &n.runbook {
         context.push(json!({"type": "mrkdwn", "text": format!("Runbook: {}", mrkdwn(runbook))}));
     }
@@ -115,10 +137,16 @@ mod tests {
         let value = slack_body(&sample());
         // mrkdwn fields (the fallback text) escape mentions; the plain_text header is never parsed.
         let fallback = value["text"].as_str().unwrap_or_default();
-        assert!(fallback.contains("&lt;!channel&gt;") && !fallback.contains("<!channel>"), "{fallback}");
+        assert!(
+            fallback.contains("&lt;!channel&gt;") && !fallback.contains("<!channel>"),
+            "{fallback}"
+        );
         assert_eq!(value["blocks"][0]["text"]["type"], "plain_text");
         let body = value.to_string();
-        assert!(!body.contains('\u{1b}') && !body.contains("\\u001b"), "{body}");
+        assert!(
+            !body.contains('\u{1b}') && !body.contains("\\u001b"),
+            "{body}"
+        );
         assert!(body.contains("triage ack demo:inc_1"));
         assert!(body.contains("Dev Patel (@dev)"));
     }

@@ -6,9 +6,9 @@ pub mod message;
 
 use std::time::Duration;
 
+pub use crate::domain::escalation::NotifierKind;
 use crate::upstream::UpstreamError;
 use crate::upstream::http::HttpClient;
-pub use crate::domain::escalation::NotifierKind;
 pub use message::Notification;
 
 /// One configured notifier, ready to post.
@@ -20,8 +20,17 @@ pub struct Notifier {
 
 impl Notifier {
     /// `url` is the full webhook URL (a secret for Slack: it comes from `url_env`/`url_file`).
-    pub fn new(id: &str, kind: NotifierKind, url: &str, timeout: Duration) -> Result<Self, UpstreamError> {
-        Ok(Notifier { id: id.to_string(), kind, http: HttpClient::new(id, url, timeout, None)? })
+    pub fn new(
+        id: &str,
+        kind: NotifierKind,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Self, UpstreamError> {
+        Ok(Notifier {
+            id: id.to_string(),
+            kind,
+            http: HttpClient::new(id, url, timeout, None)?,
+        })
     }
 
     /// The body this notifier posts for `n`.
@@ -63,7 +72,10 @@ impl crate::upstream::Upstream for Notifier {
         _since: Option<crate::domain::Timestamp>,
         _cursor: Option<&str>,
     ) -> Result<crate::upstream::FetchPage<crate::domain::Incident>, UpstreamError> {
-        Ok(crate::upstream::FetchPage { items: Vec::new(), next_cursor: None })
+        Ok(crate::upstream::FetchPage {
+            items: Vec::new(),
+            next_cursor: None,
+        })
     }
 
     async fn dead_letters(
@@ -71,7 +83,10 @@ impl crate::upstream::Upstream for Notifier {
         _since: Option<crate::domain::Timestamp>,
         _cursor: Option<&str>,
     ) -> Result<crate::upstream::FetchPage<crate::domain::DeadLetter>, UpstreamError> {
-        Ok(crate::upstream::FetchPage { items: Vec::new(), next_cursor: None })
+        Ok(crate::upstream::FetchPage {
+            items: Vec::new(),
+            next_cursor: None,
+        })
     }
 
     async fn perform(
@@ -79,9 +94,15 @@ impl crate::upstream::Upstream for Notifier {
         action: &crate::domain::Action,
         _idempotency_key: &str,
     ) -> Result<crate::upstream::ActionResult, UpstreamError> {
-        let unsupported = |message: String| UpstreamError::Unsupported { upstream: self.id.clone(), message };
+        let unsupported = |message: String| UpstreamError::Unsupported {
+            upstream: self.id.clone(),
+            message,
+        };
         if action.kind != crate::domain::ActionKind::Notify {
-            return Err(unsupported(format!("a notifier cannot {}", action.kind.as_str())));
+            return Err(unsupported(format!(
+                "a notifier cannot {}",
+                action.kind.as_str()
+            )));
         }
         let payload = action.payload.as_deref().unwrap_or_default();
         let notification: Notification = serde_json::from_slice(payload)
@@ -89,9 +110,18 @@ impl crate::upstream::Upstream for Notifier {
         self.send(&notification).await?;
         let outcome = crate::domain::ActionOutcome {
             ok: true,
-            summary: format!("{} notified via {} ({})", notification.recipients.join(", "), self.id, self.kind.as_str()),
+            summary: format!(
+                "{} notified via {} ({})",
+                notification.recipients.join(", "),
+                self.id,
+                self.kind.as_str()
+            ),
             response: serde_json::json!({ "notifier": self.id }),
         };
-        Ok(crate::upstream::ActionResult { outcome, incident: None, dead_letter: None })
+        Ok(crate::upstream::ActionResult {
+            outcome,
+            incident: None,
+            dead_letter: None,
+        })
     }
 }

@@ -26,7 +26,12 @@ pub struct EscalationStepRecord<'a> {
 
 impl Store {
     /// The level reached in the ack cycle that started at `cycle_started_at` (0 = none).
-    pub fn escalation_level(&self, upstream: &str, incident: &str, cycle_started_at: Timestamp) -> Result<u32> {
+    pub fn escalation_level(
+        &self,
+        upstream: &str,
+        incident: &str,
+        cycle_started_at: Timestamp,
+    ) -> Result<u32> {
         let level: Option<i64> = self
             .conn
             .query_row(
@@ -41,10 +46,20 @@ impl Store {
 
     /// Records the step and enqueues its actions in one transaction. Returns `None` (writing
     /// nothing) when this level or a higher one is already recorded for the cycle.
-    pub fn record_escalation(&mut self, step: &EscalationStepRecord<'_>, at: Timestamp) -> Result<Option<Vec<OutboxEntry>>> {
+    pub fn record_escalation(
+        &mut self,
+        step: &EscalationStepRecord<'_>,
+        at: Timestamp,
+    ) -> Result<Option<Vec<OutboxEntry>>> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let cycle = ms(step.cycle_started_at);
         let current: Option<i64> = tx
             .query_row(

@@ -17,8 +17,14 @@ impl Store {
     /// `<kind>.requested` in one transaction.
     pub fn enqueue_action(&mut self, action: &Action, at: Timestamp) -> Result<OutboxEntry> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let entry = insert_action(&tx, action, at).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(entry)
@@ -183,9 +189,13 @@ fn audit_transition(
 
 /// Inserts a pending outbox row (new id and idempotency key) and its `<kind>.requested` audit
 /// row inside the caller's transaction.
-pub(crate) fn insert_action(tx: &Connection, action: &Action, at: Timestamp) -> rusqlite::Result<OutboxEntry> {
-    let action_json =
-        serde_json::to_string(action).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+pub(crate) fn insert_action(
+    tx: &Connection,
+    action: &Action,
+    at: Timestamp,
+) -> rusqlite::Result<OutboxEntry> {
+    let action_json = serde_json::to_string(action)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let entry = OutboxEntry {
         id: uuid::Uuid::now_v7().to_string(),
         idempotency_key: uuid::Uuid::now_v7().to_string(),
@@ -203,10 +213,21 @@ pub(crate) fn insert_action(tx: &Connection, action: &Action, at: Timestamp) -> 
             next_attempt_ms, created_ms, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
     )?
-    .execute(params![entry.id, entry.idempotency_key, action.kind.as_str(), action.upstream, action.target, action_json, ms(at)])?;
+    .execute(params![
+        entry.id,
+        entry.idempotency_key,
+        action.kind.as_str(),
+        action.upstream,
+        action.target,
+        action_json,
+        ms(at)
+    ])?;
     let event = format!("{}.requested", action.kind.as_str());
     let payload_hash = sha256_hex(action_json.as_bytes());
     let detail = action.note.clone().unwrap_or_default();
-    append(tx, &audit_row(action, &entry.id, &payload_hash, &event, &detail, at))?;
+    append(
+        tx,
+        &audit_row(action, &entry.id, &payload_hash, &event, &detail, at),
+    )?;
     Ok(entry)
 }

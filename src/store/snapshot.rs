@@ -12,10 +12,18 @@ use crate::domain::Timestamp;
 impl Store {
     /// Resolves every open or acknowledged incident of `upstream` whose id is not in `listed`,
     /// in one transaction; returns how many were resolved.
-    pub fn resolve_unlisted_incidents(&mut self, upstream: &str, listed: &[String], at: Timestamp) -> Result<usize> {
+    pub fn resolve_unlisted_incidents(
+        &mut self,
+        upstream: &str,
+        listed: &[String],
+        at: Timestamp,
+    ) -> Result<usize> {
         let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(err)?;
         let mut resolved = 0;
         {

@@ -26,7 +26,10 @@ pub struct StoreWriter {
 
 impl StoreWriter {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(StoreWriter { store: Arc::new(Mutex::new(Store::open(path)?)), path: path.to_path_buf() })
+        Ok(StoreWriter {
+            store: Arc::new(Mutex::new(Store::open(path)?)),
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -42,11 +45,18 @@ impl StoreWriter {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             // A panic in another store call must not wedge the engine: keep using the connection.
-            let mut guard = store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut guard = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut guard)
         })
         .await
-        .unwrap_or_else(|e| Err(StoreError::Io { path, message: format!("store task failed: {e}") }))
+        .unwrap_or_else(|e| {
+            Err(StoreError::Io {
+                path,
+                message: format!("store task failed: {e}"),
+            })
+        })
     }
 }
 
@@ -92,7 +102,10 @@ pub fn start(
     let mut tasks = Vec::new();
     if options.pollers {
         for upstream in upstreams.all().filter(|u| u.polls()) {
-            let interval = config.upstream(upstream.id()).map(|u| u.poll_interval).unwrap_or(Duration::from_secs(5));
+            let interval = config
+                .upstream(upstream.id())
+                .map(|u| u.poll_interval)
+                .unwrap_or(Duration::from_secs(5));
             let ctx = poller::PollContext::new(config, routing, interval);
             tasks.push(tokio::spawn(poller::run(
                 Arc::clone(upstream),
@@ -112,5 +125,10 @@ pub fn start(
             shutdown_rx,
         )));
     }
-    SyncHandle { changes, outbox_wakeup, shutdown, tasks }
+    SyncHandle {
+        changes,
+        outbox_wakeup,
+        shutdown,
+        tasks,
+    }
 }

@@ -87,41 +87,69 @@ pub async fn process_due(
 }
 
 /// Claims and sends one action. Returns false when another worker holds it.
-async fn send_one(upstreams: &Upstreams, store: &StoreWriter, entry: OutboxEntry) -> Result<bool, StoreError> {
+async fn send_one(
+    upstreams: &Upstreams,
+    store: &StoreWriter,
+    entry: OutboxEntry,
+) -> Result<bool, StoreError> {
     let now = Utc::now();
-    let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(120));
+    let lease_until =
+        now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(120));
     let id = entry.id.clone();
-    if !store.call(move |s| s.claim_action(&id, now, lease_until)).await? {
+    if !store
+        .call(move |s| s.claim_action(&id, now, lease_until))
+        .await?
+    {
         return Ok(false);
     }
     let id = entry.id.clone();
     let Some(upstream) = upstreams.get(&entry.action.upstream) else {
-        let error = format!("no upstream {:?} is configured (or it failed to start)", entry.action.upstream);
+        let error = format!(
+            "no upstream {:?} is configured (or it failed to start)",
+            entry.action.upstream
+        );
         let retry_at = Some(Utc::now() + backoff(entry.attempts + 1, None));
-        store.call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now())).await?;
+        store
+            .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
+            .await?;
         return Ok(true);
     };
-    let sent = tokio::time::timeout(SEND_TIMEOUT, upstream.perform(&entry.action, &entry.idempotency_key)).await;
+    let sent = tokio::time::timeout(
+        SEND_TIMEOUT,
+        upstream.perform(&entry.action, &entry.idempotency_key),
+    )
+    .await;
     match sent {
         Ok(Ok(result)) => {
             tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = result.outcome.ok, "outbox: {}", result.outcome.summary);
             store
                 .call(move |s| {
-                    s.record_action_outcome(&id, &result.outcome, result.incident.as_ref(), result.dead_letter.as_ref(), Utc::now())
+                    s.record_action_outcome(
+                        &id,
+                        &result.outcome,
+                        result.incident.as_ref(),
+                        result.dead_letter.as_ref(),
+                        Utc::now(),
+                    )
                 })
                 .await?;
         }
         Ok(Err(e)) => {
-            let retry_at: Option<Timestamp> =
-                e.is_transient().then(|| Utc::now() + backoff(entry.attempts + 1, e.retry_after()));
+            let retry_at: Option<Timestamp> = e
+                .is_transient()
+                .then(|| Utc::now() + backoff(entry.attempts + 1, e.retry_after()));
             tracing::warn!(action = entry.action.kind.as_str(), target = %entry.action.target, "outbox: {e}");
             let error = e.to_string();
-            store.call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now())).await?;
+            store
+                .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
+                .await?;
         }
         Err(_) => {
             let error = format!("no answer within {}s; will retry", SEND_TIMEOUT.as_secs());
             let retry_at = Some(Utc::now() + backoff(entry.attempts + 1, None));
-            store.call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now())).await?;
+            store
+                .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
+                .await?;
         }
     }
     Ok(true)

@@ -37,7 +37,8 @@ impl PollContext {
         let stale = (interval * 6).max(Duration::from_secs(30));
         PollContext {
             interval,
-            stale_window: chrono::Duration::from_std(stale).unwrap_or(chrono::Duration::seconds(30)),
+            stale_window: chrono::Duration::from_std(stale)
+                .unwrap_or(chrono::Duration::seconds(30)),
             default_ack_sla: config.default_ack_sla,
             rules: Arc::new(routing.routes.clone()),
             inventory: Arc::new(config.inventory()),
@@ -48,7 +49,9 @@ impl PollContext {
     fn route(&self, mut incident: Incident) -> (Incident, StoredRoute) {
         let facts = IncidentFacts::from_incident(&incident);
         let decision = routing::route(&facts, &self.rules, &self.inventory, self.default_ack_sla);
-        incident.ack_deadline = chrono::Duration::from_std(decision.ack_sla).ok().map(|d| incident.opened_at + d);
+        incident.ack_deadline = chrono::Duration::from_std(decision.ack_sla)
+            .ok()
+            .map(|d| incident.opened_at + d);
         (incident, StoredRoute::from_decision(&decision))
     }
 }
@@ -80,13 +83,20 @@ pub async fn run(
     let mut state = ConnectionState::Connecting;
     loop {
         match poll_once(upstream.as_ref(), &store, &ctx, &changes).await {
-            Ok(_) => state = ConnectionState::Live { last_ok: Utc::now() },
+            Ok(_) => {
+                state = ConnectionState::Live {
+                    last_ok: Utc::now(),
+                }
+            }
             Err(e) => {
                 tracing::warn!(upstream = upstream.id(), "poll failed: {e}");
                 state = state.after_failure(Utc::now(), e.to_string(), ctx.stale_window);
                 let id = upstream.id().to_string();
                 let written = state.clone();
-                if let Err(e) = store.call(move |s| s.set_upstream_state(&id, &written)).await {
+                if let Err(e) = store
+                    .call(move |s| s.set_upstream_state(&id, &written))
+                    .await
+                {
                     tracing::error!("cannot record upstream state: {e}");
                 }
                 let _ = changes.send(ChangeNotice::UpstreamState);
@@ -126,7 +136,9 @@ pub async fn poll_once(
     let mut listed: Vec<String> = Vec::new();
     let mut complete = false;
     for _ in 0..MAX_PAGES_PER_POLL {
-        let page = upstream.incidents(if snapshot { None } else { query_since }, cursor.as_deref()).await?;
+        let page = upstream
+            .incidents(if snapshot { None } else { query_since }, cursor.as_deref())
+            .await?;
         if snapshot {
             listed.extend(page.items.iter().map(|i| i.id.clone()));
         }
@@ -143,10 +155,14 @@ pub async fn poll_once(
             .unzip();
         batch.incidents = incidents;
         let upstream_id = id.clone();
-        store.call(move |s| s.write_incident_routes(&upstream_id, &routes, Utc::now())).await?;
+        store
+            .call(move |s| s.write_incident_routes(&upstream_id, &routes, Utc::now()))
+            .await?;
         if let Some(newest) = newest.filter(|n| since.is_none_or(|s| *n > s)) {
             since = Some(newest);
-            batch.cursors.push((INCIDENTS_STREAM.to_string(), newest.to_rfc3339()));
+            batch
+                .cursors
+                .push((INCIDENTS_STREAM.to_string(), newest.to_rfc3339()));
         }
         write(store, batch, changes, &mut summary).await?;
         match page.next_cursor {
@@ -160,7 +176,9 @@ pub async fn poll_once(
     if snapshot && complete {
         // Whatever the full listing no longer holds has ended upstream.
         let upstream_id = id.clone();
-        let resolved = store.call(move |s| s.resolve_unlisted_incidents(&upstream_id, &listed, Utc::now())).await?;
+        let resolved = store
+            .call(move |s| s.resolve_unlisted_incidents(&upstream_id, &listed, Utc::now()))
+            .await?;
         if resolved > 0 {
             summary.incidents_changed += resolved;
             let _ = changes.send(ChangeNotice::Incidents);
@@ -172,13 +190,17 @@ pub async fn poll_once(
     let query_since = since;
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES_PER_POLL {
-        let page = upstream.dead_letters(query_since, cursor.as_deref()).await?;
+        let page = upstream
+            .dead_letters(query_since, cursor.as_deref())
+            .await?;
         let mut batch = empty_batch(&id);
         let newest = page.items.iter().map(|d| d.updated_at).max();
         batch.dead_letters = page.items;
         if let Some(newest) = newest.filter(|n| since.is_none_or(|s| *n > s)) {
             since = Some(newest);
-            batch.cursors.push((DEAD_LETTERS_STREAM.to_string(), newest.to_rfc3339()));
+            batch
+                .cursors
+                .push((DEAD_LETTERS_STREAM.to_string(), newest.to_rfc3339()));
         }
         write(store, batch, changes, &mut summary).await?;
         match page.next_cursor {
@@ -202,10 +224,18 @@ fn empty_batch(upstream: &str) -> SyncBatch {
     }
 }
 
-async fn watermark(store: &StoreWriter, upstream: &str, stream: &'static str) -> Result<Option<Timestamp>, StoreError> {
+async fn watermark(
+    store: &StoreWriter,
+    upstream: &str,
+    stream: &'static str,
+) -> Result<Option<Timestamp>, StoreError> {
     let upstream = upstream.to_string();
-    let value = store.call(move |s| s.sync_cursor(&upstream, stream)).await?;
-    Ok(value.and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok()).map(|t| t.with_timezone(&Utc)))
+    let value = store
+        .call(move |s| s.sync_cursor(&upstream, stream))
+        .await?;
+    Ok(value
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
+        .map(|t| t.with_timezone(&Utc)))
 }
 
 async fn write(

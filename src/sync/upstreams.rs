@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{Config, RoutingConfig, UpstreamConfig};
-use crate::notify::Notifier;
 use crate::domain::UpstreamKind;
+use crate::notify::Notifier;
 use crate::upstream::alertmanager::Alertmanager;
 use crate::upstream::connector_api::ConnectorApi;
 use crate::upstream::{Upstream, UpstreamError};
@@ -34,7 +34,10 @@ impl Upstreams {
         for n in &routing.notifiers {
             let built = n
                 .resolve_url()
-                .map_err(|message| UpstreamError::Config { upstream: n.id.clone(), message })
+                .map_err(|message| UpstreamError::Config {
+                    upstream: n.id.clone(),
+                    message,
+                })
                 .and_then(|url| Notifier::new(&n.id, n.kind, &url, n.timeout));
             match built {
                 Ok(notifier) => {
@@ -60,12 +63,21 @@ impl Upstreams {
 }
 
 fn build(u: &UpstreamConfig, config: &Config) -> Result<Arc<dyn Upstream>, UpstreamError> {
-    let token = u.token.resolve().map_err(|message| UpstreamError::Config { upstream: u.id.clone(), message })?;
+    let token = u.token.resolve().map_err(|message| UpstreamError::Config {
+        upstream: u.id.clone(),
+        message,
+    })?;
     match u.kind {
-        UpstreamKind::ConnectorApi => Ok(Arc::new(ConnectorApi::new(&u.id, &u.url, u.timeout, token)?)),
-        UpstreamKind::Alertmanager => Ok(Arc::new(Alertmanager::new(&u.id, &u.url, u.timeout, token)?)),
-        UpstreamKind::Rabbitmq => {
-            Ok(Arc::new(crate::upstream::rabbitmq::RabbitMq::from_config(u, token, &config.connectors)?))
-        }
+        UpstreamKind::ConnectorApi => Ok(Arc::new(ConnectorApi::new(
+            &u.id, &u.url, u.timeout, token,
+        )?)),
+        UpstreamKind::Alertmanager => Ok(Arc::new(Alertmanager::new(
+            &u.id, &u.url, u.timeout, token,
+        )?)),
+        UpstreamKind::Rabbitmq => Ok(Arc::new(crate::upstream::rabbitmq::RabbitMq::from_config(
+            u,
+            token,
+            &config.connectors,
+        )?)),
     }
 }

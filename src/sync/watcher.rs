@@ -35,7 +35,9 @@ pub async fn evaluate(
     now: Timestamp,
 ) -> Result<WatchSummary, StoreError> {
     let (config, routing, operator) = (config.clone(), routing.clone(), operator.to_string());
-    store.call(move |s| evaluate_blocking(s, &config, &routing, &operator, now)).await
+    store
+        .call(move |s| evaluate_blocking(s, &config, &routing, &operator, now))
+        .await
 }
 
 fn evaluate_blocking(
@@ -60,15 +62,28 @@ fn evaluate_blocking(
             summary.incidents_checked += 1;
             let route = match store.incident_route(&incident.upstream, &incident.id)? {
                 Some(route) => route,
-                None => StoredRoute::from_decision(&routing.route(&IncidentFacts::from_incident(&incident), config)),
+                None => StoredRoute::from_decision(
+                    &routing.route(&IncidentFacts::from_incident(&incident), config),
+                ),
             };
-            let Some(chain) = route.chain.as_deref().and_then(|name| routing.chain(name)) else { continue };
+            let Some(chain) = route.chain.as_deref().and_then(|name| routing.chain(name)) else {
+                continue;
+            };
             let sla = std::time::Duration::from_secs(route.ack_sla_secs);
             let c = clock(&SlaInput::from_incident(&incident), sla, Some(chain), now);
-            let recorded = store.escalation_level(&incident.upstream, &incident.id, c.cycle_started_at)?;
+            let recorded =
+                store.escalation_level(&incident.upstream, &incident.id, c.cycle_started_at)?;
             let reached = recorded.max(c.level_reached);
             for level in (reached + 1)..=c.level_due {
-                let step = Step { config, routing, chain, route: &route, incident: &incident, level, deadline: c.ack_deadline };
+                let step = Step {
+                    config,
+                    routing,
+                    chain,
+                    route: &route,
+                    incident: &incident,
+                    level,
+                    deadline: c.ack_deadline,
+                };
                 let actions = step.actions(operator);
                 let why = step.why();
                 let record = EscalationStepRecord {
@@ -114,15 +129,29 @@ impl Step<'_> {
             self.chain.name,
             targets.join(", ")
         );
-        if let Some(contingency) = self.chain.step_for_level(self.level).and_then(|s| s.contingency) {
-            let kind = self.config.upstream(&self.incident.upstream).map(|u| u.kind.as_str()).unwrap_or("unknown");
-            why.push_str(&format!("; contingency {} not supported by {kind} upstreams yet", contingency.as_str()));
+        if let Some(contingency) = self
+            .chain
+            .step_for_level(self.level)
+            .and_then(|s| s.contingency)
+        {
+            let kind = self
+                .config
+                .upstream(&self.incident.upstream)
+                .map(|u| u.kind.as_str())
+                .unwrap_or("unknown");
+            why.push_str(&format!(
+                "; contingency {} not supported by {kind} upstreams yet",
+                contingency.as_str()
+            ));
         }
         why
     }
 
     fn targets(&self) -> Vec<NotifyTarget> {
-        self.chain.step_for_level(self.level).map(|s| s.notify.clone()).unwrap_or_default()
+        self.chain
+            .step_for_level(self.level)
+            .map(|s| s.notify.clone())
+            .unwrap_or_default()
     }
 
     /// "Maria Lopez (@maria)", a team with its channel, the bridge, the vendor contact.
@@ -146,13 +175,26 @@ impl Step<'_> {
             NotifyTarget::Owner => self.route.owner.as_deref().map(named),
             NotifyTarget::Backup => self.route.backup.as_deref().map(named),
             NotifyTarget::Team(id) | NotifyTarget::Person(id) => Some(named(id)),
-            NotifyTarget::Bridge => self.routing.bridge.as_ref().map(|b| format!("incident bridge {b}")),
-            NotifyTarget::Vendor => self.routing.vendor_contacts.get(&self.incident.connector).map(|v| format!("vendor {v}")),
+            NotifyTarget::Bridge => self
+                .routing
+                .bridge
+                .as_ref()
+                .map(|b| format!("incident bridge {b}")),
+            NotifyTarget::Vendor => self
+                .routing
+                .vendor_contacts
+                .get(&self.incident.connector)
+                .map(|v| format!("vendor {v}")),
         }
     }
 
     fn actions(&self, operator: &str) -> Vec<Action> {
-        let name = |id: &Option<String>| id.as_deref().map(|id| self.recipient(&NotifyTarget::Person(id.to_string())).unwrap_or_default());
+        let name = |id: &Option<String>| {
+            id.as_deref().map(|id| {
+                self.recipient(&NotifyTarget::Person(id.to_string()))
+                    .unwrap_or_default()
+            })
+        };
         let notification = Notification {
             upstream: self.incident.upstream.clone(),
             incident: self.incident.id.clone(),
@@ -160,7 +202,11 @@ impl Step<'_> {
             severity: self.incident.severity.as_str().to_string(),
             title: self.incident.title.clone(),
             reason: self.why(),
-            recipients: self.targets().iter().filter_map(|t| self.recipient(t)).collect(),
+            recipients: self
+                .targets()
+                .iter()
+                .filter_map(|t| self.recipient(t))
+                .collect(),
             owner: name(&self.route.owner),
             backup: name(&self.route.backup),
             ack_deadline: Some(self.deadline),
@@ -185,7 +231,11 @@ impl Step<'_> {
             })
             .collect();
         // The Connector API has an escalate endpoint; Alertmanager and RabbitMQ do not.
-        if self.config.upstream(&self.incident.upstream).is_some_and(|u| u.kind == UpstreamKind::ConnectorApi) {
+        if self
+            .config
+            .upstream(&self.incident.upstream)
+            .is_some_and(|u| u.kind == UpstreamKind::ConnectorApi)
+        {
             actions.push(Action {
                 kind: ActionKind::Escalate,
                 upstream: self.incident.upstream.clone(),

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::http::HttpClient;
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
 use crate::domain::{
-    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, IncidentStatus, Link, Severity,
-    Timestamp, UpstreamKind, sanitize,
+    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, IncidentStatus, Link,
+    Severity, Timestamp, UpstreamKind, sanitize,
 };
 
 /// How long an ack silences the alert when no chain sets an ack timeout.
@@ -111,8 +111,16 @@ pub struct Alertmanager {
 }
 
 impl Alertmanager {
-    pub fn new(id: &str, url: &str, timeout: Duration, token: Option<String>) -> Result<Self, UpstreamError> {
-        Ok(Alertmanager { http: HttpClient::new(id, url, timeout, token)?, ack_ttl: DEFAULT_ACK_TTL })
+    pub fn new(
+        id: &str,
+        url: &str,
+        timeout: Duration,
+        token: Option<String>,
+    ) -> Result<Self, UpstreamError> {
+        Ok(Alertmanager {
+            http: HttpClient::new(id, url, timeout, token)?,
+            ack_ttl: DEFAULT_ACK_TTL,
+        })
     }
 
     pub fn with_ack_ttl(mut self, ttl: Duration) -> Self {
@@ -121,7 +129,12 @@ impl Alertmanager {
     }
 
     async fn alerts(&self) -> Result<Vec<GettableAlert>, UpstreamError> {
-        let query = [("active", "true"), ("silenced", "true"), ("inhibited", "true"), ("unprocessed", "true")];
+        let query = [
+            ("active", "true"),
+            ("silenced", "true"),
+            ("inhibited", "true"),
+            ("unprocessed", "true"),
+        ];
         self.http.get_json(&["api", "v2", "alerts"], &query).await
     }
 
@@ -130,18 +143,28 @@ impl Alertmanager {
     }
 
     async fn find_alert(&self, fingerprint: &str) -> Result<GettableAlert, UpstreamError> {
-        self.alerts().await?.into_iter().find(|a| a.fingerprint == fingerprint).ok_or_else(|| UpstreamError::Status {
-            upstream: self.http.upstream().to_string(),
-            method: "GET".into(),
-            url: "api/v2/alerts".into(),
-            status: 404,
-            message: format!("no active alert with fingerprint {}", sanitize::line(fingerprint)),
-            retry_after: None,
-        })
+        self.alerts()
+            .await?
+            .into_iter()
+            .find(|a| a.fingerprint == fingerprint)
+            .ok_or_else(|| UpstreamError::Status {
+                upstream: self.http.upstream().to_string(),
+                method: "GET".into(),
+                url: "api/v2/alerts".into(),
+                status: 404,
+                message: format!(
+                    "no active alert with fingerprint {}",
+                    sanitize::line(fingerprint)
+                ),
+                retry_after: None,
+            })
     }
 
     /// Active silences that cover `alert` (Alertmanager lists them in `silencedBy`).
-    fn acks_of<'a>(alert: &GettableAlert, silences: &'a [GettableSilence]) -> Vec<&'a GettableSilence> {
+    fn acks_of<'a>(
+        alert: &GettableAlert,
+        silences: &'a [GettableSilence],
+    ) -> Vec<&'a GettableSilence> {
         let mut acks: Vec<&GettableSilence> = silences
             .iter()
             .filter(|s| s.status.state == "active" && alert.status.silenced_by.contains(&s.id))
@@ -154,13 +177,23 @@ impl Alertmanager {
         let label = |k: &str| alert.labels.get(k).cloned();
         let acks = Self::acks_of(alert, silences);
         let ack = acks.first();
-        let updated_at = acks.iter().map(|s| s.updated_at).chain([alert.updated_at, alert.starts_at]).max();
+        let updated_at = acks
+            .iter()
+            .map(|s| s.updated_at)
+            .chain([alert.updated_at, alert.starts_at])
+            .max();
         let mut links = Vec::new();
         if let Some(url) = alert.annotations.get("runbook_url") {
-            links.push(Link { title: "runbook".into(), url: url.clone() });
+            links.push(Link {
+                title: "runbook".into(),
+                url: url.clone(),
+            });
         }
         if let Some(url) = alert.generator_url.as_ref().filter(|u| !u.is_empty()) {
-            links.push(Link { title: "source".into(), url: url.clone() });
+            links.push(Link {
+                title: "source".into(),
+                url: url.clone(),
+            });
         }
         let alertname = label("alertname").unwrap_or_else(|| "alert".into());
         Incident {
@@ -168,10 +201,24 @@ impl Alertmanager {
             id: alert.fingerprint.clone(),
             connector: label("connector").unwrap_or_else(|| "(none)".into()),
             kind: alertname.clone(),
-            severity: label("severity").map(|s| Severity::parse_lenient(&s)).unwrap_or(Severity::Warning),
-            status: if ack.is_some() { IncidentStatus::Acknowledged } else { IncidentStatus::Open },
-            title: alert.annotations.get("summary").cloned().unwrap_or(alertname),
-            detail: alert.annotations.get("description").cloned().unwrap_or_default(),
+            severity: label("severity")
+                .map(|s| Severity::parse_lenient(&s))
+                .unwrap_or(Severity::Warning),
+            status: if ack.is_some() {
+                IncidentStatus::Acknowledged
+            } else {
+                IncidentStatus::Open
+            },
+            title: alert
+                .annotations
+                .get("summary")
+                .cloned()
+                .unwrap_or(alertname),
+            detail: alert
+                .annotations
+                .get("description")
+                .cloned()
+                .unwrap_or_default(),
             opened_at: alert.starts_at,
             updated_at: updated_at.unwrap_or(alert.updated_at),
             acked_by: ack.map(|s| s.created_by.clone()),
@@ -189,25 +236,39 @@ impl Alertmanager {
         let silences = self.silences().await?;
         let marker = format!("{KEY_MARKER}{key}");
         // The same action sent twice (answer lost) must not create a second silence.
-        let existing = silences.iter().find(|s| s.status.state == "active" && s.comment.contains(&marker));
+        let existing = silences
+            .iter()
+            .find(|s| s.status.state == "active" && s.comment.contains(&marker));
         let silence_id = match existing {
             Some(s) => s.id.clone(),
             None => {
                 let now = Utc::now();
-                let ttl = chrono::Duration::from_std(self.ack_ttl).unwrap_or(chrono::Duration::hours(2));
-                let note = action.note.clone().unwrap_or_else(|| "acknowledged in triage".into());
+                let ttl =
+                    chrono::Duration::from_std(self.ack_ttl).unwrap_or(chrono::Duration::hours(2));
+                let note = action
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| "acknowledged in triage".into());
                 let body = PostableSilence {
                     matchers: alert
                         .labels
                         .iter()
-                        .map(|(k, v)| Matcher { name: k.clone(), value: v.clone(), is_regex: false, is_equal: true })
+                        .map(|(k, v)| Matcher {
+                            name: k.clone(),
+                            value: v.clone(),
+                            is_regex: false,
+                            is_equal: true,
+                        })
                         .collect(),
                     starts_at: now,
                     ends_at: now + ttl,
                     created_by: &action.operator,
                     comment: format!("ACK: {note} ({marker})"),
                 };
-                let created: SilenceCreated = self.http.post_json(&["api", "v2", "silences"], &body).await?;
+                let created: SilenceCreated = self
+                    .http
+                    .post_json(&["api", "v2", "silences"], &body)
+                    .await?;
                 created.silence_id
             }
         };
@@ -218,10 +279,17 @@ impl Alertmanager {
         incident.updated_at = Utc::now();
         let outcome = ActionOutcome {
             ok: true,
-            summary: format!("acknowledged by {} (silence {silence_id})", sanitize::line(&action.operator)),
+            summary: format!(
+                "acknowledged by {} (silence {silence_id})",
+                sanitize::line(&action.operator)
+            ),
             response: serde_json::json!({ "silenceID": silence_id }),
         };
-        Ok(ActionResult { outcome, incident: Some(incident), dead_letter: None })
+        Ok(ActionResult {
+            outcome,
+            incident: Some(incident),
+            dead_letter: None,
+        })
     }
 
     /// Ends the alert in Alertmanager and expires the silences that acked it.
@@ -234,8 +302,15 @@ impl Alertmanager {
             expired.push(silence.id.clone());
         }
         let now = Utc::now();
-        let ended = [PostableAlert { labels: &alert.labels, annotations: &alert.annotations, starts_at: alert.starts_at, ends_at: now }];
-        self.http.post_ignoring_body(&["api", "v2", "alerts"], &ended).await?;
+        let ended = [PostableAlert {
+            labels: &alert.labels,
+            annotations: &alert.annotations,
+            starts_at: alert.starts_at,
+            ends_at: now,
+        }];
+        self.http
+            .post_ignoring_body(&["api", "v2", "alerts"], &ended)
+            .await?;
         let mut incident = self.incident(&alert, &[]);
         incident.status = IncidentStatus::Resolved;
         incident.resolved_at = Some(now);
@@ -245,14 +320,22 @@ impl Alertmanager {
             summary: format!("resolved; {} silence(s) expired", expired.len()),
             response: serde_json::json!({ "expired_silences": expired }),
         };
-        Ok(ActionResult { outcome, incident: Some(incident), dead_letter: None })
+        Ok(ActionResult {
+            outcome,
+            incident: Some(incident),
+            dead_letter: None,
+        })
     }
 
     /// Expires a silence; one Alertmanager no longer knows (it answers 500 "silence not found")
     /// counts as already gone.
     pub async fn expire_silence(&self, id: &str) -> Result<(), UpstreamError> {
         match self.http.delete(&["api", "v2", "silence", id]).await {
-            Err(UpstreamError::Status { status: 500 | 404, message, .. }) if message.contains("not found") => Ok(()),
+            Err(UpstreamError::Status {
+                status: 500 | 404,
+                message,
+                ..
+            }) if message.contains("not found") => Ok(()),
             other => other,
         }
     }
@@ -276,28 +359,50 @@ impl Upstream for Alertmanager {
         Ok(Vec::new())
     }
 
-    async fn incidents(&self, _since: Option<Timestamp>, _cursor: Option<&str>) -> Result<FetchPage<Incident>, UpstreamError> {
+    async fn incidents(
+        &self,
+        _since: Option<Timestamp>,
+        _cursor: Option<&str>,
+    ) -> Result<FetchPage<Incident>, UpstreamError> {
         let (alerts, silences) = tokio::try_join!(self.alerts(), self.silences())?;
         let items = alerts.iter().map(|a| self.incident(a, &silences)).collect();
-        Ok(FetchPage { items, next_cursor: None })
+        Ok(FetchPage {
+            items,
+            next_cursor: None,
+        })
     }
 
-    async fn dead_letters(&self, _since: Option<Timestamp>, _cursor: Option<&str>) -> Result<FetchPage<DeadLetter>, UpstreamError> {
-        Ok(FetchPage { items: Vec::new(), next_cursor: None })
+    async fn dead_letters(
+        &self,
+        _since: Option<Timestamp>,
+        _cursor: Option<&str>,
+    ) -> Result<FetchPage<DeadLetter>, UpstreamError> {
+        Ok(FetchPage {
+            items: Vec::new(),
+            next_cursor: None,
+        })
     }
 
-    async fn perform(&self, action: &Action, idempotency_key: &str) -> Result<ActionResult, UpstreamError> {
+    async fn perform(
+        &self,
+        action: &Action,
+        idempotency_key: &str,
+    ) -> Result<ActionResult, UpstreamError> {
         match action.kind {
             ActionKind::Ack => self.ack(action, idempotency_key).await,
             ActionKind::Resolve => self.resolve(action).await,
             ActionKind::Escalate => Err(UpstreamError::Unsupported {
                 upstream: self.http.upstream().to_string(),
-                message: "Alertmanager has no escalate endpoint; escalation runs triage's notifiers".into(),
+                message:
+                    "Alertmanager has no escalate endpoint; escalation runs triage's notifiers"
+                        .into(),
             }),
-            ActionKind::Replay | ActionKind::Discard | ActionKind::Notify => Err(UpstreamError::Unsupported {
-                upstream: self.http.upstream().to_string(),
-                message: "Alertmanager holds no dead letters".into(),
-            }),
+            ActionKind::Replay | ActionKind::Discard | ActionKind::Notify => {
+                Err(UpstreamError::Unsupported {
+                    upstream: self.http.upstream().to_string(),
+                    message: "Alertmanager holds no dead letters".into(),
+                })
+            }
         }
     }
 }

@@ -8,12 +8,13 @@ use std::time::Duration;
 use super::http::HttpClient;
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
 use crate::api::{
-    ConnectorDto, ConnectorList, DeadLetterDto, DeadLetterQuery, DiscardRequest, IncidentActionRequest, IncidentDto,
-    IncidentQuery, Page, ReplayOutcome, ReplayRequest, ReplayResponse,
+    ConnectorDto, ConnectorList, DeadLetterDto, DeadLetterQuery, DiscardRequest,
+    IncidentActionRequest, IncidentDto, IncidentQuery, Page, ReplayOutcome, ReplayRequest,
+    ReplayResponse,
 };
 use crate::domain::{
-    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, Link, PayloadEncoding, QueueStats,
-    Timestamp, UpstreamKind, sanitize,
+    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, Link,
+    PayloadEncoding, QueueStats, Timestamp, UpstreamKind, sanitize,
 };
 
 /// Items asked for per page when syncing.
@@ -24,12 +25,23 @@ pub struct ConnectorApi {
 }
 
 impl ConnectorApi {
-    pub fn new(id: &str, url: &str, timeout: Duration, token: Option<String>) -> Result<Self, UpstreamError> {
-        Ok(ConnectorApi { http: HttpClient::new(id, url, timeout, token)? })
+    pub fn new(
+        id: &str,
+        url: &str,
+        timeout: Duration,
+        token: Option<String>,
+    ) -> Result<Self, UpstreamError> {
+        Ok(ConnectorApi {
+            http: HttpClient::new(id, url, timeout, token)?,
+        })
     }
 
     fn malformed(&self, what: &str, message: String) -> UpstreamError {
-        UpstreamError::Malformed { upstream: self.http.upstream().to_string(), url: what.to_string(), message }
+        UpstreamError::Malformed {
+            upstream: self.http.upstream().to_string(),
+            url: what.to_string(),
+            message,
+        }
     }
 
     fn incident(&self, dto: IncidentDto) -> Incident {
@@ -50,7 +62,14 @@ impl ConnectorApi {
             ack_deadline: None,
             escalation_level: dto.escalation_level,
             labels: dto.labels,
-            links: dto.links.into_iter().map(|l| Link { title: l.title, url: l.url }).collect(),
+            links: dto
+                .links
+                .into_iter()
+                .map(|l| Link {
+                    title: l.title,
+                    url: l.url,
+                })
+                .collect(),
         }
     }
 
@@ -59,7 +78,12 @@ impl ConnectorApi {
             PayloadEncoding::Utf8 => dto.payload.into_bytes(),
             PayloadEncoding::Base64 => base64::engine::general_purpose::STANDARD
                 .decode(dto.payload.as_bytes())
-                .map_err(|e| self.malformed("dead-letters", format!("dead letter {:?}: payload is not base64: {e}", dto.id)))?,
+                .map_err(|e| {
+                    self.malformed(
+                        "dead-letters",
+                        format!("dead letter {:?}: payload is not base64: {e}", dto.id),
+                    )
+                })?,
         };
         Ok(DeadLetter {
             upstream: self.http.upstream().to_string(),
@@ -77,23 +101,42 @@ impl ConnectorApi {
         })
     }
 
-    async fn incident_action(&self, action: &Action, key: &str, verb: &str) -> Result<ActionResult, UpstreamError> {
+    async fn incident_action(
+        &self,
+        action: &Action,
+        key: &str,
+        verb: &str,
+    ) -> Result<ActionResult, UpstreamError> {
         let body = IncidentActionRequest {
             operator: action.operator.clone(),
             note: action.note.clone(),
             level: action.level,
             idempotency_key: Some(key.to_string()),
         };
-        let dto: IncidentDto = self.http.post_json(&["v1", "incidents", &action.target, verb], &body).await?;
+        let dto: IncidentDto = self
+            .http
+            .post_json(&["v1", "incidents", &action.target, verb], &body)
+            .await?;
         let response = serde_json::to_value(&dto).unwrap_or_default();
         let incident = self.incident(dto);
         let summary = match action.kind {
-            ActionKind::Ack => format!("acknowledged by {}", incident.acked_by.as_deref().unwrap_or(&action.operator)),
+            ActionKind::Ack => format!(
+                "acknowledged by {}",
+                incident.acked_by.as_deref().unwrap_or(&action.operator)
+            ),
             ActionKind::Escalate => format!("escalated to level {}", incident.escalation_level),
             _ => format!("status {}", incident.status.as_str()),
         };
-        let outcome = ActionOutcome { ok: true, summary: sanitize::line(&summary), response };
-        Ok(ActionResult { outcome, incident: Some(incident), dead_letter: None })
+        let outcome = ActionOutcome {
+            ok: true,
+            summary: sanitize::line(&summary),
+            response,
+        };
+        Ok(ActionResult {
+            outcome,
+            incident: Some(incident),
+            dead_letter: None,
+        })
     }
 
     async fn replay(&self, action: &Action, key: &str) -> Result<ActionResult, UpstreamError> {
@@ -101,32 +144,75 @@ impl ConnectorApi {
             None => (None, None),
             Some(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => (Some(text.to_string()), Some(PayloadEncoding::Utf8)),
-                Err(_) => (Some(base64::engine::general_purpose::STANDARD.encode(bytes)), Some(PayloadEncoding::Base64)),
+                Err(_) => (
+                    Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                    Some(PayloadEncoding::Base64),
+                ),
             },
         };
-        let body = ReplayRequest { operator: action.operator.clone(), idempotency_key: key.to_string(), payload, payload_encoding };
-        let answer: ReplayResponse = self.http.post_json(&["v1", "dead-letters", &action.target, "replay"], &body).await?;
+        let body = ReplayRequest {
+            operator: action.operator.clone(),
+            idempotency_key: key.to_string(),
+            payload,
+            payload_encoding,
+        };
+        let answer: ReplayResponse = self
+            .http
+            .post_json(&["v1", "dead-letters", &action.target, "replay"], &body)
+            .await?;
         let response = serde_json::to_value(&answer.response).unwrap_or_default();
-        let status = answer.response.status.map(|s| format!(" ({s})")).unwrap_or_default();
+        let status = answer
+            .response
+            .status
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
         let (ok, summary) = match answer.outcome {
             ReplayOutcome::Delivered => (true, format!("delivered{status}")),
             ReplayOutcome::Failed => {
                 let error = &answer.dead_letter.error;
-                (false, format!("destination refused{status}: {}: {}", error.code, error.message))
+                (
+                    false,
+                    format!(
+                        "destination refused{status}: {}: {}",
+                        error.code, error.message
+                    ),
+                )
             }
         };
         let dead_letter = self.dead_letter(answer.dead_letter)?;
-        let outcome = ActionOutcome { ok, summary: sanitize::line(&summary), response };
-        Ok(ActionResult { outcome, incident: None, dead_letter: Some(dead_letter) })
+        let outcome = ActionOutcome {
+            ok,
+            summary: sanitize::line(&summary),
+            response,
+        };
+        Ok(ActionResult {
+            outcome,
+            incident: None,
+            dead_letter: Some(dead_letter),
+        })
     }
 
     async fn discard(&self, action: &Action) -> Result<ActionResult, UpstreamError> {
-        let body = DiscardRequest { operator: action.operator.clone(), note: action.note.clone() };
-        let dto: DeadLetterDto = self.http.post_json(&["v1", "dead-letters", &action.target, "discard"], &body).await?;
+        let body = DiscardRequest {
+            operator: action.operator.clone(),
+            note: action.note.clone(),
+        };
+        let dto: DeadLetterDto = self
+            .http
+            .post_json(&["v1", "dead-letters", &action.target, "discard"], &body)
+            .await?;
         let response = serde_json::json!({ "state": dto.state });
         let dead_letter = self.dead_letter(dto)?;
-        let outcome = ActionOutcome { ok: true, summary: "discarded".to_string(), response };
-        Ok(ActionResult { outcome, incident: None, dead_letter: Some(dead_letter) })
+        let outcome = ActionOutcome {
+            ok: true,
+            summary: "discarded".to_string(),
+            response,
+        };
+        Ok(ActionResult {
+            outcome,
+            incident: None,
+            dead_letter: Some(dead_letter),
+        })
     }
 }
 
@@ -164,13 +250,32 @@ impl Upstream for ConnectorApi {
         Ok(list.items.into_iter().map(report).collect())
     }
 
-    async fn incidents(&self, since: Option<Timestamp>, cursor: Option<&str>) -> Result<FetchPage<Incident>, UpstreamError> {
-        let query = IncidentQuery { updated_since: since, cursor: cursor.map(str::to_string), limit: Some(SYNC_PAGE_LIMIT) };
+    async fn incidents(
+        &self,
+        since: Option<Timestamp>,
+        cursor: Option<&str>,
+    ) -> Result<FetchPage<Incident>, UpstreamError> {
+        let query = IncidentQuery {
+            updated_since: since,
+            cursor: cursor.map(str::to_string),
+            limit: Some(SYNC_PAGE_LIMIT),
+        };
         let page: Page<IncidentDto> = self.http.get_json(&["v1", "incidents"], &query).await?;
-        Ok(FetchPage { items: page.items.into_iter().map(|dto| self.incident(dto)).collect(), next_cursor: page.next_cursor })
+        Ok(FetchPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|dto| self.incident(dto))
+                .collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
-    async fn dead_letters(&self, since: Option<Timestamp>, cursor: Option<&str>) -> Result<FetchPage<DeadLetter>, UpstreamError> {
+    async fn dead_letters(
+        &self,
+        since: Option<Timestamp>,
+        cursor: Option<&str>,
+    ) -> Result<FetchPage<DeadLetter>, UpstreamError> {
         let query = DeadLetterQuery {
             connector: None,
             updated_since: since,
@@ -178,15 +283,32 @@ impl Upstream for ConnectorApi {
             limit: Some(SYNC_PAGE_LIMIT),
         };
         let page: Page<DeadLetterDto> = self.http.get_json(&["v1", "dead-letters"], &query).await?;
-        let items = page.items.into_iter().map(|dto| self.dead_letter(dto)).collect::<Result<Vec<_>, _>>()?;
-        Ok(FetchPage { items, next_cursor: page.next_cursor })
+        let items = page
+            .items
+            .into_iter()
+            .map(|dto| self.dead_letter(dto))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(FetchPage {
+            items,
+            next_cursor: page.next_cursor,
+        })
     }
 
-    async fn perform(&self, action: &Action, idempotency_key: &str) -> Result<ActionResult, UpstreamError> {
+    async fn perform(
+        &self,
+        action: &Action,
+        idempotency_key: &str,
+    ) -> Result<ActionResult, UpstreamError> {
         match action.kind {
             ActionKind::Ack => self.incident_action(action, idempotency_key, "ack").await,
-            ActionKind::Escalate => self.incident_action(action, idempotency_key, "escalate").await,
-            ActionKind::Resolve => self.incident_action(action, idempotency_key, "resolve").await,
+            ActionKind::Escalate => {
+                self.incident_action(action, idempotency_key, "escalate")
+                    .await
+            }
+            ActionKind::Resolve => {
+                self.incident_action(action, idempotency_key, "resolve")
+                    .await
+            }
             ActionKind::Replay => self.replay(action, idempotency_key).await,
             ActionKind::Discard => self.discard(action).await,
             ActionKind::Notify => Err(UpstreamError::Unsupported {

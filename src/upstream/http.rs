@@ -28,7 +28,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_retries: 2, min_delay: Duration::from_millis(200), max_delay: Duration::from_secs(3) }
+        RetryPolicy {
+            max_retries: 2,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(3),
+        }
     }
 }
 
@@ -47,13 +51,19 @@ pub struct HttpClient {
 pub enum Auth {
     None,
     Bearer(String),
-    Basic { user: String, password: Option<String> },
+    Basic {
+        user: String,
+        password: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The token is deliberately left out.
-        f.debug_struct("HttpClient").field("upstream", &self.upstream).field("base", &self.base.as_str()).finish()
+        f.debug_struct("HttpClient")
+            .field("upstream", &self.upstream)
+            .field("base", &self.base.as_str())
+            .finish()
     }
 }
 
@@ -63,10 +73,19 @@ pub fn install_crypto_provider() {
 }
 
 impl HttpClient {
-    pub fn new(upstream: &str, base_url: &str, timeout: Duration, token: Option<String>) -> Result<Self, UpstreamError> {
+    pub fn new(
+        upstream: &str,
+        base_url: &str,
+        timeout: Duration,
+        token: Option<String>,
+    ) -> Result<Self, UpstreamError> {
         install_crypto_provider();
-        let config_err = |message: String| UpstreamError::Config { upstream: upstream.to_string(), message };
-        let mut base = Url::parse(base_url).map_err(|e| config_err(format!("url {base_url:?} is not valid: {e}")))?;
+        let config_err = |message: String| UpstreamError::Config {
+            upstream: upstream.to_string(),
+            message,
+        };
+        let mut base = Url::parse(base_url)
+            .map_err(|e| config_err(format!("url {base_url:?} is not valid: {e}")))?;
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);
@@ -78,7 +97,13 @@ impl HttpClient {
             .build()
             .map_err(|e| config_err(format!("cannot build HTTP client: {e}")))?;
         let auth = token.map(Auth::Bearer).unwrap_or(Auth::None);
-        Ok(HttpClient { upstream: upstream.to_string(), base, client, auth, retry: RetryPolicy::default() })
+        Ok(HttpClient {
+            upstream: upstream.to_string(),
+            base,
+            client,
+            auth,
+            retry: RetryPolicy::default(),
+        })
     }
 
     /// Replaces the authentication (e.g. basic auth for RabbitMQ's management API).
@@ -107,38 +132,60 @@ impl HttpClient {
     }
 
     /// GET with retries on transient failures.
-    pub async fn get_json<T: DeserializeOwned, Q: Serialize + ?Sized>(&self, segments: &[&str], query: &Q) -> Result<T, UpstreamError> {
+    pub async fn get_json<T: DeserializeOwned, Q: Serialize + ?Sized>(
+        &self,
+        segments: &[&str],
+        query: &Q,
+    ) -> Result<T, UpstreamError> {
         let url = self.url(segments);
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
             .with_max_times(self.retry.max_retries)
             .with_jitter();
-        (|| async { self.send::<T, Q, ()>(Method::GET, url.clone(), Some(query), None).await })
-            .retry(backoff)
-            .when(UpstreamError::is_transient)
-            .adjust(|err, planned| match err.retry_after() {
-                Some(wait) if wait > MAX_RETRY_AFTER => None,
-                Some(wait) => Some(wait),
-                None => planned,
-            })
-            .notify(|err, wait| tracing::debug!(upstream = %self.upstream, "retrying in {wait:?}: {err}"))
-            .await
+        (|| async {
+            self.send::<T, Q, ()>(Method::GET, url.clone(), Some(query), None)
+                .await
+        })
+        .retry(backoff)
+        .when(UpstreamError::is_transient)
+        .adjust(|err, planned| match err.retry_after() {
+            Some(wait) if wait > MAX_RETRY_AFTER => None,
+            Some(wait) => Some(wait),
+            None => planned,
+        })
+        .notify(
+            |err, wait| tracing::debug!(upstream = %self.upstream, "retrying in {wait:?}: {err}"),
+        )
+        .await
     }
 
     /// POST once; the caller (the outbox) owns retries.
-    pub async fn post_json<T: DeserializeOwned, B: Serialize + ?Sized>(&self, segments: &[&str], body: &B) -> Result<T, UpstreamError> {
-        self.send::<T, (), B>(Method::POST, self.url(segments), None, Some(body)).await
+    pub async fn post_json<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> Result<T, UpstreamError> {
+        self.send::<T, (), B>(Method::POST, self.url(segments), None, Some(body))
+            .await
     }
 
     /// POST once, ignoring the answer body (for APIs that answer 200 with nothing).
-    pub async fn post_ignoring_body<B: Serialize + ?Sized>(&self, segments: &[&str], body: &B) -> Result<(), UpstreamError> {
-        self.send_bytes::<(), B>(Method::POST, self.url(segments), None, Some(body)).await.map(|_| ())
+    pub async fn post_ignoring_body<B: Serialize + ?Sized>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> Result<(), UpstreamError> {
+        self.send_bytes::<(), B>(Method::POST, self.url(segments), None, Some(body))
+            .await
+            .map(|_| ())
     }
 
     /// DELETE once; the answer body is ignored.
     pub async fn delete(&self, segments: &[&str]) -> Result<(), UpstreamError> {
-        self.send_bytes::<(), ()>(Method::DELETE, self.url(segments), None, None).await.map(|_| ())
+        self.send_bytes::<(), ()>(Method::DELETE, self.url(segments), None, None)
+            .await
+            .map(|_| ())
     }
 
     async fn send<T: DeserializeOwned, Q: Serialize + ?Sized, B: Serialize + ?Sized>(
@@ -166,7 +213,10 @@ impl HttpClient {
         query: Option<&Q>,
         body: Option<&B>,
     ) -> Result<Vec<u8>, UpstreamError> {
-        let mut request = self.client.request(method.clone(), url.clone()).header("accept", "application/json");
+        let mut request = self
+            .client
+            .request(method.clone(), url.clone())
+            .header("accept", "application/json");
         if let Some(query) = query {
             request = request.query(query);
         }
@@ -176,10 +226,15 @@ impl HttpClient {
         match &self.auth {
             Auth::None => {}
             Auth::Bearer(token) => request = request.bearer_auth(token),
-            Auth::Basic { user, password } => request = request.basic_auth(user, password.as_deref()),
+            Auth::Basic { user, password } => {
+                request = request.basic_auth(user, password.as_deref())
+            }
         }
         let shown_url = url.as_str().to_string();
-        let response = request.send().await.map_err(|e| self.unreachable(&shown_url, &e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&shown_url, &e))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -217,7 +272,11 @@ impl HttpClient {
         if e.is_timeout() {
             message = format!("timed out ({message})");
         }
-        UpstreamError::Unreachable { upstream: self.upstream.clone(), url: url.to_string(), message }
+        UpstreamError::Unreachable {
+            upstream: self.upstream.clone(),
+            url: url.to_string(),
+            message,
+        }
     }
 }
 
@@ -227,7 +286,10 @@ enum ReadError {
 }
 
 async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
-    if response.content_length().is_some_and(|n| n as usize > MAX_RESPONSE_BYTES) {
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > MAX_RESPONSE_BYTES)
+    {
         return Err(ReadError::TooLarge);
     }
     let mut bytes = Vec::new();
@@ -255,5 +317,9 @@ fn error_message(body: &[u8]) -> String {
 fn preview(body: &[u8]) -> String {
     let cut = &body[..body.len().min(160)];
     let text = sanitize::bytes_line(cut);
-    if body.is_empty() { "(empty body)".to_string() } else { text }
+    if body.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        text
+    }
 }

@@ -8,14 +8,20 @@ pub mod rabbitmq;
 
 use async_trait::async_trait;
 
-use crate::domain::{Action, ActionOutcome, ConnectorReport, DeadLetter, Incident, Timestamp, UpstreamKind};
+use crate::domain::{
+    Action, ActionOutcome, ConnectorReport, DeadLetter, Incident, Timestamp, UpstreamKind,
+};
 
 /// Why a call to an upstream failed. `is_transient` decides between retry and give up.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     /// Could not connect, timed out, or the connection dropped.
     #[error("{upstream}: cannot reach {url}: {message}")]
-    Unreachable { upstream: String, url: String, message: String },
+    Unreachable {
+        upstream: String,
+        url: String,
+        message: String,
+    },
     /// The upstream answered with an error status.
     #[error("{upstream}: {method} {url} answered {status}: {message}")]
     Status {
@@ -29,7 +35,11 @@ pub enum UpstreamError {
     },
     /// The upstream answered something that does not match the contract.
     #[error("{upstream}: {url} sent a malformed answer: {message}")]
-    Malformed { upstream: String, url: String, message: String },
+    Malformed {
+        upstream: String,
+        url: String,
+        message: String,
+    },
     /// The operation makes no sense for this upstream or target.
     #[error("{upstream}: {message}")]
     Unsupported { upstream: String, message: String },
@@ -43,14 +53,19 @@ impl UpstreamError {
     pub fn is_transient(&self) -> bool {
         match self {
             UpstreamError::Unreachable { .. } => true,
-            UpstreamError::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            UpstreamError::Status { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
             _ => false,
         }
     }
 
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            UpstreamError::Status { retry_after: Some(s), .. } => Some(std::time::Duration::from_secs(*s)),
+            UpstreamError::Status {
+                retry_after: Some(s),
+                ..
+            } => Some(std::time::Duration::from_secs(*s)),
             _ => None,
         }
     }
@@ -89,10 +104,22 @@ pub trait Upstream: Send + Sync {
     /// Connectors with their queue stats, now.
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError>;
     /// Incidents updated at or after `since` (all when `None`), one page from `cursor`.
-    async fn incidents(&self, since: Option<Timestamp>, cursor: Option<&str>) -> Result<FetchPage<Incident>, UpstreamError>;
+    async fn incidents(
+        &self,
+        since: Option<Timestamp>,
+        cursor: Option<&str>,
+    ) -> Result<FetchPage<Incident>, UpstreamError>;
     /// Dead letters updated at or after `since` (all live ones when `None`), one page from
     /// `cursor`; replayed/discarded ones appear with that state when `since` is given.
-    async fn dead_letters(&self, since: Option<Timestamp>, cursor: Option<&str>) -> Result<FetchPage<DeadLetter>, UpstreamError>;
+    async fn dead_letters(
+        &self,
+        since: Option<Timestamp>,
+        cursor: Option<&str>,
+    ) -> Result<FetchPage<DeadLetter>, UpstreamError>;
     /// Performs an action with its idempotency key. `Err` = not confirmed (retry if transient).
-    async fn perform(&self, action: &Action, idempotency_key: &str) -> Result<ActionResult, UpstreamError>;
+    async fn perform(
+        &self,
+        action: &Action,
+        idempotency_key: &str,
+    ) -> Result<ActionResult, UpstreamError>;
 }

@@ -263,11 +263,32 @@ fn unreadable_file_says_how_to_create_one() {
 #[test]
 fn notifier_needs_exactly_one_url_source_and_a_known_kind() {
     let none = format!("{BASE}\n[[notifier]]\nid = \"chat\"\nkind = \"slack\"\n");
-    assert_error(&none, "[[notifier]]", "notifier[0].url", "one of url, url_env or url_file is required");
-    let two = format!("{BASE}\n[[notifier]]\nid = \"chat\"\nkind = \"slack\"\nurl = \"https://hooks.example/x\"\nurl_env = \"HOOK\"\n");
-    assert_error(&two, "url_env = ", "notifier[0].url_env", "only one of url, url_env, url_file");
-    let bad = format!("{BASE}\n[[notifier]]\nid = \"chat\"\nkind = \"slack\"\nurl = \"hooks.example/x\"\n");
-    assert_error(&bad, "url = \"hooks", "notifier[0].url", "expected an http or https URL");
-    let kind = format!("{BASE}\n[[notifier]]\nid = \"chat\"\nkind = \"pager\"\nurl = \"https://hooks.example/x\"\n");
+    assert_error(
+        &none,
+        "[[notifier]]",
+        "notifier[0].url",
+        "one of url, url_env or url_file is required",
+    );
+    let two = format!(
+        "{BASE}\n[[notifier]]\nid = \"chat\"\nkind = \"slack\"\nurl = \"https://hooks.example/x\"\nurl_env = \"HOOK\"\n"
+    );
+    assert_error(
+        &two,
+        "url_env = ",
+        "notifier[0].url_env",
+        "only one of url, url_env, url_file",
+    );
+    let bad = format!(
+        "{BASE}\n[[notifier]]\nid = \"chat\"\nkind = \"slack\"\nurl = \"hooks.example/x\"\n"
+    );
+    assert_error(
+        &bad,
+        "url = \"hooks",
+        "notifier[0].url",
+        "expected an http or https URL",
+    );
+    let kind = format!(
+        "{BASE}\n[[notifier]]\nid = \"chat\"\nkind = \"pager\"\nurl = \"https://hooks.example/x\"\n"
+    );
     assert_error(&kind, "kind = \"pager\"", "notifier[0].kind", "slack");
 }

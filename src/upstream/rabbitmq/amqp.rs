@@ -410,10 +410,13 @@ impl Broker {
                         let again = self
                             .publish(publish, "", queue, &payload, properties, false)
                             .await?;
-                        let confirmed =
-                            again.await.map_err(|e| self.error("publisher confirm", e))?;
+                        let confirmed = again
+                            .await
+                            .map_err(|e| self.error("publisher confirm", e))?;
                         if let Confirmation::Nack(_) = confirmed {
-                            return Err(self.error("publish to the DLQ tail", "the broker refused it"));
+                            return Err(
+                                self.error("publish to the DLQ tail", "the broker refused it")
+                            );
                         }
                     }
                     Confirmation::Ack(Some(_)) => {
