@@ -153,11 +153,16 @@ impl App {
         }
     }
 
-    /// A person's display name from the config (the id when unknown).
+    /// A person's or team's display name from the config (the id when unknown).
     pub fn person_name(&self, id: &str) -> String {
+        if let Some(person) = self.config.person(id) {
+            return person.name.clone();
+        }
         self.config
-            .person(id)
-            .map(|p| p.name.clone())
+            .teams
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.name.clone())
             .unwrap_or_else(|| id.to_string())
     }
 
