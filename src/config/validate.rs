@@ -141,6 +141,7 @@ pub fn default_operator() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| !u.trim().is_empty())
+        .or_else(account_name)
         .unwrap_or_else(|| "unknown".to_owned());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -148,6 +149,20 @@ pub fn default_operator() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
     format!("{user}@{host}")
+}
+
+/// The login name of the process's user, from the passwd database (sessions started by
+/// `su`, cron or a bare `ssh host cmd` may carry no `$USER`).
+fn account_name() -> Option<String> {
+    // SAFETY: getuid cannot fail and has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 pub(super) fn resolve_path(config_dir: &Path, text: &str) -> PathBuf {
