@@ -169,6 +169,7 @@ fn empty_config() -> Config {
 fn new_app() -> App {
     App::new(
         empty_config(),
+        triage::config::RoutingConfig::default(),
         "bench@host".into(),
         false,
         Keymap::builtin().expect("keymap"),

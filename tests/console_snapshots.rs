@@ -6,7 +6,7 @@ mod console_fixtures;
 use console_fixtures::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use triage::console::app::Dialog;
+use triage::console::app::{Dialog, IncidentDetail};
 use triage::console::detail::DeadLetterDetail;
 use triage::console::views;
 use triage::console::{App, View};
@@ -39,6 +39,91 @@ fn connectors_view() {
 #[test]
 fn incidents_view() {
     snapshot_both("incidents", &on(View::Incidents));
+}
+
+#[test]
+fn incidents_list_shows_the_escalation_level_and_the_next_step() {
+    let app = on(View::Incidents);
+    let wide = draw(&app, 160, 48).backend().to_string();
+    let row = |id_title: &str| {
+        wide.lines()
+            .find(|l| l.contains(id_title))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // inc-101: deadline passed 90 s ago, level 1 of the chain is due and not taken yet.
+    assert!(row("DLQ growing").contains("L0!  L1 due"), "{wide}");
+    // inc-102: 45 s to the deadline, when level 1 (the backup) fires.
+    assert!(row("Error rate above").contains("L0   L1 45s"), "{wide}");
+    assert!(row("Duplicate conversion").contains("no chain"), "{wide}");
+    assert!(row("Vendor latency").contains("not routed"), "{wide}");
+    // inc-099: acked 5 min ago; the chain's 30 min ack timeout re-pages in 25 min.
+    assert!(row("GA4 returns 503").contains("ack exp 25m"), "{wide}");
+    let narrow = draw(&app, 80, 24).backend().to_string();
+    assert!(
+        narrow.contains("lvl") && !narrow.contains("next"),
+        "{narrow}"
+    );
+}
+
+#[test]
+fn incident_detail_view() {
+    let mut app = on(View::Incidents);
+    app.incident_detail = Some(incident_detail());
+    snapshot_both("incident_detail", &app);
+    let text = draw(&app, 160, 48).backend().to_string();
+    for expected in [
+        "owner Maria Lopez → backup Dev Patel — matched rule \"vendor-outages\" at triage.toml:42",
+        "ack SLA    18m30s",
+        "vendor-outage (an ack expires after 30m)",
+        "level 1 at the deadline → backup Dev Patel",
+        "level 2 +15m → bridge #inc-bridge; contingency pause_connector",
+        "ack due    02:58:30 · overdue by 1m30s",
+        "level      1 of 2 (backup)",
+        "next       level 2 (bridge) in 13m30s, at 03:13:30",
+        "labels     env=prod, team=revops",
+        "First failure:    dl-0001",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+}
+
+#[test]
+fn incident_detail_of_an_acked_and_of_an_unrouted_incident() {
+    let mut app = on(View::Incidents);
+    let acked = incident_rows().remove(4);
+    app.incident_detail = Some(IncidentDetail::new(acked.incident, acked.route));
+    let text = draw(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("acked      by dev@laptop at 02:55:00 (5m ago)"),
+        "{text}"
+    );
+    assert!(text.contains("ack due    stopped by the ack"), "{text}");
+    assert!(
+        text.contains("ack expiry 03:25:00 (in 25m00s): the clock restarts unless resolved"),
+        "{text}"
+    );
+    let unrouted = incident_rows().remove(3);
+    app.incident_detail = Some(IncidentDetail::new(unrouted.incident, None));
+    let text = draw(&app, 160, 48).backend().to_string();
+    assert!(text.contains("route      not routed yet"), "{text}");
+    assert!(
+        text.contains("ack due    06:00:00 (in 3h00m) as the upstream reported it"),
+        "{text}"
+    );
+    // The incident's chain is gone from the config: said so, the clock runs without steps.
+    let mut row = incident_rows().remove(1);
+    row.route.as_mut().unwrap().chain = Some("retired-chain".into());
+    app.incident_detail = Some(IncidentDetail::new(row.incident, row.route));
+    let text = draw(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("retired-chain is not in the config any more"),
+        "{text}"
+    );
+    assert!(
+        text.contains("next       none: no escalation chain"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -181,6 +266,25 @@ fn escape_sequences_never_reach_the_buffer() {
         app.view = view;
         frames.push(draw(&app, 160, 48));
     }
+    app.view = View::Incidents;
+    let mut hostile_incident = incident_detail();
+    hostile_incident.incident.title = HOSTILE.into();
+    hostile_incident.incident.acked_by = Some(HOSTILE.into());
+    hostile_incident.incident.labels = [(HOSTILE.to_string(), HOSTILE.to_string())].into();
+    hostile_incident.incident.links = vec![triage::domain::Link {
+        title: HOSTILE.into(),
+        url: HOSTILE.into(),
+    }];
+    if let Some(route) = hostile_incident.route.as_mut() {
+        route.rule = HOSTILE.into();
+        route.origin = HOSTILE.into();
+        route.owner = Some(HOSTILE.into());
+    }
+    hostile_incident.incident.detail = HOSTILE.into();
+    let hostile_incident = IncidentDetail::new(hostile_incident.incident, hostile_incident.route);
+    app.incident_detail = Some(hostile_incident);
+    frames.push(draw(&app, 160, 48));
+    app.incident_detail = None;
     app.view = View::DeadLetters;
     app.dead_letters.detail = Some(DeadLetterDetail::new(hostile_letter, None, None));
     frames.push(draw(&app, 160, 48));
@@ -214,6 +318,11 @@ fn tiny_sizes_never_panic() {
                 assert!(!text.contains("Connectors"), "{text}");
             }
         }
+    }
+    app.view = View::Incidents;
+    app.incident_detail = Some(incident_detail());
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {
+        draw(&app, w, h);
     }
     app.view = View::DeadLetters;
     app.dead_letters.detail = Some(detail());

@@ -495,16 +495,144 @@ fn help_suspend_filter_and_open_runbook() {
         }
         other => panic!("{other:?}"),
     }
-    let mut app = on(View::Incidents);
-    assert!(
-        matches!(
-            &key(&mut app, "enter")[..],
-            [Cmd::Store(StoreCmd::LoadRunbook { .. })]
-        ),
-        "Enter on an incident opens its runbook"
-    );
+    let mut app = on(View::Runbook);
     key(&mut app, "esc");
-    assert_eq!(app.view, View::Connectors);
+    assert_eq!(app.view, View::Connectors, "Esc leaves the runbook");
+}
+
+#[test]
+fn enter_on_an_incident_opens_its_detail_from_the_store_and_esc_goes_back() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "j"); // inc-102
+    let cmds = key(&mut app, "enter");
+    assert_eq!(
+        cmds,
+        vec![Cmd::store(StoreCmd::LoadIncidentDetail {
+            upstream: "demo".into(),
+            id: "inc-102".into(),
+        })]
+    );
+    let shown = app.incident_detail.as_ref().expect("detail shown at once");
+    assert!(shown.loading && shown.incident.id == "inc-102");
+    assert_eq!(
+        shown.route.as_ref().map(|r| r.rule.as_str()),
+        Some("vendor-outages"),
+        "the row's route until the store answers"
+    );
+    assert_eq!(app.view, View::Incidents);
+
+    // The store's answer replaces it; an answer for another incident is ignored.
+    let mut other = incident_detail();
+    other.incident.title = "not this one".into();
+    update(&mut app, Msg::IncidentDetail(Box::new(other)));
+    assert_eq!(app.incident_detail.as_ref().unwrap().incident.id, "inc-102");
+    let row = incident_rows().remove(1);
+    let mut fresh = triage::console::app::IncidentDetail::new(row.incident, row.route);
+    fresh.incident.detail = "line one\nline two".into();
+    fresh = triage::console::app::IncidentDetail::new(fresh.incident, fresh.route);
+    update(&mut app, Msg::IncidentDetail(Box::new(fresh)));
+    let shown = app.incident_detail.as_ref().unwrap();
+    assert!(!shown.loading);
+    assert_eq!(shown.text, ["line one", "line two"]);
+
+    // j/k/PgDn/g scroll the detail, not the list.
+    for (name, scroll) in [("j", 1), ("j", 2), ("k", 1), ("pgdn", 19), ("g", 0)] {
+        key(&mut app, name);
+        assert_eq!(
+            app.incident_detail.as_ref().unwrap().scroll,
+            scroll,
+            "{name}"
+        );
+    }
+    assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-102");
+    assert!(app.needs_tick(), "the detail's clock counts down");
+
+    // A change reloads the detail, not the list.
+    let cmds = update(&mut app, Msg::Changed(ChangeNotice::Incidents));
+    assert!(
+        cmds.iter().any(
+            |c| matches!(c, Cmd::Store(StoreCmd::LoadIncidentDetail { id, .. }) if id == "inc-102")
+        ),
+        "{cmds:?}"
+    );
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Cmd::Store(StoreCmd::LoadIncidents { .. })))
+    );
+
+    // Escalate from the detail: the detail's incident, one level up.
+    let cmds = key(&mut app, "e");
+    let escalate = enqueued(&cmds).expect("escalate enqueued");
+    assert_eq!(
+        (escalate.target.as_str(), escalate.level),
+        ("inc-102", Some(1))
+    );
+
+    // `o` still opens the runbook of the incident's connector.
+    let mut with_runbook = app.clone();
+    match &key(&mut with_runbook, "o")[..] {
+        [Cmd::Store(StoreCmd::LoadRunbook { connector, .. })] => {
+            assert_eq!(connector, "hubspot-form-to-salesforce")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(with_runbook.view, View::Runbook);
+
+    // Esc closes the detail and reloads the list; the cursor stays on the incident.
+    let cmds = key(&mut app, "esc");
+    assert!(app.incident_detail.is_none());
+    assert_eq!(app.view, View::Incidents);
+    assert!(
+        matches!(&cmds[..], [Cmd::Store(StoreCmd::LoadIncidents { .. })]),
+        "{cmds:?}"
+    );
+    assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-102");
+}
+
+#[test]
+fn escalate_asks_for_the_level_above_the_one_reached() {
+    let mut app = on(View::Incidents);
+    app.incident_detail = Some(incident_detail()); // already at level 1
+    let cmds = key(&mut app, "e");
+    let escalate = enqueued(&cmds).expect("escalate enqueued");
+    assert_eq!(
+        (escalate.kind, escalate.target.as_str(), escalate.level),
+        (ActionKind::Escalate, "inc-101", Some(2))
+    );
+}
+
+#[test]
+fn a_route_runbook_wins_over_the_connector_runbook() {
+    let mut app = on(View::Incidents);
+    let mut rows = incident_rows();
+    rows[0].route.as_mut().unwrap().runbook = Some("/runbooks/vendor-outage.md".into());
+    load_incidents(&mut app, rows);
+    match &key(&mut app, "o")[..] {
+        [Cmd::Store(StoreCmd::LoadRunbook { path, .. })] => assert_eq!(
+            path.as_deref(),
+            Some(std::path::Path::new("/runbooks/vendor-outage.md"))
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_acked_incident_without_ack_timeout_stops_the_tick() {
+    let mut app = on(View::Incidents);
+    let mut acked = incident_rows().remove(4);
+    acked.route.as_mut().unwrap().chain = None;
+    app.incident_detail = Some(triage::console::app::IncidentDetail::new(
+        acked.incident.clone(),
+        acked.route.clone(),
+    ));
+    assert!(!app.needs_tick(), "nothing counts down on screen");
+    acked.route.as_mut().unwrap().chain = Some("vendor-outage".into());
+    app.incident_detail = Some(triage::console::app::IncidentDetail::new(
+        acked.incident,
+        acked.route,
+    ));
+    assert!(app.needs_tick(), "the ack expiry counts down");
 }
 
 #[test]

@@ -49,6 +49,11 @@ fn seed(path: &std::path::Path) {
         state: ConnectionState::Live { last_ok: now() },
     };
     store.write_sync_batch(&batch).unwrap();
+    let routed = incident_rows().remove(0).incident;
+    let route = route_for(&routed, Some("vendor-outage"));
+    store
+        .write_incident_routes("demo", &[(routed.id, route)], now())
+        .unwrap();
 }
 
 fn next(rx: &mut UnboundedReceiver<Msg>) -> Msg {
@@ -110,10 +115,61 @@ fn store_thread_answers_every_command_and_the_views_draw_its_data() {
                 ["inc-101", "inc-102", "inc-103", "inc-104", "inc-099"],
                 "most urgent first"
             );
+            let routed: Vec<bool> = rows.iter().map(|r| r.route.is_some()).collect();
+            assert_eq!(
+                routed,
+                [true, false, false, false, false],
+                "each row carries its stored route"
+            );
         }
         other => panic!("{other:?}"),
     }
     update(&mut app, incidents);
+
+    // Enter on the routed incident: the detail comes back with its route.
+    app.view = View::Incidents;
+    let cmds = update(
+        &mut app,
+        Msg::Key {
+            key: triage::console::Key::parse("enter").unwrap(),
+            now: now(),
+        },
+    );
+    for cmd in cmds {
+        if let triage::console::Cmd::Store(cmd) = cmd {
+            cmd_tx.send(cmd).unwrap();
+        }
+    }
+    let detail = next(&mut msg_rx);
+    match &detail {
+        Msg::IncidentDetail(d) => {
+            assert_eq!(d.incident.id, "inc-101");
+            assert_eq!(
+                d.route.as_ref().map(|r| r.explanation()),
+                Some("matched rule \"vendor-outages\" at triage.toml:42".to_string())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    update(&mut app, detail);
+    let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+    terminal.draw(|f| views::render(f, &app)).unwrap();
+    let text = terminal.backend().to_string();
+    assert!(
+        text.contains("next       level 2 (bridge) in 13m30s"),
+        "{text}"
+    );
+    cmd_tx
+        .send(StoreCmd::LoadIncidentDetail {
+            upstream: "demo".into(),
+            id: "inc-404".into(),
+        })
+        .unwrap();
+    let missing = next(&mut msg_rx);
+    assert!(
+        matches!(&missing, Msg::StoreError { what, error } if what == "incident inc-404" && error.contains("no longer")),
+        "{missing:?}"
+    );
 
     let request = PageRequest {
         anchor: None,

@@ -21,6 +21,7 @@ pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Resul
     let handle = crate::sync::start(&ctx.config, &ctx.routing, upstreams, writer, options);
     let console = ConsoleOptions {
         config: ctx.config.clone(),
+        routing: ctx.routing.clone(),
         store_path: ctx.store_path.clone(),
         operator: ctx.operator.clone(),
         read_only: ctx.read_only,

@@ -32,11 +32,15 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         );
         return Vec::new();
     }
-    let Some(row) = app.incidents.selected_row() else {
+    // The open detail's incident, else the selected row's.
+    let incident = match &app.incident_detail {
+        Some(detail) => Some(&detail.incident),
+        None => app.incidents.selected_row().map(|r| &r.incident),
+    };
+    let Some(incident) = incident else {
         app.set_status(StatusLevel::Info, "no incident selected");
         return Vec::new();
     };
-    let incident = &row.incident;
     let id = sanitize::line(&incident.id);
     if let Some(entry) = app
         .action_on(&incident.upstream, &incident.id)

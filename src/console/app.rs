@@ -3,9 +3,14 @@
 use super::keymap::Keymap;
 use super::paging::{IncidentRow, PagedList};
 use super::theme::Theme;
-pub use super::view_state::{ActivityState, ConnectorsState, DeadLettersState, RunbookState};
-use crate::config::Config;
-use crate::domain::{ActionKind, ConnectionState, OutboxEntry, OutboxState, Timestamp};
+pub use super::view_state::{
+    ActivityState, ConnectorsState, DeadLettersState, IncidentDetail, RunbookState,
+};
+use crate::config::{Config, RoutingConfig};
+use crate::domain::routing::StoredRoute;
+use crate::domain::{
+    ActionKind, ConnectionState, IncidentStatus, OutboxEntry, OutboxState, Timestamp,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -86,6 +91,8 @@ pub struct FilterInput {
 #[derive(Debug, Clone)]
 pub struct App {
     pub config: Config,
+    /// Routes, escalation chains, bridge and vendor contacts (the SLA clocks need the chains).
+    pub routing: RoutingConfig,
     pub operator: String,
     pub read_only: bool,
     pub keymap: Keymap,
@@ -97,6 +104,8 @@ pub struct App {
     pub pending_actions: u64,
     pub connectors: ConnectorsState,
     pub incidents: PagedList<IncidentRow>,
+    /// The incident opened with Enter on the Incidents view (Esc closes it).
+    pub incident_detail: Option<IncidentDetail>,
     pub dead_letters: DeadLettersState,
     pub runbook: RunbookState,
     pub activity: ActivityState,
@@ -118,6 +127,7 @@ pub struct App {
 impl App {
     pub fn new(
         config: Config,
+        routing: RoutingConfig,
         operator: String,
         read_only: bool,
         keymap: Keymap,
@@ -127,6 +137,7 @@ impl App {
         let read_only = read_only || config.read_only;
         App {
             config,
+            routing,
             operator,
             read_only,
             keymap,
@@ -138,6 +149,7 @@ impl App {
             pending_actions: 0,
             connectors: ConnectorsState::default(),
             incidents: PagedList::default(),
+            incident_detail: None,
             dead_letters: DeadLettersState::default(),
             runbook: RunbookState::default(),
             activity: ActivityState::default(),
@@ -230,13 +242,28 @@ impl App {
 
     /// A countdown is on screen: the 1 s tick runs only then.
     pub fn needs_tick(&self) -> bool {
-        self.view == View::Incidents
-            && self.dialog.is_none()
-            && self
+        if self.view != View::Incidents || self.dialog.is_some() {
+            return false;
+        }
+        let counting = |incident: &crate::domain::Incident, route: Option<&StoredRoute>| {
+            match incident.status {
+                IncidentStatus::Open => incident.ack_deadline.is_some() || route.is_some(),
+                // An ack can expire (chains with an ack timeout).
+                IncidentStatus::Acknowledged => route
+                    .and_then(|r| r.chain.as_deref())
+                    .and_then(|name| self.routing.chain(name))
+                    .is_some_and(|chain| chain.ack_timeout.is_some()),
+                IncidentStatus::Resolved => false,
+            }
+        };
+        match &self.incident_detail {
+            Some(detail) => counting(&detail.incident, detail.route.as_ref()),
+            None => self
                 .incidents
                 .rows
                 .iter()
-                .any(|r| r.incident.ack_deadline.is_some() && r.incident.acked_at.is_none())
+                .any(|r| counting(&r.incident, r.route.as_ref())),
+        }
     }
 
     pub fn set_status(&mut self, level: StatusLevel, text: impl Into<String>) {

@@ -134,7 +134,9 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
             app.connectors.cursor = clamp_move(app.connectors.cursor, delta, count);
         }
         View::Incidents => {
-            if let Some((seq, request)) = app.incidents.move_by(delta) {
+            if let Some(detail) = &mut app.incident_detail {
+                detail.scroll = clamp_scroll(detail.scroll, delta);
+            } else if let Some((seq, request)) = app.incidents.move_by(delta) {
                 return vec![Cmd::store(StoreCmd::LoadIncidents {
                     seq,
                     request,
@@ -189,6 +191,10 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
         }
         View::Runbook => app.runbook.scroll = if top { 0 } else { runbook_bottom(app) },
         View::Incidents => {
+            if let Some(detail) = &mut app.incident_detail {
+                detail.scroll = if top { 0 } else { u16::MAX / 2 };
+                return Vec::new();
+            }
             let (seq, request) = if top {
                 app.incidents.top()
             } else {
@@ -226,6 +232,10 @@ fn runbook_bottom(app: &App) -> u16 {
 fn back(app: &mut App) -> Vec<Cmd> {
     if app.view == View::DeadLetters && app.dead_letters.detail.is_some() {
         app.dead_letters.detail = None;
+        return load_view(app);
+    }
+    if app.view == View::Incidents && app.incident_detail.is_some() {
+        app.incident_detail = None;
         return load_view(app);
     }
     if !current_filter(app).is_empty() {

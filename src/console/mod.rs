@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod app;
 pub mod detail;
+pub mod escalation_text;
 pub mod event_loop;
 pub mod filter;
 pub mod key;
@@ -34,6 +35,8 @@ use crate::domain::Timestamp;
 
 pub struct ConsoleOptions {
     pub config: crate::config::Config,
+    /// Routes, escalation chains, bridge and vendor contacts: the SLA clocks need the chains.
+    pub routing: crate::config::RoutingConfig,
     pub store_path: std::path::PathBuf,
     pub operator: String,
     pub read_only: bool,
@@ -83,6 +86,7 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), ConsoleError> {
     let clock = SystemClock;
     let app = App::new(
         opts.config.clone(),
+        opts.routing.clone(),
         opts.operator.clone(),
         opts.read_only,
         keymap,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::detail::DeadLetterDetail;
 use super::keymap::Key;
 use super::paging::{IncidentRow, PageRequest};
+use super::view_state::IncidentDetail;
 use crate::domain::{Action, ConnectionState, Connector, OutboxEntry, Timestamp};
 use crate::store::{
     AuditEntry, ChangeNotice, ConnectorCounts, DeadLetterKey, DeadLetterSummary, IncidentKey,
@@ -59,6 +60,8 @@ pub enum Msg {
         limit: usize,
     },
     DeadLetterDetail(Box<DeadLetterDetail>),
+    /// The incident detail, fresh from the store (with its stored route).
+    IncidentDetail(Box<IncidentDetail>),
     Runbook {
         connector: String,
         path: Option<PathBuf>,
@@ -102,6 +105,11 @@ pub enum StoreCmd {
         upstream: String,
         id: String,
         contract: Option<PathBuf>,
+    },
+    /// One incident and its stored route, for the incident detail.
+    LoadIncidentDetail {
+        upstream: String,
+        id: String,
     },
     LoadRunbook {
         connector: String,

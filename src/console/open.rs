@@ -1,11 +1,13 @@
 //! Keys that open things: Enter (a connector's dead letters, a dead letter's detail, an
-//! incident's runbook) and `o` (the runbook of the selected row's connector).
+//! incident's detail) and `o` (the runbook of the selected row: its route's, else its connector's).
 
-use super::app::{App, RunbookState, View};
+use std::path::PathBuf;
+
+use super::app::{App, IncidentDetail, RunbookState, View};
 use super::msg::{Cmd, StoreCmd};
 use crate::domain::sanitize;
 
-/// Enter: a connector's dead letters, a dead letter's detail, an incident's runbook.
+/// Enter: a connector's dead letters, a dead letter's detail, an incident's detail.
 pub fn open(app: &mut App) -> Vec<Cmd> {
     match app.view {
         View::Connectors => {
@@ -22,7 +24,20 @@ pub fn open(app: &mut App) -> Vec<Cmd> {
                 connector: app.dead_letters.connector.clone(),
             })]
         }
-        View::Incidents => open_runbook(app),
+        View::Incidents if app.incident_detail.is_none() => {
+            let Some(row) = app.incidents.selected_row() else {
+                return Vec::new();
+            };
+            // Shown at once from the row; the store's fresh copy replaces it.
+            let mut detail = IncidentDetail::new(row.incident.clone(), row.route.clone());
+            detail.loading = true;
+            let cmd = StoreCmd::LoadIncidentDetail {
+                upstream: row.incident.upstream.clone(),
+                id: row.incident.id.clone(),
+            };
+            app.incident_detail = Some(detail);
+            vec![Cmd::store(cmd)]
+        }
         View::DeadLetters if app.dead_letters.detail.is_none() => {
             let Some(row) = app.dead_letters.list.selected_row() else {
                 return Vec::new();
@@ -45,10 +60,13 @@ pub fn open(app: &mut App) -> Vec<Cmd> {
 fn selected_connector(app: &App) -> Option<String> {
     match app.view {
         View::Connectors => app.connectors.selected().map(|r| r.connector.id.clone()),
-        View::Incidents => app
-            .incidents
-            .selected_row()
-            .map(|r| r.incident.connector.clone()),
+        View::Incidents => match &app.incident_detail {
+            Some(detail) => Some(detail.incident.connector.clone()),
+            None => app
+                .incidents
+                .selected_row()
+                .map(|r| r.incident.connector.clone()),
+        },
         View::DeadLetters => match &app.dead_letters.detail {
             Some(detail) => Some(detail.letter.connector.clone()),
             None => app
@@ -60,6 +78,26 @@ fn selected_connector(app: &App) -> Option<String> {
         View::Runbook => app.runbook.connector.clone(),
         View::Activity => None,
     }
+}
+
+/// The incident on screen on the Incidents view: the open detail's, else the selected row's.
+fn selected_incident(app: &App) -> Option<&crate::domain::Incident> {
+    match &app.incident_detail {
+        Some(detail) => Some(&detail.incident),
+        None => app.incidents.selected_row().map(|r| &r.incident),
+    }
+}
+
+/// The runbook the selected incident's route names (a rule can name its own).
+fn selected_route_runbook(app: &App) -> Option<PathBuf> {
+    if app.view != View::Incidents {
+        return None;
+    }
+    let route = match &app.incident_detail {
+        Some(detail) => detail.route.as_ref(),
+        None => app.incidents.selected_row().and_then(|r| r.route.as_ref()),
+    };
+    route.and_then(|r| r.runbook.as_ref()).map(PathBuf::from)
 }
 
 /// `o`: the runbook of the selected row's connector.
@@ -80,13 +118,14 @@ pub fn open_runbook_for_selection(app: &mut App) -> Vec<Cmd> {
         };
         return Vec::new();
     };
-    let path = app
-        .config
-        .connector(&connector)
-        .and_then(|c| c.runbook.clone());
+    let path = selected_route_runbook(app).or_else(|| {
+        app.config
+            .connector(&connector)
+            .and_then(|c| c.runbook.clone())
+    });
     if path.is_none() {
-        let link = app.incidents.selected_row().and_then(|r| {
-            r.incident
+        let link = selected_incident(app).and_then(|incident| {
+            incident
                 .links
                 .iter()
                 .find(|l| l.title.to_lowercase().contains("runbook"))

@@ -3,6 +3,7 @@
 //! (by identity) across reloads, and walking off either end asks for the neighbouring page.
 
 use crate::domain::Incident;
+use crate::domain::routing::StoredRoute;
 use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, PageDir};
 
 /// Rows per store page.
@@ -240,11 +241,13 @@ impl<T: PagedRow> PagedList<T> {
     }
 }
 
-/// An incident row with its sort key.
+/// An incident row with its sort key and the route sync stored for it (loaded with the page).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentRow {
     pub key: IncidentKey,
     pub incident: Incident,
+    /// `None` until sync routed the incident.
+    pub route: Option<StoredRoute>,
 }
 
 impl PagedRow for IncidentRow {

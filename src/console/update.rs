@@ -104,6 +104,18 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.dirty = true;
             Vec::new()
         }
+        Msg::IncidentDetail(fresh) => {
+            // Ignored when the operator closed the detail (or opened another) meanwhile.
+            if let Some(shown) = &mut app.incident_detail
+                && shown.is_of(&fresh.incident.upstream, &fresh.incident.id)
+            {
+                let scroll = shown.scroll;
+                *shown = *fresh;
+                shown.scroll = scroll;
+                app.dirty = true;
+            }
+            Vec::new()
+        }
         Msg::Runbook {
             connector,
             path,
@@ -188,6 +200,12 @@ pub fn load_view(app: &mut App) -> Vec<Cmd> {
             since: app.now - Duration::hours(1),
         })],
         View::Incidents => {
+            if let Some(detail) = &app.incident_detail {
+                return vec![Cmd::store(StoreCmd::LoadIncidentDetail {
+                    upstream: detail.incident.upstream.clone(),
+                    id: detail.incident.id.clone(),
+                })];
+            }
             let (seq, request) = app.incidents.reload();
             vec![Cmd::store(StoreCmd::LoadIncidents {
                 seq,

@@ -1,5 +1,5 @@
-//! Per-view state owned by `App`: the connectors list, the dead-letter page and detail, the
-//! runbook being read and the activity (outbox + audit) lists.
+//! Per-view state owned by `App`: the connectors list, the incident detail, the dead-letter page
+//! and detail, the runbook being read and the activity (outbox + audit) lists.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,8 @@ use ratatui::text::Text;
 use super::detail::DeadLetterDetail;
 use super::msg::ConnectorRow;
 use super::paging::PagedList;
-use crate::domain::OutboxEntry;
+use crate::domain::routing::StoredRoute;
+use crate::domain::{Incident, OutboxEntry, sanitize};
 use crate::store::{AuditEntry, DeadLetterSummary};
 
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,41 @@ impl ConnectorsState {
 
     pub fn selected(&self) -> Option<&ConnectorRow> {
         self.visible().get(self.cursor).map(|&i| &self.rows[i])
+    }
+}
+
+/// An incident opened with Enter: the incident, the route sync stored for it, and its detail
+/// text (sanitised once, here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentDetail {
+    pub incident: Incident,
+    /// `None` until sync routed the incident.
+    pub route: Option<StoredRoute>,
+    /// The incident's detail text, sanitised, one entry per line.
+    pub text: Vec<String>,
+    /// True while shown from the list row, before the store answered.
+    pub loading: bool,
+    pub scroll: u16,
+}
+
+impl IncidentDetail {
+    pub fn new(incident: Incident, route: Option<StoredRoute>) -> IncidentDetail {
+        let text = sanitize::multiline(&incident.detail)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        IncidentDetail {
+            incident,
+            route,
+            text,
+            loading: false,
+            scroll: 0,
+        }
+    }
+
+    /// Is this the detail of `(upstream, id)`?
+    pub fn is_of(&self, upstream: &str, id: &str) -> bool {
+        self.incident.upstream == upstream && self.incident.id == id
     }
 }
 

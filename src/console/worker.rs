@@ -9,6 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::detail::DeadLetterDetail;
 use super::msg::{ConnectorRow, Msg, StoreCmd};
 use super::paging::{IncidentRow, PAGE_LIMIT};
+use super::view_state::IncidentDetail;
 use crate::domain::{IncidentStatus, OutboxState};
 use crate::store::{ConnectorCounts, DeadLetterPageQuery, IncidentPageQuery, Store, StoreError};
 
@@ -61,6 +62,7 @@ pub fn run(path: PathBuf, commands: Receiver<StoreCmd>, replies: UnboundedSender
 fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
     let mut out: Vec<StoreCmd> = Vec::with_capacity(batch.len());
     for cmd in batch {
+        // An incident detail reload is replaceable too: only one is shown at a time.
         let replaceable = !matches!(
             cmd,
             StoreCmd::Enqueue { .. } | StoreCmd::LoadDeadLetterDetail { .. }
@@ -85,6 +87,9 @@ fn describe(cmd: &StoreCmd) -> String {
         StoreCmd::LoadDeadLetters { .. } => "loading dead letters".into(),
         StoreCmd::LoadDeadLetterDetail { id, .. } => {
             format!("loading dead letter {}", crate::domain::sanitize::line(id))
+        }
+        StoreCmd::LoadIncidentDetail { id, .. } => {
+            format!("loading incident {}", crate::domain::sanitize::line(id))
         }
         StoreCmd::LoadRunbook { connector, .. } => format!(
             "loading the runbook of {}",
@@ -149,11 +154,15 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
                 dir: request.dir,
                 limit: PAGE_LIMIT,
             };
-            let rows = store
-                .page_incidents(&query)?
-                .into_iter()
-                .map(|(key, incident)| IncidentRow { key, incident })
-                .collect();
+            let mut rows = Vec::new();
+            for (key, incident) in store.page_incidents(&query)? {
+                let route = store.incident_route(&incident.upstream, &incident.id)?;
+                rows.push(IncidentRow {
+                    key,
+                    incident,
+                    route,
+                });
+            }
             Msg::Incidents {
                 seq,
                 request,
@@ -199,6 +208,16 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             }
             None => Msg::StoreError {
                 what: format!("dead letter {}", crate::domain::sanitize::line(&id)),
+                error: "no longer in the store".into(),
+            },
+        },
+        StoreCmd::LoadIncidentDetail { upstream, id } => match store.incident(&upstream, &id)? {
+            Some(incident) => {
+                let route = store.incident_route(&upstream, &id)?;
+                Msg::IncidentDetail(Box::new(IncidentDetail::new(incident, route)))
+            }
+            None => Msg::StoreError {
+                what: format!("incident {}", crate::domain::sanitize::line(&id)),
                 error: "no longer in the store".into(),
             },
         },

@@ -1,16 +1,19 @@
-//! Fixed console data for the console tests: a config, connectors, incidents, dead letters,
-//! outbox entries and audit rows at a fixed instant, fed to `App` through `update` messages.
+//! Fixed console data for the console tests: a config with routing (an escalation chain, a
+//! bridge), connectors, incidents with their stored routes, dead letters, outbox entries and
+//! audit rows at a fixed instant, fed to `App` through `update` messages.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::TimeZone;
-use triage::config::{Config, ConnectorConfig, Person};
+use triage::config::{Config, ConnectorConfig, Person, RoutingConfig};
 use triage::console::detail::DeadLetterDetail;
 use triage::console::msg::ConnectorRow;
 use triage::console::paging::{IncidentRow, PAGE_LIMIT};
 use triage::console::{App, Key, Keymap, Msg, Theme, update};
+use triage::domain::escalation::{Contingency, EscalationChain, EscalationStep, NotifyTarget};
+use triage::domain::routing::StoredRoute;
 use triage::domain::*;
 use triage::store::{AuditEntry, ConnectorCounts, DeadLetterKey, DeadLetterSummary, IncidentKey};
 
@@ -99,6 +102,50 @@ pub fn config() -> Config {
             person("lee", "Lee Chen"),
         ],
         teams: Vec::new(),
+    }
+}
+
+/// Chain `vendor-outage`: backup at the ack deadline, then the bridge 15 minutes later with the
+/// connector paused; an ack expires after 30 minutes.
+pub fn routing() -> RoutingConfig {
+    RoutingConfig {
+        chains: vec![EscalationChain {
+            name: "vendor-outage".into(),
+            ack_timeout: Some(Duration::from_secs(30 * 60)),
+            steps: vec![
+                EscalationStep {
+                    after: Duration::ZERO,
+                    notify: vec![NotifyTarget::Backup],
+                    contingency: None,
+                },
+                EscalationStep {
+                    after: Duration::from_secs(15 * 60),
+                    notify: vec![NotifyTarget::Bridge],
+                    contingency: Some(Contingency::PauseConnector),
+                },
+            ],
+            line: 50,
+        }],
+        bridge: Some("#inc-bridge".into()),
+        ..RoutingConfig::default()
+    }
+}
+
+/// The route sync would store for `incident`: rule "vendor-outages" at triage.toml:42, the
+/// connector's owner and backup, an ack SLA that lands on the incident's ack deadline.
+pub fn route_for(incident: &Incident, chain: Option<&str>) -> StoredRoute {
+    let connector = config().connector(&incident.connector).cloned();
+    let sla = incident
+        .ack_deadline
+        .map_or(900, |d| (d - incident.opened_at).num_seconds().max(0));
+    StoredRoute {
+        rule: "vendor-outages".into(),
+        origin: "triage.toml:42".into(),
+        owner: connector.as_ref().map(|c| c.owner.clone()),
+        backup: connector.and_then(|c| c.backup),
+        ack_sla_secs: u64::try_from(sla).unwrap(),
+        chain: chain.map(str::to_string),
+        runbook: None,
     }
 }
 
@@ -257,7 +304,44 @@ pub fn incident_rows() -> Vec<IncidentRow> {
             Some(-600),
         ),
     ];
-    incidents.into_iter().map(incident_row).collect()
+    // inc-103's route names no chain; inc-104 is not routed yet.
+    incidents
+        .into_iter()
+        .map(|incident| {
+            let route = match incident.id.as_str() {
+                "inc-103" => Some(route_for(&incident, None)),
+                "inc-104" => None,
+                _ => Some(route_for(&incident, Some("vendor-outage"))),
+            };
+            IncidentRow {
+                route,
+                ..incident_row(incident)
+            }
+        })
+        .collect()
+}
+
+/// inc-101 as the detail shows it: escalated once already (to the backup), with labels, links
+/// and a detail text long enough to wrap at 80 columns.
+pub fn detailed_incident() -> Incident {
+    let mut incident = incident_rows().remove(0).incident;
+    incident.escalation_level = 1;
+    incident.labels = [("env", "prod"), ("team", "revops")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    incident.links = vec![Link {
+        title: "Runbook".into(),
+        url: "https://wiki.example.com/runbooks/hubspot".into(),
+    }];
+    incident.detail = "212 dead letters in the last hour on hubspot-form-to-salesforce: Salesforce rejects every lead with INVALID_FIELD because the form still sends lead_source after the field was renamed.\n\nFirst failure:\tdl-0001".into();
+    incident
+}
+
+pub fn incident_detail() -> triage::console::app::IncidentDetail {
+    let incident = detailed_incident();
+    let route = route_for(&incident, Some("vendor-outage"));
+    triage::console::app::IncidentDetail::new(incident, Some(route))
 }
 
 pub fn incident_row(incident: Incident) -> IncidentRow {
@@ -274,7 +358,11 @@ pub fn incident_row(incident: Incident) -> IncidentRow {
         upstream: incident.upstream.clone(),
         id: incident.id.clone(),
     };
-    IncidentRow { key, incident }
+    IncidentRow {
+        key,
+        incident,
+        route: None,
+    }
 }
 
 pub fn dead_letter_summary(
@@ -472,6 +560,7 @@ pub const RUNBOOK: &str = "# HubSpot form → Salesforce\n\nOwner: **Maria Lopez
 pub fn app_with(read_only: bool) -> App {
     let mut app = App::new(
         config(),
+        routing(),
         OPERATOR.into(),
         read_only,
         Keymap::builtin().unwrap(),

@@ -1,6 +1,7 @@
 //! Incidents view, most urgent first: severity, countdown to the ack deadline (warning under
-//! 5 minutes, critical under 1 minute or overdue), connector, title, owner → backup, status
-//! (with the outbox state of an action in flight) and who acked when.
+//! 5 minutes, critical under 1 minute or overdue), escalation level (`!` when a further level is
+//! due; wide, also the next step and when: the SLA clock of the row's stored route), status (with the outbox state of an
+//! action in flight), connector, title, owner → backup and who acked when.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -10,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 use super::{clock, safe};
 use crate::console::app::App;
+use crate::console::escalation_text as esc;
 use crate::console::theme::Theme;
 use crate::domain::{Incident, IncidentStatus, OutboxState, Severity, Timestamp};
 
@@ -52,6 +54,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let rows = visible[window].iter().map(|&i| {
         let incident = &list.rows[i].incident;
         let (due, due_style) = countdown(t, incident, app.now);
+        let sla = esc::incident_clock(app, incident, list.rows[i].route.as_ref());
+        let level_style = if sla.is_some_and(|c| c.clock.escalation_due()) {
+            t.critical()
+        } else {
+            t.base()
+        };
         let (status, status_style) = match app.action_mark(&incident.upstream, &incident.id) {
             Some((mark, OutboxState::Failed)) => (mark, t.critical()),
             Some((mark, _)) => (mark, t.accent()),
@@ -70,6 +78,18 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 severity_style(t, incident.severity),
             )),
             Cell::from(Span::styled(due, due_style)),
+            Cell::from(Span::styled(
+                esc::level_label(incident, sla.as_ref()),
+                level_style,
+            )),
+        ];
+        if wide {
+            cells.push(Cell::from(Span::styled(
+                esc::next_cell(sla.as_ref(), app.now),
+                level_style,
+            )));
+        }
+        cells.extend([
             Cell::from(Span::styled(safe(&status), status_style)),
             Cell::from(safe(&incident.connector)),
             Cell::from(safe(&incident.title)),
@@ -78,7 +98,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             } else {
                 app.owner_chain_short(&incident.connector)
             })),
-        ];
+        ]);
         if wide {
             let acked = match (&incident.acked_by, incident.acked_at) {
                 (Some(by), Some(at)) => format!("{} {}", safe(by), clock(at)),
@@ -94,6 +114,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             vec![
                 "sev",
                 "ack due",
+                "lvl",
+                "next",
                 "status",
                 "connector",
                 "title",
@@ -103,6 +125,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             vec![
                 Constraint::Length(4),
                 Constraint::Length(8),
+                Constraint::Length(4),
+                Constraint::Length(11),
                 Constraint::Length(16),
                 Constraint::Length(connector_width),
                 Constraint::Fill(4),
@@ -115,6 +139,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             vec![
                 "sev",
                 "ack due",
+                "lvl",
                 "status",
                 "connector",
                 "title",
@@ -123,6 +148,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             vec![
                 Constraint::Length(4),
                 Constraint::Length(7),
+                Constraint::Length(4),
                 Constraint::Length(12),
                 Constraint::Fill(3),
                 Constraint::Fill(4),
@@ -148,24 +174,13 @@ pub fn countdown(t: &Theme, incident: &Incident, now: Timestamp) -> (String, Sty
         return ("—".into(), t.dim());
     };
     let left = (deadline - now).num_seconds();
-    let text = if left < 0 {
-        format!("-{}", duration(-left))
-    } else {
-        duration(left)
-    };
+    let text = esc::countdown(deadline - now);
     let style = match left {
         ..60 => t.critical(),
         60..300 => t.warning(),
         _ => t.base(),
     };
     (text, style)
-}
-
-fn duration(secs: i64) -> String {
-    match secs {
-        ..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
-    }
 }
 
 pub fn severity_label(s: Severity) -> &'static str {

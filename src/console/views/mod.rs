@@ -9,6 +9,8 @@ pub mod dead_letter_detail;
 pub mod dead_letters;
 pub mod dialog;
 pub mod help;
+pub mod incident_clock;
+pub mod incident_detail;
 pub mod incidents;
 pub mod runbook;
 
@@ -43,7 +45,10 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
     chrome::tabs(frame, tabs, app);
     match app.view {
         View::Connectors => connectors::render(frame, body, app),
-        View::Incidents => incidents::render(frame, body, app),
+        View::Incidents => match &app.incident_detail {
+            Some(detail) => incident_detail::render(frame, body, app, detail),
+            None => incidents::render(frame, body, app),
+        },
         View::DeadLetters => match &app.dead_letters.detail {
             Some(detail) => dead_letter_detail::render(frame, body, app, detail),
             None => dead_letters::render(frame, body, app),
