@@ -134,13 +134,50 @@ fn dead_letters_view() {
 #[test]
 fn dead_letter_detail_view() {
     let mut app = on(View::DeadLetters);
-    app.dead_letters.detail = Some(detail());
+    app.dead_letters.detail = Some(detail().with_history(dead_letter_history()));
     snapshot_both("dead_letter_detail", &app);
     let text = draw(&app, 160, 48).backend().to_string();
     assert!(
         text.contains("contract: missing required field `lead_source`"),
         "{text}"
     );
+    // The upstream's count first, then triage's own actions, newest first.
+    for expected in [
+        "upstream 5 attempts · first failed 2026-03-14 02:29:00 (31m ago) · last failed 2026-03-14 02:59:00 (1m ago) · dead",
+        "2026-03-14 03:00 maria@bastion edited replay → pending",
+        "2026-03-14 02:59 alice@bastion replay → failed: destination refused (400): INVALID_FIELD No such column 'lead_source' on sobject of type Lead",
+        "2026-03-14 02:55 dev@laptop replay → pending, retry at 03:01 after 2 attempts: demo: timed out after 10s",
+        "2026-03-14 02:40 alice@bastion replay → failed after 5 attempts: connection refused (127.0.0.1:7070)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+    let order: Vec<usize> = ["03:00 maria", "02:59 alice", "02:55 dev", "02:40 alice"]
+        .iter()
+        .map(|s| text.find(s).unwrap())
+        .collect();
+    assert!(order.is_sorted(), "newest first:\n{text}");
+    // At 80 columns an action stays on one line, cut with an ellipsis.
+    let narrow = draw(&app, 80, 24).backend().to_string();
+    let refused = narrow
+        .lines()
+        .find(|l| l.contains("alice@bastion replay → failed: destination refused"))
+        .unwrap_or_else(|| panic!("{narrow}"));
+    assert!(
+        refused.trim_end_matches(['"', ' ']).ends_with('…'),
+        "{narrow}"
+    );
+}
+
+#[test]
+fn dead_letter_detail_without_actions_says_triage_sent_none() {
+    let mut app = on(View::DeadLetters);
+    app.dead_letters.detail = Some(detail());
+    let text = draw(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("no replay or discard from triage yet"),
+        "{text}"
+    );
+    assert!(!text.contains(" → "), "{text}");
 }
 
 #[test]
@@ -286,7 +323,19 @@ fn escape_sequences_never_reach_the_buffer() {
     frames.push(draw(&app, 160, 48));
     app.incident_detail = None;
     app.view = View::DeadLetters;
-    app.dead_letters.detail = Some(DeadLetterDetail::new(hostile_letter, None, None));
+    let mut hostile_action = dead_letter_history().remove(1);
+    hostile_action.action.operator = HOSTILE.into();
+    hostile_action.outcome = Some(triage::domain::ActionOutcome {
+        ok: false,
+        summary: HOSTILE.into(),
+        response: serde_json::Value::Null,
+    });
+    let mut hostile_retry = dead_letter_history().remove(2);
+    hostile_retry.last_error = Some(HOSTILE.into());
+    app.dead_letters.detail = Some(
+        DeadLetterDetail::new(hostile_letter, None, None)
+            .with_history(vec![hostile_action, hostile_retry]),
+    );
     frames.push(draw(&app, 160, 48));
     for terminal in &frames {
         for cell in terminal.backend().buffer().content() {
@@ -304,6 +353,16 @@ fn escape_sequences_never_reach_the_buffer() {
     assert!(
         detail_text.contains("␛[2J"),
         "escape shown as a visible symbol: {detail_text}"
+    );
+    assert!(
+        detail_text
+            .lines()
+            .any(|l| l.contains("02:59 ␛[2J") && l.contains("replay → failed: ␛[2J")),
+        "hostile operator and answer of an action shown as visible symbols: {detail_text}"
+    );
+    assert!(
+        detail_text.contains("after 2 attempts: ␛[2J"),
+        "hostile last error shown as visible symbols: {detail_text}"
     );
 }
 

@@ -251,6 +251,96 @@ fn enter_opens_dead_letters_of_a_connector_then_the_detail_and_esc_goes_back() {
 }
 
 #[test]
+fn the_open_dead_letter_detail_reloads_its_attempt_history_when_the_outbox_changes() {
+    let mut app = on(View::DeadLetters);
+    let history_of = |cmds: &[Cmd]| -> Vec<(String, String)> {
+        cmds.iter()
+            .filter_map(|c| match c {
+                Cmd::Store(StoreCmd::LoadDeadLetterHistory { upstream, id }) => {
+                    Some((upstream.clone(), id.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let dl_0003 = vec![("demo".to_string(), "dl-0003".to_string())];
+    // No detail open: an outbox change reloads no history.
+    let cmds = update(&mut app, Msg::Changed(ChangeNotice::Outbox));
+    assert!(history_of(&cmds).is_empty(), "{cmds:?}");
+
+    key(&mut app, "enter");
+    let mut older = dead_letter_history();
+    let newest = older.remove(0);
+    update(
+        &mut app,
+        Msg::DeadLetterDetail(Box::new(detail().with_history(older.clone()))),
+    );
+    assert_eq!(app.dead_letters.detail.as_ref().unwrap().history, older);
+    key(&mut app, "j");
+
+    // The outbox changed (the worker sent a replay, another process queued one): only the
+    // history reloads, not the list behind the detail.
+    let cmds = update(&mut app, Msg::Changed(ChangeNotice::Outbox));
+    assert_eq!(history_of(&cmds), dl_0003, "{cmds:?}");
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Cmd::Store(StoreCmd::LoadDeadLetters { .. }))),
+        "{cmds:?}"
+    );
+    assert_eq!(history_of(&update(&mut app, Msg::ExternalChange)), dl_0003);
+    assert!(history_of(&update(&mut app, Msg::Changed(ChangeNotice::Incidents))).is_empty());
+
+    // The fresh history replaces the shown one; the scroll stays.
+    let fresh = dead_letter_history();
+    app.dirty = false;
+    update(
+        &mut app,
+        Msg::DeadLetterHistory {
+            upstream: "demo".into(),
+            id: "dl-0003".into(),
+            history: fresh.clone(),
+        },
+    );
+    let shown = app.dead_letters.detail.as_ref().unwrap();
+    assert_eq!(shown.history.first(), Some(&newest));
+    assert_eq!(shown.history, fresh);
+    assert_eq!(shown.scroll, 1);
+    assert!(app.dirty);
+
+    // A replay queued from the detail reloads its history at once.
+    let cmds = key(&mut app, "r");
+    assert!(cmds.is_empty(), "asks first: {cmds:?}");
+    let cmds = key(&mut app, "y");
+    let replay = enqueued(&cmds).expect("replay enqueued").clone();
+    let mut entry = newest.clone();
+    entry.action = replay;
+    let cmds = update(&mut app, Msg::ActionEnqueued(Box::new(entry)));
+    assert_eq!(history_of(&cmds), dl_0003, "{cmds:?}");
+
+    // A late answer for another letter, or after Esc, changes nothing.
+    update(
+        &mut app,
+        Msg::DeadLetterHistory {
+            upstream: "demo".into(),
+            id: "dl-0001".into(),
+            history: Vec::new(),
+        },
+    );
+    assert_eq!(app.dead_letters.detail.as_ref().unwrap().history, fresh);
+    key(&mut app, "esc");
+    update(
+        &mut app,
+        Msg::DeadLetterHistory {
+            upstream: "demo".into(),
+            id: "dl-0003".into(),
+            history: Vec::new(),
+        },
+    );
+    assert!(app.dead_letters.detail.is_none());
+}
+
+#[test]
 fn ack_escalate_resolve_enqueue_actions_as_the_operator() {
     let mut app = on(View::Incidents);
     let cmds = key(&mut app, "a");

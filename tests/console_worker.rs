@@ -281,6 +281,112 @@ fn store_thread_answers_every_command_and_the_views_draw_its_data() {
 }
 
 #[test]
+fn the_dead_letter_detail_loads_and_refreshes_triages_actions_on_the_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triage.db");
+    seed(&path);
+    let mut writer = Store::open(&path).unwrap();
+    let replay = |target: &str, operator: &str| Action {
+        kind: ActionKind::Replay,
+        upstream: "demo".into(),
+        target: target.into(),
+        operator: operator.into(),
+        note: None,
+        level: None,
+        payload: None,
+    };
+    let minutes = chrono::Duration::minutes;
+    let first = writer
+        .enqueue_action(&replay("dl-0003", "alice@bastion"), now() - minutes(3))
+        .unwrap();
+    writer
+        .enqueue_action(&replay("dl-0002", "alice@bastion"), now() - minutes(2))
+        .unwrap();
+    let mut edited = replay("dl-0003", "bob@laptop");
+    edited.payload = Some(br#"{"email":"ana@example.com","lead_source":"web"}"#.to_vec());
+    writer.enqueue_action(&edited, now() - minutes(1)).unwrap();
+
+    let (cmd_tx, cmd_rx) = mpsc::channel();
+    let (msg_tx, mut msg_rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker_path = path.clone();
+    let handle = std::thread::spawn(move || worker::run(worker_path, cmd_rx, msg_tx));
+    assert!(matches!(next(&mut msg_rx), Msg::StoreReady));
+    let mut app = app_with(false);
+    app.view = View::DeadLetters;
+    let draw = |app: &triage::console::App| {
+        let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+        terminal.draw(|f| views::render(f, app)).unwrap();
+        terminal.backend().to_string()
+    };
+
+    cmd_tx
+        .send(StoreCmd::LoadDeadLetterDetail {
+            upstream: "demo".into(),
+            id: "dl-0003".into(),
+            contract: None,
+        })
+        .unwrap();
+    let detail = next(&mut msg_rx);
+    match &detail {
+        Msg::DeadLetterDetail(d) => {
+            let operators: Vec<&str> = d
+                .history
+                .iter()
+                .map(|e| e.action.operator.as_str())
+                .collect();
+            assert_eq!(operators, ["bob@laptop", "alice@bastion"], "newest first");
+        }
+        other => panic!("{other:?}"),
+    }
+    update(&mut app, detail);
+    let text = draw(&app);
+    assert!(
+        text.contains("2026-03-14 02:59 bob@laptop edited replay → pending"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2026-03-14 02:57 alice@bastion replay → pending"),
+        "{text}"
+    );
+
+    // The outbox worker gets the upstream's answer; the change notice reloads the history.
+    writer
+        .record_action_outcome(
+            &first.id,
+            &ActionOutcome {
+                ok: false,
+                summary: "destination refused (400): INVALID_FIELD".into(),
+                response: serde_json::Value::Null,
+            },
+            None,
+            None,
+            now(),
+        )
+        .unwrap();
+    let cmds = update(&mut app, Msg::Changed(triage::store::ChangeNotice::Outbox));
+    for cmd in cmds {
+        if let triage::console::Cmd::Store(cmd @ StoreCmd::LoadDeadLetterHistory { .. }) = cmd {
+            cmd_tx.send(cmd).unwrap();
+        }
+    }
+    let refreshed = next(&mut msg_rx);
+    assert!(
+        matches!(&refreshed, Msg::DeadLetterHistory { id, history, .. } if id == "dl-0003" && history.len() == 2),
+        "{refreshed:?}"
+    );
+    update(&mut app, refreshed);
+    let text = draw(&app);
+    assert!(
+        text.contains(
+            "2026-03-14 02:57 alice@bastion replay → failed: destination refused (400): INVALID_FIELD"
+        ),
+        "{text}"
+    );
+    drop(cmd_tx);
+    handle.join().unwrap();
+}
+
+#[test]
 fn an_unusable_store_is_reported_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let not_a_db = dir.path().join("store.db");

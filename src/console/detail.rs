@@ -1,8 +1,12 @@
 //! A dead letter prepared for the detail view: payload as pretty JSON (re-indented by serde_json)
 //! or a hex dump, and the contract check (required fields missing from the payload).
-//! Everything here is already sanitised text, built once when the detail loads.
+//! Everything here is already sanitised text, built once when the detail loads; plus the
+//! replays and discards triage sent for the letter (its attempt history, refreshed on changes).
 
-use crate::domain::{DeadLetter, sanitize};
+use crate::domain::{DeadLetter, OutboxEntry, sanitize};
+
+/// How many of triage's own actions on one dead letter the detail shows (newest first).
+pub const HISTORY_LIMIT: usize = 20;
 
 /// How the payload is shown.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +29,9 @@ pub struct DeadLetterDetail {
     /// The contract could not be read or parsed (shown, never fatal).
     pub contract_problem: Option<String>,
     pub scroll: u16,
+    /// Replays and discards triage queued for this letter, newest first (at most
+    /// [`HISTORY_LIMIT`]); raw outbox entries, sanitised when drawn.
+    pub history: Vec<OutboxEntry>,
 }
 
 impl DeadLetterDetail {
@@ -71,7 +78,19 @@ impl DeadLetterDetail {
             missing_required,
             contract_problem,
             scroll: 0,
+            history: Vec::new(),
         }
+    }
+
+    /// The same detail with triage's actions on the letter (newest first).
+    pub fn with_history(mut self, history: Vec<OutboxEntry>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// Is this the detail of `(upstream, id)`?
+    pub fn is_of(&self, upstream: &str, id: &str) -> bool {
+        self.letter.upstream == upstream && self.letter.id == id
     }
 }
 

@@ -60,6 +60,12 @@ pub enum Msg {
         limit: usize,
     },
     DeadLetterDetail(Box<DeadLetterDetail>),
+    /// Triage's replays and discards of one dead letter, newest first (refresh of the open detail).
+    DeadLetterHistory {
+        upstream: String,
+        id: String,
+        history: Vec<OutboxEntry>,
+    },
     /// The incident detail, fresh from the store (with its stored route).
     IncidentDetail(Box<IncidentDetail>),
     Runbook {
@@ -105,6 +111,11 @@ pub enum StoreCmd {
         upstream: String,
         id: String,
         contract: Option<PathBuf>,
+    },
+    /// Only the attempt history of the open dead-letter detail (after an outbox change).
+    LoadDeadLetterHistory {
+        upstream: String,
+        id: String,
     },
     /// One incident and its stored route, for the incident detail.
     LoadIncidentDetail {

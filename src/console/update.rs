@@ -104,6 +104,20 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.dirty = true;
             Vec::new()
         }
+        Msg::DeadLetterHistory {
+            upstream,
+            id,
+            history,
+        } => {
+            // Ignored when the operator closed the detail (or opened another) meanwhile.
+            if let Some(shown) = &mut app.dead_letters.detail
+                && shown.is_of(&upstream, &id)
+            {
+                app.dirty |= shown.history != history;
+                shown.history = history;
+            }
+            Vec::new()
+        }
         Msg::IncidentDetail(fresh) => {
             // Ignored when the operator closed the detail (or opened another) meanwhile.
             if let Some(shown) = &mut app.incident_detail
@@ -186,6 +200,8 @@ fn on_change(app: &mut App, notice: Option<ChangeNotice>) -> Vec<Cmd> {
     };
     if view_changed {
         cmds.extend(load_view(app));
+    } else if app.view == View::DeadLetters && touches(ChangeNotice::Outbox) {
+        cmds.extend(dead_letter_history_cmd(app));
     }
     cmds
 }
@@ -215,15 +231,26 @@ pub fn load_view(app: &mut App) -> Vec<Cmd> {
         }
         View::DeadLetters => {
             let (seq, request) = app.dead_letters.list.reload();
-            vec![Cmd::store(StoreCmd::LoadDeadLetters {
+            let mut cmds = vec![Cmd::store(StoreCmd::LoadDeadLetters {
                 seq,
                 request,
                 connector: app.dead_letters.connector.clone(),
-            })]
+            })];
+            cmds.extend(dead_letter_history_cmd(app));
+            cmds
         }
         View::Activity => vec![Cmd::store(StoreCmd::LoadActivity)],
         View::Runbook => Vec::new(),
     }
+}
+
+/// Reloads the attempt history of the open dead-letter detail (none when no detail is open).
+fn dead_letter_history_cmd(app: &App) -> Option<Cmd> {
+    let letter = &app.dead_letters.detail.as_ref()?.letter;
+    Some(Cmd::store(StoreCmd::LoadDeadLetterHistory {
+        upstream: letter.upstream.clone(),
+        id: letter.id.clone(),
+    }))
 }
 
 pub fn open_actions_cmd(app: &App) -> Cmd {

@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::detail::DeadLetterDetail;
+use super::detail::{DeadLetterDetail, HISTORY_LIMIT};
 use super::msg::{ConnectorRow, Msg, StoreCmd};
 use super::paging::{IncidentRow, PAGE_LIMIT};
 use super::view_state::IncidentDetail;
@@ -88,6 +88,10 @@ fn describe(cmd: &StoreCmd) -> String {
         StoreCmd::LoadDeadLetterDetail { id, .. } => {
             format!("loading dead letter {}", crate::domain::sanitize::line(id))
         }
+        StoreCmd::LoadDeadLetterHistory { id, .. } => format!(
+            "loading the actions on dead letter {}",
+            crate::domain::sanitize::line(id)
+        ),
         StoreCmd::LoadIncidentDetail { id, .. } => {
             format!("loading incident {}", crate::domain::sanitize::line(id))
         }
@@ -200,16 +204,20 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
                     Some(Err(problem)) => (None, Some(problem)),
                     None => (None, None),
                 };
-                Msg::DeadLetterDetail(Box::new(DeadLetterDetail::new(
-                    letter,
-                    schema.as_ref(),
-                    problem,
-                )))
+                let history = store.actions_for_target(&upstream, &id, HISTORY_LIMIT)?;
+                Msg::DeadLetterDetail(Box::new(
+                    DeadLetterDetail::new(letter, schema.as_ref(), problem).with_history(history),
+                ))
             }
             None => Msg::StoreError {
                 what: format!("dead letter {}", crate::domain::sanitize::line(&id)),
                 error: "no longer in the store".into(),
             },
+        },
+        StoreCmd::LoadDeadLetterHistory { upstream, id } => Msg::DeadLetterHistory {
+            history: store.actions_for_target(&upstream, &id, HISTORY_LIMIT)?,
+            upstream,
+            id,
         },
         StoreCmd::LoadIncidentDetail { upstream, id } => match store.incident(&upstream, &id)? {
             Some(incident) => {

@@ -14,6 +14,7 @@ mod codec;
 mod connectors;
 mod dead_letters;
 mod escalations;
+mod history;
 pub use escalations::EscalationStepRecord;
 mod incidents;
 mod locks;

@@ -7,7 +7,8 @@ use super::codec::{col_u32, from_ms, ms, page_limit};
 use super::{Result, Store};
 use crate::domain::{OutboxEntry, OutboxState, Timestamp};
 
-const COLUMNS: &str = "id, idempotency_key, action, state, attempts, next_attempt_ms, last_error, \
+/// The columns [`Store::outbox_from_row`] decodes, in its order.
+pub(crate) const COLUMNS: &str = "id, idempotency_key, action, state, attempts, next_attempt_ms, last_error, \
      outcome, created_ms, updated_ms";
 
 impl Store {
@@ -91,7 +92,7 @@ impl Store {
         Ok(out)
     }
 
-    fn outbox_from_row(&self, row: &Row<'_>) -> Result<OutboxEntry> {
+    pub(crate) fn outbox_from_row(&self, row: &Row<'_>) -> Result<OutboxEntry> {
         let get = |e| self.sqlite(e);
         let bad = |message: String| self.corrupt("outbox", message);
         let time = |idx: usize| -> Result<Timestamp> {

@@ -257,6 +257,9 @@ CREATE TABLE locks (
 
 -- The route an incident was given (rule, origin, owner, backup, SLA, chain, runbook) as JSON,
 -- kept so the console can say why, even after the config changes.
+-- The dead-letter detail lists triage's actions on one target.
+CREATE INDEX outbox_by_target ON outbox (upstream, target, created_ms, id);
+
 -- How far `triage watch` escalated each incident in each ack cycle (cycle = when the clock
 -- started: opened_at, or when an ack expired), so a step is taken once.
 CREATE TABLE escalations (

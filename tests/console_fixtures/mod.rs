@@ -463,6 +463,36 @@ pub fn detail() -> DeadLetterDetail {
     DeadLetterDetail::new(dead_letter("dl-0003", payload), Some(&contract()), None)
 }
 
+/// Triage's actions on dl-0003, newest first: an edited replay still pending, a replay the
+/// destination refused, a replay retrying after two timeouts, and a replay that ran out of
+/// retries (no outcome, only the last error).
+pub fn dead_letter_history() -> Vec<OutboxEntry> {
+    let replay = |id: &str, operator: &str, state: OutboxState, minutes_ago: i64| {
+        let mut entry = outbox_entry(id, ActionKind::Replay, "dl-0003", state, minutes_ago);
+        entry.action.operator = operator.into();
+        entry.outcome = None;
+        entry
+    };
+    let mut edited = replay("ob-13", OPERATOR, OutboxState::Pending, 0);
+    edited.action.payload =
+        Some(br#"{"email":"ana@example.com","lead_source":"influencer"}"#.to_vec());
+    edited.attempts = 0;
+    let mut refused = replay("ob-12", "alice@bastion", OutboxState::Failed, 1);
+    refused.outcome = Some(ActionOutcome {
+        ok: false,
+        summary: "destination refused (400): INVALID_FIELD No such column 'lead_source' on sobject of type Lead".into(),
+        response: serde_json::Value::Null,
+    });
+    let mut retrying = replay("ob-11", "dev@laptop", OutboxState::Pending, 5);
+    retrying.attempts = 2;
+    retrying.next_attempt_at = now() + mins(1);
+    retrying.last_error = Some("demo: timed out after 10s".into());
+    let mut exhausted = replay("ob-10", "alice@bastion", OutboxState::Failed, 20);
+    exhausted.attempts = 5;
+    exhausted.last_error = Some("connection refused (127.0.0.1:7070)".into());
+    vec![edited, refused, retrying, exhausted]
+}
+
 pub fn outbox_entry(
     id: &str,
     kind: ActionKind,

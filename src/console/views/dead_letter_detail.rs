@@ -1,18 +1,19 @@
 //! Dead-letter detail (Enter on a dead letter): why it died (error, upstream response),
-//! contract violations, the payload (pretty JSON, text or hex), headers and attempt history.
+//! contract violations, the attempt history (the upstream's count and triage's own replays and
+//! discards), the payload (pretty JSON, text or hex), headers and the upstream's response.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::{age, safe};
+use super::{dead_letter_history, safe};
 use crate::console::app::App;
 use crate::console::detail::{DeadLetterDetail, PayloadView};
 use crate::domain::sanitize;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &DeadLetterDetail) {
-    let lines = lines(app, detail);
+    let lines = lines(app, detail, area.width);
     let t = &app.theme;
     let dl = &detail.letter;
     let title = format!(
@@ -36,7 +37,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &DeadLetterD
     frame.render_widget(paragraph, area);
 }
 
-fn lines(app: &App, detail: &DeadLetterDetail) -> Vec<Line<'static>> {
+fn lines(app: &App, detail: &DeadLetterDetail, width: u16) -> Vec<Line<'static>> {
     let t = &app.theme;
     let dl = &detail.letter;
     let mut out = Vec::new();
@@ -59,21 +60,8 @@ fn lines(app: &App, detail: &DeadLetterDetail) -> Vec<Line<'static>> {
     if let Some(problem) = &detail.contract_problem {
         out.push(Line::styled(safe(problem), t.warning()));
     }
-    out.push(Line::from(vec![
-        Span::styled("attempts ", t.title()),
-        Span::raw(format!(
-            "{} · first failed {} ({} ago) · last failed {} ({} ago) · {}",
-            dl.attempts,
-            dl.first_failed_at.format("%Y-%m-%d %H:%M:%S"),
-            age(dl.first_failed_at, app.now),
-            dl.last_failed_at.format("%Y-%m-%d %H:%M:%S"),
-            age(dl.last_failed_at, app.now),
-            dl.state.as_str(),
-        )),
-    ]));
-    if let Some((mark, _)) = app.action_mark(&dl.upstream, &dl.id) {
-        out.push(Line::styled(safe(&mark), t.accent()));
-    }
+    out.push(Line::default());
+    out.extend(dead_letter_history::lines(app, detail, width));
     out.push(Line::default());
     let content_type = dl
         .content_type

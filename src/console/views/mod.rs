@@ -6,6 +6,7 @@ pub mod activity;
 pub mod chrome;
 pub mod connectors;
 pub mod dead_letter_detail;
+pub mod dead_letter_history;
 pub mod dead_letters;
 pub mod dialog;
 pub mod help;
