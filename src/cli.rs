@@ -68,13 +68,9 @@ pub enum Command {
     },
     /// Acknowledge an incident.
     Ack(IncidentActionArgs),
-    /// Escalate an incident to the next level (or --level).
-    Escalate {
-        #[command(flatten)]
-        action: IncidentActionArgs,
-        #[arg(long)]
-        level: Option<u32>,
-    },
+    /// Take an incident's next escalation step now: notify its chain's next targets (the
+    /// backup without a chain) and escalate on the upstream when it can.
+    Escalate(IncidentActionArgs),
     /// Resolve an incident.
     Resolve(IncidentActionArgs),
     /// Replay a dead letter to its destination (optionally with an edited payload).

@@ -15,7 +15,11 @@ use crate::store::{EscalationStepRecord, Store, StoreError};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Escalation {
     /// The step was taken: the level reached and the actions enqueued.
-    Taken { level: u32, why: String, actions: Vec<OutboxEntry> },
+    Taken {
+        level: u32,
+        why: String,
+        actions: Vec<OutboxEntry>,
+    },
     /// The chain has no step after the level already reached.
     LastStepReached { level: u32, chain: String },
     /// Someone (a watcher, another console) took that step at the same moment.
@@ -23,11 +27,20 @@ pub enum Escalation {
 }
 
 /// The route stored with the incident at sync, else the one the current config gives.
-pub fn route_of(store: &Store, config: &Config, routing: &RoutingConfig, incident: &Incident) -> Result<StoredRoute, StoreError> {
-    Ok(match store.incident_route(&incident.upstream, &incident.id)? {
-        Some(route) => route,
-        None => StoredRoute::from_decision(&routing.route(&IncidentFacts::from_incident(incident), config)),
-    })
+pub fn route_of(
+    store: &Store,
+    config: &Config,
+    routing: &RoutingConfig,
+    incident: &Incident,
+) -> Result<StoredRoute, StoreError> {
+    Ok(
+        match store.incident_route(&incident.upstream, &incident.id)? {
+            Some(route) => route,
+            None => StoredRoute::from_decision(
+                &routing.route(&IncidentFacts::from_incident(incident), config),
+            ),
+        },
+    )
 }
 
 /// Takes every step of the incident's chain that is due at `now` and not taken yet in this ack
@@ -41,14 +54,28 @@ pub fn take_due_steps(
     now: Timestamp,
 ) -> Result<Vec<(u32, Vec<OutboxEntry>)>, StoreError> {
     let route = route_of(store, config, routing, incident)?;
-    let Some(chain) = route.chain.as_deref().and_then(|name| routing.chain(name)) else { return Ok(Vec::new()) };
+    let Some(chain) = route.chain.as_deref().and_then(|name| routing.chain(name)) else {
+        return Ok(Vec::new());
+    };
     let sla = std::time::Duration::from_secs(route.ack_sla_secs);
     let c = clock(&SlaInput::from_incident(incident), sla, Some(chain), now);
     let recorded = store.escalation_level(&incident.upstream, &incident.id, c.cycle_started_at)?;
     let mut taken = Vec::new();
     for level in (recorded.max(c.level_reached) + 1)..=c.level_due {
-        let plan = StepPlan { config, routing, chain: Some(chain), route: &route, incident, level, deadline: c.ack_deadline };
-        let why = format!("no ack by {}: {}", c.ack_deadline.format("%H:%M:%S UTC"), plan.what());
+        let plan = StepPlan {
+            config,
+            routing,
+            chain: Some(chain),
+            route: &route,
+            incident,
+            level,
+            deadline: c.ack_deadline,
+        };
+        let why = format!(
+            "no ack by {}: {}",
+            c.ack_deadline.format("%H:%M:%S UTC"),
+            plan.what()
+        );
         if let Some(entries) = plan.record(store, c.cycle_started_at, operator, &why, None, now)? {
             taken.push((level, entries));
         }
@@ -76,17 +103,34 @@ pub fn escalate_now(
     if let Some(chain) = chain
         && chain.step_for_level(level).is_none()
     {
-        return Ok(Escalation::LastStepReached { level: level - 1, chain: chain.name.clone() });
+        return Ok(Escalation::LastStepReached {
+            level: level - 1,
+            chain: chain.name.clone(),
+        });
     }
-    let plan = StepPlan { config, routing, chain, route: &route, incident, level, deadline: c.ack_deadline };
+    let plan = StepPlan {
+        config,
+        routing,
+        chain,
+        route: &route,
+        incident,
+        level,
+        deadline: c.ack_deadline,
+    };
     let mut why = format!("escalated by {operator}: {}", plan.what());
     if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
         why.push_str(&format!(" — {note}"));
     }
-    Ok(match plan.record(store, c.cycle_started_at, operator, &why, note, now)? {
-        Some(actions) => Escalation::Taken { level, why, actions },
-        None => Escalation::AlreadyTaken { level },
-    })
+    Ok(
+        match plan.record(store, c.cycle_started_at, operator, &why, note, now)? {
+            Some(actions) => Escalation::Taken {
+                level,
+                why,
+                actions,
+            },
+            None => Escalation::AlreadyTaken { level },
+        },
+    )
 }
 
 /// One step of one incident, and the actions it turns into.
@@ -105,20 +149,42 @@ impl StepPlan<'_> {
     fn what(&self) -> String {
         let targets: Vec<String> = self.targets().iter().map(ToString::to_string).collect();
         let mut what = match self.chain {
-            Some(chain) => format!("level {} of chain {} → {}", self.level, chain.name, targets.join(", ")),
-            None => format!("level {} (no chain: backup) → {}", self.level, targets.join(", ")),
+            Some(chain) => format!(
+                "level {} of chain {} → {}",
+                self.level,
+                chain.name,
+                targets.join(", ")
+            ),
+            None => format!(
+                "level {} (no chain: backup) → {}",
+                self.level,
+                targets.join(", ")
+            ),
         };
-        let contingency = self.chain.and_then(|c| c.step_for_level(self.level)).and_then(|s| s.contingency);
+        let contingency = self
+            .chain
+            .and_then(|c| c.step_for_level(self.level))
+            .and_then(|s| s.contingency);
         if let Some(contingency) = contingency {
-            let kind = self.config.upstream(&self.incident.upstream).map(|u| u.kind.as_str()).unwrap_or("unknown");
-            what.push_str(&format!("; contingency {} not supported by {kind} upstreams yet", contingency.as_str()));
+            let kind = self
+                .config
+                .upstream(&self.incident.upstream)
+                .map(|u| u.kind.as_str())
+                .unwrap_or("unknown");
+            what.push_str(&format!(
+                "; contingency {} not supported by {kind} upstreams yet",
+                contingency.as_str()
+            ));
         }
         what
     }
 
     fn targets(&self) -> Vec<NotifyTarget> {
         match self.chain {
-            Some(chain) => chain.step_for_level(self.level).map(|s| s.notify.clone()).unwrap_or_default(),
+            Some(chain) => chain
+                .step_for_level(self.level)
+                .map(|s| s.notify.clone())
+                .unwrap_or_default(),
             None => vec![NotifyTarget::Backup],
         }
     }
@@ -144,16 +210,25 @@ impl StepPlan<'_> {
             NotifyTarget::Owner => self.route.owner.as_deref().map(named),
             NotifyTarget::Backup => self.route.backup.as_deref().map(named),
             NotifyTarget::Team(id) | NotifyTarget::Person(id) => Some(named(id)),
-            NotifyTarget::Bridge => self.routing.bridge.as_ref().map(|b| format!("incident bridge {b}")),
-            NotifyTarget::Vendor => {
-                self.routing.vendor_contacts.get(&self.incident.connector).map(|v| format!("vendor {v}"))
-            }
+            NotifyTarget::Bridge => self
+                .routing
+                .bridge
+                .as_ref()
+                .map(|b| format!("incident bridge {b}")),
+            NotifyTarget::Vendor => self
+                .routing
+                .vendor_contacts
+                .get(&self.incident.connector)
+                .map(|v| format!("vendor {v}")),
         }
     }
 
     fn actions(&self, operator: &str, reason: &str, note: Option<&str>) -> Vec<Action> {
         let name = |id: &Option<String>| {
-            id.as_deref().map(|id| self.recipient(&NotifyTarget::Person(id.to_string())).unwrap_or_default())
+            id.as_deref().map(|id| {
+                self.recipient(&NotifyTarget::Person(id.to_string()))
+                    .unwrap_or_default()
+            })
         };
         let notification = Notification {
             upstream: self.incident.upstream.clone(),
@@ -162,7 +237,11 @@ impl StepPlan<'_> {
             severity: self.incident.severity.as_str().to_string(),
             title: self.incident.title.clone(),
             reason: reason.to_string(),
-            recipients: self.targets().iter().filter_map(|t| self.recipient(t)).collect(),
+            recipients: self
+                .targets()
+                .iter()
+                .filter_map(|t| self.recipient(t))
+                .collect(),
             owner: name(&self.route.owner),
             backup: name(&self.route.backup),
             ack_deadline: Some(self.deadline),
@@ -187,13 +266,20 @@ impl StepPlan<'_> {
             })
             .collect();
         // The Connector API has an escalate endpoint; Alertmanager and RabbitMQ do not.
-        if self.config.upstream(&self.incident.upstream).is_some_and(|u| u.kind == UpstreamKind::ConnectorApi) {
+        if self
+            .config
+            .upstream(&self.incident.upstream)
+            .is_some_and(|u| u.kind == UpstreamKind::ConnectorApi)
+        {
             actions.push(Action {
                 kind: ActionKind::Escalate,
                 upstream: self.incident.upstream.clone(),
                 target: self.incident.id.clone(),
                 operator: operator.to_string(),
-                note: Some(note.map(str::to_string).unwrap_or_else(|| reason.to_string())),
+                note: Some(
+                    note.map(str::to_string)
+                        .unwrap_or_else(|| reason.to_string()),
+                ),
                 level: Some(self.level),
                 payload: None,
             });

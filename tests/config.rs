@@ -98,7 +98,18 @@ fn defaults_fill_operator_intervals_and_slas() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".to_owned());
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    // $USER, else $LOGNAME, else the login name of the process's uid (as `id -un` prints it).
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| {
+            let out = std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .expect("id -un");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        });
     assert_eq!(config.operator, format!("{user}@{host}"));
     assert!(!config.read_only);
     let upstream = &config.upstreams[0];

@@ -214,3 +214,103 @@ async fn unacked_incident_escalates_to_backup_then_bridge_once_and_acked_one_sta
     assert_eq!(upstream_x["escalation_level"], 2);
     demo.shutdown().await;
 }
+
+/// The operator's escalate takes the chain's next step now: the step's notification goes out
+/// and the upstream is escalated; past the last step nothing more is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_escalate_takes_the_next_chain_step_and_stops_at_the_last() {
+    triage::upstream::http::install_crypto_provider();
+    let demo = DemoServer::start(DemoOptions {
+        tick: Duration::from_secs(3600),
+        ..DemoOptions::default()
+    })
+    .await
+    .expect("demo");
+    let (hook, received) = receiver().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("triage.toml");
+    let text = format!(
+        "operator = \"oncall@bastion\"\nbridge = \"#incident-bridge\"\n\
+         [[upstream]]\nid = \"demo\"\nkind = \"connector_api\"\nurl = \"{}\"\n\
+         [[person]]\nid = \"maria\"\nname = \"Maria Lopez\"\n[[person]]\nid = \"dev\"\nname = \"Dev Patel\"\nhandle = \"@dev\"\n\
+         [[notifier]]\nid = \"chat\"\nkind = \"slack\"\nurl = \"{hook}\"\n\
+         [[chain]]\nname = \"major\"\n[[chain.step]]\nafter = \"0m\"\nnotify = [\"backup\"]\n\
+         [[chain.step]]\nafter = \"1h\"\nnotify = [\"bridge\"]\n\
+         [[route]]\nname = \"default\"\nbackup = \"dev\"\nchain = \"major\"\n",
+        demo.url()
+    );
+    std::fs::write(&config, text).expect("config");
+    let store = dir.path().join("triage.db");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .output()
+            .expect("run triage")
+    };
+    assert!(run(&["sync", "--once"]).status.success());
+    let listed = run(&["incidents", "--json"]);
+    let incidents: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let open = incidents
+        .iter()
+        .find(|i| i["status"] == "open")
+        .expect("open incident");
+    let id = open["id"].as_str().expect("id").to_string();
+
+    let first = run(&["escalate", &id, "--note", "vendor silent"]);
+    let out = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        first.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(out.contains("level 1 of chain major → backup"), "{out}");
+    let second = run(&["escalate", &id]);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    let third = run(&["escalate", &id]);
+    assert_eq!(third.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&third.stderr).contains("last step"));
+
+    let bodies = received.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    let texts: Vec<String> = bodies
+        .iter()
+        .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        texts[0].contains("level 1 of chain major") && texts[0].contains("vendor silent"),
+        "{texts:?}"
+    );
+    assert!(
+        texts[1].contains("level 2 of chain major → bridge"),
+        "{texts:?}"
+    );
+    assert!(bodies[0]["blocks"].to_string().contains("Dev Patel (@dev)"));
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/incidents?limit=500", demo.url()))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let upstream = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .expect("incident");
+    assert_eq!(upstream["escalation_level"], 2);
+    demo.shutdown().await;
+}

@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use super::Context;
 use crate::cli::{ActionArgs, Command};
 use crate::domain::{Action, ActionKind, OutboxEntry, OutboxState, sanitize};
+use crate::escalate::{Escalation, escalate_now};
 use crate::store::Store;
 use crate::sync::{StoreWriter, Upstreams, outbox};
 
@@ -20,23 +21,17 @@ use crate::sync::{StoreWriter, Upstreams, outbox};
 pub const EXIT_PENDING: u8 = 75;
 
 pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
-    let (kind, args, note, level, payload) = match command {
-        Command::Ack(a) => (ActionKind::Ack, &a.action, a.note.clone(), None, None),
-        Command::Escalate { action, level } => (
-            ActionKind::Escalate,
-            &action.action,
-            action.note.clone(),
-            *level,
-            None,
-        ),
-        Command::Resolve(a) => (ActionKind::Resolve, &a.action, a.note.clone(), None, None),
-        Command::Discard(a) => (ActionKind::Discard, &a.action, a.note.clone(), None, None),
+    let (kind, args, note, payload) = match command {
+        Command::Ack(a) => (ActionKind::Ack, &a.action, a.note.clone(), None),
+        Command::Escalate(a) => (ActionKind::Escalate, &a.action, a.note.clone(), None),
+        Command::Resolve(a) => (ActionKind::Resolve, &a.action, a.note.clone(), None),
+        Command::Discard(a) => (ActionKind::Discard, &a.action, a.note.clone(), None),
         Command::Replay {
             action,
             payload_file,
         } => {
             let payload = payload_file.as_deref().map(super::read_file).transpose()?;
-            (ActionKind::Replay, action, None, None, payload)
+            (ActionKind::Replay, action, None, payload)
         }
         _ => bail!("not an action command"),
     };
@@ -47,14 +42,17 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
         );
     }
     let mut store = ctx.open_store()?;
-    let (upstream, target, level) = resolve_target(&store, kind, &args.id, level)?;
+    let (upstream, target) = resolve_target(&store, kind, &args.id)?;
+    if kind == ActionKind::Escalate {
+        return escalate(ctx, store, &upstream, &target, note.as_deref(), args).await;
+    }
     let action = Action {
         kind,
         upstream,
         target,
         operator: ctx.operator.clone(),
         note,
-        level,
+        level: None,
         payload,
     };
     let entry = store.enqueue_action(&action, Utc::now())?;
@@ -67,14 +65,79 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
     Ok(report(&entry, args))
 }
 
-/// Finds which upstream holds `id` (`upstream:id` picks explicitly). Escalation without a level
-/// goes one above the incident's current level.
-fn resolve_target(
-    store: &Store,
-    kind: ActionKind,
+/// Takes the incident's next escalation step (its chain's, or the backup without one): the
+/// step's notifications and the upstream escalate, queued and recorded like `triage watch` does.
+async fn escalate(
+    ctx: &Context,
+    mut store: Store,
+    upstream: &str,
     id: &str,
-    level: Option<u32>,
-) -> Result<(String, String, Option<u32>)> {
+    note: Option<&str>,
+    args: &ActionArgs,
+) -> Result<ExitCode> {
+    let incident = store
+        .incident(upstream, id)?
+        .ok_or_else(|| eyre!("incident {upstream}:{id} vanished from the store"))?;
+    match escalate_now(
+        &mut store,
+        &ctx.config,
+        &ctx.routing,
+        &incident,
+        &ctx.operator,
+        note,
+        Utc::now(),
+    )? {
+        Escalation::LastStepReached { level, chain } => {
+            eprintln!("already at level {level}, the last step of chain {chain}; nothing sent");
+            Ok(ExitCode::FAILURE)
+        }
+        Escalation::AlreadyTaken { level } => {
+            eprintln!(
+                "level {level} was just taken by someone else (a watcher?); see `triage outbox`"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Escalation::Taken {
+            level,
+            why,
+            actions,
+        } => {
+            drop(store);
+            if !args.json {
+                println!(
+                    "escalate {upstream}:{id} → level {level}: {}",
+                    sanitize::line(&why)
+                );
+            }
+            if actions.is_empty() && !args.json {
+                println!(
+                    "(no notifier is configured and this upstream has no escalate endpoint: recorded only)"
+                );
+            }
+            let mut code = ExitCode::SUCCESS;
+            for entry in actions {
+                let entry = if args.no_wait {
+                    entry
+                } else {
+                    send_and_wait(ctx, &entry.id, Duration::from_secs(args.timeout)).await?
+                };
+                let this = if args.no_wait {
+                    print_entry(&entry, args, "queued");
+                    ExitCode::SUCCESS
+                } else {
+                    report(&entry, args)
+                };
+                if this != ExitCode::SUCCESS {
+                    code = this;
+                }
+            }
+            Ok(code)
+        }
+    }
+}
+
+/// Finds which upstream holds `id` (`upstream:id` picks explicitly).
+fn resolve_target(store: &Store, kind: ActionKind, id: &str) -> Result<(String, String)> {
     let what = if kind.targets_incident() {
         "incident"
     } else {
@@ -89,11 +152,7 @@ fn resolve_target(
             found.push(incident);
         }
         let incident = single(found, what, id, |i| format!("{}:{}", i.upstream, i.id))?;
-        let level = match kind {
-            ActionKind::Escalate => Some(level.unwrap_or(incident.escalation_level + 1)),
-            _ => None,
-        };
-        Ok((incident.upstream, incident.id, level))
+        Ok((incident.upstream, incident.id))
     } else {
         let mut found = store.find_dead_letters(id)?;
         if found.is_empty()
@@ -103,7 +162,7 @@ fn resolve_target(
             found.push(dl);
         }
         let dl = single(found, what, id, |d| format!("{}:{}", d.upstream, d.id))?;
-        Ok((dl.upstream, dl.id, None))
+        Ok((dl.upstream, dl.id))
     }
 }
 

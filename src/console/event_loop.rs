@@ -44,9 +44,13 @@ pub async fn run_app(
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<StoreCmd>();
     let (msg_tx, mut msg_rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let store_path = opts.store_path.clone();
+    let escalation = worker::EscalationContext {
+        config: opts.config.clone(),
+        routing: opts.routing.clone(),
+    };
     let worker = std::thread::Builder::new()
         .name("console-store".into())
-        .spawn(move || worker::run(store_path, cmd_rx, msg_tx))
+        .spawn(move || worker::run_with(store_path, cmd_rx, msg_tx, Some(escalation)))
         .map_err(|e| ConsoleError::Worker(format!("cannot start the store thread: {e}")))?;
 
     let mut events = EventStream::new();

@@ -83,6 +83,12 @@ pub enum Msg {
         tracked: Vec<OutboxEntry>,
     },
     ActionEnqueued(Box<OutboxEntry>),
+    /// The operator's escalate took a step (its notifications and upstream escalate queued), or
+    /// could not (`entries` empty: the chain's last step was already reached).
+    Escalated {
+        entries: Vec<OutboxEntry>,
+        summary: String,
+    },
     /// A store read or write failed; `what` says which.
     StoreError {
         what: String,

@@ -167,6 +167,23 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             cmds.extend(load_view(app));
             cmds
         }
+        Msg::Escalated { entries, summary } => {
+            let level = if entries.is_empty() {
+                StatusLevel::Warning
+            } else {
+                StatusLevel::Info
+            };
+            app.set_status(level, crate::domain::sanitize::line(&summary));
+            app.pending_actions += entries.len() as u64;
+            for entry in entries {
+                app.tracked_actions.push(entry.id.clone());
+                app.open_actions.push(entry);
+            }
+            app.dirty = true;
+            let mut cmds = vec![Cmd::WakeOutbox];
+            cmds.extend(load_view(app));
+            cmds
+        }
         Msg::StoreError { what, error } => {
             app.set_status(StatusLevel::Error, format!("{what}: {error}"));
             app.dirty = true;

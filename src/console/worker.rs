@@ -10,15 +10,34 @@ use super::detail::{DeadLetterDetail, HISTORY_LIMIT};
 use super::msg::{ConnectorRow, Msg, StoreCmd};
 use super::paging::{IncidentRow, PAGE_LIMIT};
 use super::view_state::IncidentDetail;
-use crate::domain::{IncidentStatus, OutboxState};
+use crate::config::{Config, RoutingConfig};
+use crate::domain::{ActionKind, IncidentStatus, OutboxState};
+use crate::escalate::{Escalation, escalate_now};
 use crate::store::{ConnectorCounts, DeadLetterPageQuery, IncidentPageQuery, Store, StoreError};
 
 /// Points in a connector's DLQ sparkline.
 const SPARKLINE_POINTS: usize = 60;
 const ACTIVITY_ROWS: usize = 200;
 
-/// Runs until the command channel closes.
+/// What the store thread needs to take escalation steps (the operator's `e`).
+pub struct EscalationContext {
+    pub config: Config,
+    pub routing: RoutingConfig,
+}
+
+/// Runs until the command channel closes (escalate enqueues a plain upstream action).
 pub fn run(path: PathBuf, commands: Receiver<StoreCmd>, replies: UnboundedSender<Msg>) {
+    run_with(path, commands, replies, None);
+}
+
+/// Runs until the command channel closes; with `escalation`, `e` takes the incident's next
+/// chain step (notifications + upstream escalate), the same way `triage watch` does.
+pub fn run_with(
+    path: PathBuf,
+    commands: Receiver<StoreCmd>,
+    replies: UnboundedSender<Msg>,
+    escalation: Option<EscalationContext>,
+) {
     let mut store = match Store::open(&path) {
         Ok(store) => store,
         Err(e) => {
@@ -47,9 +66,11 @@ pub fn run(path: PathBuf, commands: Receiver<StoreCmd>, replies: UnboundedSender
                 continue;
             }
             let what = describe(&cmd);
-            let reply = execute(&mut store, cmd).unwrap_or_else(|e| Msg::StoreError {
-                what,
-                error: e.to_string(),
+            let reply = execute_with(&mut store, cmd, escalation.as_ref()).unwrap_or_else(|e| {
+                Msg::StoreError {
+                    what,
+                    error: e.to_string(),
+                }
             });
             if replies.send(reply).is_err() {
                 return;
@@ -109,6 +130,51 @@ fn describe(cmd: &StoreCmd) -> String {
             )
         }
         StoreCmd::CheckDataVersion => "checking for changes".into(),
+    }
+}
+
+/// Runs one command; an escalate goes through the shared escalation steps when a context is given.
+pub fn execute_with(
+    store: &mut Store,
+    cmd: StoreCmd,
+    escalation: Option<&EscalationContext>,
+) -> Result<Msg, StoreError> {
+    match (cmd, escalation) {
+        (StoreCmd::Enqueue { action, at }, Some(ctx)) if action.kind == ActionKind::Escalate => {
+            let Some(incident) = store.incident(&action.upstream, &action.target)? else {
+                return Ok(Msg::Escalated {
+                    entries: Vec::new(),
+                    summary: format!("incident {} is no longer in the store", action.target),
+                });
+            };
+            let outcome = escalate_now(
+                store,
+                &ctx.config,
+                &ctx.routing,
+                &incident,
+                &action.operator,
+                action.note.as_deref(),
+                at,
+            )?;
+            Ok(match outcome {
+                Escalation::Taken { level, actions, .. } => Msg::Escalated {
+                    summary: format!(
+                        "escalation to level {level} queued ({} action(s))",
+                        actions.len()
+                    ),
+                    entries: actions,
+                },
+                Escalation::LastStepReached { level, chain } => Msg::Escalated {
+                    entries: Vec::new(),
+                    summary: format!("already at level {level}, the last step of chain {chain}"),
+                },
+                Escalation::AlreadyTaken { level } => Msg::Escalated {
+                    entries: Vec::new(),
+                    summary: format!("level {level} was just taken by someone else"),
+                },
+            })
+        }
+        (cmd, _) => execute(store, cmd),
     }
 }
 

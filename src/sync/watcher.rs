@@ -55,7 +55,9 @@ fn evaluate_blocking(
         for (key, incident) in page {
             query.anchor = Some(key);
             summary.incidents_checked += 1;
-            for (level, entries) in take_due_steps(store, config, routing, &incident, operator, now)? {
+            for (level, entries) in
+                take_due_steps(store, config, routing, &incident, operator, now)?
+            {
                 tracing::info!(incident = %incident.id, level, "watch: escalated");
                 summary.steps_taken += 1;
                 summary.actions_enqueued += entries.len();
