@@ -313,3 +313,109 @@ async fn silences_by_others_show_as_acks_and_unknown_silences_expire_quietly() {
         .await
         .expect("unknown silence is gone");
 }
+
+/// Alertmanager has no escalate endpoint: escalating an alert's incident runs its chain's
+/// notifiers (a real HTTP receiver on 127.0.0.1 stands in for the chat webhook).
+#[tokio::test]
+#[ignore = "needs Alertmanager: run scripts/test-all.sh"]
+async fn escalating_an_alert_runs_the_chains_notifiers() {
+    let url = am_url();
+    let http = reqwest::Client::new();
+    let name = format!("SegmentSchemaDrift_{}", uuid::Uuid::now_v7().simple());
+    fire(&http, &url, &name, "hubspot-form-to-salesforce", "major").await;
+
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let sink = std::sync::Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let sink = std::sync::Arc::clone(&sink);
+            async move {
+                sink.lock().expect("lock").push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    config(dir.path(), &url);
+    let path = dir.path().join("triage.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    text.push_str(&format!(
+        "[[notifier]]\nid = \"chat\"\nkind = \"webhook\"\nurl = \"{hook}\"\n\
+         [[chain]]\nname = \"major\"\n[[chain.step]]\nafter = \"0m\"\nnotify = [\"backup\"]\n\
+         [[route]]\nname = \"default\"\nchain = \"major\"\n"
+    ));
+    std::fs::write(&path, text).expect("config");
+    let (config, routing) = Config::load_with_routing(&path).expect("config loads");
+    let store_path = dir.path().join("triage.db");
+    let mut store = Store::open(&store_path).expect("store");
+    store
+        .sync_inventory(&config.inventory())
+        .expect("inventory");
+    let writer = StoreWriter::open(&store_path).expect("writer");
+    let (upstreams, errors) = Upstreams::from_config(&config, &routing);
+    assert!(errors.is_empty(), "{errors:?}");
+    let (changes, _) = broadcast::channel(64);
+    let ctx = PollContext::new(&config, &routing, Duration::from_secs(1));
+    let am = upstreams.get("am").expect("am").clone();
+    poll_once(am.as_ref(), &writer, &ctx, &changes)
+        .await
+        .expect("poll");
+    let page = am.incidents(None, None).await.expect("incidents");
+    let id = page
+        .items
+        .iter()
+        .find(|i| i.kind == name)
+        .expect("our alert")
+        .id
+        .clone();
+    let incident = store.incident("am", &id).expect("get").expect("synced");
+
+    let outcome = triage::escalate::escalate_now(
+        &mut store,
+        &config,
+        &routing,
+        &incident,
+        "alice@bastion",
+        Some("vendor down"),
+        Utc::now(),
+    )
+    .expect("escalate");
+    let triage::escalate::Escalation::Taken { level, actions, .. } = outcome else {
+        panic!("not taken: {outcome:?}")
+    };
+    assert_eq!(level, 1);
+    assert_eq!(
+        actions.iter().map(|a| a.action.kind).collect::<Vec<_>>(),
+        vec![ActionKind::Notify],
+        "no escalate sent to Alertmanager"
+    );
+    outbox::process_due(&upstreams, &writer, &changes)
+        .await
+        .expect("outbox");
+    let sent = store
+        .outbox_entry(&actions[0].id)
+        .expect("get")
+        .expect("exists");
+    assert_eq!(sent.state, OutboxState::Sent, "{sent:?}");
+    let bodies = received.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["incident"], id.as_str());
+    assert!(
+        bodies[0]["recipients"].to_string().contains("Dev Patel"),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("vendor down")
+    );
+}
