@@ -15,7 +15,7 @@ pub struct ConnectorMetrics {
     /// Incidents opened in the window.
     pub incidents: u64,
     /// Incidents that were resolved and opened again. Always 0 until the store records
-    /// reopen events (incidents are upserted by upstream id; a reopen is not kept as history).
+    /// times a resolved incident opened again (same upstream id).
     pub reopens: u64,
     /// Mean time from open to ack, over incidents in the window that were acked.
     #[serde(with = "humantime_serde")]

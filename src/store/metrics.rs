@@ -10,8 +10,8 @@ use crate::domain::metrics::ConnectorMetrics;
 impl Store {
     /// Metrics of every connector with an incident opened at or after `since`, ordered by
     /// upstream and connector. MTTA averages incidents that were acked, MTTR those resolved.
-    /// `reopens` is always 0: incidents are upserted by upstream id and the store keeps no
-    /// history of a resolved incident opening again, so reopens cannot be counted yet.
+    /// `reopens` counts resolved incidents that opened again under the same upstream id (a
+    /// trigger keeps the count as the sync upserts them).
     pub fn connector_metrics(&self, since: Timestamp) -> Result<Vec<ConnectorMetrics>> {
         let mut stmt = self
             .conn
@@ -20,7 +20,8 @@ impl Store {
                         AVG(CASE WHEN acked_ms IS NOT NULL AND acked_ms >= opened_ms
                                  THEN acked_ms - opened_ms END),
                         AVG(CASE WHEN resolved_ms IS NOT NULL AND resolved_ms >= opened_ms
-                                 THEN resolved_ms - opened_ms END)
+                                 THEN resolved_ms - opened_ms END),
+                        SUM(reopens)
                  FROM incidents
                  WHERE opened_ms >= ?1
                  GROUP BY upstream, connector
@@ -37,7 +38,7 @@ impl Store {
                     upstream: row.get(0)?,
                     connector: row.get(1)?,
                     incidents: col_u64(row.get(2)?),
-                    reopens: 0,
+                    reopens: col_u64(row.get::<_, Option<i64>>(5)?.unwrap_or(0)),
                     mtta: millis(row.get(3)?),
                     mttr: millis(row.get(4)?),
                 })

@@ -259,12 +259,20 @@ fn inventory_export_counts_incidents_mtta_and_mttr_from_the_store() {
         state: ConnectionState::Live { last_ok: t0() },
     };
     store.write_sync_batch(&batch).expect("batch");
+    // i1 was resolved; it fires again (same upstream id): one reopen.
+    let mut again = incident("i1", "missing-files", 0, Some(4), None);
+    again.updated_at = t0() + TimeDelta::minutes(500);
+    let reopened = SyncBatch {
+        incidents: vec![again],
+        ..batch.clone()
+    };
+    store.write_sync_batch(&reopened).expect("reopen");
     let metrics = store
         .connector_metrics(t0() - TimeDelta::days(30))
         .expect("metrics");
     assert_eq!(metrics.len(), 1);
     let m = &metrics[0];
-    assert_eq!((m.incidents, m.reopens), (3, 0));
+    assert_eq!((m.incidents, m.reopens), (3, 1));
     assert_eq!(
         m.mtta,
         Some(Duration::from_secs(7 * 60)),
@@ -272,8 +280,8 @@ fn inventory_export_counts_incidents_mtta_and_mttr_from_the_store() {
     );
     assert_eq!(
         m.mttr,
-        Some(Duration::from_secs(90 * 60)),
-        "(60 + 120) / 2 minutes"
+        Some(Duration::from_secs(120 * 60)),
+        "only i2 is resolved now: 120 minutes"
     );
 
     let dir2 = tempfile::tempdir().expect("tempdir");
@@ -290,6 +298,6 @@ fn inventory_export_counts_incidents_mtta_and_mttr_from_the_store() {
     );
     assert_eq!(
         lines[2],
-        "missing-files,maria,dev,p,a,b,inbound,15m,3,0,7m,1h 30m"
+        "missing-files,maria,dev,p,a,b,inbound,15m,3,1,7m,2h"
     );
 }
