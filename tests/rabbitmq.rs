@@ -14,7 +14,7 @@ use lapin::types::AMQPValue;
 use support::{Topology, mixed_messages};
 use triage::domain::{Action, ActionKind, ConnectorStatus, DeadLetter, DeadLetterState};
 use triage::upstream::rabbitmq::message::{REPLAY_ID_HEADER, REPLAYED_BY_HEADER};
-use triage::upstream::rabbitmq::{FaultPoint, RabbitMq};
+use triage::upstream::rabbitmq::{FaultPoint, RabbitMq, Selection};
 use triage::upstream::{Upstream, UpstreamError};
 
 async fn browse_all(adapter: &RabbitMq) -> Vec<DeadLetter> {
@@ -39,6 +39,13 @@ fn action(kind: ActionKind, target: &str) -> Action {
         note: None,
         level: None,
         payload: None,
+    }
+}
+
+fn selection(kind: ActionKind, target: &str, key: &str) -> Selection {
+    Selection {
+        action: action(kind, target),
+        idempotency_key: key.into(),
     }
 }
 
@@ -152,6 +159,73 @@ async fn a_1000_message_dlq_is_browsed_completely_and_left_unchanged() {
         let expected: Vec<&Vec<u8>> = messages.iter().map(|(p, _)| p).collect();
         assert!(order == expected, "order unchanged");
     }
+    t.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn one_pass_browses_everything_replays_and_discards_and_keeps_the_rest_in_order() {
+    let t = Topology::new("onepass").await;
+    let messages = mixed_messages(1000);
+    t.dead_letter(&messages).await;
+    let adapter = t.adapter();
+    let selections = [
+        selection(ActionKind::Replay, "msg-500", "one-pass-500"),
+        selection(ActionKind::Discard, "msg-7", "one-pass-7"),
+        selection(ActionKind::Replay, "msg-nope", "one-pass-nope"),
+    ];
+    let pass = adapter
+        .browse_and_apply("orders", &selections)
+        .await
+        .expect("browse + apply");
+    assert_eq!(pass.letters.len(), 1000, "every message browsed");
+    assert_eq!((pass.report.replayed, pass.report.discarded), (1, 1));
+    assert_eq!(pass.letters[500].state, DeadLetterState::Replayed);
+    assert_eq!(pass.letters[7].state, DeadLetterState::Discarded);
+    assert_eq!(pass.letters[8].state, DeadLetterState::Dead);
+    let oks: Vec<(&str, bool)> = pass
+        .outcomes
+        .iter()
+        .map(|(target, o)| (target.as_str(), o.ok))
+        .collect();
+    assert_eq!(
+        oks,
+        vec![("msg-500", true), ("msg-7", true), ("msg-nope", false)]
+    );
+    let delivered = t.broker().peek(&t.work, 10).await.expect("work queue");
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, messages[500].0, "replayed byte-exact");
+    assert_eq!(
+        text(header(&delivered[0].1, REPLAY_ID_HEADER)),
+        "one-pass-500"
+    );
+    let rest = t.broker().peek(&t.dlq, 2000).await.expect("dlq");
+    let expected: Vec<&Vec<u8>> = messages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 500 && *i != 7)
+        .map(|(_, (p, _))| p)
+        .collect();
+    assert!(
+        rest.iter().map(|(p, _)| p).collect::<Vec<_>>() == expected,
+        "the other 998 stay in order"
+    );
+    // The next browse reports the two as tombstones with what triage did.
+    let letters = browse_all(&adapter).await;
+    let state_of = |id: &str| letters.iter().find(|d| d.id == id).map(|d| d.state);
+    assert_eq!(state_of("msg-500"), Some(DeadLetterState::Replayed));
+    assert_eq!(state_of("msg-7"), Some(DeadLetterState::Discarded));
+    // Replaying it again through `perform` is answered from memory, not a second replay.
+    let again = adapter
+        .perform(&action(ActionKind::Replay, "msg-500"), "one-pass-500")
+        .await
+        .expect("again");
+    assert!(
+        again.outcome.summary.contains("already"),
+        "{}",
+        again.outcome.summary
+    );
+    assert_eq!(t.broker().message_count(&t.work).await.expect("count"), 1);
     t.cleanup().await;
 }
 
@@ -351,15 +425,17 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
     t.wait_for_depth(&t.dlq, N as u32).await;
     let adapter = t.adapter();
     let started = Instant::now();
-    let letters = browse_all(&adapter).await;
-    let browsed = started.elapsed();
-    let replay = adapter
-        .perform(&action(ActionKind::Replay, "big-50000"), "big-replay")
+    let pass = adapter
+        .browse_and_apply(
+            "orders",
+            &[selection(ActionKind::Replay, "big-50000", "big-replay")],
+        )
         .await
-        .expect("replay");
+        .expect("browse + replay in one pass");
     let total = started.elapsed();
-    println!("100k DLQ: browse {browsed:?}, browse + replay of #50000 {total:?}");
-    assert!(replay.outcome.ok, "{:?}", replay.outcome);
+    println!("100k DLQ: browse + replay of #50000 in one pass {total:?}");
+    assert!(pass.outcomes[0].1.ok, "{:?}", pass.outcomes);
+    let letters = pass.letters;
     assert_eq!(letters.len(), N);
     assert!(
         letters
@@ -368,12 +444,14 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
             .all(|(i, d)| d.id == format!("big-{i}")),
         "browse order"
     );
+    assert_eq!(letters[50_000].state, DeadLetterState::Replayed);
     if !cfg!(debug_assertions) {
         assert!(
             total.as_secs_f64() < 15.0,
             "target: under 15 s, took {total:?}"
         );
     }
+    let verify_started = Instant::now();
     let mut order = Vec::with_capacity(N);
     t.broker()
         .cycle(&t.dlq, |_, _, props| {
@@ -388,6 +466,11 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
         })
         .await
         .expect("verify pass");
+    println!(
+        "bare pass over {} (no dead letters built): {:?}",
+        order.len(),
+        verify_started.elapsed()
+    );
     let expected: Vec<String> = (0..N)
         .filter(|i| *i != 50_000)
         .map(|i| format!("big-{i}"))

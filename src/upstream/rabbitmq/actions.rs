@@ -13,7 +13,10 @@ use crate::domain::{Action, ActionKind, ActionOutcome, DeadLetterState, sanitize
 use crate::upstream::{ActionResult, UpstreamError};
 
 /// Where a replay of this message goes: its latest `x-death` origin, else the work queue.
-fn destination(binding: &QueueBinding, properties: &BasicProperties) -> (String, String) {
+pub(super) fn destination(
+    binding: &QueueBinding,
+    properties: &BasicProperties,
+) -> (String, String) {
     message::deaths(properties).first().map_or_else(
         || (String::new(), binding.queue.clone()),
         DeathRecord::origin,

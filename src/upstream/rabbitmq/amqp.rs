@@ -4,9 +4,11 @@
 //!
 //! The pass: consume with manual ack up to the count the queue had when the pass began; for each
 //! message publish either a copy to the DLQ's tail (kept) or the replay to its origin, with
-//! publisher confirms pipelined; ack each delivery only after its confirm. Messages that arrive
-//! meanwhile sit after the original ones and are not touched. A drop at any point leaves at most a
-//! duplicate (same payload, headers and `x-triage-replay-id`), never a loss.
+//! publisher confirms pipelined (see `publish`); ack each delivery only after its confirm.
+//! Messages that arrive meanwhile sit after the original ones and are not touched. A drop at any
+//! point leaves at most a duplicate (same payload, headers and `x-triage-replay-id`), never a loss.
+
+mod publish;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,16 +16,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions,
-    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use lapin::{Confirmation, PublisherConfirm};
 use tokio::sync::Mutex;
 
 use super::ack_batch::AckBatch;
 use crate::upstream::UpstreamError;
+use publish::Pending;
 
 /// Deliveries in flight (prefetch) and publishes awaiting confirms during a pass.
 const PIPELINE: u16 = 1000;
@@ -75,21 +77,6 @@ pub struct Broker {
     url: String,
     connection: Mutex<Option<Connection>>,
     fault: std::sync::Mutex<Option<FaultHook>>,
-}
-
-#[allow(clippy::large_enum_variant)]
-enum Pending {
-    Confirm {
-        tag: u64,
-        index: usize,
-        confirm: PublisherConfirm,
-        replay: bool,
-        message: Option<(Vec<u8>, BasicProperties)>,
-    },
-    Done {
-        tag: u64,
-        index: usize,
-    },
 }
 
 impl Broker {
@@ -267,20 +254,20 @@ impl Broker {
                 let entry = match visit(index, &delivery.data, &delivery.properties) {
                     Fate::Keep => {
                         report.kept += 1;
-                        let confirm = self
-                            .publish(
+                        let sent = self
+                            .start_publish(
                                 &publish,
-                                "",
-                                queue,
-                                &delivery.data,
-                                delivery.properties.clone(),
+                                String::new(),
+                                queue.to_string(),
+                                delivery.data,
+                                delivery.properties,
                                 false,
                             )
-                            .await?;
+                            .await;
                         Pending::Confirm {
                             tag,
                             index,
-                            confirm,
+                            sent,
                             replay: false,
                             message: None,
                         }
@@ -292,21 +279,21 @@ impl Broker {
                         properties,
                     } => {
                         report.replayed += 1;
-                        let confirm = self
-                            .publish(
+                        let sent = self
+                            .start_publish(
                                 &publish,
-                                &exchange,
-                                &routing_key,
-                                &payload,
+                                exchange,
+                                routing_key,
+                                payload,
                                 properties,
                                 true,
                             )
-                            .await?;
+                            .await;
                         let original = Some((delivery.data, delivery.properties));
                         Pending::Confirm {
                             tag,
                             index,
-                            confirm,
+                            sent,
                             replay: true,
                             message: original,
                         }
@@ -345,107 +332,6 @@ impl Broker {
         let _ = consume.close(200, "pass done".into()).await;
         let _ = publish.close(200, "pass done".into()).await;
         outcome.map(|()| report)
-    }
-
-    async fn publish(
-        &self,
-        channel: &Channel,
-        exchange: &str,
-        routing_key: &str,
-        payload: &[u8],
-        properties: BasicProperties,
-        mandatory: bool,
-    ) -> Result<PublisherConfirm, UpstreamError> {
-        let options = BasicPublishOptions {
-            mandatory,
-            ..BasicPublishOptions::default()
-        };
-        channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                options,
-                payload,
-                properties,
-            )
-            .await
-            .map_err(|e| {
-                self.error(
-                    &format!("publish to exchange {exchange:?} key {routing_key:?}"),
-                    e,
-                )
-            })
-    }
-
-    /// Waits for one publish's confirm, then (after the fault hook) queues its ack.
-    async fn settle(
-        &self,
-        entry: Pending,
-        queue: &str,
-        publish: &Channel,
-        consume: &Channel,
-        acker: &mut AckBatch,
-        report: &mut PassReport,
-    ) -> Result<(), UpstreamError> {
-        let (tag, index) = match entry {
-            Pending::Done { tag, index } => (tag, index),
-            Pending::Confirm {
-                tag,
-                index,
-                confirm,
-                replay,
-                message,
-            } => {
-                let confirmation = confirm
-                    .await
-                    .map_err(|e| self.error("publisher confirm", e))?;
-                match confirmation {
-                    Confirmation::Ack(None) | Confirmation::NotRequested => {}
-                    Confirmation::Ack(Some(_)) if replay => {
-                        // Unroutable replay: the message is still dead; keep it (at the tail).
-                        report.unroutable.push(index);
-                        report.replayed -= 1;
-                        report.kept += 1;
-                        let (payload, properties) = message.unwrap_or_default();
-                        let again = self
-                            .publish(publish, "", queue, &payload, properties, false)
-                            .await?;
-                        let confirmed = again
-                            .await
-                            .map_err(|e| self.error("publisher confirm", e))?;
-                        if let Confirmation::Nack(_) = confirmed {
-                            return Err(
-                                self.error("publish to the DLQ tail", "the broker refused it")
-                            );
-                        }
-                    }
-                    Confirmation::Ack(Some(_)) => {
-                        return Err(self.error("publish to the DLQ tail", "returned as unroutable"));
-                    }
-                    Confirmation::Nack(_) => {
-                        return Err(self
-                            .error("publish", "the broker refused it (nack); nothing was acked"));
-                    }
-                }
-                (tag, index)
-            }
-        };
-        let hook = self.fault.lock().ok().and_then(|h| h.clone());
-        if hook.is_some_and(|hook| hook(FaultPoint::AfterConfirmBeforeAck)) {
-            self.drop_connection().await;
-            return Err(self.error(
-                "pass interrupted",
-                "connection dropped between confirm and ack (fault hook)",
-            ));
-        }
-        acker.confirmed(tag, index);
-        if acker.due() {
-            acker
-                .flush(consume)
-                .await
-                .map_err(|e| self.error("basic.ack", e))?;
-        }
-        Ok(())
     }
 }
 

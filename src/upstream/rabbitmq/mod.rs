@@ -7,6 +7,7 @@
 mod ack_batch;
 mod actions;
 pub mod amqp;
+mod browse_apply;
 mod management;
 pub mod message;
 mod snapshot;
@@ -20,6 +21,7 @@ use tokio::sync::Mutex;
 
 use amqp::Broker;
 pub use amqp::{Fate, FaultHook, FaultPoint, PassReport};
+pub use browse_apply::{AppliedPass, Selection};
 use management::{Management, QueueNumbers};
 use snapshot::BrowseMemory;
 

@@ -85,6 +85,26 @@ impl BrowseMemory {
         self.page(0)
     }
 
+    /// Replaces only `connector`'s part of the snapshot (after a pass over its DLQ alone): the
+    /// other connectors' live letters stay, this one's vanished letters become tombstones.
+    pub fn replace_connector(
+        &mut self,
+        connector: &str,
+        live: Vec<DeadLetter>,
+        depth: u64,
+    ) -> FetchPage<DeadLetter> {
+        let mut all: Vec<DeadLetter> = self
+            .items
+            .iter()
+            .filter(|d| d.connector != connector && self.live.contains_key(&d.id))
+            .cloned()
+            .collect();
+        all.extend(live);
+        let mut depths = self.depths.clone();
+        depths.insert(connector.to_string(), depth);
+        self.replace(all, depths)
+    }
+
     /// The page at `cursor` (`<generation>:<offset>`); `None` when the cursor is from an older
     /// snapshot (the caller then browses again).
     pub fn page_at(&self, cursor: &str) -> Option<FetchPage<DeadLetter>> {
@@ -156,6 +176,29 @@ mod tests {
                 ("b", DeadLetterState::Discarded)
             ]
         );
+    }
+
+    #[test]
+    fn a_one_connector_pass_keeps_the_other_connectors_letters() {
+        let mut memory = BrowseMemory::default();
+        let mut billing = letter("bill-1");
+        billing.connector = "billing".into();
+        memory.replace(vec![billing, letter("a"), letter("b")], HashMap::new());
+        let page = memory.replace_connector("orders", vec![letter("b")], 1);
+        let ids: Vec<(&str, DeadLetterState)> = page
+            .items
+            .iter()
+            .map(|d| (d.id.as_str(), d.state))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                ("bill-1", DeadLetterState::Dead),
+                ("b", DeadLetterState::Dead),
+                ("a", DeadLetterState::Discarded)
+            ]
+        );
+        assert_eq!(memory.connector_of("bill-1").as_deref(), Some("billing"));
     }
 
     #[test]
