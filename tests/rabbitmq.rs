@@ -545,3 +545,43 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
         .await;
     t.cleanup().await;
 }
+
+/// A replay sent through the outbox (as the console and CLI send it) is recorded with the
+/// broker's confirm: the audit log holds `replay.requested` then `replay.sent` whose detail is
+/// the confirmed outcome, and the outbox entry is sent.
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_replay_through_the_outbox_audits_the_brokers_confirm() {
+    let t = Topology::new("audit").await;
+    let messages = mixed_messages(20);
+    t.dead_letter(&messages).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_path = dir.path().join("triage.db");
+    let writer = triage::sync::StoreWriter::open(&store_path).expect("store");
+    let mut upstreams = triage::sync::Upstreams::default();
+    upstreams.insert(Arc::new(t.adapter()));
+    let entry = writer
+        .call(|s| s.enqueue_action(&action(ActionKind::Replay, "msg-8"), chrono::Utc::now()))
+        .await
+        .expect("enqueue");
+    let (changes, _) = tokio::sync::broadcast::channel(16);
+    triage::sync::outbox::process_due(&upstreams, &writer, &changes)
+        .await
+        .expect("outbox");
+    let store = triage::store::Store::open(&store_path).expect("reader");
+    let sent = store.outbox_entry(&entry.id).expect("get").expect("exists");
+    assert_eq!(sent.state, triage::domain::OutboxState::Sent, "{sent:?}");
+    let audit = store.page_audit(None, 10).expect("audit");
+    let events: Vec<&str> = audit.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, vec!["replay.sent", "replay.requested"]);
+    assert!(
+        audit[0].detail.contains("confirmed by the broker"),
+        "{}",
+        audit[0].detail
+    );
+    assert!(audit[0].payload_hash.is_some());
+    let delivered = t.broker().peek(&t.work, 10).await.expect("work queue");
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, messages[8].0, "byte-exact");
+    t.cleanup().await;
+}
