@@ -348,7 +348,7 @@ async fn escalating_an_alert_runs_the_chains_notifiers() {
     let mut text = std::fs::read_to_string(&path).expect("config");
     text.push_str(&format!(
         "[[notifier]]\nid = \"chat\"\nkind = \"webhook\"\nurl = \"{hook}\"\n\
-         [[chain]]\nname = \"major\"\n[[chain.step]]\nafter = \"0m\"\nnotify = [\"backup\"]\n\
+         [[chain]]\nname = \"major\"\nack_timeout = \"45m\"\n[[chain.step]]\nafter = \"0m\"\nnotify = [\"backup\"]\n\
          [[route]]\nname = \"default\"\nchain = \"major\"\n"
     ));
     std::fs::write(&path, text).expect("config");

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use crate::config::{Config, RoutingConfig, UpstreamConfig};
 use crate::domain::UpstreamKind;
+use crate::domain::routing::{self, IncidentFacts};
 use crate::notify::Notifier;
-use crate::upstream::alertmanager::Alertmanager;
+use crate::upstream::alertmanager::{AckTtl, Alertmanager};
 use crate::upstream::connector_api::ConnectorApi;
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -24,7 +25,7 @@ impl Upstreams {
         let mut by_id = BTreeMap::new();
         let mut errors = Vec::new();
         for u in &config.upstreams {
-            match build(u, config) {
+            match build(u, config, routing) {
                 Ok(adapter) => {
                     by_id.insert(u.id.clone(), adapter);
                 }
@@ -62,7 +63,11 @@ impl Upstreams {
     }
 }
 
-fn build(u: &UpstreamConfig, config: &Config) -> Result<Arc<dyn Upstream>, UpstreamError> {
+fn build(
+    u: &UpstreamConfig,
+    config: &Config,
+    routing: &RoutingConfig,
+) -> Result<Arc<dyn Upstream>, UpstreamError> {
     let token = u.token.resolve().map_err(|message| UpstreamError::Config {
         upstream: u.id.clone(),
         message,
@@ -71,13 +76,34 @@ fn build(u: &UpstreamConfig, config: &Config) -> Result<Arc<dyn Upstream>, Upstr
         UpstreamKind::ConnectorApi => Ok(Arc::new(ConnectorApi::new(
             &u.id, &u.url, u.timeout, token,
         )?)),
-        UpstreamKind::Alertmanager => Ok(Arc::new(Alertmanager::new(
-            &u.id, &u.url, u.timeout, token,
-        )?)),
+        UpstreamKind::Alertmanager => {
+            let am = Alertmanager::new(&u.id, &u.url, u.timeout, token)?
+                .with_ack_ttl_for(ack_timeout_of(config, routing));
+            Ok(Arc::new(am))
+        }
         UpstreamKind::Rabbitmq => Ok(Arc::new(crate::upstream::rabbitmq::RabbitMq::from_config(
             u,
             token,
             &config.connectors,
         )?)),
     }
+}
+
+/// The ack timeout of the chain an incident routes to (silences last that long).
+fn ack_timeout_of(config: &Config, routing: &RoutingConfig) -> AckTtl {
+    let (rules, chains) = (routing.routes.clone(), routing.chains.clone());
+    let (inventory, default_sla) = (config.inventory(), config.default_ack_sla);
+    Arc::new(move |incident| {
+        let decision = routing::route(
+            &IncidentFacts::from_incident(incident),
+            &rules,
+            &inventory,
+            default_sla,
+        );
+        let chain = decision
+            .chain
+            .as_deref()
+            .and_then(|name| chains.iter().find(|c| c.name == name))?;
+        chain.ack_timeout
+    })
 }

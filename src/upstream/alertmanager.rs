@@ -105,9 +105,13 @@ struct PostableAlert<'a> {
     ends_at: Timestamp,
 }
 
+/// How long an ack of this incident silences it (the route's chain `ack_timeout`), when known.
+pub type AckTtl = std::sync::Arc<dyn Fn(&Incident) -> Option<Duration> + Send + Sync>;
+
 pub struct Alertmanager {
     http: HttpClient,
     ack_ttl: Duration,
+    ack_ttl_for: Option<AckTtl>,
 }
 
 impl Alertmanager {
@@ -120,11 +124,18 @@ impl Alertmanager {
         Ok(Alertmanager {
             http: HttpClient::new(id, url, timeout, token)?,
             ack_ttl: DEFAULT_ACK_TTL,
+            ack_ttl_for: None,
         })
     }
 
     pub fn with_ack_ttl(mut self, ttl: Duration) -> Self {
         self.ack_ttl = ttl;
+        self
+    }
+
+    /// Silences last as long as the incident's ack timeout says (fallback: the fixed TTL).
+    pub fn with_ack_ttl_for(mut self, ttl_for: AckTtl) -> Self {
+        self.ack_ttl_for = Some(ttl_for);
         self
     }
 
@@ -243,8 +254,12 @@ impl Alertmanager {
             Some(s) => s.id.clone(),
             None => {
                 let now = Utc::now();
-                let ttl =
-                    chrono::Duration::from_std(self.ack_ttl).unwrap_or(chrono::Duration::hours(2));
+                let for_incident = self
+                    .ack_ttl_for
+                    .as_ref()
+                    .and_then(|f| f(&self.incident(&alert, &silences)));
+                let ttl = chrono::Duration::from_std(for_incident.unwrap_or(self.ack_ttl))
+                    .unwrap_or(chrono::Duration::hours(2));
                 let note = action
                     .note
                     .clone()
