@@ -418,4 +418,38 @@ async fn escalating_an_alert_runs_the_chains_notifiers() {
             .unwrap_or_default()
             .contains("vendor down")
     );
+
+    // An ack silences the alert for the route's chain ack timeout (45m), not a fixed TTL.
+    let ack = triage::domain::Action {
+        kind: ActionKind::Ack,
+        upstream: "am".into(),
+        target: id.clone(),
+        operator: "alice@bastion".into(),
+        note: None,
+        level: None,
+        payload: None,
+    };
+    am.perform(&ack, "ttl-key").await.expect("ack");
+    let silence = silences(&http, &url)
+        .await
+        .into_iter()
+        .find(|s| {
+            s["comment"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("ttl-key")
+        })
+        .expect("ack silence");
+    let at = |k: &str| {
+        silence[k]
+            .as_str()
+            .unwrap_or_default()
+            .parse::<chrono::DateTime<Utc>>()
+            .expect("time")
+    };
+    assert_eq!(
+        (at("endsAt") - at("startsAt")).num_minutes(),
+        45,
+        "{silence}"
+    );
 }
