@@ -4,37 +4,16 @@
 //! store escalate once.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::routing::post;
 use chrono::Utc;
 use triage::demo::{DemoOptions, DemoServer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_triage");
+#[path = "support/receiver.rs"]
+mod receiver;
+use receiver::receiver;
 
-/// A webhook receiver that records every JSON body posted to `/hook`.
-async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&received);
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |Json(body): Json<serde_json::Value>| {
-            let sink = Arc::clone(&sink);
-            async move {
-                sink.lock().expect("lock").push(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, received)
-}
+const BIN: &str = env!("CARGO_BIN_EXE_triage");
 
 struct Watcher(Child);
 
