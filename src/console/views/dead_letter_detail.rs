@@ -5,7 +5,6 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{dead_letter_history, safe};
 use crate::console::app::App;
@@ -14,27 +13,13 @@ use crate::domain::sanitize;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &DeadLetterDetail) {
     let lines = lines(app, detail, area.width);
-    let t = &app.theme;
     let dl = &detail.letter;
     let title = format!(
         " Dead letter {} · {} · Esc back ",
         safe(&dl.id),
         safe(&dl.connector)
     );
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Line::from(Span::styled(title, t.title())));
-    let max_scroll = u16::try_from(
-        lines
-            .len()
-            .saturating_sub(usize::from(area.height.saturating_sub(1))),
-    )
-    .unwrap_or(u16::MAX);
-    let paragraph = Paragraph::new(lines)
-        .block(block)
-        .wrap(Wrap { trim: false })
-        .scroll((detail.scroll.min(max_scroll), 0));
-    frame.render_widget(paragraph, area);
+    super::render_detail_pane(frame, area, app, title, lines, detail.scroll);
 }
 
 fn lines(app: &App, detail: &DeadLetterDetail, width: u16) -> Vec<Line<'static>> {

@@ -5,7 +5,6 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::incidents::{severity_label, severity_style};
 use super::{age, safe};
@@ -19,7 +18,6 @@ const LABEL: usize = 11;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &IncidentDetail) {
     let lines = lines(app, detail);
-    let t = &app.theme;
     let incident = &detail.incident;
     let loading = if detail.loading { " · loading…" } else { "" };
     let title = format!(
@@ -27,20 +25,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &IncidentDet
         safe(&incident.id),
         safe(&incident.connector)
     );
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Line::from(Span::styled(title, t.title())));
-    let max_scroll = u16::try_from(
-        lines
-            .len()
-            .saturating_sub(usize::from(area.height.saturating_sub(1))),
-    )
-    .unwrap_or(u16::MAX);
-    let paragraph = Paragraph::new(lines)
-        .block(block)
-        .wrap(Wrap { trim: false })
-        .scroll((detail.scroll.min(max_scroll), 0));
-    frame.render_widget(paragraph, area);
+    super::render_detail_pane(frame, area, app, title, lines, detail.scroll);
 }
 
 /// `label      ` followed by `value` spans.

@@ -17,8 +17,8 @@ pub mod runbook;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::app::{App, View};
 use crate::domain::{Timestamp, sanitize};
@@ -152,4 +152,30 @@ pub fn table_window(
     let cursor = cursor.min(count.saturating_sub(1));
     let start = (cursor + 1).saturating_sub(height);
     (start..(start + height).min(count), cursor - start)
+}
+
+/// A scrollable detail pane under a titled top border (dead-letter and incident details):
+/// the scroll is clamped so the last line stays reachable but no further.
+pub fn render_detail_pane(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    title: String,
+    lines: Vec<Line<'static>>,
+    scroll: u16,
+) {
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(Span::styled(title, app.theme.title())));
+    let max_scroll = u16::try_from(
+        lines
+            .len()
+            .saturating_sub(usize::from(area.height.saturating_sub(1))),
+    )
+    .unwrap_or(u16::MAX);
+    let paragraph = Paragraph::new(lines)
+        .block(block)
+        .wrap(Wrap { trim: false })
+        .scroll((scroll.min(max_scroll), 0));
+    frame.render_widget(paragraph, area);
 }
