@@ -88,6 +88,10 @@ route:
   repeat_interval: 1h
 receivers:   # no *_configs: route and group, never notify
   - name: default
+inhibit_rules:   # tests: a TriageInhibitSource alert suppresses warnings of the same connector
+  - source_matchers: ['alertname="TriageInhibitSource"']
+    target_matchers: ['severity="warning"']
+    equal: ['connector']
 YML
   setsid nohup prometheus-alertmanager --config.file="$AM_DIR/alertmanager.yml" --storage.path="$AM_DIR/data" \
     --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= --log.level=info \
