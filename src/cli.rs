@@ -68,6 +68,9 @@ pub enum Command {
     },
     /// Acknowledge an incident.
     Ack(IncidentActionArgs),
+    /// End an incident's acknowledgement: it is open again and its escalation resumes (on
+    /// Alertmanager: the silences that ack exactly this alert expire).
+    Unack(IncidentActionArgs),
     /// Take an incident's next escalation step now: notify its chain's next targets (the
     /// backup without a chain) and escalate on the upstream when it can.
     Escalate(IncidentActionArgs),

@@ -139,6 +139,23 @@ fn sync_list_act_and_audit_from_the_command_line() {
         stdout(&out)
     );
 
+    // Un-ack hands it back: open again, no owner ack.
+    let out = triage(&demo, &store, &["--operator", "carol@bastion", "unack", id]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("open again"), "{}", stdout(&out));
+    let incidents = json_lines(&triage(&demo, &store, &["incidents", "--json"]));
+    let reopened = incidents
+        .iter()
+        .find(|i| i["id"] == id)
+        .expect("still listed");
+    assert_eq!(reopened["status"], "open", "{reopened}");
+    assert!(reopened["acked_by"].is_null(), "{reopened}");
+
     // A replay the destination refuses exits non-zero and says why.
     let dls = json_lines(&triage(
         &demo,
@@ -175,11 +192,14 @@ fn sync_list_act_and_audit_from_the_command_line() {
         vec![
             "replay.failed",
             "replay.requested",
+            "unack.sent",
+            "unack.requested",
             "ack.sent",
             "ack.requested"
         ]
     );
     assert_eq!(audit[2]["operator"], "carol@bastion");
+    assert_eq!(audit[4]["operator"], "carol@bastion");
 }
 
 #[test]

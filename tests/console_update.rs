@@ -378,6 +378,33 @@ fn ack_escalate_resolve_enqueue_actions_as_the_operator() {
 }
 
 #[test]
+fn unack_enqueues_on_an_acknowledged_incident_and_explains_on_an_open_one() {
+    let mut app = on(View::Incidents);
+    assert_eq!(
+        app.incidents.selected_row().unwrap().incident.status,
+        IncidentStatus::Open
+    );
+    assert!(enqueued(&key(&mut app, "A")).is_none());
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("not acknowledged: nothing to un-ack")
+    );
+    while app.incidents.selected_row().unwrap().incident.status != IncidentStatus::Acknowledged {
+        key(&mut app, "j");
+    }
+    let id = app.incidents.selected_row().unwrap().incident.id.clone();
+    let cmds = key(&mut app, "A");
+    let unack = enqueued(&cmds).expect("unack enqueued");
+    assert_eq!(
+        (unack.kind, unack.target.as_str(), unack.operator.as_str()),
+        (ActionKind::Unack, id.as_str(), OPERATOR)
+    );
+}
+
+#[test]
 fn enqueued_action_shows_pending_at_once_wakes_the_outbox_then_shows_the_outcome() {
     let mut app = on(View::Incidents);
     key(&mut app, "a");
@@ -498,6 +525,7 @@ fn retry_reenqueues_a_failed_action_only() {
 fn read_only_refuses_every_mutating_key_with_a_message() {
     for (view, name) in [
         (View::Incidents, "a"),
+        (View::Incidents, "A"),
         (View::Incidents, "e"),
         (View::Incidents, "x"),
         (View::DeadLetters, "r"),
@@ -564,7 +592,7 @@ fn help_suspend_filter_and_open_runbook() {
     assert!(app.filter_input.is_none());
     assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-103");
     key(&mut app, "esc");
-    assert_eq!(app.incidents.visible().len(), 5);
+    assert_eq!(app.incidents.visible().len(), 6);
     assert_eq!(
         app.incidents.selected_row().unwrap().incident.id,
         "inc-103",
@@ -742,7 +770,7 @@ fn reload_keeps_the_cursor_on_the_same_incident_when_rows_move() {
     rows.push(moved);
     load_incidents(&mut app, rows);
     assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-103");
-    assert_eq!(app.incidents.cursor, 4);
+    assert_eq!(app.incidents.cursor, 5);
 }
 
 #[test]
@@ -793,7 +821,7 @@ fn walking_past_the_end_stays_and_an_emptied_window_restarts_from_the_top() {
     );
     assert_eq!(
         app.incidents.selected_row().unwrap().incident.id,
-        "inc-099",
+        "inc-098",
         "still on the last row"
     );
     assert!(key(&mut app, "j").is_empty(), "no more pages after that");

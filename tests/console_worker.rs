@@ -112,13 +112,15 @@ fn store_thread_answers_every_command_and_the_views_draw_its_data() {
             let ids: Vec<&str> = rows.iter().map(|r| r.incident.id.as_str()).collect();
             assert_eq!(
                 ids,
-                ["inc-101", "inc-102", "inc-103", "inc-104", "inc-099"],
-                "most urgent first"
+                [
+                    "inc-101", "inc-102", "inc-103", "inc-104", "inc-099", "inc-098"
+                ],
+                "most urgent first: open, acknowledged, suppressed"
             );
             let routed: Vec<bool> = rows.iter().map(|r| r.route.is_some()).collect();
             assert_eq!(
                 routed,
-                [true, false, false, false, false],
+                [true, false, false, false, false, false],
                 "each row carries its stored route"
             );
         }

@@ -287,3 +287,55 @@ async fn ack_sticks_is_idempotent_and_unknown_ids_are_404() {
     assert_problem(unknown, 404).await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn unack_reopens_an_acknowledged_incident_once_and_refuses_a_resolved_one() {
+    let (server, client) = start(None).await;
+    let base = server.url();
+    let all: Page<IncidentDto> = get_json(&client, format!("{base}/v1/incidents")).await;
+    let open = all
+        .items
+        .iter()
+        .find(|i| i.status == IncidentStatus::Open)
+        .unwrap();
+    let acked: IncidentDto = post(
+        &client,
+        format!("{base}/v1/incidents/{}/ack", open.id),
+        json!({"operator": "alice"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(acked.status, IncidentStatus::Acknowledged);
+    let url = format!("{base}/v1/incidents/{}/unack", open.id);
+    let body = json!({"operator": "alice", "idempotency_key": "unack-1"});
+    let reopened: IncidentDto = post(&client, url.clone(), body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reopened.status, IncidentStatus::Open);
+    assert_eq!((reopened.acked_by, reopened.acked_at), (None, None));
+    assert!(reopened.updated_at >= acked.updated_at);
+    let listed: Page<IncidentDto> = get_json(&client, format!("{base}/v1/incidents")).await;
+    let listed = listed.items.iter().find(|i| i.id == open.id).unwrap();
+    assert_eq!(listed.status, IncidentStatus::Open);
+    // The same key answers the same; a fresh un-ack of an open incident changes nothing.
+    let replayed: IncidentDto = post(&client, url.clone(), body).await.json().await.unwrap();
+    assert_eq!(replayed.status, IncidentStatus::Open);
+    let again = post(&client, url.clone(), json!({"operator": "bob"})).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(
+        again.json::<IncidentDto>().await.unwrap().status,
+        IncidentStatus::Open
+    );
+    post(
+        &client,
+        format!("{base}/v1/incidents/{}/resolve", open.id),
+        json!({"operator": "alice"}),
+    )
+    .await;
+    assert_problem(post(&client, url, json!({"operator": "bob"})).await, 409).await;
+    server.shutdown().await;
+}

@@ -1,4 +1,4 @@
-//! `ack`, `escalate`, `resolve`, `replay`, `discard`: write the action to the outbox (with its
+//! `ack`, `unack`, `escalate`, `resolve`, `replay`, `discard`: write the action to the outbox (with its
 //! audit row), then — unless `--no-wait` — send it through the same outbox worker the console
 //! uses and print the upstream's answer. Exit 0 when confirmed, 1 when refused, 75 when the
 //! upstream could not be reached in time (the action stays pending and will be retried).
@@ -23,6 +23,7 @@ pub const EXIT_PENDING: u8 = 75;
 pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
     let (kind, args, note, payload) = match command {
         Command::Ack(a) => (ActionKind::Ack, &a.action, a.note.clone(), None),
+        Command::Unack(a) => (ActionKind::Unack, &a.action, a.note.clone(), None),
         Command::Escalate(a) => (ActionKind::Escalate, &a.action, a.note.clone(), None),
         Command::Resolve(a) => (ActionKind::Resolve, &a.action, a.note.clone(), None),
         Command::Discard(a) => (ActionKind::Discard, &a.action, a.note.clone(), None),

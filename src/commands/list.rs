@@ -69,7 +69,11 @@ pub fn incidents(ctx: &Context, args: &ListArgs, all_statuses: bool) -> Result<E
     let statuses = if all_statuses {
         Vec::new()
     } else {
-        vec![IncidentStatus::Open, IncidentStatus::Acknowledged]
+        vec![
+            IncidentStatus::Open,
+            IncidentStatus::Acknowledged,
+            IncidentStatus::Suppressed,
+        ]
     };
     let mut query = IncidentPageQuery {
         connector: args.connector.clone(),

@@ -1,4 +1,4 @@
-//! Keys that open things (Enter, `o`) and the operator's actions (ack, escalate, resolve,
+//! Keys that open things (Enter, `o`) and the operator's actions (ack, un-ack, escalate, resolve,
 //! replay, discard, retry) with their confirmation dialogs. Actions become `StoreCmd::Enqueue`;
 //! the outbox worker sends them.
 
@@ -11,6 +11,7 @@ use crate::domain::{Action, ActionKind, IncidentStatus, OutboxState, sanitize};
 pub fn mutate(app: &mut App, action: KeyAction) -> Vec<Cmd> {
     match action {
         KeyAction::Ack => incident_action(app, ActionKind::Ack),
+        KeyAction::Unack => incident_action(app, ActionKind::Unack),
         KeyAction::Escalate => incident_action(app, ActionKind::Escalate),
         KeyAction::Resolve => incident_action(app, ActionKind::Resolve),
         KeyAction::Replay => confirm_dead_letter(app, ActionKind::Replay),
@@ -58,6 +59,9 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
             "{id} is already acknowledged by {}",
             sanitize::line(incident.acked_by.as_deref().unwrap_or("someone"))
         )),
+        (ActionKind::Unack, IncidentStatus::Open) => {
+            Some(format!("{id} is not acknowledged: nothing to un-ack"))
+        }
         _ => None,
     };
     if let Some(refusal) = refusal {
@@ -83,6 +87,7 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
 fn first_key(app: &App, kind: ActionKind) -> String {
     let action = match kind {
         ActionKind::Ack => KeyAction::Ack,
+        ActionKind::Unack => KeyAction::Unack,
         ActionKind::Escalate => KeyAction::Escalate,
         ActionKind::Resolve => KeyAction::Resolve,
         ActionKind::Replay => KeyAction::Replay,

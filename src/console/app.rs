@@ -253,7 +253,7 @@ impl App {
                     .and_then(|r| r.chain.as_deref())
                     .and_then(|name| self.routing.chain(name))
                     .is_some_and(|chain| chain.ack_timeout.is_some()),
-                IncidentStatus::Resolved => false,
+                IncidentStatus::Suppressed | IncidentStatus::Resolved => false,
             }
         };
         match &self.incident_detail {

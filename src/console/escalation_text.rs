@@ -58,6 +58,7 @@ pub fn next_cell(clock: Option<&IncidentClock<'_>>, now: Timestamp) -> String {
     };
     match c.clock.state {
         ClockState::Resolved | ClockState::Acknowledged { expires_at: None } => String::new(),
+        ClockState::Suppressed => "paused".into(),
         ClockState::Acknowledged {
             expires_at: Some(at),
         } => format!("ack exp {}", compact(at - now)),

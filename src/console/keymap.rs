@@ -33,6 +33,7 @@ pub enum KeyAction {
     ViewRunbook,
     ViewActivity,
     Ack,
+    Unack,
     Escalate,
     Resolve,
     Replay,
@@ -52,7 +53,13 @@ impl KeyAction {
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
-            Self::Ack | Self::Escalate | Self::Resolve | Self::Replay | Self::Discard | Self::Retry
+            Self::Ack
+                | Self::Unack
+                | Self::Escalate
+                | Self::Resolve
+                | Self::Replay
+                | Self::Discard
+                | Self::Retry
         )
     }
 
@@ -73,6 +80,7 @@ impl KeyAction {
             Self::ViewRunbook => "runbook",
             Self::ViewActivity => "activity",
             Self::Ack => "ack",
+            Self::Unack => "un-ack",
             Self::Escalate => "escalate",
             Self::Resolve => "resolve",
             Self::Replay => "replay",

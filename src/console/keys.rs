@@ -105,6 +105,7 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
             Vec::new()
         }
         KeyAction::Ack
+        | KeyAction::Unack
         | KeyAction::Escalate
         | KeyAction::Resolve
         | KeyAction::Replay

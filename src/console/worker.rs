@@ -219,7 +219,11 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
         } => {
             let query = IncidentPageQuery {
                 connector,
-                statuses: vec![IncidentStatus::Open, IncidentStatus::Acknowledged],
+                statuses: vec![
+                    IncidentStatus::Open,
+                    IncidentStatus::Acknowledged,
+                    IncidentStatus::Suppressed,
+                ],
                 anchor: request.anchor.clone(),
                 dir: request.dir,
                 limit: PAGE_LIMIT,

@@ -1,4 +1,4 @@
-//! `GET /v1/incidents` and `POST /v1/incidents/{id}/ack|escalate|resolve`: keyset-paged listing
+//! `GET /v1/incidents` and `POST /v1/incidents/{id}/ack|unack|escalate|resolve`: keyset-paged listing
 //! and idempotent incident actions (a repeated action answers the incident unchanged).
 
 use axum::Json;
@@ -14,6 +14,7 @@ use crate::domain::IncidentStatus;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncidentVerb {
     Ack,
+    Unack,
     Escalate,
     Resolve,
 }
@@ -38,6 +39,14 @@ pub async fn ack(
     body: Result<Json<IncidentActionRequest>, JsonRejection>,
 ) -> Result<Json<IncidentDto>, ApiError> {
     handle(shared, id, body, IncidentVerb::Ack)
+}
+
+pub async fn unack(
+    shared: State<Shared>,
+    id: Path<String>,
+    body: Result<Json<IncidentActionRequest>, JsonRejection>,
+) -> Result<Json<IncidentDto>, ApiError> {
+    handle(shared, id, body, IncidentVerb::Unack)
 }
 
 pub async fn escalate(
@@ -67,8 +76,8 @@ fn handle(
     act(&mut state, &id, verb, &request).map(Json)
 }
 
-/// Applies `verb` to incident `id`. Ack of an acknowledged incident, resolve of a resolved one
-/// and escalate to a level already reached answer the incident unchanged.
+/// Applies `verb` to incident `id`. Ack of an acknowledged incident, un-ack of an open one,
+/// resolve of a resolved one and escalate to a level already reached answer the incident unchanged.
 pub fn act(
     state: &mut DemoState,
     id: &str,
@@ -95,6 +104,16 @@ pub fn act(
     let changed = match verb {
         IncidentVerb::Ack if resolved => return Err(refused(id, "acknowledge")),
         IncidentVerb::Escalate if resolved => return Err(refused(id, "escalate")),
+        IncidentVerb::Unack if resolved => return Err(refused(id, "un-acknowledge")),
+        IncidentVerb::Unack => {
+            let acked = incident.status == IncidentStatus::Acknowledged;
+            if acked {
+                incident.status = IncidentStatus::Open;
+                incident.acked_by = None;
+                incident.acked_at = None;
+            }
+            acked
+        }
         IncidentVerb::Ack => {
             let open = incident.status == IncidentStatus::Open;
             if open {
@@ -121,7 +140,7 @@ pub fn act(
                 incident.status = IncidentStatus::Resolved;
                 incident.resolved_at = Some(now);
             }
-            IncidentVerb::Escalate => {}
+            IncidentVerb::Escalate | IncidentVerb::Unack => {}
         }
         if let Some(note) = &request.note {
             incident.labels.insert("last_note".into(), note.clone());

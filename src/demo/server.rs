@@ -73,6 +73,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/v1/connectors", get(routes_dead_letters::connectors))
         .route("/v1/incidents", get(routes_incidents::list))
         .route("/v1/incidents/{id}/ack", post(routes_incidents::ack))
+        .route("/v1/incidents/{id}/unack", post(routes_incidents::unack))
         .route(
             "/v1/incidents/{id}/escalate",
             post(routes_incidents::escalate),

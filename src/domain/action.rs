@@ -8,6 +8,8 @@ use super::Timestamp;
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     Ack,
+    /// Ends an acknowledgement: the incident is open again and its escalation resumes.
+    Unack,
     Escalate,
     Resolve,
     Replay,
@@ -21,6 +23,7 @@ impl ActionKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ActionKind::Ack => "ack",
+            ActionKind::Unack => "unack",
             ActionKind::Escalate => "escalate",
             ActionKind::Resolve => "resolve",
             ActionKind::Replay => "replay",
@@ -32,6 +35,7 @@ impl ActionKind {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ack" => Some(Self::Ack),
+            "unack" => Some(Self::Unack),
             "escalate" => Some(Self::Escalate),
             "resolve" => Some(Self::Resolve),
             "replay" => Some(Self::Replay),
@@ -41,11 +45,11 @@ impl ActionKind {
         }
     }
 
-    /// Ack, escalate and resolve act on incidents; replay and discard on dead letters.
+    /// Ack, un-ack, escalate and resolve act on incidents; replay and discard on dead letters.
     pub fn targets_incident(self) -> bool {
         matches!(
             self,
-            ActionKind::Ack | ActionKind::Escalate | ActionKind::Resolve
+            ActionKind::Ack | ActionKind::Unack | ActionKind::Escalate | ActionKind::Resolve
         )
     }
 
@@ -53,6 +57,7 @@ impl ActionKind {
     pub fn past_tense(self) -> &'static str {
         match self {
             ActionKind::Ack => "acknowledged",
+            ActionKind::Unack => "un-acknowledged",
             ActionKind::Escalate => "escalated",
             ActionKind::Resolve => "resolved",
             ActionKind::Replay => "replayed",

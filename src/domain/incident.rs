@@ -40,6 +40,9 @@ impl Severity {
 pub enum IncidentStatus {
     Open,
     Acknowledged,
+    /// Muted upstream by something other than an ack (an Alertmanager inhibition: another alert
+    /// that explains it is firing). Still unresolved; its escalation clock does not run.
+    Suppressed,
     Resolved,
 }
 
@@ -48,6 +51,7 @@ impl IncidentStatus {
         match self {
             IncidentStatus::Open => "open",
             IncidentStatus::Acknowledged => "acknowledged",
+            IncidentStatus::Suppressed => "suppressed",
             IncidentStatus::Resolved => "resolved",
         }
     }
@@ -56,6 +60,7 @@ impl IncidentStatus {
         match s {
             "open" => Some(Self::Open),
             "acknowledged" => Some(Self::Acknowledged),
+            "suppressed" => Some(Self::Suppressed),
             "resolved" => Some(Self::Resolved),
             _ => None,
         }

@@ -48,6 +48,8 @@ pub enum ClockState {
     Acknowledged {
         expires_at: Option<Timestamp>,
     },
+    /// Suppressed upstream (e.g. inhibited by another alert): stopped while it lasts.
+    Suppressed,
     Resolved,
 }
 
@@ -112,6 +114,7 @@ pub fn clock(
     let mut state = ClockState::Running;
     match incident.status {
         IncidentStatus::Resolved => state = ClockState::Resolved,
+        IncidentStatus::Suppressed => state = ClockState::Suppressed,
         IncidentStatus::Acknowledged => {
             let acked_at = incident.acked_at.unwrap_or(incident.opened_at);
             let expires_at = chain

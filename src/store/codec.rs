@@ -33,14 +33,19 @@ pub(crate) fn col_u32(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
-/// Urgency rank of an incident status: open 0, acknowledged 1, resolved 2.
+/// Urgency rank of an incident status: open 0, acknowledged 1, suppressed 2, resolved 3
+/// (schema V3; before it resolved was 2). Unresolved = rank < [`RESOLVED_RANK`].
 pub(crate) fn status_rank(status: IncidentStatus) -> u8 {
     match status {
         IncidentStatus::Open => 0,
         IncidentStatus::Acknowledged => 1,
-        IncidentStatus::Resolved => 2,
+        IncidentStatus::Suppressed => 2,
+        IncidentStatus::Resolved => RESOLVED_RANK,
     }
 }
+
+/// The rank of a resolved incident.
+pub(crate) const RESOLVED_RANK: u8 = 3;
 
 /// Sort value of an ack deadline: milliseconds, or `i64::MAX` (last) when there is none.
 pub(crate) fn deadline_ms(deadline: Option<Timestamp>) -> i64 {

@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::{Result, Store, StoreError};
 
 /// Every migration, oldest first. The binary's schema version is `MIGRATIONS.len()`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_REOPENS_LOCKS_ROUTES];
+pub(crate) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_REOPENS_LOCKS_ROUTES, V3_SUPPRESSED];
 
 /// The schema version this binary writes and understands.
 pub(crate) fn supported_version() -> u32 {
@@ -280,6 +280,55 @@ CREATE TABLE incident_routes (
 ) WITHOUT ROWID;
 "#;
 
+/// A fourth incident status, `suppressed` (rank 2), before `resolved` (now rank 3): counts and
+/// the reopen trigger treat every rank below 3 as unresolved.
+const V3_SUPPRESSED: &str = r#"
+UPDATE incidents SET status_rank = 3 WHERE status_rank = 2;
+
+DROP TRIGGER incidents_count_insert;
+CREATE TRIGGER incidents_count_insert AFTER INSERT ON incidents
+BEGIN
+    INSERT INTO connector_counts (upstream, connector) SELECT new.upstream, new.connector
+     WHERE NOT EXISTS (SELECT 1 FROM connector_counts WHERE upstream = new.upstream AND connector = new.connector);
+    UPDATE connector_counts
+       SET open_incidents = open_incidents + (new.status_rank < 3),
+           unacked_incidents = unacked_incidents + (new.status_rank = 0)
+     WHERE upstream = new.upstream AND connector = new.connector;
+END;
+
+DROP TRIGGER incidents_count_delete;
+CREATE TRIGGER incidents_count_delete AFTER DELETE ON incidents
+BEGIN
+    UPDATE connector_counts
+       SET open_incidents = open_incidents - (old.status_rank < 3),
+           unacked_incidents = unacked_incidents - (old.status_rank = 0)
+     WHERE upstream = old.upstream AND connector = old.connector;
+END;
+
+DROP TRIGGER incidents_count_update;
+CREATE TRIGGER incidents_count_update AFTER UPDATE OF upstream, connector, status_rank ON incidents
+WHEN old.status_rank <> new.status_rank OR old.upstream <> new.upstream OR old.connector <> new.connector
+BEGIN
+    UPDATE connector_counts
+       SET open_incidents = open_incidents - (old.status_rank < 3),
+           unacked_incidents = unacked_incidents - (old.status_rank = 0)
+     WHERE upstream = old.upstream AND connector = old.connector;
+    INSERT INTO connector_counts (upstream, connector) SELECT new.upstream, new.connector
+     WHERE NOT EXISTS (SELECT 1 FROM connector_counts WHERE upstream = new.upstream AND connector = new.connector);
+    UPDATE connector_counts
+       SET open_incidents = open_incidents + (new.status_rank < 3),
+           unacked_incidents = unacked_incidents + (new.status_rank = 0)
+     WHERE upstream = new.upstream AND connector = new.connector;
+END;
+
+DROP TRIGGER incidents_reopen;
+CREATE TRIGGER incidents_reopen AFTER UPDATE OF status_rank ON incidents
+WHEN old.status_rank = 3 AND new.status_rank < 3
+BEGIN
+    UPDATE incidents SET reopens = reopens + 1 WHERE rowid = new.rowid;
+END;
+"#;
+
 impl Store {
     /// Brings the schema up to [`supported_version`], one transaction per migration.
     pub(crate) fn migrate(&mut self) -> Result<()> {
@@ -325,4 +374,82 @@ impl Store {
 fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     Ok(u32::try_from(version).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INSERT: &str = "INSERT INTO incidents (upstream, id, connector, kind, severity, status,
+        title, detail, opened_ms, updated_ms, escalation_level, labels, links, status_rank,
+        deadline_ms) VALUES ('am', ?1, 'crm', 'k', 'major', ?2, 't', '', 0, 0, 0, '{}', '[]', ?3, 0)";
+
+    fn counts(conn: &Connection) -> (i64, i64) {
+        conn.query_row(
+            "SELECT open_incidents, unacked_incidents FROM connector_counts WHERE connector = 'crm'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    /// A store written by a V2 triage (resolved = rank 2) keeps its counts and reopen counting
+    /// after V3, and suppressed incidents count as unresolved but not unacked.
+    #[test]
+    fn v3_moves_resolved_to_rank_3_and_keeps_counts_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1_INITIAL).unwrap();
+            conn.execute_batch(V2_REOPENS_LOCKS_ROUTES).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            for (id, status, rank) in [("o", "open", 0), ("a", "acknowledged", 1)] {
+                conn.execute(INSERT, rusqlite::params![id, status, rank])
+                    .unwrap();
+            }
+            conn.execute(INSERT, rusqlite::params!["r", "resolved", 2])
+                .unwrap();
+            assert_eq!(counts(&conn), (2, 1));
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), supported_version());
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let rank: i64 = conn
+            .query_row(
+                "SELECT status_rank FROM incidents WHERE id = 'r'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rank, 3);
+        assert_eq!(counts(&conn), (2, 1));
+        conn.execute(INSERT, rusqlite::params!["s", "suppressed", 2])
+            .unwrap();
+        assert_eq!(counts(&conn), (3, 1));
+        conn.execute(
+            "UPDATE incidents SET status = 'open', status_rank = 0 WHERE id = 'r'",
+            [],
+        )
+        .unwrap();
+        let reopens: i64 = conn
+            .query_row("SELECT reopens FROM incidents WHERE id = 'r'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!((reopens, counts(&conn)), (1, (4, 2)));
+        // Suppressed → open is not a reopen.
+        conn.execute(
+            "UPDATE incidents SET status = 'open', status_rank = 0 WHERE id = 's'",
+            [],
+        )
+        .unwrap();
+        let reopens: i64 = conn
+            .query_row("SELECT reopens FROM incidents WHERE id = 's'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!((reopens, counts(&conn)), (0, (4, 3)));
+    }
 }

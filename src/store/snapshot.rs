@@ -28,7 +28,7 @@ impl Store {
         let mut resolved = 0;
         {
             let mut select = tx
-                .prepare_cached("SELECT id FROM incidents WHERE upstream = ?1 AND status_rank < 2")
+                .prepare_cached("SELECT id FROM incidents WHERE upstream = ?1 AND status_rank < 3")
                 .map_err(err)?;
             let open: Vec<String> = select
                 .query_map(params![upstream], |row| row.get(0))
@@ -36,7 +36,7 @@ impl Store {
                 .map_err(err)?;
             let mut update = tx
                 .prepare_cached(
-                    "UPDATE incidents SET status = 'resolved', status_rank = 2, resolved_ms = ?3, updated_ms = ?3
+                    "UPDATE incidents SET status = 'resolved', status_rank = 3, resolved_ms = ?3, updated_ms = ?3
                      WHERE upstream = ?1 AND id = ?2",
                 )
                 .map_err(err)?;

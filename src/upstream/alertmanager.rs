@@ -1,6 +1,8 @@
 //! Prometheus Alertmanager (API v2) as an upstream: alerts become incidents (grouped by
-//! fingerprint), an ack is a silence with the operator as author (the karma convention), and
-//! resolve ends the alert and expires triage's silences. Alertmanager has no dead letters.
+//! fingerprint), an ack is a silence with the operator as author (the karma convention), un-ack
+//! and resolve expire the silences that ack exactly that alert (broader silences such as
+//! maintenance windows are left alone and named), resolve also ends the alert. An alert muted by
+//! an inhibition rule is `suppressed`. Alertmanager has no dead letters.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -153,11 +155,17 @@ impl Alertmanager {
         self.http.get_json(&["api", "v2", "silences"], &()).await
     }
 
-    async fn find_alert(&self, fingerprint: &str) -> Result<GettableAlert, UpstreamError> {
-        self.alerts()
-            .await?
-            .into_iter()
+    /// The alert with `fingerprint`, and every current alert (to name what inhibits it).
+    async fn find_alert(
+        &self,
+        fingerprint: &str,
+    ) -> Result<(GettableAlert, Vec<GettableAlert>), UpstreamError> {
+        let alerts = self.alerts().await?;
+        alerts
+            .iter()
             .find(|a| a.fingerprint == fingerprint)
+            .cloned()
+            .map(|alert| (alert, alerts))
             .ok_or_else(|| UpstreamError::Status {
                 upstream: self.http.upstream().to_string(),
                 method: "GET".into(),
@@ -184,10 +192,56 @@ impl Alertmanager {
         acks
     }
 
-    fn incident(&self, alert: &GettableAlert, silences: &[GettableSilence]) -> Incident {
+    /// True when `silence` acks exactly `alert`: one `=` matcher per label of the alert, nothing
+    /// else (what triage creates). A broader silence covers other alerts too.
+    fn acks_exactly(alert: &GettableAlert, silence: &GettableSilence) -> bool {
+        silence.matchers.len() == alert.labels.len()
+            && silence
+                .matchers
+                .iter()
+                .all(|m| m.is_equal && !m.is_regex && alert.labels.get(&m.name) == Some(&m.value))
+    }
+
+    /// "Suppressed: inhibited by …" naming the inhibiting alerts that are still listed.
+    fn inhibition_note(alert: &GettableAlert, alerts: &[GettableAlert]) -> Option<String> {
+        if alert.status.inhibited_by.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = alert
+            .status
+            .inhibited_by
+            .iter()
+            .map(|fp| match alerts.iter().find(|a| &a.fingerprint == fp) {
+                Some(source) => format!(
+                    "{} on {} ({fp})",
+                    source
+                        .labels
+                        .get("alertname")
+                        .map_or("alert", String::as_str),
+                    source
+                        .labels
+                        .get("connector")
+                        .map_or("(no connector)", String::as_str)
+                ),
+                None => format!("alert {fp}"),
+            })
+            .collect();
+        Some(format!(
+            "Suppressed by Alertmanager: inhibited by {}",
+            names.join(", ")
+        ))
+    }
+
+    fn incident(
+        &self,
+        alert: &GettableAlert,
+        silences: &[GettableSilence],
+        alerts: &[GettableAlert],
+    ) -> Incident {
         let label = |k: &str| alert.labels.get(k).cloned();
         let acks = Self::acks_of(alert, silences);
         let ack = acks.first();
+        let inhibition = Self::inhibition_note(alert, alerts);
         let updated_at = acks
             .iter()
             .map(|s| s.updated_at)
@@ -215,21 +269,23 @@ impl Alertmanager {
             severity: label("severity")
                 .map(|s| Severity::parse_lenient(&s))
                 .unwrap_or(Severity::Warning),
-            status: if ack.is_some() {
-                IncidentStatus::Acknowledged
-            } else {
-                IncidentStatus::Open
+            status: match (ack, &inhibition) {
+                (Some(_), _) => IncidentStatus::Acknowledged,
+                (None, Some(_)) => IncidentStatus::Suppressed,
+                (None, None) => IncidentStatus::Open,
             },
             title: alert
                 .annotations
                 .get("summary")
                 .cloned()
                 .unwrap_or(alertname),
-            detail: alert
-                .annotations
-                .get("description")
-                .cloned()
-                .unwrap_or_default(),
+            detail: {
+                let description = alert.annotations.get("description").cloned();
+                match (description, inhibition) {
+                    (Some(d), Some(i)) => format!("{d}\n\n{i}"),
+                    (d, i) => d.or(i).unwrap_or_default(),
+                }
+            },
             opened_at: alert.starts_at,
             updated_at: updated_at.unwrap_or(alert.updated_at),
             acked_by: ack.map(|s| s.created_by.clone()),
@@ -243,7 +299,7 @@ impl Alertmanager {
     }
 
     async fn ack(&self, action: &Action, key: &str) -> Result<ActionResult, UpstreamError> {
-        let alert = self.find_alert(&action.target).await?;
+        let (alert, alerts) = self.find_alert(&action.target).await?;
         let silences = self.silences().await?;
         let marker = format!("{KEY_MARKER}{key}");
         // The same action sent twice (answer lost) must not create a second silence.
@@ -257,7 +313,7 @@ impl Alertmanager {
                 let for_incident = self
                     .ack_ttl_for
                     .as_ref()
-                    .and_then(|f| f(&self.incident(&alert, &silences)));
+                    .and_then(|f| f(&self.incident(&alert, &silences, &alerts)));
                 let ttl = chrono::Duration::from_std(for_incident.unwrap_or(self.ack_ttl))
                     .unwrap_or(chrono::Duration::hours(2));
                 let note = action
@@ -287,7 +343,7 @@ impl Alertmanager {
                 created.silence_id
             }
         };
-        let mut incident = self.incident(&alert, &silences);
+        let mut incident = self.incident(&alert, &silences, &alerts);
         incident.status = IncidentStatus::Acknowledged;
         incident.acked_by = Some(action.operator.clone());
         incident.acked_at.get_or_insert(Utc::now());
@@ -307,15 +363,89 @@ impl Alertmanager {
         })
     }
 
-    /// Ends the alert in Alertmanager and expires the silences that acked it.
-    async fn resolve(&self, action: &Action) -> Result<ActionResult, UpstreamError> {
-        let alert = self.find_alert(&action.target).await?;
-        let silences = self.silences().await?;
+    /// Expires the silences that ack exactly `alert`; returns their ids.
+    async fn expire_acks(
+        &self,
+        alert: &GettableAlert,
+        silences: &[GettableSilence],
+    ) -> Result<Vec<String>, UpstreamError> {
         let mut expired = Vec::new();
-        for silence in Self::acks_of(&alert, &silences) {
-            self.expire_silence(&silence.id).await?;
-            expired.push(silence.id.clone());
+        for silence in Self::acks_of(alert, silences) {
+            if Self::acks_exactly(alert, silence) {
+                self.expire_silence(&silence.id).await?;
+                expired.push(silence.id.clone());
+            }
         }
+        Ok(expired)
+    }
+
+    /// Ends the ack: expires the silences that ack exactly this alert. Broader silences that
+    /// also cover it (maintenance windows) stay; the answer is then not ok and names them.
+    async fn unack(&self, action: &Action) -> Result<ActionResult, UpstreamError> {
+        let (alert, alerts) = self.find_alert(&action.target).await?;
+        let silences = self.silences().await?;
+        let expired = self.expire_acks(&alert, &silences).await?;
+        let remaining: Vec<GettableSilence> = Self::acks_of(&alert, &silences)
+            .into_iter()
+            .filter(|s| !expired.contains(&s.id))
+            .cloned()
+            .collect();
+        let mut incident = self.incident(&alert, &remaining, &alerts);
+        incident.updated_at = Utc::now();
+        let response = serde_json::json!({
+            "expired_silences": expired,
+            "remaining_silences": remaining.iter().map(|s| &s.id).collect::<Vec<_>>(),
+        });
+        let outcome = if remaining.is_empty() {
+            // Alertmanager still lists the expired silences in `silencedBy` for a moment.
+            incident.acked_by = None;
+            incident.acked_at = None;
+            if incident.status == IncidentStatus::Acknowledged {
+                incident.status = IncidentStatus::Open;
+            }
+            ActionOutcome {
+                ok: true,
+                summary: match expired.len() {
+                    0 => "was not acknowledged in Alertmanager: nothing to expire".into(),
+                    n => format!("open again; {n} silence(s) expired"),
+                },
+                response,
+            }
+        } else {
+            let names: Vec<String> = remaining
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} by {} until {}",
+                        s.id,
+                        s.created_by,
+                        s.ends_at.format("%Y-%m-%d %H:%M")
+                    )
+                })
+                .collect();
+            ActionOutcome {
+                ok: false,
+                summary: sanitize::line(&format!(
+                    "{} silence(s) expired, but broader silences still cover the alert: {} \
+                     (they cover other alerts too; expire them in Alertmanager if meant)",
+                    expired.len(),
+                    names.join("; ")
+                )),
+                response,
+            }
+        };
+        Ok(ActionResult {
+            outcome,
+            incident: Some(incident),
+            dead_letter: None,
+        })
+    }
+
+    /// Ends the alert in Alertmanager and expires the silences that acked exactly it.
+    async fn resolve(&self, action: &Action) -> Result<ActionResult, UpstreamError> {
+        let (alert, _) = self.find_alert(&action.target).await?;
+        let silences = self.silences().await?;
+        let expired = self.expire_acks(&alert, &silences).await?;
         let now = Utc::now();
         let ended = [PostableAlert {
             labels: &alert.labels,
@@ -326,7 +456,7 @@ impl Alertmanager {
         self.http
             .post_ignoring_body(&["api", "v2", "alerts"], &ended)
             .await?;
-        let mut incident = self.incident(&alert, &[]);
+        let mut incident = self.incident(&alert, &[], &[]);
         incident.status = IncidentStatus::Resolved;
         incident.resolved_at = Some(now);
         incident.updated_at = now;
@@ -380,7 +510,10 @@ impl Upstream for Alertmanager {
         _cursor: Option<&str>,
     ) -> Result<FetchPage<Incident>, UpstreamError> {
         let (alerts, silences) = tokio::try_join!(self.alerts(), self.silences())?;
-        let items = alerts.iter().map(|a| self.incident(a, &silences)).collect();
+        let items = alerts
+            .iter()
+            .map(|a| self.incident(a, &silences, &alerts))
+            .collect();
         Ok(FetchPage {
             items,
             next_cursor: None,
@@ -405,6 +538,7 @@ impl Upstream for Alertmanager {
     ) -> Result<ActionResult, UpstreamError> {
         match action.kind {
             ActionKind::Ack => self.ack(action, idempotency_key).await,
+            ActionKind::Unack => self.unack(action).await,
             ActionKind::Resolve => self.resolve(action).await,
             ActionKind::Escalate => Err(UpstreamError::Unsupported {
                 upstream: self.http.upstream().to_string(),

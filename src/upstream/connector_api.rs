@@ -124,6 +124,7 @@ impl ConnectorApi {
                 "acknowledged by {}",
                 incident.acked_by.as_deref().unwrap_or(&action.operator)
             ),
+            ActionKind::Unack => format!("open again (ack by {} ended)", action.operator),
             ActionKind::Escalate => format!("escalated to level {}", incident.escalation_level),
             _ => format!("status {}", incident.status.as_str()),
         };
@@ -301,6 +302,7 @@ impl Upstream for ConnectorApi {
     ) -> Result<ActionResult, UpstreamError> {
         match action.kind {
             ActionKind::Ack => self.incident_action(action, idempotency_key, "ack").await,
+            ActionKind::Unack => self.incident_action(action, idempotency_key, "unack").await,
             ActionKind::Escalate => {
                 self.incident_action(action, idempotency_key, "escalate")
                     .await

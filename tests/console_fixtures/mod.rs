@@ -303,6 +303,14 @@ pub fn incident_rows() -> Vec<IncidentRow> {
             "GA4 returns 503",
             Some(-600),
         ),
+        incident(
+            "inc-098",
+            "clearbit-enrichment",
+            Severity::Warning,
+            IncidentStatus::Suppressed,
+            "Enrichment backlog (inhibited by the vendor outage)",
+            Some(-1200),
+        ),
     ];
     // inc-103's route names no chain; inc-104 is not routed yet.
     incidents
@@ -348,7 +356,8 @@ pub fn incident_row(incident: Incident) -> IncidentRow {
     let rank = match incident.status {
         IncidentStatus::Open => 0,
         IncidentStatus::Acknowledged => 1,
-        IncidentStatus::Resolved => 2,
+        IncidentStatus::Suppressed => 2,
+        IncidentStatus::Resolved => 3,
     };
     let key = IncidentKey {
         status_rank: rank,

@@ -109,7 +109,7 @@ pub fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
         if app.read_only
             && matches!(
                 label,
-                "ack" | "escalate" | "resolve" | "replay" | "discard" | "retry"
+                "ack" | "un-ack" | "escalate" | "resolve" | "replay" | "discard" | "retry"
             )
         {
             continue;

@@ -35,6 +35,10 @@ pub fn lines(
     let (due, due_style) = match (k.state, k.time_left) {
         (ClockState::Resolved, _) => ("resolved: no clock".to_string(), t.dim()),
         (ClockState::Acknowledged { .. }, _) => ("stopped by the ack".to_string(), t.dim()),
+        (ClockState::Suppressed, _) => (
+            "stopped while the upstream suppresses it".to_string(),
+            t.dim(),
+        ),
         (ClockState::Running, Some(left)) if left <= chrono::TimeDelta::zero() => (
             format!(
                 "{} · overdue by {}",
@@ -85,6 +89,7 @@ pub fn lines(
             "none: the chain has no further step".into()
         }
         (ClockState::Running, None) => "none: no escalation chain".into(),
+        (ClockState::Suppressed, _) => "none while suppressed".into(),
         _ => "none while acknowledged".into(),
     };
     out.push(plain(app, "next", next));

@@ -167,8 +167,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
 
 /// Time left to the ack deadline, and how alarming it is.
 pub fn countdown(t: &Theme, incident: &Incident, now: Timestamp) -> (String, Style) {
-    if incident.status != IncidentStatus::Open {
-        return ("acked".into(), t.dim());
+    match incident.status {
+        IncidentStatus::Open => {}
+        IncidentStatus::Acknowledged => return ("acked".into(), t.dim()),
+        IncidentStatus::Suppressed => return ("muted".into(), t.dim()),
+        IncidentStatus::Resolved => return ("resolved".into(), t.dim()),
     }
     let Some(deadline) = incident.ack_deadline else {
         return ("—".into(), t.dim());
