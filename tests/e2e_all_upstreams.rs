@@ -413,6 +413,22 @@ fn drive_console(
         "no active silence by {OPERATOR} for {alert}: {silences:?}"
     );
 
+    // `A` un-acks it: the operator's silence expires and the incident is open again.
+    tmux.keys(&["A"]);
+    tmux.wait_for("the alert open again after the un-ack", 30, |s| {
+        s.contains("open again")
+            && s.lines()
+                .any(|l| l.contains(&summary) && l.contains(" open ") && !l.contains(OPERATOR))
+    });
+    let silences = rt.block_on(silences_for(http, am, alert));
+    assert!(
+        silences
+            .iter()
+            .filter(|s| s["createdBy"] == OPERATOR)
+            .all(|s| s["status"]["state"] == "expired"),
+        "the operator's silence for {alert} is still active: {silences:?}"
+    );
+
     // Quit: the console goes away and the shell prompt is back.
     tmux.keys(&["q"]);
     if tmux.screen().contains("Quit with actions pending?") {
