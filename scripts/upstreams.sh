@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Isolated RabbitMQ 3.10 (+ management) and Prometheus Alertmanager 0.25 on free loopback ports, for
 # triage's tests. Installs the Debian packages when missing; never touches machine-wide instances.
+# RabbitMQ also gets a TLS (amqps) listener with a throwaway CA and server certificate (CN/SAN
+# 127.0.0.1 and localhost) generated with the openssl CLI into $DIR/rmq/tls; the env names the CA.
 #
 #   scripts/upstreams.sh start   install if needed, start both, wait until ready, write $DIR/env
 #   scripts/upstreams.sh env     print the env vars the tests read (export lines)
@@ -17,6 +19,7 @@ log() { printf '[upstreams] %s\n' "$*" >&2; }
 install_packages() {
   local missing=()
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+  command -v openssl >/dev/null || missing+=(openssl)
   command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   command -v tmux >/dev/null || missing+=(tmux)
   command -v curl >/dev/null || missing+=(curl)
@@ -50,16 +53,44 @@ rmq_env() {
   export RABBITMQ_PID_FILE=$RMQ_DIR/rabbit.pid
 }
 
+rmq_tls_dir() { printf '%s/tls' "$(cd "$RMQ_DIR" && pwd)"; }  # absolute: rabbitmq and tests read it
+
+make_tls_certs() {  # throwaway CA + server certificate for 127.0.0.1/localhost, valid 7 days
+  local tls; tls=$(rmq_tls_dir)
+  mkdir -p "$tls"
+  printf '%s\n' 'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature,keyEncipherment' \
+    'extendedKeyUsage=serverAuth' 'subjectAltName=IP:127.0.0.1,DNS:localhost' > "$tls/server.ext"
+  {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+      -subj "/CN=triage test CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" &&
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+      -days 7 -extfile "$tls/server.ext" -out "$tls/server.pem" &&
+    openssl verify -CAfile "$tls/ca.pem" "$tls/server.pem"
+  } > "$tls/openssl.log" 2>&1 || { log "cannot make the TLS certificates:"; cat "$tls/openssl.log" >&2; return 1; }
+}
+
 start_rabbitmq() {
   rm -rf "$RMQ_DIR"; mkdir -p "$RMQ_DIR"/{home,log,mnesia}
   RMQ_AMQP_PORT=$(free_port); RMQ_HTTP_PORT=$(free_port); RMQ_DIST_PORT=$(free_port); RMQ_EPMD_PORT=$(free_port)
-  printf 'RMQ_AMQP_PORT=%s\nRMQ_HTTP_PORT=%s\nRMQ_DIST_PORT=%s\nRMQ_EPMD_PORT=%s\n' \
-    "$RMQ_AMQP_PORT" "$RMQ_HTTP_PORT" "$RMQ_DIST_PORT" "$RMQ_EPMD_PORT" > "$RMQ_DIR/ports"
+  RMQ_AMQPS_PORT=$(free_port)
+  printf 'RMQ_AMQP_PORT=%s\nRMQ_HTTP_PORT=%s\nRMQ_DIST_PORT=%s\nRMQ_EPMD_PORT=%s\nRMQ_AMQPS_PORT=%s\n' \
+    "$RMQ_AMQP_PORT" "$RMQ_HTTP_PORT" "$RMQ_DIST_PORT" "$RMQ_EPMD_PORT" "$RMQ_AMQPS_PORT" > "$RMQ_DIR/ports"
+  make_tls_certs
+  local tls; tls=$(rmq_tls_dir)
   cat > "$RMQ_DIR/rabbitmq.conf" <<CONF
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $RMQ_HTTP_PORT
 collect_statistics_interval = 1000
 loopback_users = none
+listeners.ssl.default = 127.0.0.1:$RMQ_AMQPS_PORT
+ssl_options.cacertfile = $tls/ca.pem
+ssl_options.certfile = $tls/server.pem
+ssl_options.keyfile = $tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 CONF
   echo '[rabbitmq_management,rabbitmq_shovel].' > "$RMQ_DIR/enabled_plugins"
   ( rmq_env; setsid nohup rabbitmq-server > "$RMQ_DIR/log/stdout.log" 2>&1 < /dev/null & echo $! > "$RMQ_DIR/wrapper.pid" )
@@ -72,7 +103,11 @@ wait_rabbitmq() {
     (( SECONDS - t0 > 120 )) && { log "rabbitmq not ready after 120 s"; tail -50 "$RMQ_DIR/log/stdout.log" >&2; return 1; }
     sleep 0.25
   done
-  log "rabbitmq ready: amqp 127.0.0.1:$RMQ_AMQP_PORT, management http://127.0.0.1:$RMQ_HTTP_PORT"
+  until (: < "/dev/tcp/127.0.0.1/$RMQ_AMQPS_PORT") 2>/dev/null; do
+    (( SECONDS - t0 > 120 )) && { log "rabbitmq TLS listener not up after 120 s"; tail -50 "$RMQ_DIR/log/stdout.log" >&2; return 1; }
+    sleep 0.25
+  done
+  log "rabbitmq ready: amqp 127.0.0.1:$RMQ_AMQP_PORT, amqps 127.0.0.1:$RMQ_AMQPS_PORT (CA $(rmq_tls_dir)/ca.pem), management http://127.0.0.1:$RMQ_HTTP_PORT"
 }
 
 start_alertmanager() {
@@ -115,6 +150,8 @@ print_env() {
   cat <<ENV
 export TRIAGE_TEST_RABBITMQ_AMQP=amqp://guest:guest@127.0.0.1:$RMQ_AMQP_PORT/%2f
 export TRIAGE_TEST_RABBITMQ_HTTP=http://127.0.0.1:$RMQ_HTTP_PORT
+export TRIAGE_TEST_RABBITMQ_AMQPS=amqps://guest:guest@127.0.0.1:$RMQ_AMQPS_PORT/%2f
+export TRIAGE_TEST_RABBITMQ_CA=$(rmq_tls_dir)/ca.pem
 export TRIAGE_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT
 ENV
 }

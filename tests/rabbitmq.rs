@@ -1,6 +1,7 @@
 //! The RabbitMQ adapter against a real RabbitMQ 3.10 (scripts/upstreams.sh): stats on new queues,
 //! complete loss-free browsing, selective replay and discard, a dropped connection between
-//! confirm and ack, bulk replay. Ignored by plain `cargo test`; scripts/test-all.sh runs them.
+//! confirm and ack, bulk replay, a 100k DLQ. Ignored by plain `cargo test`; scripts/test-all.sh
+//! runs them.
 
 #[path = "support/rabbitmq.rs"]
 mod support;
@@ -372,59 +373,19 @@ async fn bulk_replay_of_1000_drains_the_dlq_byte_exact() {
     t.cleanup().await;
 }
 
-/// Benchmark (numbers in docs/PERFORMANCE.md): a 100,000-message DLQ browsed completely and one
-/// message from its middle replayed, count and order kept (< 15 s asserted in release builds);
-/// bulk redrive rate beside the broker's shovel. Release run:
-/// `cargo test --release --test rabbitmq -- --include-ignored --nocapture big_dlq`
+/// A 100,000-message DLQ browsed completely and one message from its middle replayed in one
+/// pass: every letter read in order, the replayed one delivered byte-exact with its replay id,
+/// the rest still there in order (checked by a further full read). Correctness only; the timing
+/// is `cargo bench --bench rabbitmq` (docs/PERFORMANCE.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
 async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
     const N: usize = 100_000;
     let t = Topology::new("big").await;
-    let death = |i: usize| {
-        let mut entry = lapin::types::FieldTable::default();
-        entry.insert("reason".into(), AMQPValue::LongString("rejected".into()));
-        entry.insert(
-            "queue".into(),
-            AMQPValue::LongString(t.work.as_str().into()),
-        );
-        entry.insert(
-            "exchange".into(),
-            AMQPValue::LongString(t.exchange.as_str().into()),
-        );
-        entry.insert("count".into(), AMQPValue::LongLongInt(1));
-        let keys =
-            lapin::types::FieldArray::from(vec![AMQPValue::LongString(t.work.as_str().into())]);
-        entry.insert("routing-keys".into(), AMQPValue::FieldArray(keys));
-        let mut headers = lapin::types::FieldTable::default();
-        headers.insert(
-            "x-death".into(),
-            AMQPValue::FieldArray(vec![AMQPValue::FieldTable(entry)].into()),
-        );
-        lapin::BasicProperties::default()
-            .with_headers(headers)
-            .with_message_id(format!("big-{i}").into())
-    };
-    for i in 0..N {
-        let payload = format!(r#"{{"order":{i},"pad":"{}"}}"#, "p".repeat(100));
-        t.channel
-            .basic_publish(
-                "".into(),
-                t.dlq.as_str().into(),
-                Default::default(),
-                payload.as_bytes(),
-                death(i),
-            )
-            .await
-            .expect("publish");
-        if i % 5000 == 4999 {
-            t.channel.wait_for_confirms().await.expect("confirms");
-        }
-    }
-    t.channel.wait_for_confirms().await.expect("confirms");
-    t.wait_for_depth(&t.dlq, N as u32).await;
+    let payload = |i: usize| format!(r#"{{"order":{i},"pad":"{}"}}"#, "p".repeat(100)).into_bytes();
+    t.publish_to_dlq((0..N).map(|i| (payload(i), t.dead_properties(&format!("big-{i}"), &t.work))))
+        .await;
     let adapter = t.adapter();
-    let started = Instant::now();
     let pass = adapter
         .browse_and_apply(
             "orders",
@@ -432,26 +393,29 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
         )
         .await
         .expect("browse + replay in one pass");
-    let total = started.elapsed();
-    println!("100k DLQ: browse + replay of #50000 in one pass {total:?}");
     assert!(pass.outcomes[0].1.ok, "{:?}", pass.outcomes);
+    assert_eq!(pass.report.visited, N);
     let letters = pass.letters;
     assert_eq!(letters.len(), N);
     assert!(
         letters
             .iter()
             .enumerate()
-            .all(|(i, d)| d.id == format!("big-{i}")),
-        "browse order"
+            .all(|(i, d)| d.id == format!("big-{i}") && d.payload == payload(i)),
+        "browse order and payloads"
     );
     assert_eq!(letters[50_000].state, DeadLetterState::Replayed);
-    if !cfg!(debug_assertions) {
-        assert!(
-            total.as_secs_f64() < 15.0,
-            "target: under 15 s, took {total:?}"
-        );
-    }
-    let verify_started = Instant::now();
+    let delivered = t.broker().peek(&t.work, 10).await.expect("work queue");
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, payload(50_000), "replayed byte-exact");
+    assert_eq!(
+        delivered[0].1.message_id().as_ref().map(|m| m.as_str()),
+        Some("big-50000")
+    );
+    assert_eq!(
+        text(header(&delivered[0].1, REPLAY_ID_HEADER)),
+        "big-replay"
+    );
     let mut order = Vec::with_capacity(N);
     t.broker()
         .cycle(&t.dlq, |_, _, props| {
@@ -466,11 +430,6 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
         })
         .await
         .expect("verify pass");
-    println!(
-        "bare pass over {} (no dead letters built): {:?}",
-        order.len(),
-        verify_started.elapsed()
-    );
     let expected: Vec<String> = (0..N)
         .filter(|i| *i != 50_000)
         .map(|i| format!("big-{i}"))
@@ -480,69 +439,6 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
         "count and order kept: {} messages",
         order.len()
     );
-    assert_eq!(t.broker().message_count(&t.work).await.expect("work"), 1);
-
-    let started = Instant::now();
-    let report = adapter
-        .replay_all("orders", "bench", "bulk-big")
-        .await
-        .expect("bulk");
-    let bulk = started.elapsed();
-    println!(
-        "bulk replay of {}: {bulk:?} = {:.0} msg/s",
-        report.replayed,
-        report.replayed as f64 / bulk.as_secs_f64()
-    );
-    assert_eq!(report.replayed, N - 1);
-    t.wait_for_depth(&t.work, N as u32).await;
-
-    // The broker's own shovel moving the same 100k from the work queue to a new queue.
-    let target = format!("{}.shovelled", t.work);
-    t.channel
-        .queue_declare(
-            target.as_str().into(),
-            Default::default(),
-            Default::default(),
-        )
-        .await
-        .expect("target");
-    let body = serde_json::json!({"value": {"src-protocol": "amqp091", "src-uri": "amqp://", "src-queue": t.work,
-        "dest-protocol": "amqp091", "dest-uri": "amqp://", "dest-queue": target, "src-delete-after": "queue-length"}});
-    let url = format!("{}/api/parameters/shovel/%2f/{}-shovel", t.http, t.work);
-    let started = Instant::now();
-    let status = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-u",
-            "guest:guest",
-            "-X",
-            "PUT",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            &body.to_string(),
-            &url,
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    assert!(
-        status.as_deref().is_ok_and(|s| s.starts_with('2')),
-        "shovel: {status:?} (is rabbitmq_shovel enabled?)"
-    );
-    t.wait_for_depth(&target, N as u32).await;
-    let shovel = started.elapsed();
-    println!(
-        "shovel of {N}: {shovel:?} = {:.0} msg/s",
-        N as f64 / shovel.as_secs_f64()
-    );
-    let _ = t
-        .channel
-        .queue_delete(target.as_str().into(), Default::default())
-        .await;
     t.cleanup().await;
 }
 

@@ -509,3 +509,100 @@ async fn wait_for_state(f: &Fixture, label: &str, within: Duration) -> Connectio
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Dead letters that vanish upstream while triage is away longer than the upstream keeps
+/// tombstones stay `dead` locally until a relist: once the last complete poll is older than
+/// half the retention, the next poll lists every live dead letter and marks the rest gone.
+#[tokio::test]
+async fn a_relist_after_a_long_absence_reconciles_dead_letters_gone_unseen() {
+    let f = fixture().await;
+    f.poll().await.expect("poll");
+    let dls: Vec<_> = f
+        .all_dead_letters()
+        .into_iter()
+        .filter(|d| d.connector == "hubspot-form-to-salesforce")
+        .collect();
+    let (gone, tombstoned) = (dls[0].id.clone(), dls[1].id.clone());
+    let discard = |id: &str| {
+        f.http
+            .post(format!("{}/v1/dead-letters/{id}/discard", f.url))
+            .json(&serde_json::json!({"operator": "bob@elsewhere"}))
+            .send()
+    };
+    // One discarded elsewhere whose tombstone then expires; one whose tombstone is still kept.
+    assert!(discard(&gone).await.expect("discard").status().is_success());
+    f.admin("/demo/expire-tombstones", serde_json::json!({}))
+        .await;
+    assert!(
+        discard(&tombstoned)
+            .await
+            .expect("discard")
+            .status()
+            .is_success()
+    );
+    let state = |id: &str| {
+        f.store()
+            .dead_letter("demo", id)
+            .expect("get")
+            .expect("exists")
+            .state
+    };
+    // A regular poll (complete poll recent) sees the tombstone only.
+    f.poll().await.expect("poll");
+    assert_eq!(state(&tombstoned), DeadLetterState::Discarded);
+    assert_eq!(
+        state(&gone),
+        DeadLetterState::Dead,
+        "no tombstone, no relist"
+    );
+
+    // Away 13 h (the demo keeps tombstones 24 h): the next poll relists and reconciles.
+    let backdated = triage::store::SyncBatch {
+        upstream: "demo".into(),
+        at: Utc::now(),
+        connectors: None,
+        incidents: Vec::new(),
+        dead_letters: Vec::new(),
+        cursors: vec![(
+            triage::sync::poller::DEAD_LETTERS_COMPLETE_STREAM.to_string(),
+            (Utc::now() - chrono::Duration::hours(13)).to_rfc3339(),
+        )],
+        state: triage::domain::ConnectionState::Live {
+            last_ok: Utc::now(),
+        },
+    };
+    f.writer
+        .call(move |s| s.write_sync_batch(&backdated))
+        .await
+        .expect("backdate");
+    let summary = f.poll().await.expect("poll");
+    assert!(summary.dead_letters_changed >= 1, "{summary:?}");
+    assert_eq!(state(&gone), DeadLetterState::Discarded, "reconciled");
+    assert_eq!(state(&tombstoned), DeadLetterState::Discarded);
+    // Local dead letters now match the upstream's live listing exactly.
+    let mut upstream_live = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = f
+            .upstream()
+            .dead_letters(None, cursor.as_deref())
+            .await
+            .expect("list");
+        upstream_live.extend(page.items.into_iter().map(|d| d.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut local: Vec<String> = f.all_dead_letters().into_iter().map(|d| d.id).collect();
+    upstream_live.sort();
+    local.sort();
+    assert_eq!(local, upstream_live);
+    let complete_at = f
+        .store()
+        .sync_cursor("demo", triage::sync::poller::DEAD_LETTERS_COMPLETE_STREAM)
+        .expect("cursor")
+        .expect("set");
+    let complete_at = chrono::DateTime::parse_from_rfc3339(&complete_at).expect("rfc3339");
+    assert!(Utc::now() - complete_at.with_timezone(&Utc) < chrono::Duration::minutes(1));
+}

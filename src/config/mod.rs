@@ -61,6 +61,10 @@ pub struct UpstreamConfig {
     pub vhost: Option<String>,
     /// RabbitMQ management API / AMQP user (password via the token source).
     pub username: Option<String>,
+    /// RabbitMQ with an `amqps://` URL only: a PEM file of CA certificates trusted for the AMQP
+    /// TLS connection in addition to the system roots (resolved against the config's directory;
+    /// read when the upstream is built).
+    pub ca_file: Option<PathBuf>,
     pub token: TokenSource,
     pub poll_interval: Duration,
     pub timeout: Duration,

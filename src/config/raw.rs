@@ -91,6 +91,8 @@ pub struct RawUpstream {
     pub amqp_url: Option<Spanned<String>>,
     pub vhost: Option<Spanned<String>>,
     pub username: Option<Spanned<String>>,
+    /// RabbitMQ `amqps://` only: PEM file of extra CA certificates to trust.
+    pub ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,6 @@
-//! Checks one `[[upstream]]` entry: URL schemes, a single token source, RabbitMQ-only keys and
-//! the poll interval floor, and builds the [`UpstreamConfig`] with defaults.
+//! Checks one `[[upstream]]` entry: URL schemes, a single token source, RabbitMQ-only keys (and
+//! `ca_file` only with an `amqps://` URL) and the poll interval floor, and builds the
+//! [`UpstreamConfig`] with defaults.
 
 use std::path::Path;
 use std::time::Duration;
@@ -59,6 +60,7 @@ pub(super) fn upstream(
             ("amqp_url", &raw.amqp_url),
             ("vhost", &raw.vhost),
             ("username", &raw.username),
+            ("ca_file", &raw.ca_file),
         ];
         if let Some((key, value)) = rabbit_only
             .iter()
@@ -79,6 +81,9 @@ pub(super) fn upstream(
             field("amqp_url"),
             loc,
         )?;
+    }
+    if let Some(ca_file) = &raw.ca_file {
+        check_ca_file(ca_file, raw.amqp_url.as_ref(), field("ca_file"), loc)?;
     }
 
     let poll_interval = raw
@@ -115,11 +120,42 @@ pub(super) fn upstream(
         amqp_url: raw.amqp_url.as_ref().map(|v| v.get_ref().clone()),
         vhost: raw.vhost.as_ref().map(|v| v.get_ref().clone()),
         username: raw.username.as_ref().map(|v| v.get_ref().clone()),
+        ca_file: raw
+            .ca_file
+            .as_ref()
+            .map(|v| resolve_path(config_dir, v.get_ref())),
         token,
         poll_interval,
         timeout,
         line: loc.line_of(&spanned.span()),
     })
+}
+
+/// `ca_file` only means something for a TLS AMQP connection: it needs an `amqps://` amqp_url.
+fn check_ca_file(
+    ca_file: &Spanned<String>,
+    amqp_url: Option<&Spanned<String>>,
+    field: String,
+    loc: &Locator,
+) -> Result<(), ConfigError> {
+    if ca_file.get_ref().trim().is_empty() {
+        return Err(loc.at(&ca_file.span(), field, "ca_file must not be empty"));
+    }
+    let scheme = amqp_url.and_then(|url| url::Url::parse(url.get_ref()).ok());
+    match scheme.as_ref().map(url::Url::scheme) {
+        Some("amqps") => Ok(()),
+        Some(_) => Err(loc.at(
+            &ca_file.span(),
+            field,
+            "ca_file only applies to TLS connections: amqp_url must be an amqps:// URL \
+             (remove ca_file, or switch amqp_url to amqps:// and the broker's TLS port)",
+        )),
+        None => Err(loc.at(
+            &ca_file.span(),
+            field,
+            r#"ca_file needs amqp_url = "amqps://host:5671" (the CA is trusted for AMQP over TLS)"#,
+        )),
+    }
 }
 
 fn check_url(

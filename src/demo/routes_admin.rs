@@ -1,5 +1,6 @@
 //! The demo's admin routes under `/demo/` (not part of the Connector API v1): arm transport
-//! faults, fix a connector's fault, advance the simulation, and count deliveries for tests.
+//! faults, fix a connector's fault, advance the simulation, expire tombstones early, and count
+//! deliveries for tests.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,15 @@ pub async fn fix_connector(
     connector.fixed = true;
     connector.updated_at = now;
     Ok(Json(json!({ "connector": id, "fixed": true })))
+}
+
+/// `POST /demo/expire-tombstones`: forgets every replayed/discarded dead letter now, as if the
+/// 24 h tombstone retention had passed (a client away that long must relist to notice).
+pub async fn expire_tombstones(State(shared): State<Shared>) -> Json<Value> {
+    let mut state = shared.state();
+    let far = state.now() + chrono::Duration::days(3650);
+    state.prune_tombstones(&far);
+    Json(json!({ "expired": true }))
 }
 
 /// `POST /demo/tick`: one simulation step now.

@@ -101,6 +101,10 @@ pub fn router(shared: Shared) -> Router {
             post(routes_admin::fix_connector),
         )
         .route("/demo/tick", post(routes_admin::tick))
+        .route(
+            "/demo/expire-tombstones",
+            post(routes_admin::expire_tombstones),
+        )
         .route("/demo/deliveries", get(routes_admin::deliveries));
     // Merged, not layered together: the admin routes skip the v1 token check and faults.
     admin.merge(v1).with_state(shared)

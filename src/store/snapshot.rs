@@ -1,5 +1,9 @@
-//! Upstreams that list every current incident each poll (Alertmanager) never send tombstones:
-//! an incident that is no longer listed has ended, and is resolved here.
+//! Complete listings reconcile the store. Upstreams that list every current incident each poll
+//! (Alertmanager) never send tombstones: an incident that is no longer listed has ended, and is
+//! resolved here. Likewise after a complete listing of an upstream's live dead letters (a
+//! relist), a dead letter still `dead` here but not listed was removed upstream while triage
+//! could not see its tombstone (offline longer than the upstream keeps them, or an adapter that
+//! keeps them only in memory): it is marked `discarded` (gone outside triage).
 
 use std::collections::HashSet;
 
@@ -46,5 +50,46 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok(resolved)
+    }
+
+    /// Marks every `dead` dead letter of `upstream` whose id is not in `listed` (a complete
+    /// listing of its live dead letters) as `discarded` at `at`, in one transaction; returns how
+    /// many changed.
+    pub fn reconcile_dead_letters(
+        &mut self,
+        upstream: &str,
+        listed: &[String],
+        at: Timestamp,
+    ) -> Result<usize> {
+        let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut gone = 0;
+        {
+            let mut select = tx
+                .prepare_cached(
+                    "SELECT id FROM dead_letters WHERE state = 'dead' AND upstream = ?1",
+                )
+                .map_err(err)?;
+            let dead: Vec<String> = select
+                .query_map(params![upstream], |row| row.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(err)?;
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE dead_letters SET state = 'discarded', updated_ms = ?3
+                     WHERE upstream = ?1 AND id = ?2 AND state = 'dead'",
+                )
+                .map_err(err)?;
+            for id in dead.iter().filter(|id| !listed.contains(id.as_str())) {
+                gone += update.execute(params![upstream, id, ms(at)]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(gone)
     }
 }

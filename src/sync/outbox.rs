@@ -1,6 +1,16 @@
 //! The outbox worker: sends pending actions with their idempotency keys, retries transient
 //! failures with capped exponential backoff (or the upstream's `Retry-After`), and records every
 //! answer — with an audit row — in the store. Leases keep two processes from sending one action.
+//!
+//! Due actions are grouped by upstream and each group goes to the adapter at once
+//! ([`Upstream::perform_batch`](crate::upstream::Upstream::perform_batch)): HTTP upstreams send
+//! them concurrently as before, RabbitMQ serves all replays/discards of one DLQ in one pass.
+//! Everything else stays per action: each is claimed, answered, audited and backed off alone.
+//! A group of `n` gets [`SEND_TIMEOUT`] × ⌈n / [`CONCURRENCY`]⌉ (the time its actions would have
+//! had sent [`CONCURRENCY`] at a time); when that passes, every action of the group not yet
+//! recorded is retried. Leases are sized, not renewed: each claim lasts the group's timeout plus
+//! [`LEASE`], so no other worker takes an action over while its group is still being served (a
+//! crashed worker's group waits that long, at most ≈ 10 min for a full group of 64).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +22,17 @@ use tokio::sync::{Notify, broadcast, watch};
 use super::{StoreWriter, Upstreams};
 use crate::domain::{OutboxEntry, Timestamp};
 use crate::store::{ChangeNotice, StoreError};
+use crate::upstream::{ActionResult, UpstreamError};
 
-/// How long one worker may hold an action before another may take it over.
+/// How long a worker may hold an action beyond its group's timeout (to record the answer)
+/// before another may take it over.
 const LEASE: Duration = Duration::from_secs(120);
 /// Upper bound for one send, beyond the HTTP client's own timeout.
-const SEND_TIMEOUT: Duration = Duration::from_secs(60);
-/// Actions sent at once.
-const CONCURRENCY: usize = 8;
+const SEND_TIMEOUT: Duration = crate::upstream::ACTION_TIMEOUT;
+/// Actions sent at once to one upstream (the default `perform_batch`), and groups served at once.
+const CONCURRENCY: usize = crate::upstream::BATCH_CONCURRENCY;
+/// Actions taken per round.
+const DUE_LIMIT: usize = 64;
 /// Longest wait between two retries of one action.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Idle re-check interval (another process may have enqueued).
@@ -54,27 +68,19 @@ pub async fn run(
     }
 }
 
-/// Sends every action due now (up to a batch); returns how many were handled.
+/// Sends every action due now (up to a round of [`DUE_LIMIT`]), grouped by upstream; returns
+/// how many were handled.
 pub async fn process_due(
     upstreams: &Upstreams,
     store: &StoreWriter,
     changes: &broadcast::Sender<ChangeNotice>,
 ) -> Result<usize, StoreError> {
     let now = Utc::now();
-    let due = store.call(move |s| s.due_actions(now, 64)).await?;
-    let handled = futures::stream::iter(due)
-        .map(|entry| send_one(upstreams, store, entry))
+    let due = store.call(move |s| s.due_actions(now, DUE_LIMIT)).await?;
+    let handled: usize = futures::stream::iter(group_by_upstream(due))
+        .map(|group| send_group(upstreams, store, group))
         .buffer_unordered(CONCURRENCY)
-        .filter_map(|r| async move {
-            match r {
-                Ok(sent) => sent.then_some(()),
-                Err(e) => {
-                    tracing::error!("outbox: {e}");
-                    None
-                }
-            }
-        })
-        .count()
+        .fold(0, |sum, n| async move { sum + n })
         .await;
     if handled > 0 {
         let _ = changes.send(ChangeNotice::Outbox);
@@ -86,41 +92,111 @@ pub async fn process_due(
     Ok(handled)
 }
 
-/// Claims and sends one action. Returns false when another worker holds it.
-async fn send_one(
-    upstreams: &Upstreams,
-    store: &StoreWriter,
-    entry: OutboxEntry,
-) -> Result<bool, StoreError> {
+/// The due actions per upstream, each group in due order, groups in order of their first action.
+fn group_by_upstream(due: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
+    let mut groups: Vec<Vec<OutboxEntry>> = Vec::new();
+    for entry in due {
+        match groups.iter_mut().find(|g| {
+            g.first()
+                .is_some_and(|f| f.action.upstream == entry.action.upstream)
+        }) {
+            Some(group) => group.push(entry),
+            None => groups.push(vec![entry]),
+        }
+    }
+    groups
+}
+
+/// How long a group of `n` actions may take: [`SEND_TIMEOUT`] per [`CONCURRENCY`] actions.
+fn group_timeout(n: usize) -> Duration {
+    SEND_TIMEOUT * u32::try_from(n.div_ceil(CONCURRENCY).max(1)).unwrap_or(u32::MAX)
+}
+
+/// Claims the group's actions (those another worker holds are left out), sends the claimed ones
+/// to their upstream at once and records each answer. Returns how many were recorded.
+async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<OutboxEntry>) -> usize {
+    let timeout = group_timeout(group.len());
     let now = Utc::now();
     let lease_until =
-        now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(120));
-    let id = entry.id.clone();
-    if !store
-        .call(move |s| s.claim_action(&id, now, lease_until))
-        .await?
-    {
-        return Ok(false);
-    }
-    let id = entry.id.clone();
-    let Some(upstream) = upstreams.get(&entry.action.upstream) else {
-        let error = format!(
-            "no upstream {:?} is configured (or it failed to start)",
-            entry.action.upstream
-        );
-        let retry_at = Some(Utc::now() + backoff(entry.attempts + 1, None));
-        store
-            .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
-            .await?;
-        return Ok(true);
+        now + chrono::Duration::from_std(timeout + LEASE).unwrap_or(chrono::Duration::seconds(600));
+    let ids: Vec<String> = group.iter().map(|e| e.id.clone()).collect();
+    let claims = store
+        .call(move |s| {
+            Ok(ids
+                .iter()
+                .map(|id| s.claim_action(id, now, lease_until))
+                .collect::<Vec<_>>())
+        })
+        .await;
+    let claims = match claims {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::error!("outbox: {e}");
+            return 0;
+        }
     };
-    let sent = tokio::time::timeout(
-        SEND_TIMEOUT,
-        upstream.perform(&entry.action, &entry.idempotency_key),
-    )
-    .await;
-    match sent {
-        Ok(Ok(result)) => {
+    let claimed: Vec<OutboxEntry> = group
+        .into_iter()
+        .zip(claims)
+        .filter_map(|(entry, claim)| match claim {
+            Ok(true) => Some(entry),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::error!("outbox: {e}");
+                None
+            }
+        })
+        .collect();
+    let Some(upstream_id) = claimed.first().map(|e| e.action.upstream.clone()) else {
+        return 0;
+    };
+    let answers: Vec<Answer> = match upstreams.get(&upstream_id) {
+        None => claimed.iter().map(|_| None).collect(),
+        Some(upstream) => {
+            let batch: Vec<_> = claimed
+                .iter()
+                .map(|e| (e.action.clone(), e.idempotency_key.clone()))
+                .collect();
+            let timed_out = || UpstreamError::timed_out(&upstream_id, timeout);
+            match tokio::time::timeout(timeout, upstream.perform_batch(&batch)).await {
+                Ok(results) => {
+                    let mut results = results.into_iter();
+                    // An adapter answering fewer than asked leaves the rest unanswered: retried.
+                    claimed
+                        .iter()
+                        .map(|_| Some(results.next().unwrap_or_else(|| Err(timed_out()))))
+                        .collect()
+                }
+                Err(_) => claimed.iter().map(|_| Some(Err(timed_out()))).collect(),
+            }
+        }
+    };
+    futures::stream::iter(claimed.into_iter().zip(answers))
+        .then(|(entry, answer)| record(store, entry, answer))
+        .filter_map(|recorded| async move {
+            match recorded {
+                Ok(()) => Some(()),
+                Err(e) => {
+                    tracing::error!("outbox: {e}");
+                    None
+                }
+            }
+        })
+        .count()
+        .await
+}
+
+/// What became of one claimed action: the adapter's answer (a timeout is a transient
+/// [`UpstreamError::timed_out`]), or `None` when no adapter serves its upstream (not
+/// configured, or it failed to start; retried).
+type Answer = Option<Result<ActionResult, UpstreamError>>;
+
+/// Records one action's answer with its audit row: sent/failed, or pending again with a retry
+/// time for transient failures.
+async fn record(store: &StoreWriter, entry: OutboxEntry, answer: Answer) -> Result<(), StoreError> {
+    let id = entry.id.clone();
+    match answer {
+        Some(Ok(result)) => {
             tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = result.outcome.ok, "outbox: {}", result.outcome.summary);
             store
                 .call(move |s| {
@@ -132,9 +208,9 @@ async fn send_one(
                         Utc::now(),
                     )
                 })
-                .await?;
+                .await
         }
-        Ok(Err(e)) => {
+        Some(Err(e)) => {
             let retry_at: Option<Timestamp> = e
                 .is_transient()
                 .then(|| Utc::now() + backoff(entry.attempts + 1, e.retry_after()));
@@ -142,17 +218,19 @@ async fn send_one(
             let error = e.to_string();
             store
                 .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
-                .await?;
+                .await
         }
-        Err(_) => {
-            let error = format!("no answer within {}s; will retry", SEND_TIMEOUT.as_secs());
+        None => {
+            let error = format!(
+                "no upstream {:?} is configured (or it failed to start)",
+                entry.action.upstream
+            );
             let retry_at = Some(Utc::now() + backoff(entry.attempts + 1, None));
             store
                 .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
-                .await?;
+                .await
         }
     }
-    Ok(true)
 }
 
 /// Delay before attempt `attempt + 1`: the upstream's `Retry-After` when given (capped), else
@@ -176,5 +254,60 @@ mod tests {
         assert_eq!(backoff(4, None).num_seconds(), 8);
         assert_eq!(backoff(30, None).num_seconds(), 60);
         assert_eq!(backoff(1, Some(Duration::from_secs(7))).num_seconds(), 7);
+    }
+
+    fn entry(upstream: &str, target: &str) -> OutboxEntry {
+        let now = Utc::now();
+        OutboxEntry {
+            id: format!("{upstream}-{target}"),
+            idempotency_key: format!("key-{target}"),
+            action: crate::domain::Action {
+                kind: crate::domain::ActionKind::Replay,
+                upstream: upstream.into(),
+                target: target.into(),
+                operator: "op".into(),
+                note: None,
+                level: None,
+                payload: None,
+            },
+            state: crate::domain::OutboxState::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            outcome: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn due_actions_are_grouped_by_upstream_in_due_order() {
+        let due = vec![
+            entry("rmq", "a"),
+            entry("demo", "b"),
+            entry("rmq", "c"),
+            entry("slack", "d"),
+            entry("demo", "e"),
+        ];
+        let groups: Vec<Vec<String>> = group_by_upstream(due)
+            .iter()
+            .map(|g| g.iter().map(|e| e.id.clone()).collect())
+            .collect();
+        assert_eq!(
+            groups,
+            vec![
+                vec!["rmq-a".to_string(), "rmq-c".to_string()],
+                vec!["demo-b".to_string(), "demo-e".to_string()],
+                vec!["slack-d".to_string()],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_gets_one_send_timeout_per_concurrent_round() {
+        assert_eq!(group_timeout(1), SEND_TIMEOUT);
+        assert_eq!(group_timeout(CONCURRENCY), SEND_TIMEOUT);
+        assert_eq!(group_timeout(CONCURRENCY + 1), SEND_TIMEOUT * 2);
+        assert_eq!(group_timeout(DUE_LIMIT), SEND_TIMEOUT * 8);
     }
 }

@@ -2,7 +2,8 @@
 //! stored watermark, page by page, each page written in one transaction with its cursor.
 //! Failures never stop the loop; they turn the upstream's state stale, then down.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -11,15 +12,19 @@ use tokio::sync::{broadcast, watch};
 use super::StoreWriter;
 use crate::config::{Config, RoutingConfig};
 use crate::domain::routing::{self, IncidentFacts, RouteRule, StoredRoute};
-use crate::domain::{ConnectionState, Connector, Incident, Timestamp};
+use crate::domain::{ConnectionState, Connector, DeadLetterState, Incident, Timestamp};
 use crate::store::{ChangeNotice, StoreError, SyncBatch};
 use crate::upstream::{Upstream, UpstreamError};
 
 /// Stream names under which watermarks are stored.
 pub const INCIDENTS_STREAM: &str = "incidents";
 pub const DEAD_LETTERS_STREAM: &str = "dead_letters";
+/// When a dead-letter poll last read its listing to the end (wall clock, RFC 3339).
+pub const DEAD_LETTERS_COMPLETE_STREAM: &str = "dead_letters.complete_at";
 /// Pages fetched per stream per poll, so one poll stays bounded; the next continues.
 const MAX_PAGES_PER_POLL: usize = 200;
+/// Pages a relist may read (it must reach the end to reconcile): 5M dead letters at 500.
+const MAX_PAGES_PER_RELIST: usize = 10_000;
 
 /// What a poller needs from the config, copied so the task owns it.
 #[derive(Debug, Clone)]
@@ -30,6 +35,8 @@ pub struct PollContext {
     default_ack_sla: Duration,
     rules: Arc<Vec<RouteRule>>,
     inventory: Arc<Vec<Connector>>,
+    /// Upstreams this process has relisted (for adapters whose tombstones live in memory).
+    relisted: Arc<Mutex<HashSet<String>>>,
 }
 
 impl PollContext {
@@ -42,6 +49,17 @@ impl PollContext {
             default_ack_sla: config.default_ack_sla,
             rules: Arc::new(routing.routes.clone()),
             inventory: Arc::new(config.inventory()),
+            relisted: Arc::default(),
+        }
+    }
+
+    fn has_relisted(&self, upstream: &str) -> bool {
+        self.relisted.lock().is_ok_and(|set| set.contains(upstream))
+    }
+
+    fn relisted(&self, upstream: &str) {
+        if let Ok(mut set) = self.relisted.lock() {
+            set.insert(upstream.to_string());
         }
     }
 
@@ -186,15 +204,60 @@ pub async fn poll_once(
     }
 
     // Dead letters changed since the watermark (tombstones included once a watermark exists).
-    let mut since = watermark(store, &id, DEAD_LETTERS_STREAM).await?;
-    let query_since = since;
+    // Away longer than the upstream keeps tombstones (or a new process for an adapter that keeps
+    // them in memory): list every live dead letter too and reconcile what vanished unseen. With
+    // tombstones kept upstream, the incremental read comes first so that what it still reports
+    // keeps its state (replayed/discarded); tombstones kept in memory died with the last process,
+    // so there the relist alone is read.
+    let since = watermark(store, &id, DEAD_LETTERS_STREAM).await?;
+    let relist = since.is_some() && relist_due(upstream, store, ctx).await?;
+    let incremental_first = !relist || upstream.dead_letter_tombstones().is_some();
+    let complete = !incremental_first
+        || poll_dead_letters(upstream, store, changes, &mut summary, since, false).await?;
+    if complete && relist {
+        if poll_dead_letters(upstream, store, changes, &mut summary, since, true).await? {
+            ctx.relisted(&id);
+        }
+    } else if complete {
+        mark_complete(store, &id).await?;
+    }
+    Ok(summary)
+}
+
+/// Reads dead letters from `since` (or, with `relist`, every live one), page by page, each page
+/// written with its watermark. A complete relist then marks local dead letters it did not list
+/// as gone. Returns whether the listing reached its end.
+async fn poll_dead_letters(
+    upstream: &dyn Upstream,
+    store: &StoreWriter,
+    changes: &broadcast::Sender<ChangeNotice>,
+    summary: &mut PollSummary,
+    mut since: Option<Timestamp>,
+    relist: bool,
+) -> Result<bool, PollError> {
+    let id = upstream.id().to_string();
+    let query_since = if relist { None } else { since };
+    let max_pages = if relist {
+        MAX_PAGES_PER_RELIST
+    } else {
+        MAX_PAGES_PER_POLL
+    };
+    let mut listed = Vec::new();
     let mut cursor: Option<String> = None;
-    for _ in 0..MAX_PAGES_PER_POLL {
+    for _ in 0..max_pages {
         let page = upstream
             .dead_letters(query_since, cursor.as_deref())
             .await?;
         let mut batch = empty_batch(&id);
         let newest = page.items.iter().map(|d| d.updated_at).max();
+        if relist {
+            listed.extend(
+                page.items
+                    .iter()
+                    .filter(|d| d.state == DeadLetterState::Dead)
+                    .map(|d| d.id.clone()),
+            );
+        }
         batch.dead_letters = page.items;
         if let Some(newest) = newest.filter(|n| since.is_none_or(|s| *n > s)) {
             since = Some(newest);
@@ -202,13 +265,55 @@ pub async fn poll_once(
                 .cursors
                 .push((DEAD_LETTERS_STREAM.to_string(), newest.to_rfc3339()));
         }
-        write(store, batch, changes, &mut summary).await?;
+        write(store, batch, changes, summary).await?;
         match page.next_cursor {
             Some(next) => cursor = Some(next),
-            None => break,
+            None => {
+                if relist {
+                    let upstream_id = id.clone();
+                    let gone = store
+                        .call(move |s| s.reconcile_dead_letters(&upstream_id, &listed, Utc::now()))
+                        .await?;
+                    if gone > 0 {
+                        tracing::info!(upstream = %id, gone, "relist: dead letters gone upstream while unseen");
+                        summary.dead_letters_changed += gone;
+                        let _ = changes.send(ChangeNotice::DeadLetters);
+                        let _ = changes.send(ChangeNotice::Connectors);
+                    }
+                    mark_complete(store, &id).await?;
+                }
+                return Ok(true);
+            }
         }
     }
-    Ok(summary)
+    Ok(false)
+}
+
+/// A relist is due when the last complete dead-letter poll is older than half the upstream's
+/// tombstone retention (or unknown), or — for adapters whose tombstones live in memory — when
+/// this process has not relisted yet.
+async fn relist_due(
+    upstream: &dyn Upstream,
+    store: &StoreWriter,
+    ctx: &PollContext,
+) -> Result<bool, StoreError> {
+    let Some(retention) = upstream.dead_letter_tombstones() else {
+        return Ok(!ctx.has_relisted(upstream.id()));
+    };
+    let last = watermark(store, upstream.id(), DEAD_LETTERS_COMPLETE_STREAM).await?;
+    let half = chrono::Duration::from_std(retention / 2).unwrap_or(chrono::Duration::hours(12));
+    Ok(last.is_none_or(|at| Utc::now() - at > half))
+}
+
+/// Records that a dead-letter poll of `upstream` reached the end of its listing now.
+async fn mark_complete(store: &StoreWriter, upstream: &str) -> Result<(), StoreError> {
+    let mut batch = empty_batch(upstream);
+    batch.cursors.push((
+        DEAD_LETTERS_COMPLETE_STREAM.to_string(),
+        Utc::now().to_rfc3339(),
+    ));
+    store.call(move |s| s.write_sync_batch(&batch)).await?;
+    Ok(())
 }
 
 fn empty_batch(upstream: &str) -> SyncBatch {

@@ -6,14 +6,24 @@ pub mod connector_api;
 pub mod http;
 pub mod rabbitmq;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use futures::StreamExt;
 
 use crate::domain::{
     Action, ActionOutcome, ConnectorReport, DeadLetter, Incident, Timestamp, UpstreamKind,
 };
 
+/// Longest wait for one action's answer, beyond the HTTP client's own timeout. The default
+/// [`Upstream::perform_batch`] bounds each `perform` with it; the outbox scales a whole batch's
+/// bound from it.
+pub const ACTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Actions of one batch the default [`Upstream::perform_batch`] sends at once.
+pub const BATCH_CONCURRENCY: usize = 8;
+
 /// Why a call to an upstream failed. `is_transient` decides between retry and give up.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     /// Could not connect, timed out, or the connection dropped.
     #[error("{upstream}: cannot reach {url}: {message}")]
@@ -49,7 +59,17 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// Worth retrying: unreachable, 5xx, 408, 429.
+    /// No answer within `after`: whether the upstream acted is unknown, so it is transient
+    /// (retried with the same idempotency key).
+    pub fn timed_out(upstream: &str, after: Duration) -> Self {
+        UpstreamError::Unreachable {
+            upstream: upstream.to_string(),
+            url: "the upstream".to_string(),
+            message: format!("no answer within {after:?}; will retry"),
+        }
+    }
+
+    /// Worth retrying: unreachable (timeouts included), 5xx, 408, 429.
     pub fn is_transient(&self) -> bool {
         match self {
             UpstreamError::Unreachable { .. } => true,
@@ -101,6 +121,13 @@ pub trait Upstream: Send + Sync {
     fn incidents_are_snapshot(&self) -> bool {
         false
     }
+    /// How long this upstream keeps tombstones (replayed/discarded dead letters) for incremental
+    /// clients. A sync that was away longer relists every live dead letter and reconciles;
+    /// `None`: tombstones do not outlive this process (kept in the adapter's memory), so the first
+    /// poll of each process relists. Default: the Connector API's documented 24 hours.
+    fn dead_letter_tombstones(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(24 * 3600))
+    }
     /// Connectors with their queue stats, now.
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError>;
     /// Incidents updated at or after `since` (all when `None`), one page from `cursor`.
@@ -122,4 +149,165 @@ pub trait Upstream: Send + Sync {
         action: &Action,
         idempotency_key: &str,
     ) -> Result<ActionResult, UpstreamError>;
+    /// Performs several actions, each with its idempotency key; one answer per action, in the
+    /// same order. Adapters that can serve a group more cheaply than one by one (RabbitMQ: one
+    /// pass over a DLQ for many replays) override it. The default sends each with [`perform`]
+    /// ([`BATCH_CONCURRENCY`] at once), each bounded by [`ACTION_TIMEOUT`]
+    /// ([`UpstreamError::timed_out`] when it passes).
+    ///
+    /// [`perform`]: Upstream::perform
+    async fn perform_batch(
+        &self,
+        actions: &[(Action, String)],
+    ) -> Vec<Result<ActionResult, UpstreamError>> {
+        perform_each(self, actions, ACTION_TIMEOUT).await
+    }
+}
+
+/// The default [`Upstream::perform_batch`]: each action sent with `perform`, bounded by
+/// `per_action`, [`BATCH_CONCURRENCY`] at once; answers in the order of `actions`.
+pub async fn perform_each<U: Upstream + ?Sized>(
+    upstream: &U,
+    actions: &[(Action, String)],
+    per_action: Duration,
+) -> Vec<Result<ActionResult, UpstreamError>> {
+    // Collected first: a lazy iterator's closure held across the await is not `Send` enough for
+    // `async_trait`'s boxed future.
+    let sends: Vec<_> = actions
+        .iter()
+        .enumerate()
+        .map(|(index, (action, key))| async move {
+            let answer = tokio::time::timeout(per_action, upstream.perform(action, key))
+                .await
+                .unwrap_or_else(|_| Err(UpstreamError::timed_out(upstream.id(), per_action)));
+            (index, answer)
+        })
+        .collect();
+    let mut answers: Vec<(usize, Result<ActionResult, UpstreamError>)> =
+        futures::stream::iter(sends)
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+    answers.sort_by_key(|(index, _)| *index);
+    answers.into_iter().map(|(_, answer)| answer).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::domain::{ActionKind, ActionOutcome};
+
+    /// Exercises the provided `perform_batch`: each `perform` waits `target` × 10 ms and
+    /// records how many ran at once.
+    struct Sleepy {
+        running: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Upstream for Sleepy {
+        fn id(&self) -> &str {
+            "sleepy"
+        }
+        fn kind(&self) -> UpstreamKind {
+            UpstreamKind::ConnectorApi
+        }
+        async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError> {
+            Ok(Vec::new())
+        }
+        async fn incidents(
+            &self,
+            _: Option<Timestamp>,
+            _: Option<&str>,
+        ) -> Result<FetchPage<Incident>, UpstreamError> {
+            Ok(FetchPage {
+                items: Vec::new(),
+                next_cursor: None,
+            })
+        }
+        async fn dead_letters(
+            &self,
+            _: Option<Timestamp>,
+            _: Option<&str>,
+        ) -> Result<FetchPage<DeadLetter>, UpstreamError> {
+            Ok(FetchPage {
+                items: Vec::new(),
+                next_cursor: None,
+            })
+        }
+        async fn perform(&self, action: &Action, key: &str) -> Result<ActionResult, UpstreamError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            let secs: u64 = action.target.parse().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(secs * 10)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(ActionResult {
+                outcome: ActionOutcome {
+                    ok: true,
+                    summary: key.to_string(),
+                    response: serde_json::Value::Null,
+                },
+                incident: None,
+                dead_letter: None,
+            })
+        }
+    }
+
+    fn action(target: &str) -> (Action, String) {
+        let action = Action {
+            kind: ActionKind::Ack,
+            upstream: "sleepy".into(),
+            target: target.into(),
+            operator: "op".into(),
+            note: None,
+            level: None,
+            payload: None,
+        };
+        (action, format!("key-{target}"))
+    }
+
+    #[tokio::test]
+    async fn the_default_batch_answers_in_order_concurrently_and_times_out_per_action() {
+        let upstream = Sleepy {
+            running: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+        };
+        // 20 quick ones of decreasing length, one that never answers in time.
+        let mut actions: Vec<(Action, String)> =
+            (0..20).map(|i| action(&(20 - i).to_string())).collect();
+        actions.insert(5, action("3600"));
+        let started = std::time::Instant::now();
+        let per_action = Duration::from_millis(600);
+        let answers = perform_each(&upstream, &actions, per_action).await;
+        assert_eq!(answers.len(), 21);
+        let summaries: Vec<String> = answers
+            .iter()
+            .map(|a| match a {
+                Ok(result) => result.outcome.summary.clone(),
+                Err(e) => e.to_string(),
+            })
+            .collect();
+        let expected: Vec<String> = actions
+            .iter()
+            .map(|(a, key)| {
+                if a.target == "3600" {
+                    "sleepy: cannot reach the upstream: no answer within 600ms; will retry"
+                        .to_string()
+                } else {
+                    key.clone()
+                }
+            })
+            .collect();
+        assert_eq!(summaries, expected);
+        assert!(answers[5].as_ref().is_err_and(UpstreamError::is_transient));
+        assert_eq!(upstream.most.load(Ordering::SeqCst), BATCH_CONCURRENCY);
+        // Concurrent: the slow one's timeout bounds the batch, not the 2.7 s of one by one.
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Real-RabbitMQ test support: the server from `scripts/upstreams.sh`, uniquely named topologies
-//! (work exchange → work queue → DLX → DLQ) deleted at the end, and the test messages.
+//! (work exchange → work queue → DLX → DLQ) deleted at the end, and the test messages. Shared by
+//! several test crates and the bench, each using part of it.
 
 use std::time::Duration;
 
@@ -221,6 +222,127 @@ impl Topology {
                 .await;
         }
         let _ = self.connection.close(200, "done".into()).await;
+    }
+}
+
+/// Helpers for the batch tests and the bench (the other crates that include this file do not
+/// use them).
+#[allow(dead_code)]
+impl Topology {
+    /// An adapter for several topologies: connector `name` bound to each one's work queue.
+    pub fn adapter_for(topologies: &[(&str, &Topology)]) -> RabbitMq {
+        let first = topologies.first().expect("at least one topology").1;
+        let settings = RabbitMqSettings {
+            id: "rmq".into(),
+            management_url: first.http.clone(),
+            amqp_url: first.amqp.clone(),
+            vhost: "/".into(),
+            username: "guest".into(),
+            password: Some("guest".into()),
+            timeout: Duration::from_secs(30),
+        };
+        let bindings = topologies
+            .iter()
+            .map(|(connector, t)| QueueBinding {
+                connector: connector.to_string(),
+                name: connector.to_string(),
+                queue: t.work.clone(),
+                dead_letter_queue: None,
+            })
+            .collect();
+        RabbitMq::new(settings, bindings).expect("adapter")
+    }
+
+    /// Properties of a message dead-lettered from this work queue (an `x-death` naming the work
+    /// exchange and `routing_key`) with `message_id`, for publishing straight to the DLQ.
+    pub fn dead_properties(&self, message_id: &str, routing_key: &str) -> BasicProperties {
+        let mut entry = FieldTable::default();
+        entry.insert("reason".into(), AMQPValue::LongString("rejected".into()));
+        entry.insert(
+            "queue".into(),
+            AMQPValue::LongString(self.work.as_str().into()),
+        );
+        entry.insert(
+            "exchange".into(),
+            AMQPValue::LongString(self.exchange.as_str().into()),
+        );
+        entry.insert("count".into(), AMQPValue::LongLongInt(1));
+        let keys = lapin::types::FieldArray::from(vec![AMQPValue::LongString(routing_key.into())]);
+        entry.insert("routing-keys".into(), AMQPValue::FieldArray(keys));
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "x-death".into(),
+            AMQPValue::FieldArray(vec![AMQPValue::FieldTable(entry)].into()),
+        );
+        BasicProperties::default()
+            .with_headers(headers)
+            .with_message_id(message_id.into())
+    }
+
+    /// Publishes `messages` straight to the DLQ (confirmed in batches), in order, and waits until
+    /// it holds `previous depth + messages.len()`.
+    pub async fn publish_to_dlq(
+        &self,
+        messages: impl IntoIterator<Item = (Vec<u8>, BasicProperties)>,
+    ) {
+        let before = self.broker().message_count(&self.dlq).await.expect("count");
+        let mut sent = 0u32;
+        for (payload, properties) in messages {
+            self.channel
+                .basic_publish(
+                    "".into(),
+                    self.dlq.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    properties,
+                )
+                .await
+                .expect("publish");
+            sent += 1;
+            if sent.is_multiple_of(5000) {
+                self.channel.wait_for_confirms().await.expect("confirms");
+            }
+        }
+        self.channel.wait_for_confirms().await.expect("confirms");
+        self.wait_for_depth(&self.dlq, before + sent).await;
+    }
+
+    /// Messages delivered from `queue` so far (consumed or got), from the management API's
+    /// `message_stats.deliver_get`: counts every message a pass or a peek read.
+    pub async fn deliveries(&self, queue: &str) -> u64 {
+        triage::upstream::http::install_crypto_provider();
+        let url = format!("{}/api/queues/%2f/{queue}", self.http);
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(&url)
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .expect("management API")
+            .json()
+            .await
+            .expect("queue JSON");
+        body["message_stats"]["deliver_get"].as_u64().unwrap_or(0)
+    }
+
+    /// `deliveries(queue)` once the statistics caught up: waits until it reaches `at_least`, then
+    /// until two readings 2.5 s apart (more than the 1 s statistics interval) agree.
+    pub async fn settled_deliveries(&self, queue: &str, at_least: u64) -> u64 {
+        for _ in 0..300 {
+            if self.deliveries(queue).await >= at_least {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut last = self.deliveries(queue).await;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let now = self.deliveries(queue).await;
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        panic!("deliveries from {queue} never settled (last {last})");
     }
 }
 

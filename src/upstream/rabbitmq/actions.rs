@@ -1,15 +1,20 @@
-//! Replay and discard of dead letters, served by one cycling pass over the DLQ that holds them:
-//! the chosen message is republished byte-exact to its origin (from `x-death`) with
-//! `x-triage-replayed-by`/`x-triage-replay-id`, or dropped; every other message keeps its place.
-//! Bulk replay (`replay_all`) sends a whole DLQ back in one pipelined pass.
+//! Replay and discard of dead letters. The outbox's replays and discards for this upstream come
+//! as one batch, served with ONE browse-and-apply pass per connector's DLQ (`browse_apply`): the
+//! chosen messages are republished byte-exact to their origin (from `x-death`) with
+//! `x-triage-replayed-by`/`x-triage-replay-id` (= each action's idempotency key), or dropped;
+//! every other message keeps its place. A single `perform` is a batch of one. Bulk replay
+//! (`replay_all`) sends a whole DLQ back in one pipelined pass.
 
-use chrono::Utc;
+use std::collections::{HashMap, HashSet};
+
 use lapin::BasicProperties;
 
 use super::amqp::{Fate, PassReport};
+use super::browse_apply::Selection;
 use super::message::{self, DeathRecord};
+use super::snapshot::BrowseMemory;
 use super::{QueueBinding, RabbitMq};
-use crate::domain::{Action, ActionKind, ActionOutcome, DeadLetterState, sanitize};
+use crate::domain::{Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterState, sanitize};
 use crate::upstream::{ActionResult, UpstreamError};
 
 /// Where a replay of this message goes: its latest `x-death` origin, else the work queue.
@@ -23,142 +28,205 @@ pub(super) fn destination(
     )
 }
 
+/// "Already done by triage": answered from memory, without a pass.
+fn already(done: DeadLetterState, key: &str) -> ActionResult {
+    let outcome = ActionOutcome {
+        ok: true,
+        summary: format!("already {} by triage", done.as_str()),
+        response: serde_json::json!({ "state": done.as_str(), "replay_id": key }),
+    };
+    ActionResult {
+        outcome,
+        incident: None,
+        dead_letter: None,
+    }
+}
+
 impl RabbitMq {
-    /// Replays or discards the dead letter `action.target` (message id or fingerprint).
-    pub(super) async fn act_on_dead_letter(
+    /// Replays or discards dead letters (`(action, idempotency key)`, targets = message id or
+    /// fingerprint): one answer per action, in order. Targets already handled by triage are
+    /// answered from memory; the others are grouped by the connector whose DLQ held them at the
+    /// last browse, each group served by one pass over that DLQ; targets never browsed are looked
+    /// for in every connector's DLQ in turn (riding along the passes made anyway). Two actions on
+    /// one target are served one after the other (the second then finds it already handled).
+    pub(super) async fn act_on_dead_letters(
         &self,
-        action: &Action,
-        key: &str,
-    ) -> Result<ActionResult, UpstreamError> {
-        let mut memory = self.memory.lock().await;
-        if let Some(done) = memory.handled.get(&action.target).copied() {
-            let outcome = ActionOutcome {
-                ok: true,
-                summary: format!("already {} by triage", done.as_str()),
-                response: serde_json::json!({ "state": done.as_str(), "replay_id": key }),
-            };
-            return Ok(ActionResult {
-                outcome,
-                incident: None,
-                dead_letter: None,
-            });
-        }
-        let candidates: Vec<QueueBinding> = match memory.connector_of(&action.target) {
-            Some(connector) => vec![self.binding(&connector)?.clone()],
-            None => self.bindings.clone(),
-        };
-        for binding in candidates {
-            let Some(dlq) = self.dead_letter_queue(&binding, None).await? else {
-                continue;
-            };
-            let mut found = None;
-            let report = self
-                .broker
-                .cycle(&dlq, |index, payload, properties| {
-                    if found.is_some() || message::message_key(payload, properties) != action.target
-                    {
-                        return Fate::Keep;
-                    }
-                    let letter = message::dead_letter(
-                        &self.id,
-                        &binding.connector,
-                        payload,
-                        properties,
-                        Utc::now(),
-                    );
-                    let (exchange, routing_key) = destination(&binding, properties);
-                    found = Some((index, letter, exchange.clone(), routing_key.clone()));
-                    match action.kind {
-                        ActionKind::Discard => Fate::Discard,
-                        _ => Fate::Replay {
-                            exchange,
-                            routing_key,
-                            payload: action.payload.clone().unwrap_or_else(|| payload.to_vec()),
-                            properties: message::replay_properties(
-                                properties,
-                                &action.operator,
-                                key,
-                            ),
-                        },
-                    }
+        actions: &[(Action, String)],
+    ) -> Vec<Result<ActionResult, UpstreamError>> {
+        let mut answers: Vec<Result<ActionResult, UpstreamError>> = actions
+            .iter()
+            .map(|(action, _)| {
+                Err(UpstreamError::Unsupported {
+                    upstream: self.id.clone(),
+                    message: format!(
+                        "RabbitMQ has no incidents: {} is not available here",
+                        action.kind.as_str()
+                    ),
                 })
-                .await?;
-            let Some((index, mut letter, exchange, routing_key)) = found else {
-                continue;
-            };
-            let response = serde_json::json!({
-                "queue": dlq, "exchange": exchange, "routing_key": routing_key,
-                "replay_id": key, "confirmed": true, "position": index,
-            });
-            if report.unroutable.contains(&index) {
-                let summary = format!(
-                    "exchange {exchange:?} has no queue bound for key {routing_key:?}; the message stays in {dlq}"
-                );
-                let outcome = ActionOutcome {
-                    ok: false,
-                    summary: sanitize::line(&summary),
-                    response,
-                };
-                return Ok(ActionResult {
-                    outcome,
-                    incident: None,
-                    dead_letter: Some(letter),
-                });
-            }
-            let state = if action.kind == ActionKind::Discard {
-                DeadLetterState::Discarded
-            } else {
-                DeadLetterState::Replayed
-            };
-            memory.handled.insert(action.target.clone(), state);
-            letter.state = state;
-            letter.updated_at = Utc::now();
-            let summary = match state {
-                DeadLetterState::Discarded => format!("discarded from {dlq}"),
-                _ => format!(
-                    "confirmed by the broker: published to exchange {exchange:?} key {routing_key:?}"
-                ),
-            };
-            let outcome = ActionOutcome {
-                ok: true,
-                summary: sanitize::line(&summary),
-                response,
-            };
-            return Ok(ActionResult {
-                outcome,
-                incident: None,
-                dead_letter: Some(letter),
-            });
+            })
+            .collect();
+        let mut open: Vec<usize> = actions
+            .iter()
+            .enumerate()
+            .filter(|(_, (action, _))| {
+                matches!(action.kind, ActionKind::Replay | ActionKind::Discard)
+            })
+            .map(|(index, _)| index)
+            .collect();
+        let mut memory = self.memory.lock().await;
+        while !open.is_empty() {
+            let mut targets = HashSet::new();
+            let (round, later): (Vec<usize>, Vec<usize>) = open
+                .into_iter()
+                .partition(|&i| targets.insert(actions[i].0.target.clone()));
+            self.serve_round(&mut memory, actions, &round, &mut answers)
+                .await;
+            open = later;
         }
-        let previous = memory.last_seen(&action.target);
+        answers
+    }
+
+    /// Serves actions on distinct targets (`round` = their indexes in `actions`) into `answers`.
+    async fn serve_round(
+        &self,
+        memory: &mut BrowseMemory,
+        actions: &[(Action, String)],
+        round: &[usize],
+        answers: &mut [Result<ActionResult, UpstreamError>],
+    ) {
+        let mut known: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut unknown: Vec<usize> = Vec::new();
+        // What the last browse saw, taken before a pass refreshes it.
+        let mut previous: HashMap<usize, DeadLetter> = HashMap::new();
+        for &i in round {
+            let (action, key) = &actions[i];
+            if let Some(done) = memory.handled.get(&action.target).copied() {
+                answers[i] = Ok(already(done, key));
+                continue;
+            }
+            if let Some(letter) = memory.last_seen(&action.target) {
+                previous.insert(i, letter);
+            }
+            match memory.connector_of(&action.target) {
+                Some(connector) => match self.binding(&connector) {
+                    Ok(_) => known.entry(connector).or_default().push(i),
+                    Err(e) => answers[i] = Err(e),
+                },
+                None => unknown.push(i),
+            }
+        }
+        let mut missing: Vec<usize> = Vec::new();
+        for binding in &self.bindings {
+            let mut group = known.remove(&binding.connector).unwrap_or_default();
+            let own = group.len();
+            group.extend(unknown.iter().copied());
+            if group.is_empty() {
+                continue;
+            }
+            let dlq = match self.dead_letter_queue(binding, None).await {
+                Ok(Some(dlq)) => dlq,
+                Ok(None) => {
+                    missing.extend(group.iter().take(own));
+                    continue;
+                }
+                Err(e) => {
+                    for &i in &group {
+                        answers[i] = Err(e.clone());
+                    }
+                    unknown.clear();
+                    continue;
+                }
+            };
+            let selections: Vec<Selection> = group
+                .iter()
+                .map(|&i| Selection {
+                    action: actions[i].0.clone(),
+                    idempotency_key: actions[i].1.clone(),
+                })
+                .collect();
+            match self
+                .apply_pass(memory, binding, &dlq, &selections, false)
+                .await
+            {
+                Err(e) => {
+                    for &i in &group {
+                        answers[i] = Err(e.clone());
+                    }
+                    unknown.clear();
+                }
+                Ok(pass) => {
+                    let mut still_unknown = Vec::new();
+                    let served = pass.found.into_iter().zip(pass.outcomes);
+                    for (number, (&i, (found, (_, outcome)))) in
+                        group.iter().zip(served).enumerate()
+                    {
+                        match found {
+                            Some(letter) => {
+                                answers[i] = Ok(ActionResult {
+                                    outcome,
+                                    incident: None,
+                                    dead_letter: Some(letter),
+                                });
+                            }
+                            None if number < own => missing.push(i),
+                            None => still_unknown.push(i),
+                        }
+                    }
+                    unknown = still_unknown;
+                }
+            }
+        }
+        missing.extend(unknown);
+        for i in missing {
+            answers[i] = self.not_found(&actions[i].0.target, previous.remove(&i));
+        }
+    }
+
+    /// A target no pass found: transient when the last browse saw it (it may be on its way back
+    /// to the queue, a requeue after a dropped connection), else gone for good (not ok).
+    fn not_found(
+        &self,
+        target: &str,
+        previous: Option<DeadLetter>,
+    ) -> Result<ActionResult, UpstreamError> {
         if previous.is_some() {
-            // Seen at the last browse: it may be on its way back to the queue (a requeue after a
-            // dropped connection); transient, so the outbox retries.
             return Err(UpstreamError::Status {
                 upstream: self.id.clone(),
                 method: "AMQP".to_string(),
                 url: "dead-letter queue".to_string(),
                 status: 503,
-                message: format!(
-                    "dead letter {} was not found in its DLQ now; will retry",
-                    action.target
-                ),
+                message: format!("dead letter {target} was not found in its DLQ now; will retry"),
                 retry_after: Some(2),
             });
         }
         let outcome = ActionOutcome {
             ok: false,
             summary: sanitize::line(&format!(
-                "dead letter {} is no longer in the dead-letter queue",
-                action.target
+                "dead letter {target} is no longer in the dead-letter queue"
             )),
             response: serde_json::json!({ "found": false }),
         };
         Ok(ActionResult {
             outcome,
             incident: None,
-            dead_letter: previous,
+            dead_letter: None,
         })
+    }
+
+    /// The DLQ of `binding`, or why there is none.
+    pub(super) async fn required_dead_letter_queue(
+        &self,
+        binding: &QueueBinding,
+    ) -> Result<String, UpstreamError> {
+        self.dead_letter_queue(binding, None)
+            .await?
+            .ok_or_else(|| UpstreamError::Unsupported {
+                upstream: self.id.clone(),
+                message: format!(
+                    "queue {} has no dead-letter queue (no x-dead-letter-exchange, none set)",
+                    binding.queue
+                ),
+            })
     }
 
     /// Replays every message of `connector`'s DLQ (as deep as it was when the pass began) to its
@@ -171,16 +239,7 @@ impl RabbitMq {
         key: &str,
     ) -> Result<PassReport, UpstreamError> {
         let binding = self.binding(connector)?.clone();
-        let dlq = self
-            .dead_letter_queue(&binding, None)
-            .await?
-            .ok_or_else(|| UpstreamError::Unsupported {
-                upstream: self.id.clone(),
-                message: format!(
-                    "queue {} has no dead-letter queue (no x-dead-letter-exchange, none set)",
-                    binding.queue
-                ),
-            })?;
+        let dlq = self.required_dead_letter_queue(&binding).await?;
         let mut memory = self.memory.lock().await;
         let mut replayed = Vec::new();
         let report = self

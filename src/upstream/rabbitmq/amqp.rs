@@ -1,6 +1,8 @@
-//! AMQP 0-9-1 side of the RabbitMQ adapter (lapin on tokio): one cached connection, the
-//! get-and-requeue peek for small windows, and the single cycling pass over a DLQ that serves
-//! full browsing, selective replay/discard and bulk replay without holding thousands unacked.
+//! AMQP 0-9-1 side of the RabbitMQ adapter (lapin on tokio): one cached connection (`amqp://`,
+//! or `amqps://` over rustls trusting the system roots plus an optional `ca_file`; every connect
+//! bounded by the upstream's timeout), the get-and-requeue peek for small windows, and the single
+//! cycling pass over a DLQ that serves full browsing, selective replay/discard and bulk replay
+//! without holding thousands unacked.
 //!
 //! The pass: consume with manual ack up to the count the queue had when the pass began; for each
 //! message publish either a copy to the DLQ's tail (kept) or the replay to its origin, with
@@ -11,6 +13,9 @@
 mod publish;
 
 use std::collections::VecDeque;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +24,12 @@ use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
     ConfirmSelectOptions, QueueDeclareOptions,
 };
+use lapin::tcp::{AMQPUriTcpExt, OwnedTLSConfig};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::uri::AMQPUri;
+use lapin::{AsyncTcpStream, BasicProperties, Channel, Connection, ConnectionProperties};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::Mutex;
 
 use super::ack_batch::AckBatch;
@@ -71,22 +80,108 @@ pub struct PassReport {
     pub unroutable: Vec<usize>,
 }
 
+/// How long [`Broker::new`] lets one connect (TCP, TLS handshake and AMQP open) take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// CA certificates trusted for an `amqps://` connection on top of the system roots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedCa {
+    path: PathBuf,
+    /// The certificates re-encoded as PEM (other PEM sections of the file are left out).
+    pem: String,
+}
+
+impl TrustedCa {
+    /// Reads `path` and checks that it holds at least one valid X.509 certificate in PEM form;
+    /// the error names the file and what is wrong with it.
+    pub fn load(path: &Path) -> Result<TrustedCa, String> {
+        let shown = path.display();
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        let mut pem = String::new();
+        for (index, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
+            let number = index + 1;
+            let cert = cert.map_err(|e| {
+                format!("ca_file {shown}: certificate {number} is not valid PEM: {e}")
+            })?;
+            pem.push_str(&to_pem(&cert));
+            roots.add(cert).map_err(|e| {
+                // rustls words every certificate problem as "invalid peer certificate".
+                let why = match e {
+                    rustls::Error::InvalidCertificate(problem) => format!("{problem:?}"),
+                    other => other.to_string(),
+                };
+                format!("ca_file {shown}: certificate {number} is not a usable X.509 certificate ({why})")
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(format!(
+                "ca_file {shown} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)"
+            ));
+        }
+        Ok(TrustedCa {
+            path: path.to_path_buf(),
+            pem,
+        })
+    }
+}
+
+/// One certificate as a PEM block (base64 in lines of 64).
+fn to_pem(cert: &CertificateDer<'_>) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+/// The socket of a connection being opened, as a duplicate handle, while its opener waits.
+struct PendingSocket {
+    /// False once the opener stopped waiting (done or timed out).
+    waiting: bool,
+    socket: Option<std::net::TcpStream>,
+}
+
 /// One AMQP endpoint and its cached connection.
 pub struct Broker {
     upstream: String,
     url: String,
+    /// Extra CAs for `amqps://` (system roots only when `None`); ignored for `amqp://`.
+    trusted_ca: Option<TrustedCa>,
+    /// Bound on one connect: TCP, TLS handshake and AMQP open together.
+    connect_timeout: Duration,
     connection: Mutex<Option<Connection>>,
     fault: std::sync::Mutex<Option<FaultHook>>,
 }
 
 impl Broker {
+    /// A broker at `url` (`amqp://`, or `amqps://` trusting the system roots); one connect may
+    /// take [`DEFAULT_CONNECT_TIMEOUT`].
     pub fn new(upstream: &str, url: &str) -> Self {
         Broker {
             upstream: upstream.to_string(),
             url: url.to_string(),
+            trusted_ca: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             connection: Mutex::new(None),
             fault: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The same broker, giving up on a connect (TCP, TLS handshake, AMQP open) after `timeout`.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The same broker, trusting `ca` for `amqps://` in addition to the system roots.
+    pub fn trusting(mut self, ca: TrustedCa) -> Self {
+        self.trusted_ca = Some(ca);
+        self
     }
 
     pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
@@ -107,15 +202,7 @@ impl Broker {
     pub async fn channel(&self) -> Result<Channel, UpstreamError> {
         let mut slot = self.connection.lock().await;
         if slot.as_ref().is_none_or(|c| !c.status().connected()) {
-            let connection = Connection::connect(&self.url, ConnectionProperties::default())
-                .await
-                .map_err(|e| {
-                    self.error(
-                        "cannot open the AMQP connection (check amqp_url, username and password)",
-                        e,
-                    )
-                })?;
-            *slot = Some(connection);
+            *slot = Some(self.connect().await?);
         }
         let connection = slot
             .as_ref()
@@ -124,6 +211,113 @@ impl Broker {
             .create_channel()
             .await
             .map_err(|e| self.error("cannot open an AMQP channel", e))
+    }
+
+    /// Opens a connection, bounded by the configured timeout; TLS failures say so.
+    ///
+    /// lapin opens the transport on its own I/O thread, which dropping the connect future does
+    /// not stop: so TCP connect + TLS handshake get the timeout inside that thread, and a stalled
+    /// AMQP open is cut by shutting the socket down (through a duplicate handle kept while the
+    /// open is pending), so a silent peer leaks neither a thread nor a socket.
+    async fn connect(&self) -> Result<Connection, UpstreamError> {
+        let tls = self.url.starts_with("amqps:");
+        let uri: AMQPUri = self
+            .url
+            .parse()
+            .map_err(|e: String| self.error("amqp_url is not a valid AMQP URI", e))?;
+        let config = OwnedTLSConfig {
+            identity: None,
+            cert_chain: self.trusted_ca.as_ref().map(|ca| ca.pem.clone()),
+        };
+        let runtime = lapin::runtime::default_runtime()
+            .map_err(|e| self.error("no async runtime for the AMQP connection", e))?;
+        let timeout = self.connect_timeout;
+        let pending = Arc::new(std::sync::Mutex::new(PendingSocket {
+            waiting: true,
+            socket: None,
+        }));
+        let watch = Arc::clone(&pending);
+        // Said the same way whichever timeout fires first (this one, inside lapin's thread, or
+        // the one around the whole open below).
+        let late = move |what: &str| {
+            format!(
+                "{what} did not finish within the timeout of {}",
+                humantime::format_duration(timeout)
+            )
+        };
+        let transport_late = late(if tls {
+            "TCP connect and TLS handshake"
+        } else {
+            "TCP connect"
+        });
+        let transport = async move |uri: AMQPUri, runtime: async_rs::TokioRuntime| {
+            let stream = tokio::time::timeout(
+                timeout,
+                uri.connect_with_config_async(config.as_ref(), &runtime),
+            )
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, transport_late.clone()))??;
+            // Other TLS backends are not built in; their sockets would simply not be watched.
+            let tcp = match &stream {
+                AsyncTcpStream::Plain(plain) => Some(plain.get_ref()),
+                AsyncTcpStream::Rustls(tls) => Some(tls.get_ref().0.get_ref()),
+                _ => None,
+            };
+            let mut slot = watch
+                .lock()
+                .map_err(|_| io::Error::other("AMQP connect watch poisoned"))?;
+            if !slot.waiting {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "connect given up").into());
+            }
+            slot.socket = tcp
+                .and_then(|tcp| tcp.as_fd().try_clone_to_owned().ok())
+                .map(std::net::TcpStream::from);
+            Ok(stream)
+        };
+        let opening =
+            Connection::connector(uri, runtime, transport, ConnectionProperties::default());
+        let outcome = tokio::time::timeout(timeout, opening).await;
+        // Done waiting. The duplicate handle goes either way (kept, it would hold the socket open
+        // after lapin closes it); after a timeout it first cuts the stalled open.
+        let socket = pending.lock().ok().and_then(|mut slot| {
+            slot.waiting = false;
+            slot.socket.take()
+        });
+        if let (Err(_), Some(socket)) = (&outcome, &socket) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+        drop(socket);
+        match outcome {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(e)) if tls && is_tls_failure(&e) => {
+                let trust = match &self.trusted_ca {
+                    Some(ca) => format!("the system roots and ca_file {}", ca.path.display()),
+                    None => "the system roots only (set ca_file for a private CA)".to_string(),
+                };
+                Err(self.error(
+                    &format!(
+                        "TLS handshake failed (trusting {trust}; is this port the broker's amqps \
+                         listener?)"
+                    ),
+                    e,
+                ))
+            }
+            Ok(Err(e)) if e.to_string().contains("did not finish within") => {
+                Err(self.error("cannot open the AMQP connection", e))
+            }
+            Ok(Err(e)) => Err(self.error(
+                "cannot open the AMQP connection (check amqp_url, username and password)",
+                e,
+            )),
+            Err(_) => Err(self.error(
+                "cannot open the AMQP connection",
+                late(if tls {
+                    "TCP connect, TLS handshake and AMQP open"
+                } else {
+                    "TCP connect and AMQP open"
+                }),
+            )),
+        }
     }
 
     async fn drop_connection(&self) {
@@ -332,6 +526,20 @@ impl Broker {
         let _ = consume.close(200, "pass done".into()).await;
         let _ = publish.close(200, "pass done".into()).await;
         outcome.map(|()| report)
+    }
+}
+
+/// True when the connect failed inside TLS (certificate, handshake, non-TLS peer): rustls
+/// reports those as an I/O error carrying a `rustls::Error`; tcp-stream reports a CA it cannot
+/// use as `InvalidData`.
+fn is_tls_failure(error: &lapin::Error) -> bool {
+    match error.kind() {
+        lapin::ErrorKind::IOError(io) => {
+            io.get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+                || io.kind() == std::io::ErrorKind::InvalidData
+        }
+        _ => false,
     }
 }
 

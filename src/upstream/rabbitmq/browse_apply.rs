@@ -8,12 +8,16 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
+use lapin::BasicProperties;
 
-use super::RabbitMq;
 use super::actions::destination;
 use super::amqp::{Fate, PassReport};
 use super::message;
-use crate::domain::{Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterState, sanitize};
+use super::snapshot::BrowseMemory;
+use super::{QueueBinding, RabbitMq};
+use crate::domain::{
+    Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterState, Timestamp, sanitize,
+};
 use crate::upstream::UpstreamError;
 
 /// One replay or discard to apply during a browse pass.
@@ -33,6 +37,64 @@ pub struct AppliedPass {
     pub report: PassReport,
     /// One outcome per selection, in selection order: `(target, outcome)`.
     pub outcomes: Vec<(String, ActionOutcome)>,
+}
+
+/// What [`RabbitMq::apply_pass`] saw and did.
+pub(super) struct ServedPass {
+    pub report: PassReport,
+    /// One outcome per selection, in selection order: `(target, outcome)`.
+    pub outcomes: Vec<(String, ActionOutcome)>,
+    /// Per selection: the dead letter it acted on (with its new state when done), `None` when
+    /// the pass did not find it (a target selected twice is applied once, for the first).
+    pub found: Vec<Option<DeadLetter>>,
+    /// Every letter of the pass, when asked for (the snapshot in `memory` has them anyway).
+    pub letters: Option<Vec<DeadLetter>>,
+}
+
+/// Builds the pass's dead letters on a blocking thread, in pass order, so that the pass itself
+/// only hands each message over (building one costs more than republishing it).
+struct LetterBuilder {
+    sender: std::sync::mpsc::Sender<(Vec<u8>, BasicProperties)>,
+    built: tokio::task::JoinHandle<(Vec<DeadLetter>, Option<Vec<DeadLetter>>)>,
+}
+
+impl LetterBuilder {
+    /// Letters of `connector` seen at `now`; with `copies`, a second copy of them all as well.
+    fn start(upstream: &str, connector: &str, now: Timestamp, copies: bool) -> Self {
+        let (sender, receiver) = std::sync::mpsc::channel::<(Vec<u8>, BasicProperties)>();
+        let (upstream, connector) = (upstream.to_string(), connector.to_string());
+        let built = tokio::task::spawn_blocking(move || {
+            let mut letters = Vec::new();
+            let mut copied = copies.then(Vec::new);
+            while let Ok((payload, properties)) = receiver.recv() {
+                let letter =
+                    message::dead_letter(&upstream, &connector, &payload, &properties, now);
+                if let Some(copied) = copied.as_mut() {
+                    copied.push(letter.clone());
+                }
+                letters.push(letter);
+            }
+            (letters, copied)
+        });
+        LetterBuilder { sender, built }
+    }
+
+    fn add(&self, payload: &[u8], properties: &BasicProperties) {
+        // The receiver lives until `finish`; a send can only fail if it panicked (seen there).
+        let _ = self.sender.send((payload.to_vec(), properties.clone()));
+    }
+
+    async fn finish(
+        self,
+        upstream: &str,
+    ) -> Result<(Vec<DeadLetter>, Option<Vec<DeadLetter>>), UpstreamError> {
+        drop(self.sender);
+        self.built.await.map_err(|e| UpstreamError::Malformed {
+            upstream: upstream.to_string(),
+            url: "dead-letter queue".to_string(),
+            message: format!("building the dead letters of a pass failed: {e}"),
+        })
+    }
 }
 
 /// Where the pass sent one selected message.
@@ -65,35 +127,52 @@ impl RabbitMq {
             });
         }
         let binding = self.binding(connector)?.clone();
-        let dlq = self
-            .dead_letter_queue(&binding, None)
-            .await?
-            .ok_or_else(|| UpstreamError::Unsupported {
-                upstream: self.id.clone(),
-                message: format!(
-                    "queue {} has no dead-letter queue (no x-dead-letter-exchange, none set)",
-                    binding.queue
-                ),
-            })?;
-        let by_target: HashMap<&str, &Selection> = selections
-            .iter()
-            .map(|s| (s.action.target.as_str(), s))
-            .collect();
+        let dlq = self.required_dead_letter_queue(&binding).await?;
         let mut memory = self.memory.lock().await;
-        let now = Utc::now();
-        let mut letters = Vec::new();
-        let mut hits: HashMap<String, Hit> = HashMap::new();
+        let served = self
+            .apply_pass(&mut memory, &binding, &dlq, selections, true)
+            .await?;
+        Ok(AppliedPass {
+            letters: served.letters.unwrap_or_default(),
+            report: served.report,
+            outcomes: served.outcomes,
+        })
+    }
+
+    /// The pass of [`RabbitMq::browse_and_apply`] over `dlq`, for a caller holding `memory`
+    /// (selections are replays or discards). Refreshes `memory` for this connector; with
+    /// `all_letters`, returns every letter too.
+    pub(super) async fn apply_pass(
+        &self,
+        memory: &mut BrowseMemory,
+        binding: &QueueBinding,
+        dlq: &str,
+        selections: &[Selection],
+        all_letters: bool,
+    ) -> Result<ServedPass, UpstreamError> {
+        let connector = binding.connector.as_str();
+        let mut by_target: HashMap<&str, usize> = HashMap::new();
+        for (number, selection) in selections.iter().enumerate() {
+            by_target
+                .entry(selection.action.target.as_str())
+                .or_insert(number);
+        }
+        let builder = LetterBuilder::start(&self.id, connector, Utc::now(), all_letters);
+        // Selection number → where the pass sent its message.
+        let mut hits: HashMap<usize, Hit> = HashMap::new();
         let report = self
             .broker
-            .cycle(&dlq, |index, payload, properties| {
-                let letter = message::dead_letter(&self.id, connector, payload, properties, now);
+            .cycle(dlq, |index, payload, properties| {
+                builder.add(payload, properties);
+                let id = message::message_key(payload, properties);
                 let selected = by_target
-                    .get(letter.id.as_str())
-                    .filter(|_| !hits.contains_key(&letter.id));
-                let fate = match selected {
+                    .get(id.as_str())
+                    .copied()
+                    .filter(|number| !hits.contains_key(number));
+                match selected.and_then(|n| selections.get(n).map(|s| (n, s))) {
                     None => Fate::Keep,
-                    Some(selection) => {
-                        let (exchange, routing_key) = destination(&binding, properties);
+                    Some((number, selection)) => {
+                        let (exchange, routing_key) = destination(binding, properties);
                         let fate = match selection.action.kind {
                             ActionKind::Discard => Fate::Discard,
                             _ => Fate::Replay {
@@ -116,18 +195,21 @@ impl RabbitMq {
                             exchange,
                             routing_key,
                         };
-                        hits.insert(letter.id.clone(), hit);
+                        hits.insert(number, hit);
                         fate
                     }
-                };
-                letters.push(letter);
-                fate
+                }
             })
-            .await?;
+            .await;
+        // Always collect the builder (its thread ends with the pass), then report a failed pass.
+        let (mut letters, mut copies) = builder.finish(&self.id).await?;
+        let report = report?;
         let mut outcomes = Vec::with_capacity(selections.len());
-        for selection in selections {
+        let mut found = Vec::with_capacity(selections.len());
+        for (number, selection) in selections.iter().enumerate() {
             let target = selection.action.target.clone();
-            let outcome = match hits.get(&target) {
+            let hit = hits.get(&number);
+            let outcome = match hit {
                 None => ActionOutcome {
                     ok: false,
                     summary: sanitize::line(&format!(
@@ -157,9 +239,14 @@ impl RabbitMq {
                             DeadLetterState::Replayed
                         };
                         memory.handled.insert(target.clone(), state);
-                        if let Some(letter) = letters.get_mut(hit.index) {
+                        let updated_at = Utc::now();
+                        for letter in [letters.get_mut(hit.index)]
+                            .into_iter()
+                            .chain([copies.as_mut().and_then(|c| c.get_mut(hit.index))])
+                            .flatten()
+                        {
                             letter.state = state;
-                            letter.updated_at = Utc::now();
+                            letter.updated_at = updated_at;
                         }
                         let summary = match state {
                             DeadLetterState::Discarded => format!("discarded from {dlq}"),
@@ -176,15 +263,18 @@ impl RabbitMq {
                     }
                 }
             };
+            found.push(hit.and_then(|hit| letters.get(hit.index).cloned()));
             outcomes.push((target, outcome));
         }
-        // The snapshot is this pass's view (acted-on letters with their new state); the next
-        // browse turns those into tombstones, as after a browse followed by `perform`.
-        memory.replace_connector(connector, letters.clone(), report.kept as u64);
-        Ok(AppliedPass {
-            letters,
+        // The snapshot is this pass's view (acted-on letters with their new state), served to the
+        // next watermarked poll without another pass (see `snapshot`); the browse after that turns
+        // the acted-on letters into tombstones.
+        memory.replace_connector(connector, letters, report.kept as u64);
+        Ok(ServedPass {
             report,
             outcomes,
+            found,
+            letters: copies,
         })
     }
 }

@@ -29,8 +29,8 @@ use super::http::{Auth, HttpClient};
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
 use crate::config::{ConnectorConfig, UpstreamConfig};
 use crate::domain::{
-    Action, ActionKind, ConnectorReport, ConnectorStatus, DeadLetter, Incident, QueueStats,
-    Timestamp, UpstreamKind,
+    Action, ConnectorReport, ConnectorStatus, DeadLetter, Incident, QueueStats, Timestamp,
+    UpstreamKind,
 };
 
 /// DLQs up to this depth are browsed with get-and-requeue; deeper ones with one cycling pass.
@@ -42,11 +42,13 @@ pub struct RabbitMqSettings {
     pub id: String,
     /// Management API base, e.g. `http://127.0.0.1:15672`.
     pub management_url: String,
-    /// `amqp://` URL; user and password are filled in from `username`/`password` when absent.
+    /// `amqp://` or `amqps://` URL; user and password are filled in from `username`/`password`
+    /// when absent. A private CA for `amqps://` is added with [`RabbitMq::with_ca_file`].
     pub amqp_url: String,
     pub vhost: String,
     pub username: String,
     pub password: Option<String>,
+    /// HTTP request timeout, and the bound on one AMQP connect (TCP, TLS handshake, AMQP open).
     pub timeout: Duration,
 }
 
@@ -88,10 +90,11 @@ impl RabbitMq {
         )?
         .with_auth(auth);
         let amqp_url = amqp_url_with_credentials(&settings)?;
+        let broker = Broker::new(&settings.id, &amqp_url).with_connect_timeout(settings.timeout);
         Ok(RabbitMq {
             id: settings.id.clone(),
             management: Management::new(http, &settings.vhost),
-            broker: Broker::new(&settings.id, &amqp_url),
+            broker,
             bindings,
             memory: Mutex::new(BrowseMemory::default()),
             resolved_dlqs: std::sync::Mutex::new(HashMap::new()),
@@ -100,7 +103,22 @@ impl RabbitMq {
         })
     }
 
-    /// From the config: the upstream's settings and the connectors bound to it with a `queue`.
+    /// The same adapter, trusting the CA certificates in the PEM file `ca_file` for its
+    /// `amqps://` connection in addition to the system roots. The file is read and checked now:
+    /// missing, unreadable or without a valid certificate is a [`UpstreamError::Config`].
+    pub fn with_ca_file(self, ca_file: &std::path::Path) -> Result<Self, UpstreamError> {
+        let ca = amqp::TrustedCa::load(ca_file).map_err(|message| UpstreamError::Config {
+            upstream: self.id.clone(),
+            message,
+        })?;
+        Ok(RabbitMq {
+            broker: self.broker.trusting(ca),
+            ..self
+        })
+    }
+
+    /// From the config: the upstream's settings and the connectors bound to it with a `queue`;
+    /// `ca_file` is loaded here (see [`RabbitMq::with_ca_file`]).
     pub fn from_config(
         upstream: &UpstreamConfig,
         password: Option<String>,
@@ -138,7 +156,11 @@ impl RabbitMq {
                 })
             })
             .collect();
-        RabbitMq::new(settings, bindings)
+        let adapter = RabbitMq::new(settings, bindings)?;
+        match &upstream.ca_file {
+            Some(ca_file) => adapter.with_ca_file(ca_file),
+            None => Ok(adapter),
+        }
     }
 
     /// DLQs up to `depth` messages are browsed with get-and-requeue, deeper ones by a cycling pass.
@@ -282,8 +304,9 @@ impl RabbitMq {
         Ok(letters)
     }
 
-    /// Reads every DLQ completely (one browse) and returns the first page of the new snapshot;
-    /// with `since`, skips the read when no DLQ depth changed recently (empty page).
+    /// Reads every DLQ completely (one browse) and returns the first page of the new snapshot.
+    /// With `since`, skips the read when no DLQ depth changed recently: the snapshot's pages not
+    /// handed out yet are served instead (a browse-and-apply pass's refresh), else an empty page.
     async fn browse(
         &self,
         since: Option<Timestamp>,
@@ -300,7 +323,9 @@ impl RabbitMq {
             }
         }
         if since.is_some() && memory.unchanged(&depths) {
-            return Ok(BrowseMemory::empty_page());
+            return Ok(memory
+                .undelivered_page()
+                .unwrap_or_else(BrowseMemory::empty_page));
         }
         let mut live = Vec::new();
         for (binding, dlq, depth) in targets {
@@ -336,6 +361,11 @@ impl Upstream for RabbitMq {
 
     fn kind(&self) -> UpstreamKind {
         UpstreamKind::Rabbitmq
+    }
+
+    /// Tombstones live in `BrowseMemory`: a new process relists the DLQs once.
+    fn dead_letter_tombstones(&self) -> Option<Duration> {
+        None
     }
 
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError> {
@@ -378,17 +408,24 @@ impl Upstream for RabbitMq {
         action: &Action,
         idempotency_key: &str,
     ) -> Result<ActionResult, UpstreamError> {
-        match action.kind {
-            ActionKind::Replay | ActionKind::Discard => {
-                self.act_on_dead_letter(action, idempotency_key).await
-            }
-            other => Err(UpstreamError::Unsupported {
-                upstream: self.id.clone(),
-                message: format!(
-                    "RabbitMQ has no incidents: {} is not available here",
-                    other.as_str()
-                ),
-            }),
-        }
+        let batch = [(action.clone(), idempotency_key.to_string())];
+        self.act_on_dead_letters(&batch)
+            .await
+            .pop()
+            .unwrap_or_else(|| {
+                Err(UpstreamError::Malformed {
+                    upstream: self.id.clone(),
+                    url: "dead-letter queue".to_string(),
+                    message: format!("no answer for {} {}", action.kind.as_str(), action.target),
+                })
+            })
+    }
+
+    /// All replays/discards of the batch in one pass per connector's DLQ (see `actions`).
+    async fn perform_batch(
+        &self,
+        actions: &[(Action, String)],
+    ) -> Vec<Result<ActionResult, UpstreamError>> {
+        self.act_on_dead_letters(actions).await
     }
 }

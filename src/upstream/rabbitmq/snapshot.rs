@@ -10,8 +10,18 @@
 //! upsert skips the unchanged ones. Dead letters of the previous snapshot that are gone become
 //! tombstones: `Replayed`/`Discarded` when triage did that, else `Discarded` (removed from the
 //! DLQ outside triage, e.g. by a shovel or another consumer), with `updated_at` = now.
+//!
+//! A browse-and-apply pass (the outbox's replays and discards, `browse_apply`) reads a whole DLQ
+//! too, so it refreshes this snapshot for its connector (`replace_connector`: its letters as the
+//! pass saw them, acted-on ones with their new state, vanished ones as tombstones, the DLQ depth
+//! the pass left). The memory remembers how far each snapshot was handed out (`delivered`, the
+//! end of the last page served); a watermarked poll whose depths are unchanged serves the rest
+//! (from page one after such a pass, so the poller receives the refreshed letters, tombstones and
+//! letters new since its last browse) instead of starting another pass, and an empty page once
+//! everything was handed out. A poll cut short by its page limit likewise continues where it
+//! stopped. Messages that reach a DLQ after a pass began change its depth: the next poll browses.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -28,13 +38,15 @@ pub const REFRESH: Duration = Duration::from_secs(300);
 pub struct BrowseMemory {
     generation: u64,
     items: Vec<DeadLetter>,
-    /// Live dead letters of the last browse, by id (for tombstones).
-    live: HashMap<String, DeadLetter>,
+    /// Live dead letters of the last browse: id → index in `items` (for tombstones).
+    live: HashMap<String, usize>,
     /// What triage did to dead letters itself, by id.
     pub handled: HashMap<String, DeadLetterState>,
     /// DLQ depth per connector at the last browse.
     depths: HashMap<String, u64>,
     browsed_at: Option<Instant>,
+    /// How much of `items` was handed out: the end of the furthest page served.
+    delivered: usize,
 }
 
 impl BrowseMemory {
@@ -45,11 +57,15 @@ impl BrowseMemory {
 
     /// The connector whose DLQ held `id` at the last browse.
     pub fn connector_of(&self, id: &str) -> Option<String> {
-        self.live.get(id).map(|d| d.connector.clone())
+        self.live_letter(id).map(|d| d.connector.clone())
     }
 
     pub fn last_seen(&self, id: &str) -> Option<DeadLetter> {
-        self.live.get(id).cloned()
+        self.live_letter(id).cloned()
+    }
+
+    fn live_letter(&self, id: &str) -> Option<&DeadLetter> {
+        self.live.get(id).and_then(|&index| self.items.get(index))
     }
 
     /// Replaces the snapshot with `live` plus tombstones for what disappeared; returns page one.
@@ -58,12 +74,42 @@ impl BrowseMemory {
         live: Vec<DeadLetter>,
         depths: HashMap<String, u64>,
     ) -> FetchPage<DeadLetter> {
+        self.install(live, depths);
+        self.page(0)
+    }
+
+    /// Replaces only `connector`'s part of the snapshot (after a pass over its DLQ alone): the
+    /// other connectors' live letters stay, this one's vanished letters become tombstones. Nothing
+    /// of it is handed out yet: the next watermarked poll serves it (see the module doc).
+    pub fn replace_connector(&mut self, connector: &str, live: Vec<DeadLetter>, depth: u64) {
+        let mut all: Vec<DeadLetter> = self
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(index, d)| d.connector != connector && self.live.get(&d.id) == Some(index))
+            .map(|(_, d)| d.clone())
+            .collect();
+        all.extend(live);
+        let mut depths = self.depths.clone();
+        depths.insert(connector.to_string(), depth);
+        self.install(all, depths);
+    }
+
+    /// A new snapshot: `live` in order, then tombstones (by id) for the live letters of the
+    /// previous one that are gone; nothing handed out yet.
+    fn install(&mut self, live: Vec<DeadLetter>, depths: HashMap<String, u64>) {
         let now = Utc::now();
-        let present: HashSet<&str> = live.iter().map(|d| d.id.as_str()).collect();
-        let mut tombstones: Vec<DeadLetter> = self
-            .live
-            .values()
-            .filter(|d| !present.contains(d.id.as_str()))
+        let previous = std::mem::take(&mut self.items);
+        let was_live = std::mem::take(&mut self.live);
+        self.live = live
+            .iter()
+            .enumerate()
+            .map(|(index, d)| (d.id.clone(), index))
+            .collect();
+        let mut tombstones: Vec<DeadLetter> = was_live
+            .iter()
+            .filter(|(id, _)| !self.live.contains_key(id.as_str()))
+            .filter_map(|(_, &index)| previous.get(index))
             .map(|d| {
                 let mut gone = d.clone();
                 gone.state = self
@@ -76,38 +122,17 @@ impl BrowseMemory {
             })
             .collect();
         tombstones.sort_by(|a, b| a.id.cmp(&b.id));
-        self.live = live.iter().map(|d| (d.id.clone(), d.clone())).collect();
         self.items = live;
         self.items.extend(tombstones);
         self.depths = depths;
         self.browsed_at = Some(Instant::now());
         self.generation += 1;
-        self.page(0)
-    }
-
-    /// Replaces only `connector`'s part of the snapshot (after a pass over its DLQ alone): the
-    /// other connectors' live letters stay, this one's vanished letters become tombstones.
-    pub fn replace_connector(
-        &mut self,
-        connector: &str,
-        live: Vec<DeadLetter>,
-        depth: u64,
-    ) -> FetchPage<DeadLetter> {
-        let mut all: Vec<DeadLetter> = self
-            .items
-            .iter()
-            .filter(|d| d.connector != connector && self.live.contains_key(&d.id))
-            .cloned()
-            .collect();
-        all.extend(live);
-        let mut depths = self.depths.clone();
-        depths.insert(connector.to_string(), depth);
-        self.replace(all, depths)
+        self.delivered = 0;
     }
 
     /// The page at `cursor` (`<generation>:<offset>`); `None` when the cursor is from an older
     /// snapshot (the caller then browses again).
-    pub fn page_at(&self, cursor: &str) -> Option<FetchPage<DeadLetter>> {
+    pub fn page_at(&mut self, cursor: &str) -> Option<FetchPage<DeadLetter>> {
         let (generation, offset) = cursor.split_once(':')?;
         if generation.parse::<u64>().ok()? != self.generation {
             return None;
@@ -115,8 +140,16 @@ impl BrowseMemory {
         Some(self.page(offset.parse().ok()?))
     }
 
-    fn page(&self, offset: usize) -> FetchPage<DeadLetter> {
+    /// The first page of the snapshot not handed out yet (all of it after a browse-and-apply
+    /// pass), continuing with cursors; `None` when everything was served.
+    pub fn undelivered_page(&mut self) -> Option<FetchPage<DeadLetter>> {
+        (self.delivered < self.items.len()).then(|| self.page(self.delivered))
+    }
+
+    /// The page from `offset`; marks it handed out.
+    fn page(&mut self, offset: usize) -> FetchPage<DeadLetter> {
         let end = (offset + PAGE).min(self.items.len());
+        self.delivered = self.delivered.max(end);
         let items = self
             .items
             .get(offset..end)
@@ -184,7 +217,10 @@ mod tests {
         let mut billing = letter("bill-1");
         billing.connector = "billing".into();
         memory.replace(vec![billing, letter("a"), letter("b")], HashMap::new());
-        let page = memory.replace_connector("orders", vec![letter("b")], 1);
+        memory.replace_connector("orders", vec![letter("b")], 1);
+        let page = memory
+            .undelivered_page()
+            .unwrap_or_else(BrowseMemory::empty_page);
         let ids: Vec<(&str, DeadLetterState)> = page
             .items
             .iter()
@@ -199,6 +235,56 @@ mod tests {
             ]
         );
         assert_eq!(memory.connector_of("bill-1").as_deref(), Some("billing"));
+    }
+
+    #[test]
+    fn a_pass_refresh_is_served_once_then_nothing_until_the_next_change() {
+        let mut memory = BrowseMemory::default();
+        let depths = HashMap::from([("orders".to_string(), 3)]);
+        let first = memory.replace(vec![letter("a"), letter("b"), letter("c")], depths);
+        assert_eq!(first.items.len(), 3);
+        assert!(memory.undelivered_page().is_none(), "the browse served it");
+        // A pass replayed "a" (kept in its view with the new state) and "b" vanished.
+        memory.handled.insert("a".into(), DeadLetterState::Replayed);
+        let mut replayed = letter("a");
+        replayed.state = DeadLetterState::Replayed;
+        memory.replace_connector("orders", vec![replayed, letter("c"), letter("d")], 2);
+        assert!(memory.unchanged(&HashMap::from([("orders".to_string(), 2)])));
+        let served = memory.undelivered_page().map(|p| {
+            p.items
+                .iter()
+                .map(|d| (d.id.clone(), d.state))
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(
+            served,
+            Some(vec![
+                ("a".to_string(), DeadLetterState::Replayed),
+                ("c".to_string(), DeadLetterState::Dead),
+                ("d".to_string(), DeadLetterState::Dead),
+                ("b".to_string(), DeadLetterState::Discarded),
+            ])
+        );
+        assert!(memory.undelivered_page().is_none(), "served once");
+    }
+
+    #[test]
+    fn an_unfinished_delivery_continues_where_it_stopped() {
+        let mut memory = BrowseMemory::default();
+        let first = memory.replace(
+            (0..2 * PAGE + 3).map(|i| letter(&i.to_string())).collect(),
+            HashMap::new(),
+        );
+        assert_eq!(first.items.len(), PAGE);
+        // The poller stopped after page one; the next poll goes on from page two.
+        let rest = memory.undelivered_page().expect("page two");
+        assert_eq!(
+            rest.items.first().map(|d| d.id.clone()),
+            Some(PAGE.to_string())
+        );
+        let cursor = rest.next_cursor.expect("page three");
+        assert_eq!(memory.page_at(&cursor).map(|p| p.items.len()), Some(3));
+        assert!(memory.undelivered_page().is_none());
     }
 
     #[test]

@@ -1,0 +1,230 @@
+//! RabbitMQ adapter benchmark (`harness = false`) against the isolated broker of
+//! `scripts/upstreams.sh`. On a DLQ of 100,000 messages it times:
+//! (a) browsing it completely and replaying message #50,000 in ONE pass (`browse_and_apply`),
+//!     count and order verified afterwards by a further read (whose time is shown as the bare
+//!     pass: the same consume/republish/ack work without building dead letters);
+//! (b) the bulk redrive of the whole DLQ (`replay_all`) to its work queue;
+//! (c) the broker's own shovel moving the same messages on the same broker, as the reference.
+//!
+//! ```sh
+//! TRIAGE_UPSTREAMS_DIR=/tmp/triage-bench scripts/upstreams.sh start > /tmp/bench-env
+//! . /tmp/bench-env
+//! cargo bench --bench rabbitmq
+//! TRIAGE_UPSTREAMS_DIR=/tmp/triage-bench scripts/upstreams.sh stop
+//! ```
+//!
+//! `TRIAGE_BENCH_RABBITMQ_N` sets the DLQ depth (default 100000), `TRIAGE_BENCH_RUNS` the number
+//! of runs (default 3; the table shows each and the median). Without the broker's env vars it
+//! says how to start one and exits successfully.
+
+#[allow(dead_code)] // shared test helpers, partly used here
+#[path = "../tests/support/rabbitmq.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::Topology;
+use triage::domain::{Action, ActionKind, DeadLetterState};
+use triage::upstream::rabbitmq::{Fate, Selection};
+
+/// One run's measurements.
+struct Run {
+    one_pass: Duration,
+    bare_pass: Duration,
+    redrive: Duration,
+    shovel: Duration,
+}
+
+fn main() {
+    let env = ["TRIAGE_TEST_RABBITMQ_AMQP", "TRIAGE_TEST_RABBITMQ_HTTP"];
+    if env.iter().any(|var| std::env::var(var).is_err()) {
+        println!(
+            "rabbitmq bench skipped: {} are not set. Start a private RabbitMQ and run it:\n  \
+             TRIAGE_UPSTREAMS_DIR=/tmp/triage-bench scripts/upstreams.sh start > /tmp/bench-env\n  \
+             . /tmp/bench-env && cargo bench --bench rabbitmq\n  \
+             TRIAGE_UPSTREAMS_DIR=/tmp/triage-bench scripts/upstreams.sh stop",
+            env.join("/")
+        );
+        return;
+    }
+    let n = number("TRIAGE_BENCH_RABBITMQ_N", 100_000);
+    let runs = number("TRIAGE_BENCH_RUNS", 3).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut results = Vec::new();
+    for run in 1..=runs {
+        let result = runtime.block_on(measure(n));
+        println!(
+            "run {run}/{runs}: one pass {:.2} s, bare pass {:.2} s, redrive {:.0} msg/s, shovel {:.0} msg/s",
+            result.one_pass.as_secs_f64(),
+            result.bare_pass.as_secs_f64(),
+            rate(n - 1, result.redrive),
+            rate(n, result.shovel),
+        );
+        results.push(result);
+    }
+    print_table(n, &results);
+}
+
+fn number(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rate(messages: usize, took: Duration) -> f64 {
+    messages as f64 / took.as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn print_table(n: usize, runs: &[Run]) {
+    let column = |f: &dyn Fn(&Run) -> f64| -> String {
+        let values: Vec<f64> = runs.iter().map(f).collect();
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{:.2} ({min:.2}–{max:.2})", median(values))
+    };
+    let redrive = |r: &Run| rate(n - 1, r.redrive);
+    let shovel = |r: &Run| rate(n, r.shovel);
+    println!();
+    println!(
+        "| {n} messages, {} runs: median (min–max) | result |",
+        runs.len()
+    );
+    println!("|---|---|");
+    println!(
+        "| (a) browse all + replay #{} in one pass, s | {} |",
+        n / 2,
+        column(&|r| r.one_pass.as_secs_f64())
+    );
+    println!(
+        "| bare pass (keep every message, no dead letters built), s | {} |",
+        column(&|r| r.bare_pass.as_secs_f64())
+    );
+    println!("| (b) bulk redrive, msg/s | {} |", column(&redrive));
+    println!("| (c) broker shovel, msg/s | {} |", column(&shovel));
+    println!(
+        "| redrive / shovel | {} |",
+        column(&|r| redrive(r) / shovel(r))
+    );
+}
+
+async fn measure(n: usize) -> Run {
+    let t = Topology::new("bench").await;
+    let payload = |i: usize| format!(r#"{{"order":{i},"pad":"{}"}}"#, "p".repeat(100)).into_bytes();
+    t.publish_to_dlq((0..n).map(|i| (payload(i), t.dead_properties(&format!("big-{i}"), &t.work))))
+        .await;
+    let adapter = t.adapter();
+    let middle = n / 2;
+    let selection = Selection {
+        action: Action {
+            kind: ActionKind::Replay,
+            upstream: "rmq".into(),
+            target: format!("big-{middle}"),
+            operator: "bench".into(),
+            note: None,
+            level: None,
+            payload: None,
+        },
+        idempotency_key: "bench-replay".into(),
+    };
+
+    // (a) One pass: browse everything, replay the middle one.
+    let started = Instant::now();
+    let pass = adapter
+        .browse_and_apply("orders", &[selection])
+        .await
+        .expect("browse + replay in one pass");
+    let one_pass = started.elapsed();
+    assert!(pass.outcomes[0].1.ok, "{:?}", pass.outcomes);
+    assert_eq!(pass.letters.len(), n);
+    assert_eq!(pass.letters[middle].state, DeadLetterState::Replayed);
+    assert!(
+        pass.letters
+            .iter()
+            .enumerate()
+            .all(|(i, d)| d.id == format!("big-{i}")),
+        "browse order"
+    );
+    let started = Instant::now();
+    let mut order = Vec::with_capacity(n);
+    t.broker()
+        .cycle(&t.dlq, |_, _, properties| {
+            order.push(properties.message_id().clone());
+            Fate::Keep
+        })
+        .await
+        .expect("verify pass");
+    let bare_pass = started.elapsed();
+    let kept = (0..n).filter(|i| *i != middle).map(|i| format!("big-{i}"));
+    assert!(
+        order.len() == n - 1
+            && order
+                .iter()
+                .zip(kept)
+                .all(|(id, expected)| id.as_ref().is_some_and(|id| id.as_str() == expected)),
+        "count and order kept: {} messages",
+        order.len()
+    );
+
+    // (b) Bulk redrive of the rest.
+    let started = Instant::now();
+    let report = adapter
+        .replay_all("orders", "bench", "bench-bulk")
+        .await
+        .expect("bulk redrive");
+    let redrive = started.elapsed();
+    assert_eq!((report.replayed, report.unroutable.len()), (n - 1, 0));
+    t.wait_for_depth(&t.work, n as u32).await;
+
+    // (c) The broker's shovel moving the same n messages from the work queue to a new queue.
+    let target = format!("{}.shovelled", t.work);
+    t.channel
+        .queue_declare(
+            target.as_str().into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .expect("shovel target");
+    let body = serde_json::json!({"value": {
+        "src-protocol": "amqp091", "src-uri": "amqp://", "src-queue": t.work,
+        "dest-protocol": "amqp091", "dest-uri": "amqp://", "dest-queue": target,
+        "src-delete-after": "queue-length"}});
+    let url = format!("{}/api/parameters/shovel/%2f/{}-shovel", t.http, t.work);
+    triage::upstream::http::install_crypto_provider();
+    let started = Instant::now();
+    let status = reqwest::Client::new()
+        .put(&url)
+        .basic_auth("guest", Some("guest"))
+        .json(&body)
+        .send()
+        .await
+        .expect("management API")
+        .status();
+    assert!(
+        status.is_success(),
+        "shovel: {status} (is rabbitmq_shovel enabled?)"
+    );
+    t.wait_for_depth(&target, n as u32).await;
+    let shovel = started.elapsed();
+    let _ = t
+        .channel
+        .queue_delete(target.as_str().into(), Default::default())
+        .await;
+    t.cleanup().await;
+    Run {
+        one_pass,
+        bare_pass,
+        redrive,
+        shovel,
+    }
+}
