@@ -27,12 +27,29 @@ use support::Topology;
 use triage::domain::{Action, ActionKind, DeadLetterState};
 use triage::upstream::rabbitmq::{Fate, Selection};
 
-/// One run's measurements.
+/// One run's measurements (`*_cpu`: this process's CPU time, user + system, in that phase).
 struct Run {
     one_pass: Duration,
+    one_pass_cpu: Duration,
     bare_pass: Duration,
     redrive: Duration,
+    redrive_cpu: Duration,
     shovel: Duration,
+}
+
+/// CPU time (user + system) this process used so far.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 fn main() {
@@ -58,10 +75,13 @@ fn main() {
     for run in 1..=runs {
         let result = runtime.block_on(measure(n));
         println!(
-            "run {run}/{runs}: one pass {:.2} s, bare pass {:.2} s, redrive {:.0} msg/s, shovel {:.0} msg/s",
+            "run {run}/{runs}: one pass {:.2} s (client CPU {:.2} s), bare pass {:.2} s, \
+             redrive {:.0} msg/s (client CPU {:.2} s), shovel {:.0} msg/s",
             result.one_pass.as_secs_f64(),
+            result.one_pass_cpu.as_secs_f64(),
             result.bare_pass.as_secs_f64(),
             rate(n - 1, result.redrive),
+            result.redrive_cpu.as_secs_f64(),
             rate(n, result.shovel),
         );
         results.push(result);
@@ -106,10 +126,18 @@ fn print_table(n: usize, runs: &[Run]) {
         column(&|r| r.one_pass.as_secs_f64())
     );
     println!(
+        "| client CPU during (a), s | {} |",
+        column(&|r| r.one_pass_cpu.as_secs_f64())
+    );
+    println!(
         "| bare pass (keep every message, no dead letters built), s | {} |",
         column(&|r| r.bare_pass.as_secs_f64())
     );
     println!("| (b) bulk redrive, msg/s | {} |", column(&redrive));
+    println!(
+        "| client CPU during (b), s | {} |",
+        column(&|r| r.redrive_cpu.as_secs_f64())
+    );
     println!("| (c) broker shovel, msg/s | {} |", column(&shovel));
     println!(
         "| redrive / shovel | {} |",
@@ -138,12 +166,12 @@ async fn measure(n: usize) -> Run {
     };
 
     // (a) One pass: browse everything, replay the middle one.
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_time());
     let pass = adapter
         .browse_and_apply("orders", &[selection])
         .await
         .expect("browse + replay in one pass");
-    let one_pass = started.elapsed();
+    let (one_pass, one_pass_cpu) = (started.elapsed(), cpu_time() - cpu);
     assert!(pass.outcomes[0].1.ok, "{:?}", pass.outcomes);
     assert_eq!(pass.letters.len(), n);
     assert_eq!(pass.letters[middle].state, DeadLetterState::Replayed);
@@ -176,12 +204,12 @@ async fn measure(n: usize) -> Run {
     );
 
     // (b) Bulk redrive of the rest.
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_time());
     let report = adapter
         .replay_all("orders", "bench", "bench-bulk")
         .await
         .expect("bulk redrive");
-    let redrive = started.elapsed();
+    let (redrive, redrive_cpu) = (started.elapsed(), cpu_time() - cpu);
     assert_eq!((report.replayed, report.unroutable.len()), (n - 1, 0));
     t.wait_for_depth(&t.work, n as u32).await;
 
@@ -223,8 +251,10 @@ async fn measure(n: usize) -> Run {
     t.cleanup().await;
     Run {
         one_pass,
+        one_pass_cpu,
         bare_pass,
         redrive,
+        redrive_cpu,
         shovel,
     }
 }

@@ -448,16 +448,14 @@ impl Broker {
                 let entry = match visit(index, &delivery.data, &delivery.properties) {
                     Fate::Keep => {
                         report.kept += 1;
-                        let sent = self
-                            .start_publish(
-                                &publish,
-                                String::new(),
-                                queue.to_string(),
-                                delivery.data,
-                                delivery.properties,
-                                false,
-                            )
-                            .await;
+                        let sent = self.start_publish(
+                            &publish,
+                            String::new(),
+                            queue.to_string(),
+                            delivery.data,
+                            delivery.properties,
+                            false,
+                        );
                         Pending::Confirm {
                             tag,
                             index,
@@ -473,16 +471,14 @@ impl Broker {
                         properties,
                     } => {
                         report.replayed += 1;
-                        let sent = self
-                            .start_publish(
-                                &publish,
-                                exchange,
-                                routing_key,
-                                payload,
-                                properties,
-                                true,
-                            )
-                            .await;
+                        let sent = self.start_publish(
+                            &publish,
+                            exchange,
+                            routing_key,
+                            payload,
+                            properties,
+                            true,
+                        );
                         let original = Some((delivery.data, delivery.properties));
                         Pending::Confirm {
                             tag,

@@ -8,16 +8,13 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use lapin::BasicProperties;
 
 use super::actions::destination;
 use super::amqp::{Fate, PassReport};
 use super::message;
 use super::snapshot::BrowseMemory;
 use super::{QueueBinding, RabbitMq};
-use crate::domain::{
-    Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterState, Timestamp, sanitize,
-};
+use crate::domain::{Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterState, sanitize};
 use crate::upstream::UpstreamError;
 
 /// One replay or discard to apply during a browse pass.
@@ -49,52 +46,6 @@ pub(super) struct ServedPass {
     pub found: Vec<Option<DeadLetter>>,
     /// Every letter of the pass, when asked for (the snapshot in `memory` has them anyway).
     pub letters: Option<Vec<DeadLetter>>,
-}
-
-/// Builds the pass's dead letters on a blocking thread, in pass order, so that the pass itself
-/// only hands each message over (building one costs more than republishing it).
-struct LetterBuilder {
-    sender: std::sync::mpsc::Sender<(Vec<u8>, BasicProperties)>,
-    built: tokio::task::JoinHandle<(Vec<DeadLetter>, Option<Vec<DeadLetter>>)>,
-}
-
-impl LetterBuilder {
-    /// Letters of `connector` seen at `now`; with `copies`, a second copy of them all as well.
-    fn start(upstream: &str, connector: &str, now: Timestamp, copies: bool) -> Self {
-        let (sender, receiver) = std::sync::mpsc::channel::<(Vec<u8>, BasicProperties)>();
-        let (upstream, connector) = (upstream.to_string(), connector.to_string());
-        let built = tokio::task::spawn_blocking(move || {
-            let mut letters = Vec::new();
-            let mut copied = copies.then(Vec::new);
-            while let Ok((payload, properties)) = receiver.recv() {
-                let letter =
-                    message::dead_letter(&upstream, &connector, &payload, &properties, now);
-                if let Some(copied) = copied.as_mut() {
-                    copied.push(letter.clone());
-                }
-                letters.push(letter);
-            }
-            (letters, copied)
-        });
-        LetterBuilder { sender, built }
-    }
-
-    fn add(&self, payload: &[u8], properties: &BasicProperties) {
-        // The receiver lives until `finish`; a send can only fail if it panicked (seen there).
-        let _ = self.sender.send((payload.to_vec(), properties.clone()));
-    }
-
-    async fn finish(
-        self,
-        upstream: &str,
-    ) -> Result<(Vec<DeadLetter>, Option<Vec<DeadLetter>>), UpstreamError> {
-        drop(self.sender);
-        self.built.await.map_err(|e| UpstreamError::Malformed {
-            upstream: upstream.to_string(),
-            url: "dead-letter queue".to_string(),
-            message: format!("building the dead letters of a pass failed: {e}"),
-        })
-    }
 }
 
 /// Where the pass sent one selected message.
@@ -157,18 +108,19 @@ impl RabbitMq {
                 .entry(selection.action.target.as_str())
                 .or_insert(number);
         }
-        let builder = LetterBuilder::start(&self.id, connector, Utc::now(), all_letters);
+        let now = Utc::now();
+        let mut letters = Vec::new();
         // Selection number → where the pass sent its message.
         let mut hits: HashMap<usize, Hit> = HashMap::new();
         let report = self
             .broker
             .cycle(dlq, |index, payload, properties| {
-                builder.add(payload, properties);
-                let id = message::message_key(payload, properties);
+                let letter = message::dead_letter(&self.id, connector, payload, properties, now);
                 let selected = by_target
-                    .get(id.as_str())
+                    .get(letter.id.as_str())
                     .copied()
                     .filter(|number| !hits.contains_key(number));
+                letters.push(letter);
                 match selected.and_then(|n| selections.get(n).map(|s| (n, s))) {
                     None => Fate::Keep,
                     Some((number, selection)) => {
@@ -200,10 +152,7 @@ impl RabbitMq {
                     }
                 }
             })
-            .await;
-        // Always collect the builder (its thread ends with the pass), then report a failed pass.
-        let (mut letters, mut copies) = builder.finish(&self.id).await?;
-        let report = report?;
+            .await?;
         let mut outcomes = Vec::with_capacity(selections.len());
         let mut found = Vec::with_capacity(selections.len());
         for (number, selection) in selections.iter().enumerate() {
@@ -239,14 +188,9 @@ impl RabbitMq {
                             DeadLetterState::Replayed
                         };
                         memory.handled.insert(target.clone(), state);
-                        let updated_at = Utc::now();
-                        for letter in [letters.get_mut(hit.index)]
-                            .into_iter()
-                            .chain([copies.as_mut().and_then(|c| c.get_mut(hit.index))])
-                            .flatten()
-                        {
+                        if let Some(letter) = letters.get_mut(hit.index) {
                             letter.state = state;
-                            letter.updated_at = updated_at;
+                            letter.updated_at = Utc::now();
                         }
                         let summary = match state {
                             DeadLetterState::Discarded => format!("discarded from {dlq}"),
@@ -268,7 +212,8 @@ impl RabbitMq {
         }
         // The snapshot is this pass's view (acted-on letters with their new state), served to the
         // next watermarked poll without another pass (see `snapshot`); the browse after that turns
-        // the acted-on letters into tombstones.
+        // the acted-on letters into tombstones. Copied only for a caller that wants them all.
+        let copies = all_letters.then(|| letters.clone());
         memory.replace_connector(connector, letters, report.kept as u64);
         Ok(ServedPass {
             report,
