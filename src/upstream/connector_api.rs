@@ -124,7 +124,7 @@ impl ConnectorApi {
                 "acknowledged by {}",
                 incident.acked_by.as_deref().unwrap_or(&action.operator)
             ),
-            ActionKind::Unack => format!("open again (ack by {} ended)", action.operator),
+            ActionKind::Unack => "open again".to_string(),
             ActionKind::Escalate => format!("escalated to level {}", incident.escalation_level),
             _ => format!("status {}", incident.status.as_str()),
         };
