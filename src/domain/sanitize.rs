@@ -7,26 +7,33 @@
 /// One line of untrusted text: every control character (C0, DEL, C1), including newlines and
 /// tabs, becomes a visible symbol; bidi controls become `�`.
 pub fn line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        push_safe(&mut out, c, false);
-    }
-    out
+    sanitized(s, false)
 }
 
 /// Multi-line untrusted text: newlines are kept, tabs become four spaces, every other control
 /// character becomes a visible symbol.
 pub fn multiline(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        push_safe(&mut out, c, true);
-    }
-    out
+    sanitized(s, true)
 }
 
 /// Bytes that may not be UTF-8: decoded lossily, then sanitised as [`line`].
 pub fn bytes_line(b: &[u8]) -> String {
     line(&String::from_utf8_lossy(b))
+}
+
+fn sanitized(s: &str, keep_layout: bool) -> String {
+    // Printable ASCII, by far the common case, is copied as it is; the first byte outside it
+    // starts a character (everything before it is ASCII), from which on each char is checked.
+    let clean = s
+        .bytes()
+        .position(|b| !(0x20..0x7f).contains(&b))
+        .unwrap_or(s.len());
+    let mut out = String::with_capacity(s.len());
+    out.push_str(&s[..clean]);
+    for c in s[clean..].chars() {
+        push_safe(&mut out, c, keep_layout);
+    }
+    out
 }
 
 fn push_safe(out: &mut String, c: char, keep_layout: bool) {
@@ -61,6 +68,15 @@ mod tests {
         assert!(safe.contains("␛[2J"));
         assert!(safe.ends_with("ok�"));
         assert!(is_clean_line(&safe));
+    }
+
+    #[test]
+    fn clean_prefix_then_anything() {
+        assert_eq!(line("plain ascii ~"), "plain ascii ~");
+        assert_eq!(line("abc\u{202e}d\u{9b}e"), "abc�d�e");
+        assert_eq!(line("héllo\x1b[0m"), "héllo␛[0m");
+        assert_eq!(line("\x7fx"), "␡x");
+        assert_eq!(line(""), "");
     }
 
     #[test]

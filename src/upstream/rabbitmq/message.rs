@@ -2,6 +2,8 @@
 //! flattened to `outer.inner` keys), `x-death` parsed into the error, and the message's id
 //! (`message_id` when present, else a fingerprint of payload, headers and properties).
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -123,45 +125,70 @@ fn value_u64(value: &AMQPValue) -> Option<u64> {
 
 /// A header value as readable text (tables and arrays inline, bytes as hex).
 pub fn value_text(value: &AMQPValue) -> String {
-    match value {
-        AMQPValue::Boolean(b) => b.to_string(),
-        AMQPValue::ShortShortInt(n) => n.to_string(),
-        AMQPValue::ShortShortUInt(n) => n.to_string(),
-        AMQPValue::ShortInt(n) => n.to_string(),
-        AMQPValue::ShortUInt(n) => n.to_string(),
-        AMQPValue::LongInt(n) => n.to_string(),
-        AMQPValue::LongUInt(n) => n.to_string(),
-        AMQPValue::LongLongInt(n) => n.to_string(),
-        AMQPValue::Float(n) => n.to_string(),
-        AMQPValue::Double(n) => n.to_string(),
-        AMQPValue::DecimalValue(d) => format!("{}e-{}", d.value, d.scale),
-        AMQPValue::ShortString(s) => s.as_str().to_string(),
-        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+    let mut out = String::new();
+    push_value(&mut out, value);
+    out
+}
+
+/// Appends [`value_text`] of `value` to `out`: one buffer for a whole nested value (`x-death` is
+/// an array of tables, rendered for every message a browse visits).
+fn push_value(out: &mut String, value: &AMQPValue) {
+    // Writing to a String cannot fail.
+    let _ = match value {
+        AMQPValue::Boolean(b) => write!(out, "{b}"),
+        AMQPValue::ShortShortInt(n) => write!(out, "{n}"),
+        AMQPValue::ShortShortUInt(n) => write!(out, "{n}"),
+        AMQPValue::ShortInt(n) => write!(out, "{n}"),
+        AMQPValue::ShortUInt(n) => write!(out, "{n}"),
+        AMQPValue::LongInt(n) => write!(out, "{n}"),
+        AMQPValue::LongUInt(n) => write!(out, "{n}"),
+        AMQPValue::LongLongInt(n) => write!(out, "{n}"),
+        AMQPValue::Float(n) => write!(out, "{n}"),
+        AMQPValue::Double(n) => write!(out, "{n}"),
+        AMQPValue::DecimalValue(d) => write!(out, "{}e-{}", d.value, d.scale),
+        AMQPValue::ShortString(s) => {
+            out.push_str(s.as_str());
+            Ok(())
+        }
+        AMQPValue::LongString(s) => {
+            out.push_str(&String::from_utf8_lossy(s.as_bytes()));
+            Ok(())
+        }
         AMQPValue::FieldArray(items) => {
-            format!(
-                "[{}]",
-                items
-                    .as_slice()
-                    .iter()
-                    .map(value_text)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            out.push('[');
+            for (n, item) in items.as_slice().iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                push_value(out, item);
+            }
+            out.push(']');
+            Ok(())
         }
-        AMQPValue::Timestamp(secs) => {
-            seconds(*secs).map_or_else(|| secs.to_string(), |t| t.to_rfc3339())
-        }
+        AMQPValue::Timestamp(secs) => match seconds(*secs) {
+            Some(time) => write!(out, "{}", time.to_rfc3339()),
+            None => write!(out, "{secs}"),
+        },
         AMQPValue::FieldTable(table) => {
-            let inner: Vec<String> = table
-                .inner()
-                .iter()
-                .map(|(k, v)| format!("{k}={}", value_text(v)))
-                .collect();
-            format!("{{{}}}", inner.join(", "))
+            out.push('{');
+            for (n, (key, item)) in table.inner().iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(key.as_str());
+                out.push('=');
+                push_value(out, item);
+            }
+            out.push('}');
+            Ok(())
         }
-        AMQPValue::ByteArray(bytes) => format!("0x{}", hex::encode(bytes.as_slice())),
-        AMQPValue::Void => String::new(),
-    }
+        AMQPValue::ByteArray(bytes) => {
+            out.push_str("0x");
+            out.push_str(&hex::encode(bytes.as_slice()));
+            Ok(())
+        }
+        AMQPValue::Void => Ok(()),
+    };
 }
 
 /// Headers flattened: nested tables become `outer.inner` keys; every key and value sanitised.
