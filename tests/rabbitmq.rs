@@ -1,6 +1,6 @@
 //! The RabbitMQ adapter against a real RabbitMQ 3.10 (scripts/upstreams.sh): stats on new queues,
 //! complete loss-free browsing, selective replay and discard, a dropped connection between
-//! confirm and ack, bulk replay, a 100k DLQ. Ignored by plain `cargo test`; scripts/test-all.sh
+//! confirm and ack, a pass dropped midway, bulk replay, a 100k DLQ. Ignored by plain `cargo test`; scripts/test-all.sh
 //! runs them.
 
 #[path = "support/rabbitmq.rs"]
@@ -15,7 +15,7 @@ use lapin::types::AMQPValue;
 use support::{Topology, mixed_messages};
 use triage::domain::{Action, ActionKind, ConnectorStatus, DeadLetter, DeadLetterState};
 use triage::upstream::rabbitmq::message::{REPLAY_ID_HEADER, REPLAYED_BY_HEADER};
-use triage::upstream::rabbitmq::{FaultPoint, RabbitMq, Selection};
+use triage::upstream::rabbitmq::{Fate, FaultPoint, RabbitMq, Selection};
 use triage::upstream::{Upstream, UpstreamError};
 
 async fn browse_all(adapter: &RabbitMq) -> Vec<DeadLetter> {
@@ -479,5 +479,58 @@ async fn a_replay_through_the_outbox_audits_the_brokers_confirm() {
     let delivered = t.broker().peek(&t.work, 10).await.expect("work queue");
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].0, messages[8].0, "byte-exact");
+    t.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_pass_dropped_midway_strands_nothing_and_loses_nothing() {
+    // The outbox bounds a batch's pass with a timeout; when it fires the pass future is dropped
+    // with deliveries unacked and copies in flight, on a connection that stays cached for the
+    // next pass. Its channels must close with it, so every message is back in the DLQ (at most
+    // duplicated), nothing is held unacked, and the same connection serves the next pass.
+    let t = Topology::new("cutoff").await;
+    let messages = mixed_messages(3000);
+    t.dead_letter(&messages).await;
+    let broker = t.broker();
+    let (cut, cut_off) = tokio::sync::oneshot::channel::<()>();
+    let mut cut = Some(cut);
+    let pass = broker.cycle(&t.dlq, |index, _, _| {
+        if index == 1200 {
+            cut.take().map(|c| c.send(()));
+        }
+        Fate::Keep
+    });
+    tokio::select! {
+        finished = pass => panic!("the pass should have been cut off: {finished:?}"),
+        _ = cut_off => {}
+    }
+    let depth = t.wait_until_settled(&t.dlq).await;
+    assert!(
+        depth as usize >= messages.len(),
+        "{depth} ready in the DLQ after the cut-off: deliveries are stranded unacked"
+    );
+    let present = broker
+        .peek(&t.dlq, depth as usize + 10)
+        .await
+        .expect("peek");
+    assert_eq!(
+        present.len(),
+        depth as usize,
+        "every ready message readable"
+    );
+    let all: HashSet<&Vec<u8>> = messages.iter().map(|(p, _)| p).collect();
+    let seen: HashSet<&Vec<u8>> = present.iter().map(|(p, _)| p).collect();
+    assert!(
+        all.is_subset(&seen),
+        "{} messages lost",
+        all.difference(&seen).count()
+    );
+    let report = broker
+        .cycle(&t.dlq, |_, _, _| Fate::Keep)
+        .await
+        .expect("the next pass on the same connection");
+    assert_eq!(report.visited, depth as usize);
+    assert_eq!(t.wait_until_settled(&t.dlq).await, depth);
     t.cleanup().await;
 }
