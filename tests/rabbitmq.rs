@@ -1,7 +1,7 @@
 //! The RabbitMQ adapter against a real RabbitMQ 3.10 (scripts/upstreams.sh): stats on new queues,
 //! complete loss-free browsing, selective replay and discard, a dropped connection between
-//! confirm and ack, a pass dropped midway, bulk replay, a 100k DLQ. Ignored by plain `cargo test`; scripts/test-all.sh
-//! runs them.
+//! confirm and ack, a pass dropped midway, bulk replay, a 100k DLQ. Ignored by plain
+//! `cargo test`; scripts/test-all.sh runs them.
 
 #[path = "support/rabbitmq.rs"]
 mod support;
