@@ -201,6 +201,7 @@ fn load_cmd(app: &mut App, view: View) -> StoreCmd {
             let request = PageRequest {
                 anchor: None,
                 dir: PageDir::Forward,
+                filter: String::new(),
                 land: Landing::First,
             };
             StoreCmd::LoadDeadLetters {

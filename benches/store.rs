@@ -149,6 +149,34 @@ fn big_store(c: &mut Criterion) {
                 .unwrap_or_else(|e| panic!("{e}"))
         })
     });
+    // The `/` filter (`triage_contains` over id, connector, error, headers and the whole
+    // payload): one match in 1,000 rows (a page of 50 walks ≈ 50,000 rows), then a text found
+    // nowhere (every row is read: the worst case).
+    for (name, text, want) in [
+        (
+            "filter: page of 50, 1 in 1,000 rows match",
+            "000,\"note\"",
+            50,
+        ),
+        ("filter: no row matches (full scan)", "no such text", 0),
+    ] {
+        let query = DeadLetterPageQuery {
+            text: Some(text.into()),
+            limit: 50,
+            ..Default::default()
+        };
+        group.sample_size(10);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let page = store
+                    .page_dead_letters(black_box(&query))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(page.len(), want.min((rows / 1000).saturating_sub(1)));
+                page
+            })
+        });
+    }
+    group.sample_size(100);
     group.bench_function("connector_counts", |b| {
         b.iter(|| {
             let counts = store.connector_counts().unwrap_or_else(|e| panic!("{e}"));

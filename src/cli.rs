@@ -57,6 +57,10 @@ pub enum Command {
         /// Include resolved incidents.
         #[arg(long)]
         all_statuses: bool,
+        /// Only incidents whose id, connector, title, kind, severity, status or ack author
+        /// contain TEXT (ASCII case ignored), like the console's `/`.
+        #[arg(long, value_name = "TEXT")]
+        grep: Option<String>,
     },
     /// List dead letters, newest first (from the store).
     DeadLetters {
@@ -65,6 +69,10 @@ pub enum Command {
         /// dead (default), replayed or discarded.
         #[arg(long, value_name = "STATE")]
         state: Option<String>,
+        /// Only dead letters whose id, connector, error, headers or whole payload contain TEXT
+        /// (ASCII case ignored), like the console's `/`.
+        #[arg(long, value_name = "TEXT")]
+        grep: Option<String>,
     },
     /// Acknowledge an incident.
     Ack(IncidentActionArgs),

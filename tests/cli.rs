@@ -171,6 +171,23 @@ fn sync_list_act_and_audit_from_the_command_line() {
     ));
     assert_eq!(dls.len(), 1);
     let dl = dls[0]["id"].as_str().expect("id");
+    // --grep searches the store like the console's `/` (ASCII case ignored).
+    let found = json_lines(&triage(
+        &demo,
+        &store,
+        &["dead-letters", "--grep", &dl.to_uppercase(), "--json"],
+    ));
+    assert!(
+        found.len() == 1 && found[0]["id"] == dl,
+        "--grep {}: {found:?}",
+        dl.to_uppercase()
+    );
+    let none = json_lines(&triage(
+        &demo,
+        &store,
+        &["incidents", "--grep", "no such text anywhere", "--json"],
+    ));
+    assert!(none.is_empty(), "{none:?}");
     let out = triage(&demo, &store, &["replay", dl]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("failed"), "{}", stdout(&out));

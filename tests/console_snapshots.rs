@@ -132,6 +132,30 @@ fn dead_letters_view() {
 }
 
 #[test]
+fn dead_letters_filtered_by_the_store() {
+    let mut app = on(View::DeadLetters);
+    let (seq, request) = app
+        .dead_letters
+        .list
+        .set_filter("c-88")
+        .expect("a store query");
+    let rows: Vec<_> = dead_letter_rows()
+        .into_iter()
+        .filter(|r| r.id == "dl-0002")
+        .collect();
+    triage::console::update(
+        &mut app,
+        triage::console::Msg::DeadLetters {
+            seq,
+            request,
+            rows,
+            limit: triage::console::paging::PAGE_LIMIT,
+        },
+    );
+    snapshot_both("dead_letters_filtered", &app);
+}
+
+#[test]
 fn dead_letter_detail_view() {
     let mut app = on(View::DeadLetters);
     app.dead_letters.detail = Some(detail().with_history(dead_letter_history()));

@@ -7,6 +7,7 @@ mod console_fixtures;
 use console_fixtures::*;
 use triage::console::app::{Dialog, StatusLevel};
 use triage::console::msg::{Cmd, StoreCmd};
+use triage::console::paging::PAGE_LIMIT;
 use triage::console::{KeyAction, Keymap, Msg, View, update};
 use triage::domain::{ActionKind, IncidentStatus, OutboxState};
 use triage::store::{ChangeNotice, PageDir};
@@ -831,6 +832,7 @@ fn walking_past_the_end_stays_and_an_emptied_window_restarts_from_the_top() {
     let request = triage::console::paging::PageRequest {
         anchor: Some(app.incidents.rows[0].key.clone()),
         dir: PageDir::Forward,
+        filter: String::new(),
         land: triage::console::paging::Landing::Keep,
     };
     let cmds = update(
@@ -846,4 +848,98 @@ fn walking_past_the_end_stays_and_an_emptied_window_restarts_from_the_top() {
         matches!(&cmds[..], [Cmd::Store(StoreCmd::LoadIncidents { request, .. })] if request.anchor.is_none()),
         "{cmds:?}"
     );
+}
+
+/// The only `LoadDeadLetters` among `cmds`: (seq, request).
+fn dead_letter_load(
+    cmds: &[Cmd],
+) -> (
+    u64,
+    triage::console::paging::PageRequest<triage::store::DeadLetterKey>,
+) {
+    match cmds {
+        [Cmd::Store(StoreCmd::LoadDeadLetters { seq, request, .. })] => (*seq, request.clone()),
+        other => panic!("expected one dead-letter page load, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_filter_searches_the_whole_store_and_pages_through_its_matches() {
+    let mut app = on(View::DeadLetters);
+    assert_eq!(app.dead_letters.list.visible().len(), 3);
+    key(&mut app, "/");
+    // Every keystroke asks the store for the first page of the whole list's matches…
+    let (_, first) = dead_letter_load(&key(&mut app, "c"));
+    assert_eq!((first.filter.as_str(), &first.anchor), ("c", &None));
+    let (seq, request) = dead_letter_load(&key(&mut app, "-"));
+    assert_eq!(request.filter, "c-");
+    assert_eq!(request.dir, PageDir::Forward);
+    // …while the loaded rows are narrowed at once by what they show ("c-88" in dl-0002's payload).
+    assert!(app.dead_letters.list.filter_pending());
+    let shown: Vec<&str> = app
+        .dead_letters
+        .list
+        .visible()
+        .into_iter()
+        .map(|i| app.dead_letters.list.rows[i].id.as_str())
+        .collect();
+    assert_eq!(shown, ["dl-0002"]);
+
+    // The store's answer is shown whole: it matched beyond what a row shows (deep in a payload).
+    let deep = |n: i64| {
+        dead_letter_summary(
+            &format!("dl-9{n:03}"),
+            "hubspot-form-to-salesforce",
+            n,
+            9000 + n,
+            b"{\"head\":\"no match in the preview\"}",
+            "INVALID_FIELD",
+            "rejected",
+        )
+    };
+    let page: Vec<_> = (1..=PAGE_LIMIT as i64).map(deep).collect();
+    let last_key = page.last().map(|r| r.key.clone());
+    update(
+        &mut app,
+        Msg::DeadLetters {
+            seq: seq - 1,
+            request: first,
+            rows: vec![deep(999)],
+            limit: PAGE_LIMIT,
+        },
+    );
+    assert!(
+        app.dead_letters.list.filter_pending(),
+        "an older answer (filter \"c\") is ignored"
+    );
+    update(
+        &mut app,
+        Msg::DeadLetters {
+            seq,
+            request,
+            rows: page,
+            limit: PAGE_LIMIT,
+        },
+    );
+    assert!(!app.dead_letters.list.filter_pending());
+    assert_eq!(app.dead_letters.list.visible().len(), PAGE_LIMIT);
+    assert_eq!(
+        app.dead_letters.list.selected_row().map(|r| r.id.as_str()),
+        Some("dl-9001")
+    );
+    key(&mut app, "enter");
+    assert!(app.filter_input.is_none());
+
+    // Walking off the end of a full page asks for the next page of matches.
+    for _ in 1..PAGE_LIMIT {
+        assert!(key(&mut app, "j").is_empty(), "within the loaded page");
+    }
+    let (_, next) = dead_letter_load(&key(&mut app, "j"));
+    assert_eq!(next.filter, "c-", "the next page keeps the filter");
+    assert_eq!(next.anchor, last_key);
+
+    // Esc clears the filter: the store is asked for the unfiltered list again.
+    let (_, cleared) = dead_letter_load(&key(&mut app, "esc"));
+    assert_eq!(cleared.filter, "");
+    assert_eq!(cleared.anchor, None);
 }

@@ -176,6 +176,7 @@ fn store_thread_answers_every_command_and_the_views_draw_its_data() {
     let request = PageRequest {
         anchor: None,
         dir: PageDir::Forward,
+        filter: String::new(),
         land: Landing::First,
     };
     app.dead_letters.list.request_seq = 7;

@@ -143,6 +143,8 @@ fn demo_console_end_to_end() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("the filtered dead letters", 10, |s| {
         s.contains("filter: segment-to-warehouse")
+            && s.contains("payloads and headers included")
+            && s.contains(" match")
             && s.lines()
                 .any(|l| l.starts_with("▶") && l.contains("segment-to-warehouse"))
     });

@@ -691,3 +691,99 @@ fn inventory_names_win_and_reported_stats_are_kept() {
     let got = store.connectors().unwrap();
     assert_eq!((got[0].owner.as_deref(), got[0].stats.dead), (None, 7));
 }
+
+#[test]
+fn the_filter_searches_whole_payloads_and_headers_and_pages_through_matches() {
+    let (_dir, mut store) = open_temp();
+    let mut letters: Vec<DeadLetter> = (0..3000)
+        .map(|n| dead_letter("demo", n, if n % 2 == 0 { "crm" } else { "erp" }))
+        .collect();
+    // Every 7th letter names the order deep in a 4 KiB payload (far past the list's preview),
+    // in mixed case; letter 5 has it only in a header, letter 6 in binary bytes.
+    for (n, letter) in letters.iter_mut().enumerate().filter(|(n, _)| n % 7 == 0) {
+        letter.payload = format!(
+            "{{\"pad\":\"{}\",\"ref\":\"ORD-7731/{n}\"}}",
+            "x".repeat(4096)
+        )
+        .into_bytes();
+    }
+    letters[5]
+        .headers
+        .push(("x-order".into(), "ord-7731".into()));
+    letters[6].payload = b"\x00\xff\x10Ord-7731\x00".to_vec();
+    store.write_sync_batch(&batch(vec![], letters)).unwrap();
+
+    let query = |text: &str, anchor, connector: Option<&str>| DeadLetterPageQuery {
+        text: Some(text.into()),
+        connector: connector.map(str::to_string),
+        anchor,
+        limit: 50,
+        ..Default::default()
+    };
+    let mut matched = Vec::new();
+    let mut anchor = None;
+    loop {
+        let page = store
+            .page_dead_letters(&query("ord-7731", anchor.clone(), None))
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        anchor = Some(last.key.clone());
+        matched.extend(page.into_iter().map(|s| s.id));
+    }
+    let want: HashSet<String> = (0..3000)
+        .filter(|n| n % 7 == 0 || *n == 5 || *n == 6)
+        .map(|n| format!("dl-{n:07}"))
+        .collect();
+    assert_eq!(matched.len(), want.len(), "every match, each once");
+    assert_eq!(matched.iter().cloned().collect::<HashSet<_>>(), want);
+
+    // Other columns: id, error text; connector narrowing still applies; no wildcards.
+    let ids = |text: &str, connector: Option<&str>| -> Vec<String> {
+        store
+            .page_dead_letters(&query(text, None, connector))
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    };
+    assert_eq!(ids("DL-0002999", None), ["dl-0002999"]);
+    assert_eq!(ids("REJECTED", None).len(), 50);
+    assert!(
+        ids("ord-7731", Some("erp"))
+            .iter()
+            .all(|id| id[3..].parse::<usize>().unwrap() % 2 == 1)
+    );
+    assert!(ids("ord_7731", None).is_empty(), "`_` is not a wildcard");
+    assert!(ids("%", None).is_empty(), "`%` is not a wildcard");
+    assert_eq!(ids("", None).len(), 50, "empty text = every row");
+}
+
+#[test]
+fn the_filter_finds_incidents_by_title_and_ack_author() {
+    let (_dir, mut store) = open_temp();
+    let mut acked = incident("inc-2", "erp", IncidentStatus::Acknowledged, Some(5));
+    acked.acked_by = Some("Dana".into());
+    let incidents = vec![
+        incident("inc-1", "crm", IncidentStatus::Open, Some(10)),
+        acked,
+        incident("inc-3", "erp", IncidentStatus::Open, None),
+    ];
+    store.write_sync_batch(&batch(incidents, vec![])).unwrap();
+    let ids = |text: &str| -> Vec<String> {
+        store
+            .page_incidents(&IncidentPageQuery {
+                text: Some(text.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|(_, i)| i.id)
+            .collect()
+    };
+    assert_eq!(ids("dana"), ["inc-2"]);
+    assert_eq!(ids("INCIDENT INC-3"), ["inc-3"]);
+    assert_eq!(ids("erp"), ["inc-3", "inc-2"], "urgency order: open first");
+    assert_eq!(ids("acknowledged"), ["inc-2"]);
+    assert!(ids("nobody").is_empty());
+}

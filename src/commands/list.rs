@@ -64,7 +64,12 @@ pub fn connectors(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
     out.finish()
 }
 
-pub fn incidents(ctx: &Context, args: &ListArgs, all_statuses: bool) -> Result<ExitCode> {
+pub fn incidents(
+    ctx: &Context,
+    args: &ListArgs,
+    all_statuses: bool,
+    grep: Option<&str>,
+) -> Result<ExitCode> {
     let store = ctx.open_store()?;
     let statuses = if all_statuses {
         Vec::new()
@@ -76,6 +81,7 @@ pub fn incidents(ctx: &Context, args: &ListArgs, all_statuses: bool) -> Result<E
         ]
     };
     let mut query = IncidentPageQuery {
+        text: grep.map(str::to_string),
         connector: args.connector.clone(),
         statuses,
         anchor: None,
@@ -129,7 +135,12 @@ pub fn incidents(ctx: &Context, args: &ListArgs, all_statuses: bool) -> Result<E
     }
 }
 
-pub fn dead_letters(ctx: &Context, args: &ListArgs, state: Option<&str>) -> Result<ExitCode> {
+pub fn dead_letters(
+    ctx: &Context,
+    args: &ListArgs,
+    state: Option<&str>,
+    grep: Option<&str>,
+) -> Result<ExitCode> {
     let state = state
         .map(|s| {
             DeadLetterState::parse(s)
@@ -138,6 +149,7 @@ pub fn dead_letters(ctx: &Context, args: &ListArgs, state: Option<&str>) -> Resu
         .transpose()?;
     let store = ctx.open_store()?;
     let mut query = DeadLetterPageQuery {
+        text: grep.map(str::to_string),
         connector: args.connector.clone(),
         state,
         anchor: None,

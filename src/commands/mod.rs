@@ -110,11 +110,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Sync { once } => sync::run(&ctx, *once).await,
                 Command::Watch { tick, lease } => watch::run(&ctx, *tick, *lease).await,
                 Command::Connectors(list) => list::connectors(&ctx, list),
-                Command::Incidents { list, all_statuses } => {
-                    list::incidents(&ctx, list, *all_statuses)
-                }
-                Command::DeadLetters { list, state } => {
-                    list::dead_letters(&ctx, list, state.as_deref())
+                Command::Incidents {
+                    list,
+                    all_statuses,
+                    grep,
+                } => list::incidents(&ctx, list, *all_statuses, grep.as_deref()),
+                Command::DeadLetters { list, state, grep } => {
+                    list::dead_letters(&ctx, list, state.as_deref(), grep.as_deref())
                 }
                 Command::Outbox { list } => list::outbox(&ctx, list),
                 Command::Audit { list, verify } => list::audit(&ctx, list, *verify),

@@ -1,9 +1,10 @@
-//! The `/` filter: typing into the prompt, and the filter text of each view (applied client-side
-//! to the rows loaded on the current page).
+//! The `/` filter: typing into the prompt, and the filter text of each view. Incidents and dead
+//! letters are filtered by the store over the whole list (see `paging`); the connectors (all
+//! loaded) and Activity (the newest rows) are filtered in place.
 
 use super::app::{App, View};
 use super::keymap::Key;
-use super::msg::Cmd;
+use super::msg::{Cmd, StoreCmd};
 
 pub fn on_filter_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     let Some(input) = app.filter_input.as_mut() else {
@@ -12,31 +13,31 @@ pub fn on_filter_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     match key.name() {
         "esc" => {
             app.filter_input = None;
-            set_filter(app, "");
+            set_filter(app, "")
         }
         "enter" => {
             let text = input.text.clone();
             app.filter_input = None;
-            set_filter(app, &text);
+            set_filter(app, &text)
         }
         "backspace" => {
             input.text.pop();
             let text = input.text.clone();
-            set_filter(app, &text);
+            set_filter(app, &text)
         }
         "ctrl-c" => {
             app.should_quit = true;
-            return vec![Cmd::Quit];
+            vec![Cmd::Quit]
         }
-        _ => {
-            if let Some(c) = key.typed_char() {
+        _ => match key.typed_char() {
+            Some(c) => {
                 input.text.push(c);
                 let text = input.text.clone();
-                set_filter(app, &text);
+                set_filter(app, &text)
             }
-        }
+            None => Vec::new(),
+        },
     }
-    Vec::new()
 }
 
 pub fn current_filter(app: &App) -> String {
@@ -49,18 +50,36 @@ pub fn current_filter(app: &App) -> String {
     }
 }
 
-pub fn set_filter(app: &mut App, text: &str) {
+/// Sets the current view's filter; for the paged lists, the store query for its first page.
+pub fn set_filter(app: &mut App, text: &str) -> Vec<Cmd> {
     match app.view {
         View::Connectors => {
             app.connectors.filter = text.to_string();
             app.connectors.cursor = 0;
         }
-        View::Incidents => app.incidents.set_filter(text),
-        View::DeadLetters => app.dead_letters.list.set_filter(text),
+        View::Incidents => {
+            if let Some((seq, request)) = app.incidents.set_filter(text) {
+                return vec![Cmd::store(StoreCmd::LoadIncidents {
+                    seq,
+                    request,
+                    connector: None,
+                })];
+            }
+        }
+        View::DeadLetters => {
+            if let Some((seq, request)) = app.dead_letters.list.set_filter(text) {
+                return vec![Cmd::store(StoreCmd::LoadDeadLetters {
+                    seq,
+                    request,
+                    connector: app.dead_letters.connector.clone(),
+                })];
+            }
+        }
         View::Activity => {
             app.activity.filter = text.to_string();
             app.activity.cursor = 0;
         }
         View::Runbook => {}
     }
+    Vec::new()
 }

@@ -240,8 +240,7 @@ fn back(app: &mut App) -> Vec<Cmd> {
         return load_view(app);
     }
     if !current_filter(app).is_empty() {
-        set_filter(app, "");
-        return Vec::new();
+        return set_filter(app, "");
     }
     if app.view == View::DeadLetters && app.dead_letters.connector.is_some() {
         app.dead_letters.connector = None;

@@ -1,9 +1,13 @@
 //! A keyset-paged window of rows around the cursor: the console never loads a whole table.
 //! The window is one store page (`anchor` + direction); the cursor stays on the same item
 //! (by identity) across reloads, and walking off either end asks for the neighbouring page.
+//!
+//! The `/` filter is applied by the store to the whole list (payloads included), so paging walks
+//! the matching rows only. While the store answers a new filter text, the rows already loaded are
+//! narrowed with the same match (`domain::search`) on what they show.
 
-use crate::domain::Incident;
 use crate::domain::routing::StoredRoute;
+use crate::domain::{Incident, search};
 use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, PageDir};
 
 /// Rows per store page.
@@ -15,7 +19,8 @@ pub trait PagedRow {
     fn key(&self) -> Self::Key;
     /// (upstream, id): stays the same when the row's sort key changes.
     fn identity(&self) -> (&str, &str);
-    /// Does the row contain `needle` (lower-case) in its visible text?
+    /// Does the row show `needle` ([`search::contains`]: ASCII case ignored)? Used only while
+    /// the store has not answered a new filter text (the store also searches what is not shown).
     fn matches(&self, needle: &str) -> bool;
 }
 
@@ -24,6 +29,8 @@ pub trait PagedRow {
 pub struct PageRequest<K> {
     pub anchor: Option<K>,
     pub dir: PageDir,
+    /// The `/` filter text the store applies (empty = every row).
+    pub filter: String,
     /// Where the cursor goes when the remembered item is not on the new page.
     pub land: Landing,
 }
@@ -45,6 +52,7 @@ pub struct PagedList<T: PagedRow> {
     pub loaded: bool,
     /// Sequence number of the last request: older answers are ignored.
     pub request_seq: u64,
+    /// The filter being typed or applied; `window.filter` is the one the loaded rows answer.
     pub filter: String,
     selected: Option<(String, String)>,
     has_before: bool,
@@ -59,6 +67,7 @@ impl<T: PagedRow> Default for PagedList<T> {
             window: PageRequest {
                 anchor: None,
                 dir: PageDir::Forward,
+                filter: String::new(),
                 land: Landing::First,
             },
             loaded: false,
@@ -72,12 +81,18 @@ impl<T: PagedRow> Default for PagedList<T> {
 }
 
 impl<T: PagedRow> PagedList<T> {
-    /// Indices of the rows the filter lets through, in order.
+    /// Indices of the rows shown, in order: all loaded rows once the store answered the current
+    /// filter; until then, those of the loaded rows that show the new filter text.
     pub fn visible(&self) -> Vec<usize> {
-        let needle = self.filter.to_lowercase();
+        let interim = !self.filter.is_empty() && self.filter != self.window.filter;
         (0..self.rows.len())
-            .filter(|&i| needle.is_empty() || self.rows[i].matches(&needle))
+            .filter(|&i| !interim || self.rows[i].matches(&self.filter))
             .collect()
+    }
+
+    /// True while the store has not yet answered the current filter text.
+    pub fn filter_pending(&self) -> bool {
+        self.filter != self.window.filter
     }
 
     pub fn selected_row(&self) -> Option<&T> {
@@ -91,8 +106,9 @@ impl<T: PagedRow> PagedList<T> {
         self.next_request(request)
     }
 
-    fn next_request(&mut self, request: PageRequest<T::Key>) -> (u64, PageRequest<T::Key>) {
+    fn next_request(&mut self, mut request: PageRequest<T::Key>) -> (u64, PageRequest<T::Key>) {
         self.request_seq += 1;
+        request.filter = self.filter.clone();
         (self.request_seq, request)
     }
 
@@ -101,23 +117,25 @@ impl<T: PagedRow> PagedList<T> {
         let count = self.visible().len();
         let target = self.cursor as isize + delta;
         if target >= count as isize {
-            if self.has_after && self.filter.is_empty() {
+            if self.has_after && !self.filter_pending() {
                 let last = self.rows.last()?.key();
                 self.selected = None;
                 return Some(self.next_request(PageRequest {
                     anchor: Some(last),
                     dir: PageDir::Forward,
+                    filter: String::new(),
                     land: Landing::First,
                 }));
             }
             self.cursor = count.saturating_sub(1);
         } else if target < 0 {
-            if self.has_before && self.filter.is_empty() {
+            if self.has_before && !self.filter_pending() {
                 let first = self.rows.first()?.key();
                 self.selected = None;
                 return Some(self.next_request(PageRequest {
                     anchor: Some(first),
                     dir: PageDir::Backward,
+                    filter: String::new(),
                     land: Landing::Last,
                 }));
             }
@@ -136,6 +154,7 @@ impl<T: PagedRow> PagedList<T> {
         self.next_request(PageRequest {
             anchor: None,
             dir: PageDir::Forward,
+            filter: String::new(),
             land: Landing::First,
         })
     }
@@ -146,6 +165,7 @@ impl<T: PagedRow> PagedList<T> {
         self.next_request(PageRequest {
             anchor: None,
             dir: PageDir::Backward,
+            filter: String::new(),
             land: Landing::Last,
         })
     }
@@ -178,6 +198,7 @@ impl<T: PagedRow> PagedList<T> {
             self.window = PageRequest {
                 anchor: None,
                 dir: PageDir::Forward,
+                filter: request.filter,
                 land: Landing::First,
             };
             self.has_before = false;
@@ -209,8 +230,13 @@ impl<T: PagedRow> PagedList<T> {
         true
     }
 
-    /// Sets the filter text and keeps the cursor on the same item when it is still visible.
-    pub fn set_filter(&mut self, filter: &str) {
+    /// Sets the filter text: the loaded rows are narrowed at once (the cursor stays on the same
+    /// item while it is visible) and the store is asked for the first page of the whole list's
+    /// matches. `None` when the text did not change.
+    pub fn set_filter(&mut self, filter: &str) -> Option<(u64, PageRequest<T::Key>)> {
+        if filter == self.filter {
+            return None;
+        }
         self.filter = filter.to_string();
         let visible = self.visible();
         self.cursor = self
@@ -223,6 +249,12 @@ impl<T: PagedRow> PagedList<T> {
             })
             .unwrap_or(0);
         self.remember();
+        Some(self.next_request(PageRequest {
+            anchor: None,
+            dir: PageDir::Forward,
+            filter: String::new(),
+            land: Landing::First,
+        }))
     }
 
     fn remember(&mut self) {
@@ -269,10 +301,10 @@ impl PagedRow for IncidentRow {
             i.status.as_str(),
         ]
         .iter()
-        .any(|field| field.to_lowercase().contains(needle))
+        .any(|field| search::contains_text(field, needle))
             || i.acked_by
                 .as_deref()
-                .is_some_and(|a| a.to_lowercase().contains(needle))
+                .is_some_and(|a| search::contains_text(a, needle))
     }
 }
 
@@ -292,9 +324,7 @@ impl PagedRow for DeadLetterSummary {
             &self.error_message,
         ]
         .iter()
-        .any(|field| field.to_lowercase().contains(needle))
-            || String::from_utf8_lossy(&self.preview)
-                .to_lowercase()
-                .contains(needle)
+        .any(|field| search::contains_text(field, needle))
+            || search::contains(&self.preview, needle.as_bytes())
     }
 }

@@ -218,6 +218,7 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             connector,
         } => {
             let query = IncidentPageQuery {
+                text: Some(request.filter.clone()),
                 connector,
                 statuses: vec![
                     IncidentStatus::Open,
@@ -250,6 +251,7 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             connector,
         } => {
             let query = DeadLetterPageQuery {
+                text: Some(request.filter.clone()),
                 connector,
                 state: None,
                 anchor: request.anchor.clone(),

@@ -11,6 +11,7 @@ pub mod route_pattern;
 pub mod route_report;
 pub mod routing;
 pub mod sanitize;
+pub mod search;
 pub mod sla;
 pub mod upstream_state;
 

@@ -80,6 +80,13 @@ impl Store {
             args.push(connector);
             filters.push(format!("connector = ?{}", args.len()));
         }
+        if let Some(text) = q.text.as_ref().filter(|t| !t.is_empty()) {
+            args.push(text);
+            filters.push(format!(
+                "triage_contains(?{}, id, connector, error_code, error_message, headers, payload)",
+                args.len()
+            ));
+        }
         let (cmp, order) = match q.dir {
             PageDir::Forward => ("<", "DESC"),
             PageDir::Backward => (">", "ASC"),

@@ -100,6 +100,13 @@ impl Store {
                 .collect();
             filters.push(format!("status_rank IN ({})", ranks.join(", ")));
         }
+        if let Some(text) = q.text.as_ref().filter(|t| !t.is_empty()) {
+            args.push(text);
+            filters.push(format!(
+                "triage_contains(?{}, id, connector, title, kind, severity, status, acked_by)",
+                args.len()
+            ));
+        }
         let (cmp, order) = match q.dir {
             PageDir::Forward => (">", "ASC"),
             PageDir::Backward => ("<", "DESC"),

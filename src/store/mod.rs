@@ -95,6 +95,9 @@ pub struct IncidentPageQuery {
     pub connector: Option<String>,
     /// Empty = every status.
     pub statuses: Vec<IncidentStatus>,
+    /// Only incidents whose id, connector, title, kind, severity, status or ack author contain
+    /// this text, ASCII case ignored (`domain::search`); `None` or empty = all.
+    pub text: Option<String>,
     pub anchor: Option<IncidentKey>,
     pub dir: PageDir,
     pub limit: usize,
@@ -112,6 +115,9 @@ pub struct DeadLetterPageQuery {
     pub connector: Option<String>,
     /// `None` = only `Dead` (the live DLQ).
     pub state: Option<DeadLetterState>,
+    /// Only dead letters whose id, connector, error, headers or whole payload contain this
+    /// text, ASCII case ignored (`domain::search`); `None` or empty = all.
+    pub text: Option<String>,
     pub anchor: Option<DeadLetterKey>,
     pub dir: PageDir,
     pub limit: usize,

@@ -1,12 +1,16 @@
 //! Opening the store file: parent directories, a private (0600) file, connection pragmas
-//! (WAL, busy timeout, foreign keys, synchronous=NORMAL) and migrations.
+//! (WAL, busy timeout, foreign keys, synchronous=NORMAL), the `/` filter's SQL function and
+//! migrations.
 
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::types::ValueRef;
 
 use super::{Result, Store, StoreError};
+use crate::domain::search;
 
 /// How long a writer waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,8 +75,32 @@ impl Store {
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| self.sqlite(e))?;
         self.conn.set_prepared_statement_cache_capacity(64);
+        self.conn
+            .create_scalar_function(
+                "triage_contains",
+                -1,
+                FunctionFlags::SQLITE_UTF8
+                    | FunctionFlags::SQLITE_DETERMINISTIC
+                    | FunctionFlags::SQLITE_INNOCUOUS,
+                contains_fn,
+            )
+            .map_err(|e| self.sqlite(e))?;
         Ok(())
     }
+}
+
+/// `triage_contains(needle, a, b, …)`: does any of `a, b, …` (text or blob; NULL and numbers
+/// never match) contain `needle`, ASCII case ignored ([`search::contains`])? The `/` filter's
+/// SQL side, one call per row over all of the row's searchable columns.
+fn contains_fn(ctx: &Context<'_>) -> rusqlite::Result<bool> {
+    let bytes = |i: usize| match ctx.get_raw(i) {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(b),
+        _ => None,
+    };
+    let Some(needle) = (!ctx.is_empty()).then(|| bytes(0)).flatten() else {
+        return Ok(false);
+    };
+    Ok((1..ctx.len()).any(|i| bytes(i).is_some_and(|b| search::contains(b, needle))))
 }
 
 /// Creates the parent directories and, when missing, an empty file readable only by its owner,

@@ -68,6 +68,18 @@ pub fn tabs(frame: &mut Frame<'_>, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// What the current view's filter searches, for the status line.
+fn filter_scope(app: &App) -> &'static str {
+    match app.view {
+        View::Incidents if app.incidents.filter_pending() => "searching the store…",
+        View::DeadLetters if app.dead_letters.list.filter_pending() => "searching the store…",
+        View::Incidents => "every unresolved incident",
+        View::DeadLetters => "every dead letter, payloads and headers included",
+        View::Activity => "the newest rows shown",
+        View::Connectors | View::Runbook => "every connector",
+    }
+}
+
 pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
     let line = if let Some(input) = &app.filter_input {
@@ -92,7 +104,7 @@ pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
         } else {
             Line::from(vec![
                 Span::styled(format!("filter: {}", safe(&filter)), t.accent()),
-                Span::styled("  (rows loaded on this page only; Esc clears)", t.dim()),
+                Span::styled(format!("  ({}; Esc clears)", filter_scope(app)), t.dim()),
             ])
         }
     };

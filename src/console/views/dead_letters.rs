@@ -20,7 +20,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         None => " (all connectors)".into(),
     };
     let more = if list.more_after() { " ↓ more" } else { "" };
-    let title = format!(" Dead letters{scope}: {} shown{more} ", visible.len());
+    let title = format!(
+        " Dead letters{scope}: {}{more} ",
+        super::count_shown(visible.len(), &list.filter)
+    );
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(title, t.title())));
@@ -29,10 +32,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         return;
     }
     if visible.is_empty() {
-        let text = if list.rows.is_empty() {
+        let text = if list.filter.is_empty() {
             "no dead letters: the queue is clean"
+        } else if list.filter_pending() {
+            "searching the store…"
         } else {
-            "no dead letter matches the filter"
+            "no dead letter matches the filter (Esc clears it)"
         };
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;

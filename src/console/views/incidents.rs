@@ -25,7 +25,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         (false, true) => " ↓ more",
         _ => "",
     };
-    let title = format!(" Incidents ({} shown{more}) ", visible.len());
+    let title = format!(
+        " Incidents ({}{more}) ",
+        super::count_shown(visible.len(), &list.filter)
+    );
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(title, t.title())));
@@ -34,10 +37,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         return;
     }
     if visible.is_empty() {
-        let text = if list.rows.is_empty() {
+        let text = if list.filter.is_empty() {
             "no open incidents"
+        } else if list.filter_pending() {
+            "searching the store…"
         } else {
-            "no incident matches the filter"
+            "no incident matches the filter (Esc clears it)"
         };
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;

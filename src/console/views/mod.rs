@@ -179,3 +179,12 @@ pub fn render_detail_pane(
         .scroll((scroll.min(max_scroll), 0));
     frame.render_widget(paragraph, area);
 }
+
+/// "12 shown", or with a filter "1 match" / "12 matches" (of the loaded page).
+pub(crate) fn count_shown(count: usize, filter: &str) -> String {
+    match (filter.is_empty(), count) {
+        (true, n) => format!("{n} shown"),
+        (false, 1) => "1 match".to_string(),
+        (false, n) => format!("{n} matches"),
+    }
+}
