@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Isolated RabbitMQ 3.10 (+ management) and Prometheus Alertmanager 0.25 on free loopback ports, for
 # triage's tests. Installs the Debian packages when missing; never touches machine-wide instances.
-# RabbitMQ also gets a TLS (amqps) listener with a throwaway CA and server certificate (CN/SAN
-# 127.0.0.1 and localhost) generated with the openssl CLI into $DIR/rmq/tls; the env names the CA.
+# RabbitMQ also gets TLS listeners (amqps, and https for management) with a throwaway CA and server
+# certificate (CN/SAN 127.0.0.1 and localhost) made with the openssl CLI in $DIR/rmq/tls; the env
+# names the CA.
 #
 #   scripts/upstreams.sh start   install if needed, start both, wait until ready, write $DIR/env
 #   scripts/upstreams.sh env     print the env vars the tests read (export lines)
@@ -75,14 +76,19 @@ make_tls_certs() {  # throwaway CA + server certificate for 127.0.0.1/localhost,
 start_rabbitmq() {
   rm -rf "$RMQ_DIR"; mkdir -p "$RMQ_DIR"/{home,log,mnesia}
   RMQ_AMQP_PORT=$(free_port); RMQ_HTTP_PORT=$(free_port); RMQ_DIST_PORT=$(free_port); RMQ_EPMD_PORT=$(free_port)
-  RMQ_AMQPS_PORT=$(free_port)
-  printf 'RMQ_AMQP_PORT=%s\nRMQ_HTTP_PORT=%s\nRMQ_DIST_PORT=%s\nRMQ_EPMD_PORT=%s\nRMQ_AMQPS_PORT=%s\n' \
-    "$RMQ_AMQP_PORT" "$RMQ_HTTP_PORT" "$RMQ_DIST_PORT" "$RMQ_EPMD_PORT" "$RMQ_AMQPS_PORT" > "$RMQ_DIR/ports"
+  RMQ_AMQPS_PORT=$(free_port); RMQ_HTTPS_PORT=$(free_port)
+  printf 'RMQ_AMQP_PORT=%s\nRMQ_HTTP_PORT=%s\nRMQ_DIST_PORT=%s\nRMQ_EPMD_PORT=%s\nRMQ_AMQPS_PORT=%s\nRMQ_HTTPS_PORT=%s\n' \
+    "$RMQ_AMQP_PORT" "$RMQ_HTTP_PORT" "$RMQ_DIST_PORT" "$RMQ_EPMD_PORT" "$RMQ_AMQPS_PORT" "$RMQ_HTTPS_PORT" > "$RMQ_DIR/ports"
   make_tls_certs
   local tls; tls=$(rmq_tls_dir)
   cat > "$RMQ_DIR/rabbitmq.conf" <<CONF
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $RMQ_HTTP_PORT
+management.ssl.ip = 127.0.0.1
+management.ssl.port = $RMQ_HTTPS_PORT
+management.ssl.cacertfile = $tls/ca.pem
+management.ssl.certfile = $tls/server.pem
+management.ssl.keyfile = $tls/server.key
 collect_statistics_interval = 1000
 loopback_users = none
 listeners.ssl.default = 127.0.0.1:$RMQ_AMQPS_PORT
@@ -107,7 +113,11 @@ wait_rabbitmq() {
     (( SECONDS - t0 > 120 )) && { log "rabbitmq TLS listener not up after 120 s"; tail -50 "$RMQ_DIR/log/stdout.log" >&2; return 1; }
     sleep 0.25
   done
-  log "rabbitmq ready: amqp 127.0.0.1:$RMQ_AMQP_PORT, amqps 127.0.0.1:$RMQ_AMQPS_PORT (CA $(rmq_tls_dir)/ca.pem), management http://127.0.0.1:$RMQ_HTTP_PORT"
+  until curl -fsS -o /dev/null --cacert "$(rmq_tls_dir)/ca.pem" -u guest:guest "https://127.0.0.1:$RMQ_HTTPS_PORT/api/overview" 2>/dev/null; do
+    (( SECONDS - t0 > 120 )) && { log "rabbitmq https management not up after 120 s"; tail -50 "$RMQ_DIR/log/stdout.log" >&2; return 1; }
+    sleep 0.25
+  done
+  log "rabbitmq ready: amqp 127.0.0.1:$RMQ_AMQP_PORT, amqps 127.0.0.1:$RMQ_AMQPS_PORT (CA $(rmq_tls_dir)/ca.pem), management http://127.0.0.1:$RMQ_HTTP_PORT, https://127.0.0.1:$RMQ_HTTPS_PORT"
 }
 
 start_alertmanager() {
@@ -152,6 +162,7 @@ export TRIAGE_TEST_RABBITMQ_AMQP=amqp://guest:guest@127.0.0.1:$RMQ_AMQP_PORT/%2f
 export TRIAGE_TEST_RABBITMQ_HTTP=http://127.0.0.1:$RMQ_HTTP_PORT
 export TRIAGE_TEST_RABBITMQ_AMQPS=amqps://guest:guest@127.0.0.1:$RMQ_AMQPS_PORT/%2f
 export TRIAGE_TEST_RABBITMQ_CA=$(rmq_tls_dir)/ca.pem
+export TRIAGE_TEST_RABBITMQ_HTTPS=https://127.0.0.1:$RMQ_HTTPS_PORT
 export TRIAGE_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT
 ENV
 }

@@ -111,7 +111,7 @@ fn a_misplaced_or_mistyped_ca_file_is_a_located_error() {
             "amqp://h:5672",
             r#"ca_file = "ca.pem""#,
             "ca_file",
-            "amqp_url must be an amqps:// URL",
+            "url must be an https:// URL or amqp_url an amqps:// URL",
         ),
         (
             "amqps://h:5671",
@@ -146,7 +146,10 @@ fn a_misplaced_or_mistyped_ca_file_is_a_located_error() {
         ("upstream[0].ca_file", line_of(&text, "ca_file")),
         "{err}"
     );
-    assert!(err.message.contains("needs amqp_url"), "{err}");
+    assert!(
+        err.message.contains("only applies to TLS connections"),
+        "{err}"
+    );
     let text = r#"[[upstream]]
 id = "alerts"
 kind = "alertmanager"
@@ -155,16 +158,32 @@ ca_file = "ca.pem"
 "#;
     let err = load(dir.path(), text)
         .1
-        .expect_err("alertmanager + ca_file");
+        .expect_err("alertmanager over http + ca_file");
     assert_eq!(
         (err.field.as_str(), err.line),
         ("upstream[0].ca_file", 5),
         "{err}"
     );
-    assert!(
-        err.message.contains(r#"only valid for kind = "rabbitmq""#),
-        "{err}"
+    assert!(err.message.contains("url must be an https:// URL"), "{err}");
+    // Every kind may trust a private CA for an https:// URL; a RabbitMQ with an https management
+    // URL may, even over plain AMQP.
+    let text = text.replace("http://127.0.0.1:9093", "https://alerts.internal:9093");
+    let config = load(dir.path(), &text)
+        .1
+        .expect("alertmanager over https + ca_file");
+    assert_eq!(
+        config.upstreams[0].ca_file.as_deref(),
+        Some(dir.path().join("ca.pem").as_path())
     );
+    let text = config_text(
+        "https://h:15671",
+        "amqp://h:5672",
+        "q",
+        r#"ca_file = "ca.pem""#,
+    );
+    load(dir.path(), &text)
+        .1
+        .expect("rabbitmq with an https management url + ca_file");
 }
 
 #[test]
@@ -219,6 +238,40 @@ fn a_missing_or_non_pem_ca_file_is_named_when_the_upstream_is_built() {
         let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(reasons, vec![err.to_string()]);
     }
+    // The HTTPS-only kinds load their ca_file when built, too; a good one builds.
+    for (kind, file, ok) in [
+        ("alertmanager", "not-a-cert.txt", false),
+        ("connector_api", "missing.pem", false),
+        ("connector_api", ca_pem_for_tests(dir.path()).as_str(), true),
+    ] {
+        let text = format!(
+            "[[upstream]]\nid = \"up\"\nkind = \"{kind}\"\nurl = \"https://127.0.0.1:9443\"\n\
+             ca_file = {file:?}\n"
+        );
+        let config = load(dir.path(), &text).1.expect("config loads");
+        let (upstreams, errors) = Upstreams::from_config(&config, &RoutingConfig::default());
+        if ok {
+            assert!(errors.is_empty(), "{kind}: {errors:?}");
+            assert!(upstreams.get("up").is_some());
+        } else {
+            assert!(upstreams.get("up").is_none(), "{kind} with {file}");
+            let reason = errors.first().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                reason.contains("ca_file") && reason.contains(file),
+                "{kind}: {reason}"
+            );
+        }
+    }
+}
+
+/// A self-signed CA certificate (its key was thrown away), for building clients that trust it.
+const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBkTCCATegAwIBAgIUK49KFsb11RDsxtVPcqQaS9dXbNQwCgYIKoZIzj0EAwIw\nHjEcMBoGA1UEAwwTdHJpYWdlIHVuaXQtdGVzdCBDQTAeFw0yNjExMjkxNTQ4Mzda\nFw0zNjExMjYxNTQ4MzdaMB4xHDAaBgNVBAMME3RyaWFnZSB1bml0LXRlc3QgQ0Ew\nWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAR/OKtnVghGsVvhdu4H+9kl07F7i5D7\nT9a54ojIZvdQ26hYsUnVwCf0TX+yqmPIoT4TXfA9M8oAuF+T3agavqsco1MwUTAd\nBgNVHQ4EFgQUZjjwbsx2FxtWL+23ISo1FQ/af5EwHwYDVR0jBBgwFoAUZjjwbsx2\nFxtWL+23ISo1FQ/af5EwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\nAiEAvIN3qNYRGvHqOXC6YuR2n9YkmjI2WTk3bvQd5n+wHyMCIHaOzX+QBNlcT645\nsVSv3yUr4C9Pt/rITTpiZMR+yF0R\n-----END CERTIFICATE-----\n";
+
+/// [`TEST_CA_PEM`] written to a file in `dir`.
+fn ca_pem_for_tests(dir: &Path) -> String {
+    let path = dir.join("unit-ca.pem");
+    std::fs::write(&path, TEST_CA_PEM).expect("write the test CA");
+    path.display().to_string()
 }
 
 /// A TCP peer that accepts and then says nothing: the connect gives up after the timeout, and
@@ -472,5 +525,56 @@ async fn amqps_to_the_plain_amqp_port_fails_as_tls_within_the_timeout() {
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     assert_tls_failure(&err, &url, &ca);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ with TLS: run scripts/test-all.sh"]
+async fn an_https_management_url_is_trusted_through_ca_file_and_refused_without_it() {
+    let (_, ca) = tls_server();
+    let https = std::env::var("TRIAGE_TEST_RABBITMQ_HTTPS").unwrap_or_else(|_| {
+        panic!("TRIAGE_TEST_RABBITMQ_HTTPS is not set (RabbitMQ's https management): {START_HINT}")
+    });
+    let t = Topology::new("https-mgmt").await;
+    t.dead_letter(&mixed_messages(3)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let adapter_with = |extra: &str| {
+        let text = config_text(&https, &t.amqp, &t.work, extra);
+        adapter_from(&load(dir.path(), &text).1.expect("config loads")).expect("adapter builds")
+    };
+
+    // With the private CA: the stats come over https (plain AMQP for browsing).
+    let trusted = adapter_with(&format!("ca_file = {ca:?}\ntimeout = \"10s\""));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let dead = loop {
+        let reports = trusted.connectors().await.expect("stats over https");
+        if reports[0].stats.dead == 3 || Instant::now() > deadline {
+            break reports[0].stats.dead;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(dead, 3, "stats count the DLQ");
+    assert_eq!(browse_all(&trusted).await.len(), 3);
+
+    // Without it: a clear, bounded refusal that names the URL and what was trusted.
+    let untrusted = adapter_with("timeout = \"5s\"");
+    let started = Instant::now();
+    let err = untrusted
+        .connectors()
+        .await
+        .expect_err("the private CA is not trusted");
+    let text = err.to_string();
+    assert!(matches!(err, UpstreamError::Unreachable { .. }), "{err:?}");
+    assert!(text.contains("TLS certificate not trusted"), "{text}");
+    assert!(text.contains("set ca_file for a private CA"), "{text}");
+    assert!(
+        text.contains(https.trim_end_matches('/')),
+        "names the URL: {text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "bounded by the timeout (with retries): {:?}",
+        started.elapsed()
+    );
     t.cleanup().await;
 }

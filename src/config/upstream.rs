@@ -1,6 +1,6 @@
-//! Checks one `[[upstream]]` entry: URL schemes, a single token source, RabbitMQ-only keys (and
-//! `ca_file` only with an `amqps://` URL) and the poll interval floor, and builds the
-//! [`UpstreamConfig`] with defaults.
+//! Checks one `[[upstream]]` entry: URL schemes, a single token source, RabbitMQ-only keys,
+//! `ca_file` only with a TLS URL (`https://`, or `amqps://` on RabbitMQ) and the poll interval
+//! floor, and builds the [`UpstreamConfig`] with defaults.
 
 use std::path::Path;
 use std::time::Duration;
@@ -60,7 +60,6 @@ pub(super) fn upstream(
             ("amqp_url", &raw.amqp_url),
             ("vhost", &raw.vhost),
             ("username", &raw.username),
-            ("ca_file", &raw.ca_file),
         ];
         if let Some((key, value)) = rabbit_only
             .iter()
@@ -83,7 +82,7 @@ pub(super) fn upstream(
         )?;
     }
     if let Some(ca_file) = &raw.ca_file {
-        check_ca_file(ca_file, raw.amqp_url.as_ref(), field("ca_file"), loc)?;
+        check_ca_file(ca_file, raw, field("ca_file"), loc)?;
     }
 
     let poll_interval = raw
@@ -131,31 +130,34 @@ pub(super) fn upstream(
     })
 }
 
-/// `ca_file` only means something for a TLS AMQP connection: it needs an `amqps://` amqp_url.
+/// `ca_file` only means something for a TLS connection: an `https://` url (every kind) or, on
+/// RabbitMQ, an `amqps://` amqp_url.
 fn check_ca_file(
     ca_file: &Spanned<String>,
-    amqp_url: Option<&Spanned<String>>,
+    raw: &RawUpstream,
     field: String,
     loc: &Locator,
 ) -> Result<(), ConfigError> {
     if ca_file.get_ref().trim().is_empty() {
         return Err(loc.at(&ca_file.span(), field, "ca_file must not be empty"));
     }
-    let scheme = amqp_url.and_then(|url| url::Url::parse(url.get_ref()).ok());
-    match scheme.as_ref().map(url::Url::scheme) {
-        Some("amqps") => Ok(()),
-        Some(_) => Err(loc.at(
-            &ca_file.span(),
-            field,
-            "ca_file only applies to TLS connections: amqp_url must be an amqps:// URL \
-             (remove ca_file, or switch amqp_url to amqps:// and the broker's TLS port)",
-        )),
-        None => Err(loc.at(
-            &ca_file.span(),
-            field,
-            r#"ca_file needs amqp_url = "amqps://host:5671" (the CA is trusted for AMQP over TLS)"#,
-        )),
+    let scheme = |url: Option<&Spanned<String>>| {
+        url.and_then(|u| url::Url::parse(u.get_ref()).ok())
+            .map(|u| u.scheme().to_string())
+    };
+    let https = scheme(Some(&raw.url)).as_deref() == Some("https");
+    let amqps = scheme(raw.amqp_url.as_ref()).as_deref() == Some("amqps");
+    if https || amqps {
+        return Ok(());
     }
+    let message = if raw.kind == UpstreamKind::Rabbitmq {
+        "ca_file only applies to TLS connections: url must be an https:// URL or amqp_url an \
+         amqps:// URL (remove ca_file, or switch to the broker's TLS listeners)"
+    } else {
+        "ca_file only applies to TLS connections: url must be an https:// URL (remove ca_file, \
+         or switch url to https://)"
+    };
+    Err(loc.at(&ca_file.span(), field, message))
 }
 
 fn check_url(

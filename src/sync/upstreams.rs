@@ -9,6 +9,7 @@ use crate::domain::routing::{self, IncidentFacts};
 use crate::notify::Notifier;
 use crate::upstream::alertmanager::{AckTtl, Alertmanager};
 use crate::upstream::connector_api::ConnectorApi;
+use crate::upstream::tls::TrustedCa;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// Every configured upstream's adapter, by id.
@@ -72,14 +73,31 @@ fn build(
         upstream: u.id.clone(),
         message,
     })?;
+    // RabbitMQ loads its own (for both its management URL and its amqps:// connection).
+    let ca = match (&u.ca_file, u.kind) {
+        (Some(path), UpstreamKind::ConnectorApi | UpstreamKind::Alertmanager) => Some(
+            TrustedCa::load(path).map_err(|message| UpstreamError::Config {
+                upstream: u.id.clone(),
+                message,
+            })?,
+        ),
+        _ => None,
+    };
     match u.kind {
-        UpstreamKind::ConnectorApi => Ok(Arc::new(ConnectorApi::new(
-            &u.id, &u.url, u.timeout, token,
-        )?)),
+        UpstreamKind::ConnectorApi => {
+            let api = ConnectorApi::new(&u.id, &u.url, u.timeout, token)?;
+            Ok(Arc::new(match ca {
+                Some(ca) => api.trusting(ca)?,
+                None => api,
+            }))
+        }
         UpstreamKind::Alertmanager => {
             let am = Alertmanager::new(&u.id, &u.url, u.timeout, token)?
                 .with_ack_ttl_for(ack_timeout_of(config, routing));
-            Ok(Arc::new(am))
+            Ok(Arc::new(match ca {
+                Some(ca) => am.trusting(ca)?,
+                None => am,
+            }))
         }
         UpstreamKind::Rabbitmq => Ok(Arc::new(crate::upstream::rabbitmq::RabbitMq::from_config(
             u,

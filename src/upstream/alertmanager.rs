@@ -12,6 +12,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::http::HttpClient;
+use super::tls::TrustedCa;
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
 use crate::domain::{
     Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, IncidentStatus, Link,
@@ -127,6 +128,15 @@ impl Alertmanager {
             http: HttpClient::new(id, url, timeout, token)?,
             ack_ttl: DEFAULT_ACK_TTL,
             ack_ttl_for: None,
+        })
+    }
+
+    /// The same upstream, trusting `ca` (its `ca_file`) for an `https://` URL on top of the
+    /// system roots.
+    pub fn trusting(self, ca: TrustedCa) -> Result<Self, UpstreamError> {
+        Ok(Alertmanager {
+            http: self.http.trusting(ca)?,
+            ..self
         })
     }
 

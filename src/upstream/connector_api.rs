@@ -6,6 +6,7 @@ use base64::Engine;
 use std::time::Duration;
 
 use super::http::HttpClient;
+use super::tls::TrustedCa;
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
 use crate::api::{
     ConnectorDto, ConnectorList, DeadLetterDto, DeadLetterQuery, DiscardRequest,
@@ -33,6 +34,14 @@ impl ConnectorApi {
     ) -> Result<Self, UpstreamError> {
         Ok(ConnectorApi {
             http: HttpClient::new(id, url, timeout, token)?,
+        })
+    }
+
+    /// The same upstream, trusting `ca` (its `ca_file`) for an `https://` URL on top of the
+    /// system roots.
+    pub fn trusting(self, ca: TrustedCa) -> Result<Self, UpstreamError> {
+        Ok(ConnectorApi {
+            http: self.http.trusting(ca)?,
         })
     }
 

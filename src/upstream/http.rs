@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::UpstreamError;
+use super::tls::TrustedCa;
 use crate::domain::sanitize;
 
 /// Answers larger than this are refused (a lying server must not exhaust memory).
@@ -42,6 +43,9 @@ pub struct HttpClient {
     upstream: String,
     base: Url,
     client: reqwest::Client,
+    timeout: Duration,
+    /// The `ca_file` trusted on top of the system roots, named in TLS errors.
+    trusted_ca: Option<TrustedCa>,
     auth: Auth,
     retry: RetryPolicy,
 }
@@ -90,19 +94,30 @@ impl HttpClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("triage/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| config_err(format!("cannot build HTTP client: {e}")))?;
+        let client = build_client(timeout, None).map_err(config_err)?;
         let auth = token.map(Auth::Bearer).unwrap_or(Auth::None);
         Ok(HttpClient {
             upstream: upstream.to_string(),
             base,
             client,
+            timeout,
+            trusted_ca: None,
             auth,
             retry: RetryPolicy::default(),
+        })
+    }
+
+    /// The same client, trusting `ca` for `https://` in addition to the system roots.
+    pub fn trusting(self, ca: TrustedCa) -> Result<Self, UpstreamError> {
+        let client =
+            build_client(self.timeout, Some(&ca)).map_err(|message| UpstreamError::Config {
+                upstream: self.upstream.clone(),
+                message,
+            })?;
+        Ok(HttpClient {
+            client,
+            trusted_ca: Some(ca),
+            ..self
         })
     }
 
@@ -271,12 +286,62 @@ impl HttpClient {
         }
         if e.is_timeout() {
             message = format!("timed out ({message})");
+        } else if self.base.scheme() == "https" && is_certificate_failure(e) {
+            let trust = match &self.trusted_ca {
+                Some(ca) => format!("the system roots and ca_file {}", ca.path().display()),
+                None => "the system roots only (set ca_file for a private CA)".to_string(),
+            };
+            message = format!("TLS certificate not trusted (trusting {trust}): {message}");
         }
         UpstreamError::Unreachable {
             upstream: self.upstream.clone(),
             url: url.to_string(),
             message,
         }
+    }
+}
+
+/// One reqwest client: request and connect timeouts, the user agent, and `ca`'s certificates
+/// trusted on top of the system roots.
+fn build_client(timeout: Duration, ca: Option<&TrustedCa>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .user_agent(concat!("triage/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = ca {
+        let certificates = reqwest::Certificate::from_pem_bundle(ca.pem().as_bytes())
+            .map_err(|e| format!("ca_file {}: {e}", ca.path().display()))?;
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build HTTP client: {e}"))
+}
+
+/// True when a request failed because the server's certificate was not trusted (rustls reports
+/// it as an invalid-certificate error somewhere in the source chain, often inside io::Errors).
+fn is_certificate_failure(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(tls) = rustls_error_in(cause) {
+            return matches!(tls, rustls::Error::InvalidCertificate(_));
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The rustls error `error` is, or wraps through io::Errors (whose `source()` skips it).
+fn rustls_error_in<'a>(
+    mut error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        error = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)?;
     }
 }
 

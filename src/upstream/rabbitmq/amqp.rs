@@ -15,7 +15,6 @@ mod publish;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,12 +27,11 @@ use lapin::tcp::{AMQPUriTcpExt, OwnedTLSConfig};
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
 use lapin::{AsyncTcpStream, BasicProperties, Channel, Connection, ConnectionProperties};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio::sync::Mutex;
 
 use super::ack_batch::AckBatch;
 use crate::upstream::UpstreamError;
+use crate::upstream::tls::TrustedCa;
 use publish::Pending;
 
 /// Deliveries in flight (prefetch) and publishes awaiting confirms during a pass.
@@ -82,62 +80,6 @@ pub struct PassReport {
 
 /// How long [`Broker::new`] lets one connect (TCP, TLS handshake and AMQP open) take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// CA certificates trusted for an `amqps://` connection on top of the system roots.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedCa {
-    path: PathBuf,
-    /// The certificates re-encoded as PEM (other PEM sections of the file are left out).
-    pem: String,
-}
-
-impl TrustedCa {
-    /// Reads `path` and checks that it holds at least one valid X.509 certificate in PEM form;
-    /// the error names the file and what is wrong with it.
-    pub fn load(path: &Path) -> Result<TrustedCa, String> {
-        let shown = path.display();
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
-        let mut roots = rustls::RootCertStore::empty();
-        let mut pem = String::new();
-        for (index, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
-            let number = index + 1;
-            let cert = cert.map_err(|e| {
-                format!("ca_file {shown}: certificate {number} is not valid PEM: {e}")
-            })?;
-            pem.push_str(&to_pem(&cert));
-            roots.add(cert).map_err(|e| {
-                // rustls words every certificate problem as "invalid peer certificate".
-                let why = match e {
-                    rustls::Error::InvalidCertificate(problem) => format!("{problem:?}"),
-                    other => other.to_string(),
-                };
-                format!("ca_file {shown}: certificate {number} is not a usable X.509 certificate ({why})")
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(format!(
-                "ca_file {shown} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)"
-            ));
-        }
-        Ok(TrustedCa {
-            path: path.to_path_buf(),
-            pem,
-        })
-    }
-}
-
-/// One certificate as a PEM block (base64 in lines of 64).
-fn to_pem(cert: &CertificateDer<'_>) -> String {
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
-}
 
 /// The socket of a connection being opened, as a duplicate handle, while its opener waits.
 struct PendingSocket {
@@ -227,7 +169,7 @@ impl Broker {
             .map_err(|e: String| self.error("amqp_url is not a valid AMQP URI", e))?;
         let config = OwnedTLSConfig {
             identity: None,
-            cert_chain: self.trusted_ca.as_ref().map(|ca| ca.pem.clone()),
+            cert_chain: self.trusted_ca.as_ref().map(|ca| ca.pem().to_string()),
         };
         let runtime = lapin::runtime::default_runtime()
             .map_err(|e| self.error("no async runtime for the AMQP connection", e))?;
@@ -291,7 +233,7 @@ impl Broker {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(e)) if tls && is_tls_failure(&e) => {
                 let trust = match &self.trusted_ca {
-                    Some(ca) => format!("the system roots and ca_file {}", ca.path.display()),
+                    Some(ca) => format!("the system roots and ca_file {}", ca.path().display()),
                     None => "the system roots only (set ca_file for a private CA)".to_string(),
                 };
                 Err(self.error(

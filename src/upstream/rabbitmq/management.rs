@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::upstream::UpstreamError;
 use crate::upstream::http::HttpClient;
+use crate::upstream::tls::TrustedCa;
 
 /// Live numbers of one queue. Missing fields (new queues) are zero.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -70,6 +71,14 @@ impl Management {
             http,
             vhost: vhost.to_string(),
         }
+    }
+
+    /// The same API, trusting `ca` for an `https://` management URL.
+    pub fn trusting(self, ca: TrustedCa) -> Result<Self, UpstreamError> {
+        Ok(Management {
+            http: self.http.trusting(ca)?,
+            ..self
+        })
     }
 
     /// Numbers for every queue of the vhost, by name: two list calls, no per-queue requests.

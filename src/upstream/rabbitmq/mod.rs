@@ -26,6 +26,7 @@ use management::{Management, QueueNumbers};
 use snapshot::BrowseMemory;
 
 use super::http::{Auth, HttpClient};
+use super::tls::TrustedCa;
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
 use crate::config::{ConnectorConfig, UpstreamConfig};
 use crate::domain::{
@@ -104,15 +105,17 @@ impl RabbitMq {
     }
 
     /// The same adapter, trusting the CA certificates in the PEM file `ca_file` for its
-    /// `amqps://` connection in addition to the system roots. The file is read and checked now:
-    /// missing, unreadable or without a valid certificate is a [`UpstreamError::Config`].
+    /// `amqps://` connection and its `https://` management URL, in addition to the system roots.
+    /// The file is read and checked now: missing, unreadable or without a valid certificate is a
+    /// [`UpstreamError::Config`].
     pub fn with_ca_file(self, ca_file: &std::path::Path) -> Result<Self, UpstreamError> {
-        let ca = amqp::TrustedCa::load(ca_file).map_err(|message| UpstreamError::Config {
+        let ca = TrustedCa::load(ca_file).map_err(|message| UpstreamError::Config {
             upstream: self.id.clone(),
             message,
         })?;
         Ok(RabbitMq {
-            broker: self.broker.trusting(ca),
+            broker: self.broker.trusting(ca.clone()),
+            management: self.management.trusting(ca)?,
             ..self
         })
     }
