@@ -6,7 +6,7 @@
 use crate::config::{Config, RoutingConfig};
 use crate::domain::escalation::{EscalationChain, NotifyTarget};
 use crate::domain::routing::{IncidentFacts, StoredRoute};
-use crate::domain::sla::{SlaInput, clock};
+use crate::domain::sla::{ClockState, SlaInput, clock};
 use crate::domain::{Action, ActionKind, Incident, OutboxEntry, Timestamp, UpstreamKind};
 use crate::notify::Notification;
 use crate::store::{EscalationStepRecord, Store, StoreError};
@@ -43,8 +43,18 @@ pub fn route_of(
     )
 }
 
+/// What one look at an incident's clock (`triage watch`) did and when it needs the next one.
+#[derive(Debug, Default)]
+pub struct DueSteps {
+    /// The steps taken, with the actions each enqueued.
+    pub taken: Vec<(u32, Vec<OutboxEntry>)>,
+    /// When the clock next needs a look: the next chain step's time, or when the ack expires;
+    /// `None` when nothing can come due until the incident (or its route) changes.
+    pub next_look: Option<Timestamp>,
+}
+
 /// Takes every step of the incident's chain that is due at `now` and not taken yet in this ack
-/// cycle (`triage watch`). Returns the steps taken.
+/// cycle (`triage watch`). Returns the steps taken and when to look again.
 pub fn take_due_steps(
     store: &mut Store,
     config: &Config,
@@ -52,10 +62,10 @@ pub fn take_due_steps(
     incident: &Incident,
     operator: &str,
     now: Timestamp,
-) -> Result<Vec<(u32, Vec<OutboxEntry>)>, StoreError> {
+) -> Result<DueSteps, StoreError> {
     let route = route_of(store, config, routing, incident)?;
     let Some(chain) = route.chain.as_deref().and_then(|name| routing.chain(name)) else {
-        return Ok(Vec::new());
+        return Ok(DueSteps::default());
     };
     let sla = std::time::Duration::from_secs(route.ack_sla_secs);
     let c = clock(&SlaInput::from_incident(incident), sla, Some(chain), now);
@@ -80,7 +90,15 @@ pub fn take_due_steps(
             taken.push((level, entries));
         }
     }
-    Ok(taken)
+    // The next step after every due one (never later than the next one the loop above would
+    // take); an acked clock restarts when its ack expires; a suppressed or resolved one waits
+    // for a change.
+    let next_look = match c.state {
+        ClockState::Running => c.next_step.map(|step| step.at),
+        ClockState::Acknowledged { expires_at } => expires_at,
+        ClockState::Suppressed | ClockState::Resolved => None,
+    };
+    Ok(DueSteps { taken, next_look })
 }
 
 /// Takes the next step now (the operator pressed `e` or ran `triage escalate`): the chain's next

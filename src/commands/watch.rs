@@ -10,7 +10,7 @@ use chrono::Utc;
 use color_eyre::eyre::Result;
 
 use super::Context;
-use crate::sync::watcher::{WATCH_LOCK, evaluate};
+use crate::sync::watcher::{WATCH_LOCK, evaluate, look_at_everything};
 use crate::sync::{StoreWriter, SyncHandle, SyncOptions, Upstreams};
 
 pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitCode> {
@@ -30,6 +30,9 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
         match lock {
             Ok(()) => {
                 if active.is_none() {
+                    // Taking over (or starting): this config's chains and SLAs may differ from
+                    // the last holder's, so every incident gets a look.
+                    look_at_everything(&writer).await?;
                     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
                     super::sync::record_build_errors(&writer, errors).await?;
                     let options = SyncOptions {

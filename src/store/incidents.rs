@@ -9,7 +9,7 @@ use super::codec::{col_u32, deadline_ms, from_ms, ms, opt_ms, page_limit, status
 use super::{IncidentKey, IncidentPageQuery, PageDir, Result, Store};
 use crate::domain::{Incident, IncidentStatus, Link, Severity};
 
-const COLUMNS: &str = "upstream, id, connector, kind, severity, status, title, detail, opened_ms, \
+pub(super) const COLUMNS: &str = "upstream, id, connector, kind, severity, status, title, detail, opened_ms, \
      updated_ms, acked_by, acked_ms, resolved_ms, ack_deadline_ms, escalation_level, labels, links, \
      status_rank, deadline_ms";
 
@@ -163,7 +163,7 @@ impl Store {
         Ok(out)
     }
 
-    fn incident_from_row(&self, row: &Row<'_>) -> Result<(IncidentKey, Incident)> {
+    pub(super) fn incident_from_row(&self, row: &Row<'_>) -> Result<(IncidentKey, Incident)> {
         let get = |e| self.sqlite(e);
         let bad = |what: &str| self.corrupt("incidents", what.to_string());
         let time = |idx: usize| -> Result<Option<crate::domain::Timestamp>> {

@@ -19,6 +19,7 @@ pub use escalations::EscalationStepRecord;
 mod incidents;
 mod locks;
 pub use locks::LockHolder;
+pub use watch_marks::{WATCH_NEVER, WatchDue, WatchMark};
 mod metrics;
 mod open;
 mod outbox;
@@ -27,6 +28,7 @@ mod routes;
 mod schema;
 mod snapshot;
 mod sync_state;
+mod watch_marks;
 
 use std::path::{Path, PathBuf};
 

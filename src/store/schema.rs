@@ -9,7 +9,12 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::{Result, Store, StoreError};
 
 /// Every migration, oldest first. The binary's schema version is `MIGRATIONS.len()`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_REOPENS_LOCKS_ROUTES, V3_SUPPRESSED];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    V1_INITIAL,
+    V2_REOPENS_LOCKS_ROUTES,
+    V3_SUPPRESSED,
+    V4_WATCH_DUE,
+];
 
 /// The schema version this binary writes and understands.
 pub(crate) fn supported_version() -> u32 {
@@ -329,6 +334,35 @@ BEGIN
 END;
 "#;
 
+/// `triage watch` looks only at incidents whose clock needs a look: `watch_due_ms` is when
+/// (0 = now: new, changed or never evaluated; i64::MAX = only after a change). A write of any
+/// field the clock or the route reads, or a new route, resets it to 0 and bumps `watch_gen`, so a
+/// watcher that evaluated an older version cannot overwrite the reset with a stale mark.
+const V4_WATCH_DUE: &str = r#"
+ALTER TABLE incidents ADD COLUMN watch_due_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN watch_gen INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX incidents_by_watch_due ON incidents (watch_due_ms, row_id);
+
+CREATE TRIGGER incidents_watch_reset
+AFTER UPDATE OF connector, kind, severity, status, opened_ms, acked_ms, ack_deadline_ms,
+    escalation_level, labels, status_rank ON incidents
+BEGIN
+    UPDATE incidents SET watch_due_ms = 0, watch_gen = watch_gen + 1 WHERE rowid = new.rowid;
+END;
+
+CREATE TRIGGER incident_routes_watch_reset_insert AFTER INSERT ON incident_routes
+BEGIN
+    UPDATE incidents SET watch_due_ms = 0, watch_gen = watch_gen + 1
+     WHERE upstream = new.upstream AND id = new.id;
+END;
+
+CREATE TRIGGER incident_routes_watch_reset_update AFTER UPDATE OF route ON incident_routes
+BEGIN
+    UPDATE incidents SET watch_due_ms = 0, watch_gen = watch_gen + 1
+     WHERE upstream = new.upstream AND id = new.id;
+END;
+"#;
+
 impl Store {
     /// Brings the schema up to [`supported_version`], one transaction per migration.
     pub(crate) fn migrate(&mut self) -> Result<()> {
@@ -451,5 +485,58 @@ mod tests {
             })
             .unwrap();
         assert_eq!((reopens, counts(&conn)), (0, (4, 3)));
+    }
+
+    /// A V3 store gains watch marks: every existing incident is due for a look at once, and a
+    /// later change to a clock field (not to the title) asks for a look again.
+    #[test]
+    fn v4_makes_every_incident_due_and_changes_reset_the_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for migration in [V1_INITIAL, V2_REOPENS_LOCKS_ROUTES, V3_SUPPRESSED] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            conn.execute(INSERT, rusqlite::params!["o", "open", 0])
+                .unwrap();
+        }
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let mark = |conn: &Connection| -> (i64, i64) {
+            conn.query_row(
+                "SELECT watch_due_ms, watch_gen FROM incidents WHERE id = 'o'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(mark(&conn), (0, 0));
+        conn.execute(
+            "UPDATE incidents SET watch_due_ms = 5000 WHERE id = 'o'",
+            [],
+        )
+        .unwrap();
+        conn.execute("UPDATE incidents SET title = 'renamed' WHERE id = 'o'", [])
+            .unwrap();
+        assert_eq!(mark(&conn), (5000, 0), "a title is not a clock field");
+        conn.execute(
+            "UPDATE incidents SET status = 'acknowledged', status_rank = 1, acked_ms = 1 WHERE id = 'o'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(mark(&conn), (0, 1));
+        conn.execute(
+            "UPDATE incidents SET watch_due_ms = 7000 WHERE id = 'o'",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO incident_routes (upstream, id, route, routed_ms) VALUES ('am', 'o', '{}', 1)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(mark(&conn), (0, 2), "a new route asks for a look");
     }
 }
