@@ -1,7 +1,8 @@
-//! `triage watch`'s evaluation tick over many unresolved incidents: every open or acknowledged
-//! incident's SLA clock is run against its stored route and chain, and due steps are taken once.
-//! The first tick takes every due step (outbox rows, escalation records); the measured ticks are
-//! the steady state, where every step is already taken and the tick only checks.
+//! `triage watch`'s evaluation tick over many unresolved incidents. The first tick looks at every
+//! incident (its SLA clock run against its stored route and chain) and takes every due step
+//! (outbox rows, escalation records). Measured: the steady tick, where every step is taken and no
+//! incident's next look is due (the tick reads the due marks only), and a full look, as when a
+//! watcher takes over the lease (every mark reset, every clock run again, no step due).
 //!
 //! `cargo bench --bench watch` (set `TRIAGE_BENCH_INCIDENTS` for the size; default 10,000).
 
@@ -14,7 +15,7 @@ use triage::domain::routing::{IncidentFacts, StoredRoute};
 use triage::domain::{ConnectionState, Incident, IncidentStatus, Severity};
 use triage::store::{Store, SyncBatch};
 use triage::sync::StoreWriter;
-use triage::sync::watcher::evaluate;
+use triage::sync::watcher::{evaluate, look_at_everything};
 
 fn incident(n: usize, connector: &str) -> Incident {
     let opened = Utc::now() - Duration::hours(30);
@@ -94,33 +95,37 @@ fn bench_watch(c: &mut Criterion) {
     drop(store);
     let writer = StoreWriter::open(&store_path).expect("writer");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let first = rt
-        .block_on(evaluate(
+    let tick = || {
+        rt.block_on(evaluate(
             &config,
             &routing,
             &writer,
             "watch@bench",
             Utc::now(),
         ))
-        .expect("first tick");
+        .expect("tick")
+    };
+    let first = tick();
     assert_eq!(first.incidents_checked, size, "every incident checked");
     assert!(first.steps_taken > 0, "the first tick takes the due steps");
     let mut group = c.benchmark_group("watch");
     group.sample_size(10);
+    group.bench_function(format!("full look at {size} unresolved incidents"), |b| {
+        b.iter(|| {
+            rt.block_on(look_at_everything(&writer)).expect("reset");
+            let summary = tick();
+            assert_eq!(summary.incidents_checked, size, "every incident looked at");
+            assert_eq!(summary.steps_taken, 0, "steps are taken once");
+            black_box(summary)
+        });
+    });
     group.bench_function(
         format!("steady tick over {size} unresolved incidents"),
         |b| {
             b.iter(|| {
-                let summary = rt
-                    .block_on(evaluate(
-                        &config,
-                        &routing,
-                        &writer,
-                        "watch@bench",
-                        Utc::now(),
-                    ))
-                    .expect("tick");
+                let summary = tick();
                 assert_eq!(summary.steps_taken, 0, "steps are taken once");
+                assert_eq!(summary.incidents_checked, 0, "no look is due");
                 black_box(summary)
             });
         },
