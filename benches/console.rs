@@ -210,7 +210,10 @@ fn load_cmd(app: &mut App, view: View) -> StoreCmd {
                 connector: None,
             }
         }
-        View::Activity => StoreCmd::LoadActivity,
+        View::Activity => {
+            let (seq, request) = app.activity.list.reload();
+            StoreCmd::LoadActivity { seq, request }
+        }
         View::Runbook => StoreCmd::LoadRunbook {
             connector: "connector-0".into(),
             path: None,

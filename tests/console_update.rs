@@ -943,3 +943,48 @@ fn the_filter_searches_the_whole_store_and_pages_through_its_matches() {
     assert_eq!(cleared.filter, "");
     assert_eq!(cleared.anchor, None);
 }
+
+#[test]
+fn activity_pages_through_every_action_and_filters_in_the_store() {
+    let mut app = on(View::Activity);
+    let page: Vec<_> = (0..PAGE_LIMIT as i64)
+        .map(|n| {
+            outbox_entry(
+                &format!("ob-{n:03}"),
+                ActionKind::Replay,
+                &format!("dl-{n:03}"),
+                OutboxState::Sent,
+                n,
+            )
+        })
+        .collect();
+    let last_id = page.last().map(|e| e.id.clone());
+    let (seq, request) = app.activity.list.reload();
+    update(
+        &mut app,
+        Msg::Activity {
+            seq,
+            request,
+            outbox: page,
+            audit: Vec::new(),
+            limit: PAGE_LIMIT,
+        },
+    );
+    for _ in 1..PAGE_LIMIT {
+        assert!(key(&mut app, "j").is_empty(), "within the loaded page");
+    }
+    match &key(&mut app, "j")[..] {
+        [Cmd::Store(StoreCmd::LoadActivity { request, .. })] => {
+            assert_eq!(request.anchor.as_ref().map(|k| k.id.clone()), last_id);
+            assert_eq!(request.dir, PageDir::Forward);
+        }
+        other => panic!("expected the next page of actions, got {other:?}"),
+    }
+    key(&mut app, "/");
+    match &key(&mut app, "d")[..] {
+        [Cmd::Store(StoreCmd::LoadActivity { request, .. })] => {
+            assert_eq!((request.filter.as_str(), &request.anchor), ("d", &None));
+        }
+        other => panic!("expected a filtered first page, got {other:?}"),
+    }
+}

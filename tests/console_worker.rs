@@ -242,9 +242,17 @@ fn store_thread_answers_every_command_and_the_views_draw_its_data() {
         }
         other => panic!("{other:?}"),
     }
-    cmd_tx.send(StoreCmd::LoadActivity).unwrap();
+    let request = PageRequest {
+        anchor: None,
+        dir: PageDir::Forward,
+        filter: String::new(),
+        land: Landing::First,
+    };
+    cmd_tx
+        .send(StoreCmd::LoadActivity { seq: 1, request })
+        .unwrap();
     match next(&mut msg_rx) {
-        Msg::Activity { outbox, audit } => {
+        Msg::Activity { outbox, audit, .. } => {
             assert_eq!(outbox.len(), 1);
             assert!(
                 audit.iter().any(|a| a.event == "ack.requested"),

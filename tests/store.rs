@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{Duration, TimeZone, Utc};
 use triage::domain::{
     Action, ActionKind, ActionOutcome, ConnectionState, ConnectorReport, ConnectorStatus,
-    DeadLetter, DeadLetterError, DeadLetterState, Incident, IncidentStatus, OutboxState,
-    QueueStats, Severity, Timestamp,
+    DeadLetter, DeadLetterError, DeadLetterState, Incident, IncidentStatus, OutboxEntry,
+    OutboxState, QueueStats, Severity, Timestamp,
 };
 use triage::store::{
-    AuditVerification, DeadLetterPageQuery, IncidentPageQuery, PageDir, Store, StoreError,
-    SyncBatch,
+    AuditVerification, DeadLetterPageQuery, IncidentPageQuery, OutboxKey, OutboxPageQuery, PageDir,
+    Store, StoreError, SyncBatch,
 };
 
 fn t0() -> Timestamp {
@@ -786,4 +786,76 @@ fn the_filter_finds_incidents_by_title_and_ack_author() {
     assert_eq!(ids("erp"), ["inc-3", "inc-2"], "urgency order: open first");
     assert_eq!(ids("acknowledged"), ["inc-2"]);
     assert!(ids("nobody").is_empty());
+}
+
+#[test]
+fn the_outbox_pages_newest_first_both_ways_and_filters_in_the_store() {
+    let (_dir, mut store) = open_temp();
+    let mut ids = Vec::new();
+    for n in 0..450 {
+        let action = Action {
+            kind: if n % 3 == 0 {
+                ActionKind::Ack
+            } else {
+                ActionKind::Replay
+            },
+            upstream: "demo".into(),
+            target: format!("dl-{n:04}"),
+            operator: if n % 50 == 0 { "Dana" } else { "ana" }.into(),
+            note: (n == 7).then(|| "vendor fixed ORD-7731".to_string()),
+            level: None,
+            payload: None,
+        };
+        // Pairs share a timestamp: the id breaks the tie.
+        let entry = store
+            .enqueue_action(&action, t0() + Duration::seconds(n / 2))
+            .unwrap();
+        ids.push(entry.id);
+    }
+    let page = |anchor: Option<OutboxKey>, dir, text: Option<&str>| {
+        store
+            .page_outbox_keyset(&OutboxPageQuery {
+                text: text.map(str::to_string),
+                anchor,
+                dir,
+                limit: 200,
+            })
+            .unwrap()
+    };
+    let key = |e: &OutboxEntry| OutboxKey {
+        created_ms: e.created_at.timestamp_millis(),
+        id: e.id.clone(),
+    };
+    let mut seen = Vec::new();
+    let mut anchor = None;
+    let mut pages = Vec::new();
+    loop {
+        let rows = page(anchor.clone(), PageDir::Forward, None);
+        let Some(last) = rows.last() else { break };
+        anchor = Some(key(last));
+        pages.push(rows.iter().map(key).collect::<Vec<_>>());
+        seen.extend(rows.into_iter().map(|e| (e.created_at, e.id)));
+    }
+    assert_eq!(seen.len(), 450, "every entry once");
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, ties by id"
+    );
+    let back = page(Some(pages[1][0].clone()), PageDir::Backward, None);
+    assert_eq!(back.iter().map(key).collect::<Vec<_>>(), pages[0]);
+
+    let targets = |text: &str| -> Vec<String> {
+        page(None, PageDir::Forward, Some(text))
+            .into_iter()
+            .map(|e| e.action.target)
+            .collect()
+    };
+    assert_eq!(targets("dana").len(), 9, "operator, ASCII case ignored");
+    assert_eq!(targets("ord-7731"), ["dl-0007"], "the note");
+    assert_eq!(targets("DL-0449"), ["dl-0449"], "the target");
+    assert_eq!(targets("ack").len(), 150, "the kind");
+    assert!(
+        targets("operator").is_empty(),
+        "JSON field names do not match"
+    );
 }

@@ -1,6 +1,6 @@
-//! The `/` filter: typing into the prompt, and the filter text of each view. Incidents and dead
-//! letters are filtered by the store over the whole list (see `paging`); the connectors (all
-//! loaded) and Activity (the newest rows) are filtered in place.
+//! The `/` filter: typing into the prompt, and the filter text of each view. Incidents, dead
+//! letters and Activity's actions are filtered by the store over the whole list (see `paging`);
+//! the connectors (all loaded) are filtered in place.
 
 use super::app::{App, View};
 use super::keymap::Key;
@@ -45,7 +45,7 @@ pub fn current_filter(app: &App) -> String {
         View::Connectors => app.connectors.filter.clone(),
         View::Incidents => app.incidents.filter.clone(),
         View::DeadLetters => app.dead_letters.list.filter.clone(),
-        View::Activity => app.activity.filter.clone(),
+        View::Activity => app.activity.list.filter.clone(),
         View::Runbook => String::new(),
     }
 }
@@ -76,8 +76,9 @@ pub fn set_filter(app: &mut App, text: &str) -> Vec<Cmd> {
             }
         }
         View::Activity => {
-            app.activity.filter = text.to_string();
-            app.activity.cursor = 0;
+            if let Some((seq, request)) = app.activity.list.set_filter(text) {
+                return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
+            }
         }
         View::Runbook => {}
     }

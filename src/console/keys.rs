@@ -159,8 +159,9 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
         }
         View::Runbook => app.runbook.scroll = clamp_scroll(app.runbook.scroll, delta),
         View::Activity => {
-            let count = app.activity.visible().len();
-            app.activity.cursor = clamp_move(app.activity.cursor, delta, count);
+            if let Some((seq, request)) = app.activity.list.move_by(delta) {
+                return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
+            }
         }
     }
     Vec::new()
@@ -184,11 +185,9 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
             }
         }
         View::Activity => {
-            app.activity.cursor = if top {
-                0
-            } else {
-                app.activity.visible().len().saturating_sub(1)
-            }
+            let list = &mut app.activity.list;
+            let (seq, request) = if top { list.top() } else { list.bottom() };
+            return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
         }
         View::Runbook => app.runbook.scroll = if top { 0 } else { runbook_bottom(app) },
         View::Incidents => {

@@ -10,6 +10,7 @@ use super::view_state::IncidentDetail;
 use crate::domain::{Action, ConnectionState, Connector, OutboxEntry, Timestamp};
 use crate::store::{
     AuditEntry, ChangeNotice, ConnectorCounts, DeadLetterKey, DeadLetterSummary, IncidentKey,
+    OutboxKey,
 };
 
 /// One connector row of the Connectors view: inventory + stats, counts and DLQ depth history.
@@ -73,9 +74,13 @@ pub enum Msg {
         path: Option<PathBuf>,
         markdown: Result<String, String>,
     },
+    /// A page of the outbox (newest first) and the newest audit rows.
     Activity {
+        seq: u64,
+        request: PageRequest<OutboxKey>,
         outbox: Vec<OutboxEntry>,
         audit: Vec<AuditEntry>,
+        limit: usize,
     },
     /// Pending and recently failed actions, plus the current state of the ones this console sent.
     OpenActions {
@@ -132,7 +137,10 @@ pub enum StoreCmd {
         connector: String,
         path: Option<PathBuf>,
     },
-    LoadActivity,
+    LoadActivity {
+        seq: u64,
+        request: PageRequest<OutboxKey>,
+    },
     LoadOpenActions {
         failed_since: Timestamp,
         tracked: Vec<String>,

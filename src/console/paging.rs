@@ -7,8 +7,8 @@
 //! narrowed with the same match (`domain::search`) on what they show.
 
 use crate::domain::routing::StoredRoute;
-use crate::domain::{Incident, search};
-use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, PageDir};
+use crate::domain::{Incident, OutboxEntry, search};
+use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, OutboxKey, PageDir};
 
 /// Rows per store page.
 pub const PAGE_LIMIT: usize = 200;
@@ -326,5 +326,29 @@ impl PagedRow for DeadLetterSummary {
         .iter()
         .any(|field| search::contains_text(field, needle))
             || search::contains(&self.preview, needle.as_bytes())
+    }
+}
+
+impl PagedRow for OutboxEntry {
+    type Key = OutboxKey;
+    fn key(&self) -> OutboxKey {
+        OutboxKey {
+            created_ms: self.created_at.timestamp_millis(),
+            id: self.id.clone(),
+        }
+    }
+    fn identity(&self) -> (&str, &str) {
+        (&self.action.upstream, &self.id)
+    }
+    fn matches(&self, needle: &str) -> bool {
+        [
+            &self.action.operator,
+            &self.action.target,
+            &self.action.upstream,
+            self.action.kind.as_str(),
+            self.state.as_str(),
+        ]
+        .iter()
+        .any(|field| search::contains_text(field, needle))
     }
 }

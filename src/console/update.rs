@@ -139,13 +139,20 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.dirty = true;
             Vec::new()
         }
-        Msg::Activity { outbox, audit } => {
-            app.activity.outbox = outbox;
+        Msg::Activity {
+            seq,
+            request,
+            outbox,
+            audit,
+            limit,
+        } => {
+            let emptied = request.anchor.is_some() && outbox.is_empty();
             app.activity.audit = audit;
-            app.activity.loaded = true;
-            let count = app.activity.visible().len();
-            app.activity.cursor = app.activity.cursor.min(count.saturating_sub(1));
-            app.dirty = true;
+            app.dirty |= app.activity.list.page_loaded(seq, request, outbox, limit);
+            if emptied && !app.activity.list.loaded {
+                let (seq, request) = app.activity.list.top();
+                return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
+            }
             Vec::new()
         }
         Msg::OpenActions { open, tracked } => {
@@ -256,7 +263,10 @@ pub fn load_view(app: &mut App) -> Vec<Cmd> {
             cmds.extend(dead_letter_history_cmd(app));
             cmds
         }
-        View::Activity => vec![Cmd::store(StoreCmd::LoadActivity)],
+        View::Activity => {
+            let (seq, request) = app.activity.list.reload();
+            vec![Cmd::store(StoreCmd::LoadActivity { seq, request })]
+        }
         View::Runbook => Vec::new(),
     }
 }

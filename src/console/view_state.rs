@@ -91,36 +91,16 @@ pub struct RunbookState {
     pub scroll: u16,
 }
 
+/// The Activity view: triage's actions (the outbox, keyset-paged like the other lists, filtered
+/// by the store) above the newest audit rows.
 #[derive(Debug, Clone, Default)]
 pub struct ActivityState {
-    pub outbox: Vec<OutboxEntry>,
+    pub list: PagedList<OutboxEntry>,
     pub audit: Vec<AuditEntry>,
-    pub cursor: usize,
-    pub loaded: bool,
-    pub filter: String,
 }
 
 impl ActivityState {
-    pub fn visible(&self) -> Vec<usize> {
-        let needle = self.filter.to_lowercase();
-        (0..self.outbox.len())
-            .filter(|&i| {
-                let e = &self.outbox[i];
-                needle.is_empty()
-                    || [
-                        &e.action.operator,
-                        &e.action.target,
-                        &e.action.upstream,
-                        e.action.kind.as_str(),
-                        e.state.as_str(),
-                    ]
-                    .iter()
-                    .any(|f| f.to_lowercase().contains(&needle))
-            })
-            .collect()
-    }
-
     pub fn selected(&self) -> Option<&OutboxEntry> {
-        self.visible().get(self.cursor).map(|&i| &self.outbox[i])
+        self.list.selected_row()
     }
 }

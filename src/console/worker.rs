@@ -13,11 +13,14 @@ use super::view_state::IncidentDetail;
 use crate::config::{Config, RoutingConfig};
 use crate::domain::{ActionKind, IncidentStatus, OutboxState};
 use crate::escalate::{Escalation, escalate_now};
-use crate::store::{ConnectorCounts, DeadLetterPageQuery, IncidentPageQuery, Store, StoreError};
+use crate::store::{
+    ConnectorCounts, DeadLetterPageQuery, IncidentPageQuery, OutboxPageQuery, Store, StoreError,
+};
 
 /// Points in a connector's DLQ sparkline.
 const SPARKLINE_POINTS: usize = 60;
-const ACTIVITY_ROWS: usize = 200;
+/// Audit rows under the Activity view's outbox list (the newest; `triage audit` pages them all).
+const AUDIT_ROWS: usize = 200;
 
 /// What the store thread needs to take escalation steps (the operator's `e`).
 pub struct EscalationContext {
@@ -120,7 +123,7 @@ fn describe(cmd: &StoreCmd) -> String {
             "loading the runbook of {}",
             crate::domain::sanitize::line(connector)
         ),
-        StoreCmd::LoadActivity => "loading activity".into(),
+        StoreCmd::LoadActivity { .. } => "loading activity".into(),
         StoreCmd::LoadOpenActions { .. } => "loading pending actions".into(),
         StoreCmd::Enqueue { action, .. } => {
             format!(
@@ -313,10 +316,21 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
                 markdown,
             }
         }
-        StoreCmd::LoadActivity => Msg::Activity {
-            outbox: store.page_outbox(&[], None, ACTIVITY_ROWS)?,
-            audit: store.page_audit(None, ACTIVITY_ROWS)?,
-        },
+        StoreCmd::LoadActivity { seq, request } => {
+            let query = OutboxPageQuery {
+                text: Some(request.filter.clone()),
+                anchor: request.anchor.clone(),
+                dir: request.dir,
+                limit: PAGE_LIMIT,
+            };
+            Msg::Activity {
+                seq,
+                outbox: store.page_outbox_keyset(&query)?,
+                request,
+                audit: store.page_audit(None, AUDIT_ROWS)?,
+                limit: PAGE_LIMIT,
+            }
+        }
         StoreCmd::LoadOpenActions {
             failed_since,
             tracked,

@@ -19,16 +19,17 @@ pub use escalations::EscalationStepRecord;
 mod incidents;
 mod locks;
 pub use locks::LockHolder;
-pub use watch_marks::{WATCH_NEVER, WatchDue, WatchMark};
 mod metrics;
 mod open;
 mod outbox;
 mod outbox_queries;
+pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;
 mod schema;
 mod snapshot;
 mod sync_state;
 mod watch_marks;
+pub use watch_marks::{WATCH_NEVER, WatchDue, WatchMark};
 
 use std::path::{Path, PathBuf};
 

@@ -4,14 +4,74 @@
 use rusqlite::{Row, ToSql};
 
 use super::codec::{col_u32, from_ms, ms, page_limit};
-use super::{Result, Store};
+use super::{PageDir, Result, Store};
 use crate::domain::{OutboxEntry, OutboxState, Timestamp};
 
 /// The columns [`Store::outbox_from_row`] decodes, in its order.
 pub(crate) const COLUMNS: &str = "id, idempotency_key, action, state, attempts, next_attempt_ms, last_error, \
      outcome, created_ms, updated_ms";
 
+/// Position of an outbox entry in the Activity list (newest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxKey {
+    pub created_ms: i64,
+    pub id: String,
+}
+
+/// One keyset page of the outbox, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxPageQuery {
+    /// Only entries whose operator, target, upstream, kind, note, state, error or outcome contain
+    /// this text, ASCII case ignored (`domain::search`); `None` or empty = all.
+    pub text: Option<String>,
+    pub anchor: Option<OutboxKey>,
+    pub dir: PageDir,
+    pub limit: usize,
+}
+
 impl Store {
+    /// One page from the anchor (exclusive), at most `limit` (1..=1000) rows, always newest
+    /// first (display order).
+    pub fn page_outbox_keyset(&self, q: &OutboxPageQuery) -> Result<Vec<OutboxEntry>> {
+        let mut filters = Vec::new();
+        let mut args: Vec<&dyn ToSql> = Vec::new();
+        if let Some(text) = q.text.as_ref().filter(|t| !t.is_empty()) {
+            args.push(text);
+            filters.push(format!(
+                "triage_contains(?{}, json_extract(action, '$.operator'),
+                    json_extract(action, '$.target'), json_extract(action, '$.upstream'),
+                    json_extract(action, '$.kind'), json_extract(action, '$.note'), state,
+                    last_error, outcome)",
+                args.len()
+            ));
+        }
+        let (cmp, order) = match q.dir {
+            PageDir::Forward => ("<", "DESC"),
+            PageDir::Backward => (">", "ASC"),
+        };
+        if let Some(anchor) = &q.anchor {
+            args.extend([&anchor.created_ms as &dyn ToSql, &anchor.id]);
+            let n = args.len();
+            filters.push(format!("(created_ms, id) {cmp} (?{}, ?{n})", n - 1));
+        }
+        let limit = page_limit(q.limit);
+        args.push(&limit);
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", filters.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox {filter} ORDER BY created_ms {order}, id {order} LIMIT ?{}",
+            args.len()
+        );
+        let mut page = self.query_outbox(&sql, &args)?;
+        if q.dir == PageDir::Backward {
+            page.reverse();
+        }
+        Ok(page)
+    }
+
     /// Pending actions whose `next_attempt_at <= now` and whose lease is free, oldest first.
     pub fn due_actions(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>> {
         let sql = format!(

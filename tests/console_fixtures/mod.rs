@@ -623,11 +623,15 @@ pub fn loaded_app() -> App {
     update(&mut app, Msg::Connectors(connector_rows()));
     load_incidents(&mut app, incident_rows());
     load_dead_letters(&mut app, dead_letter_rows());
+    let (seq, request) = app.activity.list.reload();
     update(
         &mut app,
         Msg::Activity {
+            seq,
+            request,
             outbox: outbox(),
             audit: audit(),
+            limit: PAGE_LIMIT,
         },
     );
     update(

@@ -20,26 +20,39 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     };
     let [top, bottom] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(audit_height)]).areas(area);
-    let visible = activity.visible();
+    let list = &activity.list;
+    let visible = list.visible();
+    let more = match (list.more_before(), list.more_after()) {
+        (true, true) => " ↑↓ more",
+        (true, false) => " ↑ more",
+        (false, true) => " ↓ more",
+        _ => "",
+    };
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(
-            format!(" Outbox ({} newest) ", visible.len()),
+            format!(
+                " Outbox ({}{more}) ",
+                super::count_shown(visible.len(), &list.filter)
+            ),
             t.title(),
         )));
-    if !activity.loaded {
+    if !list.loaded {
         frame.render_widget(Paragraph::new("loading activity…").block(block), top);
     } else if visible.is_empty() {
-        frame.render_widget(
-            Paragraph::new("no actions yet: a, e, x on incidents, r, d on dead letters")
-                .block(block),
-            top,
-        );
+        let text = if list.filter.is_empty() {
+            "no actions yet: a, e, x on incidents, r, d on dead letters"
+        } else if list.filter_pending() {
+            "searching the store…"
+        } else {
+            "no action matches the filter (Esc clears it)"
+        };
+        frame.render_widget(Paragraph::new(text).block(block), top);
     } else {
         let wide = area.width >= 120;
-        let (window, selected) = super::table_window(activity.cursor, visible.len(), top.height, 2);
+        let (window, selected) = super::table_window(list.cursor, visible.len(), top.height, 2);
         let rows = visible[window].iter().map(|&i| {
-            let e = &activity.outbox[i];
+            let e = &list.rows[i];
             let (state, style) = match e.state {
                 OutboxState::Pending => ("pending", t.accent()),
                 OutboxState::Sent => ("sent", t.ok()),

@@ -75,7 +75,8 @@ fn filter_scope(app: &App) -> &'static str {
         View::DeadLetters if app.dead_letters.list.filter_pending() => "searching the store…",
         View::Incidents => "every unresolved incident",
         View::DeadLetters => "every dead letter, payloads and headers included",
-        View::Activity => "the newest rows shown",
+        View::Activity if app.activity.list.filter_pending() => "searching the store…",
+        View::Activity => "every action triage took",
         View::Connectors | View::Runbook => "every connector",
     }
 }
