@@ -65,3 +65,12 @@ pub(crate) fn parse_direction(s: &str) -> Option<Direction> {
 pub(crate) fn page_limit(limit: usize) -> i64 {
     limit.clamp(1, 1000) as i64
 }
+
+/// `WHERE a AND b …` for a query's conditions; empty without any.
+pub(crate) fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, Row, ToSql, params};
 
-use super::codec::{col_u32, deadline_ms, from_ms, ms, opt_ms, page_limit, status_rank};
+use super::codec::{
+    col_u32, deadline_ms, from_ms, ms, opt_ms, page_limit, status_rank, where_clause,
+};
 use super::{IncidentKey, IncidentPageQuery, PageDir, Result, Store};
 use crate::domain::{Incident, IncidentStatus, Link, Severity};
 
@@ -130,11 +132,7 @@ impl Store {
         }
         let limit = page_limit(q.limit);
         args.push(&limit);
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", filters.join(" AND "))
-        };
+        let filter = where_clause(&filters);
         let sql = format!(
             "SELECT {COLUMNS} FROM incidents {filter}
              ORDER BY status_rank {order}, deadline_ms {order}, upstream {order}, id {order} LIMIT ?{}",

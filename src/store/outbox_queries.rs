@@ -3,7 +3,7 @@
 
 use rusqlite::{Row, ToSql};
 
-use super::codec::{col_u32, from_ms, ms, page_limit};
+use super::codec::{col_u32, from_ms, ms, page_limit, where_clause};
 use super::{PageDir, Result, Store};
 use crate::domain::{OutboxEntry, OutboxState, Timestamp};
 
@@ -56,11 +56,7 @@ impl Store {
         }
         let limit = page_limit(q.limit);
         args.push(&limit);
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", filters.join(" AND "))
-        };
+        let filter = where_clause(&filters);
         let sql = format!(
             "SELECT {COLUMNS} FROM outbox {filter} ORDER BY created_ms {order}, id {order} LIMIT ?{}",
             args.len()
@@ -109,11 +105,7 @@ impl Store {
         }
         let limit = page_limit(limit);
         args.push(&limit);
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", filters.join(" AND "))
-        };
+        let filter = where_clause(&filters);
         let sql = format!(
             "SELECT {COLUMNS} FROM outbox {filter} ORDER BY created_ms DESC, id DESC LIMIT ?{}",
             args.len()

@@ -22,31 +22,20 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Layout::vertical([Constraint::Min(1), Constraint::Length(audit_height)]).areas(area);
     let list = &activity.list;
     let visible = list.visible();
-    let more = match (list.more_before(), list.more_after()) {
-        (true, true) => " ↑↓ more",
-        (true, false) => " ↑ more",
-        (false, true) => " ↓ more",
-        _ => "",
-    };
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(
-            format!(
-                " Outbox ({}{more}) ",
-                super::count_shown(visible.len(), &list.filter)
-            ),
+            format!(" Outbox ({}) ", super::list_count(list, visible.len())),
             t.title(),
         )));
     if !list.loaded {
         frame.render_widget(Paragraph::new("loading activity…").block(block), top);
     } else if visible.is_empty() {
-        let text = if list.filter.is_empty() {
-            "no actions yet: a, e, x on incidents, r, d on dead letters"
-        } else if list.filter_pending() {
-            "searching the store…"
-        } else {
-            "no action matches the filter (Esc clears it)"
-        };
+        let text = super::empty_list_text(
+            list,
+            "no actions yet: a, e, x on incidents, r, d on dead letters",
+            "action",
+        );
         frame.render_widget(Paragraph::new(text).block(block), top);
     } else {
         let wide = area.width >= 120;

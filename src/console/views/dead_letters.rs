@@ -19,10 +19,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Some(c) => format!(" of {} (Esc: all)", safe(c)),
         None => " (all connectors)".into(),
     };
-    let more = if list.more_after() { " ↓ more" } else { "" };
     let title = format!(
-        " Dead letters{scope}: {}{more} ",
-        super::count_shown(visible.len(), &list.filter)
+        " Dead letters{scope}: {} ",
+        super::list_count(list, visible.len())
     );
     let block = Block::default()
         .borders(Borders::TOP)
@@ -32,13 +31,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         return;
     }
     if visible.is_empty() {
-        let text = if list.filter.is_empty() {
-            "no dead letters: the queue is clean"
-        } else if list.filter_pending() {
-            "searching the store…"
-        } else {
-            "no dead letter matches the filter (Esc clears it)"
-        };
+        let text =
+            super::empty_list_text(list, "no dead letters: the queue is clean", "dead letter");
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }

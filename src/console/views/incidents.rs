@@ -19,16 +19,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
     let list = &app.incidents;
     let visible = list.visible();
-    let more = match (list.more_before(), list.more_after()) {
-        (true, true) => " ↑↓ more",
-        (true, false) => " ↑ more",
-        (false, true) => " ↓ more",
-        _ => "",
-    };
-    let title = format!(
-        " Incidents ({}{more}) ",
-        super::count_shown(visible.len(), &list.filter)
-    );
+    let title = format!(" Incidents ({}) ", super::list_count(list, visible.len()));
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(title, t.title())));
@@ -37,13 +28,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         return;
     }
     if visible.is_empty() {
-        let text = if list.filter.is_empty() {
-            "no open incidents"
-        } else if list.filter_pending() {
-            "searching the store…"
-        } else {
-            "no incident matches the filter (Esc clears it)"
-        };
+        let text = super::empty_list_text(list, "no open incidents", "incident");
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }

@@ -21,6 +21,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::app::{App, View};
+use super::paging::{PagedList, PagedRow};
 use crate::domain::{Timestamp, sanitize};
 
 /// Below this size only a "window too small" notice is drawn.
@@ -180,11 +181,31 @@ pub fn render_detail_pane(
     frame.render_widget(paragraph, area);
 }
 
-/// "12 shown", or with a filter "1 match" / "12 matches" (of the loaded page).
-pub(crate) fn count_shown(count: usize, filter: &str) -> String {
-    match (filter.is_empty(), count) {
+/// A paged list's count for its title: "12 shown", or with a filter "1 match" / "12 matches"
+/// (of the loaded page), then "↑↓ more" when rows lie beyond it.
+pub(crate) fn list_count<T: PagedRow>(list: &PagedList<T>, shown: usize) -> String {
+    let count = match (list.filter.is_empty(), shown) {
         (true, n) => format!("{n} shown"),
         (false, 1) => "1 match".to_string(),
         (false, n) => format!("{n} matches"),
+    };
+    let more = match (list.more_before(), list.more_after()) {
+        (true, true) => " ↑↓ more",
+        (true, false) => " ↑ more",
+        (false, true) => " ↓ more",
+        (false, false) => "",
+    };
+    format!("{count}{more}")
+}
+
+/// What an empty paged list says: `none` without a filter; with one, that the store is being
+/// searched or that no `noun` matches.
+pub(crate) fn empty_list_text<T: PagedRow>(list: &PagedList<T>, none: &str, noun: &str) -> String {
+    if list.filter.is_empty() {
+        none.to_string()
+    } else if list.filter_pending() {
+        "searching the store…".to_string()
+    } else {
+        format!("no {noun} matches the filter (Esc clears it)")
     }
 }
