@@ -12,24 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use lapin::types::AMQPValue;
-use support::{Topology, mixed_messages};
-use triage::domain::{Action, ActionKind, ConnectorStatus, DeadLetter, DeadLetterState};
+use support::{Topology, browse_all, mixed_messages};
+use triage::domain::{Action, ActionKind, ConnectorStatus, DeadLetterState};
 use triage::upstream::rabbitmq::message::{REPLAY_ID_HEADER, REPLAYED_BY_HEADER};
-use triage::upstream::rabbitmq::{Fate, FaultPoint, RabbitMq, Selection};
+use triage::upstream::rabbitmq::{Fate, FaultPoint, Selection};
 use triage::upstream::{Upstream, UpstreamError};
-
-async fn browse_all(adapter: &RabbitMq) -> Vec<DeadLetter> {
-    let mut page = adapter.dead_letters(None, None).await.expect("browse");
-    let mut all = std::mem::take(&mut page.items);
-    while let Some(cursor) = page.next_cursor.take() {
-        page = adapter
-            .dead_letters(None, Some(&cursor))
-            .await
-            .expect("next page");
-        all.append(&mut page.items);
-    }
-    all
-}
 
 fn action(kind: ActionKind, target: &str) -> Action {
     Action {

@@ -12,9 +12,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{START_HINT, Topology, mixed_messages};
+use support::{START_HINT, Topology, browse_all, mixed_messages};
 use triage::config::{Config, ConfigError, RoutingConfig};
-use triage::domain::{Action, ActionKind, DeadLetter, DeadLetterState};
+use triage::domain::{Action, ActionKind, DeadLetterState};
 use triage::sync::Upstreams;
 use triage::upstream::rabbitmq::RabbitMq;
 use triage::upstream::rabbitmq::amqp::Broker;
@@ -367,19 +367,6 @@ fn tls_adapter(t: &Topology, amqp_url: &str, extra: &str) -> RabbitMq {
     let text = config_text(&t.http, amqp_url, &t.work, extra);
     let (_, config) = load(dir.path(), &text);
     adapter_from(&config.expect("config loads")).expect("adapter builds")
-}
-
-async fn browse_all(adapter: &RabbitMq) -> Vec<DeadLetter> {
-    let mut page = adapter.dead_letters(None, None).await.expect("browse");
-    let mut all = std::mem::take(&mut page.items);
-    while let Some(cursor) = page.next_cursor.take() {
-        page = adapter
-            .dead_letters(None, Some(&cursor))
-            .await
-            .expect("next page");
-        all.append(&mut page.items);
-    }
-    all
 }
 
 /// The broker's own view: connections over TLS to `port`, from the management API.

@@ -72,10 +72,7 @@ impl crate::upstream::Upstream for Notifier {
         _since: Option<crate::domain::Timestamp>,
         _cursor: Option<&str>,
     ) -> Result<crate::upstream::FetchPage<crate::domain::Incident>, UpstreamError> {
-        Ok(crate::upstream::FetchPage {
-            items: Vec::new(),
-            next_cursor: None,
-        })
+        Ok(crate::upstream::FetchPage::empty())
     }
 
     async fn dead_letters(
@@ -83,10 +80,7 @@ impl crate::upstream::Upstream for Notifier {
         _since: Option<crate::domain::Timestamp>,
         _cursor: Option<&str>,
     ) -> Result<crate::upstream::FetchPage<crate::domain::DeadLetter>, UpstreamError> {
-        Ok(crate::upstream::FetchPage {
-            items: Vec::new(),
-            next_cursor: None,
-        })
+        Ok(crate::upstream::FetchPage::empty())
     }
 
     async fn perform(

@@ -22,34 +22,14 @@ impl Store {
         listed: &[String],
         at: Timestamp,
     ) -> Result<usize> {
-        let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        let mut resolved = 0;
-        {
-            let mut select = tx
-                .prepare_cached("SELECT id FROM incidents WHERE upstream = ?1 AND status_rank < 3")
-                .map_err(err)?;
-            let open: Vec<String> = select
-                .query_map(params![upstream], |row| row.get(0))
-                .and_then(|rows| rows.collect())
-                .map_err(err)?;
-            let mut update = tx
-                .prepare_cached(
-                    "UPDATE incidents SET status = 'resolved', status_rank = 3, resolved_ms = ?3, updated_ms = ?3
-                     WHERE upstream = ?1 AND id = ?2",
-                )
-                .map_err(err)?;
-            for id in open.iter().filter(|id| !listed.contains(id.as_str())) {
-                resolved += update.execute(params![upstream, id, ms(at)]).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)?;
-        Ok(resolved)
+        self.settle_unlisted(
+            "SELECT id FROM incidents WHERE upstream = ?1 AND status_rank < 3",
+            "UPDATE incidents SET status = 'resolved', status_rank = 3, resolved_ms = ?3, updated_ms = ?3
+             WHERE upstream = ?1 AND id = ?2",
+            upstream,
+            listed,
+            at,
+        )
     }
 
     /// Marks every `dead` dead letter of `upstream` whose id is not in `listed` (a complete
@@ -61,6 +41,26 @@ impl Store {
         listed: &[String],
         at: Timestamp,
     ) -> Result<usize> {
+        self.settle_unlisted(
+            "SELECT id FROM dead_letters WHERE state = 'dead' AND upstream = ?1",
+            "UPDATE dead_letters SET state = 'discarded', updated_ms = ?3
+             WHERE upstream = ?1 AND id = ?2 AND state = 'dead'",
+            upstream,
+            listed,
+            at,
+        )
+    }
+
+    /// In one transaction: the ids `select` finds for `upstream` (?1) that are not in `listed`
+    /// get `update` (?1 upstream, ?2 id, ?3 `at` in ms); returns how many rows changed.
+    fn settle_unlisted(
+        &mut self,
+        select: &str,
+        update: &str,
+        upstream: &str,
+        listed: &[String],
+        at: Timestamp,
+    ) -> Result<usize> {
         let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
@@ -68,28 +68,21 @@ impl Store {
             source,
         };
         let tx = self.conn.transaction().map_err(err)?;
-        let mut gone = 0;
+        let mut changed = 0;
         {
-            let mut select = tx
-                .prepare_cached(
-                    "SELECT id FROM dead_letters WHERE state = 'dead' AND upstream = ?1",
-                )
+            let ids: Vec<String> = tx
+                .prepare_cached(select)
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![upstream], |row| row.get(0))?
+                        .collect()
+                })
                 .map_err(err)?;
-            let dead: Vec<String> = select
-                .query_map(params![upstream], |row| row.get(0))
-                .and_then(|rows| rows.collect())
-                .map_err(err)?;
-            let mut update = tx
-                .prepare_cached(
-                    "UPDATE dead_letters SET state = 'discarded', updated_ms = ?3
-                     WHERE upstream = ?1 AND id = ?2 AND state = 'dead'",
-                )
-                .map_err(err)?;
-            for id in dead.iter().filter(|id| !listed.contains(id.as_str())) {
-                gone += update.execute(params![upstream, id, ms(at)]).map_err(err)?;
+            let mut update = tx.prepare_cached(update).map_err(err)?;
+            for id in ids.iter().filter(|id| !listed.contains(id.as_str())) {
+                changed += update.execute(params![upstream, id, ms(at)]).map_err(err)?;
             }
         }
         tx.commit().map_err(err)?;
-        Ok(gone)
+        Ok(changed)
     }
 }

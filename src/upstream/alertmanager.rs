@@ -535,10 +535,7 @@ impl Upstream for Alertmanager {
         _since: Option<Timestamp>,
         _cursor: Option<&str>,
     ) -> Result<FetchPage<DeadLetter>, UpstreamError> {
-        Ok(FetchPage {
-            items: Vec::new(),
-            next_cursor: None,
-        })
+        Ok(FetchPage::empty())
     }
 
     async fn perform(

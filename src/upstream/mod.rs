@@ -99,6 +99,16 @@ pub struct FetchPage<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> FetchPage<T> {
+    /// No items and nothing more (an upstream without this kind of data).
+    pub fn empty() -> Self {
+        FetchPage {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    }
+}
+
 /// The upstream's answer to an action, with the entities it changed (written to the store in
 /// the same transaction as the outcome).
 #[derive(Debug, Clone, PartialEq)]
@@ -223,20 +233,14 @@ mod tests {
             _: Option<Timestamp>,
             _: Option<&str>,
         ) -> Result<FetchPage<Incident>, UpstreamError> {
-            Ok(FetchPage {
-                items: Vec::new(),
-                next_cursor: None,
-            })
+            Ok(FetchPage::empty())
         }
         async fn dead_letters(
             &self,
             _: Option<Timestamp>,
             _: Option<&str>,
         ) -> Result<FetchPage<DeadLetter>, UpstreamError> {
-            Ok(FetchPage {
-                items: Vec::new(),
-                next_cursor: None,
-            })
+            Ok(FetchPage::empty())
         }
         async fn perform(&self, action: &Action, key: &str) -> Result<ActionResult, UpstreamError> {
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;

@@ -394,3 +394,19 @@ pub fn mixed_messages(count: usize) -> Vec<(Vec<u8>, BasicProperties)> {
         })
         .collect()
 }
+
+/// Every dead letter the adapter lists now (all pages of one browse).
+#[allow(dead_code)] // not every test crate that includes this file browses
+pub async fn browse_all(adapter: &RabbitMq) -> Vec<triage::domain::DeadLetter> {
+    use triage::upstream::Upstream;
+    let mut page = adapter.dead_letters(None, None).await.expect("browse");
+    let mut all = std::mem::take(&mut page.items);
+    while let Some(cursor) = page.next_cursor.take() {
+        page = adapter
+            .dead_letters(None, Some(&cursor))
+            .await
+            .expect("next page");
+        all.append(&mut page.items);
+    }
+    all
+}

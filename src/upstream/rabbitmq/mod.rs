@@ -387,10 +387,7 @@ impl Upstream for RabbitMq {
         _since: Option<Timestamp>,
         _cursor: Option<&str>,
     ) -> Result<FetchPage<Incident>, UpstreamError> {
-        Ok(FetchPage {
-            items: Vec::new(),
-            next_cursor: None,
-        })
+        Ok(FetchPage::empty())
     }
 
     async fn dead_letters(

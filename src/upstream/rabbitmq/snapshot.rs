@@ -160,10 +160,7 @@ impl BrowseMemory {
     }
 
     pub fn empty_page() -> FetchPage<DeadLetter> {
-        FetchPage {
-            items: Vec::new(),
-            next_cursor: None,
-        }
+        FetchPage::empty()
     }
 }
 
