@@ -431,6 +431,34 @@ fn payload_bytes_round_trip_exactly() {
 }
 
 #[test]
+fn an_empty_payload_lists_and_opens_with_the_others() {
+    let (_dir, mut store) = open_temp();
+    let mut empty = dead_letter("rmq", 1, "crm");
+    empty.payload = Vec::new();
+    let other = dead_letter("rmq", 2, "crm");
+    store
+        .write_sync_batch(&batch(vec![], vec![empty.clone(), other]))
+        .unwrap();
+    assert_eq!(
+        store.dead_letter("rmq", &empty.id).unwrap(),
+        Some(empty.clone())
+    );
+    for connector in [None, Some("crm".to_string())] {
+        let page = store
+            .page_dead_letters(&DeadLetterPageQuery {
+                limit: 10,
+                connector,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(page.len(), 2);
+        let listed = page.iter().find(|d| d.id == empty.id).unwrap();
+        assert!(listed.preview.is_empty());
+        assert_eq!(listed.payload_len, 0);
+    }
+}
+
+#[test]
 fn outbox_lifecycle_is_audited_and_tampering_is_detected() {
     let (dir, mut store) = open_temp();
     let dl = dead_letter("demo", 7, "crm");
