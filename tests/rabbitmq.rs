@@ -121,7 +121,10 @@ async fn a_1000_message_dlq_is_browsed_completely_and_left_unchanged() {
         // A second browse (another process: a new adapter) lists the same identities.
         let again = browse_all(&t.adapter()).await;
         assert!(
-            again.iter().map(|d| &d.id).eq(letters.iter().map(|d| &d.id)),
+            again
+                .iter()
+                .map(|d| &d.id)
+                .eq(letters.iter().map(|d| &d.id)),
             "identities are stable across passes and processes"
         );
         let first = &letters[0];
@@ -190,7 +193,11 @@ async fn one_pass_browses_everything_replays_and_discards_and_keeps_the_rest_in_
         .collect();
     assert_eq!(
         oks,
-        vec![(id500.as_str(), true), (id7.as_str(), true), ("msg-nope", false)]
+        vec![
+            (id500.as_str(), true),
+            (id7.as_str(), true),
+            ("msg-nope", false)
+        ]
     );
     let delivered = t.broker().peek(&t.work, 10).await.expect("work queue");
     assert_eq!(delivered.len(), 1);
@@ -320,7 +327,10 @@ async fn a_connection_dropped_before_the_commit_changes_nothing_and_the_retry_re
     assert_eq!(t.broker().message_count(&t.work).await.expect("work"), 0);
     let after = t.broker().peek(&t.dlq, 2000).await.expect("peek");
     assert!(
-        after.iter().map(|(p, _)| p).eq(messages.iter().map(|(p, _)| p)),
+        after
+            .iter()
+            .map(|(p, _)| p)
+            .eq(messages.iter().map(|(p, _)| p)),
         "every message once, in order"
     );
     adapter.set_fault_hook(None);
@@ -333,7 +343,10 @@ async fn a_connection_dropped_before_the_commit_changes_nothing_and_the_retry_re
     let replayed = t.broker().peek(&t.work, 10).await.expect("work");
     assert_eq!(replayed.len(), 1, "replayed exactly once");
     assert_eq!(replayed[0].0, messages[500].0);
-    assert_eq!(text(header(&replayed[0].1, REPLAY_ID_HEADER)), "replay-key-500");
+    assert_eq!(
+        text(header(&replayed[0].1, REPLAY_ID_HEADER)),
+        "replay-key-500"
+    );
     t.cleanup().await;
 }
 

@@ -582,6 +582,74 @@ fn outbox_lifecycle_is_audited_and_tampering_is_detected() {
 }
 
 #[test]
+fn an_outage_is_audited_once_per_change_of_reason_not_once_per_retry() {
+    let (_dir, mut store) = open_temp();
+    let action = Action {
+        kind: ActionKind::Replay,
+        upstream: "rmq".into(),
+        target: "01jq".into(),
+        operator: "ana".into(),
+        note: None,
+        level: None,
+        payload: None,
+    };
+    let entry = store.enqueue_action(&action, t0()).unwrap();
+    let later = |s: i64| t0() + Duration::seconds(s);
+    for attempt in 0..500 {
+        // Same reason; the port and the seconds in the text change from try to try.
+        let error = format!(
+            "cannot reach amqp://127.0.0.1:{}: Connection refused after {attempt}s",
+            5672 + attempt % 3
+        );
+        store
+            .record_action_error(&entry.id, &error, Some(later(attempt + 1)), later(attempt))
+            .unwrap();
+    }
+    store
+        .record_action_error(
+            &entry.id,
+            "503 broker starting",
+            Some(later(600)),
+            later(599),
+        )
+        .unwrap();
+    store
+        .record_action_outcome(
+            &entry.id,
+            &ActionOutcome {
+                ok: true,
+                summary: "committed by the broker".into(),
+                response: serde_json::Value::Null,
+            },
+            None,
+            None,
+            later(601),
+        )
+        .unwrap();
+    let audit = store.page_audit(None, 100).unwrap();
+    let events: Vec<&str> = audit.iter().map(|a| a.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "replay.sent",
+            "replay.retry",
+            "replay.retry",
+            "replay.requested"
+        ],
+        "one row when the outage starts, one when its reason changes, one at the end"
+    );
+    assert!(
+        audit[0].detail.contains("after 502 attempts"),
+        "{}",
+        audit[0].detail
+    );
+    assert_eq!(
+        store.outbox_entry(&entry.id).unwrap().unwrap().attempts,
+        502
+    );
+}
+
+#[test]
 fn failed_action_without_retry_is_final() {
     let (_dir, mut store) = open_temp();
     let action = Action {

@@ -165,7 +165,10 @@ impl RabbitMq {
             };
             let mut still_unknown = Vec::new();
             for (number, &i) in group.iter().enumerate() {
-                let found = pass.hits.get(&number).and_then(|h| pass.letters.get(h.index));
+                let found = pass
+                    .hits
+                    .get(&number)
+                    .and_then(|h| pass.letters.get(h.index));
                 if let Some(held_off) = pass.held_off.as_ref().filter(|_| number < own) {
                     answers[i] = Err(UpstreamError::Status {
                         upstream: self.id.clone(),
@@ -191,7 +194,10 @@ impl RabbitMq {
                         method: "AMQP".to_string(),
                         url: dlq.clone(),
                         status: 503,
-                        message: format!("{} was found but not changed; will retry", actions[i].0.target),
+                        message: format!(
+                            "{} was found but not changed; will retry",
+                            actions[i].0.target
+                        ),
                         retry_after: Some(2),
                     });
                 } else if number < own {
@@ -283,12 +289,8 @@ impl RabbitMq {
                     .unwrap_or_else(|| message::fingerprint(payload, properties));
                 let (exchange, routing_key) = destination(Some(&binding.queue), properties)
                     .unwrap_or_else(|| (String::new(), binding.queue.clone()));
-                let properties = message::replay_properties(
-                    properties,
-                    operator,
-                    &format!("{key}:{id}"),
-                    true,
-                );
+                let properties =
+                    message::replay_properties(properties, operator, &format!("{key}:{id}"), true);
                 replayed.push(id);
                 Fate::Replay {
                     exchange,

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
+use super::RabbitMq;
 use super::amqp::HoldReport;
 use super::pass::{QueuePass, Selection};
 use super::snapshot::{BrowseMemory, QueueView};
-use super::RabbitMq;
 use crate::domain::{ActionKind, ActionOutcome, DeadLetter, DeadLetterState, sanitize};
 use crate::upstream::UpstreamError;
 
@@ -50,7 +50,9 @@ impl RabbitMq {
         let dlq = self.required_dead_letter_queue(&binding).await?;
         let consumers = self.management.consumers(&dlq).await?;
         let mut memory = self.memory.lock().await;
-        let pass = self.apply_to(&mut memory, &dlq, consumers, selections).await?;
+        let pass = self
+            .apply_to(&mut memory, &dlq, consumers, selections)
+            .await?;
         if let Some(error) = pass.error.clone() {
             return Err(error);
         }
@@ -80,14 +82,16 @@ impl RabbitMq {
             .pass_over(dlq, consumers, selections, &leftovers, true)
             .await?;
         for &n in &pass.done {
-            memory
-                .handled
-                .insert(selections[n].action.target.clone(), state_after(&selections[n]));
+            memory.handled.insert(
+                selections[n].action.target.clone(),
+                state_after(&selections[n]),
+            );
         }
         for &n in &pass.uncertain {
-            memory
-                .uncertain
-                .insert(selections[n].action.target.clone(), state_after(&selections[n]));
+            memory.uncertain.insert(
+                selections[n].action.target.clone(),
+                state_after(&selections[n]),
+            );
         }
         let depth = pass.report.depth_at_start.saturating_sub(pass.done.len()) as u64;
         memory.replace_queues(vec![QueueView {

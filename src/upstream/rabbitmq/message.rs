@@ -394,11 +394,20 @@ pub fn replay_properties(
     replay_id: &str,
     restore_ttl: bool,
 ) -> BasicProperties {
-    let mut kept = original.headers().clone().unwrap_or_default().inner().clone();
+    let mut kept = original
+        .headers()
+        .clone()
+        .unwrap_or_default()
+        .inner()
+        .clone();
     kept.remove(STAMP_HEADER);
     let mut headers = FieldTable::from(kept);
     let expiration = restore_ttl
-        .then(|| deaths(original).into_iter().find_map(|d| d.original_expiration))
+        .then(|| {
+            deaths(original)
+                .into_iter()
+                .find_map(|d| d.original_expiration)
+        })
         .flatten();
     headers.insert(
         REPLAYED_BY_HEADER.into(),

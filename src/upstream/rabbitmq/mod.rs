@@ -23,8 +23,8 @@ use tokio::sync::Mutex;
 use amqp::Broker;
 pub use amqp::{Fate, FaultHook, FaultPoint, HoldError, HoldReport, PassReport};
 pub use browse_apply::AppliedPass;
-pub use pass::{PEEK_LIMIT, Selection, other_consumer_text};
 use management::{Management, QueueNumbers};
+pub use pass::{PEEK_LIMIT, Selection, other_consumer_text};
 use snapshot::{BrowseMemory, QueueView};
 
 use super::http::{Auth, HttpClient};
@@ -35,7 +35,6 @@ use crate::domain::{
     Action, ConnectorReport, ConnectorStatus, DeadLetter, Incident, QueueStats, Timestamp,
     UpstreamKind,
 };
-
 
 /// How to reach one RabbitMQ.
 #[derive(Debug, Clone)]
@@ -330,7 +329,9 @@ impl RabbitMq {
         for (dlq, depth) in targets {
             let consumers = queues.get(&dlq).map_or(0, |q| q.consumers);
             let leftovers = memory.handled.clone();
-            let pass = self.pass_over(&dlq, consumers, &[], &leftovers, true).await?;
+            let pass = self
+                .pass_over(&dlq, consumers, &[], &leftovers, true)
+                .await?;
             if let Some(error) = pass.error {
                 return Err(error);
             }

@@ -73,7 +73,11 @@ enum Decision {
 impl RabbitMq {
     /// The connector a message belongs to: the binding whose work queue it last died in, else
     /// the DLQ itself (`dlq:<name>`), with the reason added to its error.
-    pub(super) fn attribute(&self, dlq: &str, properties: &BasicProperties) -> (String, Option<String>) {
+    pub(super) fn attribute(
+        &self,
+        dlq: &str,
+        properties: &BasicProperties,
+    ) -> (String, Option<String>) {
         match message::origin_queue(properties) {
             Some(origin) => match self.bindings.iter().find(|b| b.queue == origin) {
                 Some(binding) => (binding.connector.clone(), None),
@@ -150,11 +154,14 @@ impl RabbitMq {
                             let selection = &selections[*n];
                             let target = destination(self.sole_queue(dlq), properties);
                             let (exchange, routing_key) = target.clone().unwrap_or_default();
-                            pass.hits.insert(*n, Hit {
-                                index,
-                                exchange: exchange.clone(),
-                                routing_key: routing_key.clone(),
-                            });
+                            pass.hits.insert(
+                                *n,
+                                Hit {
+                                    index,
+                                    exchange: exchange.clone(),
+                                    routing_key: routing_key.clone(),
+                                },
+                            );
                             match (selection.action.kind, target) {
                                 (ActionKind::Discard, _) => Fate::Discard,
                                 (_, None) => {
@@ -257,7 +264,8 @@ impl RabbitMq {
             .iter()
             .enumerate()
             .all(|(i, d)| !matches!(d, Decision::Stamp) || committed.contains(&i));
-        pass.complete = pass.error.is_none() && stamped_everything && report.visited >= report.depth_at_start;
+        pass.complete =
+            pass.error.is_none() && stamped_everything && report.visited >= report.depth_at_start;
     }
 
     /// The head of `dlq` without holding it: identities where stamped, else a provisional one
@@ -281,7 +289,8 @@ impl RabbitMq {
                     k => format!("~{fingerprint}.{k}"),
                 }
             });
-            pass.letters.push(self.letter(dlq, &id, payload, properties, now));
+            pass.letters
+                .push(self.letter(dlq, &id, payload, properties, now));
         }
         pass.complete = false;
         pass.held_off = Some(other_consumer_text(dlq, messages.len(), refused.as_deref()));
@@ -328,7 +337,9 @@ impl RabbitMq {
 
 /// "ops.dlq has another consumer: showing the first 500 without touching order …"
 pub fn other_consumer_text(dlq: &str, shown: usize, refused: Option<&str>) -> String {
-    let why = refused.map_or(String::new(), |r| format!(" (exclusive consume refused: {r})"));
+    let why = refused.map_or(String::new(), |r| {
+        format!(" (exclusive consume refused: {r})")
+    });
     format!(
         "{dlq} has another consumer: showing the first {shown} without touching order; replay \
          and discard wait until it detaches{why}"

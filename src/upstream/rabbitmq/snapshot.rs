@@ -74,7 +74,10 @@ impl BrowseMemory {
     }
 
     pub fn last_seen(&self, id: &str) -> Option<DeadLetter> {
-        self.live.get(id).and_then(|&index| self.items.get(index)).cloned()
+        self.live
+            .get(id)
+            .and_then(|&index| self.items.get(index))
+            .cloned()
     }
 
     /// Live letters per connector at the last browse (a shared DLQ split by origin).
@@ -111,7 +114,8 @@ impl BrowseMemory {
         let previous = std::mem::take(&mut self.items);
         let was_live = std::mem::take(&mut self.live);
         let was_queue = std::mem::take(&mut self.queue_of);
-        let read: HashMap<&str, bool> = views.iter().map(|v| (v.dlq.as_str(), v.complete)).collect();
+        let read: HashMap<&str, bool> =
+            views.iter().map(|v| (v.dlq.as_str(), v.complete)).collect();
         let mut items: Vec<DeadLetter> = Vec::new();
         let mut queue_of: HashMap<String, String> = HashMap::new();
         // Letters of DLQs this pass did not read, or read only the head of, are still there.
@@ -127,7 +131,11 @@ impl BrowseMemory {
             })
             .collect();
         carried.sort_by_key(|(index, _)| *index);
-        let mut depths = if all { HashMap::new() } else { self.depths.clone() };
+        let mut depths = if all {
+            HashMap::new()
+        } else {
+            self.depths.clone()
+        };
         let mut seen: HashSet<String> = HashSet::new();
         for view in views {
             depths.insert(view.dlq.clone(), view.depth);
@@ -270,7 +278,10 @@ mod tests {
         let mut memory = BrowseMemory::default();
         let mut billing = letter("bill-1");
         billing.connector = "billing".into();
-        memory.replace(vec![view("billing.dlq", vec![billing]), view("q", vec![letter("a"), letter("b")])]);
+        memory.replace(vec![
+            view("billing.dlq", vec![billing]),
+            view("q", vec![letter("a"), letter("b")]),
+        ]);
         memory.replace_queues(vec![view("q", vec![letter("b")])]);
         let page = memory
             .undelivered_page()
@@ -299,8 +310,11 @@ mod tests {
         let mut head = view("q", vec![letter("a")]);
         head.complete = false;
         let page = memory.replace(vec![head]);
-        let states: Vec<(&str, DeadLetterState)> =
-            page.items.iter().map(|d| (d.id.as_str(), d.state)).collect();
+        let states: Vec<(&str, DeadLetterState)> = page
+            .items
+            .iter()
+            .map(|d| (d.id.as_str(), d.state))
+            .collect();
         assert_eq!(
             states,
             vec![
