@@ -136,7 +136,22 @@ impl BrowseMemory {
         } else {
             self.depths.clone()
         };
+        // Carried letters first (they were read earlier), then the views' letters in order; an id
+        // both carried and read again is the fresh one.
+        let fresh: HashSet<String> = views
+            .iter()
+            .flat_map(|v| v.letters.iter().map(|d| d.id.clone()))
+            .collect();
         let mut seen: HashSet<String> = HashSet::new();
+        for (index, queue) in carried {
+            if let Some(letter) = previous.get(index)
+                && !fresh.contains(&letter.id)
+                && seen.insert(letter.id.clone())
+            {
+                queue_of.insert(letter.id.clone(), queue.clone());
+                items.push(letter.clone());
+            }
+        }
         for view in views {
             depths.insert(view.dlq.clone(), view.depth);
             for letter in view.letters {
@@ -144,14 +159,6 @@ impl BrowseMemory {
                     queue_of.insert(letter.id.clone(), view.dlq.clone());
                     items.push(letter);
                 }
-            }
-        }
-        for (index, queue) in carried {
-            if let Some(letter) = previous.get(index)
-                && seen.insert(letter.id.clone())
-            {
-                queue_of.insert(letter.id.clone(), queue.clone());
-                items.push(letter.clone());
             }
         }
         self.live = items
@@ -315,6 +322,8 @@ mod tests {
             .iter()
             .map(|d| (d.id.as_str(), d.state))
             .collect();
+        let mut states = states;
+        states.sort();
         assert_eq!(
             states,
             vec![
