@@ -323,7 +323,7 @@ mod tests {
             .map(|d| (d.id.as_str(), d.state))
             .collect();
         let mut states = states;
-        states.sort();
+        states.sort_by_key(|(id, _)| *id);
         assert_eq!(
             states,
             vec![
