@@ -167,12 +167,15 @@ pub struct NotifierConfig {
 
 impl NotifierConfig {
     /// The webhook URL, read now from the file or environment when not inline.
+    /// The URL is registered as a secret (`domain::redact`): errors and logs show it redacted.
     pub fn resolve_url(&self) -> Result<String, String> {
-        match (&self.url, self.url_source.resolve()?) {
-            (Some(url), _) => Ok(url.clone()),
-            (None, Some(url)) => Ok(url),
-            (None, None) => Err(format!("notifier {:?} has no url", self.id)),
-        }
+        let url = match (&self.url, token::resolve(&self.url_source)?) {
+            (Some(url), _) => url.clone(),
+            (None, Some(url)) => url,
+            (None, None) => return Err(format!("notifier {:?} has no url", self.id)),
+        };
+        crate::domain::redact::register_url(&url);
+        Ok(url)
     }
 }
 
@@ -215,7 +218,9 @@ impl Config {
             serde_path_to_error::deserialize(deserializer).map_err(|err| locator.shape(err))?;
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let config_dir = absolute.parent().unwrap_or_else(|| Path::new("."));
-        validate::build(raw, &locator, file, config_dir)
+        let (config, routing) = validate::build(raw, &locator, file, config_dir)?;
+        register_inline_secrets(&config, &routing);
+        Ok((config, routing))
     }
 
     /// Reads and validates `path`.
@@ -263,10 +268,34 @@ fn read_config_text(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
+/// Secrets written in the file itself: passwords in upstream URLs, inline webhook URLs.
+fn register_inline_secrets(config: &Config, routing: &RoutingConfig) {
+    use crate::domain::redact;
+    let urls = config
+        .upstreams
+        .iter()
+        .flat_map(|u| std::iter::once(&u.url).chain(u.amqp_url.as_ref()));
+    for url in urls {
+        if let Ok(parsed) = url::Url::parse(url)
+            && let Some(password) = parsed.password()
+        {
+            redact::register(password);
+        }
+    }
+    for url in routing.notifiers.iter().filter_map(|n| n.url.as_ref()) {
+        redact::register_url(url);
+    }
+}
+
 impl TokenSource {
-    /// Resolves the secret now (env var, file contents, or command output), trimmed.
+    /// Resolves the secret now (env var, file contents, or command output), trimmed, and
+    /// registers it with `domain::redact` so that it is scrubbed from everything written.
     pub fn resolve(&self) -> Result<Option<String>, String> {
-        token::resolve(self)
+        let secret = token::resolve(self)?;
+        if let Some(secret) = &secret {
+            crate::domain::redact::register(secret);
+        }
+        Ok(secret)
     }
 }
 
