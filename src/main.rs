@@ -22,7 +22,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(triage::commands::run(cli)) {
+    let outcome = runtime.block_on(triage::commands::run(cli));
+    // Work still running now was abandoned on purpose (a signal, a hung upstream): actions are
+    // durable outbox rows, so exiting without it loses nothing.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(code) => code,
         Err(report) => {
             let text = format!("{report:#}");

@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 
 use super::Context;
 use crate::domain::ConnectionState;
+use crate::signals::{StopSignal, StopSignals};
 use crate::sync::poller::{PollContext, poll_once};
 use crate::sync::{StoreWriter, SyncOptions, Upstreams, outbox};
 
@@ -18,6 +19,7 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     let mut failed = record_build_errors(&writer, errors).await?;
     if !once {
+        let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
         let handle = crate::sync::start(
             &ctx.config,
             &ctx.routing,
@@ -33,7 +35,8 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ctx.config.upstreams.len(),
             ctx.store_path.display()
         );
-        tokio::signal::ctrl_c().await?;
+        let signal = stop.recv().await;
+        eprintln!("sync: {} received; stopping", signal.name());
         handle.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }

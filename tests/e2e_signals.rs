@@ -1,0 +1,134 @@
+//! End to end, the terminal survives every signal that ends a session (issue 13, point 1): the
+//! real `triage demo` console runs in a tmux pane under `sh`; TERM, HUP, INT and QUIT are sent
+//! to the console's pid (the shell stays, so the pane can be inspected); afterwards the pane's
+//! `stty -a` shows `icanon` and `echo` again, the alternate screen is left, the cursor is shown,
+//! and the console's exit code is 128 + signo. Closing the pane (a real hang-up: the terminal is
+//! gone) ends the console promptly instead of hanging on the restore.
+//! Skipped, with a message, only when tmux is not installed.
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[path = "support/tmux.rs"]
+mod tmux;
+use tmux::{Tmux, alive, children_named};
+
+const BIN: &str = env!("CARGO_BIN_EXE_triage");
+const UI: &str = "1 Connectors  2 Incidents";
+
+fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").to_string()
+}
+
+/// `flag` present and not negated (`-icanon`) in `stty -a` output.
+fn has_flag(stty: &str, flag: &str) -> bool {
+    stty.split_whitespace().any(|w| w == flag)
+}
+
+/// Starts the demo console in a fresh tmux session under `sh`, which afterwards writes the exit
+/// code and `stty -a` into `home`. Returns the session and the console's pid.
+fn start_console(name: &str, home: &std::path::Path) -> (Tmux, u32) {
+    let tmux = Tmux::new(name);
+    let script = format!(
+        "cd {home}; {BIN} --operator e2e-op demo --listen {addr}; echo $? > {home}/exit.txt; \
+         stty -a > {home}/stty.txt; echo CONSOLE-EXITED; sleep 120",
+        home = home.display(),
+        addr = free_addr(),
+    );
+    let env = |key: &str, dir: &str| format!("{key}={}", home.join(dir).display());
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        "-e",
+        &format!("HOME={}", home.display()),
+        "-e",
+        &env("XDG_CONFIG_HOME", "config"),
+        "-e",
+        &env("XDG_STATE_HOME", "state"),
+        "-e",
+        "TRIAGE_CONFIG=",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    tmux.wait_for("the console", 60, |s| {
+        s.contains(UI) && s.contains("Connectors (") && s.contains("live")
+    });
+    let shell: u32 = tmux.pane("#{pane_pid}").parse().expect("pane pid");
+    let console = children_named(shell, "triage");
+    assert_eq!(console.len(), 1, "one console under the pane's shell");
+    (tmux, console[0])
+}
+
+#[test]
+fn every_stop_signal_restores_the_terminal_and_exits_128_plus_signo() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    for (signal, code) in [("TERM", 143), ("HUP", 129), ("INT", 130), ("QUIT", 131)] {
+        let home = tempfile::tempdir().expect("tempdir");
+        let (tmux, pid) = start_console(&format!("sig-{signal}"), home.path());
+        assert_eq!(
+            tmux.pane("#{alternate_on}"),
+            "1",
+            "console on the alternate screen"
+        );
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let screen = tmux.wait_for(&format!("the console to exit on SIG{signal}"), 20, |s| {
+            s.contains("CONSOLE-EXITED")
+        });
+        assert!(
+            !screen.contains(UI),
+            "SIG{signal}: UI left on screen:\n{screen}"
+        );
+        let exit = std::fs::read_to_string(home.path().join("exit.txt")).expect("exit code");
+        assert_eq!(exit.trim(), code.to_string(), "SIG{signal}: exit code");
+        let stty = std::fs::read_to_string(home.path().join("stty.txt")).expect("stty");
+        assert!(
+            has_flag(&stty, "icanon") && has_flag(&stty, "echo") && has_flag(&stty, "isig"),
+            "SIG{signal}: terminal not restored: {stty}"
+        );
+        assert_eq!(
+            tmux.pane("#{alternate_on}"),
+            "0",
+            "SIG{signal}: still on the alternate screen"
+        );
+        assert_eq!(
+            tmux.pane("#{cursor_flag}"),
+            "1",
+            "SIG{signal}: cursor hidden"
+        );
+    }
+}
+
+#[test]
+fn closing_the_pane_ends_the_console_promptly() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let (tmux, pid) = start_console("hup-pane", home.path());
+    tmux.run(&["kill-pane", "-t", "e2e"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !alive(pid),
+        "the console still runs 10 s after its terminal went away"
+    );
+}

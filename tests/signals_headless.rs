@@ -1,0 +1,168 @@
+//! The headless commands stop cleanly on TERM, INT and HUP (issue 13, point 1): `demo
+//! --serve-only`, `sync` and `watch` each say they stop, exit 0, and `watch` gives its lease
+//! back — where a HUP (the SSH session closing) used to kill them outright.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_triage");
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn start(args: &[&str], state: &std::path::Path) -> Running {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("XDG_STATE_HOME", state)
+            .env("TRIAGE_CONFIG", "")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn triage");
+        let (tx, lines) = mpsc::channel();
+        let pipes: [Box<dyn Read + Send>; 2] = [
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        for pipe in pipes {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Running { child, lines }
+    }
+
+    /// Waits for a line containing `text`; fails with what was printed after `secs`.
+    fn wait_for_line(&self, text: &str, secs: u64) -> String {
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {text:?} within {secs} s; printed: {seen:#?}");
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+    }
+
+    /// The exit status within `secs`, or a failure.
+    fn exit_within(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running {secs} s after the signal"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").to_string()
+}
+
+#[test]
+fn demo_sync_and_watch_stop_cleanly_on_hup_term_and_int() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let config = dir.path().join("demo").join("triage.toml");
+    let config_arg = config.display().to_string();
+    let store = dir.path().join("triage.db").display().to_string();
+    let addr = free_addr();
+    let mut demo = Running::start(
+        &[
+            "demo",
+            "--serve-only",
+            "--listen",
+            &addr,
+            "--write-config",
+            &config_arg,
+        ],
+        &state,
+    );
+    demo.wait_for_line("demo upstream listening on", 30);
+
+    let mut watch = Running::start(
+        &[
+            "--config",
+            &config_arg,
+            "--store",
+            &store,
+            "watch",
+            "--tick",
+            "200ms",
+        ],
+        &state,
+    );
+    watch.wait_for_line("watch: active", 30);
+    watch.signal("HUP");
+    watch.wait_for_line("watch: stopped", 10);
+    let status = watch.exit_within(10);
+    assert!(status.success(), "watch after SIGHUP: {status:?}");
+
+    let mut sync = Running::start(
+        &["--config", &config_arg, "--store", &store, "sync"],
+        &state,
+    );
+    sync.wait_for_line("syncing", 30);
+    sync.signal("TERM");
+    sync.wait_for_line("SIGTERM received", 10);
+    let status = sync.exit_within(10);
+    assert!(status.success(), "sync after SIGTERM: {status:?}");
+
+    // The lease was given back: a new watcher becomes active at once, not after the lease.
+    let mut second = Running::start(
+        &[
+            "--config",
+            &config_arg,
+            "--store",
+            &store,
+            "watch",
+            "--tick",
+            "200ms",
+            "--lease",
+            "1h",
+        ],
+        &state,
+    );
+    second.wait_for_line("watch: active", 10);
+    second.signal("INT");
+    assert!(second.exit_within(10).success());
+
+    demo.signal("HUP");
+    let status = demo.exit_within(10);
+    assert!(
+        status.success(),
+        "demo --serve-only after SIGHUP: {status:?}"
+    );
+}
