@@ -10,6 +10,7 @@ mod connector;
 mod locate;
 mod located;
 mod notifier;
+mod permissions;
 mod raw;
 mod routes;
 mod token;
@@ -202,9 +203,11 @@ impl RoutingConfig {
 
 impl Config {
     /// Reads and validates `path` (routing included), keeping the config and its routing.
+    /// Also refuses secrets others can read or change (`permissions`): a loose secret file, or
+    /// a `token_cmd` in a file others can write.
     pub fn load_with_routing(path: &Path) -> Result<(Config, RoutingConfig), ConfigError> {
         let text = read_config_text(path)?;
-        Config::parse_with_routing(&text, path)
+        Config::parse_inner(&text, path, true)
     }
 
     /// Like [`Config::parse`], keeping the routing rules and chains.
@@ -212,12 +215,24 @@ impl Config {
         text: &str,
         file: &Path,
     ) -> Result<(Config, RoutingConfig), ConfigError> {
+        Config::parse_inner(text, file, false)
+    }
+
+    /// `on_disk`: `text` was read from `file`, whose permissions (and its secret files') count.
+    fn parse_inner(
+        text: &str,
+        file: &Path,
+        on_disk: bool,
+    ) -> Result<(Config, RoutingConfig), ConfigError> {
         let locator = located::Locator::new(text, file);
         let deserializer = toml::Deserializer::parse(text).map_err(|err| locator.syntax(err))?;
         let raw: raw::RawConfig =
             serde_path_to_error::deserialize(deserializer).map_err(|err| locator.shape(err))?;
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let config_dir = absolute.parent().unwrap_or_else(|| Path::new("."));
+        if on_disk {
+            permissions::check(&raw, &locator, file, config_dir)?;
+        }
         let (config, routing) = validate::build(raw, &locator, file, config_dir)?;
         register_inline_secrets(&config, &routing);
         Ok((config, routing))
@@ -225,8 +240,7 @@ impl Config {
 
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = read_config_text(path)?;
-        Config::parse(&text, path)
+        Config::load_with_routing(path).map(|(config, _)| config)
     }
     /// Parses and validates TOML text; `file` is only used in error messages and to resolve
     /// relative paths.
