@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 
 use super::Context;
 use crate::domain::ConnectionState;
+use crate::domain::redact;
 use crate::signals::{StopSignal, StopSignals};
 use crate::sync::poller::{PollContext, poll_once};
 use crate::sync::{StoreWriter, SyncOptions, Upstreams, outbox};
@@ -58,7 +59,11 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ),
             Err(e) => {
                 failed = true;
-                println!("{}: down — {e}", upstream.id());
+                println!(
+                    "{}: down — {}",
+                    upstream.id(),
+                    redact::scrub(&e.to_string())
+                );
                 let id = upstream.id().to_string();
                 let state = ConnectionState::Down {
                     since: Utc::now(),
@@ -88,7 +93,7 @@ pub async fn record_build_errors(
 ) -> Result<bool> {
     let any = !errors.is_empty();
     for e in errors {
-        eprintln!("warning: {e}");
+        eprintln!("warning: {}", redact::scrub(&e.to_string()));
         let id = match &e {
             crate::upstream::UpstreamError::Config { upstream, .. }
             | crate::upstream::UpstreamError::Unsupported { upstream, .. }
