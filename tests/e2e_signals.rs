@@ -3,11 +3,13 @@
 //! to the console's pid (the shell stays, so the pane can be inspected); afterwards the pane's
 //! `stty -a` shows `icanon` and `echo` again, the alternate screen is left, the cursor is shown,
 //! and the console's exit code is 128 + signo. Closing the pane (a real hang-up: the terminal is
-//! gone) ends the console promptly instead of hanging on the restore.
+//! gone) ends the console promptly instead of hanging on the restore. An ack queued while its
+//! upstream hangs is still pending in the outbox after the signal.
 //! Skipped, with a message, only when tmux is not installed.
 
-use std::net::TcpListener;
-use std::process::Command;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "support/tmux.rs"]
@@ -130,5 +132,129 @@ fn closing_the_pane_ends_the_console_promptly() {
     assert!(
         !alive(pid),
         "the console still runs 10 s after its terminal went away"
+    );
+}
+
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn post_json(addr: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect to the demo");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+#[test]
+fn a_signal_leaves_a_queued_action_pending_in_the_outbox() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let addr = free_addr();
+    let config = home.path().join("demo").join("triage.toml");
+    let store = home.path().join("triage.db");
+    let _demo = Demo(
+        Command::new(BIN)
+            .args(["demo", "--serve-only", "--listen", &addr, "--write-config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !config.exists() || TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "the demo did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let tmux = Tmux::new("sig-outbox");
+    let script = format!(
+        "{BIN} --operator e2e-op --config {config} --store {store}; echo $? > {home}/exit.txt; sleep 120",
+        config = config.display(),
+        store = store.display(),
+        home = home.path().display(),
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "140",
+        "-y",
+        "40",
+        "-e",
+        &format!("XDG_STATE_HOME={}", home.path().join("state").display()),
+        "-e",
+        &format!("XDG_CONFIG_HOME={}", home.path().join("config").display()),
+        "sh",
+        "-c",
+        &script,
+    ]);
+    tmux.keys(&["2"]);
+    tmux.wait_for("open incidents", 60, |s| {
+        s.contains("Incidents (")
+            && s.lines()
+                .any(|l| l.starts_with("▶") && l.contains(" open "))
+    });
+    // From now on the upstream hangs: the ack cannot be answered before the signal.
+    let armed = post_json(
+        &addr,
+        "/demo/faults",
+        r#"{"delay_ms": 60000, "count": 1000}"#,
+    );
+    assert!(armed.starts_with("HTTP/1.1 2"), "{armed}");
+    tmux.keys(&["a"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let shell: u32 = tmux.pane("#{pane_pid}").parse().expect("pane pid");
+    let console = children_named(shell, "triage");
+    assert_eq!(console.len(), 1, "one console under the pane's shell");
+    Command::new("kill")
+        .args(["-TERM", &console[0].to_string()])
+        .status()
+        .expect("kill");
+    let exit_file = home.path().join("exit.txt");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !exit_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let exit = std::fs::read_to_string(&exit_file).expect("the console exited");
+    assert_eq!(exit.trim(), "143");
+    let listed = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("--store")
+        .arg(&store)
+        .args(["outbox", "--json", "--all"])
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .output()
+        .expect("outbox");
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r["action"] == "ack" && r["state"] == "pending"),
+        "the ack is still pending: {rows:?}"
     );
 }

@@ -30,6 +30,14 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Sends keys one by one, with a pause after each.
+    pub fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.run(&["send-keys", "-t", "e2e", key]);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
     pub fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "e2e"])
     }
