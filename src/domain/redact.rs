@@ -36,8 +36,8 @@ impl Secrets {
     }
 
     /// A URL that is a secret as a whole (a webhook): the URL itself becomes its
-    /// [`redact_secret_url`] form, and the secret part of its path (with each of its segments
-    /// long enough to be one) becomes [`REDACTED_PATH`] wherever it appears alone.
+    /// [`redact_secret_url`] form, and the secret part of its path (and each of its segments that
+    /// looks like a credential, not a word) becomes [`REDACTED_PATH`] wherever it appears alone.
     pub fn add_url(&mut self, url: &str) {
         let url = url.trim();
         if url.len() < MIN_SECRET_LEN {
@@ -52,11 +52,11 @@ impl Secrets {
         }
         if let Some(parts) = UrlParts::split(url) {
             let (_, secret) = parts.split_path();
-            if !secret.is_empty() {
+            if secret.contains('/') || looks_secret(secret) {
                 self.add_path(secret);
-                for segment in secret.split('/') {
-                    self.add_path(segment);
-                }
+            }
+            for segment in secret.split('/').filter(|s| looks_secret(s)) {
+                self.add_path(segment);
             }
             if let Some(query) = parts.query {
                 self.add(query);
@@ -99,6 +99,14 @@ impl Secrets {
         self.entries
             .sort_by(|(a, _), (b, _)| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     }
+}
+
+/// A path segment that is a credential rather than a word (`webhook`, `services`): long, or
+/// letters mixed with digits. Words are left alone so that redaction does not garble prose.
+fn looks_secret(segment: &str) -> bool {
+    let has_digit = segment.chars().any(|c| c.is_ascii_digit());
+    let has_letter = segment.chars().any(|c| c.is_alphabetic());
+    segment.len() >= 16 || (segment.len() >= MIN_SECRET_LEN && has_digit && has_letter)
 }
 
 static GLOBAL: RwLock<Secrets> = RwLock::new(Secrets {

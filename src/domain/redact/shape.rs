@@ -179,15 +179,15 @@ fn redact_urls_in(text: &str) -> Cow<'_, str> {
 }
 
 fn redact_bearer(text: &str) -> Cow<'_, str> {
-    const WORD: &str = "bearer ";
-    let lower = text.to_ascii_lowercase();
-    if !lower.contains(WORD) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
+    const WORD: &[u8] = b"bearer ";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
     let mut copied = 0;
     let mut search = 0;
-    while let Some(found) = lower[search..].find(WORD) {
+    while let Some(found) = bytes.get(search..).and_then(|rest| {
+        rest.windows(WORD.len())
+            .position(|w| w.eq_ignore_ascii_case(WORD))
+    }) {
         let token_start = search + found + WORD.len();
         let token_len = text[token_start..]
             .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~+/=".contains(c)))

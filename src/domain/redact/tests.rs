@@ -71,3 +71,17 @@ fn the_process_registry_scrubs_what_was_registered() {
         "x *** https://hooks.example.test/services/T1/…(redacted) y"
     );
 }
+
+#[test]
+fn words_in_a_webhook_path_are_not_taken_for_secrets() {
+    let mut secrets = Secrets::default();
+    secrets.add_url("http://127.0.0.1:9/notifications/webhook");
+    assert_eq!(
+        secrets.scrub("chat notified via chat (webhook)"),
+        "chat notified via chat (webhook)"
+    );
+    assert_eq!(
+        secrets.scrub("POST http://127.0.0.1:9/notifications/webhook failed"),
+        "POST http://127.0.0.1:9/notifications/…(redacted) failed"
+    );
+}
