@@ -30,7 +30,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(report) => {
             let text = format!("{report:#}");
-            eprintln!("triage: {}", triage::domain::redact::scrub(&text));
+            // Not eprintln!: after SIGHUP stderr may be gone, and it would panic.
+            triage::signals::notice(format_args!(
+                "triage: {}",
+                triage::domain::redact::scrub(&text)
+            ));
             ExitCode::FAILURE
         }
     }

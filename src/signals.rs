@@ -5,7 +5,7 @@
 //! `demo --serve-only`) stop their work and exit 0. Actions are durable outbox rows, so pending
 //! work stays pending for the next run.
 
-use std::io;
+use std::io::{self, Write};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -87,4 +87,10 @@ impl StopSignals {
         });
         futures::future::select_all(waits).await.0
     }
+}
+
+/// Writes a line to stderr, ignoring failure: after SIGHUP the terminal is gone and `eprintln!`
+/// would panic on EIO instead of letting the command finish stopping.
+pub fn notice(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr(), "{line}");
 }

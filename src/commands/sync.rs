@@ -37,7 +37,7 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ctx.store_path.display()
         );
         let signal = stop.recv().await;
-        eprintln!("sync: {} received; stopping", signal.name());
+        crate::signals::notice(format_args!("sync: {} received; stopping", signal.name()));
         handle.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }

@@ -81,7 +81,7 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             signal = stop.recv() => {
-                eprintln!("watch: {} received; stopping", signal.name());
+                crate::signals::notice(format_args!("watch: {} received; stopping", signal.name()));
                 break;
             }
         }
@@ -93,6 +93,6 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
     writer
         .call(move |s| s.unlock(WATCH_LOCK, &holder_id))
         .await?;
-    eprintln!("watch: stopped");
+    crate::signals::notice(format_args!("watch: stopped"));
     Ok(ExitCode::SUCCESS)
 }

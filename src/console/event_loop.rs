@@ -70,7 +70,7 @@ pub async fn run_app(
     let mut countdown = tokio::time::interval(Duration::from_secs(1));
     countdown.set_missed_tick_behavior(MissedTickBehavior::Skip);
 
-    let result = loop {
+    let result = 'events: loop {
         let draw_at = last_draw + FRAME_BUDGET;
         let msg = tokio::select! {
             event = events.next() => match event {
@@ -109,8 +109,9 @@ pub async fn run_app(
                         }
                     }
                     Cmd::Suspend => {
-                        guard.suspend()?;
-                        terminal.clear()?;
+                        if let Err(e) = guard.suspend().and_then(|()| terminal.clear()) {
+                            break 'events Err(ConsoleError::Terminal(e));
+                        }
                         app.dirty = true;
                     }
                     Cmd::Quit => {}
@@ -121,21 +122,19 @@ pub async fn run_app(
             break Ok(ConsoleExit::Quit);
         }
         if app.dirty && last_draw.elapsed() >= FRAME_BUDGET {
-            draw(&mut terminal, &mut app)?;
+            if let Err(e) = draw(&mut terminal, &mut app) {
+                break Err(ConsoleError::Terminal(e));
+            }
             last_draw = Instant::now();
         }
     };
+    // Every way out comes through here: the store thread finishes its command, the terminal is
+    // restored within a bound (after SIGHUP or an I/O error it may be gone or not reading).
     drop(cmd_tx);
     if let Ok(ConsoleExit::Signal(signal)) = &result {
-        tracing::info!(
-            "{} received: restoring the terminal and stopping",
-            signal.name()
-        );
-        terminal::release_bounded(terminal, guard, RESTORE_BOUND);
-    } else {
-        drop(terminal);
-        drop(guard);
+        tracing::info!("{} received: restoring the terminal", signal.name());
     }
+    terminal::release_bounded(terminal, guard, RESTORE_BOUND);
     join_bounded(worker, WORKER_STOP_BOUND);
     result
 }

@@ -1,7 +1,7 @@
 //! Terminal safety: a guard that enables raw mode + the alternate screen and undoes exactly
 //! those on Drop; a chained panic hook that restores the terminal before the previous hook
 //! prints; Ctrl-Z suspension (restore, SIGTSTP ourselves, re-enter on resume); a bounded
-//! restore after a stop signal.
+//! restore when the console ends.
 
 use std::io::{self, Write};
 use std::panic::{self, PanicHookInfo};
@@ -74,9 +74,9 @@ pub fn restore() {
     let _ = out.flush();
 }
 
-/// After a stop signal: flushes what the terminal still buffers and restores it, on a helper
-/// thread so that a terminal that is gone or not reading (SIGHUP, a dead SSH link) cannot hang
-/// the exit. Cooked mode comes back first (tcsetattr does not wait for output); write errors
+/// When the console ends (quit, stop signal, terminal error): flushes what the terminal still
+/// buffers and restores it, on a helper thread so that a terminal that is gone or not reading
+/// (SIGHUP, a dead SSH link) cannot hang the exit. Cooked mode comes back first (tcsetattr does not wait for output); write errors
 /// (EIO, EPIPE) are ignored; after `bound` the process goes on without waiting.
 pub fn release_bounded<T: Send + 'static>(terminal: T, guard: TerminalGuard, bound: Duration) {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
