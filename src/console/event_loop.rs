@@ -26,7 +26,7 @@ use crate::signals::{StopSignal, StopSignals};
 use crate::store::ChangeNotice;
 
 const FRAME_BUDGET: Duration = Duration::from_millis(16);
-/// Longest wait for the terminal to take the restore sequences after a stop signal.
+/// Longest wait for the terminal to take the restore sequences (it may be gone after SIGHUP).
 const RESTORE_BOUND: Duration = Duration::from_secs(1);
 /// Longest wait for the store thread to finish its command (the store's busy timeout, and a bit).
 const WORKER_STOP_BOUND: Duration = Duration::from_secs(6);

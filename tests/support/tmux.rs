@@ -1,5 +1,7 @@
 //! A private tmux server for end-to-end console tests: one session `e2e`, keys in, screen and
 //! pane state out; the server is killed on drop.
+// Shared by several test crates; not each uses every helper.
+#![allow(dead_code)]
 
 use std::process::Command;
 use std::time::{Duration, Instant};
