@@ -142,25 +142,22 @@ fn redact_urls_in(text: &str) -> Cow<'_, str> {
     if !text.contains("://") {
         return Cow::Borrowed(text);
     }
+    let colons: Vec<usize> = text.match_indices("://").map(|(i, _)| i).collect();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
-    let mut changed = false;
-    let mut search = 0;
-    while let Some(found) = text[search..].find("://") {
-        let colon = search + found;
-        let start = text[..colon]
-            .char_indices()
-            .rev()
-            .take_while(|(_, c)| is_scheme_char(*c))
-            .last()
-            .map_or(colon, |(i, _)| i);
-        let end = text[colon..]
+    for (n, &colon) in colons.iter().enumerate() {
+        let start = scheme_start(text, colon);
+        if start == colon || start < copied {
+            continue;
+        }
+        // A URL ends at a delimiter, or where the next one's scheme begins (`x://yhttp://…`).
+        let mut end = text[colon..]
             .char_indices()
             .find(|(i, c)| *i >= 3 && ends_url(*c))
             .map_or(text.len(), |(i, _)| colon + i);
-        search = end.max(colon + 3);
-        if start == colon || start < copied {
-            continue;
+        if let Some(&next) = colons.get(n + 1) {
+            let next_start = scheme_start(text, next);
+            end = end.min(if next_start < next { next_start } else { next });
         }
         let url = &text[start..end];
         let shown = redact_url(url);
@@ -168,14 +165,27 @@ fn redact_urls_in(text: &str) -> Cow<'_, str> {
             out.push_str(&text[copied..start]);
             out.push_str(&shown);
             copied = end;
-            changed = true;
         }
     }
-    if !changed {
+    if copied == 0 {
         return Cow::Borrowed(text);
     }
     out.push_str(&text[copied..]);
     Cow::Owned(out)
+}
+
+/// Where the scheme before the `://` at `colon` starts (`colon` itself when there is none). A
+/// scheme starts with a letter: `1http://` is `1` then `http://`.
+fn scheme_start(text: &str, colon: usize) -> usize {
+    let run_start = text[..colon]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| is_scheme_char(*c))
+        .last()
+        .map_or(colon, |(i, _)| i);
+    text[run_start..colon]
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or(colon, |i| run_start + i)
 }
 
 fn redact_bearer(text: &str) -> Cow<'_, str> {

@@ -51,12 +51,12 @@ fn registered_secrets_are_scrubbed_from_any_text() {
 fn shapes_are_redacted_inside_free_text() {
     let secrets = Secrets::default();
     let text = "GET \"http://bob:hunter22@10.0.0.1/x?access_token=zz\" failed (https://a:b@h) \
-                Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload bearer short";
+                Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload bearer short 1ftp://u:pw@h";
     let scrubbed = secrets.scrub(text);
     assert_eq!(
         scrubbed,
         "GET \"http://bob:***@10.0.0.1/x?access_token=***\" failed (https://a:***@h) \
-         Authorization: Bearer *** bearer short"
+         Authorization: Bearer *** bearer short 1ftp://u:***@h"
     );
     assert!(matches!(secrets.scrub("nothing here"), Cow::Borrowed(_)));
 }
@@ -84,4 +84,35 @@ fn words_in_a_webhook_path_are_not_taken_for_secrets() {
         secrets.scrub("POST http://127.0.0.1:9/notifications/webhook failed"),
         "POST http://127.0.0.1:9/notifications/…(redacted) failed"
     );
+}
+
+proptest::proptest! {
+    #[test]
+    fn a_registered_secret_never_survives_scrubbing(
+        before in "[ -~]{0,40}",
+        secret in "[A-Za-z0-9_-]{6,40}",
+        after in "[ -~]{0,40}",
+    ) {
+        let mut secrets = Secrets::default();
+        secrets.add(&secret);
+        let text = format!("{before}{secret}{after}{secret}");
+        let scrubbed = secrets.scrub(&text);
+        proptest::prop_assert!(!scrubbed.contains(&secret), "{}", scrubbed);
+    }
+
+    #[test]
+    fn a_url_password_never_survives_scrubbing(
+        before in "[ -~]{0,40}",
+        password in "[A-Za-z0-9]{1,30}",
+        after in "[ -~]{0,40}",
+    ) {
+        let secrets = Secrets::default();
+        let text = format!("{before}https://ops:{password}@127.0.0.1:9/x {after}");
+        let glued = format!("x://y{before}https://ops:{password}@127.0.0.1:9/x {after}");
+        let leaked = format!(":{password}@");
+        proptest::prop_assert!(!secrets.scrub(&glued).contains(&leaked));
+        let scrubbed = secrets.scrub(&text);
+        let expected = "https://ops:***@127.0.0.1:9/x ";
+        proptest::prop_assert!(scrubbed.contains(expected), "{}", scrubbed);
+    }
 }
