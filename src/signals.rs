@@ -6,6 +6,7 @@
 //! work stays pending for the next run.
 
 use std::io::{self, Write};
+use std::task::Poll;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -71,21 +72,19 @@ impl StopSignals {
         Ok(StopSignals { streams })
     }
 
-    /// The next stop signal received.
+    /// The next stop signal received (cancel safe: a signal is never lost when another branch
+    /// of a `select!` wins; it is returned by the next call).
     pub async fn recv(&mut self) -> StopSignal {
-        if self.streams.is_empty() {
-            return std::future::pending().await;
-        }
-        let waits = self.streams.iter_mut().map(|(which, stream)| {
-            Box::pin(async move {
-                match stream.recv().await {
-                    Some(()) => *which,
-                    // The signal driver is gone: this stream never fires again.
-                    None => std::future::pending().await,
+        std::future::poll_fn(|cx| {
+            for (which, stream) in &mut self.streams {
+                // `Ready(None)`: the signal driver is gone, this stream never fires again.
+                if let Poll::Ready(Some(())) = stream.poll_recv(cx) {
+                    return Poll::Ready(*which);
                 }
-            })
-        });
-        futures::future::select_all(waits).await.0
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
