@@ -13,6 +13,7 @@ mod notifier;
 mod permissions;
 mod raw;
 mod routes;
+mod secrets;
 mod token;
 mod upstream;
 mod validate;
@@ -234,7 +235,7 @@ impl Config {
             permissions::check(&raw, &locator, file, config_dir)?;
         }
         let (config, routing) = validate::build(raw, &locator, file, config_dir)?;
-        register_inline_secrets(&config, &routing);
+        secrets::register_inline(&config, &routing);
         Ok((config, routing))
     }
 
@@ -280,25 +281,6 @@ fn read_config_text(path: &Path) -> Result<String, ConfigError> {
             "cannot read the config file: {err}; create it from assets/triage.example.toml"
         ),
     })
-}
-
-/// Secrets written in the file itself: passwords in upstream URLs, inline webhook URLs.
-fn register_inline_secrets(config: &Config, routing: &RoutingConfig) {
-    use crate::domain::redact;
-    let urls = config
-        .upstreams
-        .iter()
-        .flat_map(|u| std::iter::once(&u.url).chain(u.amqp_url.as_ref()));
-    for url in urls {
-        if let Ok(parsed) = url::Url::parse(url)
-            && let Some(password) = parsed.password()
-        {
-            redact::register(password);
-        }
-    }
-    for url in routing.notifiers.iter().filter_map(|n| n.url.as_ref()) {
-        redact::register_url(url);
-    }
 }
 
 impl TokenSource {
