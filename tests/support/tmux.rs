@@ -75,9 +75,17 @@ impl Drop for Tmux {
             .arg(&self.socket)
             .arg("kill-server")
             .output();
-        if !socket_path.trim().is_empty() {
-            let _ = std::fs::remove_file(socket_path.trim());
-        }
+        // A server whose last pane was killed is gone already and cannot name its socket.
+        let socket_path = match socket_path.trim() {
+            "" => {
+                let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                let uid = unsafe { libc::geteuid() };
+                format!("{dir}/tmux-{uid}/{}", self.socket)
+            }
+            path => path.to_string(),
+        };
+        let _ = std::fs::remove_file(socket_path);
     }
 }
 
