@@ -9,6 +9,7 @@ use super::Context;
 use crate::cli::{Cli, DemoArgs};
 use crate::config::Config;
 use crate::demo::{DemoOptions, DemoServer, write_demo_config};
+use crate::signals::{StopSignal, StopSignals};
 
 pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
     let mut options = DemoOptions {
@@ -26,8 +27,9 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
             let written = write_config_at(path, &url)?;
             println!("config written to {}", written.display());
         }
+        let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
         println!("demo upstream listening on {url} (Ctrl-C to stop)");
-        wait_for_stop().await?;
+        stop.recv().await;
         server.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -64,14 +66,4 @@ fn write_config_at(path: &std::path::Path, url: &str) -> Result<std::path::PathB
             .wrap_err_with(|| format!("cannot move {} to {}", written.display(), path.display()))?;
     }
     Ok(path.to_path_buf())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn wait_for_stop() -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

@@ -9,6 +9,8 @@ use tokio::sync::broadcast;
 
 use super::Context;
 use crate::domain::ConnectionState;
+use crate::domain::redact;
+use crate::signals::{StopSignal, StopSignals};
 use crate::sync::poller::{PollContext, poll_once};
 use crate::sync::{StoreWriter, SyncOptions, Upstreams, outbox};
 
@@ -18,6 +20,7 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     let mut failed = record_build_errors(&writer, errors).await?;
     if !once {
+        let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
         let handle = crate::sync::start(
             &ctx.config,
             &ctx.routing,
@@ -33,7 +36,8 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ctx.config.upstreams.len(),
             ctx.store_path.display()
         );
-        tokio::signal::ctrl_c().await?;
+        let signal = stop.recv().await;
+        crate::signals::notice(format_args!("sync: {} received; stopping", signal.name()));
         handle.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -55,7 +59,11 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ),
             Err(e) => {
                 failed = true;
-                println!("{}: down — {e}", upstream.id());
+                println!(
+                    "{}: down — {}",
+                    upstream.id(),
+                    redact::scrub(&e.to_string())
+                );
                 let id = upstream.id().to_string();
                 let state = ConnectionState::Down {
                     since: Utc::now(),
@@ -85,7 +93,7 @@ pub async fn record_build_errors(
 ) -> Result<bool> {
     let any = !errors.is_empty();
     for e in errors {
-        eprintln!("warning: {e}");
+        eprintln!("warning: {}", redact::scrub(&e.to_string()));
         let id = match &e {
             crate::upstream::UpstreamError::Config { upstream, .. }
             | crate::upstream::UpstreamError::Unsupported { upstream, .. }

@@ -74,6 +74,7 @@ impl Store {
         let entry = self
             .outbox_entry(id)?
             .ok_or_else(|| self.unknown_action(id))?;
+        let error = &*crate::domain::redact::scrub(error);
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -131,6 +132,7 @@ impl Store {
             .ok_or_else(|| self.unknown_action(id))?;
         let outcome_json = serde_json::to_string(outcome)
             .map_err(|e| self.corrupt("outbox", format!("outcome cannot be encoded: {e}")))?;
+        let outcome_json = crate::domain::redact::scrub(&outcome_json).into_owned();
         let detail = if outcome.response.is_null() {
             outcome.summary.clone()
         } else {
