@@ -27,6 +27,9 @@ use management::{Management, QueueNumbers};
 pub use pass::{PEEK_LIMIT, Selection, other_consumer_text};
 use snapshot::{BrowseMemory, QueueView};
 
+/// A complete read asked for this soon after a pass with the same depths is served from it.
+const FRESH: Duration = Duration::from_secs(10);
+
 use super::http::{Auth, HttpClient};
 use super::tls::TrustedCa;
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
@@ -325,6 +328,10 @@ impl RabbitMq {
                 .undelivered_page()
                 .unwrap_or_else(BrowseMemory::empty_page));
         }
+        // A complete read right after one (the connectors' report just read a shared DLQ).
+        if since.is_none() && memory.fresh(&depths, FRESH) {
+            return Ok(memory.first_page());
+        }
         let mut views = Vec::new();
         for (dlq, depth) in targets {
             let consumers = queues.get(&dlq).map_or(0, |q| q.consumers);
@@ -382,6 +389,19 @@ impl Upstream for RabbitMq {
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError> {
         let queues = self.management.queues().await?;
         let dlqs = self.dead_letter_queues(&queues).await?;
+        // A shared DLQ is split by reading it: once per process before its first report.
+        let unread: Vec<String> = {
+            let memory = self.memory.lock().await;
+            dlqs.iter()
+                .filter(|(name, feeders)| feeders.len() > 1 && !memory.knows(name))
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for dlq in unread {
+            let consumers = queues.get(&dlq).map_or(0, |q| q.consumers);
+            let mut memory = self.memory.lock().await;
+            self.apply_to(&mut memory, &dlq, consumers, &[]).await?;
+        }
         let counts = self.memory.lock().await.counts();
         let mut reports = Vec::new();
         for binding in &self.bindings {

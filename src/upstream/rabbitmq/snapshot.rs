@@ -68,6 +68,22 @@ impl BrowseMemory {
         self.browsed_at.is_some_and(|t| t.elapsed() < REFRESH) && &self.depths == depths
     }
 
+    /// True when the last browse was less than `age` ago and found these depths: a complete
+    /// read now would read the same.
+    pub fn fresh(&self, depths: &HashMap<String, u64>, age: Duration) -> bool {
+        self.browsed_at.is_some_and(|t| t.elapsed() < age) && &self.depths == depths
+    }
+
+    /// True when `dlq` was read by a pass of this process.
+    pub fn knows(&self, dlq: &str) -> bool {
+        self.depths.contains_key(dlq)
+    }
+
+    /// The whole snapshot again from its first page (a complete read asked for right after one).
+    pub fn first_page(&mut self) -> FetchPage<DeadLetter> {
+        self.page(0)
+    }
+
     /// The DLQ that held `id` at the last browse.
     pub fn queue_of(&self, id: &str) -> Option<String> {
         self.queue_of.get(id).cloned()
