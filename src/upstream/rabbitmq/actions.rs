@@ -145,7 +145,6 @@ impl RabbitMq {
             if group.is_empty() {
                 continue;
             }
-            let consumers = queues.get(dlq).map_or(0, |q| q.consumers);
             let selections: Vec<Selection> = group
                 .iter()
                 .map(|&i| Selection {
@@ -153,7 +152,7 @@ impl RabbitMq {
                     idempotency_key: actions[i].1.clone(),
                 })
                 .collect();
-            let pass = match self.apply_to(memory, dlq, consumers, &selections).await {
+            let pass = match self.apply_to(memory, dlq, &selections).await {
                 Ok(pass) => pass,
                 Err(e) => {
                     for &i in &group {

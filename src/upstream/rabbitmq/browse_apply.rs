@@ -48,10 +48,9 @@ impl RabbitMq {
         }
         let binding = self.binding(connector)?.clone();
         let dlq = self.required_dead_letter_queue(&binding).await?;
-        let consumers = self.management.consumers(&dlq).await?;
         let mut memory = self.memory.lock().await;
         let pass = self
-            .apply_to(&mut memory, &dlq, consumers, selections)
+            .apply_to(&mut memory, &dlq, selections)
             .await?;
         if let Some(error) = pass.error.clone() {
             return Err(error);
@@ -74,12 +73,11 @@ impl RabbitMq {
         &self,
         memory: &mut BrowseMemory,
         dlq: &str,
-        consumers: u64,
         selections: &[Selection],
     ) -> Result<QueuePass, UpstreamError> {
         let leftovers: HashMap<String, DeadLetterState> = memory.handled.clone();
         let pass = self
-            .pass_over(dlq, consumers, selections, &leftovers, true)
+            .pass_over(dlq, selections, &leftovers, true)
             .await?;
         for &n in &pass.done {
             memory.handled.insert(
@@ -93,6 +91,7 @@ impl RabbitMq {
                 state_after(&selections[n]),
             );
         }
+        memory.set_held_off(dlq, pass.held_off.clone());
         let depth = pass.report.depth_at_start.saturating_sub(pass.done.len()) as u64;
         memory.replace_queues(vec![QueueView {
             dlq: dlq.to_string(),

@@ -82,11 +82,6 @@ impl Management {
     }
 
     /// Numbers for every queue of the vhost, by name: two list calls, no per-queue requests.
-    /// Consumers attached to `queue` now (0 when the queue is unknown).
-    pub async fn consumers(&self, queue: &str) -> Result<u64, UpstreamError> {
-        Ok(self.queues().await?.get(queue).map_or(0, |q| q.consumers))
-    }
-
     pub async fn queues(&self) -> Result<HashMap<String, QueueNumbers>, UpstreamError> {
         let totals: Vec<QueueTotals> = self
             .http

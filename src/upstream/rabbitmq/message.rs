@@ -38,10 +38,20 @@ fn header_text(properties: &BasicProperties, key: &str) -> Option<String> {
     .filter(|s| !s.is_empty())
 }
 
-/// A new identity: time-ordered (UUIDv7) and unique, 26 characters of Crockford base32.
+/// A new identity: unique and time-ordered (a UUIDv7, made strictly increasing within this
+/// process), 26 characters of Crockford base32, so identities sort in the order messages were
+/// first seen.
 pub fn new_stamp() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let mut n = uuid::Uuid::now_v7().as_u128();
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    let fresh = uuid::Uuid::now_v7().as_u128();
+    let mut n = match LAST.lock() {
+        Ok(mut last) => {
+            *last = fresh.max(*last + 1);
+            *last
+        }
+        Err(_) => fresh,
+    };
     let mut out = [0u8; 26];
     for slot in out.iter_mut().rev() {
         *slot = ALPHABET[(n & 31) as usize];

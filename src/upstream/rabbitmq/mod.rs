@@ -225,20 +225,13 @@ impl RabbitMq {
         work: Option<&QueueNumbers>,
         dead: Option<(&str, &QueueNumbers)>,
         shared: Option<&HashMap<String, u64>>,
+        held_off: Option<String>,
     ) -> ConnectorReport {
         let dead_count = match (dead, shared) {
             (Some(_), Some(counts)) => counts.get(&binding.connector).copied().unwrap_or(0),
             (Some((_, d)), None) => d.ready + d.unacked,
             (None, _) => 0,
         };
-        let held_off = dead.filter(|(_, d)| d.consumers > 0).map(|(name, d)| {
-            format!(
-                "{name} has {} other consumer{}: triage shows the first {PEEK_LIMIT} dead letters \
-                 without touching order; replay and discard wait until it detaches",
-                d.consumers,
-                if d.consumers == 1 { "" } else { "s" }
-            )
-        });
         let dead = dead.map(|(_, d)| d);
         let grew = self
             .previous_dead
@@ -334,14 +327,12 @@ impl RabbitMq {
         }
         let mut views = Vec::new();
         for (dlq, depth) in targets {
-            let consumers = queues.get(&dlq).map_or(0, |q| q.consumers);
             let leftovers = memory.handled.clone();
-            let pass = self
-                .pass_over(&dlq, consumers, &[], &leftovers, true)
-                .await?;
+            let pass = self.pass_over(&dlq, &[], &leftovers, true).await?;
             if let Some(error) = pass.error {
                 return Err(error);
             }
+            memory.set_held_off(&dlq, pass.held_off.clone());
             views.push(QueueView {
                 dlq,
                 letters: pass.letters,
@@ -398,11 +389,13 @@ impl Upstream for RabbitMq {
                 .collect()
         };
         for dlq in unread {
-            let consumers = queues.get(&dlq).map_or(0, |q| q.consumers);
             let mut memory = self.memory.lock().await;
-            self.apply_to(&mut memory, &dlq, consumers, &[]).await?;
+            self.apply_to(&mut memory, &dlq, &[]).await?;
         }
-        let counts = self.memory.lock().await.counts();
+        let (counts, held_off) = {
+            let memory = self.memory.lock().await;
+            (memory.counts(), memory.held_off())
+        };
         let mut reports = Vec::new();
         for binding in &self.bindings {
             let dlq = self.dead_letter_queue(binding, Some(&queues)).await?;
@@ -418,6 +411,7 @@ impl Upstream for RabbitMq {
                 queues.get(&binding.queue),
                 dead,
                 shared.then_some(&counts),
+                dlq.as_ref().and_then(|name| held_off.get(name)).cloned(),
             ));
         }
         Ok(reports)

@@ -65,7 +65,10 @@ pub(super) struct QueuePass {
 /// What the pass decided for one message, by index.
 enum Decision {
     Keep,
+    /// Seen for the first time (or its identity was taken): moved to the tail with a new one.
     Stamp,
+    /// After a stamped move in this pass: moved too, as it is, so the moved block keeps its order.
+    Follow,
     Selected(usize),
     Leftover,
 }
@@ -90,13 +93,13 @@ impl RabbitMq {
         }
     }
 
-    /// Reads `dlq` whole (or its head, when another client consumes it) and applies
+    /// Reads `dlq` whole (or its head, when another client consumes it: the exclusive consume is
+    /// refused) and applies
     /// `selections`. `leftovers` are identities triage already replayed or discarded: found again
     /// (a change whose acknowledgement a broker crash lost), they are removed.
     pub(super) async fn pass_over(
         &self,
         dlq: &str,
-        consumers: u64,
         selections: &[Selection],
         leftovers: &HashMap<String, DeadLetterState>,
         restore_ttl: bool,
@@ -115,7 +118,7 @@ impl RabbitMq {
             restamped: 0,
             report: HoldReport::default(),
         };
-        if consumers == 0 {
+        {
             let mut by_target: HashMap<&str, usize> = HashMap::new();
             for (number, selection) in selections.iter().enumerate() {
                 by_target
@@ -124,6 +127,7 @@ impl RabbitMq {
             }
             let mut seen: HashSet<String> = HashSet::new();
             let mut decisions: Vec<Decision> = Vec::new();
+            let mut moving = false;
             let held = self
                 .broker
                 .hold_pass(dlq, |index, payload, properties| {
@@ -136,6 +140,7 @@ impl RabbitMq {
                             let decision = match by_target.get(stamp.as_str()) {
                                 Some(&n) if !pass.hits.contains_key(&n) => Decision::Selected(n),
                                 _ if leftovers.contains_key(&stamp) => Decision::Leftover,
+                                _ if moving => Decision::Follow,
                                 _ => Decision::Keep,
                             };
                             (stamp, decision)
@@ -143,9 +148,13 @@ impl RabbitMq {
                         None => (message::new_stamp(), Decision::Stamp),
                     };
                     seen.insert(id.clone());
+                    moving |= matches!(decision, Decision::Stamp);
                     let letter = self.letter(dlq, &id, payload, properties, now);
                     let fate = match &decision {
                         Decision::Keep => Fate::Keep,
+                        Decision::Follow => Fate::Move {
+                            properties: properties.clone(),
+                        },
                         Decision::Stamp => Fate::Move {
                             properties: message::stamped(properties, &id),
                         },
@@ -203,9 +212,8 @@ impl RabbitMq {
             };
             self.settle(&mut pass, &decisions, &report, selections);
             pass.report = report;
-            return Ok(pass);
+            Ok(pass)
         }
-        self.peek_pass(dlq, pass, None, now).await
     }
 
     /// Marks what the hold pass committed: selected letters get their new state.
@@ -263,7 +271,7 @@ impl RabbitMq {
         let stamped_everything = decisions
             .iter()
             .enumerate()
-            .all(|(i, d)| !matches!(d, Decision::Stamp) || committed.contains(&i));
+            .all(|(i, d)| !matches!(d, Decision::Stamp | Decision::Follow) || committed.contains(&i));
         pass.complete =
             pass.error.is_none() && stamped_everything && report.visited >= report.depth_at_start;
     }

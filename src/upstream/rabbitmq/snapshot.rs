@@ -48,6 +48,8 @@ pub struct BrowseMemory {
     pub uncertain: HashMap<String, DeadLetterState>,
     /// Depth per DLQ at the last browse.
     depths: HashMap<String, u64>,
+    /// DLQs the last pass could not hold (another consumer), with what to tell the operator.
+    held_off: HashMap<String, String>,
     browsed_at: Option<Instant>,
     /// How much of `items` was handed out: the end of the furthest page served.
     delivered: usize,
@@ -82,6 +84,19 @@ impl BrowseMemory {
     /// The whole snapshot again from its first page (a complete read asked for right after one).
     pub fn first_page(&mut self) -> FetchPage<DeadLetter> {
         self.page(0)
+    }
+
+    /// Records whether the last pass over `dlq` was held off by another consumer.
+    pub fn set_held_off(&mut self, dlq: &str, why: Option<String>) {
+        match why {
+            Some(why) => self.held_off.insert(dlq.to_string(), why),
+            None => self.held_off.remove(dlq),
+        };
+    }
+
+    /// Why each DLQ held off could not be read whole.
+    pub fn held_off(&self) -> HashMap<String, String> {
+        self.held_off.clone()
     }
 
     /// The DLQ that held `id` at the last browse.

@@ -8,13 +8,14 @@
 //! channel at the end puts them back at their own places (a classic queue requeues by position:
 //! order kept; measured 100k requeued in ≈ 0.7 s). The messages that change — a replay to its
 //! origin, a discard, a stamped copy to the DLQ tail — are published and acked inside ONE AMQP
-//! transaction (`tx.select` on the consuming channel; split only past [`TX_BYTES`]), committed
-//! once everything was read: a replay and the removal of its original happen together or not at
-//! all (a dropped connection, a broker stop or `kill -9` of triage before `tx.commit-ok` leaves
-//! the queue as it was; after it, everything happened), and stamped copies land at the tail in
-//! the order they were read, originals first, then the arrivals. Replays are published
-//! `mandatory`; one the broker returns (no queue bound for its key) is put back in the DLQ (at
-//! its tail) right after the commit.
+//! transaction (`tx.select` on the consuming channel), committed once everything was read: a
+//! replay and the removal of its original happen together or not at all (a dropped connection, a
+//! broker stop or `kill -9` of triage before `tx.commit-ok` leaves the queue as it was; after it,
+//! everything happened). Moved messages are published last, just before the commit, in the order
+//! of their identities (time-ordered: the order triage first saw them), so a block moved to the
+//! tail keeps its order, originals first, then the arrivals. Replays are published `mandatory`;
+//! one the broker returns (no queue bound for its key) is put back in the DLQ (at its tail)
+//! right after the commit.
 
 use std::time::Duration;
 
@@ -28,12 +29,12 @@ use crate::upstream::UpstreamError;
 
 /// A pass stops waiting for the next original message after this long (someone purged the DLQ).
 const IDLE_LIMIT: Duration = Duration::from_secs(5);
-/// After the originals, the pass reads arrivals until none came for this long.
+/// After the originals, the pass reads arrivals until none came for this long…
 pub const ARRIVAL_IDLE: Duration = Duration::from_millis(300);
-/// At most this many arrivals are read by one pass (a producer faster than the pass).
+/// … or for at most this long (a producer that never pauses).
+pub const ARRIVAL_WINDOW: Duration = Duration::from_secs(1);
+/// … and at most this many.
 pub const ARRIVAL_CAP: usize = 10_000;
-/// Bytes published per transaction: bounds what the broker buffers for one commit.
-const TX_BYTES: usize = 256 << 20;
 
 /// Why a hold pass could not run.
 #[derive(Debug, Clone)]
@@ -155,15 +156,22 @@ impl Broker {
             Err(e) => return Err(fail(self.error(&format!("cannot consume {queue:?}"), e))),
         };
         let mut open: Vec<Change> = Vec::new();
-        let mut open_bytes = 0usize;
+        // Moves wait for the end: (identity, payload, properties, change).
+        let mut moves: Vec<(String, Vec<u8>, BasicProperties, Change)> = Vec::new();
+        let mut originals_read: Option<tokio::time::Instant> = None;
         loop {
-            let wait = if report.visited < count {
-                IDLE_LIMIT
-            } else if report.visited < count + ARRIVAL_CAP {
-                ARRIVAL_IDLE
-            } else {
-                report.arrivals_cut = true;
-                break;
+            if report.visited >= count && originals_read.is_none() {
+                originals_read = Some(tokio::time::Instant::now());
+            }
+            let wait = match originals_read {
+                None => IDLE_LIMIT,
+                Some(at) if report.arrivals < ARRIVAL_CAP && at.elapsed() < ARRIVAL_WINDOW => {
+                    ARRIVAL_IDLE.min(ARRIVAL_WINDOW.saturating_sub(at.elapsed()))
+                }
+                Some(_) => {
+                    report.arrivals_cut = true;
+                    break;
+                }
             };
             let delivery = match tokio::time::timeout(wait, consumer.next()).await {
                 Ok(Some(Ok(delivery))) => delivery,
@@ -189,15 +197,18 @@ impl Broker {
                     replay_id: None,
                 },
                 Fate::Move { properties } => {
-                    open_bytes += delivery.data.len();
-                    self.publish(channel, "", queue, &delivery.data, properties, false)
+                    channel
+                        .basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false })
                         .await
-                        .map_err(fail)?;
-                    Change {
+                        .map_err(|e| fail(self.error("basic.ack", e)))?;
+                    let identity = super::super::message::stamp(&properties).unwrap_or_default();
+                    let change = Change {
                         index,
                         original: None,
                         replay_id: None,
-                    }
+                    };
+                    moves.push((identity, delivery.data, properties, change));
+                    continue;
                 }
                 Fate::Replay {
                     exchange,
@@ -205,7 +216,6 @@ impl Broker {
                     payload,
                     properties,
                 } => {
-                    open_bytes += payload.len();
                     let replay_id = super::super::message::replay_id(&properties);
                     self.publish(channel, &exchange, &routing_key, &payload, properties, true)
                         .await
@@ -222,13 +232,16 @@ impl Broker {
                 .await
                 .map_err(|e| fail(self.error("basic.ack", e)))?;
             open.push(change);
-            if open_bytes >= TX_BYTES {
-                self.commit(channel, queue, &mut open, report).await?;
-                open_bytes = 0;
-            }
         }
         // Stop deliveries first: nothing the commit adds to the queue is read back.
         consumer_cancel(channel, consumer.tag()).await;
+        moves.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, payload, properties, change) in moves {
+            self.publish(channel, "", queue, &payload, properties, false)
+                .await
+                .map_err(fail)?;
+            open.push(change);
+        }
         self.commit(channel, queue, &mut open, report).await?;
         Ok(())
     }
