@@ -390,3 +390,228 @@ fn legacy_death(t: &Topology) -> FieldTable {
     );
     headers
 }
+
+/// A consumer that takes one message from `queue` every `every` and acks it; returns what it
+/// took, in order, when told to stop.
+fn slow_consumer(
+    t: &Topology,
+    queue: &str,
+    every: std::time::Duration,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Vec<Vec<u8>>>,
+) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let amqp = t.amqp.clone();
+    let queue = queue.to_string();
+    let task = tokio::spawn(async move {
+        let connection = lapin::Connection::connect(&amqp, Default::default())
+            .await
+            .expect("connect");
+        let channel = connection.create_channel().await.expect("channel");
+        channel.basic_qos(1, Default::default()).await.expect("qos");
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "slow".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        let mut taken = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                next = consumer.next() => {
+                    let Some(Ok(delivery)) = next else { break };
+                    tokio::time::sleep(every).await;
+                    taken.push(delivery.data.clone());
+                    delivery.acker.ack(Default::default()).await.expect("ack");
+                }
+            }
+        }
+        let _ = channel.close(200, "done".into()).await;
+        let _ = connection.close(200, "done".into()).await;
+        taken
+    });
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_dlq_another_client_consumes_is_never_rotated_and_says_so() {
+    use triage::upstream::Upstream;
+    let t = Topology::new("other").await;
+    let payload = |i: usize| format!("other-{i:05}").into_bytes();
+    t.publish_to_dlq(
+        (0..1000).map(|i| (payload(i), t.dead_properties(&format!("o-{i}"), &t.work))),
+    )
+    .await;
+    let adapter = t.adapter();
+    let (stop, consumer) = slow_consumer(&t, &t.dlq, std::time::Duration::from_millis(50));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let letters = support::browse_all(&adapter).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a held-off browse does not stall: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !letters.is_empty() && letters.len() <= triage::upstream::rabbitmq::PEEK_LIMIT,
+        "the head only: {}",
+        letters.len()
+    );
+    assert!(
+        letters.iter().all(|d| d.id.starts_with('~')),
+        "no identity is stamped while another consumer holds the DLQ"
+    );
+    let reports = adapter.connectors().await.expect("report");
+    let said = reports[0].last_error.clone().unwrap_or_default();
+    assert!(
+        said.contains(&format!("{} has another consumer", t.dlq))
+            && said.contains("without touching order"),
+        "{said}"
+    );
+    // Acting on a provisional id is refused in words, and nothing moves.
+    let refused = adapter
+        .perform(
+            &triage::domain::Action {
+                kind: triage::domain::ActionKind::Replay,
+                upstream: "rmq".into(),
+                target: letters[0].id.clone(),
+                operator: "ana".into(),
+                note: None,
+                level: None,
+                payload: None,
+            },
+            "k",
+        )
+        .await
+        .expect("answered");
+    assert!(!refused.outcome.ok);
+    assert!(
+        refused.outcome.summary.contains("no triage identity yet"),
+        "{}",
+        refused.outcome.summary
+    );
+    let _ = stop.send(());
+    let taken = consumer.await.expect("consumer");
+    // Nothing lost or doubled, and what is left is in its original order: no rotation (the
+    // consumer may have been handed a later message while triage read the head, for ms).
+    let left: Vec<Vec<u8>> = t
+        .broker()
+        .peek(&t.dlq, 2000)
+        .await
+        .expect("left")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let mut seen: Vec<Vec<u8>> = taken.iter().chain(&left).cloned().collect();
+    seen.sort();
+    let expected: Vec<Vec<u8>> = (0..1000).map(payload).collect();
+    assert!(seen == expected, "every message once: {} seen", seen.len());
+    assert!(left.is_sorted(), "the DLQ keeps its order");
+    assert!(!taken.is_empty(), "the other consumer kept working");
+    // Once it detaches, the next browse reads (and stamps) everything.
+    let all: Vec<_> = support::browse_all(&adapter)
+        .await
+        .into_iter()
+        .filter(|d| d.state == triage::domain::DeadLetterState::Dead)
+        .collect();
+    assert_eq!(
+        all.len(),
+        t.broker().message_count(&t.dlq).await.expect("depth") as usize
+    );
+    assert!(all.iter().all(|d| !d.id.starts_with('~')));
+    let reports = adapter.connectors().await.expect("report");
+    assert!(
+        !reports[0]
+            .last_error
+            .clone()
+            .unwrap_or_default()
+            .contains("another consumer")
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn arrivals_during_a_pass_end_up_after_the_originals_in_their_order() {
+    const N: usize = 20_000;
+    let t = Topology::new("arrivals").await;
+    let original = |i: usize| format!("orig-{i:06}").into_bytes();
+    t.publish_to_dlq((0..N).map(|i| (original(i), t.dead_properties(&format!("o{i}"), &t.work))))
+        .await;
+    // A publisher adds 100 msg/s to the DLQ while triage reads it: the first pass over the 20,000
+    // stamps them all (moves them), the next one holds them in place.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let amqp = t.amqp.clone();
+    let dlq = t.dlq.clone();
+    let props = t.dead_properties("arrival", &t.work);
+    let publisher = tokio::spawn(async move {
+        let connection = lapin::Connection::connect(&amqp, Default::default())
+            .await
+            .expect("connect");
+        let channel = connection.create_channel().await.expect("channel");
+        channel
+            .confirm_select(Default::default())
+            .await
+            .expect("confirms");
+        let mut sent = 0usize;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = tick.tick() => {
+                    channel
+                        .basic_publish(
+                            "".into(),
+                            dlq.as_str().into(),
+                            BasicPublishOptions::default(),
+                            format!("arrival-{sent:06}").as_bytes(),
+                            props.clone(),
+                        )
+                        .await
+                        .expect("publish")
+                        .await
+                        .expect("confirm");
+                    sent += 1;
+                }
+            }
+        }
+        let _ = connection.close(200, "done".into()).await;
+        sent
+    });
+    let adapter = t.adapter();
+    for _ in 0..2 {
+        let letters = support::browse_all(&adapter).await;
+        assert!(letters.len() >= N);
+    }
+    let _ = stop.send(());
+    let sent = publisher.await.expect("publisher");
+    assert!(sent > 50, "arrivals came during the passes: {sent}");
+    // One more pass after the publisher stopped ("cycling the arrivals once more").
+    support::browse_all(&adapter).await;
+    let mut order = Vec::new();
+    t.broker()
+        .hold_pass(&t.dlq, |_, payload, _| {
+            order.push(payload.to_vec());
+            triage::upstream::rabbitmq::Fate::Keep
+        })
+        .await
+        .expect("read back");
+    let expected: Vec<Vec<u8>> = (0..N)
+        .map(original)
+        .chain((0..sent).map(|i| format!("arrival-{i:06}").into_bytes()))
+        .collect();
+    assert_eq!(order.len(), expected.len(), "nothing lost, nothing doubled");
+    let first_wrong = order.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(
+        first_wrong.is_none(),
+        "originals in order, then the arrivals in theirs; first difference at {first_wrong:?}: {:?}",
+        first_wrong.map(|i| String::from_utf8_lossy(&order[i]).into_owned())
+    );
+    t.cleanup().await;
+}

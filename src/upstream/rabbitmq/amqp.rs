@@ -331,10 +331,18 @@ impl Broker {
         // basic.get is the slow way: minutes for 50k).
         let _ = channel.close(200, "ok".into()).await;
         result?;
-        // The broker requeues asynchronously; wait so the next count or pass sees every message.
+        // The broker requeues asynchronously; wait so the next count or pass sees every message
+        // (while the count still rises: another consumer may be taking them meanwhile).
         let deadline = tokio::time::Instant::now() + REQUEUE_WAIT;
-        while self.message_count(queue).await? < depth && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut last = 0;
+        loop {
+            let now = self.message_count(queue).await?;
+            if now >= depth || tokio::time::Instant::now() >= deadline || (now <= last && last > 0)
+            {
+                break;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(messages)
     }

@@ -49,9 +49,7 @@ impl RabbitMq {
         let binding = self.binding(connector)?.clone();
         let dlq = self.required_dead_letter_queue(&binding).await?;
         let mut memory = self.memory.lock().await;
-        let pass = self
-            .apply_to(&mut memory, &dlq, selections)
-            .await?;
+        let pass = self.apply_to(&mut memory, &dlq, selections).await?;
         if let Some(error) = pass.error.clone() {
             return Err(error);
         }
@@ -76,9 +74,7 @@ impl RabbitMq {
         selections: &[Selection],
     ) -> Result<QueuePass, UpstreamError> {
         let leftovers: HashMap<String, DeadLetterState> = memory.handled.clone();
-        let pass = self
-            .pass_over(dlq, selections, &leftovers, true)
-            .await?;
+        let pass = self.pass_over(dlq, selections, &leftovers, true).await?;
         for &n in &pass.done {
             memory.handled.insert(
                 selections[n].action.target.clone(),

@@ -255,12 +255,17 @@ impl RabbitMq {
                 ConnectorStatus::Degraded,
                 Some(format!("no consumers on {}", binding.queue)),
             ),
-            Some(_) if held_off.is_some() => (ConnectorStatus::Degraded, held_off),
+            Some(_) if held_off.is_some() => (ConnectorStatus::Degraded, None),
             Some(_) if grew || dead.is_some_and(|d| d.publish_rate > 0.0) => (
                 ConnectorStatus::Degraded,
                 Some(format!("{dead_count} dead letters and growing")),
             ),
             Some(_) => (ConnectorStatus::Healthy, None),
+        };
+        // Said whatever else is wrong: the operator sees only part of this DLQ.
+        let last_error = match (last_error, held_off) {
+            (Some(error), Some(held)) => Some(format!("{error}; {held}")),
+            (error, held) => error.or(held),
         };
         let work = work.cloned().unwrap_or_default();
         ConnectorReport {

@@ -268,10 +268,9 @@ impl RabbitMq {
                 .map(|(_, l)| l)
                 .collect();
         }
-        let stamped_everything = decisions
-            .iter()
-            .enumerate()
-            .all(|(i, d)| !matches!(d, Decision::Stamp | Decision::Follow) || committed.contains(&i));
+        let stamped_everything = decisions.iter().enumerate().all(|(i, d)| {
+            !matches!(d, Decision::Stamp | Decision::Follow) || committed.contains(&i)
+        });
         pass.complete =
             pass.error.is_none() && stamped_everything && report.visited >= report.depth_at_start;
     }
