@@ -75,7 +75,15 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             }
         }
     }
-    let sent = outbox::process_due(&upstreams, &writer, &changes).await?;
+    // Everything due now, round after round (a round takes at most `outbox::DUE_LIMIT`).
+    let mut sent = 0;
+    loop {
+        let round = outbox::process_due(&upstreams, &writer, &changes).await?;
+        sent += round;
+        if round < outbox::DUE_LIMIT {
+            break;
+        }
+    }
     if sent > 0 {
         println!("outbox: {sent} action(s) sent or retried");
     }

@@ -32,7 +32,7 @@ const SEND_TIMEOUT: Duration = crate::upstream::ACTION_TIMEOUT;
 /// Actions sent at once to one upstream (the default `perform_batch`), and groups served at once.
 const CONCURRENCY: usize = crate::upstream::BATCH_CONCURRENCY;
 /// Actions taken per round.
-const DUE_LIMIT: usize = 64;
+pub const DUE_LIMIT: usize = 500;
 /// Longest wait between two retries of one action.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Idle re-check interval (another process may have enqueued).

@@ -208,6 +208,24 @@ impl Topology {
         last
     }
 
+    /// The same topology on a new connection (after the broker restarted).
+    #[allow(dead_code)]
+    pub async fn reconnect(self) -> Topology {
+        let connection = Connection::connect(&self.amqp, ConnectionProperties::default())
+            .await
+            .expect("reconnect to the test RabbitMQ");
+        let channel = connection.create_channel().await.expect("channel");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm.select");
+        Topology {
+            channel,
+            connection,
+            ..self
+        }
+    }
+
     pub async fn cleanup(self) {
         for queue in [&self.work, &self.dlq] {
             let _ = self
