@@ -12,6 +12,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Utc;
 use lapin::BasicProperties;
@@ -19,8 +20,8 @@ use lapin::options::BasicGetOptions;
 use lapin::types::AMQPValue;
 use support::{Topology, browse_all, id_of, mixed_messages};
 use triage::domain::{Action, ActionKind, DeadLetter, DeadLetterState, OutboxState, Timestamp};
-use triage::upstream::rabbitmq::RabbitMq;
-use triage::upstream::rabbitmq::message::{REPLAY_ID_HEADER, STAMP_HEADER};
+use triage::upstream::rabbitmq::message::{self, REPLAY_ID_HEADER, STAMP_HEADER};
+use triage::upstream::rabbitmq::{FaultPoint, RabbitMq};
 use triage::upstream::{Upstream, UpstreamError};
 
 fn action(kind: ActionKind, target: &str) -> Action {
@@ -124,6 +125,16 @@ async fn twenty_five_outbox_actions_in_a_3000_dlq_take_one_pass_which_also_serve
     let writer = triage::sync::StoreWriter::open(&store_path).expect("store");
     let mut upstreams = triage::sync::Upstreams::default();
     upstreams.insert(adapter.clone());
+    // Client-side count of the transactions the adapter commits (the broker's `deliver_get`
+    // below counts the passes).
+    let commits = Arc::new(AtomicUsize::new(0));
+    let counter = commits.clone();
+    adapter.set_fault_hook(Some(Arc::new(move |point| {
+        if point == FaultPoint::BeforeCommit {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        false
+    })));
     let mut entries = Vec::new();
     for a in actions {
         let entry = writer
@@ -137,6 +148,17 @@ async fn twenty_five_outbox_actions_in_a_3000_dlq_take_one_pass_which_also_serve
         .await
         .expect("outbox");
     assert_eq!(handled, 25);
+    let first_error = triage::store::Store::open(&store_path)
+        .expect("reader")
+        .outbox_entry(&entries[0].id)
+        .expect("get")
+        .and_then(|e| e.last_error);
+    assert_eq!(
+        commits.load(Ordering::SeqCst),
+        1,
+        "every change of the batch (24 actions, 5 stamps) in one transaction; first action's \
+         error: {first_error:?}"
+    );
 
     // ONE pass: the browse's N, the head taken, then N - 1 + 5 for the outbox's pass (which
     // also stamps the five late letters, seen for the first time).
@@ -470,13 +492,50 @@ async fn an_unroutable_replay_in_a_batch_stays_in_the_dlq_and_is_not_ok() {
         vec![&b"m-0"[..], &b"m-1"[..]],
         "kept, in order"
     );
-    // Put back with its identity: the next browse lists it under the same id.
-    assert!(browse_all(&adapter).await.iter().any(|d| d.id == m1));
+    assert_eq!(
+        message::stamp(&dlq[1].1).as_deref(),
+        Some(m1.as_str()),
+        "put back with its identity"
+    );
     // Not handled: asking again tries again (and fails again), it is not "already replayed".
     let again = adapter
         .perform(&action(ActionKind::Replay, &m1), "u-1")
         .await
         .expect("again");
     assert!(!again.outcome.ok && again.outcome.summary.contains("no queue bound"));
+    t.cleanup().await;
+}
+
+/// Regression (found while porting to hold passes): the adapter decides "another client consumes
+/// the DLQ" from the management API's `consumers`, a statistic that still counts triage's own
+/// hold-pass consumer after the pass closed its channel. A replay right after a browse must not be
+/// held off by the adapter's own, finished pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_replay_right_after_a_browse_is_not_held_off_by_triages_own_pass() {
+    let t = Topology::new("own-consumer").await;
+    let messages = mixed_messages(200);
+    t.dead_letter(&messages).await;
+    let adapter = t.adapter();
+    for round in 0..3 {
+        let listed = browse_all(&adapter).await;
+        let dead = listed
+            .iter()
+            .filter(|d| d.state == DeadLetterState::Dead)
+            .count();
+        assert_eq!(dead, 200 - round, "round {round}: the whole DLQ browsed");
+        let target = id_of(&listed, &format!("msg-{}", 4 * round + 1));
+        let result = adapter
+            .perform(
+                &action(ActionKind::Replay, &target),
+                &format!("own-{round}"),
+            )
+            .await;
+        match result {
+            Ok(result) => assert!(result.outcome.ok, "round {round}: {:?}", result.outcome),
+            Err(e) => panic!("round {round}: replay held off: {e}"),
+        }
+    }
+    assert_eq!(t.broker().message_count(&t.work).await.expect("work"), 3);
     t.cleanup().await;
 }
