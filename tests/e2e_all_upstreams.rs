@@ -2,8 +2,11 @@
 //! config naming the demo (connector_api), a real RabbitMQ (work queue → DLX → DLQ holding
 //! dead-lettered messages) and a real Alertmanager (one firing alert). The header shows all three
 //! live; Connectors lists a demo connector and the RabbitMQ one with its dead count; Dead letters
-//! shows the broker's `rejected` reason; Incidents shows the alert, and `a` acks it as a silence
-//! authored by the operator; `q` gives the shell prompt back. Ignored by plain `cargo test`.
+//! shows the broker's `rejected` reason, and a RabbitMQ dead letter's detail names it by the
+//! identity triage stamped on it (`x-triage-id`; its AMQP `message_id` is only a header), under
+//! which `r` replays it to its work queue; Incidents shows the alert, and `a` acks it as a
+//! silence authored by the operator; `q` gives the shell prompt back. Ignored by plain
+//! `cargo test`.
 
 #[allow(dead_code)]
 #[path = "support/rabbitmq.rs"]
@@ -15,8 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lapin::BasicProperties;
+use lapin::types::AMQPValue;
 use serde_json::json;
 use support::{START_HINT, Topology};
+use triage::upstream::rabbitmq::message::STAMP_HEADER;
 
 const BIN: &str = env!("CARGO_BIN_EXE_triage");
 const OPERATOR: &str = "e2e-op";
@@ -288,7 +293,7 @@ fn console_against_demo_rabbitmq_and_alertmanager() {
             topology.dead_letter(&messages()).await;
             post_alert(&http, &am, &alert, false).await;
         });
-        drive_console(&rt, &http, &amqp, &management, &am, &topology.work, &alert);
+        drive_console(&rt, &http, &amqp, &management, &am, &topology, &alert);
     }));
     rt.block_on(async {
         post_alert(&http, &am, &alert, true).await;
@@ -312,9 +317,10 @@ fn drive_console(
     amqp: &str,
     management: &str,
     am: &str,
-    work: &str,
+    topology: &Topology,
     alert: &str,
 ) {
+    let work = topology.work.as_str();
     let dir = tempfile::tempdir().expect("tempdir");
     let demo = start_demo(dir.path());
     let config = write_config(&demo, amqp, management, am, work);
@@ -383,6 +389,62 @@ fn drive_console(
                 .iter()
                 .any(|l| l.contains(r#"{"order":0,"sku":"e2e"}"#))
     });
+
+    // The detail of one: its id is the identity triage stamped on the message (x-triage-id), not
+    // its AMQP message_id (a header); `r` replays it under that id to its work queue.
+    tmux.keys(&["Enter"]);
+    let detail = tmux.wait_for("a RabbitMQ dead letter's detail", 20, |s| {
+        s.contains("payload (") && s.contains("headers (") && s.contains("amqp.message_id: ")
+    });
+    let id = detail
+        .lines()
+        .find_map(|l| l.split("Dead letter ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("dead letter id in the detail title")
+        .to_string();
+    assert!(
+        id.len() == 26 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+        "a stamped identity, not the message_id: {id}\n{detail}"
+    );
+    let message_id = detail
+        .lines()
+        .find_map(|l| l.split("amqp.message_id: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the message_id header")
+        .to_string();
+    let original = messages()
+        .into_iter()
+        .find(|(_, p)| {
+            p.message_id()
+                .as_ref()
+                .is_some_and(|m| m.as_str() == message_id)
+        })
+        .unwrap_or_else(|| panic!("{message_id} is one of ours"));
+    tmux.keys(&["r"]);
+    tmux.wait_for("the replay confirmation", 10, |s| {
+        s.contains("Replay this dead letter?") && s.contains(&id)
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the replay outcome", 30, |s| {
+        s.contains(&format!("{id} replayed by {OPERATOR}"))
+    });
+    rt.block_on(topology.wait_for_depth(work, 1));
+    let delivered = rt
+        .block_on(topology.broker().peek(work, 10))
+        .expect("work queue");
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, original.0, "replayed byte-exact");
+    let headers = delivered[0].1.headers().clone().unwrap_or_default();
+    assert!(
+        !headers.inner().contains_key(STAMP_HEADER),
+        "the replay does not carry the dead letter's identity"
+    );
+    assert!(matches!(
+        headers.inner().get("x-triage-replayed-by"),
+        Some(AMQPValue::LongString(by)) if by.as_bytes() == OPERATOR.as_bytes()
+    ));
+    rt.block_on(topology.wait_for_depth(&topology.dlq, 4));
+    tmux.keys(&["Escape"]);
     tmux.keys(&["Escape"]);
 
     // Incidents: the alert's summary; `a` acks it as the operator.

@@ -17,7 +17,7 @@ use triage::domain::DeadLetterState;
 use triage::store::{DeadLetterPageQuery, PageDir, Store};
 use triage::sync::StoreWriter;
 use triage::sync::poller::{PollContext, poll_once};
-use triage::upstream::rabbitmq::message::message_key;
+use triage::upstream::rabbitmq::message;
 
 fn config(dir: &std::path::Path, t: &Topology) -> Config {
     let text = format!(
@@ -85,14 +85,16 @@ async fn a_new_process_relists_and_reconciles_messages_taken_while_it_was_away()
     poll_once(&first, &writer, &ctx, &changes)
         .await
         .expect("poll");
-    assert_eq!(dead_ids(&store).len(), 6);
+    let before = dead_ids(&store);
+    assert_eq!(before.len(), 6);
     // A watermarked poll of the same process does not relist (nothing changed).
     poll_once(&first, &writer, &ctx, &changes)
         .await
         .expect("poll");
     drop(first);
 
-    // While triage is away, someone takes the two oldest messages out of the DLQ.
+    // While triage is away, someone takes the two oldest messages out of the DLQ. They carry
+    // the identity the first process stamped on them (and listed them under).
     let mut taken = Vec::new();
     for _ in 0..2 {
         let got = t
@@ -101,7 +103,7 @@ async fn a_new_process_relists_and_reconciles_messages_taken_while_it_was_away()
             .await
             .expect("get")
             .expect("a message");
-        taken.push(message_key(&got.delivery.data, &got.delivery.properties));
+        taken.push(message::stamp(&got.delivery.properties).expect("stamped by the first poll"));
     }
     t.wait_for_depth(&t.dlq, 4).await;
 
@@ -114,6 +116,10 @@ async fn a_new_process_relists_and_reconciles_messages_taken_while_it_was_away()
     assert!(summary.dead_letters_changed >= 2, "{summary:?}");
     let live = dead_ids(&store);
     assert_eq!(live.len(), 4, "{live:?}");
+    assert!(
+        live.iter().all(|id| before.contains(id)),
+        "the four left keep the identities the first process listed: {live:?} vs {before:?}"
+    );
     for id in &taken {
         assert!(!live.contains(id), "{id} was taken out of the DLQ");
         let letter = store

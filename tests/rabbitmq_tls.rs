@@ -426,6 +426,12 @@ async fn over_amqps_with_the_private_ca_stats_browse_and_replay_work() {
         );
     }
     assert_eq!(letters[2].payload[..2], [0x00, 0xFF], "the binary one");
+    // The first pass stamped the identities over TLS too (a move to the tail in a transaction).
+    let ids: Vec<&str> = letters.iter().map(|d| d.id.as_str()).collect();
+    assert!(
+        ids.iter().all(|id| id.len() == 26 && !id.starts_with('~')),
+        "stamped identities: {ids:?}"
+    );
     let port = port_of(&amqps);
     let deadline = Instant::now() + Duration::from_secs(10);
     while tls_connections_to(&t.http, port).await == 0 {
@@ -450,6 +456,11 @@ async fn over_amqps_with_the_private_ca_stats_browse_and_replay_work() {
         .await
         .expect("replay over amqps");
     assert!(result.outcome.ok, "{:?}", result.outcome);
+    assert!(
+        result.outcome.summary.contains("committed by the broker"),
+        "{}",
+        result.outcome.summary
+    );
     assert_eq!(
         result.dead_letter.map(|d| d.state),
         Some(DeadLetterState::Replayed)
