@@ -324,6 +324,11 @@ pub fn flat_headers(properties: &BasicProperties) -> Vec<(String, String)> {
 
 fn flatten(prefix: &str, table: &FieldTable, out: &mut Vec<(String, String)>) {
     for (key, value) in table.inner() {
+        // Triage's own identity is the dead letter's id, not one of its headers (and a letter
+        // read before and after its stamping must not differ).
+        if prefix.is_empty() && key.as_str() == STAMP_HEADER {
+            continue;
+        }
         let name = if prefix.is_empty() {
             key.to_string()
         } else {

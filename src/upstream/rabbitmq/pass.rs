@@ -232,7 +232,7 @@ impl RabbitMq {
             let Decision::Selected(n) = decision else {
                 continue;
             };
-            if !pass.hits.get(n).is_some_and(|hit| hit.index == index) {
+            if pass.hits.get(n).is_none_or(|hit| hit.index != index) {
                 continue;
             }
             if unroutable.contains(&index) {
