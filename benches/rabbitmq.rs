@@ -195,6 +195,8 @@ async fn measure(n: usize) -> Run {
             note: None,
             level: None,
             payload: None,
+            destination: None,
+            drop_ttl: false,
         },
         idempotency_key: "bench-replay".into(),
     };

@@ -91,6 +91,13 @@ pub enum Command {
         /// Send this file's bytes instead of the stored payload.
         #[arg(long, value_name = "FILE")]
         payload_file: Option<PathBuf>,
+        /// RabbitMQ: where to send it instead of the queue it last died in: `first-origin` (the
+        /// queue it first died in), `queue:NAME`, or `exchange:NAME[:ROUTING_KEY]`.
+        #[arg(long, value_name = "DESTINATION", value_parser = parse_destination)]
+        to: Option<String>,
+        /// RabbitMQ: replay without the message's own TTL (restored from x-death by default).
+        #[arg(long)]
+        no_ttl: bool,
     },
     /// Discard a dead letter (it will not be delivered).
     Discard(IncidentActionArgs),
@@ -217,4 +224,9 @@ pub struct IncidentActionArgs {
     /// A note recorded with the action.
     #[arg(long)]
     pub note: Option<String>,
+}
+
+/// `--to`: checked when the command line is read, kept as text in the action.
+fn parse_destination(text: &str) -> Result<String, String> {
+    crate::domain::ReplayDestination::parse(text).map(|_| text.to_string())
 }

@@ -281,6 +281,8 @@ impl StepPlan<'_> {
                 note: Some(reason.to_string()),
                 level: Some(self.level),
                 payload: payload.clone(),
+                destination: None,
+                drop_ttl: false,
             })
             .collect();
         // The Connector API has an escalate endpoint; Alertmanager and RabbitMQ do not.
@@ -300,6 +302,8 @@ impl StepPlan<'_> {
                 ),
                 level: Some(self.level),
                 payload: None,
+                destination: None,
+                drop_ttl: false,
             });
         }
         actions

@@ -167,6 +167,8 @@ async fn alerts_become_incidents_and_ack_is_a_silence_by_the_operator() {
         note: Some("CRM renamed lead_source".into()),
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     };
     let entry = writer
         .call(move |s| s.enqueue_action(&action, Utc::now()))
@@ -415,6 +417,8 @@ async fn escalating_an_alert_runs_the_chains_notifiers() {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     };
     am.perform(&ack, "ttl-key").await.expect("ack");
     let silence = silences(&http, &url)
@@ -451,6 +455,8 @@ fn action_on(kind: ActionKind, target: &str, operator: &str) -> Action {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     }
 }
 

@@ -218,6 +218,8 @@ fn store_thread_answers_every_command_and_the_views_draw_its_data() {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     };
     cmd_tx
         .send(StoreCmd::Enqueue { action, at: now() })
@@ -305,6 +307,8 @@ fn the_dead_letter_detail_loads_and_refreshes_triages_actions_on_the_letter() {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     };
     let minutes = chrono::Duration::minutes;
     let first = writer

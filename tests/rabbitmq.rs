@@ -27,6 +27,8 @@ fn action(kind: ActionKind, target: &str) -> Action {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     }
 }
 

@@ -33,6 +33,8 @@ fn action(kind: ActionKind, target: &str) -> Action {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     }
 }
 
@@ -80,12 +82,32 @@ async fn twenty_five_outbox_actions_in_a_3000_dlq_take_one_pass_which_also_serve
     let messages = mixed_messages(N);
     t.dead_letter(&messages).await;
     let adapter = Arc::new(t.adapter());
+    // Client-side counts of the passes the adapter makes and the transactions it commits (the
+    // broker's `deliver_get` statistics lose the deliveries of a channel closed within its 1 s
+    // statistics interval, which a pass's channel often is).
+    let (passes, commits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (pass_counter, commit_counter) = (passes.clone(), commits.clone());
+    adapter.set_fault_hook(Some(Arc::new(move |point| {
+        match point {
+            FaultPoint::PassStarted => pass_counter.fetch_add(1, Ordering::SeqCst),
+            FaultPoint::BeforeCommit => commit_counter.fetch_add(1, Ordering::SeqCst),
+            _ => 0,
+        };
+        false
+    })));
 
-    // The poller's first browse: one pass, every message delivered once (and, seen for the
-    // first time, stamped with its identity: moved to the tail in order, which is no delivery).
+    // The poller's first browse: one pass (every message, seen for the first time, stamped with
+    // its identity: moved to the tail in order, in one transaction).
     let browsed = read_all(&adapter, None).await;
     assert_eq!(browsed.len(), N);
-    assert_eq!(t.settled_deliveries(&t.dlq, N as u64).await, N as u64);
+    assert_eq!(
+        (
+            passes.load(Ordering::SeqCst),
+            commits.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+    commits.store(0, Ordering::SeqCst);
     let first_id = browsed[0].id.clone();
     assert_eq!(first_id, id_of(&browsed, "msg-0"));
     // Meanwhile the head goes elsewhere outside triage, and five new letters arrive.
@@ -125,16 +147,6 @@ async fn twenty_five_outbox_actions_in_a_3000_dlq_take_one_pass_which_also_serve
     let writer = triage::sync::StoreWriter::open(&store_path).expect("store");
     let mut upstreams = triage::sync::Upstreams::default();
     upstreams.insert(adapter.clone());
-    // Client-side count of the transactions the adapter commits (the broker's `deliver_get`
-    // below counts the passes).
-    let commits = Arc::new(AtomicUsize::new(0));
-    let counter = commits.clone();
-    adapter.set_fault_hook(Some(Arc::new(move |point| {
-        if point == FaultPoint::BeforeCommit {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-        false
-    })));
     let mut entries = Vec::new();
     for a in actions {
         let entry = writer
@@ -160,10 +172,9 @@ async fn twenty_five_outbox_actions_in_a_3000_dlq_take_one_pass_which_also_serve
          error: {first_error:?}"
     );
 
-    // ONE pass: the browse's N, the head taken, then N - 1 + 5 for the outbox's pass (which
-    // also stamps the five late letters, seen for the first time).
-    let one_pass = (N + 1 + N - 1 + 5) as u64;
-    assert_eq!(t.settled_deliveries(&t.dlq, one_pass).await, one_pass);
+    // ONE pass for the 25 actions (which also stamps the five late letters, seen for the first
+    // time).
+    assert_eq!(passes.load(Ordering::SeqCst), 2);
 
     // Each outbox row is done with its own audit rows; the missing target is not ok.
     let store = triage::store::Store::open(&store_path).expect("reader");
@@ -252,11 +263,7 @@ async fn twenty_five_outbox_actions_in_a_3000_dlq_take_one_pass_which_also_serve
             .is_empty(),
         "served once"
     );
-    assert_eq!(
-        t.settled_deliveries(&t.dlq, one_pass).await,
-        one_pass,
-        "no pass for the poller"
-    );
+    assert_eq!(passes.load(Ordering::SeqCst), 2, "no pass for the poller");
 
     // The work queue holds exactly the replayed messages, byte-exact, in DLQ order, each with
     // its own action's replay id; the DLQ keeps the rest in order, the late ones last.
@@ -341,6 +348,14 @@ async fn targets_never_browsed_are_looked_for_in_every_dlq_with_one_pass_each() 
         id_of(&stamped, "a-1"),
     );
     let adapter = Topology::adapter_for(&[("orders", &a), ("billing", &b)]);
+    let passes = Arc::new(AtomicUsize::new(0));
+    let counter = passes.clone();
+    adapter.set_fault_hook(Some(Arc::new(move |point| {
+        if point == FaultPoint::PassStarted {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        false
+    })));
     let batch: Vec<(Action, String)> = [
         (ActionKind::Replay, a5.as_str(), "k1"),
         (ActionKind::Discard, b7.as_str(), "k2"),
@@ -382,9 +397,8 @@ async fn targets_never_browsed_are_looked_for_in_every_dlq_with_one_pass_each() 
     assert!(ok && text == "already replayed by triage", "{text}");
     assert!(matches!(answers[5], Err(UpstreamError::Unsupported { .. })));
     // One pass over each DLQ, no more (both read for the targets never browsed by this
-    // adapter): 30 deliveries each for the stamping browse, 30 for the actions' pass.
-    assert_eq!(a.settled_deliveries(&a.dlq, 60).await, 60);
-    assert_eq!(b.settled_deliveries(&b.dlq, 60).await, 60);
+    // adapter).
+    assert_eq!(passes.load(Ordering::SeqCst), 2);
     let to_a = a.broker().peek(&a.work, 10).await.expect("work a");
     let to_b = b.broker().peek(&b.work, 10).await.expect("work b");
     assert_eq!(to_a.len(), 1);

@@ -113,6 +113,8 @@ fn prepare(cli: &Cli) {
             note: None,
             level: None,
             payload: None,
+            destination: None,
+            drop_ttl: false,
         };
         store.enqueue_action(&action, now).expect("enqueue");
     }

@@ -450,6 +450,8 @@ async fn over_amqps_with_the_private_ca_stats_browse_and_replay_work() {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     };
     let result = adapter
         .perform(&replay, "tls-replay-1")

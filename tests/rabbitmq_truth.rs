@@ -176,7 +176,7 @@ fn props(message_id: Option<&str>) -> BasicProperties {
 
 /// A message that died in `first` (twice) then in `second` (once), with its own TTL moved into
 /// `original-expiration`, sent by user `guest`: published straight to the DLQ.
-fn died_twice(t: &Topology, first: &str, second: &str) -> BasicProperties {
+fn died_twice(t: &Topology, first: &str, second: &str, message_id: &str) -> BasicProperties {
     let entry = |queue: &str, count: i64, expiration: Option<&str>| {
         let mut e = FieldTable::default();
         e.insert("reason".into(), AMQPValue::LongString("rejected".into()));
@@ -209,7 +209,7 @@ fn died_twice(t: &Topology, first: &str, second: &str) -> BasicProperties {
     BasicProperties::default()
         .with_headers(headers)
         .with_user_id("guest".into())
-        .with_message_id("twice".into())
+        .with_message_id(message_id.into())
 }
 
 fn header<'a>(letter: &'a serde_json::Value, name: &str) -> Option<&'a str> {
@@ -244,7 +244,11 @@ async fn a_shared_dlq_lists_every_message_once_under_its_origin_and_replays_exac
     dead_letter_from(&t, &t.work, &crm_messages).await;
     dead_letter_from(&t, &ads, &ads_messages).await;
     t.publish_to_dlq([
-        (b"twice".to_vec(), died_twice(&t, &ads, &t.work)),
+        (b"twice".to_vec(), died_twice(&t, &ads, &t.work, "twice")),
+        (
+            b"twice-b".to_vec(),
+            died_twice(&t, &ads, &t.work, "twice-b"),
+        ),
         (
             b"legacy".to_vec(),
             t.dead_properties("legacy-1", "legacy.work")
@@ -262,9 +266,9 @@ async fn a_shared_dlq_lists_every_message_once_under_its_origin_and_replays_exac
         "{table}"
     );
     let all = cli.json(&["dead-letters", "--json", "--limit", "0"]);
-    assert_eq!(all.len(), 9, "every message once: {all:#?}");
+    assert_eq!(all.len(), 10, "every message once: {all:#?}");
     let ids: HashSet<&str> = all.iter().filter_map(|d| d["id"].as_str()).collect();
-    assert_eq!(ids.len(), 9, "identities never collide");
+    assert_eq!(ids.len(), 10, "identities never collide");
     let by_message_id = |mid: &str| -> Vec<&serde_json::Value> {
         all.iter()
             .filter(|d| header(d, "amqp.message_id") == Some(mid))
@@ -295,8 +299,8 @@ async fn a_shared_dlq_lists_every_message_once_under_its_origin_and_replays_exac
     let crm = cli.json(&["dead-letters", "--json", "--connector", "crm-work"]);
     assert_eq!(
         crm.len(),
-        5,
-        "4 from crm.work + the one that died there last"
+        6,
+        "4 from crm.work + the two that died there last"
     );
     let connectors = cli.json(&["connectors", "--json"]);
     let dead_of = |id: &str| {
@@ -305,7 +309,7 @@ async fn a_shared_dlq_lists_every_message_once_under_its_origin_and_replays_exac
             .find(|c| c["id"] == id)
             .map(|c| c["stats"]["dead"].clone())
     };
-    assert_eq!(dead_of("crm-work"), Some(serde_json::json!(5)));
+    assert_eq!(dead_of("crm-work"), Some(serde_json::json!(6)));
     assert_eq!(dead_of("ads-work"), Some(serde_json::json!(3)));
 
     // Point 3: same message_id, different messages: two rows, each its own payload.
@@ -358,14 +362,35 @@ async fn a_shared_dlq_lists_every_message_once_under_its_origin_and_replays_exac
         back[0].1.user_id().as_ref().map(|u| u.as_str()),
         Some("guest")
     );
+    // Another destination: the first death's queue, without the TTL…
+    let twice_b = by_message_id("twice-b")[0]["id"].as_str().expect("id");
+    cli.ok(&["replay", twice_b, "--to", "first-origin", "--no-ttl"]);
+    let to_ads = t.broker().peek(&ads, 10).await.expect("ads queue");
+    assert_eq!(to_ads.len(), 2);
+    assert_eq!(to_ads[1].0, b"twice-b");
+    assert_eq!(to_ads[1].1.expiration(), &None, "--no-ttl drops the TTL");
+    // … a letter whose origin no queue takes stays (refused), then goes to a queue named.
+    let legacy_id = legacy[0]["id"].as_str().expect("id");
+    let refused = cli.run(&["replay", legacy_id]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    cli.ok(&["replay", legacy_id, "--to", &format!("queue:{ads}")]);
+    let to_ads = t.broker().peek(&ads, 10).await.expect("ads queue");
+    assert_eq!(to_ads.len(), 3);
+    assert_eq!(to_ads[2].0, b"legacy");
+    let bad = cli.run(&["replay", legacy_id, "--to", "nowhere"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected first-origin, queue:NAME"));
     // The rest stays, each once, listed truthfully after the next sync.
     cli.ok(&["sync", "--once"]);
     let left = cli.json(&["dead-letters", "--json", "--limit", "0"]);
-    assert_eq!(left.len(), 7);
-    assert_eq!(t.broker().message_count(&t.dlq).await.expect("dlq"), 7);
+    assert_eq!(left.len(), 6);
+    assert_eq!(t.broker().message_count(&t.dlq).await.expect("dlq"), 6);
     let replayed = cli.json(&["dead-letters", "--json", "--state", "replayed"]);
     let replayed_ids: HashSet<&str> = replayed.iter().filter_map(|d| d["id"].as_str()).collect();
-    assert_eq!(replayed_ids, HashSet::from([ads_dup, twice_id]));
+    assert_eq!(
+        replayed_ids,
+        HashSet::from([ads_dup, twice_id, twice_b, legacy_id])
+    );
     let _ = t
         .channel
         .queue_delete(ads.as_str().into(), QueueDeleteOptions::default())
@@ -485,6 +510,8 @@ async fn a_dlq_another_client_consumes_is_never_rotated_and_says_so() {
                 note: None,
                 level: None,
                 payload: None,
+                destination: None,
+                drop_ttl: false,
             },
             "k",
         )

@@ -473,6 +473,8 @@ fn outbox_lifecycle_is_audited_and_tampering_is_detected() {
         note: Some("vendor fixed the schema".into()),
         level: None,
         payload: Some(vec![0, 1, 2]),
+        destination: None,
+        drop_ttl: false,
     };
     let entry = store.enqueue_action(&action, t0()).unwrap();
     assert_eq!(entry.state, OutboxState::Pending);
@@ -592,6 +594,8 @@ fn an_outage_is_audited_once_per_change_of_reason_not_once_per_retry() {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     };
     let entry = store.enqueue_action(&action, t0()).unwrap();
     let later = |s: i64| t0() + Duration::seconds(s);
@@ -660,6 +664,8 @@ fn failed_action_without_retry_is_final() {
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     };
     let entry = store.enqueue_action(&action, t0()).unwrap();
     store
@@ -901,6 +907,8 @@ fn the_outbox_pages_newest_first_both_ways_and_filters_in_the_store() {
             note: (n == 7).then(|| "vendor fixed ORD-7731".to_string()),
             level: None,
             payload: None,
+            destination: None,
+            drop_ttl: false,
         };
         // Pairs share a timestamp: the id breaks the tie.
         let entry = store

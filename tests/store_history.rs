@@ -18,6 +18,8 @@ fn action(kind: ActionKind, upstream: &str, target: &str, operator: &str) -> Act
         note: None,
         level: None,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     }
 }
 

@@ -121,6 +121,8 @@ impl Fixture {
             note: Some("on it".into()),
             level: None,
             payload: None,
+            destination: None,
+            drop_ttl: false,
         };
         self.writer
             .call(move |s| s.enqueue_action(&action, Utc::now()))

@@ -22,6 +22,7 @@ use crate::sync::{StoreWriter, Upstreams, outbox};
 pub const EXIT_PENDING: u8 = 75;
 
 pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
+    let (mut destination, mut drop_ttl) = (None, false);
     let (kind, args, note, payload) = match command {
         Command::Ack(a) => (ActionKind::Ack, &a.action, a.note.clone(), None),
         Command::Unack(a) => (ActionKind::Unack, &a.action, a.note.clone(), None),
@@ -31,8 +32,11 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
         Command::Replay {
             action,
             payload_file,
+            to,
+            no_ttl,
         } => {
             let payload = payload_file.as_deref().map(super::read_file).transpose()?;
+            (destination, drop_ttl) = (to.clone(), *no_ttl);
             (ActionKind::Replay, action, None, payload)
         }
         _ => bail!("not an action command"),
@@ -56,6 +60,8 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
         note,
         level: None,
         payload,
+        destination,
+        drop_ttl,
     };
     let entry = store.enqueue_action(&action, Utc::now())?;
     drop(store);

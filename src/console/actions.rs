@@ -77,6 +77,8 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         note: None,
         level,
         payload: None,
+        destination: None,
+        drop_ttl: false,
     };
     vec![Cmd::store(StoreCmd::Enqueue {
         action,
@@ -231,6 +233,8 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
                 note: None,
                 level: None,
                 payload: None,
+                destination: None,
+                drop_ttl: false,
             };
             vec![Cmd::store(StoreCmd::Enqueue {
                 action,

@@ -82,6 +82,45 @@ pub struct Action {
     /// Replacement payload (replay of an edited event only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Vec<u8>>,
+    /// Where a replay goes instead of the last origin (RabbitMQ: `first-origin`, `queue:NAME`,
+    /// `exchange:NAME[:ROUTING_KEY]`; see [`ReplayDestination`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// Replay without the message's own TTL (RabbitMQ restores it from `x-death` by default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_ttl: bool,
+}
+
+/// Where a replay goes, when not back where the message last died.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayDestination {
+    /// The queue it first died in (its oldest `x-death` entry).
+    FirstOrigin,
+    /// Straight to a queue (through the default exchange).
+    Queue(String),
+    /// To an exchange with a routing key (empty when not given).
+    Exchange { name: String, routing_key: String },
+}
+
+impl ReplayDestination {
+    /// `first-origin`, `queue:NAME` or `exchange:NAME[:ROUTING_KEY]`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = "expected first-origin, queue:NAME or exchange:NAME[:ROUTING_KEY]";
+        match text.split_once(':') {
+            None if text == "first-origin" => Ok(ReplayDestination::FirstOrigin),
+            Some(("queue", name)) if !name.is_empty() => {
+                Ok(ReplayDestination::Queue(name.to_string()))
+            }
+            Some(("exchange", rest)) if !rest.is_empty() => {
+                let (name, key) = rest.split_once(':').unwrap_or((rest, ""));
+                Ok(ReplayDestination::Exchange {
+                    name: name.to_string(),
+                    routing_key: key.to_string(),
+                })
+            }
+            _ => Err(format!("replay destination {text:?}: {expected}")),
+        }
+    }
 }
 
 /// The upstream's answer to an action it accepted. `ok = false` means the upstream understood

@@ -16,7 +16,9 @@ pub mod search;
 pub mod sla;
 pub mod upstream_state;
 
-pub use action::{Action, ActionKind, ActionOutcome, OutboxEntry, OutboxLease, OutboxState};
+pub use action::{
+    Action, ActionKind, ActionOutcome, OutboxEntry, OutboxLease, OutboxState, ReplayDestination,
+};
 pub use connector::{Connector, ConnectorReport, ConnectorStatus, Direction, QueueStats};
 pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterState, PayloadEncoding};
 pub use incident::{Incident, IncidentStatus, Link, Severity};

@@ -269,6 +269,8 @@ mod tests {
                 note: None,
                 level: None,
                 payload: None,
+                destination: None,
+                drop_ttl: false,
             },
             state: crate::domain::OutboxState::Pending,
             attempts: 0,

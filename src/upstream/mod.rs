@@ -270,6 +270,8 @@ mod tests {
             note: None,
             level: None,
             payload: None,
+            destination: None,
+            drop_ttl: false,
         };
         (action, format!("key-{target}"))
     }

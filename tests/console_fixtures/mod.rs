@@ -534,6 +534,8 @@ pub fn outbox_entry(
             note: None,
             level: None,
             payload: None,
+            destination: None,
+            drop_ttl: false,
         },
         state,
         attempts: 1,

@@ -51,6 +51,8 @@ pub enum FaultPoint {
     AfterConfirmBeforeAck,
     /// A hold pass is about to commit a transaction of changes.
     BeforeCommit,
+    /// A hold pass starts reading a queue (counted by tests; returning true changes nothing).
+    PassStarted,
 }
 
 pub type FaultHook = Arc<dyn Fn(FaultPoint) -> bool + Send + Sync>;

@@ -13,7 +13,9 @@ use lapin::BasicProperties;
 use super::amqp::{Fate, HoldError, HoldReport};
 use super::message::{self, DeathRecord};
 use super::{QueueBinding, RabbitMq};
-use crate::domain::{Action, ActionKind, DeadLetter, DeadLetterState, Timestamp};
+use crate::domain::{
+    Action, ActionKind, DeadLetter, DeadLetterState, ReplayDestination, Timestamp,
+};
 use crate::upstream::UpstreamError;
 
 /// Messages read from the head of a DLQ another client consumes.
@@ -161,7 +163,11 @@ impl RabbitMq {
                         Decision::Leftover => Fate::Discard,
                         Decision::Selected(n) => {
                             let selection = &selections[*n];
-                            let target = destination(self.sole_queue(dlq), properties);
+                            let target = replay_target(
+                                selection.action.destination.as_deref(),
+                                self.sole_queue(dlq),
+                                properties,
+                            );
                             let (exchange, routing_key) = target.clone().unwrap_or_default();
                             pass.hits.insert(
                                 *n,
@@ -189,7 +195,7 @@ impl RabbitMq {
                                         properties,
                                         &selection.action.operator,
                                         &selection.idempotency_key,
-                                        restore_ttl,
+                                        restore_ttl && !selection.action.drop_ttl,
                                     ),
                                 },
                             }
@@ -351,6 +357,25 @@ pub fn other_consumer_text(dlq: &str, shown: usize, refused: Option<&str>) -> St
         "{dlq} has another consumer: showing the first {shown} without touching order; replay \
          and discard wait until it detaches{why}"
     )
+}
+
+/// Where a replay of this message goes: the operator's choice (`ReplayDestination`), else its
+/// latest `x-death` origin; without `x-death`, the work queue of the DLQ's only connector; else
+/// nowhere known (also for `first-origin` without `x-death`, or a choice that does not parse).
+pub(super) fn replay_target(
+    chosen: Option<&str>,
+    sole_queue: Option<&str>,
+    properties: &BasicProperties,
+) -> Option<(String, String)> {
+    match chosen.map(ReplayDestination::parse) {
+        None => destination(sole_queue, properties),
+        Some(Ok(ReplayDestination::FirstOrigin)) => {
+            message::deaths(properties).last().map(DeathRecord::origin)
+        }
+        Some(Ok(ReplayDestination::Queue(queue))) => Some((String::new(), queue)),
+        Some(Ok(ReplayDestination::Exchange { name, routing_key })) => Some((name, routing_key)),
+        Some(Err(_)) => None,
+    }
 }
 
 /// Where a replay of this message goes: its latest `x-death` origin; without `x-death`, the work

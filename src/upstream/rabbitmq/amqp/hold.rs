@@ -102,6 +102,9 @@ impl Broker {
         if count == 0 {
             return Ok(report);
         }
+        if let Some(hook) = self.fault.lock().ok().and_then(|h| h.clone()) {
+            hook(FaultPoint::PassStarted);
+        }
         let channel = self.channel().await.map_err(|e| failed(e, &report))?;
         let outcome = self
             .hold_on(&channel, queue, count, &mut visit, &mut report)
