@@ -5,6 +5,7 @@ use super::app::{App, Dialog, FilterInput, StatusLevel, View};
 use super::filter::{current_filter, on_filter_key, set_filter};
 use super::keymap::{Key, KeyAction};
 use super::msg::{Cmd, StoreCmd};
+use super::scroll::Scroll;
 use super::update::load_view;
 use super::{actions, open};
 
@@ -136,7 +137,7 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
         }
         View::Incidents => {
             if let Some(detail) = &mut app.incident_detail {
-                detail.scroll = clamp_scroll(detail.scroll, delta);
+                detail.scroll.scroll_by(delta);
             } else if let Some((seq, request)) = app.incidents.move_by(delta) {
                 return vec![Cmd::store(StoreCmd::LoadIncidents {
                     seq,
@@ -147,7 +148,7 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
         }
         View::DeadLetters => {
             if let Some(detail) = &mut app.dead_letters.detail {
-                detail.scroll = clamp_scroll(detail.scroll, delta);
+                detail.scroll.scroll_by(delta);
             } else if let Some((seq, request)) = app.dead_letters.list.move_by(delta) {
                 let connector = app.dead_letters.connector.clone();
                 return vec![Cmd::store(StoreCmd::LoadDeadLetters {
@@ -157,7 +158,7 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
                 })];
             }
         }
-        View::Runbook => app.runbook.scroll = clamp_scroll(app.runbook.scroll, delta),
+        View::Runbook => app.runbook.scroll.scroll_by(delta),
         View::Activity => {
             if let Some((seq, request)) = app.activity.list.move_by(delta) {
                 return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
@@ -169,10 +170,6 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
 
 fn clamp_move(cursor: usize, delta: isize, count: usize) -> usize {
     (cursor as isize + delta).clamp(0, count.saturating_sub(1) as isize) as usize
-}
-
-fn clamp_scroll(scroll: u16, delta: isize) -> u16 {
-    (scroll as isize + delta).clamp(0, u16::MAX as isize) as u16
 }
 
 fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
@@ -189,10 +186,10 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
             let (seq, request) = if top { list.top() } else { list.bottom() };
             return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
         }
-        View::Runbook => app.runbook.scroll = if top { 0 } else { runbook_bottom(app) },
+        View::Runbook => top_or_bottom_of(&mut app.runbook.scroll, top),
         View::Incidents => {
             if let Some(detail) = &mut app.incident_detail {
-                detail.scroll = if top { 0 } else { u16::MAX / 2 };
+                top_or_bottom_of(&mut detail.scroll, top);
                 return Vec::new();
             }
             let (seq, request) = if top {
@@ -208,7 +205,7 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
         }
         View::DeadLetters => {
             if let Some(detail) = &mut app.dead_letters.detail {
-                detail.scroll = if top { 0 } else { u16::MAX / 2 };
+                top_or_bottom_of(&mut detail.scroll, top);
                 return Vec::new();
             }
             let list = &mut app.dead_letters.list;
@@ -224,9 +221,8 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
     Vec::new()
 }
 
-fn runbook_bottom(app: &App) -> u16 {
-    let lines = app.runbook.text.as_ref().map_or(0, |t| t.lines.len());
-    u16::try_from(lines.saturating_sub(app.body_rows())).unwrap_or(u16::MAX)
+fn top_or_bottom_of(scroll: &mut Scroll, top: bool) {
+    if top { scroll.top() } else { scroll.bottom() }
 }
 
 fn back(app: &mut App) -> Vec<Cmd> {

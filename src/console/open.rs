@@ -29,7 +29,8 @@ pub fn open(app: &mut App) -> Vec<Cmd> {
                 return Vec::new();
             };
             // Shown at once from the row; the store's fresh copy replaces it.
-            let mut detail = IncidentDetail::new(row.incident.clone(), row.route.clone());
+            let mut detail = IncidentDetail::new(row.incident.clone(), row.route.clone())
+                .with_taken(row.taken.clone());
             detail.loading = true;
             let cmd = StoreCmd::LoadIncidentDetail {
                 upstream: row.incident.upstream.clone(),

@@ -7,7 +7,7 @@
 //! narrowed with the same match (`domain::search`) on what they show.
 
 use crate::domain::routing::StoredRoute;
-use crate::domain::{Incident, OutboxEntry, search};
+use crate::domain::{Incident, OutboxEntry, Timestamp, search};
 use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, OutboxKey, PageDir};
 
 /// Rows per store page.
@@ -280,6 +280,8 @@ pub struct IncidentRow {
     pub incident: Incident,
     /// `None` until sync routed the incident.
     pub route: Option<StoredRoute>,
+    /// Escalation levels taken per ack cycle (`Store::escalation_levels`).
+    pub taken: Vec<(Timestamp, u32)>,
 }
 
 impl PagedRow for IncidentRow {

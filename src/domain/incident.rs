@@ -95,6 +95,24 @@ pub struct Incident {
     pub links: Vec<Link>,
 }
 
+/// How the detail of an incident muted by a broader silence (a maintenance window, not an ack)
+/// starts: "Silenced by carol@maint until 14:00: CRM maintenance window" (UTC).
+pub const SILENCED_BY: &str = "Silenced by ";
+
+impl Incident {
+    /// "Silenced by … until …: comment" when a silence that is nobody's ack mutes this
+    /// suppressed incident (the first line of its detail, written by the Alertmanager adapter).
+    pub fn silence_note(&self) -> Option<&str> {
+        if self.status != IncidentStatus::Suppressed {
+            return None;
+        }
+        self.detail
+            .lines()
+            .next()
+            .filter(|line| line.starts_with(SILENCED_BY))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub title: String,

@@ -18,7 +18,7 @@ pub mod upstream_state;
 pub use action::{Action, ActionKind, ActionOutcome, OutboxEntry, OutboxState};
 pub use connector::{Connector, ConnectorReport, ConnectorStatus, Direction, QueueStats};
 pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterState, PayloadEncoding};
-pub use incident::{Incident, IncidentStatus, Link, Severity};
+pub use incident::{Incident, IncidentStatus, Link, SILENCED_BY, Severity};
 pub use upstream_state::{ConnectionState, UpstreamKind};
 
 /// Timestamps are always UTC.

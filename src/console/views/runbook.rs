@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::safe;
 use crate::console::app::App;
@@ -29,15 +29,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .title(Line::from(Span::styled(title, t.title())));
     let paragraph = match (&rb.text, &rb.problem) {
         (Some(text), _) => {
-            let max_scroll = u16::try_from(
-                text.lines
-                    .len()
-                    .saturating_sub(usize::from(area.height.saturating_sub(1))),
-            )
-            .unwrap_or(u16::MAX);
-            Paragraph::new(text.clone())
-                .wrap(Wrap { trim: false })
-                .scroll((rb.scroll.min(max_scroll), 0))
+            super::render_scrolled(frame, area, block, text.lines.clone(), &rb.scroll);
+            return;
         }
         (None, Some(problem)) => Paragraph::new(
             problem
