@@ -246,6 +246,9 @@ fn replay_confirm_dialog() {
         id: "dl-0003".into(),
         connector: "hubspot-form-to-salesforce".into(),
         destination: "Salesforce".into(),
+        error: "INVALID_FIELD: No such column 'lead_source' on sobject of type Lead".into(),
+        attempts: 5,
+        payload: r#"{"email":"ana@example.com","LeadSource__c":"influencer"}"#.into(),
     });
     snapshot_both("replay_dialog", &app);
 }

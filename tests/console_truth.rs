@@ -214,3 +214,111 @@ fn the_end_of_a_wrapped_runbook_is_reachable() {
     assert!(end.contains("Call the vendor."), "{end}");
     assert!(end.contains("Last section"), "{end}");
 }
+
+/// 500 dead letters, newest first: `dl-000` … `dl-499`.
+fn letters() -> Vec<triage::store::DeadLetterSummary> {
+    (0..500)
+        .map(|i| {
+            let payload = format!(r#"{{"email":"lead{i}@example.com"}}"#);
+            dead_letter_summary(
+                &format!("dl-{i:03}"),
+                "hubspot-form-to-salesforce",
+                i,
+                1000 - i,
+                payload.as_bytes(),
+                "INVALID_FIELD",
+                &format!("row {i} rejected"),
+            )
+        })
+        .collect()
+}
+
+/// What the store thread answers a dead-letter page request with (first or last 200).
+fn answer(
+    app: &mut App,
+    cmds: Vec<triage::console::Cmd>,
+    all: &[triage::store::DeadLetterSummary],
+) {
+    use triage::console::msg::{Cmd, StoreCmd};
+    use triage::store::PageDir;
+    for cmd in cmds {
+        if let Cmd::Store(StoreCmd::LoadDeadLetters { seq, request, .. }) = cmd {
+            assert_eq!(request.anchor, None, "only first and last pages here");
+            let rows = match request.dir {
+                PageDir::Forward => all[..200].to_vec(),
+                PageDir::Backward => all[300..].to_vec(),
+            };
+            update(
+                app,
+                Msg::DeadLetters {
+                    seq,
+                    request,
+                    rows,
+                    limit: 200,
+                },
+            );
+        }
+    }
+}
+
+/// Issue #12 (4): `g` then a live update before the first page arrived: the reload repeats the
+/// `g` (it used to reload the old window and leave the cursor on its row 0), so `d` targets the
+/// row the operator sees first — and the dialog names it: id, connector, error, payload.
+#[test]
+fn a_live_update_does_not_undo_g_and_the_dialog_names_its_target() {
+    let all = letters();
+    let mut app = loaded_app();
+    app.view = View::DeadLetters;
+    load_dead_letters(&mut app, all[..200].to_vec());
+    let cmds = key(&mut app, "G");
+    answer(&mut app, cmds, &all);
+    let selected = |app: &App| app.dead_letters.list.selected_row().unwrap().id.clone();
+    assert_eq!(selected(&app), "dl-499");
+    let _pending_top = key(&mut app, "g");
+    let reload = update(
+        &mut app,
+        Msg::Changed(triage::store::ChangeNotice::DeadLetters),
+    );
+    answer(&mut app, reload, &all);
+    assert_eq!(selected(&app), "dl-000");
+    key(&mut app, "d");
+    match &app.dialog {
+        Some(triage::console::app::Dialog::ConfirmDeadLetter { id, .. }) => {
+            assert_eq!(id, "dl-000")
+        }
+        other => panic!("{other:?}"),
+    }
+    for (w, h) in [(80, 24), (160, 48)] {
+        resize(&mut app, w, h);
+        let screen = draw(&app, w, h);
+        assert!(screen.contains("dl-000 (demo)"), "{screen}");
+        assert!(screen.contains("hubspot-form-to-salesforce"), "{screen}");
+        assert!(
+            screen.contains("INVALID_FIELD: row 0 rejected (5 attempts)"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains(r#"{"email":"lead0@example.com"}"#),
+            "{screen}"
+        );
+    }
+}
+
+/// Issue #12 (4): new letters arriving above the cursor do not move it off its item.
+#[test]
+fn the_cursor_stays_on_its_item_when_rows_arrive_above_it() {
+    let all = letters();
+    let mut app = loaded_app();
+    app.view = View::DeadLetters;
+    load_dead_letters(&mut app, all[2..202].to_vec());
+    key(&mut app, "j");
+    key(&mut app, "j");
+    assert_eq!(app.dead_letters.list.selected_row().unwrap().id, "dl-004");
+    let reload = update(
+        &mut app,
+        Msg::Changed(triage::store::ChangeNotice::DeadLetters),
+    );
+    answer(&mut app, reload, &all);
+    assert_eq!(app.dead_letters.list.selected_row().unwrap().id, "dl-004");
+    assert_eq!(app.dead_letters.list.cursor, 4);
+}

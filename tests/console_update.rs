@@ -366,7 +366,7 @@ fn ack_escalate_resolve_enqueue_actions_as_the_operator() {
     let cmds = key(&mut app, "x");
     assert_eq!(enqueued(&cmds).unwrap().kind, ActionKind::Resolve);
     // Acking an already acknowledged incident is refused with the reason.
-    key(&mut app, "G");
+    key(&mut app, "g");
     load_incidents(&mut app, incident_rows());
     while app.incidents.selected_row().unwrap().incident.status != IncidentStatus::Acknowledged {
         key(&mut app, "j");

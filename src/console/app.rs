@@ -55,13 +55,18 @@ pub enum StoreStatus {
 /// A question the operator must answer before anything happens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dialog {
-    /// Replay or discard of one dead letter.
+    /// Replay or discard of one dead letter: what it acts on, as the operator saw it.
     ConfirmDeadLetter {
         kind: ActionKind,
         upstream: String,
         id: String,
         connector: String,
         destination: String,
+        /// "INVALID_FIELD: No such column …" (raw; sanitised when drawn).
+        error: String,
+        attempts: u32,
+        /// One-line payload preview (already sanitised).
+        payload: String,
     },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },
