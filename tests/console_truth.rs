@@ -322,3 +322,74 @@ fn the_cursor_stays_on_its_item_when_rows_arrive_above_it() {
     assert_eq!(app.dead_letters.list.selected_row().unwrap().id, "dl-004");
     assert_eq!(app.dead_letters.list.cursor, 4);
 }
+
+fn runbook_load(cmds: &[triage::console::Cmd]) -> Option<String> {
+    use triage::console::msg::{Cmd, StoreCmd};
+    cmds.iter().find_map(|c| match c {
+        Cmd::Store(StoreCmd::LoadRunbook { connector, .. }) => Some(connector.clone()),
+        _ => None,
+    })
+}
+
+/// Issue #12 (5): `4` shows the runbook of the row selected on the current view (not of the
+/// Connectors view's selection); Esc goes back there, with breadcrumbs in the title.
+#[test]
+fn four_opens_the_runbook_of_the_current_row_and_esc_goes_back() {
+    let mut app = loaded_app();
+    app.view = View::Incidents;
+    key(&mut app, "j");
+    key(&mut app, "j");
+    assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-103");
+    let cmds = key(&mut app, "4");
+    assert_eq!(app.view, View::Runbook);
+    assert_eq!(
+        runbook_load(&cmds).as_deref(),
+        Some("ads-conversions-to-analytics"),
+        "{cmds:?}"
+    );
+    update(
+        &mut app,
+        Msg::Runbook {
+            connector: "ads-conversions-to-analytics".into(),
+            path: Some("/runbooks/ads-conversions-to-analytics.md".into()),
+            markdown: Ok("# Ads conversions\n\nCheck the GA4 quota.\n".into()),
+        },
+    );
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen.contains("Incidents › inc-103 › runbook: ads-conversions-to-analytics"),
+        "{screen}"
+    );
+    key(&mut app, "esc");
+    assert_eq!(
+        app.view,
+        View::Incidents,
+        "Esc goes back, not to Connectors"
+    );
+    assert_eq!(app.incidents.selected_row().unwrap().incident.id, "inc-103");
+
+    // From a dead letter's detail: its connector's runbook, and back to the detail.
+    app.view = View::DeadLetters;
+    update(&mut app, Msg::DeadLetterDetail(Box::new(detail())));
+    let cmds = key(&mut app, "4");
+    assert_eq!(
+        runbook_load(&cmds).as_deref(),
+        Some("hubspot-form-to-salesforce")
+    );
+    let screen = draw(&app, 120, 30);
+    assert!(
+        screen.contains("Dead letters › dl-0003 › runbook"),
+        "{screen}"
+    );
+    key(&mut app, "esc");
+    assert_eq!(app.view, View::DeadLetters);
+    assert!(
+        app.dead_letters.detail.is_some(),
+        "the detail is still open"
+    );
+    let screen = draw(&app, 120, 30);
+    assert!(
+        screen.contains("Dead letters › dl-0003 · hubspot"),
+        "{screen}"
+    );
+}

@@ -45,6 +45,24 @@ impl View {
     }
 }
 
+/// A place `Esc` goes back to, and its breadcrumb: `Incidents › inc-101`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crumb {
+    pub view: View,
+    /// What was selected there (raw; sanitised when drawn), if anything.
+    pub item: Option<String>,
+}
+
+impl Crumb {
+    /// `Incidents › inc-101` (raw).
+    pub fn label(&self) -> String {
+        match &self.item {
+            Some(item) => format!("{} › {item}", self.view.title()),
+            None => self.view.title().to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreStatus {
     Opening,
@@ -113,6 +131,9 @@ pub struct App {
     pub incident_detail: Option<IncidentDetail>,
     pub dead_letters: DeadLettersState,
     pub runbook: RunbookState,
+    /// Where `Esc` goes back to from the runbook (`o`/`4` push the view they left; switching
+    /// views with the number keys or Tab starts over).
+    pub back: Vec<Crumb>,
     pub activity: ActivityState,
     /// Pending and recently failed actions: marks on incident and dead-letter rows.
     pub open_actions: Vec<OutboxEntry>,
@@ -157,6 +178,7 @@ impl App {
             incident_detail: None,
             dead_letters: DeadLettersState::default(),
             runbook: RunbookState::default(),
+            back: Vec::new(),
             activity: ActivityState::default(),
             open_actions: Vec::new(),
             tracked_actions: Vec::new(),

@@ -116,17 +116,18 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
     }
 }
 
+/// Number keys and Tab: another view. The runbook view (`4`) shows the runbook of the row
+/// selected where it was pressed, like `o`, and Esc goes back there.
 pub fn switch_view(app: &mut App, view: View) -> Vec<Cmd> {
     if app.view == view {
         return Vec::new();
     }
-    app.view = view;
-    let mut cmds = load_view(app);
-    if view == View::Runbook && app.runbook.text.is_none() && app.runbook.problem.is_none() {
-        cmds.extend(open::open_runbook_for_selection(app));
-        app.view = View::Runbook;
+    if view == View::Runbook {
+        return open::open_runbook(app);
     }
-    cmds
+    app.back.clear();
+    app.view = view;
+    load_view(app)
 }
 
 fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
@@ -247,7 +248,10 @@ fn back(app: &mut App) -> Vec<Cmd> {
         })];
     }
     if app.view == View::Runbook {
-        return switch_view(app, View::Connectors);
+        // Back where `o` or `4` was pressed (its detail, list and cursor are as they were).
+        let to = app.back.pop().map_or(View::Connectors, |crumb| crumb.view);
+        app.view = to;
+        return load_view(app);
     }
     Vec::new()
 }

@@ -15,7 +15,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &DeadLetterD
     let lines = lines(app, detail, area.width);
     let dl = &detail.letter;
     let title = format!(
-        " Dead letter {} · {} · Esc back ",
+        " Dead letters › {} · {} · Esc back ",
         safe(&dl.id),
         safe(&dl.connector)
     );

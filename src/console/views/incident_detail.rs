@@ -21,7 +21,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &IncidentDet
     let incident = &detail.incident;
     let loading = if detail.loading { " · loading…" } else { "" };
     let title = format!(
-        " Incident {} · {} · Esc back{loading} ",
+        " Incidents › {} · {} · Esc back{loading} ",
         safe(&incident.id),
         safe(&incident.connector)
     );

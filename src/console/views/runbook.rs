@@ -23,7 +23,18 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .and_then(|p| p.file_name())
         .map(|f| format!(" · {}", safe(&f.to_string_lossy())))
         .unwrap_or_default();
-    let title = format!(" Runbook: {connector}{path} ");
+    // Breadcrumbs: where `o`/`4` was pressed (Esc goes back there).
+    let trail: String = app
+        .back
+        .iter()
+        .map(|crumb| format!("{} › ", safe(&crumb.label())))
+        .collect();
+    let name = if trail.is_empty() {
+        "Runbook"
+    } else {
+        "runbook"
+    };
+    let title = format!(" {trail}{name}: {connector}{path} · Esc back ");
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(title, t.title())));
