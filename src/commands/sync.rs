@@ -8,6 +8,7 @@ use color_eyre::eyre::Result;
 use tokio::sync::broadcast;
 
 use super::Context;
+use super::progress::StateReporter;
 use crate::domain::ConnectionState;
 use crate::sync::poller::{PollContext, poll_once};
 use crate::sync::{StoreWriter, SyncOptions, Upstreams, outbox};
@@ -33,7 +34,18 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ctx.config.upstreams.len(),
             ctx.store_path.display()
         );
-        tokio::signal::ctrl_c().await?;
+        // Until Ctrl-C, tell each upstream's state as it changes (down, stale, live again).
+        let state_writer = StoreWriter::open(&ctx.store_path)?;
+        let mut states = StateReporter::default();
+        let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
+        let stop = tokio::signal::ctrl_c();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                r = &mut stop => { r?; break; }
+                _ = every_second.tick() => states.report(&state_writer).await?,
+            }
+        }
         handle.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }

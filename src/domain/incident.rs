@@ -26,13 +26,25 @@ impl Severity {
 
     /// Lenient parse for upstream labels (`page`, `error`, `minor`… map to the nearest level).
     pub fn parse_lenient(s: &str) -> Self {
-        match s.to_ascii_lowercase().as_str() {
+        Severity::parse_known(s).unwrap_or(Severity::Info)
+    }
+
+    /// A severity name or a common alias (ASCII case ignored); `None` for anything else.
+    pub fn parse_known(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
             "critical" | "crit" | "page" | "p1" | "sev1" => Severity::Critical,
             "major" | "error" | "high" | "p2" | "sev2" => Severity::Major,
             "warning" | "warn" | "minor" | "medium" | "p3" | "sev3" => Severity::Warning,
-            _ => Severity::Info,
-        }
+            "info" | "informational" | "low" | "none" | "p4" | "p5" | "sev4" | "sev5" => {
+                Severity::Info
+            }
+            _ => return None,
+        })
     }
+
+    /// What [`Severity::parse_known`] accepts, for error messages.
+    pub const ALLOWED: &'static str = "critical, major, warning or info (aliases: crit, page, \
+        p1-p5, sev1-sev5, error, high, warn, minor, medium, low, informational, none)";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
