@@ -103,11 +103,20 @@ impl EscalationReporter {
     }
 }
 
+/// Characters of an audit row's detail on a progress line.
+const DETAIL_CHARS: usize = 160;
+
 /// `watch: escalated demo:inc-101 — no ack by 09:41:00 UTC: level 1 of chain major → backup`,
 /// `watch: notify slack → demo:inc-101 sent: 200`; `None` for other audit rows.
 pub fn escalation_line(row: &AuditEntry) -> Option<String> {
     let (kind, outcome) = row.event.split_once('.')?;
+    // An upstream's whole answer can be long (the escalated incident as JSON): its start says
+    // enough on one journald line; `triage audit` has it all.
     let detail = sanitize::line(&row.detail);
+    let detail = match detail.char_indices().nth(DETAIL_CHARS) {
+        Some((cut, _)) => format!("{}…", &detail[..cut]),
+        None => detail,
+    };
     let target = sanitize::line(&row.target);
     let upstream = sanitize::line(&row.upstream);
     let line = match (kind, outcome) {
