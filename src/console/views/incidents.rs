@@ -97,11 +97,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             })),
         ]);
         if wide {
-            let acked = match (&incident.acked_by, incident.acked_at) {
+            let mut acked = match (&incident.acked_by, incident.acked_at) {
                 (Some(by), Some(at)) => format!("{} {}", safe(by), clock(at)),
                 (Some(by), None) => safe(by),
                 _ => String::new(),
             };
+            if ack_expired && !acked.is_empty() {
+                acked.push_str(" (expired)");
+            }
             cells.push(Cell::from(acked));
         }
         Row::new(cells)
