@@ -8,6 +8,9 @@
 #   scripts/upstreams.sh start   install if needed, start both, wait until ready, write $DIR/env
 #   scripts/upstreams.sh env     print the env vars the tests read (export lines)
 #   scripts/upstreams.sh stop    stop both (and the private epmd) by PID
+#   scripts/upstreams.sh restart-rabbitmq   stop the broker by PID (TERM: a clean shutdown) and
+#                                start it again on the same ports with the same data (tests of
+#                                passes cut by a broker restart)
 #
 # DIR defaults to ${TMPDIR:-/tmp}/triage-upstreams-$UID; override with TRIAGE_UPSTREAMS_DIR.
 set -euo pipefail
@@ -167,6 +170,25 @@ export TRIAGE_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT
 ENV
 }
 
+stop_rabbitmq() {  # by PID: TERM (RabbitMQ shuts down cleanly), then KILL after 20 s
+  # shellcheck disable=SC1091
+  . "$RMQ_DIR/ports"
+  local beam wrapper
+  beam=$(cat "$RMQ_DIR/rabbit.pid" 2>/dev/null || true)     # read first: deleted on shutdown
+  wrapper=$(cat "$RMQ_DIR/wrapper.pid" 2>/dev/null || true)
+  [ -n "$wrapper" ] && kill -TERM "$wrapper" 2>/dev/null || true
+  for _ in $(seq 1 80); do { [ -n "$beam" ] && kill -0 "$beam" 2>/dev/null; } || break; sleep 0.25; done
+  [ -n "$beam" ] && kill -9 "$beam" 2>/dev/null || true
+  [ -n "$wrapper" ] && kill -9 "$wrapper" 2>/dev/null || true
+  rm -f "$RMQ_DIR/wrapper.pid"
+}
+
+restart_rabbitmq() {  # same ports, same data directory
+  stop_rabbitmq
+  ( rmq_env; setsid nohup rabbitmq-server >> "$RMQ_DIR/log/stdout.log" 2>&1 < /dev/null & echo $! > "$RMQ_DIR/wrapper.pid" )
+  wait_rabbitmq
+}
+
 stop() {
   if [ -f "$AM_DIR/am.pid" ]; then
     local pid; pid=$(cat "$AM_DIR/am.pid"); kill -TERM "$pid" 2>/dev/null || true
@@ -174,17 +196,8 @@ stop() {
     kill -9 "$pid" 2>/dev/null || true; rm -f "$AM_DIR/am.pid"
   fi
   if [ -f "$RMQ_DIR/ports" ]; then
-    # shellcheck disable=SC1091
-    . "$RMQ_DIR/ports"
-    local beam wrapper
-    beam=$(cat "$RMQ_DIR/rabbit.pid" 2>/dev/null || true)     # read first: deleted on shutdown
-    wrapper=$(cat "$RMQ_DIR/wrapper.pid" 2>/dev/null || true)
-    [ -n "$wrapper" ] && kill -TERM "$wrapper" 2>/dev/null || true
-    for _ in $(seq 1 80); do { [ -n "$beam" ] && kill -0 "$beam" 2>/dev/null; } || break; sleep 0.25; done
-    [ -n "$beam" ] && kill -9 "$beam" 2>/dev/null || true
-    [ -n "$wrapper" ] && kill -9 "$wrapper" 2>/dev/null || true
+    stop_rabbitmq
     ( rmq_env; epmd -port "$RMQ_EPMD_PORT" -kill >/dev/null 2>&1 || true )
-    rm -f "$RMQ_DIR/wrapper.pid"
   fi
   log "stopped"
 }
@@ -200,5 +213,6 @@ case "${1:-start}" in
     ;;
   env) print_env ;;
   stop) stop ;;
-  *) echo "usage: $0 start|env|stop" >&2; exit 2 ;;
+  restart-rabbitmq) restart_rabbitmq ;;
+  *) echo "usage: $0 start|env|stop|restart-rabbitmq" >&2; exit 2 ;;
 esac

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod escalate;
 pub mod notify;
 pub mod runbook;
+pub mod signals;
 pub mod store;
 pub mod sync;
 pub mod upstream;

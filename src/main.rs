@@ -22,22 +22,42 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(triage::commands::run(cli)) {
+    let outcome = runtime.block_on(triage::commands::run(cli));
+    // Work still running now was abandoned on purpose (a signal, a hung upstream): actions are
+    // durable outbox rows, so exiting without it loses nothing.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("triage: {report:#}");
+            let text = format!("{report:#}");
+            // Not eprintln!: after SIGHUP stderr may be gone, and it would panic.
+            triage::signals::notice(format_args!(
+                "triage: {}",
+                triage::domain::redact::scrub(&text)
+            ));
             ExitCode::FAILURE
         }
     }
 }
 
-/// Logs go to `<XDG state dir>/triage/triage.log` (level from `TRIAGE_LOG`, default info);
-/// never to the terminal, which the console owns.
+/// Logs go to `<XDG state dir>/triage/triage.log` (level from `TRIAGE_LOG`, default info),
+/// private (0600 in a 0700 directory) and scrubbed of secrets; never to the terminal, which the
+/// console owns.
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use triage::commands::log_file;
     let dir = triage::commands::log_dir();
-    std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::never(&dir, "triage.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let file = match log_file::open(&dir) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!(
+                "warning: triage is not logging: cannot open {}: {e}",
+                dir.join(log_file::LOG_FILE_NAME).display()
+            );
+            return None;
+        }
+    };
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let writer = log_file::Scrubbing(writer);
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRIAGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -191,6 +191,9 @@ fn token_from_file_and_its_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("token");
     std::fs::write(&path, "s3cret-file\n").expect("write");
+    // A secret file must be private (tests/permissions.rs: a readable one is refused).
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
     assert_eq!(
         TokenSource::File(path.clone()).resolve(),
         Ok(Some("s3cret-file".to_owned()))

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use lapin::types::AMQPValue;
-use support::{Topology, browse_all, mixed_messages};
+use support::{Topology, browse_all, id_of, message_id_of, mixed_messages};
 use triage::domain::{Action, ActionKind, ConnectorStatus, DeadLetterState};
-use triage::upstream::rabbitmq::message::{REPLAY_ID_HEADER, REPLAYED_BY_HEADER};
+use triage::upstream::rabbitmq::message::{REPLAY_ID_HEADER, REPLAYED_BY_HEADER, STAMP_HEADER};
 use triage::upstream::rabbitmq::{Fate, FaultPoint, Selection};
 use triage::upstream::{Upstream, UpstreamError};
 
@@ -28,6 +28,10 @@ fn action(kind: ActionKind, target: &str) -> Action {
         level: None,
         payload: None,
     }
+}
+
+fn is_stamp(id: &str) -> bool {
+    id.len() == 26 && id.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 fn selection(kind: ActionKind, target: &str, key: &str) -> Selection {
@@ -98,24 +102,33 @@ async fn a_1000_message_dlq_is_browsed_completely_and_left_unchanged() {
     let t = Topology::new("browse").await;
     let messages = mixed_messages(1000);
     t.dead_letter(&messages).await;
-    // Window 0 forces the cycling pass; the default adapter uses get-and-requeue.
-    for adapter in [t.adapter().with_peek_window(0), t.adapter()] {
-        let depth = t.broker().message_count(&t.dlq).await.expect("depth");
-        let letters = browse_all(&adapter).await;
-        assert_eq!((depth, letters.len()), (1000, 1000));
+    let adapter = t.adapter();
+    let depth = t.broker().message_count(&t.dlq).await.expect("depth");
+    let letters = browse_all(&adapter).await;
+    assert_eq!((depth, letters.len()), (1000, 1000));
+    {
         for (letter, (payload, properties)) in letters.iter().zip(&messages) {
             assert_eq!(&letter.payload, payload, "payload of {}", letter.id);
-            match properties.message_id() {
-                Some(id) => assert_eq!(letter.id, id.as_str()),
-                None => assert!(
-                    letter.id.len() == 16 && letter.id.chars().all(|c| c.is_ascii_hexdigit()),
-                    "{}",
-                    letter.id
-                ),
-            }
+            assert!(is_stamp(&letter.id), "a stamped identity: {}", letter.id);
+            assert_eq!(
+                message_id_of(letter),
+                properties.message_id().as_ref().map(|m| m.as_str()),
+                "message_id shown as a field"
+            );
         }
+        let ids: HashSet<&str> = letters.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids.len(), 1000, "identities never collide");
+        // A second browse (another process: a new adapter) lists the same identities.
+        let again = browse_all(&t.adapter()).await;
+        assert!(
+            again
+                .iter()
+                .map(|d| &d.id)
+                .eq(letters.iter().map(|d| &d.id)),
+            "identities are stable across passes and processes"
+        );
         let first = &letters[0];
-        assert_eq!(first.id, "msg-0");
+        assert_eq!(message_id_of(first), Some("msg-0"));
         assert_eq!(first.error.code, "rejected");
         assert_eq!(
             first.error.message,
@@ -139,7 +152,7 @@ async fn a_1000_message_dlq_is_browsed_completely_and_left_unchanged() {
                 .contains(&("meta.tenant".to_string(), "acme".to_string()))
         );
         assert_eq!(letters[2].payload[..2], [0x00, 0xFF]);
-        assert_eq!(letters[2].id.len(), 16, "no message_id: fingerprint");
+        assert_eq!(message_id_of(&letters[2]), None, "no message_id");
         assert_eq!(letters[3].payload.len(), 1024 * 1024);
         let after = t.broker().peek(&t.dlq, 2000).await.expect("peek");
         assert_eq!(after.len(), 1000, "count unchanged");
@@ -157,9 +170,11 @@ async fn one_pass_browses_everything_replays_and_discards_and_keeps_the_rest_in_
     let messages = mixed_messages(1000);
     t.dead_letter(&messages).await;
     let adapter = t.adapter();
+    let listed = browse_all(&adapter).await;
+    let (id500, id7) = (id_of(&listed, "msg-500"), id_of(&listed, "msg-7"));
     let selections = [
-        selection(ActionKind::Replay, "msg-500", "one-pass-500"),
-        selection(ActionKind::Discard, "msg-7", "one-pass-7"),
+        selection(ActionKind::Replay, &id500, "one-pass-500"),
+        selection(ActionKind::Discard, &id7, "one-pass-7"),
         selection(ActionKind::Replay, "msg-nope", "one-pass-nope"),
     ];
     let pass = adapter
@@ -167,7 +182,7 @@ async fn one_pass_browses_everything_replays_and_discards_and_keeps_the_rest_in_
         .await
         .expect("browse + apply");
     assert_eq!(pass.letters.len(), 1000, "every message browsed");
-    assert_eq!((pass.report.replayed, pass.report.discarded), (1, 1));
+    assert_eq!((pass.report.committed.len(), pass.report.commits), (2, 1));
     assert_eq!(pass.letters[500].state, DeadLetterState::Replayed);
     assert_eq!(pass.letters[7].state, DeadLetterState::Discarded);
     assert_eq!(pass.letters[8].state, DeadLetterState::Dead);
@@ -178,7 +193,11 @@ async fn one_pass_browses_everything_replays_and_discards_and_keeps_the_rest_in_
         .collect();
     assert_eq!(
         oks,
-        vec![("msg-500", true), ("msg-7", true), ("msg-nope", false)]
+        vec![
+            (id500.as_str(), true),
+            (id7.as_str(), true),
+            ("msg-nope", false)
+        ]
     );
     let delivered = t.broker().peek(&t.work, 10).await.expect("work queue");
     assert_eq!(delivered.len(), 1);
@@ -201,11 +220,11 @@ async fn one_pass_browses_everything_replays_and_discards_and_keeps_the_rest_in_
     // The next browse reports the two as tombstones with what triage did.
     let letters = browse_all(&adapter).await;
     let state_of = |id: &str| letters.iter().find(|d| d.id == id).map(|d| d.state);
-    assert_eq!(state_of("msg-500"), Some(DeadLetterState::Replayed));
-    assert_eq!(state_of("msg-7"), Some(DeadLetterState::Discarded));
+    assert_eq!(state_of(&id500), Some(DeadLetterState::Replayed));
+    assert_eq!(state_of(&id7), Some(DeadLetterState::Discarded));
     // Replaying it again through `perform` is answered from memory, not a second replay.
     let again = adapter
-        .perform(&action(ActionKind::Replay, "msg-500"), "one-pass-500")
+        .perform(&action(ActionKind::Replay, &id500), "one-pass-500")
         .await
         .expect("again");
     assert!(
@@ -224,13 +243,17 @@ async fn replaying_message_500_delivers_it_byte_exact_and_keeps_the_rest_in_orde
     let messages = mixed_messages(1000);
     t.dead_letter(&messages).await;
     let adapter = t.adapter();
+    let listed = browse_all(&adapter).await;
     let result = adapter
-        .perform(&action(ActionKind::Replay, "msg-500"), "replay-key-500")
+        .perform(
+            &action(ActionKind::Replay, &id_of(&listed, "msg-500")),
+            "replay-key-500",
+        )
         .await
         .expect("replay");
     assert!(result.outcome.ok, "{:?}", result.outcome);
     assert!(
-        result.outcome.summary.contains("confirmed by the broker"),
+        result.outcome.summary.contains("committed by the broker"),
         "{}",
         result.outcome.summary
     );
@@ -248,6 +271,11 @@ async fn replaying_message_500_delivers_it_byte_exact_and_keeps_the_rest_in_orde
     assert_eq!(header(properties, "meta"), header(original, "meta"));
     assert_eq!(text(header(properties, REPLAY_ID_HEADER)), "replay-key-500");
     assert_eq!(text(header(properties, REPLAYED_BY_HEADER)), "maria@oncall");
+    assert_eq!(
+        header(properties, STAMP_HEADER),
+        None,
+        "the replay is not the dead letter: should it die again it gets a new identity"
+    );
     let rest = t.broker().peek(&t.dlq, 2000).await.expect("dlq");
     let expected: Vec<&Vec<u8>> = messages
         .iter()
@@ -261,7 +289,10 @@ async fn replaying_message_500_delivers_it_byte_exact_and_keeps_the_rest_in_orde
     );
     // Discard: acked without republishing.
     let discarded = adapter
-        .perform(&action(ActionKind::Discard, "msg-7"), "discard-7")
+        .perform(
+            &action(ActionKind::Discard, &id_of(&listed, "msg-7")),
+            "discard-7",
+        )
         .await
         .expect("discard");
     assert!(discarded.outcome.ok);
@@ -272,62 +303,50 @@ async fn replaying_message_500_delivers_it_byte_exact_and_keeps_the_rest_in_orde
 
 #[tokio::test]
 #[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
-async fn dropping_the_connection_between_confirm_and_ack_loses_nothing() {
+async fn a_connection_dropped_before_the_commit_changes_nothing_and_the_retry_replays_once() {
     let t = Topology::new("fault").await;
     let messages = mixed_messages(1000);
     t.dead_letter(&messages).await;
     let adapter = t.adapter();
-    let settled = Arc::new(AtomicUsize::new(0));
-    let counter = settled.clone();
+    let listed = browse_all(&adapter).await;
+    let id500 = id_of(&listed, "msg-500");
+    let drops = Arc::new(AtomicUsize::new(0));
+    let counter = drops.clone();
     adapter.set_fault_hook(Some(Arc::new(move |point| {
-        point == FaultPoint::AfterConfirmBeforeAck && counter.fetch_add(1, Ordering::SeqCst) == 450
+        point == FaultPoint::BeforeCommit && counter.fetch_add(1, Ordering::SeqCst) == 0
     })));
     let interrupted = adapter
-        .perform(&action(ActionKind::Replay, "msg-500"), "replay-key-500")
+        .perform(&action(ActionKind::Replay, &id500), "replay-key-500")
         .await;
     assert!(
         interrupted.is_err(),
         "the pass must report the drop: {interrupted:?}"
     );
-    t.wait_until_settled(&t.dlq).await;
-    let all_payloads: HashSet<&Vec<u8>> = messages.iter().map(|(p, _)| p).collect();
-    let present = |queue: &str| {
-        let broker = t.broker();
-        let queue = queue.to_string();
-        async move { broker.peek(&queue, 3000).await.expect("peek") }
-    };
-    let in_dlq = present(&t.dlq).await;
-    let in_work = present(&t.work).await;
-    let seen: HashSet<&Vec<u8>> = in_dlq.iter().chain(&in_work).map(|(p, _)| p).collect();
+    // Nothing happened: the DLQ holds the 1000, in order, and nothing was delivered.
+    assert_eq!(t.wait_until_settled(&t.dlq).await, 1000);
+    assert_eq!(t.broker().message_count(&t.work).await.expect("work"), 0);
+    let after = t.broker().peek(&t.dlq, 2000).await.expect("peek");
     assert!(
-        all_payloads.is_subset(&seen),
-        "{} messages lost",
-        all_payloads.difference(&seen).count()
+        after
+            .iter()
+            .map(|(p, _)| p)
+            .eq(messages.iter().map(|(p, _)| p)),
+        "every message once, in order"
     );
-    assert!(in_dlq.len() + in_work.len() >= 1000);
     adapter.set_fault_hook(None);
     let retried = adapter
-        .perform(&action(ActionKind::Replay, "msg-500"), "replay-key-500")
+        .perform(&action(ActionKind::Replay, &id500), "replay-key-500")
         .await
         .expect("retry");
     assert!(retried.outcome.ok, "{:?}", retried.outcome);
-    let replayed = present(&t.work).await;
-    assert!(
-        !replayed.is_empty() && replayed.len() <= 2,
-        "replayed once, at most duplicated: {}",
-        replayed.len()
+    t.wait_for_depth(&t.dlq, 999).await;
+    let replayed = t.broker().peek(&t.work, 10).await.expect("work");
+    assert_eq!(replayed.len(), 1, "replayed exactly once");
+    assert_eq!(replayed[0].0, messages[500].0);
+    assert_eq!(
+        text(header(&replayed[0].1, REPLAY_ID_HEADER)),
+        "replay-key-500"
     );
-    for (_, properties) in &replayed {
-        assert_eq!(
-            properties.message_id().as_ref().map(|m| m.as_str()),
-            Some("msg-500")
-        );
-        assert_eq!(
-            text(header(properties, REPLAY_ID_HEADER)),
-            "replay-key-500",
-            "duplicates carry the same replay id"
-        );
-    }
     t.cleanup().await;
 }
 
@@ -373,10 +392,14 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
     t.publish_to_dlq((0..N).map(|i| (payload(i), t.dead_properties(&format!("big-{i}"), &t.work))))
         .await;
     let adapter = t.adapter();
+    // First sight: one pass stamps every message, in order.
+    let first = browse_all(&adapter).await;
+    assert_eq!(first.len(), N);
+    let target = id_of(&first[50_000..50_001], "big-50000");
     let pass = adapter
         .browse_and_apply(
             "orders",
-            &[selection(ActionKind::Replay, "big-50000", "big-replay")],
+            &[selection(ActionKind::Replay, &target, "big-replay")],
         )
         .await
         .expect("browse + replay in one pass");
@@ -387,9 +410,12 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
     assert!(
         letters
             .iter()
+            .zip(&first)
             .enumerate()
-            .all(|(i, d)| d.id == format!("big-{i}") && d.payload == payload(i)),
-        "browse order and payloads"
+            .all(|(i, (d, f))| d.id == f.id
+                && message_id_of(d) == Some(format!("big-{i}").as_str())
+                && d.payload == payload(i)),
+        "browse order, identities and payloads"
     );
     assert_eq!(letters[50_000].state, DeadLetterState::Replayed);
     let delivered = t.broker().peek(&t.work, 10).await.expect("work queue");
@@ -442,9 +468,10 @@ async fn a_replay_through_the_outbox_audits_the_brokers_confirm() {
     let store_path = dir.path().join("triage.db");
     let writer = triage::sync::StoreWriter::open(&store_path).expect("store");
     let mut upstreams = triage::sync::Upstreams::default();
+    let target = id_of(&browse_all(&t.adapter()).await, "msg-8");
     upstreams.insert(Arc::new(t.adapter()));
     let entry = writer
-        .call(|s| s.enqueue_action(&action(ActionKind::Replay, "msg-8"), chrono::Utc::now()))
+        .call(move |s| s.enqueue_action(&action(ActionKind::Replay, &target), chrono::Utc::now()))
         .await
         .expect("enqueue");
     let (changes, _) = tokio::sync::broadcast::channel(16);
@@ -458,7 +485,7 @@ async fn a_replay_through_the_outbox_audits_the_brokers_confirm() {
     let events: Vec<&str> = audit.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(events, vec!["replay.sent", "replay.requested"]);
     assert!(
-        audit[0].detail.contains("confirmed by the broker"),
+        audit[0].detail.contains("committed by the broker"),
         "{}",
         audit[0].detail
     );

@@ -431,6 +431,34 @@ fn payload_bytes_round_trip_exactly() {
 }
 
 #[test]
+fn an_empty_payload_lists_and_opens_with_the_others() {
+    let (_dir, mut store) = open_temp();
+    let mut empty = dead_letter("rmq", 1, "crm");
+    empty.payload = Vec::new();
+    let other = dead_letter("rmq", 2, "crm");
+    store
+        .write_sync_batch(&batch(vec![], vec![empty.clone(), other]))
+        .unwrap();
+    assert_eq!(
+        store.dead_letter("rmq", &empty.id).unwrap(),
+        Some(empty.clone())
+    );
+    for connector in [None, Some("crm".to_string())] {
+        let page = store
+            .page_dead_letters(&DeadLetterPageQuery {
+                limit: 10,
+                connector,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(page.len(), 2);
+        let listed = page.iter().find(|d| d.id == empty.id).unwrap();
+        assert!(listed.preview.is_empty());
+        assert_eq!(listed.payload_len, 0);
+    }
+}
+
+#[test]
 fn outbox_lifecycle_is_audited_and_tampering_is_detected() {
     let (dir, mut store) = open_temp();
     let dl = dead_letter("demo", 7, "crm");
@@ -551,6 +579,74 @@ fn outbox_lifecycle_is_audited_and_tampering_is_detected() {
         AuditVerification::Broken { seq, .. } => assert_eq!(seq, 2),
         other => panic!("tampering not detected: {other:?}"),
     }
+}
+
+#[test]
+fn an_outage_is_audited_once_per_change_of_reason_not_once_per_retry() {
+    let (_dir, mut store) = open_temp();
+    let action = Action {
+        kind: ActionKind::Replay,
+        upstream: "rmq".into(),
+        target: "01jq".into(),
+        operator: "ana".into(),
+        note: None,
+        level: None,
+        payload: None,
+    };
+    let entry = store.enqueue_action(&action, t0()).unwrap();
+    let later = |s: i64| t0() + Duration::seconds(s);
+    for attempt in 0..500 {
+        // Same reason; the port and the seconds in the text change from try to try.
+        let error = format!(
+            "cannot reach amqp://127.0.0.1:{}: Connection refused after {attempt}s",
+            5672 + attempt % 3
+        );
+        store
+            .record_action_error(&entry.id, &error, Some(later(attempt + 1)), later(attempt))
+            .unwrap();
+    }
+    store
+        .record_action_error(
+            &entry.id,
+            "503 broker starting",
+            Some(later(600)),
+            later(599),
+        )
+        .unwrap();
+    store
+        .record_action_outcome(
+            &entry.id,
+            &ActionOutcome {
+                ok: true,
+                summary: "committed by the broker".into(),
+                response: serde_json::Value::Null,
+            },
+            None,
+            None,
+            later(601),
+        )
+        .unwrap();
+    let audit = store.page_audit(None, 100).unwrap();
+    let events: Vec<&str> = audit.iter().map(|a| a.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "replay.sent",
+            "replay.retry",
+            "replay.retry",
+            "replay.requested"
+        ],
+        "one row when the outage starts, one when its reason changes, one at the end"
+    );
+    assert!(
+        audit[0].detail.contains("after 502 attempts"),
+        "{}",
+        audit[0].detail
+    );
+    assert_eq!(
+        store.outbox_entry(&entry.id).unwrap().unwrap().attempts,
+        502
+    );
 }
 
 #[test]

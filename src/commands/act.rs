@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use super::Context;
 use super::output::say;
 use crate::cli::{ActionArgs, Command};
+use crate::domain::redact;
 use crate::domain::{Action, ActionKind, OutboxEntry, OutboxState, sanitize};
 use crate::escalate::{Escalation, escalate_now};
 use crate::store::Store;
@@ -194,7 +195,7 @@ pub async fn send_and_wait(
 ) -> Result<OutboxEntry> {
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     for e in errors {
-        eprintln!("warning: {e}");
+        eprintln!("warning: {}", redact::scrub(&e.to_string()));
     }
     let writer = StoreWriter::open(&ctx.store_path)?;
     let (changes, _) = broadcast::channel(16);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use color_eyre::eyre::Result;
 
 use super::Context;
-use crate::console::ConsoleOptions;
+use crate::console::{ConsoleExit, ConsoleOptions};
 use crate::sync::{StoreWriter, SyncOptions, Upstreams};
 
 /// Runs the console until the operator quits. `on_exit` runs after the console and sync stop.
@@ -31,6 +31,13 @@ pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Resul
     };
     let result = crate::console::run(console).await;
     handle.shutdown().await;
-    result?;
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(result?))
+}
+
+/// 0 when the operator quit; `128 + signo` when a signal ended the console (143 for SIGTERM).
+pub fn exit_code(exit: ConsoleExit) -> ExitCode {
+    match exit {
+        ConsoleExit::Quit => ExitCode::SUCCESS,
+        ConsoleExit::Signal(signal) => ExitCode::from(signal.exit_code()),
+    }
 }

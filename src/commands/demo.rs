@@ -9,6 +9,7 @@ use super::Context;
 use crate::cli::{Cli, DemoArgs};
 use crate::config::Config;
 use crate::demo::{DemoOptions, DemoServer, write_demo_config_with_token};
+use crate::signals::{StopSignal, StopSignals};
 
 pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
     let mut options = DemoOptions {
@@ -31,8 +32,9 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
             };
             println!("config written to {}{token}", written.display());
         }
+        let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
         println!("demo upstream listening on {url} (Ctrl-C to stop)");
-        wait_for_stop().await?;
+        stop.recv().await;
         server.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -74,14 +76,4 @@ fn write_config_at(
             .wrap_err_with(|| format!("cannot move {} to {}", written.display(), path.display()))?;
     }
     Ok(path.to_path_buf())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn wait_for_stop() -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

@@ -59,7 +59,7 @@ pub fn outbox(ctx: &Context, args: &ListArgs, all: bool) -> Result<ExitCode> {
                     entry.action.kind.as_str().to_string(),
                     format!("{}:{}", entry.action.upstream, entry.action.target),
                     entry.action.operator.clone(),
-                    entry.state.as_str().to_string(),
+                    outbox_state(&entry),
                     entry.attempts.to_string(),
                     answer,
                 ]);
@@ -142,6 +142,24 @@ pub fn outbox_json(entry: &OutboxEntry) -> serde_json::Value {
         "note": a.note, "level": a.level,
         "payload_bytes": a.payload.as_ref().map(Vec::len), "state": entry.state, "attempts": entry.attempts,
         "next_attempt_at": entry.next_attempt_at, "last_error": entry.last_error, "outcome": entry.outcome,
-        "created_at": entry.created_at, "updated_at": entry.updated_at,
+        "created_at": entry.created_at, "updated_at": entry.updated_at, "lease": entry.lease,
     })
+}
+
+/// "pending", or "pending, held by host:pid:start since 10:42:07" (", holder gone" when that
+/// process no longer runs: the next worker takes the action over).
+fn outbox_state(entry: &OutboxEntry) -> String {
+    match &entry.lease {
+        Some(lease) => format!(
+            "{}, held by {}{}{}",
+            entry.state.as_str(),
+            lease.holder,
+            lease
+                .since
+                .map(|t| format!(" since {}", t.format("%H:%M:%S")))
+                .unwrap_or_default(),
+            if lease.alive { "" } else { ", holder gone" }
+        ),
+        None => entry.state.as_str().to_string(),
+    }
 }

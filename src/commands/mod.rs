@@ -8,6 +8,7 @@ pub mod demo;
 pub mod inventory;
 pub mod list;
 pub mod list_more;
+pub mod log_file;
 pub mod output;
 pub mod progress;
 pub mod routes;
@@ -92,11 +93,16 @@ pub fn default_config_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("triage.toml"))
 }
 
-/// Where the log file goes: the XDG state dir (never the terminal while the UI runs).
+/// Where the log file goes: the XDG state dir (never the terminal while the UI runs); without a
+/// home, a per-user directory in the temp dir (never the shared temp dir itself: it is made 0700).
 pub fn log_dir() -> PathBuf {
     project_dirs()
         .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
-        .unwrap_or_else(std::env::temp_dir)
+        .unwrap_or_else(|| {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::geteuid() };
+            std::env::temp_dir().join(format!("triage-{uid}"))
+        })
 }
 
 /// Runs the parsed command line. Output into a closed pipe (`triage outbox | head`) ends the

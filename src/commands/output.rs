@@ -100,6 +100,6 @@ fn truncate(s: &str, width: usize) -> String {
 pub fn more_hint(more: usize, capped: bool) {
     if more > 0 {
         let plus = if capped { "+" } else { "" };
-        eprintln!("… {more}{plus} more; --limit 0 for all");
+        crate::signals::notice(format_args!("… {more}{plus} more; --limit 0 for all"));
     }
 }

@@ -22,7 +22,7 @@ impl StateReporter {
     pub async fn report(&mut self, writer: &StoreWriter) -> Result<()> {
         let states = writer.call(|s| s.upstream_states()).await?;
         for line in self.changes(&states) {
-            eprintln!("{line}");
+            crate::signals::notice(format_args!("{line}"));
         }
         Ok(())
     }
@@ -96,7 +96,7 @@ impl EscalationReporter {
         for row in rows.iter().rev() {
             self.last_seq = self.last_seq.max(row.seq);
             if let Some(line) = escalation_line(row) {
-                eprintln!("{line}");
+                crate::signals::notice(format_args!("{line}"));
             }
         }
         Ok(())

@@ -10,6 +10,8 @@ use tokio::sync::broadcast;
 use super::Context;
 use super::progress::StateReporter;
 use crate::domain::ConnectionState;
+use crate::domain::redact;
+use crate::signals::{StopSignal, StopSignals};
 use crate::sync::poller::{PollContext, poll_once};
 use crate::sync::{StoreWriter, SyncOptions, Upstreams, outbox};
 
@@ -19,6 +21,7 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     let mut failed = record_build_errors(&writer, errors).await?;
     if !once {
+        let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
         let handle = crate::sync::start(
             &ctx.config,
             &ctx.routing,
@@ -34,18 +37,17 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ctx.config.upstreams.len(),
             ctx.store_path.display()
         );
-        // Until Ctrl-C, tell each upstream's state as it changes (down, stale, live again).
+        // Until a stop signal, tell each upstream's state as it changes (down, stale, live).
         let state_writer = StoreWriter::open(&ctx.store_path)?;
         let mut states = StateReporter::default();
         let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
-        let stop = tokio::signal::ctrl_c();
-        tokio::pin!(stop);
-        loop {
+        let signal = loop {
             tokio::select! {
-                r = &mut stop => { r?; break; }
+                signal = stop.recv() => break signal,
                 _ = every_second.tick() => states.report(&state_writer).await?,
             }
-        }
+        };
+        crate::signals::notice(format_args!("sync: {} received; stopping", signal.name()));
         handle.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -67,7 +69,11 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ),
             Err(e) => {
                 failed = true;
-                println!("{}: down — {e}", upstream.id());
+                println!(
+                    "{}: down — {}",
+                    upstream.id(),
+                    redact::scrub(&e.to_string())
+                );
                 let id = upstream.id().to_string();
                 let state = ConnectionState::Down {
                     since: Utc::now(),
@@ -97,7 +103,7 @@ pub async fn record_build_errors(
 ) -> Result<bool> {
     let any = !errors.is_empty();
     for e in errors {
-        eprintln!("warning: {e}");
+        eprintln!("warning: {}", redact::scrub(&e.to_string()));
         let id = match &e {
             crate::upstream::UpstreamError::Config { upstream, .. }
             | crate::upstream::UpstreamError::Unsupported { upstream, .. }

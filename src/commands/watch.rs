@@ -1,7 +1,7 @@
 //! `triage watch`: the headless daemon for a bastion. Whoever holds the store's `watch` lease
 //! syncs every upstream, sends the outbox, and escalates incidents whose SLA clock says a step
 //! is due; every other instance on the same store stands by and takes over when the lease
-//! lapses. Runs until SIGINT/SIGTERM.
+//! lapses. Runs until SIGINT, SIGTERM or SIGHUP, then releases the lease.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use color_eyre::eyre::Result;
 
 use super::Context;
 use super::progress::{EscalationReporter, StateReporter};
+use crate::signals::{StopSignal, StopSignals};
 use crate::sync::watcher::{WATCH_LOCK, evaluate, look_at_everything};
 use crate::sync::{StoreWriter, SyncHandle, SyncOptions, Upstreams};
 
@@ -20,7 +21,7 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
     let holder = format!("watch:{}:{}", ctx.operator, std::process::id());
     let lease = chrono::Duration::from_std(lease.max(tick * 2))?;
     let mut active: Option<SyncHandle> = None;
-    let mut stop = Box::pin(stop_signal());
+    let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
     let mut standby_reported = false;
     // A line on stderr per escalation step and notification, and per upstream state change.
     let mut steps = EscalationReporter::start(&writer).await?;
@@ -85,7 +86,10 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
         }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
-            _ = &mut stop => break,
+            signal = stop.recv() => {
+                crate::signals::notice(format_args!("watch: {} received; stopping", signal.name()));
+                break;
+            }
         }
     }
     if let Some(handle) = active.take() {
@@ -95,20 +99,6 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
     writer
         .call(move |s| s.unlock(WATCH_LOCK, &holder_id))
         .await?;
-    eprintln!("watch: stopped");
+    crate::signals::notice(format_args!("watch: stopped"));
     Ok(ExitCode::SUCCESS)
-}
-
-async fn stop_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -10,8 +10,10 @@ mod connector;
 mod locate;
 mod located;
 mod notifier;
+mod permissions;
 mod raw;
 mod routes;
+mod secrets;
 mod token;
 mod upstream;
 mod validate;
@@ -167,12 +169,15 @@ pub struct NotifierConfig {
 
 impl NotifierConfig {
     /// The webhook URL, read now from the file or environment when not inline.
+    /// The URL is registered as a secret (`domain::redact`): errors and logs show it redacted.
     pub fn resolve_url(&self) -> Result<String, String> {
-        match (&self.url, self.url_source.resolve()?) {
-            (Some(url), _) => Ok(url.clone()),
-            (None, Some(url)) => Ok(url),
-            (None, None) => Err(format!("notifier {:?} has no url", self.id)),
-        }
+        let url = match (&self.url, token::resolve(&self.url_source)?) {
+            (Some(url), _) => url.clone(),
+            (None, Some(url)) => url,
+            (None, None) => return Err(format!("notifier {:?} has no url", self.id)),
+        };
+        crate::domain::redact::register_url(&url);
+        Ok(url)
     }
 }
 
@@ -199,9 +204,11 @@ impl RoutingConfig {
 
 impl Config {
     /// Reads and validates `path` (routing included), keeping the config and its routing.
+    /// Also refuses secrets others can read or change (`permissions`): a loose secret file, or
+    /// a `token_cmd` in a file others can write.
     pub fn load_with_routing(path: &Path) -> Result<(Config, RoutingConfig), ConfigError> {
         let text = read_config_text(path)?;
-        Config::parse_with_routing(&text, path)
+        Config::parse_inner(&text, path, true)
     }
 
     /// Like [`Config::parse`], keeping the routing rules and chains.
@@ -209,19 +216,32 @@ impl Config {
         text: &str,
         file: &Path,
     ) -> Result<(Config, RoutingConfig), ConfigError> {
+        Config::parse_inner(text, file, false)
+    }
+
+    /// `on_disk`: `text` was read from `file`, whose permissions (and its secret files') count.
+    fn parse_inner(
+        text: &str,
+        file: &Path,
+        on_disk: bool,
+    ) -> Result<(Config, RoutingConfig), ConfigError> {
         let locator = located::Locator::new(text, file);
         let deserializer = toml::Deserializer::parse(text).map_err(|err| locator.syntax(err))?;
         let raw: raw::RawConfig =
             serde_path_to_error::deserialize(deserializer).map_err(|err| locator.shape(err))?;
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let config_dir = absolute.parent().unwrap_or_else(|| Path::new("."));
-        validate::build(raw, &locator, file, config_dir)
+        if on_disk {
+            permissions::check(&raw, &locator, file, config_dir)?;
+        }
+        let (config, routing) = validate::build(raw, &locator, file, config_dir)?;
+        secrets::register_inline(&config, &routing);
+        Ok((config, routing))
     }
 
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = read_config_text(path)?;
-        Config::parse(&text, path)
+        Config::load_with_routing(path).map(|(config, _)| config)
     }
     /// Parses and validates TOML text; `file` is only used in error messages and to resolve
     /// relative paths.
@@ -264,9 +284,14 @@ fn read_config_text(path: &Path) -> Result<String, ConfigError> {
 }
 
 impl TokenSource {
-    /// Resolves the secret now (env var, file contents, or command output), trimmed.
+    /// Resolves the secret now (env var, file contents, or command output), trimmed, and
+    /// registers it with `domain::redact` so that it is scrubbed from everything written.
     pub fn resolve(&self) -> Result<Option<String>, String> {
-        token::resolve(self)
+        let secret = token::resolve(self)?;
+        if let Some(secret) = &secret {
+            crate::domain::redact::register(secret);
+        }
+        Ok(secret)
     }
 }
 

@@ -57,8 +57,9 @@ pub(super) fn notifiers(
                 match url::Url::parse(text) {
                     Ok(u) if matches!(u.scheme(), "http" | "https") => TokenSource::None,
                     _ => {
+                        let shown = crate::domain::redact::redact_secret_url(text);
                         let message = format!(
-                            "expected an http or https URL like \"https://hooks.slack.com/services/…\", found {text:?}"
+                            "expected an http or https URL like \"https://hooks.slack.com/services/…\", found {shown:?}"
                         );
                         return Err(loc.at(&value.span(), field("url"), message));
                     }

@@ -1,6 +1,8 @@
 //! Resolving an upstream's secret from its [`TokenSource`]. Error messages name the variable,
 //! file or command that failed, never the secret.
 
+use std::io::Read;
+use std::path::Path;
 use std::process::Command;
 
 use super::TokenSource;
@@ -19,17 +21,26 @@ pub fn resolve(source: &TokenSource) -> Result<Option<String>, String> {
                 "environment variable {name} (token_env) is not valid UTF-8"
             )),
         },
-        TokenSource::File(path) => match std::fs::read_to_string(path) {
-            Ok(text) => non_empty(text, || {
-                format!("token file {} (token_file) is empty", path.display())
-            }),
-            Err(err) => Err(format!(
-                "cannot read token file {} (token_file): {err}",
-                path.display()
-            )),
+        TokenSource::File(path) => match read_private(path) {
+            Ok(text) => non_empty(text, || format!("secret file {} is empty", path.display())),
+            Err(problem) => Err(problem),
         },
         TokenSource::Cmd(cmd) => run_token_command(cmd),
     }
+}
+
+/// Reads a secret file, refusing it when group or others may read or write it (checked on the
+/// opened file, so it cannot be swapped between the check and the read).
+fn read_private(path: &Path) -> Result<String, String> {
+    let cannot = |err: std::io::Error| format!("cannot read secret file {}: {err}", path.display());
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if let Some(problem) = super::permissions::secret_file_problem(&meta, path, "secret file") {
+        return Err(problem);
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(cannot)?;
+    Ok(text)
 }
 
 fn run_token_command(cmd: &str) -> Result<Option<String>, String> {

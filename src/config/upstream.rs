@@ -174,6 +174,7 @@ fn check_url(
         Err(err) => err.to_string(),
     };
     let wanted = schemes.join(" or ");
-    let message = format!("expected a {wanted} URL like {example}, found {text:?} ({problem})");
+    let shown = crate::domain::redact::redact_url(text);
+    let message = format!("expected a {wanted} URL like {example}, found {shown:?} ({problem})");
     Err(loc.at(&value.span(), field, message))
 }

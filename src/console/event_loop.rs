@@ -1,6 +1,9 @@
 //! The console task: paints the first frame, starts the store thread, then `select!`s over
-//! terminal input, store answers, change notices and timers, feeding `update` and drawing only
-//! when something changed (at most every 16 ms, inside synchronized updates).
+//! terminal input, store answers, change notices, timers and stop signals, feeding `update` and
+//! drawing only when something changed (at most every 16 ms, inside synchronized updates).
+//! A stop signal (TERM, HUP, INT, QUIT) ends the loop like `q`: the store thread finishes the
+//! command it runs (an enqueue is never cut), and the terminal is restored within a bound, since
+//! after SIGHUP it may be gone.
 
 use std::io::{self, BufWriter, Stdout};
 use std::time::Duration;
@@ -17,11 +20,16 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::app::App;
 use super::keymap::Key;
 use super::msg::{Cmd, Msg, StoreCmd};
-use super::terminal::{PanicHookGuard, TerminalGuard};
-use super::{Clock, ConsoleError, ConsoleOptions, update, views, worker};
+use super::terminal::{self, PanicHookGuard, TerminalGuard};
+use super::{Clock, ConsoleError, ConsoleExit, ConsoleOptions, update, views, worker};
+use crate::signals::{StopSignal, StopSignals};
 use crate::store::ChangeNotice;
 
 const FRAME_BUDGET: Duration = Duration::from_millis(16);
+/// Longest wait for the terminal to take the restore sequences (it may be gone after SIGHUP).
+const RESTORE_BOUND: Duration = Duration::from_secs(1);
+/// Longest wait for the store thread to finish its command (the store's busy timeout, and a bit).
+const WORKER_STOP_BOUND: Duration = Duration::from_secs(6);
 
 type Backend = CrosstermBackend<BufWriter<Stdout>>;
 
@@ -29,7 +37,9 @@ pub async fn run_app(
     opts: ConsoleOptions,
     mut app: App,
     clock: &dyn Clock,
-) -> Result<(), ConsoleError> {
+) -> Result<ConsoleExit, ConsoleError> {
+    // Before raw mode: from here on these signals are messages, not deaths.
+    let mut stop = StopSignals::install(&StopSignal::ALL).map_err(ConsoleError::Signals)?;
     let mut guard = TerminalGuard::enter()?;
     let _hook = PanicHookGuard::install();
     let mut terminal = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
@@ -60,7 +70,7 @@ pub async fn run_app(
     let mut countdown = tokio::time::interval(Duration::from_secs(1));
     countdown.set_missed_tick_behavior(MissedTickBehavior::Skip);
 
-    let result = loop {
+    let result = 'events: loop {
         let draw_at = last_draw + FRAME_BUDGET;
         let msg = tokio::select! {
             event = events.next() => match event {
@@ -70,8 +80,9 @@ pub async fn run_app(
                 Some(Ok(Event::Resize(width, height))) => Some(Msg::Resize { width, height }),
                 Some(Ok(_)) => None,
                 Some(Err(e)) => break Err(ConsoleError::Terminal(e)),
-                None => break Ok(()),
+                None => break Ok(ConsoleExit::Quit),
             },
+            signal = stop.recv() => break Ok(ConsoleExit::Signal(signal)),
             Some(msg) = msg_rx.recv() => Some(msg),
             msg = next_change(&mut changes) => msg,
             _ = version_poll.tick() => {
@@ -98,8 +109,9 @@ pub async fn run_app(
                         }
                     }
                     Cmd::Suspend => {
-                        guard.suspend()?;
-                        terminal.clear()?;
+                        if let Err(e) = guard.suspend().and_then(|()| terminal.clear()) {
+                            break 'events Err(ConsoleError::Terminal(e));
+                        }
                         app.dirty = true;
                     }
                     Cmd::Quit => {}
@@ -107,20 +119,38 @@ pub async fn run_app(
             }
         }
         if app.should_quit {
-            break Ok(());
+            break Ok(ConsoleExit::Quit);
         }
         if app.dirty && last_draw.elapsed() >= FRAME_BUDGET {
-            draw(&mut terminal, &mut app)?;
+            if let Err(e) = draw(&mut terminal, &mut app) {
+                break Err(ConsoleError::Terminal(e));
+            }
             last_draw = Instant::now();
         }
     };
+    // Every way out comes through here: the store thread finishes its command, the terminal is
+    // restored within a bound (after SIGHUP or an I/O error it may be gone or not reading).
     drop(cmd_tx);
-    drop(terminal);
-    drop(guard);
-    if worker.join().is_err() {
+    if let Ok(ConsoleExit::Signal(signal)) = &result {
+        tracing::info!("{} received: restoring the terminal", signal.name());
+    }
+    terminal::release_bounded(terminal, guard, RESTORE_BOUND);
+    join_bounded(worker, WORKER_STOP_BOUND);
+    result
+}
+
+/// Joins the store thread once it has finished its command; a thread still busy after `bound`
+/// is left to the end of the process (SQLite rolls an unfinished transaction back whole).
+fn join_bounded(worker: std::thread::JoinHandle<()>, bound: Duration) {
+    let deadline = std::time::Instant::now() + bound;
+    while !worker.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !worker.is_finished() {
+        tracing::warn!("the console store thread is still busy after {bound:?}; not waiting");
+    } else if worker.join().is_err() {
         tracing::error!("console store thread panicked");
     }
-    result
 }
 
 /// Draws one frame from `&App` inside a synchronized update.

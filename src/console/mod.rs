@@ -60,6 +60,15 @@ pub enum ConsoleError {
     Keymap(#[from] KeymapError),
     #[error("console: {0}")]
     Worker(String),
+    #[error("console: cannot install the signal handlers that restore the terminal: {0}")]
+    Signals(std::io::Error),
+}
+
+/// How the console ended: the operator quit, or a stop signal arrived (exit `128 + signo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleExit {
+    Quit,
+    Signal(crate::signals::StopSignal),
 }
 
 /// Where time comes from: the system clock when running, a fixed one in tests.
@@ -80,8 +89,9 @@ pub fn default_keymap_path() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|dirs| dirs.config_dir().join("triage").join("keymap.toml"))
 }
 
-/// Runs the console until the operator quits. Called inside a tokio runtime.
-pub async fn run(opts: ConsoleOptions) -> Result<(), ConsoleError> {
+/// Runs the console until the operator quits or a stop signal arrives. Called inside a tokio
+/// runtime.
+pub async fn run(opts: ConsoleOptions) -> Result<ConsoleExit, ConsoleError> {
     let keymap_path = opts.keymap_file.clone().or_else(default_keymap_path);
     let keymap = Keymap::load(keymap_path.as_deref())?;
     let clock = SystemClock;

@@ -1,10 +1,12 @@
 //! Terminal safety: a guard that enables raw mode + the alternate screen and undoes exactly
 //! those on Drop; a chained panic hook that restores the terminal before the previous hook
-//! prints; Ctrl-Z suspension (restore, SIGTSTP ourselves, re-enter on resume).
+//! prints; Ctrl-Z suspension (restore, SIGTSTP ourselves, re-enter on resume); a bounded
+//! restore when the console ends.
 
 use std::io::{self, Write};
 use std::panic::{self, PanicHookInfo};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossterm::cursor::Show;
 use crossterm::execute;
@@ -70,6 +72,26 @@ pub fn restore() {
     let _ = execute!(out, EndSynchronizedUpdate, LeaveAlternateScreen, Show);
     let _ = disable_raw_mode();
     let _ = out.flush();
+}
+
+/// When the console ends (quit, stop signal, terminal error): flushes what the terminal still
+/// buffers and restores it, on a helper thread so that a terminal that is gone or not reading
+/// (SIGHUP, a dead SSH link) cannot hang the exit. Cooked mode comes back first (tcsetattr does not wait for output); write errors
+/// (EIO, EPIPE) are ignored; after `bound` the process goes on without waiting.
+pub fn release_bounded<T: Send + 'static>(terminal: T, guard: TerminalGuard, bound: Duration) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let release = move || {
+        let _ = disable_raw_mode();
+        drop(terminal);
+        drop(guard);
+        let _ = done_tx.send(());
+    };
+    let spawned = std::thread::Builder::new()
+        .name("terminal-restore".into())
+        .spawn(release);
+    if spawned.is_ok() && done_rx.recv_timeout(bound).is_err() {
+        tracing::warn!("the terminal did not take the restore sequences within {bound:?}");
+    }
 }
 
 type PanicHook = Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;

@@ -137,4 +137,17 @@ pub struct OutboxEntry {
     pub outcome: Option<ActionOutcome>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The worker sending it now, if one holds it.
+    pub lease: Option<OutboxLease>,
+}
+
+/// A worker's hold on a pending action while it sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxLease {
+    /// `host:pid:start` of the holding process.
+    pub holder: String,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// False when the holder is a process of this host that is gone: the next worker takes over.
+    pub alive: bool,
 }

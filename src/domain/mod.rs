@@ -7,6 +7,7 @@ pub mod dead_letter;
 pub mod escalation;
 pub mod incident;
 pub mod metrics;
+pub mod redact;
 pub mod route_pattern;
 pub mod route_report;
 pub mod routing;
@@ -15,7 +16,7 @@ pub mod search;
 pub mod sla;
 pub mod upstream_state;
 
-pub use action::{Action, ActionKind, ActionOutcome, OutboxEntry, OutboxState};
+pub use action::{Action, ActionKind, ActionOutcome, OutboxEntry, OutboxLease, OutboxState};
 pub use connector::{Connector, ConnectorReport, ConnectorStatus, Direction, QueueStats};
 pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterState, PayloadEncoding};
 pub use incident::{Incident, IncidentStatus, Link, SILENCED_BY, Severity};

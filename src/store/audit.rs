@@ -28,7 +28,14 @@ pub(crate) struct NewAuditRow<'a> {
 
 /// Appends one row after the current last one. Call inside the transaction that does the
 /// audited change (an IMMEDIATE one, so no other writer can append in between).
+/// The detail is scrubbed of secrets first (`domain::redact`): a hash-chained row can never be
+/// redacted later.
 pub(crate) fn append(conn: &Connection, row: &NewAuditRow<'_>) -> rusqlite::Result<i64> {
+    let detail = crate::domain::redact::scrub(row.detail);
+    let row = &NewAuditRow {
+        detail: &detail,
+        ..*row
+    };
     let last: Option<(i64, String)> = conn
         .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -99,7 +99,7 @@ impl Store {
         let limit = page_limit(q.limit);
         args.push(&limit);
         let sql = format!(
-            "SELECT row_id, upstream, id, connector, substr(payload, 1, {PREVIEW_BYTES}), length(payload),
+            "SELECT row_id, upstream, id, connector, ifnull(substr(payload, 1, {PREVIEW_BYTES}), X''), length(payload),
                 content_type, error_code, error_message, attempts, first_failed_ms, last_failed_ms, state
              FROM dead_letters WHERE {}
              ORDER BY last_failed_ms {order}, row_id {order} LIMIT ?{}",

@@ -15,6 +15,7 @@ mod connectors;
 mod dead_letters;
 mod escalations;
 mod history;
+pub mod holder;
 pub use escalations::EscalationStepRecord;
 mod incidents;
 mod locks;

@@ -85,6 +85,17 @@ impl Store {
                 contains_fn,
             )
             .map_err(|e| self.sqlite(e))?;
+        self.conn
+            .create_scalar_function(
+                "triage_holder_alive",
+                1,
+                FunctionFlags::SQLITE_UTF8,
+                |ctx: &Context<'_>| {
+                    let holder: Option<String> = ctx.get(0)?;
+                    Ok(holder.is_none_or(|h| super::holder::alive(&h)))
+                },
+            )
+            .map_err(|e| self.sqlite(e))?;
         Ok(())
     }
 }

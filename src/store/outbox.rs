@@ -30,22 +30,36 @@ impl Store {
         Ok(entry)
     }
 
-    /// Takes a lease on a pending action until `until`, so one worker (of any process) sends
-    /// it. Returns false when another worker holds it or it is no longer pending.
+    /// Takes a lease on a pending action until `until` for this process, so one worker (of any
+    /// process) sends it. A lease held by a process of this host that is gone (`holder::alive`)
+    /// is taken over at once. Returns false when another live worker holds it or it is no longer
+    /// pending.
     pub fn claim_action(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
         let claimed = self
             .conn
             .prepare_cached(
-                "UPDATE outbox SET lease_until_ms = ?2, updated_ms = ?3
-                 WHERE id = ?1 AND state = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms <= ?3)",
+                "UPDATE outbox SET lease_until_ms = ?2, updated_ms = ?3, lease_holder = ?4,
+                    lease_since_ms = ?3
+                 WHERE id = ?1 AND state = 'pending'
+                   AND (lease_until_ms IS NULL OR lease_until_ms <= ?3
+                        OR NOT triage_holder_alive(lease_holder))",
             )
-            .and_then(|mut stmt| stmt.execute(params![id, ms(until), ms(now)]))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id,
+                    ms(until),
+                    ms(now),
+                    super::holder::this_process()
+                ])
+            })
             .map_err(|e| self.sqlite(e))?;
         Ok(claimed == 1)
     }
 
     /// A transient failure: `retry_at = Some(t)` keeps it pending until t; `None` fails it for
     /// good. Audit row `<kind>.retry` or `<kind>.failed` in the same transaction. Counts an attempt.
+    /// A retry for the same reason as the last one (numbers aside) writes no audit row: an outage
+    /// is audited once when it starts and once when it ends (the final row counts the attempts).
     pub fn record_action_error(
         &mut self,
         id: &str,
@@ -60,6 +74,7 @@ impl Store {
         let entry = self
             .outbox_entry(id)?
             .ok_or_else(|| self.unknown_action(id))?;
+        let error = &*crate::domain::redact::scrub(error);
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -71,7 +86,8 @@ impl Store {
             .map_err(err)?;
         tx.prepare_cached(
             "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,
-                lease_until_ms = NULL, last_error = ?4, updated_ms = ?5 WHERE id = ?1",
+                lease_until_ms = NULL, lease_holder = NULL, lease_since_ms = NULL, last_error = ?4,
+                updated_ms = ?5 WHERE id = ?1",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -83,7 +99,16 @@ impl Store {
             ])
         })
         .map_err(err)?;
-        audit_transition(&tx, &entry.action, id, event, error, at).map_err(err)?;
+        let same_reason = retry_at.is_some()
+            && entry.attempts > 0
+            && entry
+                .last_error
+                .as_deref()
+                .is_some_and(|last| same_reason(last, error));
+        if !same_reason {
+            let detail = with_attempts(error, entry.attempts + 1, retry_at.is_none());
+            audit_transition(&tx, &entry.action, id, event, &detail, at).map_err(err)?;
+        }
         tx.commit().map_err(err)
     }
 
@@ -107,11 +132,13 @@ impl Store {
             .ok_or_else(|| self.unknown_action(id))?;
         let outcome_json = serde_json::to_string(outcome)
             .map_err(|e| self.corrupt("outbox", format!("outcome cannot be encoded: {e}")))?;
+        let outcome_json = crate::domain::redact::scrub(&outcome_json).into_owned();
         let detail = if outcome.response.is_null() {
             outcome.summary.clone()
         } else {
             format!("{} {}", outcome.summary, outcome.response)
         };
+        let detail = with_attempts(&detail, entry.attempts + 1, true);
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -122,8 +149,9 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         tx.prepare_cached(
-            "UPDATE outbox SET state = ?2, attempts = attempts + 1, lease_until_ms = NULL, outcome = ?3,
-                updated_ms = ?4 WHERE id = ?1",
+            "UPDATE outbox SET state = ?2, attempts = attempts + 1, lease_until_ms = NULL,
+                lease_holder = NULL, lease_since_ms = NULL, outcome = ?3, updated_ms = ?4
+             WHERE id = ?1",
         )
         .and_then(|mut stmt| stmt.execute(params![id, state.as_str(), outcome_json, ms(at)]))
         .map_err(err)?;
@@ -187,6 +215,33 @@ fn audit_transition(
     Ok(())
 }
 
+/// Two errors with the same text once digit runs are ignored (ports, counts, seconds differ).
+fn same_reason(a: &str, b: &str) -> bool {
+    let shape = |s: &str| {
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                if !out.ends_with('#') {
+                    out.push('#');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    shape(a) == shape(b)
+}
+
+/// The audit detail of an attempt: after retries, says how many attempts it took.
+fn with_attempts(detail: &str, attempt: u32, last: bool) -> String {
+    if last && attempt > 1 {
+        format!("{detail} (after {attempt} attempts)")
+    } else {
+        detail.to_string()
+    }
+}
+
 /// Inserts a pending outbox row (new id and idempotency key) and its `<kind>.requested` audit
 /// row inside the caller's transaction.
 pub(crate) fn insert_action(
@@ -207,6 +262,7 @@ pub(crate) fn insert_action(
         outcome: None,
         created_at: at,
         updated_at: at,
+        lease: None,
     };
     tx.prepare_cached(
         "INSERT INTO outbox (id, idempotency_key, kind, upstream, target, action, state, attempts,

@@ -5,11 +5,11 @@ use rusqlite::{Row, ToSql};
 
 use super::codec::{col_u32, from_ms, ms, page_limit, where_clause};
 use super::{PageDir, Result, Store};
-use crate::domain::{OutboxEntry, OutboxState, Timestamp};
+use crate::domain::{OutboxEntry, OutboxLease, OutboxState, Timestamp};
 
 /// The columns [`Store::outbox_from_row`] decodes, in its order.
 pub(crate) const COLUMNS: &str = "id, idempotency_key, action, state, attempts, next_attempt_ms, last_error, \
-     outcome, created_ms, updated_ms";
+     outcome, created_ms, updated_ms, lease_holder, lease_since_ms, lease_until_ms";
 
 /// Position of an outbox entry in the Activity list (newest first).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,8 @@ impl Store {
     pub fn due_actions(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM outbox
-             WHERE state = 'pending' AND next_attempt_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
+             WHERE state = 'pending' AND next_attempt_ms <= ?1
+               AND (lease_until_ms IS NULL OR lease_until_ms <= ?1 OR NOT triage_holder_alive(lease_holder))
              ORDER BY created_ms, id LIMIT ?2"
         );
         self.query_outbox(&sql, &[&ms(now), &page_limit(limit)])
@@ -171,6 +172,19 @@ impl Store {
                 .transpose()?,
             created_at: time(8)?,
             updated_at: time(9)?,
+            lease: match row.get::<_, Option<String>>(10).map_err(get)? {
+                Some(holder) => {
+                    let since: Option<i64> = row.get(11).map_err(get)?;
+                    let until: Option<i64> = row.get(12).map_err(get)?;
+                    Some(OutboxLease {
+                        alive: super::holder::alive(&holder),
+                        holder,
+                        since: since.and_then(from_ms),
+                        until: until.and_then(from_ms),
+                    })
+                }
+                None => None,
+            },
         })
     }
 }

@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V2_REOPENS_LOCKS_ROUTES,
     V3_SUPPRESSED,
     V4_WATCH_DUE,
+    V5_LEASE_HOLDERS,
 ];
 
 /// The schema version this binary writes and understands.
@@ -338,6 +339,13 @@ END;
 /// (0 = now: new, changed or never evaluated; i64::MAX = only after a change). A write of any
 /// field the clock or the route reads, or a new route, resets it to 0 and bumps `watch_gen`, so a
 /// watcher that evaluated an older version cannot overwrite the reset with a stale mark.
+/// V5: who holds an outbox lease and since when (`store::holder`), so a dead holder's lease is
+/// taken over at once and `triage outbox` can say who holds what.
+const V5_LEASE_HOLDERS: &str = r#"
+ALTER TABLE outbox ADD COLUMN lease_holder TEXT;
+ALTER TABLE outbox ADD COLUMN lease_since_ms INTEGER;
+"#;
+
 const V4_WATCH_DUE: &str = r#"
 ALTER TABLE incidents ADD COLUMN watch_due_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN watch_gen INTEGER NOT NULL DEFAULT 0;

@@ -104,6 +104,8 @@ fn write_state(
 ) -> rusqlite::Result<()> {
     let json = serde_json::to_string(state)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    // The error text of a down upstream may carry its URL: no secret is stored.
+    let json = crate::domain::redact::scrub(&json);
     conn.prepare_cached(
         "INSERT INTO upstream_state (upstream, state, updated_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT (upstream) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",

@@ -277,6 +277,7 @@ mod tests {
             outcome: None,
             created_at: now,
             updated_at: now,
+            lease: None,
         }
     }
 

@@ -66,7 +66,7 @@ impl std::fmt::Debug for HttpClient {
         // The token is deliberately left out.
         f.debug_struct("HttpClient")
             .field("upstream", &self.upstream)
-            .field("base", &self.base.as_str())
+            .field("base", &crate::domain::redact::scrub(self.base.as_str()))
             .finish()
     }
 }
@@ -88,8 +88,10 @@ impl HttpClient {
             upstream: upstream.to_string(),
             message,
         };
-        let mut base = Url::parse(base_url)
-            .map_err(|e| config_err(format!("url {base_url:?} is not valid: {e}")))?;
+        let mut base = Url::parse(base_url).map_err(|e| {
+            let shown = crate::domain::redact::redact_url(base_url);
+            config_err(format!("url {shown:?} is not valid: {e}"))
+        })?;
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);
@@ -212,10 +214,13 @@ impl HttpClient {
     ) -> Result<T, UpstreamError> {
         let shown_url = url.as_str().to_string();
         let bytes = self.send_bytes(method, url, query, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Malformed {
-            upstream: self.upstream.clone(),
-            url: shown_url,
-            message: format!("{e} (answer starts {:?})", preview(&bytes)),
+        serde_json::from_slice(&bytes).map_err(|e| {
+            UpstreamError::Malformed {
+                upstream: self.upstream.clone(),
+                url: shown_url,
+                message: format!("{e} (answer starts {:?})", preview(&bytes)),
+            }
+            .redacted()
         })
     }
 
@@ -261,7 +266,8 @@ impl HttpClient {
                 upstream: self.upstream.clone(),
                 url: shown_url.clone(),
                 message: format!("answer larger than {MAX_RESPONSE_BYTES} bytes"),
-            },
+            }
+            .redacted(),
             ReadError::Transport(e) => self.unreachable(&shown_url, &e),
         })?;
         if !status.is_success() {
@@ -272,7 +278,8 @@ impl HttpClient {
                 status: status.as_u16(),
                 message: error_message(&bytes),
                 retry_after,
-            });
+            }
+            .redacted());
         }
         Ok(bytes)
     }
@@ -298,6 +305,7 @@ impl HttpClient {
             url: url.to_string(),
             message,
         }
+        .redacted()
     }
 }
 

@@ -5,6 +5,7 @@ pub mod alertmanager;
 pub mod connector_api;
 pub mod http;
 pub mod rabbitmq;
+mod redacted;
 pub mod tls;
 
 use std::time::Duration;

@@ -543,6 +543,7 @@ pub fn outbox_entry(
         outcome,
         created_at: at,
         updated_at: at,
+        lease: None,
     }
 }
 

@@ -410,3 +410,29 @@ pub async fn browse_all(adapter: &RabbitMq) -> Vec<triage::domain::DeadLetter> {
     }
     all
 }
+
+/// The triage identity of the dead letter whose AMQP `message_id` is `message_id` (ids are
+/// stamped by the first pass; `message_id` is only a field). Panics when it is not listed once.
+#[allow(dead_code)]
+pub fn id_of(letters: &[triage::domain::DeadLetter], message_id: &str) -> String {
+    let found: Vec<&triage::domain::DeadLetter> = letters
+        .iter()
+        .filter(|d| {
+            d.headers
+                .iter()
+                .any(|(k, v)| k == "amqp.message_id" && v == message_id)
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "message_id {message_id} listed once");
+    found[0].id.clone()
+}
+
+/// The AMQP `message_id` a dead letter shows, if any.
+#[allow(dead_code)]
+pub fn message_id_of(letter: &triage::domain::DeadLetter) -> Option<&str> {
+    letter
+        .headers
+        .iter()
+        .find(|(k, _)| k == "amqp.message_id")
+        .map(|(_, v)| v.as_str())
+}

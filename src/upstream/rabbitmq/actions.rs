@@ -1,38 +1,26 @@
 //! Replay and discard of dead letters. The outbox's replays and discards for this upstream come
-//! as one batch, served with ONE browse-and-apply pass per connector's DLQ (`browse_apply`): the
-//! chosen messages are republished byte-exact to their origin (from `x-death`) with
-//! `x-triage-replayed-by`/`x-triage-replay-id` (= each action's idempotency key), or dropped;
-//! every other message keeps its place. A single `perform` is a batch of one. Bulk replay
-//! (`replay_all`) sends a whole DLQ back in one pipelined pass.
+//! as one batch, served with ONE pass per DLQ (`pass`, `browse_apply`): the chosen messages are
+//! republished byte-exact to their origin (from `x-death`) with `x-triage-replayed-by` /
+//! `x-triage-replay-id` (= each action's idempotency key) and removed in the same transaction, or
+//! dropped; every other message keeps its place. A single `perform` is a batch of one. Bulk
+//! replay (`replay_all`) sends a whole DLQ back in one pipelined pass.
 
 use std::collections::{HashMap, HashSet};
 
-use lapin::BasicProperties;
-
 use super::amqp::{Fate, PassReport};
-use super::browse_apply::Selection;
-use super::message::{self, DeathRecord};
+use super::browse_apply::outcome;
+use super::message;
+use super::pass::{Selection, destination};
 use super::snapshot::BrowseMemory;
 use super::{QueueBinding, RabbitMq};
 use crate::domain::{Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterState, sanitize};
 use crate::upstream::{ActionResult, UpstreamError};
 
-/// Where a replay of this message goes: its latest `x-death` origin, else the work queue.
-pub(super) fn destination(
-    binding: &QueueBinding,
-    properties: &BasicProperties,
-) -> (String, String) {
-    message::deaths(properties).first().map_or_else(
-        || (String::new(), binding.queue.clone()),
-        DeathRecord::origin,
-    )
-}
-
 /// "Already done by triage": answered from memory, without a pass.
-fn already(done: DeadLetterState, key: &str) -> ActionResult {
+fn already(done: DeadLetterState, key: &str, how: &str) -> ActionResult {
     let outcome = ActionOutcome {
         ok: true,
-        summary: format!("already {} by triage", done.as_str()),
+        summary: format!("already {} by triage{how}", done.as_str()),
         response: serde_json::json!({ "state": done.as_str(), "replay_id": key }),
     };
     ActionResult {
@@ -43,12 +31,12 @@ fn already(done: DeadLetterState, key: &str) -> ActionResult {
 }
 
 impl RabbitMq {
-    /// Replays or discards dead letters (`(action, idempotency key)`, targets = message id or
-    /// fingerprint): one answer per action, in order. Targets already handled by triage are
-    /// answered from memory; the others are grouped by the connector whose DLQ held them at the
-    /// last browse, each group served by one pass over that DLQ; targets never browsed are looked
-    /// for in every connector's DLQ in turn (riding along the passes made anyway). Two actions on
-    /// one target are served one after the other (the second then finds it already handled).
+    /// Replays or discards dead letters (`(action, idempotency key)`, targets = triage
+    /// identities): one answer per action, in order. Targets already handled by triage are
+    /// answered from memory; the others are grouped by the DLQ that held them at the last browse,
+    /// each group served by one pass over that DLQ; targets never browsed are looked for in every
+    /// DLQ in turn. Two actions on one target are served one after the other (the second then
+    /// finds it already handled).
     pub(super) async fn act_on_dead_letters(
         &self,
         actions: &[(Action, String)],
@@ -96,39 +84,76 @@ impl RabbitMq {
     ) {
         let mut known: HashMap<String, Vec<usize>> = HashMap::new();
         let mut unknown: Vec<usize> = Vec::new();
-        // What the last browse saw, taken before a pass refreshes it.
         let mut previous: HashMap<usize, DeadLetter> = HashMap::new();
         for &i in round {
             let (action, key) = &actions[i];
             if let Some(done) = memory.handled.get(&action.target).copied() {
-                answers[i] = Ok(already(done, key));
+                answers[i] = Ok(already(done, key, ""));
+                continue;
+            }
+            if action.target.starts_with('~') {
+                answers[i] = Ok(ActionResult {
+                    outcome: ActionOutcome {
+                        ok: false,
+                        summary: sanitize::line(&format!(
+                            "dead letter {} has no triage identity yet (its DLQ has another \
+                             consumer, so triage only reads its head): detach that consumer and \
+                             sync, then act on the id it gets",
+                            action.target
+                        )),
+                        response: serde_json::json!({ "found": false, "provisional": true }),
+                    },
+                    incident: None,
+                    dead_letter: None,
+                });
                 continue;
             }
             if let Some(letter) = memory.last_seen(&action.target) {
                 previous.insert(i, letter);
             }
-            match memory.connector_of(&action.target) {
-                Some(connector) => match self.binding(&connector) {
-                    Ok(_) => known.entry(connector).or_default().push(i),
-                    Err(e) => answers[i] = Err(e),
-                },
+            match memory.queue_of(&action.target) {
+                Some(dlq) => known.entry(dlq).or_default().push(i),
                 None => unknown.push(i),
             }
         }
-        let mut missing: Vec<usize> = Vec::new();
+        let queues = match self.management.queues().await {
+            Ok(queues) => queues,
+            Err(e) => {
+                for i in known.into_values().flatten().chain(unknown) {
+                    answers[i] = Err(e.clone());
+                }
+                return;
+            }
+        };
+        let mut dlqs: Vec<String> = Vec::new();
         for binding in &self.bindings {
-            let mut group = known.remove(&binding.connector).unwrap_or_default();
+            if let Ok(Some(dlq)) = self.dead_letter_queue(binding, Some(&queues)).await
+                && !dlqs.contains(&dlq)
+            {
+                dlqs.push(dlq);
+            }
+        }
+        let mut missing: Vec<usize> = known
+            .iter()
+            .filter(|(dlq, _)| !dlqs.contains(dlq))
+            .flat_map(|(_, group)| group.iter().copied())
+            .collect();
+        for dlq in &dlqs {
+            let mut group = known.remove(dlq).unwrap_or_default();
             let own = group.len();
             group.extend(unknown.iter().copied());
             if group.is_empty() {
                 continue;
             }
-            let dlq = match self.dead_letter_queue(binding, None).await {
-                Ok(Some(dlq)) => dlq,
-                Ok(None) => {
-                    missing.extend(group.iter().take(own));
-                    continue;
-                }
+            let selections: Vec<Selection> = group
+                .iter()
+                .map(|&i| Selection {
+                    action: actions[i].0.clone(),
+                    idempotency_key: actions[i].1.clone(),
+                })
+                .collect();
+            let pass = match self.apply_to(memory, dlq, &selections).await {
+                Ok(pass) => pass,
                 Err(e) => {
                     for &i in &group {
                         answers[i] = Err(e.clone());
@@ -137,53 +162,67 @@ impl RabbitMq {
                     continue;
                 }
             };
-            let selections: Vec<Selection> = group
-                .iter()
-                .map(|&i| Selection {
-                    action: actions[i].0.clone(),
-                    idempotency_key: actions[i].1.clone(),
-                })
-                .collect();
-            match self
-                .apply_pass(memory, binding, &dlq, &selections, false)
-                .await
-            {
-                Err(e) => {
-                    for &i in &group {
-                        answers[i] = Err(e.clone());
-                    }
-                    unknown.clear();
-                }
-                Ok(pass) => {
-                    let mut still_unknown = Vec::new();
-                    let served = pass.found.into_iter().zip(pass.outcomes);
-                    for (number, (&i, (found, (_, outcome)))) in
-                        group.iter().zip(served).enumerate()
-                    {
-                        match found {
-                            Some(letter) => {
-                                answers[i] = Ok(ActionResult {
-                                    outcome,
-                                    incident: None,
-                                    dead_letter: Some(letter),
-                                });
-                            }
-                            None if number < own => missing.push(i),
-                            None => still_unknown.push(i),
-                        }
-                    }
-                    unknown = still_unknown;
+            let mut still_unknown = Vec::new();
+            for (number, &i) in group.iter().enumerate() {
+                let found = pass
+                    .hits
+                    .get(&number)
+                    .and_then(|h| pass.letters.get(h.index));
+                if let Some(held_off) = pass.held_off.as_ref().filter(|_| number < own) {
+                    answers[i] = Err(UpstreamError::Status {
+                        upstream: self.id.clone(),
+                        method: "AMQP".to_string(),
+                        url: dlq.clone(),
+                        status: 503,
+                        message: held_off.clone(),
+                        retry_after: Some(30),
+                    });
+                } else if pass.done.contains(&number) || pass.unroutable.contains(&number) {
+                    answers[i] = Ok(ActionResult {
+                        outcome: outcome(&pass, number, &selections[number]),
+                        incident: None,
+                        dead_letter: found.cloned(),
+                    });
+                } else if let Some(error) = pass.error.clone().filter(|_| found.is_some()) {
+                    answers[i] = Err(error);
+                } else if let Some(error) = pass.error.clone().filter(|_| number < own) {
+                    answers[i] = Err(error);
+                } else if found.is_some() {
+                    answers[i] = Err(UpstreamError::Status {
+                        upstream: self.id.clone(),
+                        method: "AMQP".to_string(),
+                        url: dlq.clone(),
+                        status: 503,
+                        message: format!(
+                            "{} was found but not changed; will retry",
+                            actions[i].0.target
+                        ),
+                        retry_after: Some(2),
+                    });
+                } else if number < own {
+                    missing.push(i);
+                } else {
+                    still_unknown.push(i);
                 }
             }
+            unknown = still_unknown;
         }
         missing.extend(unknown);
         for i in missing {
-            answers[i] = self.not_found(&actions[i].0.target, previous.remove(&i));
+            let (action, key) = &actions[i];
+            answers[i] = match memory.uncertain.remove(&action.target) {
+                Some(done) => Ok(already(
+                    done,
+                    key,
+                    " (the broker's answer to that commit was lost; it is gone from the DLQ)",
+                )),
+                None => self.not_found(&action.target, previous.remove(&i)),
+            };
         }
     }
 
     /// A target no pass found: transient when the last browse saw it (it may be on its way back
-    /// to the queue, a requeue after a dropped connection), else gone for good (not ok).
+    /// to the queue), else gone for good (not ok).
     fn not_found(
         &self,
         target: &str,
@@ -245,10 +284,12 @@ impl RabbitMq {
         let report = self
             .broker
             .cycle(&dlq, |_, payload, properties| {
-                let id = message::message_key(payload, properties);
-                let (exchange, routing_key) = destination(&binding, properties);
+                let id = message::stamp(properties)
+                    .unwrap_or_else(|| message::fingerprint(payload, properties));
+                let (exchange, routing_key) = destination(Some(&binding.queue), properties)
+                    .unwrap_or_else(|| (String::new(), binding.queue.clone()));
                 let properties =
-                    message::replay_properties(properties, operator, &format!("{key}:{id}"));
+                    message::replay_properties(properties, operator, &format!("{key}:{id}"), true);
                 replayed.push(id);
                 Fate::Replay {
                     exchange,

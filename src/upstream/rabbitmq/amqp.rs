@@ -10,7 +10,10 @@
 //! Messages that arrive meanwhile sit after the original ones and are not touched. A drop at any
 //! point leaves at most a duplicate (same payload, headers and `x-triage-replay-id`), never a loss.
 
+mod hold;
 mod publish;
+
+pub use hold::{HoldError, HoldReport};
 
 use std::collections::VecDeque;
 use std::io;
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicQosOptions,
     ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::tcp::{AMQPUriTcpExt, OwnedTLSConfig};
@@ -46,6 +49,8 @@ const REQUEUE_WAIT: Duration = Duration::from_secs(30);
 pub enum FaultPoint {
     /// The broker confirmed the publish; the DLQ copy is not acked yet.
     AfterConfirmBeforeAck,
+    /// A hold pass is about to commit a transaction of changes.
+    BeforeCommit,
 }
 
 pub type FaultHook = Arc<dyn Fn(FaultPoint) -> bool + Send + Sync>;
@@ -65,6 +70,9 @@ pub enum Fate {
     },
     /// Acked without republishing.
     Discard,
+    /// The same payload with these properties goes to the queue's tail; the original is acked
+    /// (a hold pass stamps an identity on a message this way).
+    Move { properties: BasicProperties },
 }
 
 /// What a pass did.
@@ -262,7 +270,7 @@ impl Broker {
         }
     }
 
-    async fn drop_connection(&self) {
+    pub(super) async fn drop_connection(&self) {
         if let Some(connection) = self.connection.lock().await.take() {
             let _ = connection
                 .close(
@@ -289,8 +297,9 @@ impl Broker {
         Ok(declared.message_count())
     }
 
-    /// The first `limit` messages, read with `basic.get` without ack and requeued in one
-    /// `basic.nack(0, multiple, requeue)`: cheap for small windows only (requeue is slow at 10k+).
+    /// The first `limit` messages, read with `basic.get` without ack and put back in place by
+    /// closing the channel. Works while another client consumes the queue (it may take some of
+    /// them meanwhile, as it would anyway).
     pub async fn peek(
         &self,
         queue: &str,
@@ -318,21 +327,22 @@ impl Broker {
                 }
             }
         }
-        if !messages.is_empty() {
-            let requeue = BasicNackOptions {
-                multiple: true,
-                requeue: true,
-            };
-            if let Err(e) = channel.basic_nack(0, requeue).await {
-                result = result.and(Err(self.error(&format!("requeue on {queue:?}"), e)));
-            }
-        }
+        // Closing the channel requeues what it holds at the same places (a multiple nack after
+        // basic.get is the slow way: minutes for 50k).
         let _ = channel.close(200, "ok".into()).await;
         result?;
-        // The broker requeues asynchronously; wait so the next count or pass sees every message.
+        // The broker requeues asynchronously; wait so the next count or pass sees every message
+        // (while the count still rises: another consumer may be taking them meanwhile).
         let deadline = tokio::time::Instant::now() + REQUEUE_WAIT;
-        while self.message_count(queue).await? < depth && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut last = 0;
+        loop {
+            let now = self.message_count(queue).await?;
+            if now >= depth || tokio::time::Instant::now() >= deadline || (now <= last && last > 0)
+            {
+                break;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(messages)
     }
@@ -387,15 +397,20 @@ impl Broker {
                 let index = report.visited;
                 report.visited += 1;
                 let tag = delivery.delivery_tag;
-                let entry = match visit(index, &delivery.data, &delivery.properties) {
-                    Fate::Keep => {
+                let fate = visit(index, &delivery.data, &delivery.properties);
+                let entry = match fate {
+                    Fate::Keep | Fate::Move { .. } => {
                         report.kept += 1;
+                        let properties = match fate {
+                            Fate::Move { properties } => properties,
+                            _ => delivery.properties,
+                        };
                         let sent = self.start_publish(
                             &publish,
                             String::new(),
                             queue.to_string(),
                             delivery.data,
-                            delivery.properties,
+                            properties,
                             false,
                         );
                         Pending::Confirm {

@@ -1,6 +1,7 @@
 //! Mapping AMQP messages to dead letters: exact payload bytes, readable headers (nested tables
-//! flattened to `outer.inner` keys), `x-death` parsed into the error, and the message's id
-//! (`message_id` when present, else a fingerprint of payload, headers and properties).
+//! flattened to `outer.inner` keys), `x-death` parsed into the error and the origin, and the
+//! message's triage identity: the `x-triage-id` header stamped on it the first time a hold pass
+//! saw it (see `amqp::hold`). `message_id` is only a field: it is optional and not unique.
 
 use std::fmt::Write as _;
 
@@ -15,6 +16,61 @@ use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState, Timestamp, san
 pub const REPLAYED_BY_HEADER: &str = "x-triage-replayed-by";
 /// Header carrying the replay's idempotency key (duplicates after a crash carry the same one).
 pub const REPLAY_ID_HEADER: &str = "x-triage-replay-id";
+/// Header carrying triage's identity of a message in a DLQ, stamped on first sight.
+pub const STAMP_HEADER: &str = "x-triage-id";
+
+/// The identity stamped on this message, if any.
+pub fn stamp(properties: &BasicProperties) -> Option<String> {
+    header_text(properties, STAMP_HEADER)
+}
+
+/// The replay id (`x-triage-replay-id`) this message carries, if any.
+pub fn replay_id(properties: &BasicProperties) -> Option<String> {
+    header_text(properties, REPLAY_ID_HEADER)
+}
+
+fn header_text(properties: &BasicProperties, key: &str) -> Option<String> {
+    match header(properties, key)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+    .filter(|s| !s.is_empty())
+}
+
+/// A new identity: unique and time-ordered (a UUIDv7, made strictly increasing within this
+/// process), 26 characters of Crockford base32, so identities sort in the order messages were
+/// first seen.
+pub fn new_stamp() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    let fresh = uuid::Uuid::now_v7().as_u128();
+    let mut n = match LAST.lock() {
+        Ok(mut last) => {
+            *last = fresh.max(*last + 1);
+            *last
+        }
+        Err(_) => fresh,
+    };
+    let mut out = [0u8; 26];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(n & 31) as usize];
+        n >>= 5;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// `properties` with the identity `stamp` added (everything else as it was).
+pub fn stamped(properties: &BasicProperties, stamp: &str) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    headers.insert(STAMP_HEADER.into(), AMQPValue::LongString(stamp.into()));
+    properties.clone().with_headers(headers)
+}
+
+/// The queue the message last died in (its most recent `x-death` entry), if it has `x-death`.
+pub fn origin_queue(properties: &BasicProperties) -> Option<String> {
+    deaths(properties).into_iter().next().map(|d| d.queue)
+}
 
 /// One entry of `x-death`: why, where and how often the message died.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -25,6 +81,8 @@ pub struct DeathRecord {
     pub routing_keys: Vec<String>,
     pub count: u64,
     pub time: Option<Timestamp>,
+    /// The message's own TTL (`expiration`) when it died: RabbitMQ moves it here.
+    pub original_expiration: Option<String>,
 }
 
 impl DeathRecord {
@@ -95,6 +153,11 @@ fn death_record(table: &FieldTable) -> DeathRecord {
         routing_keys,
         count,
         time,
+        original_expiration: table
+            .inner()
+            .get("original-expiration")
+            .map(value_text)
+            .filter(|e| !e.is_empty()),
     }
 }
 
@@ -197,7 +260,7 @@ pub fn flat_headers(properties: &BasicProperties) -> Vec<(String, String)> {
     if let Some(table) = properties.headers() {
         flatten("", table, &mut out);
     }
-    let props: [(&str, Option<String>); 9] = [
+    let props: [(&str, Option<String>); 11] = [
         (
             "amqp.message_id",
             properties.message_id().as_ref().map(ShortString::to_string),
@@ -219,6 +282,14 @@ pub fn flat_headers(properties: &BasicProperties) -> Vec<(String, String)> {
         (
             "amqp.type",
             properties.kind().as_ref().map(ShortString::to_string),
+        ),
+        (
+            "amqp.user_id",
+            properties.user_id().as_ref().map(ShortString::to_string),
+        ),
+        (
+            "amqp.expiration",
+            properties.expiration().as_ref().map(ShortString::to_string),
         ),
         (
             "amqp.app_id",
@@ -265,18 +336,6 @@ fn flatten(prefix: &str, table: &FieldTable, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// `message_id` when present, else the first 16 hex chars of sha256(payload, properties).
-pub fn message_key(payload: &[u8], properties: &BasicProperties) -> String {
-    if let Some(id) = properties
-        .message_id()
-        .as_ref()
-        .filter(|id| !id.as_str().is_empty())
-    {
-        return id.as_str().to_string();
-    }
-    fingerprint(payload, properties)
-}
-
 /// sha256 over the payload and the serialised properties (headers included), 16 hex chars.
 pub fn fingerprint(payload: &[u8], properties: &BasicProperties) -> String {
     let mut hasher = Sha256::new();
@@ -289,10 +348,12 @@ pub fn fingerprint(payload: &[u8], properties: &BasicProperties) -> String {
     hex::encode(hasher.finalize())[..16].to_string()
 }
 
-/// One DLQ message as a dead letter of `connector`. `seen_at` stands in for failure times when
-/// `x-death` carries none.
+/// One DLQ message as the dead letter `id` of `connector`. `seen_at` stands in for failure times
+/// when `x-death` carries none. Attempts are the sum over every `x-death` entry (a message that
+/// died in two queues counts both).
 pub fn dead_letter(
     upstream: &str,
+    id: &str,
     connector: &str,
     payload: &[u8],
     properties: &BasicProperties,
@@ -317,7 +378,7 @@ pub fn dead_letter(
     let last_failed_at = times.iter().max().copied().unwrap_or(seen_at);
     DeadLetter {
         upstream: upstream.to_string(),
-        id: message_key(payload, properties),
+        id: id.to_string(),
         connector: connector.to_string(),
         payload: payload.to_vec(),
         content_type: properties
@@ -326,7 +387,7 @@ pub fn dead_letter(
             .map(|c| sanitize::line(c.as_str())),
         headers: flat_headers(properties),
         error,
-        attempts: u32::try_from(latest.map_or(0, |d| d.count)).unwrap_or(u32::MAX),
+        attempts: u32::try_from(deaths.iter().map(|d| d.count).sum::<u64>()).unwrap_or(u32::MAX),
         first_failed_at,
         last_failed_at,
         state: DeadLetterState::Dead,
@@ -334,13 +395,30 @@ pub fn dead_letter(
     }
 }
 
-/// The properties of a replayed copy: the original's, plus who replayed it and the replay id.
+/// The properties of a replayed copy: the original's, plus who replayed it and the replay id,
+/// without triage's identity (should it die again it is a new dead letter, stamped anew), and with
+/// its own TTL back from `x-death`'s `original-expiration` unless `restore_ttl` is false.
 pub fn replay_properties(
     original: &BasicProperties,
     operator: &str,
     replay_id: &str,
+    restore_ttl: bool,
 ) -> BasicProperties {
-    let mut headers = original.headers().clone().unwrap_or_default();
+    let mut kept = original
+        .headers()
+        .clone()
+        .unwrap_or_default()
+        .inner()
+        .clone();
+    kept.remove(STAMP_HEADER);
+    let mut headers = FieldTable::from(kept);
+    let expiration = restore_ttl
+        .then(|| {
+            deaths(original)
+                .into_iter()
+                .find_map(|d| d.original_expiration)
+        })
+        .flatten();
     headers.insert(
         REPLAYED_BY_HEADER.into(),
         AMQPValue::LongString(operator.into()),
@@ -349,5 +427,9 @@ pub fn replay_properties(
         REPLAY_ID_HEADER.into(),
         AMQPValue::LongString(replay_id.into()),
     );
-    original.clone().with_headers(headers)
+    let properties = original.clone().with_headers(headers);
+    match expiration {
+        Some(ttl) if original.expiration().is_none() => properties.with_expiration(ttl.into()),
+        _ => properties,
+    }
 }

@@ -10,6 +10,7 @@ pub mod amqp;
 mod browse_apply;
 mod management;
 pub mod message;
+mod pass;
 mod snapshot;
 
 use std::collections::HashMap;
@@ -20,10 +21,14 @@ use chrono::Utc;
 use tokio::sync::Mutex;
 
 use amqp::Broker;
-pub use amqp::{Fate, FaultHook, FaultPoint, PassReport};
-pub use browse_apply::{AppliedPass, Selection};
+pub use amqp::{Fate, FaultHook, FaultPoint, HoldError, HoldReport, PassReport};
+pub use browse_apply::AppliedPass;
 use management::{Management, QueueNumbers};
-use snapshot::BrowseMemory;
+pub use pass::{PEEK_LIMIT, Selection, other_consumer_text};
+use snapshot::{BrowseMemory, QueueView};
+
+/// A complete read asked for this soon after a pass with the same depths is served from it.
+const FRESH: Duration = Duration::from_secs(10);
 
 use super::http::{Auth, HttpClient};
 use super::tls::TrustedCa;
@@ -33,9 +38,6 @@ use crate::domain::{
     Action, ConnectorReport, ConnectorStatus, DeadLetter, Incident, QueueStats, Timestamp,
     UpstreamKind,
 };
-
-/// DLQs up to this depth are browsed with get-and-requeue; deeper ones with one cycling pass.
-pub const PEEK_WINDOW: u64 = 2_000;
 
 /// How to reach one RabbitMQ.
 #[derive(Debug, Clone)]
@@ -71,7 +73,6 @@ pub struct RabbitMq {
     memory: Mutex<BrowseMemory>,
     resolved_dlqs: std::sync::Mutex<HashMap<String, String>>,
     previous_dead: std::sync::Mutex<HashMap<String, u64>>,
-    peek_window: u64,
 }
 
 impl RabbitMq {
@@ -100,7 +101,6 @@ impl RabbitMq {
             memory: Mutex::new(BrowseMemory::default()),
             resolved_dlqs: std::sync::Mutex::new(HashMap::new()),
             previous_dead: std::sync::Mutex::new(HashMap::new()),
-            peek_window: PEEK_WINDOW,
         })
     }
 
@@ -166,12 +166,6 @@ impl RabbitMq {
         }
     }
 
-    /// DLQs up to `depth` messages are browsed with get-and-requeue, deeper ones by a cycling pass.
-    pub fn with_peek_window(mut self, depth: u64) -> Self {
-        self.peek_window = depth;
-        self
-    }
-
     /// Test hook: called at fault points of every pass; returning true drops the connection there.
     pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
         self.broker.set_fault_hook(hook);
@@ -222,13 +216,23 @@ impl RabbitMq {
         Ok(dlq)
     }
 
+    /// The report of one connector. `shared` = its DLQ also takes other work queues' dead
+    /// letters: then its dead count is its own share from the last browse (`counts`), not the
+    /// DLQ's depth, so a shared DLQ is counted once across its connectors.
     fn report(
         &self,
         binding: &QueueBinding,
         work: Option<&QueueNumbers>,
-        dead: Option<&QueueNumbers>,
+        dead: Option<(&str, &QueueNumbers)>,
+        shared: Option<&HashMap<String, u64>>,
+        held_off: Option<String>,
     ) -> ConnectorReport {
-        let dead_count = dead.map_or(0, |d| d.ready + d.unacked);
+        let dead_count = match (dead, shared) {
+            (Some(_), Some(counts)) => counts.get(&binding.connector).copied().unwrap_or(0),
+            (Some((_, d)), None) => d.ready + d.unacked,
+            (None, _) => 0,
+        };
+        let dead = dead.map(|(_, d)| d);
         let grew = self
             .previous_dead
             .lock()
@@ -251,11 +255,17 @@ impl RabbitMq {
                 ConnectorStatus::Degraded,
                 Some(format!("no consumers on {}", binding.queue)),
             ),
+            Some(_) if held_off.is_some() => (ConnectorStatus::Degraded, None),
             Some(_) if grew || dead.is_some_and(|d| d.publish_rate > 0.0) => (
                 ConnectorStatus::Degraded,
                 Some(format!("{dead_count} dead letters and growing")),
             ),
             Some(_) => (ConnectorStatus::Healthy, None),
+        };
+        // Said whatever else is wrong: the operator sees only part of this DLQ.
+        let last_error = match (last_error, held_off) {
+            (Some(error), Some(held)) => Some(format!("{error}; {held}")),
+            (error, held) => error.or(held),
         };
         let work = work.cloned().unwrap_or_default();
         ConnectorReport {
@@ -276,40 +286,28 @@ impl RabbitMq {
         }
     }
 
-    /// Every message of one connector's DLQ, in order, as dead letters. Caller holds `memory`.
-    async fn browse_connector(
+    /// The distinct DLQs of the bindings (a DLQ several work queues feed is listed once), with
+    /// the connectors feeding each.
+    async fn dead_letter_queues(
         &self,
-        binding: &QueueBinding,
-        dlq: &str,
-        depth: u64,
-    ) -> Result<Vec<DeadLetter>, UpstreamError> {
-        let now = Utc::now();
-        let to_letter = |payload: &[u8], properties: &lapin::BasicProperties| {
-            message::dead_letter(&self.id, &binding.connector, payload, properties, now)
-        };
-        if depth <= self.peek_window {
-            let messages = self
-                .broker
-                .peek(dlq, usize::try_from(depth).unwrap_or(usize::MAX))
-                .await?;
-            return Ok(messages
-                .iter()
-                .map(|(payload, properties)| to_letter(payload, properties))
-                .collect());
+        queues: &HashMap<String, QueueNumbers>,
+    ) -> Result<Vec<(String, Vec<String>)>, UpstreamError> {
+        let mut dlqs: Vec<(String, Vec<String>)> = Vec::new();
+        for binding in &self.bindings {
+            if let Some(dlq) = self.dead_letter_queue(binding, Some(queues)).await? {
+                match dlqs.iter_mut().find(|(name, _)| *name == dlq) {
+                    Some((_, connectors)) => connectors.push(binding.connector.clone()),
+                    None => dlqs.push((dlq, vec![binding.connector.clone()])),
+                }
+            }
         }
-        let mut letters = Vec::with_capacity(usize::try_from(depth).unwrap_or(0));
-        self.broker
-            .cycle(dlq, |_, payload, properties| {
-                letters.push(to_letter(payload, properties));
-                Fate::Keep
-            })
-            .await?;
-        Ok(letters)
+        Ok(dlqs)
     }
 
-    /// Reads every DLQ completely (one browse) and returns the first page of the new snapshot.
-    /// With `since`, skips the read when no DLQ depth changed recently: the snapshot's pages not
-    /// handed out yet are served instead (a browse-and-apply pass's refresh), else an empty page.
+    /// Reads every DLQ completely (one pass each) and returns the first page of the new
+    /// snapshot. With `since`, skips the read when no DLQ depth changed recently: the snapshot's
+    /// pages not handed out yet are served instead (a browse-and-apply pass's refresh), else an
+    /// empty page.
     async fn browse(
         &self,
         since: Option<Timestamp>,
@@ -318,23 +316,36 @@ impl RabbitMq {
         let queues = self.management.queues().await?;
         let mut targets = Vec::new();
         let mut depths = HashMap::new();
-        for binding in &self.bindings {
-            if let Some(dlq) = self.dead_letter_queue(binding, Some(&queues)).await? {
-                let depth = u64::from(self.broker.message_count(&dlq).await?);
-                depths.insert(binding.connector.clone(), depth);
-                targets.push((binding, dlq, depth));
-            }
+        for (dlq, _) in self.dead_letter_queues(&queues).await? {
+            let depth = u64::from(self.broker.message_count(&dlq).await?);
+            depths.insert(dlq.clone(), depth);
+            targets.push((dlq, depth));
         }
         if since.is_some() && memory.unchanged(&depths) {
             return Ok(memory
                 .undelivered_page()
                 .unwrap_or_else(BrowseMemory::empty_page));
         }
-        let mut live = Vec::new();
-        for (binding, dlq, depth) in targets {
-            live.extend(self.browse_connector(binding, &dlq, depth).await?);
+        // A complete read right after one (the connectors' report just read a shared DLQ).
+        if since.is_none() && memory.fresh(&depths, FRESH) {
+            return Ok(memory.first_page());
         }
-        Ok(memory.replace(live, depths))
+        let mut views = Vec::new();
+        for (dlq, depth) in targets {
+            let leftovers = memory.handled.clone();
+            let pass = self.pass_over(&dlq, &[], &leftovers, true).await?;
+            if let Some(error) = pass.error {
+                return Err(error);
+            }
+            memory.set_held_off(&dlq, pass.held_off.clone());
+            views.push(QueueView {
+                dlq,
+                letters: pass.letters,
+                complete: pass.complete,
+                depth,
+            });
+        }
+        Ok(memory.replace(views))
     }
 }
 
@@ -373,11 +384,40 @@ impl Upstream for RabbitMq {
 
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError> {
         let queues = self.management.queues().await?;
+        let dlqs = self.dead_letter_queues(&queues).await?;
+        // A shared DLQ is split by reading it: once per process before its first report.
+        let unread: Vec<String> = {
+            let memory = self.memory.lock().await;
+            dlqs.iter()
+                .filter(|(name, feeders)| feeders.len() > 1 && !memory.knows(name))
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for dlq in unread {
+            let mut memory = self.memory.lock().await;
+            self.apply_to(&mut memory, &dlq, &[]).await?;
+        }
+        let (counts, held_off) = {
+            let memory = self.memory.lock().await;
+            (memory.counts(), memory.held_off())
+        };
         let mut reports = Vec::new();
         for binding in &self.bindings {
             let dlq = self.dead_letter_queue(binding, Some(&queues)).await?;
-            let dead = dlq.as_ref().and_then(|name| queues.get(name));
-            reports.push(self.report(binding, queues.get(&binding.queue), dead));
+            let dead = dlq
+                .as_deref()
+                .and_then(|name| queues.get(name).map(|q| (name, q)));
+            let shared = dlq
+                .as_ref()
+                .and_then(|name| dlqs.iter().find(|(n, _)| n == name))
+                .is_some_and(|(_, feeders)| feeders.len() > 1);
+            reports.push(self.report(
+                binding,
+                queues.get(&binding.queue),
+                dead,
+                shared.then_some(&counts),
+                dlq.as_ref().and_then(|name| held_off.get(name)).cloned(),
+            ));
         }
         Ok(reports)
     }

@@ -21,7 +21,7 @@
 //! everything was handed out. A poll cut short by its page limit likewise continues where it
 //! stopped. Messages that reach a DLQ after a pass began change its depth: the next poll browses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -40,13 +40,28 @@ pub struct BrowseMemory {
     items: Vec<DeadLetter>,
     /// Live dead letters of the last browse: id → index in `items` (for tombstones).
     live: HashMap<String, usize>,
+    /// The DLQ each live dead letter was read from.
+    queue_of: HashMap<String, String>,
     /// What triage did to dead letters itself, by id.
     pub handled: HashMap<String, DeadLetterState>,
-    /// DLQ depth per connector at the last browse.
+    /// Changes whose commit got no answer: found gone later, they happened.
+    pub uncertain: HashMap<String, DeadLetterState>,
+    /// Depth per DLQ at the last browse.
     depths: HashMap<String, u64>,
+    /// DLQs the last pass could not hold (another consumer), with what to tell the operator.
+    held_off: HashMap<String, String>,
     browsed_at: Option<Instant>,
     /// How much of `items` was handed out: the end of the furthest page served.
     delivered: usize,
+}
+
+/// One DLQ as a pass read it.
+pub struct QueueView {
+    pub dlq: String,
+    pub letters: Vec<DeadLetter>,
+    /// False when only its head was read: letters not seen are not gone.
+    pub complete: bool,
+    pub depth: u64,
 }
 
 impl BrowseMemory {
@@ -55,53 +70,129 @@ impl BrowseMemory {
         self.browsed_at.is_some_and(|t| t.elapsed() < REFRESH) && &self.depths == depths
     }
 
-    /// The connector whose DLQ held `id` at the last browse.
-    pub fn connector_of(&self, id: &str) -> Option<String> {
-        self.live_letter(id).map(|d| d.connector.clone())
+    /// True when the last browse was less than `age` ago and found these depths: a complete
+    /// read now would read the same.
+    pub fn fresh(&self, depths: &HashMap<String, u64>, age: Duration) -> bool {
+        self.browsed_at.is_some_and(|t| t.elapsed() < age) && &self.depths == depths
     }
 
-    pub fn last_seen(&self, id: &str) -> Option<DeadLetter> {
-        self.live_letter(id).cloned()
+    /// True when `dlq` was read by a pass of this process.
+    pub fn knows(&self, dlq: &str) -> bool {
+        self.depths.contains_key(dlq)
     }
 
-    fn live_letter(&self, id: &str) -> Option<&DeadLetter> {
-        self.live.get(id).and_then(|&index| self.items.get(index))
-    }
-
-    /// Replaces the snapshot with `live` plus tombstones for what disappeared; returns page one.
-    pub fn replace(
-        &mut self,
-        live: Vec<DeadLetter>,
-        depths: HashMap<String, u64>,
-    ) -> FetchPage<DeadLetter> {
-        self.install(live, depths);
+    /// The whole snapshot again from its first page (a complete read asked for right after one).
+    pub fn first_page(&mut self) -> FetchPage<DeadLetter> {
         self.page(0)
     }
 
-    /// Replaces only `connector`'s part of the snapshot (after a pass over its DLQ alone): the
-    /// other connectors' live letters stay, this one's vanished letters become tombstones. Nothing
-    /// of it is handed out yet: the next watermarked poll serves it (see the module doc).
-    pub fn replace_connector(&mut self, connector: &str, live: Vec<DeadLetter>, depth: u64) {
-        let mut all: Vec<DeadLetter> = self
-            .items
-            .iter()
-            .enumerate()
-            .filter(|(index, d)| d.connector != connector && self.live.get(&d.id) == Some(index))
-            .map(|(_, d)| d.clone())
-            .collect();
-        all.extend(live);
-        let mut depths = self.depths.clone();
-        depths.insert(connector.to_string(), depth);
-        self.install(all, depths);
+    /// Records whether the last pass over `dlq` was held off by another consumer.
+    pub fn set_held_off(&mut self, dlq: &str, why: Option<String>) {
+        match why {
+            Some(why) => self.held_off.insert(dlq.to_string(), why),
+            None => self.held_off.remove(dlq),
+        };
     }
 
-    /// A new snapshot: `live` in order, then tombstones (by id) for the live letters of the
-    /// previous one that are gone; nothing handed out yet.
-    fn install(&mut self, live: Vec<DeadLetter>, depths: HashMap<String, u64>) {
+    /// Why each DLQ held off could not be read whole.
+    pub fn held_off(&self) -> HashMap<String, String> {
+        self.held_off.clone()
+    }
+
+    /// The DLQ that held `id` at the last browse.
+    pub fn queue_of(&self, id: &str) -> Option<String> {
+        self.queue_of.get(id).cloned()
+    }
+
+    pub fn last_seen(&self, id: &str) -> Option<DeadLetter> {
+        self.live
+            .get(id)
+            .and_then(|&index| self.items.get(index))
+            .cloned()
+    }
+
+    /// Live letters per connector at the last browse (a shared DLQ split by origin).
+    pub fn counts(&self) -> HashMap<String, u64> {
+        let mut counts = HashMap::new();
+        for &index in self.live.values() {
+            if let Some(letter) = self.items.get(index)
+                && letter.state == DeadLetterState::Dead
+            {
+                *counts.entry(letter.connector.clone()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Replaces the snapshot with `views` plus tombstones for what disappeared; returns page one.
+    pub fn replace(&mut self, views: Vec<QueueView>) -> FetchPage<DeadLetter> {
+        self.install(views, true);
+        self.page(0)
+    }
+
+    /// Replaces only the DLQs of `views` (after a pass over them alone): the other DLQs' live
+    /// letters stay, these ones' vanished letters become tombstones. Nothing of it is handed out
+    /// yet: the next watermarked poll serves it (see the module doc).
+    pub fn replace_queues(&mut self, views: Vec<QueueView>) {
+        self.install(views, false);
+    }
+
+    /// A new snapshot: the views' letters in order (and, with `all`, only them; else the other
+    /// DLQs' live letters too), then tombstones (by id) for the live letters of the previous one
+    /// that are gone from a completely read DLQ; nothing handed out yet.
+    fn install(&mut self, views: Vec<QueueView>, all: bool) {
         let now = Utc::now();
         let previous = std::mem::take(&mut self.items);
         let was_live = std::mem::take(&mut self.live);
-        self.live = live
+        let was_queue = std::mem::take(&mut self.queue_of);
+        let read: HashMap<&str, bool> =
+            views.iter().map(|v| (v.dlq.as_str(), v.complete)).collect();
+        let mut items: Vec<DeadLetter> = Vec::new();
+        let mut queue_of: HashMap<String, String> = HashMap::new();
+        // Letters of DLQs this pass did not read, or read only the head of, are still there.
+        let mut carried: Vec<(usize, &String)> = was_live
+            .iter()
+            .filter_map(|(id, &index)| {
+                let queue = was_queue.get(id)?;
+                let keep = match read.get(queue.as_str()) {
+                    None => !all,
+                    Some(complete) => !complete,
+                };
+                keep.then_some((index, queue))
+            })
+            .collect();
+        carried.sort_by_key(|(index, _)| *index);
+        let mut depths = if all {
+            HashMap::new()
+        } else {
+            self.depths.clone()
+        };
+        // Carried letters first (they were read earlier), then the views' letters in order; an id
+        // both carried and read again is the fresh one.
+        let fresh: HashSet<String> = views
+            .iter()
+            .flat_map(|v| v.letters.iter().map(|d| d.id.clone()))
+            .collect();
+        let mut seen: HashSet<String> = HashSet::new();
+        for (index, queue) in carried {
+            if let Some(letter) = previous.get(index)
+                && !fresh.contains(&letter.id)
+                && seen.insert(letter.id.clone())
+            {
+                queue_of.insert(letter.id.clone(), queue.clone());
+                items.push(letter.clone());
+            }
+        }
+        for view in views {
+            depths.insert(view.dlq.clone(), view.depth);
+            for letter in view.letters {
+                if seen.insert(letter.id.clone()) {
+                    queue_of.insert(letter.id.clone(), view.dlq.clone());
+                    items.push(letter);
+                }
+            }
+        }
+        self.live = items
             .iter()
             .enumerate()
             .map(|(index, d)| (d.id.clone(), index))
@@ -115,6 +206,7 @@ impl BrowseMemory {
                 gone.state = self
                     .handled
                     .get(&d.id)
+                    .or_else(|| self.uncertain.get(&d.id))
                     .copied()
                     .unwrap_or(DeadLetterState::Discarded);
                 gone.updated_at = now;
@@ -122,8 +214,9 @@ impl BrowseMemory {
             })
             .collect();
         tombstones.sort_by(|a, b| a.id.cmp(&b.id));
-        self.items = live;
+        self.items = items;
         self.items.extend(tombstones);
+        self.queue_of = queue_of;
         self.depths = depths;
         self.browsed_at = Some(Instant::now());
         self.generation += 1;
@@ -169,6 +262,16 @@ mod tests {
     use super::*;
     use crate::domain::DeadLetterError;
 
+    fn view(dlq: &str, letters: Vec<DeadLetter>) -> QueueView {
+        let depth = letters.len() as u64;
+        QueueView {
+            dlq: dlq.into(),
+            letters,
+            complete: true,
+            depth,
+        }
+    }
+
     fn letter(id: &str) -> DeadLetter {
         let t = Utc::now();
         DeadLetter {
@@ -190,9 +293,9 @@ mod tests {
     #[test]
     fn vanished_letters_become_tombstones_with_what_triage_did() {
         let mut memory = BrowseMemory::default();
-        memory.replace(vec![letter("a"), letter("b"), letter("c")], HashMap::new());
+        memory.replace(vec![view("q", vec![letter("a"), letter("b"), letter("c")])]);
         memory.handled.insert("a".into(), DeadLetterState::Replayed);
-        let page = memory.replace(vec![letter("c")], HashMap::new());
+        let page = memory.replace(vec![view("q", vec![letter("c")])]);
         let states: Vec<(&str, DeadLetterState)> = page
             .items
             .iter()
@@ -213,8 +316,11 @@ mod tests {
         let mut memory = BrowseMemory::default();
         let mut billing = letter("bill-1");
         billing.connector = "billing".into();
-        memory.replace(vec![billing, letter("a"), letter("b")], HashMap::new());
-        memory.replace_connector("orders", vec![letter("b")], 1);
+        memory.replace(vec![
+            view("billing.dlq", vec![billing]),
+            view("q", vec![letter("a"), letter("b")]),
+        ]);
+        memory.replace_queues(vec![view("q", vec![letter("b")])]);
         let page = memory
             .undelivered_page()
             .unwrap_or_else(BrowseMemory::empty_page);
@@ -231,22 +337,48 @@ mod tests {
                 ("a", DeadLetterState::Discarded)
             ]
         );
-        assert_eq!(memory.connector_of("bill-1").as_deref(), Some("billing"));
+        assert_eq!(memory.queue_of("bill-1").as_deref(), Some("billing.dlq"));
+        assert_eq!(memory.counts().get("billing"), Some(&1));
+    }
+
+    #[test]
+    fn a_head_only_read_tombstones_nothing_it_did_not_reach() {
+        let mut memory = BrowseMemory::default();
+        memory.replace(vec![view("q", vec![letter("a"), letter("b"), letter("c")])]);
+        let mut head = view("q", vec![letter("a")]);
+        head.complete = false;
+        let page = memory.replace(vec![head]);
+        let states: Vec<(&str, DeadLetterState)> = page
+            .items
+            .iter()
+            .map(|d| (d.id.as_str(), d.state))
+            .collect();
+        let mut states = states;
+        states.sort_by_key(|(id, _)| *id);
+        assert_eq!(
+            states,
+            vec![
+                ("a", DeadLetterState::Dead),
+                ("b", DeadLetterState::Dead),
+                ("c", DeadLetterState::Dead)
+            ]
+        );
     }
 
     #[test]
     fn a_pass_refresh_is_served_once_then_nothing_until_the_next_change() {
         let mut memory = BrowseMemory::default();
-        let depths = HashMap::from([("orders".to_string(), 3)]);
-        let first = memory.replace(vec![letter("a"), letter("b"), letter("c")], depths);
+        let first = memory.replace(vec![view("q", vec![letter("a"), letter("b"), letter("c")])]);
         assert_eq!(first.items.len(), 3);
         assert!(memory.undelivered_page().is_none(), "the browse served it");
         // A pass replayed "a" (kept in its view with the new state) and "b" vanished.
         memory.handled.insert("a".into(), DeadLetterState::Replayed);
         let mut replayed = letter("a");
         replayed.state = DeadLetterState::Replayed;
-        memory.replace_connector("orders", vec![replayed, letter("c"), letter("d")], 2);
-        assert!(memory.unchanged(&HashMap::from([("orders".to_string(), 2)])));
+        let mut after = view("q", vec![replayed, letter("c"), letter("d")]);
+        after.depth = 2;
+        memory.replace_queues(vec![after]);
+        assert!(memory.unchanged(&HashMap::from([("q".to_string(), 2)])));
         let served = memory.undelivered_page().map(|p| {
             p.items
                 .iter()
@@ -268,10 +400,10 @@ mod tests {
     #[test]
     fn an_unfinished_delivery_continues_where_it_stopped() {
         let mut memory = BrowseMemory::default();
-        let first = memory.replace(
+        let first = memory.replace(vec![view(
+            "q",
             (0..2 * PAGE + 3).map(|i| letter(&i.to_string())).collect(),
-            HashMap::new(),
-        );
+        )]);
         assert_eq!(first.items.len(), PAGE);
         // The poller stopped after page one; the next poll goes on from page two.
         let rest = memory.undelivered_page().expect("page two");
@@ -287,15 +419,15 @@ mod tests {
     #[test]
     fn pages_follow_cursors_and_stale_cursors_are_refused() {
         let mut memory = BrowseMemory::default();
-        let first = memory.replace(
+        let first = memory.replace(vec![view(
+            "q",
             (0..PAGE + 3).map(|i| letter(&i.to_string())).collect(),
-            HashMap::new(),
-        );
+        )]);
         assert_eq!(first.items.len(), PAGE);
         let cursor = first.next_cursor.unwrap_or_default();
         let second = memory.page_at(&cursor).map(|p| p.items.len());
         assert_eq!(second, Some(3));
-        memory.replace(Vec::new(), HashMap::new());
+        memory.replace(Vec::new());
         assert!(memory.page_at(&cursor).is_none());
     }
 }

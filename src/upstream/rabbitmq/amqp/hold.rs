@@ -1,0 +1,323 @@
+//! The hold pass: reads a whole DLQ without moving what it keeps, and changes it in transactions.
+//!
+//! One exclusive consumer (so the pass fails at once, instead of rotating the queue, when another
+//! client consumes it; and keeps others off while it runs) with unlimited prefetch receives the
+//! messages the queue held when the pass began, then the ones that arrived meanwhile (until none
+//! came for [`ARRIVAL_IDLE`], at most [`ARRIVAL_CAP`] of them), and holds them all unacked. Each
+//! message's fate is decided as it arrives: kept messages are never acked, and closing the
+//! channel at the end puts them back at their own places (a classic queue requeues by position:
+//! order kept; measured 100k requeued in ≈ 0.7 s). The messages that change — a replay to its
+//! origin, a discard, a stamped copy to the DLQ tail — are published and acked inside ONE AMQP
+//! transaction (`tx.select` on the consuming channel), committed once everything was read: a
+//! replay and the removal of its original happen together or not at all (a dropped connection, a
+//! broker stop or `kill -9` of triage before `tx.commit-ok` leaves the queue as it was; after it,
+//! everything happened). Moved messages are published last, just before the commit, in the order
+//! of their identities (time-ordered: the order triage first saw them), so a block moved to the
+//! tail keeps its order, originals first, then the arrivals. Replays are published `mandatory`;
+//! one the broker returns (no queue bound for its key) is put back in the DLQ (at its tail)
+//! right after the commit.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+
+use super::{Broker, Fate, FaultPoint};
+use crate::upstream::UpstreamError;
+
+/// A pass stops waiting for the next original message after this long (someone purged the DLQ).
+const IDLE_LIMIT: Duration = Duration::from_secs(5);
+/// After the originals, the pass reads arrivals until none came for this long…
+pub const ARRIVAL_IDLE: Duration = Duration::from_millis(300);
+/// … or for at most this long (a producer that never pauses).
+pub const ARRIVAL_WINDOW: Duration = Duration::from_secs(1);
+/// … and at most this many.
+pub const ARRIVAL_CAP: usize = 10_000;
+
+/// Why a hold pass could not run.
+#[derive(Debug, Clone)]
+pub enum HoldError {
+    /// Another client consumes the queue: holding it would take messages from that consumer and
+    /// an exclusive consume is refused. Browse the head with [`Broker::peek`] instead.
+    OtherConsumers { queue: String, message: String },
+    /// The pass failed; `report` says what was committed before the failure.
+    Failed {
+        error: UpstreamError,
+        report: Box<HoldReport>,
+    },
+}
+
+/// What a hold pass did. Indexes are positions in the pass (0 = the DLQ's head).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HoldReport {
+    /// Messages received: the originals (at most the depth at the start), then arrivals.
+    pub visited: usize,
+    /// The depth when the pass began.
+    pub depth_at_start: usize,
+    /// Messages read after the originals: they reached the DLQ during the pass.
+    pub arrivals: usize,
+    /// Arrivals kept coming: the pass stopped reading them at [`ARRIVAL_CAP`].
+    pub arrivals_cut: bool,
+    /// Transactions committed (1 for a pass that changed anything, unless past `TX_BYTES`).
+    pub commits: usize,
+    /// Kept in place.
+    pub kept: usize,
+    /// Indexes whose change (replay, discard, move) was committed.
+    pub committed: Vec<usize>,
+    /// Indexes whose change was in a commit that failed without an answer: it may or may not
+    /// have happened (the next pass tells).
+    pub uncertain: Vec<usize>,
+    /// Replays the broker returned as unroutable: put back in the DLQ (its tail), not replayed.
+    pub unroutable: Vec<usize>,
+}
+
+/// A change waiting for its transaction's commit.
+struct Change {
+    index: usize,
+    /// For a replay: the original, to put back if the broker returns the replay.
+    original: Option<(Vec<u8>, BasicProperties)>,
+    replay_id: Option<String>,
+}
+
+impl Broker {
+    /// One hold pass over `queue` (see the module doc); `visit(index, payload, properties)`
+    /// decides each message's fate. `Fate::Move` publishes the same payload with new properties
+    /// to the queue's tail (used to stamp an identity on a message seen for the first time).
+    pub async fn hold_pass<F>(&self, queue: &str, mut visit: F) -> Result<HoldReport, HoldError>
+    where
+        F: FnMut(usize, &[u8], &BasicProperties) -> Fate,
+    {
+        let failed = |error, report: &HoldReport| HoldError::Failed {
+            error,
+            report: Box::new(report.clone()),
+        };
+        let mut report = HoldReport::default();
+        let count = self
+            .message_count(queue)
+            .await
+            .map_err(|e| failed(e, &report))? as usize;
+        report.depth_at_start = count;
+        if count == 0 {
+            return Ok(report);
+        }
+        let channel = self.channel().await.map_err(|e| failed(e, &report))?;
+        let outcome = self
+            .hold_on(&channel, queue, count, &mut visit, &mut report)
+            .await;
+        // Closing the channel puts every message still held back at its place.
+        let _ = channel.close(200, "pass done".into()).await;
+        match outcome {
+            Ok(()) => Ok(report),
+            Err(HoldError::Failed { error, .. }) => Err(failed(error, &report)),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn hold_on<F>(
+        &self,
+        channel: &Channel,
+        queue: &str,
+        count: usize,
+        visit: &mut F,
+        report: &mut HoldReport,
+    ) -> Result<(), HoldError>
+    where
+        F: FnMut(usize, &[u8], &BasicProperties) -> Fate,
+    {
+        let fail = |error| HoldError::Failed {
+            error,
+            report: Box::default(),
+        };
+        channel
+            .tx_select()
+            .await
+            .map_err(|e| fail(self.error("tx.select", e)))?;
+        channel
+            .basic_qos(0, BasicQosOptions::default())
+            .await
+            .map_err(|e| fail(self.error("basic.qos", e)))?;
+        let exclusive = BasicConsumeOptions {
+            exclusive: true,
+            ..BasicConsumeOptions::default()
+        };
+        let mut consumer = match channel
+            .basic_consume(queue.into(), "".into(), exclusive, FieldTable::default())
+            .await
+        {
+            Ok(consumer) => consumer,
+            Err(e) if is_access_refused(&e) => {
+                return Err(HoldError::OtherConsumers {
+                    queue: queue.to_string(),
+                    message: e.to_string(),
+                });
+            }
+            Err(e) => return Err(fail(self.error(&format!("cannot consume {queue:?}"), e))),
+        };
+        let mut open: Vec<Change> = Vec::new();
+        // Moves wait for the end: (identity, payload, properties, change).
+        let mut moves: Vec<(String, Vec<u8>, BasicProperties, Change)> = Vec::new();
+        let mut originals_read: Option<tokio::time::Instant> = None;
+        loop {
+            if report.visited >= count && originals_read.is_none() {
+                originals_read = Some(tokio::time::Instant::now());
+            }
+            let wait = match originals_read {
+                None => IDLE_LIMIT,
+                Some(at) if report.arrivals < ARRIVAL_CAP && at.elapsed() < ARRIVAL_WINDOW => {
+                    ARRIVAL_IDLE.min(ARRIVAL_WINDOW.saturating_sub(at.elapsed()))
+                }
+                Some(_) => {
+                    report.arrivals_cut = true;
+                    break;
+                }
+            };
+            let delivery = match tokio::time::timeout(wait, consumer.next()).await {
+                Ok(Some(Ok(delivery))) => delivery,
+                Ok(Some(Err(e))) => {
+                    return Err(fail(self.error(&format!("delivery from {queue:?}"), e)));
+                }
+                Ok(None) | Err(_) => break,
+            };
+            if report.visited >= count {
+                report.arrivals += 1;
+            }
+            let index = report.visited;
+            report.visited += 1;
+            let fate = visit(index, &delivery.data, &delivery.properties);
+            let change = match fate {
+                Fate::Keep => {
+                    report.kept += 1;
+                    continue;
+                }
+                Fate::Discard => Change {
+                    index,
+                    original: None,
+                    replay_id: None,
+                },
+                Fate::Move { properties } => {
+                    channel
+                        .basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false })
+                        .await
+                        .map_err(|e| fail(self.error("basic.ack", e)))?;
+                    let identity = super::super::message::stamp(&properties).unwrap_or_default();
+                    let change = Change {
+                        index,
+                        original: None,
+                        replay_id: None,
+                    };
+                    moves.push((identity, delivery.data, properties, change));
+                    continue;
+                }
+                Fate::Replay {
+                    exchange,
+                    routing_key,
+                    payload,
+                    properties,
+                } => {
+                    let replay_id = super::super::message::replay_id(&properties);
+                    self.publish(channel, &exchange, &routing_key, &payload, properties, true)
+                        .await
+                        .map_err(fail)?;
+                    Change {
+                        index,
+                        original: Some((delivery.data, delivery.properties)),
+                        replay_id,
+                    }
+                }
+            };
+            channel
+                .basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false })
+                .await
+                .map_err(|e| fail(self.error("basic.ack", e)))?;
+            open.push(change);
+        }
+        // Stop deliveries first: nothing the commit adds to the queue is read back.
+        consumer_cancel(channel, consumer.tag()).await;
+        moves.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, payload, properties, change) in moves {
+            self.publish(channel, "", queue, &payload, properties, false)
+                .await
+                .map_err(fail)?;
+            open.push(change);
+        }
+        self.commit(channel, queue, &mut open, report).await?;
+        Ok(())
+    }
+
+    /// Commits the open transaction; records what it held as committed (or uncertain when the
+    /// commit got no answer), and puts back the replays the broker returned.
+    async fn commit(
+        &self,
+        channel: &Channel,
+        queue: &str,
+        open: &mut Vec<Change>,
+        report: &mut HoldReport,
+    ) -> Result<(), HoldError> {
+        if open.is_empty() {
+            return Ok(());
+        }
+        let hook = self.fault.lock().ok().and_then(|h| h.clone());
+        if hook.is_some_and(|hook| hook(FaultPoint::BeforeCommit)) {
+            self.drop_connection().await;
+            open.clear();
+            return Err(HoldError::Failed {
+                error: self.error("pass interrupted", "connection dropped before tx.commit"),
+                report: Box::default(),
+            });
+        }
+        if let Err(e) = channel.tx_commit().await {
+            report.uncertain.extend(open.drain(..).map(|c| c.index));
+            return Err(HoldError::Failed {
+                error: self.error("tx.commit", e),
+                report: Box::default(),
+            });
+        }
+        report.commits += 1;
+        let returned = channel.wait_for_confirms().await.unwrap_or_default();
+        let changes = std::mem::take(open);
+        let mut put_back = Vec::new();
+        for change in changes {
+            let bounced = change.replay_id.as_ref().is_some_and(|id| {
+                returned
+                    .iter()
+                    .any(|r| super::super::message::replay_id(&r.properties).as_ref() == Some(id))
+            });
+            match (bounced, change.original) {
+                (true, Some(original)) => put_back.push((change.index, original)),
+                _ => report.committed.push(change.index),
+            }
+        }
+        if !put_back.is_empty() {
+            for (_, (payload, properties)) in &put_back {
+                self.publish(channel, "", queue, payload, properties.clone(), false)
+                    .await
+                    .map_err(|error| HoldError::Failed {
+                        error,
+                        report: Box::default(),
+                    })?;
+            }
+            channel.tx_commit().await.map_err(|e| HoldError::Failed {
+                error: self.error("tx.commit (putting back unroutable replays)", e),
+                report: Box::default(),
+            })?;
+            report
+                .unroutable
+                .extend(put_back.into_iter().map(|(index, _)| index));
+        }
+        Ok(())
+    }
+}
+
+async fn consumer_cancel(channel: &Channel, tag: lapin::types::ShortString) {
+    let _ = channel
+        .basic_cancel(tag, BasicCancelOptions::default())
+        .await;
+}
+
+/// True when the broker refused an exclusive consume (another consumer is attached).
+fn is_access_refused(error: &lapin::Error) -> bool {
+    let text = error.to_string();
+    text.contains("ACCESS_REFUSED") || text.contains("exclusive")
+}

@@ -1,0 +1,366 @@
+//! One pass over one DLQ, shared by browsing and by the outbox's replays/discards: every message
+//! is read in order, given its identity (stamped on first sight), attributed to the connector it
+//! died from (its own `x-death` origin: several work queues often share one DLQ), and — for the
+//! selected ones — replayed or discarded in the pass's transactions (`amqp::hold`). When another
+//! client consumes the DLQ, the pass does not hold it: it reads the head (`PEEK_LIMIT` messages,
+//! put back in place) and says so, and changes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use lapin::BasicProperties;
+
+use super::amqp::{Fate, HoldError, HoldReport};
+use super::message::{self, DeathRecord};
+use super::{QueueBinding, RabbitMq};
+use crate::domain::{Action, ActionKind, DeadLetter, DeadLetterState, Timestamp};
+use crate::upstream::UpstreamError;
+
+/// Messages read from the head of a DLQ another client consumes.
+pub const PEEK_LIMIT: usize = 500;
+
+/// One replay or discard to apply during a pass.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// `Replay` or `Discard` of the dead letter `action.target` (its triage identity).
+    pub action: Action,
+    /// Sent as `x-triage-replay-id` on a replay.
+    pub idempotency_key: String,
+}
+
+/// Where the pass sent one selected message.
+#[derive(Debug, Clone)]
+pub(super) struct Hit {
+    pub index: usize,
+    pub exchange: String,
+    pub routing_key: String,
+}
+
+/// What one pass over one DLQ saw and did.
+pub(super) struct QueuePass {
+    pub dlq: String,
+    /// Every message seen, in DLQ order, with its identity; changed ones carry their new state
+    /// once their transaction committed.
+    pub letters: Vec<DeadLetter>,
+    /// False when only the head was read (another consumer): absent letters are not gone.
+    pub complete: bool,
+    /// Selection number → the message it found.
+    pub hits: HashMap<usize, Hit>,
+    /// Selection numbers whose change was committed.
+    pub done: HashSet<usize>,
+    /// Selection numbers whose commit got no answer (the next pass tells what happened).
+    pub uncertain: HashSet<usize>,
+    /// Selection numbers the broker could not route (kept in the DLQ).
+    pub unroutable: HashSet<usize>,
+    /// Why nothing could be changed (another consumer), in words for the operator.
+    pub held_off: Option<String>,
+    /// The pass failed after these results; what is not in `done` must be retried.
+    pub error: Option<UpstreamError>,
+    /// Messages whose identity was already taken in this DLQ (copies made outside triage): they
+    /// were given new ones.
+    pub restamped: usize,
+    pub report: HoldReport,
+}
+
+/// What the pass decided for one message, by index.
+enum Decision {
+    Keep,
+    /// Seen for the first time (or its identity was taken): moved to the tail with a new one.
+    Stamp,
+    /// After a stamped move in this pass: moved too, as it is, so the moved block keeps its order.
+    Follow,
+    Selected(usize),
+    Leftover,
+}
+
+impl RabbitMq {
+    /// The connector a message belongs to: the binding whose work queue it last died in, else
+    /// the DLQ itself (`dlq:<name>`), with the reason added to its error.
+    pub(super) fn attribute(
+        &self,
+        dlq: &str,
+        properties: &BasicProperties,
+    ) -> (String, Option<String>) {
+        match message::origin_queue(properties) {
+            Some(origin) => match self.bindings.iter().find(|b| b.queue == origin) {
+                Some(binding) => (binding.connector.clone(), None),
+                None => (
+                    format!("dlq:{dlq}"),
+                    Some(format!("no connector is bound to queue {origin}")),
+                ),
+            },
+            None => (format!("dlq:{dlq}"), None),
+        }
+    }
+
+    /// Reads `dlq` whole (or its head, when another client consumes it: the exclusive consume is
+    /// refused) and applies
+    /// `selections`. `leftovers` are identities triage already replayed or discarded: found again
+    /// (a change whose acknowledgement a broker crash lost), they are removed.
+    pub(super) async fn pass_over(
+        &self,
+        dlq: &str,
+        selections: &[Selection],
+        leftovers: &HashMap<String, DeadLetterState>,
+        restore_ttl: bool,
+    ) -> Result<QueuePass, UpstreamError> {
+        let now = Utc::now();
+        let mut pass = QueuePass {
+            dlq: dlq.to_string(),
+            letters: Vec::new(),
+            complete: true,
+            hits: HashMap::new(),
+            done: HashSet::new(),
+            uncertain: HashSet::new(),
+            unroutable: HashSet::new(),
+            held_off: None,
+            error: None,
+            restamped: 0,
+            report: HoldReport::default(),
+        };
+        {
+            let mut by_target: HashMap<&str, usize> = HashMap::new();
+            for (number, selection) in selections.iter().enumerate() {
+                by_target
+                    .entry(selection.action.target.as_str())
+                    .or_insert(number);
+            }
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut decisions: Vec<Decision> = Vec::new();
+            let mut moving = false;
+            let held = self
+                .broker
+                .hold_pass(dlq, |index, payload, properties| {
+                    let (id, decision) = match message::stamp(properties) {
+                        Some(stamp) if seen.contains(&stamp) => {
+                            pass.restamped += 1;
+                            (message::new_stamp(), Decision::Stamp)
+                        }
+                        Some(stamp) => {
+                            let decision = match by_target.get(stamp.as_str()) {
+                                Some(&n) if !pass.hits.contains_key(&n) => Decision::Selected(n),
+                                _ if leftovers.contains_key(&stamp) => Decision::Leftover,
+                                _ if moving => Decision::Follow,
+                                _ => Decision::Keep,
+                            };
+                            (stamp, decision)
+                        }
+                        None => (message::new_stamp(), Decision::Stamp),
+                    };
+                    seen.insert(id.clone());
+                    moving |= matches!(decision, Decision::Stamp);
+                    let letter = self.letter(dlq, &id, payload, properties, now);
+                    let fate = match &decision {
+                        Decision::Keep => Fate::Keep,
+                        Decision::Follow => Fate::Move {
+                            properties: properties.clone(),
+                        },
+                        Decision::Stamp => Fate::Move {
+                            properties: message::stamped(properties, &id),
+                        },
+                        Decision::Leftover => Fate::Discard,
+                        Decision::Selected(n) => {
+                            let selection = &selections[*n];
+                            let target = destination(self.sole_queue(dlq), properties);
+                            let (exchange, routing_key) = target.clone().unwrap_or_default();
+                            pass.hits.insert(
+                                *n,
+                                Hit {
+                                    index,
+                                    exchange: exchange.clone(),
+                                    routing_key: routing_key.clone(),
+                                },
+                            );
+                            match (selection.action.kind, target) {
+                                (ActionKind::Discard, _) => Fate::Discard,
+                                (_, None) => {
+                                    pass.unroutable.insert(*n);
+                                    Fate::Keep
+                                }
+                                (_, Some(_)) => Fate::Replay {
+                                    exchange,
+                                    routing_key,
+                                    payload: selection
+                                        .action
+                                        .payload
+                                        .clone()
+                                        .unwrap_or_else(|| payload.to_vec()),
+                                    properties: message::replay_properties(
+                                        properties,
+                                        &selection.action.operator,
+                                        &selection.idempotency_key,
+                                        restore_ttl,
+                                    ),
+                                },
+                            }
+                        }
+                    };
+                    pass.letters.push(letter);
+                    decisions.push(decision);
+                    fate
+                })
+                .await;
+            let report = match held {
+                Ok(report) => report,
+                Err(HoldError::Failed { error, report }) => {
+                    pass.error = Some(error);
+                    *report
+                }
+                Err(HoldError::OtherConsumers { message, .. }) => {
+                    return self.peek_pass(dlq, pass, Some(message), now).await;
+                }
+            };
+            self.settle(&mut pass, &decisions, &report, selections);
+            pass.report = report;
+            Ok(pass)
+        }
+    }
+
+    /// Marks what the hold pass committed: selected letters get their new state.
+    fn settle(
+        &self,
+        pass: &mut QueuePass,
+        decisions: &[Decision],
+        report: &HoldReport,
+        selections: &[Selection],
+    ) {
+        let committed: HashSet<usize> = report.committed.iter().copied().collect();
+        let uncertain: HashSet<usize> = report.uncertain.iter().copied().collect();
+        let unroutable: HashSet<usize> = report.unroutable.iter().copied().collect();
+        let now = Utc::now();
+        for (index, decision) in decisions.iter().enumerate() {
+            let Decision::Selected(n) = decision else {
+                continue;
+            };
+            if !pass.hits.get(n).is_some_and(|hit| hit.index == index) {
+                continue;
+            }
+            if unroutable.contains(&index) {
+                pass.unroutable.insert(*n);
+            } else if committed.contains(&index) {
+                pass.done.insert(*n);
+                if let Some(letter) = pass.letters.get_mut(index) {
+                    letter.state = match selections[*n].action.kind {
+                        ActionKind::Discard => DeadLetterState::Discarded,
+                        _ => DeadLetterState::Replayed,
+                    };
+                    letter.updated_at = now;
+                }
+            } else if uncertain.contains(&index) {
+                pass.uncertain.insert(*n);
+            }
+        }
+        // Leftovers removed and letters whose stamping did not commit are not in the DLQ as
+        // listed: drop the leftovers from the view; keep the rest (they are there, unstamped,
+        // and will be stamped by the next pass).
+        let leftover_done: HashSet<usize> = decisions
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| matches!(d, Decision::Leftover) && committed.contains(i))
+            .map(|(i, _)| i)
+            .collect();
+        if !leftover_done.is_empty() {
+            let letters = std::mem::take(&mut pass.letters);
+            pass.letters = letters
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !leftover_done.contains(i))
+                .map(|(_, l)| l)
+                .collect();
+        }
+        let stamped_everything = decisions.iter().enumerate().all(|(i, d)| {
+            !matches!(d, Decision::Stamp | Decision::Follow) || committed.contains(&i)
+        });
+        pass.complete =
+            pass.error.is_none() && stamped_everything && report.visited >= report.depth_at_start;
+    }
+
+    /// The head of `dlq` without holding it: identities where stamped, else a provisional one
+    /// (`~` + fingerprint, `.2`… for byte-identical twins) that no action accepts.
+    async fn peek_pass(
+        &self,
+        dlq: &str,
+        mut pass: QueuePass,
+        refused: Option<String>,
+        now: Timestamp,
+    ) -> Result<QueuePass, UpstreamError> {
+        let messages = self.broker.peek(dlq, PEEK_LIMIT).await?;
+        let mut twins: HashMap<String, usize> = HashMap::new();
+        for (payload, properties) in &messages {
+            let id = message::stamp(properties).unwrap_or_else(|| {
+                let fingerprint = message::fingerprint(payload, properties);
+                let n = twins.entry(fingerprint.clone()).or_insert(0);
+                *n += 1;
+                match *n {
+                    1 => format!("~{fingerprint}"),
+                    k => format!("~{fingerprint}.{k}"),
+                }
+            });
+            pass.letters
+                .push(self.letter(dlq, &id, payload, properties, now));
+        }
+        pass.complete = false;
+        pass.held_off = Some(other_consumer_text(dlq, messages.len(), refused.as_deref()));
+        Ok(pass)
+    }
+
+    fn letter(
+        &self,
+        dlq: &str,
+        id: &str,
+        payload: &[u8],
+        properties: &BasicProperties,
+        now: Timestamp,
+    ) -> DeadLetter {
+        let (connector, why) = self.attribute(dlq, properties);
+        let mut letter = message::dead_letter(&self.id, id, &connector, payload, properties, now);
+        if let Some(why) = why {
+            letter.error.message = format!("{} ({why})", letter.error.message);
+        }
+        letter
+    }
+
+    /// The work queue of the only connector dead-lettering into `dlq`, if exactly one does.
+    pub(super) fn sole_queue(&self, dlq: &str) -> Option<&str> {
+        let mut bound = self
+            .bindings
+            .iter()
+            .filter(|b| self.known_dlq(b).as_deref() == Some(dlq));
+        match (bound.next(), bound.next()) {
+            (Some(only), None) => Some(only.queue.as_str()),
+            _ => None,
+        }
+    }
+
+    fn known_dlq(&self, binding: &QueueBinding) -> Option<String> {
+        binding.dead_letter_queue.clone().or_else(|| {
+            self.resolved_dlqs
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&binding.connector).cloned())
+        })
+    }
+}
+
+/// "ops.dlq has another consumer: showing the first 500 without touching order …"
+pub fn other_consumer_text(dlq: &str, shown: usize, refused: Option<&str>) -> String {
+    let why = refused.map_or(String::new(), |r| {
+        format!(" (exclusive consume refused: {r})")
+    });
+    format!(
+        "{dlq} has another consumer: showing the first {shown} without touching order; replay \
+         and discard wait until it detaches{why}"
+    )
+}
+
+/// Where a replay of this message goes: its latest `x-death` origin; without `x-death`, the work
+/// queue of the DLQ's only connector; else nowhere known.
+pub(super) fn destination(
+    sole_queue: Option<&str>,
+    properties: &BasicProperties,
+) -> Option<(String, String)> {
+    match message::deaths(properties).first() {
+        Some(death) => Some(DeathRecord::origin(death)),
+        None => sole_queue.map(|queue| (String::new(), queue.to_string())),
+    }
+}

@@ -1,0 +1,617 @@
+//! What triage shows and acts on for a DLQ built the way real teams build them, against a real
+//! RabbitMQ 3.10 (scripts/upstreams.sh) and through the real binary: two work queues sharing one
+//! DLQ, an empty payload, binary and 2 MiB payloads, two messages with the same `message_id`,
+//! byte-identical twins without one, a message that died twice, one from a queue no connector
+//! binds. Every letter is listed once under the connector it died from, counted once, and a
+//! replay acts on exactly the message that was shown. Ignored by plain `cargo test`.
+
+#[allow(dead_code)]
+#[path = "support/rabbitmq.rs"]
+mod support;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use futures::StreamExt;
+use lapin::BasicProperties;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicRejectOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldArray, FieldTable};
+use support::Topology;
+
+const BIN: &str = env!("CARGO_BIN_EXE_triage");
+
+struct Cli {
+    config: PathBuf,
+    store: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new(t: &Topology, ads_queue: &str) -> Cli {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("triage.toml");
+        let connector = |id: &str, queue: &str| {
+            format!(
+                "[[connector]]\nid = \"{id}\"\nupstream = \"rmq\"\nqueue = \"{queue}\"\nsource = \"s\"\n\
+                 destination = \"d\"\ndirection = \"inbound\"\npurpose = \"p\"\nowner = \"maria\"\n"
+            )
+        };
+        let text = format!(
+            "operator = \"ana@bastion\"\n[[upstream]]\nid = \"rmq\"\nkind = \"rabbitmq\"\n\
+             url = \"{http}\"\namqp_url = \"{amqp}\"\nusername = \"guest\"\n\
+             token_env = \"TRIAGE_TEST_RMQ_PASSWORD\"\n{crm}{ads}[[person]]\nid = \"maria\"\n\
+             name = \"Maria\"\n",
+            http = t.http,
+            amqp = t.amqp,
+            crm = connector("crm-work", &t.work),
+            ads = connector("ads-work", ads_queue),
+        );
+        std::fs::write(&config, text).expect("config");
+        let store = dir.path().join("triage.db");
+        Cli {
+            config,
+            store,
+            _dir: dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--store")
+            .arg(&self.store)
+            .args(args)
+            .env(
+                "XDG_STATE_HOME",
+                self.store.parent().expect("dir").join("state"),
+            )
+            .env("TRIAGE_TEST_RMQ_PASSWORD", "guest")
+            .output()
+            .expect("run triage")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "triage {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        self.ok(args)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+}
+
+/// A second work queue that dead-letters into `t`'s DLQ (same DLX and routing key).
+async fn second_work_queue(t: &Topology, name: &str) -> String {
+    let queue = format!("{}.{name}", t.work);
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(t.dlx.as_str().into()),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(t.work.as_str().into()),
+    );
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    t.channel
+        .queue_declare(queue.as_str().into(), durable, args)
+        .await
+        .expect("second work queue");
+    t.channel
+        .queue_bind(
+            queue.as_str().into(),
+            t.exchange.as_str().into(),
+            queue.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    queue
+}
+
+/// Publishes to `queue` (through the work exchange) and rejects, so RabbitMQ dead-letters them.
+async fn dead_letter_from(t: &Topology, queue: &str, messages: &[(Vec<u8>, BasicProperties)]) {
+    for (payload, properties) in messages {
+        t.channel
+            .basic_publish(
+                t.exchange.as_str().into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                payload,
+                properties.clone(),
+            )
+            .await
+            .expect("publish");
+    }
+    t.channel.wait_for_confirms().await.expect("confirms");
+    let channel = t.channel.clone();
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    for _ in messages {
+        let delivery = consumer.next().await.expect("delivery").expect("ok");
+        delivery
+            .acker
+            .reject(BasicRejectOptions { requeue: false })
+            .await
+            .expect("reject");
+    }
+    channel
+        .basic_cancel(consumer.tag(), Default::default())
+        .await
+        .expect("cancel");
+}
+
+fn props(message_id: Option<&str>) -> BasicProperties {
+    let p = BasicProperties::default().with_delivery_mode(2);
+    match message_id {
+        Some(id) => p.with_message_id(id.into()),
+        None => p,
+    }
+}
+
+/// A message that died in `first` (twice) then in `second` (once), with its own TTL moved into
+/// `original-expiration`, sent by user `guest`: published straight to the DLQ.
+fn died_twice(t: &Topology, first: &str, second: &str) -> BasicProperties {
+    let entry = |queue: &str, count: i64, expiration: Option<&str>| {
+        let mut e = FieldTable::default();
+        e.insert("reason".into(), AMQPValue::LongString("rejected".into()));
+        e.insert("queue".into(), AMQPValue::LongString(queue.into()));
+        e.insert(
+            "exchange".into(),
+            AMQPValue::LongString(t.exchange.as_str().into()),
+        );
+        e.insert("count".into(), AMQPValue::LongLongInt(count));
+        e.insert(
+            "routing-keys".into(),
+            AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::LongString(queue.into())])),
+        );
+        if let Some(ttl) = expiration {
+            e.insert(
+                "original-expiration".into(),
+                AMQPValue::LongString(ttl.into()),
+            );
+        }
+        AMQPValue::FieldTable(e)
+    };
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "x-death".into(),
+        AMQPValue::FieldArray(FieldArray::from(vec![
+            entry(second, 1, Some("86400000")),
+            entry(first, 2, None),
+        ])),
+    );
+    BasicProperties::default()
+        .with_headers(headers)
+        .with_user_id("guest".into())
+        .with_message_id("twice".into())
+}
+
+fn header<'a>(letter: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    letter["headers"]
+        .as_array()?
+        .iter()
+        .find(|pair| pair[0] == name)
+        .and_then(|pair| pair[1].as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_shared_dlq_lists_every_message_once_under_its_origin_and_replays_exactly_it() {
+    let t = Topology::new("truth").await;
+    let ads = second_work_queue(&t, "ads").await;
+    let twin = b"{\"same\":\"bytes\"}".to_vec();
+    let crm_messages = vec![
+        (Vec::new(), props(Some("crm-empty"))),
+        (b"crm payload".to_vec(), props(Some("dup-id"))),
+        (twin.clone(), props(None)),
+        (twin.clone(), props(None)),
+    ];
+    let big = vec![0xA5u8; 2 * 1024 * 1024];
+    let ads_messages = vec![
+        (b"ads payload".to_vec(), props(Some("dup-id"))),
+        (
+            vec![0x00, 0xFF, 0x00, 0x1B, b'['],
+            props(Some("ads-binary")),
+        ),
+        (big.clone(), props(Some("ads-big"))),
+    ];
+    dead_letter_from(&t, &t.work, &crm_messages).await;
+    dead_letter_from(&t, &ads, &ads_messages).await;
+    t.publish_to_dlq([
+        (b"twice".to_vec(), died_twice(&t, &ads, &t.work)),
+        (
+            b"legacy".to_vec(),
+            t.dead_properties("legacy-1", "legacy.work")
+                .with_headers(legacy_death(&t)),
+        ),
+    ])
+    .await;
+    let cli = Cli::new(&t, &ads);
+    cli.ok(&["sync", "--once"]);
+
+    // Point 1: the empty payload lists in the table and as JSON.
+    let table = cli.ok(&["dead-letters", "--limit", "0"]);
+    assert!(
+        table.contains("crm-work") && table.contains("ads-work"),
+        "{table}"
+    );
+    let all = cli.json(&["dead-letters", "--json", "--limit", "0"]);
+    assert_eq!(all.len(), 9, "every message once: {all:#?}");
+    let ids: HashSet<&str> = all.iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(ids.len(), 9, "identities never collide");
+    let by_message_id = |mid: &str| -> Vec<&serde_json::Value> {
+        all.iter()
+            .filter(|d| header(d, "amqp.message_id") == Some(mid))
+            .collect()
+    };
+    let empty = by_message_id("crm-empty");
+    assert_eq!(empty.len(), 1);
+    assert_eq!(empty[0]["payload"], "");
+
+    // Point 2: each letter under the connector it died from; the DLQ counted once, split.
+    let connector_of = |d: &serde_json::Value| d["connector"].as_str().unwrap_or("").to_string();
+    assert_eq!(connector_of(empty[0]), "crm-work");
+    assert_eq!(connector_of(by_message_id("ads-binary")[0]), "ads-work");
+    assert_eq!(
+        connector_of(by_message_id("twice")[0]),
+        "crm-work",
+        "its latest death"
+    );
+    let legacy = by_message_id("legacy-1");
+    assert_eq!(connector_of(legacy[0]), format!("dlq:{}", t.dlq));
+    assert!(
+        legacy[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no connector is bound to queue legacy.work")),
+        "{}",
+        legacy[0]["error"]
+    );
+    let crm = cli.json(&["dead-letters", "--json", "--connector", "crm-work"]);
+    assert_eq!(
+        crm.len(),
+        5,
+        "4 from crm.work + the one that died there last"
+    );
+    let connectors = cli.json(&["connectors", "--json"]);
+    let dead_of = |id: &str| {
+        connectors
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["stats"]["dead"].clone())
+    };
+    assert_eq!(dead_of("crm-work"), Some(serde_json::json!(5)));
+    assert_eq!(dead_of("ads-work"), Some(serde_json::json!(3)));
+
+    // Point 3: same message_id, different messages: two rows, each its own payload.
+    let dups = by_message_id("dup-id");
+    assert_eq!(dups.len(), 2);
+    let payloads: HashSet<&str> = dups.iter().filter_map(|d| d["payload"].as_str()).collect();
+    assert_eq!(payloads, HashSet::from(["crm payload", "ads payload"]));
+    let twins: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|d| d["payload"] == "{\"same\":\"bytes\"}")
+        .collect();
+    assert_eq!(twins.len(), 2, "byte-identical twins are two letters");
+    assert_ne!(twins[0]["id"], twins[1]["id"]);
+
+    // Point 8: attempts summed over x-death, user_id shown, the detail lists each death.
+    let twice = by_message_id("twice")[0];
+    assert_eq!(twice["attempts"], 3);
+    assert_eq!(header(twice, "amqp.user_id"), Some("guest"));
+    let deaths = header(twice, "x-death").unwrap_or("");
+    assert!(
+        deaths.contains(&ads) && deaths.contains(&t.work),
+        "{deaths}"
+    );
+    let big_letter = by_message_id("ads-big")[0];
+    assert_eq!(big_letter["payload_encoding"], "base64");
+
+    // Replaying the ads `dup-id` delivers the ads payload, byte-exact, and nothing else.
+    let ads_dup = dups
+        .iter()
+        .find(|d| d["payload"] == "ads payload")
+        .and_then(|d| d["id"].as_str())
+        .expect("ads dup");
+    cli.ok(&["replay", ads_dup]);
+    let to_ads = t.broker().peek(&ads, 10).await.expect("ads queue");
+    assert_eq!(to_ads.len(), 1);
+    assert_eq!(to_ads[0].0, b"ads payload");
+    assert_eq!(t.broker().message_count(&t.work).await.expect("crm"), 0);
+    // The message that died twice goes back to its latest origin with its TTL restored.
+    let twice_id = twice["id"].as_str().expect("id");
+    cli.ok(&["replay", twice_id]);
+    let back = t.broker().peek(&t.work, 10).await.expect("crm queue");
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].0, b"twice");
+    assert_eq!(
+        back[0].1.expiration().as_ref().map(|e| e.as_str()),
+        Some("86400000"),
+        "the message's own TTL is restored"
+    );
+    assert_eq!(
+        back[0].1.user_id().as_ref().map(|u| u.as_str()),
+        Some("guest")
+    );
+    // The rest stays, each once, listed truthfully after the next sync.
+    cli.ok(&["sync", "--once"]);
+    let left = cli.json(&["dead-letters", "--json", "--limit", "0"]);
+    assert_eq!(left.len(), 7);
+    assert_eq!(t.broker().message_count(&t.dlq).await.expect("dlq"), 7);
+    let replayed = cli.json(&["dead-letters", "--json", "--state", "replayed"]);
+    let replayed_ids: HashSet<&str> = replayed.iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(replayed_ids, HashSet::from([ads_dup, twice_id]));
+    let _ = t
+        .channel
+        .queue_delete(ads.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    t.cleanup().await;
+}
+
+/// `x-death` of a message that died in `legacy.work`, a queue no connector binds.
+fn legacy_death(t: &Topology) -> FieldTable {
+    let mut e = FieldTable::default();
+    e.insert("reason".into(), AMQPValue::LongString("expired".into()));
+    e.insert("queue".into(), AMQPValue::LongString("legacy.work".into()));
+    e.insert(
+        "exchange".into(),
+        AMQPValue::LongString(t.exchange.as_str().into()),
+    );
+    e.insert("count".into(), AMQPValue::LongLongInt(1));
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "x-death".into(),
+        AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::FieldTable(e)])),
+    );
+    headers
+}
+
+/// A consumer that takes one message from `queue` every `every` and acks it; returns what it
+/// took, in order, when told to stop.
+fn slow_consumer(
+    t: &Topology,
+    queue: &str,
+    every: std::time::Duration,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Vec<Vec<u8>>>,
+) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let amqp = t.amqp.clone();
+    let queue = queue.to_string();
+    let task = tokio::spawn(async move {
+        let connection = lapin::Connection::connect(&amqp, Default::default())
+            .await
+            .expect("connect");
+        let channel = connection.create_channel().await.expect("channel");
+        channel.basic_qos(1, Default::default()).await.expect("qos");
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "slow".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        let mut taken = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                next = consumer.next() => {
+                    let Some(Ok(delivery)) = next else { break };
+                    tokio::time::sleep(every).await;
+                    taken.push(delivery.data.clone());
+                    delivery.acker.ack(Default::default()).await.expect("ack");
+                }
+            }
+        }
+        let _ = channel.close(200, "done".into()).await;
+        let _ = connection.close(200, "done".into()).await;
+        taken
+    });
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_dlq_another_client_consumes_is_never_rotated_and_says_so() {
+    use triage::upstream::Upstream;
+    let t = Topology::new("other").await;
+    let payload = |i: usize| format!("other-{i:05}").into_bytes();
+    t.publish_to_dlq(
+        (0..1000).map(|i| (payload(i), t.dead_properties(&format!("o-{i}"), &t.work))),
+    )
+    .await;
+    let adapter = t.adapter();
+    let (stop, consumer) = slow_consumer(&t, &t.dlq, std::time::Duration::from_millis(50));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let letters = support::browse_all(&adapter).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a held-off browse does not stall: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !letters.is_empty() && letters.len() <= triage::upstream::rabbitmq::PEEK_LIMIT,
+        "the head only: {}",
+        letters.len()
+    );
+    assert!(
+        letters.iter().all(|d| d.id.starts_with('~')),
+        "no identity is stamped while another consumer holds the DLQ"
+    );
+    let reports = adapter.connectors().await.expect("report");
+    let said = reports[0].last_error.clone().unwrap_or_default();
+    assert!(
+        said.contains(&format!("{} has another consumer", t.dlq))
+            && said.contains("without touching order"),
+        "{said}"
+    );
+    // Acting on a provisional id is refused in words, and nothing moves.
+    let refused = adapter
+        .perform(
+            &triage::domain::Action {
+                kind: triage::domain::ActionKind::Replay,
+                upstream: "rmq".into(),
+                target: letters[0].id.clone(),
+                operator: "ana".into(),
+                note: None,
+                level: None,
+                payload: None,
+            },
+            "k",
+        )
+        .await
+        .expect("answered");
+    assert!(!refused.outcome.ok);
+    assert!(
+        refused.outcome.summary.contains("no triage identity yet"),
+        "{}",
+        refused.outcome.summary
+    );
+    let _ = stop.send(());
+    let taken = consumer.await.expect("consumer");
+    // Nothing lost or doubled, and what is left is in its original order: no rotation (the
+    // consumer may have been handed a later message while triage read the head, for ms).
+    let left: Vec<Vec<u8>> = t
+        .broker()
+        .peek(&t.dlq, 2000)
+        .await
+        .expect("left")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let mut seen: Vec<Vec<u8>> = taken.iter().chain(&left).cloned().collect();
+    seen.sort();
+    let expected: Vec<Vec<u8>> = (0..1000).map(payload).collect();
+    assert!(seen == expected, "every message once: {} seen", seen.len());
+    assert!(left.is_sorted(), "the DLQ keeps its order");
+    assert!(!taken.is_empty(), "the other consumer kept working");
+    // Once it detaches, the next browse reads (and stamps) everything.
+    let all: Vec<_> = support::browse_all(&adapter)
+        .await
+        .into_iter()
+        .filter(|d| d.state == triage::domain::DeadLetterState::Dead)
+        .collect();
+    assert_eq!(
+        all.len(),
+        t.broker().message_count(&t.dlq).await.expect("depth") as usize
+    );
+    assert!(all.iter().all(|d| !d.id.starts_with('~')));
+    let reports = adapter.connectors().await.expect("report");
+    assert!(
+        !reports[0]
+            .last_error
+            .clone()
+            .unwrap_or_default()
+            .contains("another consumer")
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn arrivals_during_a_pass_end_up_after_the_originals_in_their_order() {
+    const N: usize = 20_000;
+    let t = Topology::new("arrivals").await;
+    let original = |i: usize| format!("orig-{i:06}").into_bytes();
+    t.publish_to_dlq((0..N).map(|i| (original(i), t.dead_properties(&format!("o{i}"), &t.work))))
+        .await;
+    // A publisher adds 100 msg/s to the DLQ while triage reads it: the first pass over the 20,000
+    // stamps them all (moves them), the next one holds them in place.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let amqp = t.amqp.clone();
+    let dlq = t.dlq.clone();
+    let props = t.dead_properties("arrival", &t.work);
+    let publisher = tokio::spawn(async move {
+        let connection = lapin::Connection::connect(&amqp, Default::default())
+            .await
+            .expect("connect");
+        let channel = connection.create_channel().await.expect("channel");
+        channel
+            .confirm_select(Default::default())
+            .await
+            .expect("confirms");
+        let mut sent = 0usize;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = tick.tick() => {
+                    channel
+                        .basic_publish(
+                            "".into(),
+                            dlq.as_str().into(),
+                            BasicPublishOptions::default(),
+                            format!("arrival-{sent:06}").as_bytes(),
+                            props.clone(),
+                        )
+                        .await
+                        .expect("publish")
+                        .await
+                        .expect("confirm");
+                    sent += 1;
+                }
+            }
+        }
+        let _ = connection.close(200, "done".into()).await;
+        sent
+    });
+    let adapter = t.adapter();
+    for _ in 0..2 {
+        let letters = support::browse_all(&adapter).await;
+        assert!(letters.len() >= N);
+    }
+    let _ = stop.send(());
+    let sent = publisher.await.expect("publisher");
+    assert!(sent > 50, "arrivals came during the passes: {sent}");
+    // One more pass after the publisher stopped ("cycling the arrivals once more").
+    support::browse_all(&adapter).await;
+    let mut order = Vec::new();
+    t.broker()
+        .hold_pass(&t.dlq, |_, payload, _| {
+            order.push(payload.to_vec());
+            triage::upstream::rabbitmq::Fate::Keep
+        })
+        .await
+        .expect("read back");
+    let expected: Vec<Vec<u8>> = (0..N)
+        .map(original)
+        .chain((0..sent).map(|i| format!("arrival-{i:06}").into_bytes()))
+        .collect();
+    assert_eq!(order.len(), expected.len(), "nothing lost, nothing doubled");
+    let first_wrong = order.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(
+        first_wrong.is_none(),
+        "originals in order, then the arrivals in theirs; first difference at {first_wrong:?}: {:?}",
+        first_wrong.map(|i| String::from_utf8_lossy(&order[i]).into_owned())
+    );
+    t.cleanup().await;
+}
