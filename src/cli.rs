@@ -105,11 +105,16 @@ pub enum Command {
     Outbox {
         #[command(flatten)]
         list: ListArgs,
+        /// Include sent actions (by default only pending and failed ones).
+        #[arg(long)]
+        all: bool,
     },
     /// Show the audit log, newest first; --verify checks its hash chain.
     Audit {
         #[command(flatten)]
         list: ListArgs,
+        /// Check the hash chain of the whole audit log instead of listing it (exit 1 if it is
+        /// broken, naming the first bad row).
         #[arg(long)]
         verify: bool,
     },
@@ -194,12 +199,9 @@ pub struct ListArgs {
     /// JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Rows to show (0 = all, streamed page by page).
+    /// Rows to show (0 = all, streamed page by page); how many more there are goes to stderr.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// Outbox: include sent actions.
-    #[arg(long)]
-    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -180,7 +180,8 @@ fn dead_letter_detail_view() {
         .map(|s| text.find(s).unwrap())
         .collect();
     assert!(order.is_sorted(), "newest first:\n{text}");
-    // At 80 columns an action stays on one line, cut with an ellipsis.
+    // At 80 columns an action stays on one line, cut with an ellipsis (below the headers).
+    key(&mut app, "G");
     let narrow = draw(&app, 80, 24).backend().to_string();
     let refused = narrow
         .lines()
@@ -212,6 +213,8 @@ fn binary_dead_letter_detail_shows_hex() {
         None,
         None,
     ));
+    // The payload comes last, after the error, headers and history: G reaches it.
+    key(&mut app, "G");
     let text = draw(&app, 80, 24).backend().to_string();
     assert!(text.contains("00000000  00 9f ff 10 41"), "{text}");
     assert!(text.contains("|....A|"), "{text}");
@@ -243,6 +246,9 @@ fn replay_confirm_dialog() {
         id: "dl-0003".into(),
         connector: "hubspot-form-to-salesforce".into(),
         destination: "Salesforce".into(),
+        error: "INVALID_FIELD: No such column 'lead_source' on sobject of type Lead".into(),
+        attempts: 5,
+        payload: r#"{"email":"ana@example.com","LeadSource__c":"influencer"}"#.into(),
     });
     snapshot_both("replay_dialog", &app);
 }

@@ -120,9 +120,16 @@ fn movement_keys_move_the_cursor() {
     key(&mut app, "j");
     assert_eq!(app.activity.selected().unwrap().id, "ob-2");
     let mut app = on(View::Runbook);
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 80,
+            height: 10,
+        },
+    );
     key(&mut app, "j");
     key(&mut app, "j");
-    assert_eq!(app.runbook.scroll, 2);
+    assert_eq!(app.runbook.scroll.offset, 2);
 }
 
 #[test]
@@ -231,7 +238,7 @@ fn enter_opens_dead_letters_of_a_connector_then_the_detail_and_esc_goes_back() {
     update(&mut app, Msg::DeadLetterDetail(Box::new(detail())));
     assert!(app.dead_letters.detail.is_some());
     key(&mut app, "j");
-    assert_eq!(app.dead_letters.detail.as_ref().unwrap().scroll, 1);
+    assert_eq!(app.dead_letters.detail.as_ref().unwrap().scroll.offset, 1);
     key(&mut app, "esc");
     assert!(app.dead_letters.detail.is_none());
     let cmds = key(&mut app, "esc");
@@ -306,7 +313,7 @@ fn the_open_dead_letter_detail_reloads_its_attempt_history_when_the_outbox_chang
     let shown = app.dead_letters.detail.as_ref().unwrap();
     assert_eq!(shown.history.first(), Some(&newest));
     assert_eq!(shown.history, fresh);
-    assert_eq!(shown.scroll, 1);
+    assert_eq!(shown.scroll.offset, 1);
     assert!(app.dirty);
 
     // A replay queued from the detail reloads its history at once.
@@ -359,7 +366,7 @@ fn ack_escalate_resolve_enqueue_actions_as_the_operator() {
     let cmds = key(&mut app, "x");
     assert_eq!(enqueued(&cmds).unwrap().kind, ActionKind::Resolve);
     // Acking an already acknowledged incident is refused with the reason.
-    key(&mut app, "G");
+    key(&mut app, "g");
     load_incidents(&mut app, incident_rows());
     while app.incidents.selected_row().unwrap().incident.status != IncidentStatus::Acknowledged {
         key(&mut app, "j");
@@ -654,11 +661,11 @@ fn enter_on_an_incident_opens_its_detail_from_the_store_and_esc_goes_back() {
     assert!(!shown.loading);
     assert_eq!(shown.text, ["line one", "line two"]);
 
-    // j/k/PgDn/g scroll the detail, not the list.
-    for (name, scroll) in [("j", 1), ("j", 2), ("k", 1), ("pgdn", 19), ("g", 0)] {
+    // j/k/PgDn/g scroll the detail, not the list (PgDn stops at the last row).
+    for (name, scroll) in [("j", 1), ("j", 2), ("k", 1), ("pgdn", 4), ("g", 0)] {
         key(&mut app, name);
         assert_eq!(
-            app.incident_detail.as_ref().unwrap().scroll,
+            app.incident_detail.as_ref().unwrap().scroll.offset,
             scroll,
             "{name}"
         );

@@ -149,18 +149,19 @@ fn demo_console_end_to_end() {
                 .any(|l| l.starts_with("▶") && l.contains("segment-to-warehouse"))
     });
     tmux.keys(&["Enter"]);
+    // Error, headers and the upstream's answer come first; the payload last (below at 80×24).
     let detail = tmux.wait_for("the dead-letter detail", 20, |s| {
-        s.contains("payload (") && s.contains("headers (")
+        s.contains("Dead letters › ") && s.contains("headers (")
     });
     let id = detail
         .lines()
-        .find_map(|l| l.split("Dead letter ").nth(1))
+        .find_map(|l| l.split("Dead letters › ").nth(1))
         .and_then(|rest| rest.split_whitespace().next())
         .expect("dead letter id in the detail title")
         .to_string();
     let connector = detail
         .lines()
-        .find_map(|l| l.split("Dead letter ").nth(1))
+        .find_map(|l| l.split("Dead letters › ").nth(1))
         .and_then(|rest| rest.split(" · ").nth(1))
         .map(|c| c.trim().to_string())
         .expect("connector in the detail title");

@@ -11,6 +11,7 @@ use color_eyre::eyre::{Result, bail, eyre};
 use tokio::sync::broadcast;
 
 use super::Context;
+use super::output::say;
 use crate::cli::{ActionArgs, Command};
 use crate::domain::redact;
 use crate::domain::{Action, ActionKind, OutboxEntry, OutboxState, sanitize};
@@ -112,14 +113,14 @@ async fn escalate(
         } => {
             drop(store);
             if !args.json {
-                println!(
+                let _ = say(format!(
                     "escalate {upstream}:{id} → level {level}: {}",
                     sanitize::line(&why)
-                );
+                ));
             }
             if actions.is_empty() && !args.json {
-                println!(
-                    "(no notifier is configured and this upstream has no escalate endpoint: recorded only)"
+                let _ = say(
+                    "(no notifier is configured and this upstream has no escalate endpoint: recorded only)",
                 );
             }
             let mut code = ExitCode::SUCCESS;
@@ -242,9 +243,10 @@ fn report(entry: &OutboxEntry, args: &ActionArgs) -> ExitCode {
     }
 }
 
+/// The action's state (the exit code tells it too, so a closed stdout is ignored here).
 fn print_entry(entry: &OutboxEntry, args: &ActionArgs, label: &str) {
     if args.json {
-        println!("{}", super::list::outbox_json(entry));
+        let _ = say(super::list_more::outbox_json(entry));
         return;
     }
     let a = &entry.action;
@@ -253,12 +255,12 @@ fn print_entry(entry: &OutboxEntry, args: &ActionArgs, label: &str) {
         (None, Some(error)) => format!("last error: {error}"),
         (None, None) => String::new(),
     };
-    println!(
+    let _ = say(format!(
         "{} {}:{} {label} (attempts {}) {}",
         a.kind.as_str(),
         sanitize::line(&a.upstream),
         sanitize::line(&a.target),
         entry.attempts,
         sanitize::line(&answer)
-    );
+    ));
 }

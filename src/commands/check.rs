@@ -7,6 +7,7 @@ use color_eyre::eyre::Result;
 use serde_json::json;
 
 use super::Context;
+use super::output::say;
 use crate::config::check::check;
 
 pub fn run(ctx: &Context, as_json: bool) -> Result<ExitCode> {
@@ -14,17 +15,17 @@ pub fn run(ctx: &Context, as_json: bool) -> Result<ExitCode> {
     let violations = check(config, routing);
     if as_json {
         let value = json!({ "ok": violations.is_empty(), "violations": violations });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        say(serde_json::to_string_pretty(&value)?)?;
     } else if violations.is_empty() {
-        println!(
+        say(format!(
             "ok: {} connectors, {} routes, {} chains; every connector has an owner, a backup, a runbook, an ack SLA and a route",
             config.connectors.len(),
             routing.routes.len(),
             routing.chains.len()
-        );
+        ))?;
     } else {
         for violation in &violations {
-            println!("{violation}");
+            say(violation)?;
         }
         eprintln!("triage check: {} violation(s)", violations.len());
     }

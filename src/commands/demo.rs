@@ -8,7 +8,7 @@ use color_eyre::eyre::{Result, WrapErr};
 use super::Context;
 use crate::cli::{Cli, DemoArgs};
 use crate::config::Config;
-use crate::demo::{DemoOptions, DemoServer, write_demo_config};
+use crate::demo::{DemoOptions, DemoServer, write_demo_config_with_token};
 use crate::signals::{StopSignal, StopSignals};
 
 pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
@@ -24,8 +24,13 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
     let url = server.url();
     if args.serve_only {
         if let Some(path) = &args.write_config {
-            let written = write_config_at(path, &url)?;
-            println!("config written to {}", written.display());
+            let written = write_config_at(path, &url, args.token.as_deref())?;
+            let token = if args.token.is_some() {
+                " (with the token in demo.token, mode 0600)"
+            } else {
+                ""
+            };
+            println!("config written to {}{token}", written.display());
         }
         let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
         println!("demo upstream listening on {url} (Ctrl-C to stop)");
@@ -39,8 +44,9 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         .tempdir()
         .wrap_err("cannot create a temporary directory")?;
     let config_path = match &args.write_config {
-        Some(path) => write_config_at(path, &url)?,
-        None => write_demo_config(dir.path(), &url).wrap_err("cannot write the demo config")?,
+        Some(path) => write_config_at(path, &url, args.token.as_deref())?,
+        None => write_demo_config_with_token(dir.path(), &url, args.token.as_deref())
+            .wrap_err("cannot write the demo config")?,
     };
     let (config, routing) = Config::load_with_routing(&config_path)?;
     let mut ctx = Context::from_config(cli, config, routing);
@@ -53,13 +59,17 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
 }
 
 /// Writes the demo config so that it ends up exactly at `path` (runbooks and contracts beside it).
-fn write_config_at(path: &std::path::Path, url: &str) -> Result<std::path::PathBuf> {
+fn write_config_at(
+    path: &std::path::Path,
+    url: &str,
+    token: Option<&str>,
+) -> Result<std::path::PathBuf> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-    let written = write_demo_config(dir, url)
+    let written = write_demo_config_with_token(dir, url, token)
         .wrap_err_with(|| format!("cannot write the demo config into {}", dir.display()))?;
     if written != path {
         std::fs::rename(&written, path)

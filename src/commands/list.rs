@@ -1,7 +1,8 @@
 //! Read-only listings from the store: tables for people, JSON lines (`--json`) for scripts.
-//! Every listing pages through the store (keyset); `--limit 0` streams everything.
+//! Every listing pages through the store (keyset); `--limit 0` streams everything, and a
+//! listing cut by `--limit` says on stderr how many rows it left out. Tables print ids as
+//! `upstream:id`; JSON keeps `upstream` and `id` apart and adds that form as `ref`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use base64::Engine;
@@ -10,22 +11,30 @@ use color_eyre::eyre::{Result, eyre};
 use serde_json::json;
 
 use super::Context;
+use super::list_more::COUNT_CAP;
+use super::output::{Output, more_hint};
 use crate::cli::ListArgs;
-use crate::domain::{
-    DeadLetterState, IncidentStatus, OutboxEntry, OutboxState, Timestamp, sanitize,
-};
-use crate::store::{AuditVerification, DeadLetterPageQuery, IncidentPageQuery, PageDir};
+use crate::domain::{ConnectionState, DeadLetterState, IncidentStatus, Timestamp, sanitize};
+use crate::store::{DeadLetterPageQuery, IncidentPageQuery, PageDir};
 
 const PAGE: usize = 500;
 
 pub fn connectors(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
     let store = ctx.open_store()?;
     let counts = store.connector_counts()?;
+    let states = store.upstream_states()?;
+    let state_of = |upstream: &str| {
+        states
+            .iter()
+            .find(|(id, _)| id == upstream)
+            .map(|(_, state)| state.clone())
+    };
     let mut out = Output::new(
         args.json,
         &[
             "CONNECTOR",
             "UPSTREAM",
+            "LINK",
             "STATUS",
             "OWNER",
             "READY",
@@ -35,6 +44,7 @@ pub fn connectors(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
             "FAIL/s",
         ],
     );
+    let mut shown = 0;
     for c in store.connectors()? {
         if args.connector.as_ref().is_some_and(|id| *id != c.id) {
             continue;
@@ -43,14 +53,22 @@ pub fn connectors(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
             .iter()
             .find(|n| n.upstream == c.upstream && n.connector == c.id);
         let open = count.map(|n| n.open_incidents).unwrap_or(0);
+        let state = state_of(&c.upstream);
+        shown += 1;
         if args.json {
             let mut value = serde_json::to_value(&c)?;
+            value["ref"] = json!(format!("{}:{}", c.upstream, c.id));
             value["open_incidents"] = json!(open);
+            value["upstream_state"] = match &state {
+                Some(state) => serde_json::to_value(state)?,
+                None => json!({"state": "never polled"}),
+            };
             out.json(&value)?;
         } else {
             out.row(vec![
                 c.id.clone(),
                 c.upstream.clone(),
+                link(state.as_ref()),
                 c.status.as_str().to_string(),
                 c.owner.clone().unwrap_or_else(|| "(unowned)".into()),
                 c.stats.ready.to_string(),
@@ -61,7 +79,39 @@ pub fn connectors(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
             ]);
         }
     }
-    out.finish()
+    let code = out.finish()?;
+    if shown > 0 {
+        for (upstream, state) in &states {
+            if !matches!(state, ConnectionState::Live { .. }) {
+                eprintln!(
+                    "note: {}: {} — its connectors show the last successful poll",
+                    sanitize::line(upstream),
+                    link(Some(state))
+                );
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// An upstream's connection state in a few words: `live`, `stale since 10:02 (timed out)`,
+/// `down since 10:01 (connection refused)`, `never polled`.
+pub fn link(state: Option<&ConnectionState>) -> String {
+    match state {
+        None => "never polled".into(),
+        Some(ConnectionState::Connecting) => "connecting".into(),
+        Some(ConnectionState::Live { .. }) => "live".into(),
+        Some(ConnectionState::Stale { last_ok, error, .. }) => format!(
+            "stale since {} ({})",
+            last_ok.format("%H:%M:%S"),
+            sanitize::line(error)
+        ),
+        Some(ConnectionState::Down { since, error }) => format!(
+            "down since {} ({})",
+            since.format("%H:%M:%S"),
+            sanitize::line(error)
+        ),
+    }
 }
 
 pub fn incidents(
@@ -101,18 +151,24 @@ pub fn incidents(
         ],
     );
     let now = Utc::now();
-    let mut shown = 0;
-    loop {
+    let (mut shown, mut more) = (0, 0);
+    'pages: loop {
         let page = store.page_incidents(&query)?;
         let full = page.len() == PAGE;
         for (key, i) in page {
+            query.anchor = Some(key);
             if args.limit != 0 && shown >= args.limit {
-                return out.finish();
+                more += 1;
+                if more >= COUNT_CAP {
+                    break 'pages;
+                }
+                continue;
             }
             shown += 1;
-            query.anchor = Some(key);
             if args.json {
-                out.json(&serde_json::to_value(&i)?)?;
+                let mut value = serde_json::to_value(&i)?;
+                value["ref"] = json!(format!("{}:{}", i.upstream, i.id));
+                out.json(&value)?;
             } else {
                 let due = match (i.status, i.ack_deadline) {
                     (IncidentStatus::Open, Some(deadline)) => countdown(deadline, now),
@@ -130,9 +186,12 @@ pub fn incidents(
             }
         }
         if !full {
-            return out.finish();
+            break;
         }
     }
+    let code = out.finish()?;
+    more_hint(more, more >= COUNT_CAP);
+    Ok(code)
 }
 
 pub fn dead_letters(
@@ -160,16 +219,20 @@ pub fn dead_letters(
         args.json,
         &["ID", "CONNECTOR", "FAILED", "ATTEMPTS", "ERROR", "PAYLOAD"],
     );
-    let mut shown = 0;
-    loop {
+    let (mut shown, mut more) = (0, 0);
+    'pages: loop {
         let page = store.page_dead_letters(&query)?;
         let full = page.len() == PAGE;
         for summary in page {
+            query.anchor = Some(summary.key.clone());
             if args.limit != 0 && shown >= args.limit {
-                return out.finish();
+                more += 1;
+                if more >= COUNT_CAP {
+                    break 'pages;
+                }
+                continue;
             }
             shown += 1;
-            query.anchor = Some(summary.key.clone());
             if args.json {
                 // Full record for scripts: payload as UTF-8 text, or base64 when binary.
                 let Some(dl) = store.dead_letter(&summary.upstream, &summary.id)? else {
@@ -182,7 +245,8 @@ pub fn dead_letters(
                     base64::engine::general_purpose::STANDARD.encode(&dl.payload)
                 };
                 out.json(&json!({
-                    "upstream": dl.upstream, "id": dl.id, "connector": dl.connector,
+                    "upstream": dl.upstream, "id": dl.id, "ref": format!("{}:{}", dl.upstream, dl.id),
+                    "connector": dl.connector,
                     "payload": payload, "payload_encoding": if text { "utf8" } else { "base64" },
                     "content_type": dl.content_type, "headers": dl.headers, "error": dl.error,
                     "attempts": dl.attempts, "first_failed_at": dl.first_failed_at,
@@ -203,127 +267,12 @@ pub fn dead_letters(
             }
         }
         if !full {
-            return out.finish();
-        }
-    }
-}
-
-pub fn outbox(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
-    let store = ctx.open_store()?;
-    let states = if args.all {
-        Vec::new()
-    } else {
-        vec![OutboxState::Pending, OutboxState::Failed]
-    };
-    let limit = if args.limit == 0 { 1000 } else { args.limit };
-    let mut out = Output::new(
-        args.json,
-        &[
-            "CREATED", "ACTION", "TARGET", "OPERATOR", "STATE", "TRIES", "ANSWER",
-        ],
-    );
-    for entry in store.page_outbox(&states, None, limit)? {
-        if args.json {
-            out.json(&outbox_json(&entry))?;
-        } else {
-            let answer = entry
-                .outcome
-                .as_ref()
-                .map(|o| o.summary.clone())
-                .or(entry.last_error.clone())
-                .unwrap_or_default();
-            out.row(vec![
-                entry.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                entry.action.kind.as_str().to_string(),
-                format!("{}:{}", entry.action.upstream, entry.action.target),
-                entry.action.operator.clone(),
-                outbox_state(&entry),
-                entry.attempts.to_string(),
-                answer,
-            ]);
-        }
-    }
-    out.finish()
-}
-
-pub fn audit(ctx: &Context, args: &ListArgs, verify: bool) -> Result<ExitCode> {
-    let store = ctx.open_store()?;
-    if verify {
-        return match store.verify_audit_chain()? {
-            AuditVerification::Intact { rows } => {
-                println!("audit log intact: {rows} rows, hash chain verified");
-                Ok(ExitCode::SUCCESS)
-            }
-            AuditVerification::Broken { seq, reason } => {
-                println!("audit log BROKEN at seq {seq}: {reason}");
-                Ok(ExitCode::FAILURE)
-            }
-        };
-    }
-    let limit = if args.limit == 0 {
-        usize::MAX
-    } else {
-        args.limit
-    };
-    let mut out = Output::new(
-        args.json,
-        &["SEQ", "AT", "OPERATOR", "EVENT", "TARGET", "DETAIL"],
-    );
-    let mut before = None;
-    let mut shown = 0;
-    while shown < limit {
-        let page = store.page_audit(before, PAGE.min(limit - shown))?;
-        if page.is_empty() {
             break;
         }
-        for e in page {
-            shown += 1;
-            before = Some(e.seq);
-            if args.json {
-                out.json(&serde_json::to_value(&e)?)?;
-            } else {
-                out.row(vec![
-                    e.seq.to_string(),
-                    e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                    e.operator.clone(),
-                    e.event.clone(),
-                    format!("{}:{}", e.upstream, e.target),
-                    e.detail.clone(),
-                ]);
-            }
-        }
     }
-    out.finish()
-}
-
-/// An outbox entry for scripts (the payload override is summarised by size, not dumped).
-pub fn outbox_json(entry: &OutboxEntry) -> serde_json::Value {
-    let a = &entry.action;
-    json!({
-        "id": entry.id, "idempotency_key": entry.idempotency_key, "action": a.kind, "upstream": a.upstream,
-        "target": a.target, "operator": a.operator, "note": a.note, "level": a.level,
-        "payload_bytes": a.payload.as_ref().map(Vec::len), "state": entry.state, "attempts": entry.attempts,
-        "next_attempt_at": entry.next_attempt_at, "last_error": entry.last_error, "outcome": entry.outcome,
-        "created_at": entry.created_at, "updated_at": entry.updated_at, "lease": entry.lease,
-    })
-}
-
-/// "pending", or "pending, held by host:pid:start since 10:42:07" (", holder gone" when that
-/// process no longer runs: the next worker takes the action over).
-fn outbox_state(entry: &OutboxEntry) -> String {
-    match &entry.lease {
-        Some(lease) => format!(
-            "{}, held by {}{}{}",
-            entry.state.as_str(),
-            lease.holder,
-            lease
-                .since
-                .map(|t| format!(" since {}", t.format("%H:%M:%S")))
-                .unwrap_or_default(),
-            if lease.alive { "" } else { ", holder gone" }
-        ),
-        None => entry.state.as_str().to_string(),
-    }
+    let code = out.finish()?;
+    more_hint(more, more >= COUNT_CAP);
+    Ok(code)
 }
 
 /// "in 4m12s" / "overdue 2m".
@@ -341,75 +290,4 @@ pub fn countdown(deadline: Timestamp, now: Timestamp) -> String {
     } else {
         format!("overdue {}", fmt(-secs))
     }
-}
-
-/// A table (sanitised, columns sized to content, capped) or JSON lines, written to stdout.
-struct Output {
-    json: bool,
-    headers: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Output {
-    fn new(json: bool, headers: &[&str]) -> Self {
-        Output {
-            json,
-            headers: headers.iter().map(|h| h.to_string()).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    fn row(&mut self, cells: Vec<String>) {
-        self.rows
-            .push(cells.iter().map(|c| sanitize::line(c)).collect());
-    }
-
-    fn json(&mut self, value: &serde_json::Value) -> Result<()> {
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{value}")?;
-        Ok(())
-    }
-
-    fn finish(self) -> Result<ExitCode> {
-        if self.json {
-            return Ok(ExitCode::SUCCESS);
-        }
-        const MAX_COL: usize = 60;
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count().min(MAX_COL));
-            }
-        }
-        let mut stdout = std::io::stdout().lock();
-        let last = widths.len().saturating_sub(1);
-        for row in std::iter::once(&self.headers).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-                let cell: String = if i == last {
-                    cell.clone()
-                } else {
-                    truncate(cell, *w)
-                };
-                line.push_str(&cell);
-                if i != last {
-                    line.push_str(&" ".repeat(w + 2 - cell.chars().count()));
-                }
-            }
-            writeln!(stdout, "{}", line.trim_end())?;
-        }
-        if self.rows.is_empty() {
-            writeln!(stdout, "(none)")?;
-        }
-        Ok(ExitCode::SUCCESS)
-    }
-}
-
-fn truncate(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }

@@ -7,7 +7,10 @@ pub mod console;
 pub mod demo;
 pub mod inventory;
 pub mod list;
+pub mod list_more;
 pub mod log_file;
+pub mod output;
+pub mod progress;
 pub mod routes;
 pub mod sync;
 pub mod watch;
@@ -102,16 +105,24 @@ pub fn log_dir() -> PathBuf {
         })
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Output into a closed pipe (`triage outbox | head`) ends the
+/// command quietly with success: the reader had what it wanted.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match dispatch(&cli).await {
+        Err(e) if output::is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+async fn dispatch(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
-        Some(Command::Demo(args)) => demo::run(&cli, args).await,
+        Some(Command::Demo(args)) => demo::run(cli, args).await,
         None => {
-            let ctx = Context::load(&cli)?;
+            let ctx = Context::load(cli)?;
             console::run(ctx, None).await
         }
         Some(command) => {
-            let ctx = Context::load(&cli)?;
+            let ctx = Context::load(cli)?;
             match command {
                 Command::Sync { once } => sync::run(&ctx, *once).await,
                 Command::Watch { tick, lease } => watch::run(&ctx, *tick, *lease).await,
@@ -124,8 +135,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::DeadLetters { list, state, grep } => {
                     list::dead_letters(&ctx, list, state.as_deref(), grep.as_deref())
                 }
-                Command::Outbox { list } => list::outbox(&ctx, list),
-                Command::Audit { list, verify } => list::audit(&ctx, list, *verify),
+                Command::Outbox { list, all } => list_more::outbox(&ctx, list, *all),
+                Command::Audit { list, verify } => list_more::audit(&ctx, list, *verify),
                 Command::Routes {
                     command: RoutesCommand::Test { facts, tree, json },
                 } => routes::test(&ctx, facts, *tree, *json),

@@ -4,17 +4,24 @@
 
 use std::process::ExitCode;
 
-use color_eyre::eyre::{Result, eyre};
+use color_eyre::eyre::Result;
 use serde_json::json;
 
 use super::Context;
+use super::output::say;
 use crate::domain::route_report;
 use crate::domain::routing::IncidentFacts;
 
 pub fn test(ctx: &Context, pairs: &[String], tree: bool, as_json: bool) -> Result<ExitCode> {
     let (config, routing) = (&ctx.config, &ctx.routing);
-    let facts = IncidentFacts::from_pairs(pairs.iter().map(String::as_str))
-        .map_err(|problem| eyre!("routes test: {problem}"))?;
+    let facts = match IncidentFacts::from_pairs(pairs.iter().map(String::as_str)) {
+        Ok(facts) => facts,
+        Err(problem) => {
+            // A usage error, like clap's: exit 2.
+            eprintln!("error: routes test: {problem}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let decision = routing.route(&facts, config);
     let chain = decision
         .chain
@@ -27,13 +34,14 @@ pub fn test(ctx: &Context, pairs: &[String], tree: bool, as_json: bool) -> Resul
             "decision": decision,
             "chain": chain,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        say(serde_json::to_string_pretty(&value)?)?;
     } else {
-        print!("{}", route_report::render(&decision, chain, tree));
+        let report = route_report::render(&decision, chain, tree);
+        say(report.trim_end_matches('\n'))?;
         if routing.only_implicit_default() {
-            println!(
-                "note: no [[route]] in the config; the implicit default applies (see `triage check`)"
-            );
+            say(
+                "note: no [[route]] in the config; the implicit default applies (see `triage check`)",
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@ use color_eyre::eyre::Result;
 use tokio::sync::broadcast;
 
 use super::Context;
+use super::progress::StateReporter;
 use crate::domain::ConnectionState;
 use crate::domain::redact;
 use crate::signals::{StopSignal, StopSignals};
@@ -36,7 +37,16 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
             ctx.config.upstreams.len(),
             ctx.store_path.display()
         );
-        let signal = stop.recv().await;
+        // Until a stop signal, tell each upstream's state as it changes (down, stale, live).
+        let state_writer = StoreWriter::open(&ctx.store_path)?;
+        let mut states = StateReporter::default();
+        let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
+        let signal = loop {
+            tokio::select! {
+                signal = stop.recv() => break signal,
+                _ = every_second.tick() => states.report(&state_writer).await?,
+            }
+        };
         crate::signals::notice(format_args!("sync: {} received; stopping", signal.name()));
         handle.shutdown().await;
         return Ok(ExitCode::SUCCESS);

@@ -10,6 +10,7 @@ use chrono::Utc;
 use color_eyre::eyre::Result;
 
 use super::Context;
+use super::progress::{EscalationReporter, StateReporter};
 use crate::signals::{StopSignal, StopSignals};
 use crate::sync::watcher::{WATCH_LOCK, evaluate, look_at_everything};
 use crate::sync::{StoreWriter, SyncHandle, SyncOptions, Upstreams};
@@ -22,6 +23,9 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
     let mut active: Option<SyncHandle> = None;
     let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
     let mut standby_reported = false;
+    // A line on stderr per escalation step and notification, and per upstream state change.
+    let mut steps = EscalationReporter::start(&writer).await?;
+    let mut states = StateReporter::default();
     loop {
         let now = Utc::now();
         let holder_id = holder.clone();
@@ -62,6 +66,8 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
                         handle.outbox_wakeup.notify_one();
                     }
                 }
+                states.report(&writer).await?;
+                steps.report(&writer).await?;
             }
             Err(other) => {
                 if let Some(handle) = active.take() {

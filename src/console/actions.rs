@@ -5,7 +5,9 @@
 use super::app::{App, Dialog, StatusLevel, View};
 use super::keymap::{Key, KeyAction};
 use super::msg::{Cmd, StoreCmd};
+use super::views::dead_letters::preview_of;
 use crate::domain::{Action, ActionKind, IncidentStatus, OutboxState, sanitize};
+use crate::store::PREVIEW_BYTES;
 
 /// A mutating key (read-only mode was already checked).
 pub fn mutate(app: &mut App, action: KeyAction) -> Vec<Cmd> {
@@ -114,19 +116,38 @@ fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         );
         return Vec::new();
     }
+    // The open detail's letter, else the selected row's (by id: the cursor follows its item).
     let selected = match &app.dead_letters.detail {
-        Some(d) => Some((
-            d.letter.upstream.clone(),
-            d.letter.id.clone(),
-            d.letter.connector.clone(),
-        )),
-        None => app
-            .dead_letters
-            .list
-            .selected_row()
-            .map(|r| (r.upstream.clone(), r.id.clone(), r.connector.clone())),
+        Some(d) => {
+            let dl = &d.letter;
+            let head = &dl.payload[..dl.payload.len().min(PREVIEW_BYTES)];
+            Some(Target {
+                upstream: dl.upstream.clone(),
+                id: dl.id.clone(),
+                connector: dl.connector.clone(),
+                error: format!("{}: {}", dl.error.code, dl.error.message),
+                attempts: dl.attempts,
+                payload: preview_of(head, dl.payload.len() as u64),
+            })
+        }
+        None => app.dead_letters.list.selected_row().map(|r| Target {
+            upstream: r.upstream.clone(),
+            id: r.id.clone(),
+            connector: r.connector.clone(),
+            error: format!("{}: {}", r.error_code, r.error_message),
+            attempts: r.attempts,
+            payload: preview_of(&r.preview, r.payload_len),
+        }),
     };
-    let Some((upstream, id, connector)) = selected else {
+    let Some(Target {
+        upstream,
+        id,
+        connector,
+        error,
+        attempts,
+        payload,
+    }) = selected
+    else {
         app.set_status(StatusLevel::Info, "no dead letter selected");
         return Vec::new();
     };
@@ -158,8 +179,21 @@ fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         id,
         connector,
         destination,
+        error,
+        attempts,
+        payload,
     });
     Vec::new()
+}
+
+/// The dead letter a replay or discard would act on.
+struct Target {
+    upstream: String,
+    id: String,
+    connector: String,
+    error: String,
+    attempts: u32,
+    payload: String,
 }
 
 fn retry(app: &mut App) -> Vec<Cmd> {

@@ -45,6 +45,24 @@ impl View {
     }
 }
 
+/// A place `Esc` goes back to, and its breadcrumb: `Incidents › inc-101`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crumb {
+    pub view: View,
+    /// What was selected there (raw; sanitised when drawn), if anything.
+    pub item: Option<String>,
+}
+
+impl Crumb {
+    /// `Incidents › inc-101` (raw).
+    pub fn label(&self) -> String {
+        match &self.item {
+            Some(item) => format!("{} › {item}", self.view.title()),
+            None => self.view.title().to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreStatus {
     Opening,
@@ -55,13 +73,18 @@ pub enum StoreStatus {
 /// A question the operator must answer before anything happens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dialog {
-    /// Replay or discard of one dead letter.
+    /// Replay or discard of one dead letter: what it acts on, as the operator saw it.
     ConfirmDeadLetter {
         kind: ActionKind,
         upstream: String,
         id: String,
         connector: String,
         destination: String,
+        /// "INVALID_FIELD: No such column …" (raw; sanitised when drawn).
+        error: String,
+        attempts: u32,
+        /// One-line payload preview (already sanitised).
+        payload: String,
     },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },
@@ -108,6 +131,9 @@ pub struct App {
     pub incident_detail: Option<IncidentDetail>,
     pub dead_letters: DeadLettersState,
     pub runbook: RunbookState,
+    /// Where `Esc` goes back to from the runbook (`o`/`4` push the view they left; switching
+    /// views with the number keys or Tab starts over).
+    pub back: Vec<Crumb>,
     pub activity: ActivityState,
     /// Pending and recently failed actions: marks on incident and dead-letter rows.
     pub open_actions: Vec<OutboxEntry>,
@@ -152,6 +178,7 @@ impl App {
             incident_detail: None,
             dead_letters: DeadLettersState::default(),
             runbook: RunbookState::default(),
+            back: Vec::new(),
             activity: ActivityState::default(),
             open_actions: Vec::new(),
             tracked_actions: Vec::new(),

@@ -3,10 +3,15 @@
 //! Everything here is already sanitised text, built once when the detail loads; plus the
 //! replays and discards triage sent for the letter (its attempt history, refreshed on changes).
 
+use super::scroll::Scroll;
 use crate::domain::{DeadLetter, OutboxEntry, sanitize};
 
 /// How many of triage's own actions on one dead letter the detail shows (newest first).
 pub const HISTORY_LIMIT: usize = 20;
+
+/// How much of a payload the detail shows (bytes of payload for a hex dump, of text
+/// otherwise): a 2 MiB message stays quick to draw, and a line says how much more there is.
+pub const PAYLOAD_SHOWN: usize = 64 * 1024;
 
 /// How the payload is shown.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +33,9 @@ pub struct DeadLetterDetail {
     pub missing_required: Vec<String>,
     /// The contract could not be read or parsed (shown, never fatal).
     pub contract_problem: Option<String>,
-    pub scroll: u16,
+    /// Bytes of the payload (hex) or of its text not shown ([`PAYLOAD_SHOWN`]); 0 = all shown.
+    pub payload_hidden: usize,
+    pub scroll: Scroll,
     /// Replays and discards triage queued for this letter, newest first (at most
     /// [`HISTORY_LIMIT`]); raw outbox entries, sanitised when drawn.
     pub history: Vec<OutboxEntry>,
@@ -70,14 +77,19 @@ impl DeadLetterDetail {
                     .map(str::to_string)
                     .collect(),
             ),
-            (None, false) => PayloadView::Hex(hex_dump(&letter.payload)),
+            (None, false) => {
+                let shown = letter.payload.len().min(PAYLOAD_SHOWN);
+                PayloadView::Hex(hex_dump(&letter.payload[..shown]))
+            }
         };
+        let (payload, payload_hidden) = bound(payload, letter.payload.len());
         DeadLetterDetail {
             letter,
             payload,
             missing_required,
             contract_problem,
-            scroll: 0,
+            payload_hidden,
+            scroll: Scroll::default(),
             history: Vec::new(),
         }
     }
@@ -91,6 +103,50 @@ impl DeadLetterDetail {
     /// Is this the detail of `(upstream, id)`?
     pub fn is_of(&self, upstream: &str, id: &str) -> bool {
         self.letter.upstream == upstream && self.letter.id == id
+    }
+}
+
+/// Keeps the payload's lines up to [`PAYLOAD_SHOWN`] bytes of text; returns them and how many
+/// bytes are not shown (for a hex dump: of the payload of `payload_len` bytes).
+fn bound(view: PayloadView, payload_len: usize) -> (PayloadView, usize) {
+    let cut = |lines: Vec<String>| {
+        let total: usize = lines.iter().map(|l| l.len() + 1).sum();
+        if total <= PAYLOAD_SHOWN {
+            return (lines, 0);
+        }
+        let mut used = 0;
+        let mut kept = Vec::new();
+        for line in lines {
+            if used + line.len() + 1 > PAYLOAD_SHOWN {
+                if kept.is_empty() {
+                    // One huge line: keep its start.
+                    let end = (0..=PAYLOAD_SHOWN)
+                        .rev()
+                        .find(|&i| line.is_char_boundary(i))
+                        .unwrap_or(0);
+                    used = end;
+                    kept.push(line[..end].to_string());
+                }
+                break;
+            }
+            used += line.len() + 1;
+            kept.push(line);
+        }
+        (kept, total.saturating_sub(used))
+    };
+    match view {
+        PayloadView::Hex(lines) => {
+            let hidden = payload_len.saturating_sub(PAYLOAD_SHOWN);
+            (PayloadView::Hex(lines), hidden)
+        }
+        PayloadView::Text(lines) => {
+            let (lines, hidden) = cut(lines);
+            (PayloadView::Text(lines), hidden)
+        }
+        PayloadView::Json { lines, unexpected } => {
+            let (lines, hidden) = cut(lines);
+            (PayloadView::Json { lines, unexpected }, hidden)
+        }
     }
 }
 

@@ -19,22 +19,26 @@ pub struct IncidentClock<'a> {
     pub chain: Option<&'a EscalationChain>,
 }
 
-/// The clock of `incident` routed by `route`; `None` while it has no stored route.
+/// The clock of `incident` routed by `route`, with the levels taken per ack cycle (`taken`:
+/// what `triage watch` and escalates recorded, so the level shown is the one actually taken);
+/// `None` while it has no stored route.
 pub fn incident_clock<'a>(
     app: &'a App,
     incident: &Incident,
     route: Option<&StoredRoute>,
+    taken: &[(Timestamp, u32)],
 ) -> Option<IncidentClock<'a>> {
     let route = route?;
     let chain = route
         .chain
         .as_deref()
         .and_then(|name| app.routing.chain(name));
-    let clock = sla::clock(
+    let clock = sla::clock_with_taken(
         &SlaInput::from_incident(incident),
         std::time::Duration::from_secs(route.ack_sla_secs),
         chain,
         app.now,
+        taken,
     );
     Some(IncidentClock { clock, chain })
 }

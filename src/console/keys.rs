@@ -5,6 +5,7 @@ use super::app::{App, Dialog, FilterInput, StatusLevel, View};
 use super::filter::{current_filter, on_filter_key, set_filter};
 use super::keymap::{Key, KeyAction};
 use super::msg::{Cmd, StoreCmd};
+use super::scroll::Scroll;
 use super::update::load_view;
 use super::{actions, open};
 
@@ -115,17 +116,18 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
     }
 }
 
+/// Number keys and Tab: another view. The runbook view (`4`) shows the runbook of the row
+/// selected where it was pressed, like `o`, and Esc goes back there.
 pub fn switch_view(app: &mut App, view: View) -> Vec<Cmd> {
     if app.view == view {
         return Vec::new();
     }
-    app.view = view;
-    let mut cmds = load_view(app);
-    if view == View::Runbook && app.runbook.text.is_none() && app.runbook.problem.is_none() {
-        cmds.extend(open::open_runbook_for_selection(app));
-        app.view = View::Runbook;
+    if view == View::Runbook {
+        return open::open_runbook(app);
     }
-    cmds
+    app.back.clear();
+    app.view = view;
+    load_view(app)
 }
 
 fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
@@ -136,7 +138,7 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
         }
         View::Incidents => {
             if let Some(detail) = &mut app.incident_detail {
-                detail.scroll = clamp_scroll(detail.scroll, delta);
+                detail.scroll.scroll_by(delta);
             } else if let Some((seq, request)) = app.incidents.move_by(delta) {
                 return vec![Cmd::store(StoreCmd::LoadIncidents {
                     seq,
@@ -147,7 +149,7 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
         }
         View::DeadLetters => {
             if let Some(detail) = &mut app.dead_letters.detail {
-                detail.scroll = clamp_scroll(detail.scroll, delta);
+                detail.scroll.scroll_by(delta);
             } else if let Some((seq, request)) = app.dead_letters.list.move_by(delta) {
                 let connector = app.dead_letters.connector.clone();
                 return vec![Cmd::store(StoreCmd::LoadDeadLetters {
@@ -157,7 +159,7 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
                 })];
             }
         }
-        View::Runbook => app.runbook.scroll = clamp_scroll(app.runbook.scroll, delta),
+        View::Runbook => app.runbook.scroll.scroll_by(delta),
         View::Activity => {
             if let Some((seq, request)) = app.activity.list.move_by(delta) {
                 return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
@@ -169,10 +171,6 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
 
 fn clamp_move(cursor: usize, delta: isize, count: usize) -> usize {
     (cursor as isize + delta).clamp(0, count.saturating_sub(1) as isize) as usize
-}
-
-fn clamp_scroll(scroll: u16, delta: isize) -> u16 {
-    (scroll as isize + delta).clamp(0, u16::MAX as isize) as u16
 }
 
 fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
@@ -189,10 +187,10 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
             let (seq, request) = if top { list.top() } else { list.bottom() };
             return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
         }
-        View::Runbook => app.runbook.scroll = if top { 0 } else { runbook_bottom(app) },
+        View::Runbook => top_or_bottom_of(&mut app.runbook.scroll, top),
         View::Incidents => {
             if let Some(detail) = &mut app.incident_detail {
-                detail.scroll = if top { 0 } else { u16::MAX / 2 };
+                top_or_bottom_of(&mut detail.scroll, top);
                 return Vec::new();
             }
             let (seq, request) = if top {
@@ -208,7 +206,7 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
         }
         View::DeadLetters => {
             if let Some(detail) = &mut app.dead_letters.detail {
-                detail.scroll = if top { 0 } else { u16::MAX / 2 };
+                top_or_bottom_of(&mut detail.scroll, top);
                 return Vec::new();
             }
             let list = &mut app.dead_letters.list;
@@ -224,9 +222,8 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
     Vec::new()
 }
 
-fn runbook_bottom(app: &App) -> u16 {
-    let lines = app.runbook.text.as_ref().map_or(0, |t| t.lines.len());
-    u16::try_from(lines.saturating_sub(app.body_rows())).unwrap_or(u16::MAX)
+fn top_or_bottom_of(scroll: &mut Scroll, top: bool) {
+    if top { scroll.top() } else { scroll.bottom() }
 }
 
 fn back(app: &mut App) -> Vec<Cmd> {
@@ -251,7 +248,10 @@ fn back(app: &mut App) -> Vec<Cmd> {
         })];
     }
     if app.view == View::Runbook {
-        return switch_view(app, View::Connectors);
+        // Back where `o` or `4` was pressed (its detail, list and cursor are as they were).
+        let to = app.back.pop().map_or(View::Connectors, |crumb| crumb.view);
+        app.view = to;
+        return load_view(app);
     }
     Vec::new()
 }

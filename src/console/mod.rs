@@ -16,6 +16,7 @@ pub mod keys;
 pub mod msg;
 pub mod open;
 pub mod paging;
+pub mod scroll;
 pub mod terminal;
 pub mod theme;
 pub mod update;
@@ -122,6 +123,6 @@ pub(crate) fn runbook_view_state(
         path,
         text,
         problem,
-        scroll: 0,
+        scroll: Default::default(),
     }
 }

@@ -1,9 +1,10 @@
 //! Keys that open things: Enter (a connector's dead letters, a dead letter's detail, an
-//! incident's detail) and `o` (the runbook of the selected row: its route's, else its connector's).
+//! incident's detail) and `o`/`4` (the runbook of the selected row: its route's, else its
+//! connector's; the view left goes on the back stack).
 
 use std::path::PathBuf;
 
-use super::app::{App, IncidentDetail, RunbookState, View};
+use super::app::{App, Crumb, IncidentDetail, RunbookState, View};
 use super::msg::{Cmd, StoreCmd};
 use crate::domain::sanitize;
 
@@ -29,7 +30,8 @@ pub fn open(app: &mut App) -> Vec<Cmd> {
                 return Vec::new();
             };
             // Shown at once from the row; the store's fresh copy replaces it.
-            let mut detail = IncidentDetail::new(row.incident.clone(), row.route.clone());
+            let mut detail = IncidentDetail::new(row.incident.clone(), row.route.clone())
+                .with_taken(row.taken.clone());
             detail.loading = true;
             let cmd = StoreCmd::LoadIncidentDetail {
                 upstream: row.incident.upstream.clone(),
@@ -100,11 +102,38 @@ fn selected_route_runbook(app: &App) -> Option<PathBuf> {
     route.and_then(|r| r.runbook.as_ref()).map(PathBuf::from)
 }
 
-/// `o`: the runbook of the selected row's connector.
+/// `o` (and `4`): the runbook of the selected row's route or connector; the view it was
+/// pressed on goes on the back stack (Esc returns there). From Activity, which selects no
+/// connector, the runbook already loaded stays.
 pub fn open_runbook(app: &mut App) -> Vec<Cmd> {
-    let cmds = open_runbook_for_selection(app);
+    if app.view != View::Runbook {
+        app.back.push(crumb(app));
+    }
+    let keep = app.view == View::Activity && app.runbook.connector.is_some();
+    let cmds = if keep {
+        Vec::new()
+    } else {
+        open_runbook_for_selection(app)
+    };
     app.view = View::Runbook;
     cmds
+}
+
+/// The current view and its selected item, as a breadcrumb.
+fn crumb(app: &App) -> Crumb {
+    let item = match app.view {
+        View::Connectors => app.connectors.selected().map(|r| r.connector.id.clone()),
+        View::Incidents => selected_incident(app).map(|i| i.id.clone()),
+        View::DeadLetters => match &app.dead_letters.detail {
+            Some(detail) => Some(detail.letter.id.clone()),
+            None => app.dead_letters.list.selected_row().map(|r| r.id.clone()),
+        },
+        View::Runbook | View::Activity => None,
+    };
+    Crumb {
+        view: app.view,
+        item,
+    }
 }
 
 /// Loads the runbook for the selected row (or the first connector when nothing is selected).

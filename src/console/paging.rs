@@ -7,7 +7,7 @@
 //! narrowed with the same match (`domain::search`) on what they show.
 
 use crate::domain::routing::StoredRoute;
-use crate::domain::{Incident, OutboxEntry, search};
+use crate::domain::{Incident, OutboxEntry, Timestamp, search};
 use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, OutboxKey, PageDir};
 
 /// Rows per store page.
@@ -55,6 +55,10 @@ pub struct PagedList<T: PagedRow> {
     /// The filter being typed or applied; `window.filter` is the one the loaded rows answer.
     pub filter: String,
     selected: Option<(String, String)>,
+    /// A navigation (top, bottom, the neighbouring page, a new filter) whose page has not
+    /// arrived: a reload meanwhile (a live update) repeats it, instead of reloading the old
+    /// window and landing the cursor on whatever row now sits at its index.
+    pending: Option<PageRequest<T::Key>>,
     has_before: bool,
     has_after: bool,
 }
@@ -74,6 +78,7 @@ impl<T: PagedRow> Default for PagedList<T> {
             request_seq: 0,
             filter: String::new(),
             selected: None,
+            pending: None,
             has_before: false,
             has_after: false,
         }
@@ -101,9 +106,19 @@ impl<T: PagedRow> PagedList<T> {
 
     /// A new request for the same window (a reload after a change notice).
     pub fn reload(&mut self) -> (u64, PageRequest<T::Key>) {
+        if let Some(pending) = self.pending.clone() {
+            return self.next_request(pending);
+        }
         let mut request = self.window.clone();
         request.land = Landing::Keep;
         self.next_request(request)
+    }
+
+    /// A request that moves the window; remembered until its page arrives.
+    fn navigate(&mut self, request: PageRequest<T::Key>) -> (u64, PageRequest<T::Key>) {
+        let (seq, request) = self.next_request(request);
+        self.pending = Some(request.clone());
+        (seq, request)
     }
 
     fn next_request(&mut self, mut request: PageRequest<T::Key>) -> (u64, PageRequest<T::Key>) {
@@ -120,7 +135,7 @@ impl<T: PagedRow> PagedList<T> {
             if self.has_after && !self.filter_pending() {
                 let last = self.rows.last()?.key();
                 self.selected = None;
-                return Some(self.next_request(PageRequest {
+                return Some(self.navigate(PageRequest {
                     anchor: Some(last),
                     dir: PageDir::Forward,
                     filter: String::new(),
@@ -132,7 +147,7 @@ impl<T: PagedRow> PagedList<T> {
             if self.has_before && !self.filter_pending() {
                 let first = self.rows.first()?.key();
                 self.selected = None;
-                return Some(self.next_request(PageRequest {
+                return Some(self.navigate(PageRequest {
                     anchor: Some(first),
                     dir: PageDir::Backward,
                     filter: String::new(),
@@ -151,7 +166,7 @@ impl<T: PagedRow> PagedList<T> {
     pub fn top(&mut self) -> (u64, PageRequest<T::Key>) {
         self.selected = None;
         self.cursor = 0;
-        self.next_request(PageRequest {
+        self.navigate(PageRequest {
             anchor: None,
             dir: PageDir::Forward,
             filter: String::new(),
@@ -162,7 +177,7 @@ impl<T: PagedRow> PagedList<T> {
     /// Last row of the whole list (the last page).
     pub fn bottom(&mut self) -> (u64, PageRequest<T::Key>) {
         self.selected = None;
-        self.next_request(PageRequest {
+        self.navigate(PageRequest {
             anchor: None,
             dir: PageDir::Backward,
             filter: String::new(),
@@ -181,6 +196,7 @@ impl<T: PagedRow> PagedList<T> {
         if seq != self.request_seq {
             return false;
         }
+        self.pending = None;
         let full = rows.len() >= limit;
         let anchored = request.anchor.is_some();
         if rows.is_empty() && anchored && request.land != Landing::Keep && !self.rows.is_empty() {
@@ -249,7 +265,7 @@ impl<T: PagedRow> PagedList<T> {
             })
             .unwrap_or(0);
         self.remember();
-        Some(self.next_request(PageRequest {
+        Some(self.navigate(PageRequest {
             anchor: None,
             dir: PageDir::Forward,
             filter: String::new(),
@@ -280,6 +296,8 @@ pub struct IncidentRow {
     pub incident: Incident,
     /// `None` until sync routed the incident.
     pub route: Option<StoredRoute>,
+    /// Escalation levels taken per ack cycle (`Store::escalation_levels`).
+    pub taken: Vec<(Timestamp, u32)>,
 }
 
 impl PagedRow for IncidentRow {

@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use super::app::{App, StatusLevel, StoreStatus, View};
 use super::msg::{Cmd, Msg, StoreCmd};
-use super::{keys, runbook_view_state};
+use super::{keys, runbook_view_state, scroll};
 use crate::domain::{OutboxState, Timestamp};
 use crate::store::ChangeNotice;
 
@@ -13,6 +13,14 @@ use crate::store::ChangeNotice;
 const FAILED_MARK_WINDOW_MINUTES: i64 = 30;
 
 pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
+    let cmds = apply(app, msg);
+    if app.dirty {
+        scroll::refresh(app);
+    }
+    cmds
+}
+
+fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
     match msg {
         Msg::Key { key, now } => {
             app.now = now;
@@ -123,7 +131,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             if let Some(shown) = &mut app.incident_detail
                 && shown.is_of(&fresh.incident.upstream, &fresh.incident.id)
             {
-                let scroll = shown.scroll;
+                let scroll = std::mem::take(&mut shown.scroll);
                 *shown = *fresh;
                 shown.scroll = scroll;
                 app.dirty = true;

@@ -8,8 +8,9 @@ use ratatui::text::Text;
 use super::detail::DeadLetterDetail;
 use super::msg::ConnectorRow;
 use super::paging::PagedList;
+use super::scroll::Scroll;
 use crate::domain::routing::StoredRoute;
-use crate::domain::{Incident, OutboxEntry, sanitize};
+use crate::domain::{Incident, OutboxEntry, Timestamp, sanitize};
 use crate::store::{AuditEntry, DeadLetterSummary};
 
 #[derive(Debug, Clone, Default)]
@@ -46,11 +47,13 @@ pub struct IncidentDetail {
     pub incident: Incident,
     /// `None` until sync routed the incident.
     pub route: Option<StoredRoute>,
+    /// Escalation levels taken per ack cycle (`Store::escalation_levels`).
+    pub taken: Vec<(Timestamp, u32)>,
     /// The incident's detail text, sanitised, one entry per line.
     pub text: Vec<String>,
     /// True while shown from the list row, before the store answered.
     pub loading: bool,
-    pub scroll: u16,
+    pub scroll: Scroll,
 }
 
 impl IncidentDetail {
@@ -62,10 +65,17 @@ impl IncidentDetail {
         IncidentDetail {
             incident,
             route,
+            taken: Vec::new(),
             text,
             loading: false,
-            scroll: 0,
+            scroll: Scroll::default(),
         }
+    }
+
+    /// The same detail with the escalation levels taken per ack cycle.
+    pub fn with_taken(mut self, taken: Vec<(Timestamp, u32)>) -> Self {
+        self.taken = taken;
+        self
     }
 
     /// Is this the detail of `(upstream, id)`?
@@ -88,7 +98,7 @@ pub struct RunbookState {
     pub path: Option<PathBuf>,
     pub text: Option<Text<'static>>,
     pub problem: Option<String>,
-    pub scroll: u16,
+    pub scroll: Scroll,
 }
 
 /// The Activity view: triage's actions (the outbox, keyset-paged like the other lists, filtered

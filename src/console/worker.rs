@@ -235,10 +235,12 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             let mut rows = Vec::new();
             for (key, incident) in store.page_incidents(&query)? {
                 let route = store.incident_route(&incident.upstream, &incident.id)?;
+                let taken = store.escalation_levels(&incident.upstream, &incident.id)?;
                 rows.push(IncidentRow {
                     key,
                     incident,
                     route,
+                    taken,
                 });
             }
             Msg::Incidents {
@@ -297,7 +299,10 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
         StoreCmd::LoadIncidentDetail { upstream, id } => match store.incident(&upstream, &id)? {
             Some(incident) => {
                 let route = store.incident_route(&upstream, &id)?;
-                Msg::IncidentDetail(Box::new(IncidentDetail::new(incident, route)))
+                let taken = store.escalation_levels(&upstream, &id)?;
+                Msg::IncidentDetail(Box::new(
+                    IncidentDetail::new(incident, route).with_taken(taken),
+                ))
             }
             None => Msg::StoreError {
                 what: format!("incident {}", crate::domain::sanitize::line(&id)),

@@ -34,6 +34,42 @@ pub const BUILTIN_RUNBOOKS: &[(&str, &str)] = &[
 /// Writes `triage.toml` for the built-in demo inventory pointing at `url` (upstream id `demo`),
 /// plus `runbooks/*.md` and `contracts/*.json` beside it. Returns the path of the toml.
 pub fn write_demo_config(dir: &Path, url: &str) -> std::io::Result<PathBuf> {
+    write_demo_config_with_token(dir, url, None)
+}
+
+/// [`write_demo_config`] for a demo that requires `token`: the token goes into `demo.token`
+/// beside the config (created with mode 0600, only the owner can read it) and the upstream
+/// reads it with `token_file`, so the written config works as it is.
+pub fn write_demo_config_with_token(
+    dir: &Path,
+    url: &str,
+    token: Option<&str>,
+) -> std::io::Result<PathBuf> {
+    if let Some(token) = token {
+        write_private(&dir.join(TOKEN_FILE), token)?;
+    }
+    write_config_files(dir, url, token.is_some())
+}
+
+/// The token file written beside a demo config that needs one.
+pub const TOKEN_FILE: &str = "demo.token";
+
+/// Writes `text` to `path`, readable and writable by the owner only (0600), even when the file
+/// already existed with wider permissions.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    writeln!(file, "{text}")
+}
+
+fn write_config_files(dir: &Path, url: &str, with_token: bool) -> std::io::Result<PathBuf> {
     let scenario = Scenario::builtin();
     std::fs::create_dir_all(dir.join("runbooks"))?;
     std::fs::create_dir_all(dir.join("contracts"))?;
@@ -44,7 +80,7 @@ pub fn write_demo_config(dir: &Path, url: &str) -> std::io::Result<PathBuf> {
         std::fs::write(dir.join("contracts").join(name), text)?;
     }
     let path = dir.join("triage.toml");
-    std::fs::write(&path, render(&scenario, url))?;
+    std::fs::write(&path, render(&scenario, url, with_token))?;
     Ok(path)
 }
 
@@ -53,7 +89,7 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
 }
 
-fn render(scenario: &Scenario, url: &str) -> String {
+fn render(scenario: &Scenario, url: &str, with_token: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -68,6 +104,9 @@ fn render(scenario: &Scenario, url: &str) -> String {
     let _ = writeln!(out, "default_ack_sla = \"30m\"");
     let _ = writeln!(out, "bridge = \"#incident-bridge\"\n");
     let _ = writeln!(out, "[[upstream]]\nid = \"demo\"\nkind = \"connector_api\"");
+    if with_token {
+        let _ = writeln!(out, "token_file = {}", quoted(TOKEN_FILE));
+    }
     let _ = writeln!(
         out,
         "url = {}\npoll_interval = \"2s\"\ntimeout = \"10s\"\n",
@@ -239,7 +278,7 @@ mod tests {
 
     #[test]
     fn rendered_config_is_valid_toml_with_every_connector() {
-        let text = render(&Scenario::builtin(), "http://127.0.0.1:7777");
+        let text = render(&Scenario::builtin(), "http://127.0.0.1:7777", false);
         let value: toml::Table = toml::from_str(&text).unwrap();
         let connectors = value["connector"].as_array().unwrap();
         assert_eq!(connectors.len(), 5);

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config_writer::write_demo_config;
+pub use config_writer::{TOKEN_FILE, write_demo_config, write_demo_config_with_token};
 pub use faults::FaultPlan;
 pub use scenario::{
     Baseline, ConnectorSpec, FaultKind, FaultSpec, IncidentSpec, LinkSpec, PayloadKind, PersonSpec,

@@ -26,13 +26,25 @@ impl Severity {
 
     /// Lenient parse for upstream labels (`page`, `error`, `minor`… map to the nearest level).
     pub fn parse_lenient(s: &str) -> Self {
-        match s.to_ascii_lowercase().as_str() {
+        Severity::parse_known(s).unwrap_or(Severity::Info)
+    }
+
+    /// A severity name or a common alias (ASCII case ignored); `None` for anything else.
+    pub fn parse_known(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
             "critical" | "crit" | "page" | "p1" | "sev1" => Severity::Critical,
             "major" | "error" | "high" | "p2" | "sev2" => Severity::Major,
             "warning" | "warn" | "minor" | "medium" | "p3" | "sev3" => Severity::Warning,
-            _ => Severity::Info,
-        }
+            "info" | "informational" | "low" | "none" | "p4" | "p5" | "sev4" | "sev5" => {
+                Severity::Info
+            }
+            _ => return None,
+        })
     }
+
+    /// What [`Severity::parse_known`] accepts, for error messages.
+    pub const ALLOWED: &'static str = "critical, major, warning or info (aliases: crit, page, \
+        p1-p5, sev1-sev5, error, high, warn, minor, medium, low, informational, none)";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +105,24 @@ pub struct Incident {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub links: Vec<Link>,
+}
+
+/// How the detail of an incident muted by a broader silence (a maintenance window, not an ack)
+/// starts: "Silenced by carol@maint until 14:00: CRM maintenance window" (UTC).
+pub const SILENCED_BY: &str = "Silenced by ";
+
+impl Incident {
+    /// "Silenced by … until …: comment" when a silence that is nobody's ack mutes this
+    /// suppressed incident (the first line of its detail, written by the Alertmanager adapter).
+    pub fn silence_note(&self) -> Option<&str> {
+        if self.status != IncidentStatus::Suppressed {
+            return None;
+        }
+        self.detail
+            .lines()
+            .next()
+            .filter(|line| line.starts_with(SILENCED_BY))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

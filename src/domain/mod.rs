@@ -21,7 +21,7 @@ pub use action::{
 };
 pub use connector::{Connector, ConnectorReport, ConnectorStatus, Direction, QueueStats};
 pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterState, PayloadEncoding};
-pub use incident::{Incident, IncidentStatus, Link, Severity};
+pub use incident::{Incident, IncidentStatus, Link, SILENCED_BY, Severity};
 pub use upstream_state::{ConnectionState, UpstreamKind};
 
 /// Timestamps are always UTC.

@@ -102,7 +102,8 @@ impl IncidentFacts {
     }
 
     /// `connector=x kind=y severity=major upstream=z label.team=revops`; severity is normalised
-    /// like upstream labels are (`page` → `critical`). Unknown keys are an error naming the keys.
+    /// like upstream labels are (`page` → `critical`). Unknown keys and severities are errors
+    /// naming what is allowed.
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = &'a str>,
     ) -> Result<IncidentFacts, String> {
@@ -118,7 +119,13 @@ impl IncidentFacts {
                 Some(FactKey::Connector) => facts.connector = value,
                 Some(FactKey::Kind) => facts.kind = value,
                 Some(FactKey::Severity) => {
-                    facts.severity = Severity::parse_lenient(&value).as_str().to_owned();
+                    let Some(severity) = Severity::parse_known(&value) else {
+                        return Err(format!(
+                            "severity={value}: unknown severity; expected {}",
+                            Severity::ALLOWED
+                        ));
+                    };
+                    facts.severity = severity.as_str().to_owned();
                 }
                 Some(FactKey::Upstream) => facts.upstream = value,
                 Some(FactKey::Label(name)) => {

@@ -154,17 +154,7 @@ pub fn clock(
         .take_while(|step| add(ack_deadline, step.after) <= now)
         .count();
     let level_due = u32::try_from(due_count).unwrap_or(u32::MAX);
-    let next_level = level_due.max(level_reached).saturating_add(1);
-    let next_step = chain
-        .and_then(|c| c.step_for_level(next_level))
-        .map(|step| {
-            let at = add(ack_deadline, step.after);
-            NextStep {
-                level: next_level,
-                at,
-                in_: at - now,
-            }
-        });
+    let next_step = next_step(chain, ack_deadline, level_due.max(level_reached), now);
     SlaClock {
         state,
         cycle_started_at,
@@ -175,4 +165,52 @@ pub fn clock(
         level_reached,
         next_step,
     }
+}
+
+/// The chain's first step beyond `level`, and when it fires.
+fn next_step(
+    chain: Option<&EscalationChain>,
+    ack_deadline: Timestamp,
+    level: u32,
+    now: Timestamp,
+) -> Option<NextStep> {
+    let next_level = level.saturating_add(1);
+    chain
+        .and_then(|c| c.step_for_level(next_level))
+        .map(|step| {
+            let at = add(ack_deadline, step.after);
+            NextStep {
+                level: next_level,
+                at,
+                in_: at - now,
+            }
+        })
+}
+
+/// The clock with the levels taken per ack cycle (`(cycle_started_at, level)`, as
+/// `Store::escalation_levels` returns them: `triage watch`'s steps and the operator's
+/// escalates): the level taken in the current cycle counts as reached, even when the upstream
+/// does not report it (Alertmanager) or the ack expired since (a new cycle).
+pub fn clock_with_taken(
+    incident: &SlaInput,
+    ack_sla: Duration,
+    chain: Option<&EscalationChain>,
+    now: Timestamp,
+    taken: &[(Timestamp, u32)],
+) -> SlaClock {
+    let mut c = clock(incident, ack_sla, chain, now);
+    let cycle_ms = c.cycle_started_at.timestamp_millis();
+    let recorded = taken
+        .iter()
+        .filter(|(cycle, _)| cycle.timestamp_millis() == cycle_ms)
+        .map(|(_, level)| *level)
+        .max()
+        .unwrap_or(0);
+    if recorded > c.level_reached {
+        c.level_reached = recorded;
+        if c.state == ClockState::Running {
+            c.next_step = next_step(chain, c.ack_deadline, c.level_due.max(recorded), now);
+        }
+    }
+    c
 }

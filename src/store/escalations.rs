@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::audit::{NewAuditRow, append};
-use super::codec::ms;
+use super::codec::{from_ms, ms};
 use super::outbox::insert_action;
 use super::{Result, Store, StoreError};
 use crate::domain::{Action, OutboxEntry, Timestamp};
@@ -42,6 +42,34 @@ impl Store {
             .optional()
             .map_err(|e| self.sqlite(e))?;
         Ok(level.map_or(0, |l| u32::try_from(l).unwrap_or(0)))
+    }
+
+    /// Every level taken for the incident, per ack cycle: `(cycle_started_at, level)`, oldest
+    /// cycle first (the console's clocks; see `domain::sla::clock_with_taken`).
+    pub fn escalation_levels(
+        &self,
+        upstream: &str,
+        incident: &str,
+    ) -> Result<Vec<(Timestamp, u32)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT cycle_ms, level FROM escalations WHERE upstream = ?1 AND id = ?2 ORDER BY cycle_ms",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(params![upstream, incident], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (cycle, level) = row.map_err(|e| self.sqlite(e))?;
+            if let Some(at) = from_ms(cycle) {
+                out.push((at, u32::try_from(level).unwrap_or(0)));
+            }
+        }
+        Ok(out)
     }
 
     /// Records the step and enqueues its actions in one transaction. Returns `None` (writing

@@ -249,10 +249,17 @@ impl Alertmanager {
         alerts: &[GettableAlert],
     ) -> Incident {
         let label = |k: &str| alert.labels.get(k).cloned();
-        let acks = Self::acks_of(alert, silences);
-        let ack = acks.first();
+        // Only a silence of exactly this alert is someone's ack; a broader one (a maintenance
+        // window) mutes it without anyone acknowledging it.
+        let covering = Self::acks_of(alert, silences);
+        let ack = covering.iter().find(|s| Self::acks_exactly(alert, s));
+        let broad = covering.iter().find(|s| !Self::acks_exactly(alert, s));
+        let muted = match (ack, broad) {
+            (None, Some(silence)) => Some(silence_note(silence, Utc::now())),
+            _ => None,
+        };
         let inhibition = Self::inhibition_note(alert, alerts);
-        let updated_at = acks
+        let updated_at = covering
             .iter()
             .map(|s| s.updated_at)
             .chain([alert.updated_at, alert.starts_at])
@@ -279,10 +286,10 @@ impl Alertmanager {
             severity: label("severity")
                 .map(|s| Severity::parse_lenient(&s))
                 .unwrap_or(Severity::Warning),
-            status: match (ack, &inhibition) {
+            status: match (ack, muted.is_some() || inhibition.is_some()) {
                 (Some(_), _) => IncidentStatus::Acknowledged,
-                (None, Some(_)) => IncidentStatus::Suppressed,
-                (None, None) => IncidentStatus::Open,
+                (None, true) => IncidentStatus::Suppressed,
+                (None, false) => IncidentStatus::Open,
             },
             title: alert
                 .annotations
@@ -291,10 +298,11 @@ impl Alertmanager {
                 .unwrap_or(alertname),
             detail: {
                 let description = alert.annotations.get("description").cloned();
-                match (description, inhibition) {
-                    (Some(d), Some(i)) => format!("{d}\n\n{i}"),
-                    (d, i) => d.or(i).unwrap_or_default(),
-                }
+                [muted, description, inhibition]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("\n\n")
             },
             opened_at: alert.starts_at,
             updated_at: updated_at.unwrap_or(alert.updated_at),
@@ -561,4 +569,24 @@ impl Upstream for Alertmanager {
             }
         }
     }
+}
+
+/// "Silenced by carol@maint until 14:00: CRM maintenance window" (UTC; the first line of the
+/// detail of an alert muted by a broader silence; `domain::incident::silence_note` finds it).
+fn silence_note(silence: &GettableSilence, now: Timestamp) -> String {
+    let until = if silence.ends_at - now < chrono::Duration::hours(20) {
+        silence.ends_at.format("%H:%M")
+    } else {
+        silence.ends_at.format("%Y-%m-%d %H:%M")
+    };
+    let comment = silence.comment.trim();
+    let mut note = format!(
+        "{}{} until {until}",
+        crate::domain::SILENCED_BY,
+        sanitize::line(&silence.created_by)
+    );
+    if !comment.is_empty() {
+        note.push_str(&format!(": {}", sanitize::line(comment)));
+    }
+    note
 }

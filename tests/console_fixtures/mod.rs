@@ -371,6 +371,7 @@ pub fn incident_row(incident: Incident) -> IncidentRow {
         key,
         incident,
         route: None,
+        taken: Vec::new(),
     }
 }
 

@@ -1,6 +1,6 @@
-//! Dead-letter detail (Enter on a dead letter): why it died (error, upstream response),
-//! contract violations, the attempt history (the upstream's count and triage's own replays and
-//! discards), the payload (pretty JSON, text or hex), headers and the upstream's response.
+//! Dead-letter detail (Enter on a dead letter): why it died (error, contract violations),
+//! headers and the upstream's response, the attempt history (the upstream's count and triage's
+//! own replays and discards), then the payload (pretty JSON, text or hex; bounded).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,21 +8,24 @@ use ratatui::text::{Line, Span};
 
 use super::{dead_letter_history, safe};
 use crate::console::app::App;
-use crate::console::detail::{DeadLetterDetail, PayloadView};
+use crate::console::detail::{DeadLetterDetail, PAYLOAD_SHOWN, PayloadView};
 use crate::domain::sanitize;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &DeadLetterDetail) {
     let lines = lines(app, detail, area.width);
     let dl = &detail.letter;
     let title = format!(
-        " Dead letter {} · {} · Esc back ",
+        " Dead letters › {} · {} · Esc back ",
         safe(&dl.id),
         safe(&dl.connector)
     );
-    super::render_detail_pane(frame, area, app, title, lines, detail.scroll);
+    super::render_detail_pane(frame, area, app, title, lines, &detail.scroll);
 }
 
-fn lines(app: &App, detail: &DeadLetterDetail, width: u16) -> Vec<Line<'static>> {
+/// Error and contract check, headers (`x-death` included) and the upstream's response, the
+/// attempt history, then the payload (at most `PAYLOAD_SHOWN` of it, and how much more there
+/// is): everything short comes before the one part that can be long.
+pub(crate) fn lines(app: &App, detail: &DeadLetterDetail, width: u16) -> Vec<Line<'static>> {
     let t = &app.theme;
     let dl = &detail.letter;
     let mut out = Vec::new();
@@ -46,8 +49,39 @@ fn lines(app: &App, detail: &DeadLetterDetail, width: u16) -> Vec<Line<'static>>
         out.push(Line::styled(safe(problem), t.warning()));
     }
     out.push(Line::default());
+    out.push(Line::styled(
+        format!("headers ({})", dl.headers.len()),
+        t.title(),
+    ));
+    for (name, value) in &dl.headers {
+        out.push(Line::from(vec![
+            Span::styled(format!("{}: ", safe(name)), t.accent()),
+            Span::raw(safe(value)),
+        ]));
+    }
+    if let Some(response) = &dl.error.vendor_response {
+        out.push(Line::default());
+        out.push(Line::styled("upstream response", t.title()));
+        let pretty = serde_json::from_str::<serde_json::Value>(response)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| response.clone());
+        out.extend(
+            sanitize::multiline(&pretty)
+                .lines()
+                .map(|l| Line::raw(l.to_string())),
+        );
+    }
+    out.push(Line::default());
     out.extend(dead_letter_history::lines(app, detail, width));
     out.push(Line::default());
+    payload_lines(app, detail, &mut out);
+    out
+}
+
+fn payload_lines(app: &App, detail: &DeadLetterDetail, out: &mut Vec<Line<'static>>) {
+    let t = &app.theme;
+    let dl = &detail.letter;
     let content_type = dl
         .content_type
         .as_deref()
@@ -79,29 +113,14 @@ fn lines(app: &App, detail: &DeadLetterDetail, width: u16) -> Vec<Line<'static>>
             out.extend(lines.iter().map(|l| Line::raw(l.clone())))
         }
     }
-    out.push(Line::default());
-    out.push(Line::styled(
-        format!("headers ({})", dl.headers.len()),
-        t.title(),
-    ));
-    for (name, value) in &dl.headers {
-        out.push(Line::from(vec![
-            Span::styled(format!("{}: ", safe(name)), t.accent()),
-            Span::raw(safe(value)),
-        ]));
+    if detail.payload_hidden > 0 {
+        out.push(Line::styled(
+            format!(
+                "… {} more bytes not shown (the detail shows the first {} KiB)",
+                detail.payload_hidden,
+                PAYLOAD_SHOWN / 1024
+            ),
+            t.warning(),
+        ));
     }
-    if let Some(response) = &dl.error.vendor_response {
-        out.push(Line::default());
-        out.push(Line::styled("upstream response", t.title()));
-        let pretty = serde_json::from_str::<serde_json::Value>(response)
-            .ok()
-            .and_then(|v| serde_json::to_string_pretty(&v).ok())
-            .unwrap_or_else(|| response.clone());
-        out.extend(
-            sanitize::multiline(&pretty)
-                .lines()
-                .map(|l| Line::raw(l.to_string())),
-        );
-    }
-    out
 }

@@ -91,18 +91,18 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
 
 /// One-line payload preview: text as is (sanitised), binary as hex.
 pub fn preview(dl: &DeadLetterSummary) -> String {
-    let is_text = std::str::from_utf8(&dl.preview).is_ok_and(|s| !s.contains('\0'))
-        || (dl.preview.len() as u64) < dl.payload_len && looks_like_cut_utf8(&dl.preview);
+    preview_of(&dl.preview, dl.payload_len)
+}
+
+/// One-line preview of a payload of `payload_len` bytes from its first bytes (`head`).
+pub fn preview_of(head: &[u8], payload_len: u64) -> String {
+    let is_text = std::str::from_utf8(head).is_ok_and(|s| !s.contains('\0'))
+        || (head.len() as u64) < payload_len && looks_like_cut_utf8(head);
     if is_text {
-        sanitize::bytes_line(&dl.preview)
+        sanitize::bytes_line(head)
     } else {
-        let hex: Vec<String> = dl
-            .preview
-            .iter()
-            .take(24)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("[binary {} B] {}", dl.payload_len, hex.join(" "))
+        let hex: Vec<String> = head.iter().take(24).map(|b| format!("{b:02x}")).collect();
+        format!("[binary {payload_len} B] {}", hex.join(" "))
     }
 }
 

@@ -1,4 +1,5 @@
-//! Confirmation dialogs: replay / discard of a dead letter (connector, id, destination) and
+//! Confirmation dialogs: replay / discard of a dead letter (connector, id, destination, error,
+//! attempts and a payload preview: what it acts on) and
 //! quitting while actions are still pending.
 
 use ratatui::Frame;
@@ -6,7 +7,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::{centered, safe};
+use super::{centered, fit, safe};
+
+/// Characters of the error and payload summaries (one line each in a 72-column dialog).
+const SUMMARY_WIDTH: usize = 57;
 use crate::console::app::{App, Dialog};
 use crate::domain::ActionKind;
 
@@ -19,6 +23,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             id,
             connector,
             destination,
+            error,
+            attempts,
+            payload,
         } => {
             let verb = if *kind == ActionKind::Replay {
                 "Replay"
@@ -37,6 +44,17 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
                 Line::from(vec![
                     Span::styled("destination  ", t.dim()),
                     Span::raw(safe(destination)),
+                ]),
+                Line::from(vec![
+                    Span::styled("error        ", t.dim()),
+                    Span::raw(fit(
+                        &format!("{} ({attempts} attempts)", safe(error)),
+                        SUMMARY_WIDTH,
+                    )),
+                ]),
+                Line::from(vec![
+                    Span::styled("payload      ", t.dim()),
+                    Span::raw(fit(&safe(payload), SUMMARY_WIDTH)),
                 ]),
                 Line::default(),
             ];

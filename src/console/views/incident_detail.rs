@@ -21,11 +21,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &IncidentDet
     let incident = &detail.incident;
     let loading = if detail.loading { " · loading…" } else { "" };
     let title = format!(
-        " Incident {} · {} · Esc back{loading} ",
+        " Incidents › {} · {} · Esc back{loading} ",
         safe(&incident.id),
         safe(&incident.connector)
     );
-    super::render_detail_pane(frame, area, app, title, lines, detail.scroll);
+    super::render_detail_pane(frame, area, app, title, lines, &detail.scroll);
 }
 
 /// `label      ` followed by `value` spans.
@@ -49,13 +49,15 @@ pub(super) fn when(at: Timestamp, now: Timestamp) -> String {
     }
 }
 
-fn lines(app: &App, detail: &IncidentDetail) -> Vec<Line<'static>> {
+pub(crate) fn lines(app: &App, detail: &IncidentDetail) -> Vec<Line<'static>> {
     let t = &app.theme;
     let incident = &detail.incident;
-    let status_style = if incident.status == IncidentStatus::Open {
-        t.warning()
-    } else {
-        t.base()
+    let clock = esc::incident_clock(app, incident, detail.route.as_ref(), &detail.taken);
+    let ack_expired = clock.as_ref().is_some_and(|c| c.clock.ack_expired);
+    let (status, status_style) = match incident.status {
+        IncidentStatus::Acknowledged if ack_expired => ("ack expired", t.warning()),
+        IncidentStatus::Open => (incident.status.as_str(), t.warning()),
+        _ => (incident.status.as_str(), t.base()),
     };
     let mut out = vec![Line::from(vec![
         Span::styled(
@@ -63,7 +65,7 @@ fn lines(app: &App, detail: &IncidentDetail) -> Vec<Line<'static>> {
             severity_style(t, incident.severity),
         ),
         Span::raw(" "),
-        Span::styled(incident.status.as_str(), status_style),
+        Span::styled(status, status_style),
         Span::raw("  "),
         Span::styled(safe(&incident.title), t.title()),
     ])];
@@ -71,8 +73,20 @@ fn lines(app: &App, detail: &IncidentDetail) -> Vec<Line<'static>> {
         out.push(Line::styled(safe(&mark), t.accent()));
     }
     facts(app, incident, &mut out);
+    if let Some(c) = clock.as_ref().filter(|c| c.clock.ack_expired) {
+        out.push(labelled(
+            app,
+            "",
+            vec![Span::styled(
+                format!(
+                    "that ack expired at {}: the clock restarted",
+                    when(c.clock.cycle_started_at, app.now)
+                ),
+                t.warning(),
+            )],
+        ));
+    }
     out.push(Line::default());
-    let clock = esc::incident_clock(app, incident, detail.route.as_ref());
     match &detail.route {
         Some(route) => route_lines(app, incident, route, clock.as_ref(), &mut out),
         None => out.push(labelled(
@@ -130,6 +144,16 @@ fn facts(app: &App, incident: &Incident, out: &mut Vec<Line<'static>>) {
         (None, None) => "not yet".into(),
     };
     out.push(plain(app, "acked", acked));
+    if let Some(note) = incident.silence_note() {
+        out.push(labelled(
+            app,
+            "silenced",
+            vec![Span::styled(
+                format!("{} (a silence, not an ack)", safe(note)),
+                app.theme.warning(),
+            )],
+        ));
+    }
     if let Some(at) = incident.resolved_at {
         out.push(plain(app, "resolved", when(at, now)));
     }

@@ -43,8 +43,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     );
     let rows = visible[window].iter().map(|&i| {
         let incident = &list.rows[i].incident;
-        let (due, due_style) = countdown(t, incident, app.now);
-        let sla = esc::incident_clock(app, incident, list.rows[i].route.as_ref());
+        let row = &list.rows[i];
+        let sla = esc::incident_clock(app, incident, row.route.as_ref(), &row.taken);
+        let ack_expired = sla.is_some_and(|c| c.clock.ack_expired);
+        let (due, due_style) = countdown(t, incident, sla.as_ref(), app.now);
         let level_style = if sla.is_some_and(|c| c.clock.escalation_due()) {
             t.critical()
         } else {
@@ -53,6 +55,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         let (status, status_style) = match app.action_mark(&incident.upstream, &incident.id) {
             Some((mark, OutboxState::Failed)) => (mark, t.critical()),
             Some((mark, _)) => (mark, t.accent()),
+            None if ack_expired => ("ack expired".to_string(), t.warning()),
             None => (
                 incident.status.as_str().to_string(),
                 if incident.status == IncidentStatus::Open {
@@ -82,7 +85,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         cells.extend([
             Cell::from(Span::styled(safe(&status), status_style)),
             Cell::from(safe(&incident.connector)),
-            Cell::from(safe(&incident.title)),
+            Cell::from(match incident.silence_note() {
+                // Muted by a maintenance window: nobody acked it; say who silenced it and why.
+                Some(note) => format!("{} — {}", safe(note), safe(&incident.title)),
+                None => safe(&incident.title),
+            }),
             Cell::from(safe(&if wide {
                 app.owner_chain(&incident.connector)
             } else {
@@ -90,11 +97,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             })),
         ]);
         if wide {
-            let acked = match (&incident.acked_by, incident.acked_at) {
+            let mut acked = match (&incident.acked_by, incident.acked_at) {
                 (Some(by), Some(at)) => format!("{} {}", safe(by), clock(at)),
                 (Some(by), None) => safe(by),
                 _ => String::new(),
             };
+            if ack_expired && !acked.is_empty() {
+                acked.push_str(" (expired)");
+            }
             cells.push(Cell::from(acked));
         }
         Row::new(cells)
@@ -155,16 +165,26 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-/// Time left to the ack deadline, and how alarming it is.
-pub fn countdown(t: &Theme, incident: &Incident, now: Timestamp) -> (String, Style) {
+/// Time left to the ack deadline, and how alarming it is. An ack that expired (the chain's ack
+/// timeout) restarted the clock: its new deadline counts down like an open incident's.
+pub fn countdown(
+    t: &Theme,
+    incident: &Incident,
+    clock: Option<&esc::IncidentClock<'_>>,
+    now: Timestamp,
+) -> (String, Style) {
+    let expired = clock.filter(|c| c.clock.ack_expired);
     match incident.status {
         IncidentStatus::Open => {}
+        IncidentStatus::Acknowledged if expired.is_some() => {}
         IncidentStatus::Acknowledged => return ("acked".into(), t.dim()),
         IncidentStatus::Suppressed => return ("muted".into(), t.dim()),
         IncidentStatus::Resolved => return ("resolved".into(), t.dim()),
     }
-    let Some(deadline) = incident.ack_deadline else {
-        return ("—".into(), t.dim());
+    let deadline = match (expired, incident.ack_deadline) {
+        (Some(c), _) => c.clock.ack_deadline,
+        (None, Some(deadline)) => deadline,
+        (None, None) => return ("—".into(), t.dim()),
     };
     let left = (deadline - now).num_seconds();
     let text = esc::countdown(deadline - now);

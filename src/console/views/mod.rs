@@ -22,6 +22,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::app::{App, View};
 use super::paging::{PagedList, PagedRow};
+use super::scroll::Scroll;
 use crate::domain::{Timestamp, sanitize};
 
 /// Below this size only a "window too small" notice is drawn.
@@ -155,29 +156,39 @@ pub fn table_window(
     (start..(start + height).min(count), cursor - start)
 }
 
-/// A scrollable detail pane under a titled top border (dead-letter and incident details):
-/// the scroll is clamped so the last line stays reachable but no further.
+/// A scrollable detail pane under a titled top border (dead-letter and incident details).
 pub fn render_detail_pane(
     frame: &mut Frame<'_>,
     area: Rect,
     app: &App,
     title: String,
     lines: Vec<Line<'static>>,
-    scroll: u16,
+    scroll: &Scroll,
 ) {
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(title, app.theme.title())));
-    let max_scroll = u16::try_from(
-        lines
-            .len()
-            .saturating_sub(usize::from(area.height.saturating_sub(1))),
-    )
-    .unwrap_or(u16::MAX);
+    render_scrolled(frame, area, block, lines, scroll);
+}
+
+/// Wrapped `lines` in `block` (a top border), from the scroll's offset in wrapped rows: only
+/// the lines from the first visible one on are handed to the paragraph; the scroll's offset is
+/// clamped so the last row is reachable and no further.
+pub fn render_scrolled(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    block: Block<'_>,
+    mut lines: Vec<Line<'static>>,
+    scroll: &Scroll,
+) {
+    let (first, skip) = scroll.window(&lines, area.width, area.height.saturating_sub(1));
+    let height = usize::from(area.height);
+    lines.drain(..first.min(lines.len()));
+    lines.truncate(height + usize::from(skip));
     let paragraph = Paragraph::new(lines)
         .block(block)
         .wrap(Wrap { trim: false })
-        .scroll((scroll.min(max_scroll), 0));
+        .scroll((skip, 0));
     frame.render_widget(paragraph, area);
 }
 

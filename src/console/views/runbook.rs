@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::safe;
 use crate::console::app::App;
@@ -23,21 +23,25 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .and_then(|p| p.file_name())
         .map(|f| format!(" · {}", safe(&f.to_string_lossy())))
         .unwrap_or_default();
-    let title = format!(" Runbook: {connector}{path} ");
+    // Breadcrumbs: where `o`/`4` was pressed (Esc goes back there).
+    let trail: String = app
+        .back
+        .iter()
+        .map(|crumb| format!("{} › ", safe(&crumb.label())))
+        .collect();
+    let name = if trail.is_empty() {
+        "Runbook"
+    } else {
+        "runbook"
+    };
+    let title = format!(" {trail}{name}: {connector}{path} · Esc back ");
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(title, t.title())));
     let paragraph = match (&rb.text, &rb.problem) {
         (Some(text), _) => {
-            let max_scroll = u16::try_from(
-                text.lines
-                    .len()
-                    .saturating_sub(usize::from(area.height.saturating_sub(1))),
-            )
-            .unwrap_or(u16::MAX);
-            Paragraph::new(text.clone())
-                .wrap(Wrap { trim: false })
-                .scroll((rb.scroll.min(max_scroll), 0))
+            super::render_scrolled(frame, area, block, text.lines.clone(), &rb.scroll);
+            return;
         }
         (None, Some(problem)) => Paragraph::new(
             problem

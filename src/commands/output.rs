@@ -1,0 +1,105 @@
+//! Command output: a table (sanitised, columns sized to content, capped) or JSON lines on
+//! stdout, plain lines, and how a closed pipe (`triage outbox | head`) is told apart from a
+//! real error so the command can end quietly.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::process::ExitCode;
+
+use color_eyre::eyre::{Report, Result};
+
+use crate::domain::sanitize;
+
+/// True when `error` is (caused by) writing into a closed pipe.
+pub fn is_broken_pipe(error: &Report) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// One line on stdout; unlike `println!`, a closed pipe is an error to return, not a panic.
+pub fn say(text: impl Display) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    Ok(())
+}
+
+/// A table or JSON lines, written to stdout.
+pub struct Output {
+    json: bool,
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Output {
+    pub fn new(json: bool, headers: &[&str]) -> Self {
+        Output {
+            json,
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows
+            .push(cells.iter().map(|c| sanitize::line(c)).collect());
+    }
+
+    pub fn json(&mut self, value: &serde_json::Value) -> Result<()> {
+        say(value)
+    }
+
+    pub fn finish(self) -> Result<ExitCode> {
+        if self.json {
+            return Ok(ExitCode::SUCCESS);
+        }
+        const MAX_COL: usize = 60;
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count().min(MAX_COL));
+            }
+        }
+        let mut stdout = std::io::stdout().lock();
+        let last = widths.len().saturating_sub(1);
+        for row in std::iter::once(&self.headers).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+                let cell: String = if i == last {
+                    cell.clone()
+                } else {
+                    truncate(cell, *w)
+                };
+                line.push_str(&cell);
+                if i != last {
+                    line.push_str(&" ".repeat(w + 2 - cell.chars().count()));
+                }
+            }
+            writeln!(stdout, "{}", line.trim_end())?;
+        }
+        if self.rows.is_empty() {
+            writeln!(stdout, "(none)")?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// "… 1234 more; --limit 0 for all" on stderr, after a listing cut by `--limit`
+/// (`capped`: counting stopped there).
+pub fn more_hint(more: usize, capped: bool) {
+    if more > 0 {
+        let plus = if capped { "+" } else { "" };
+        crate::signals::notice(format_args!("… {more}{plus} more; --limit 0 for all"));
+    }
+}
