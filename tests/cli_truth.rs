@@ -193,6 +193,8 @@ fn outbox_limit_0_pages_through_every_row_and_a_closed_pipe_ends_quietly() {
                 note: None,
                 level: None,
                 payload: None,
+                destination: None,
+                drop_ttl: false,
             };
             s.enqueue_action(&action, chrono::Utc::now())
                 .expect("enqueue");
