@@ -10,4 +10,4 @@ scripts/upstreams.sh start >/dev/null
 . "$TRIAGE_UPSTREAMS_DIR/env"
 export TRIAGE_FULL_SUITE=1
 # Benches are built by clippy (--all-targets) and run with `cargo bench`; they build big stores.
-cargo test --tests -- --include-ignored "$@"
+cargo test --tests --no-fail-fast -- --include-ignored "$@"
