@@ -249,6 +249,9 @@ fn replay_confirm_dialog() {
         error: "INVALID_FIELD: No such column 'lead_source' on sobject of type Lead".into(),
         attempts: 5,
         payload: r#"{"email":"ana@example.com","LeadSource__c":"influencer"}"#.into(),
+        routes: Vec::new(),
+        route: 0,
+        drop_ttl: false,
     });
     snapshot_both("replay_dialog", &app);
 }

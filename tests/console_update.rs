@@ -995,3 +995,59 @@ fn activity_pages_through_every_action_and_filters_in_the_store() {
         other => panic!("expected a filtered first page, got {other:?}"),
     }
 }
+
+#[test]
+fn a_rabbitmq_replay_dialog_chooses_where_it_goes_and_whether_the_ttl_comes_back() {
+    let mut app = on(View::DeadLetters);
+    // The fixture's dead letters live on upstream "demo": make it a RabbitMQ with two queues.
+    app.config.upstreams.push(triage::config::UpstreamConfig {
+        id: "demo".into(),
+        kind: triage::domain::UpstreamKind::Rabbitmq,
+        url: "http://127.0.0.1:15672".into(),
+        amqp_url: Some("amqp://127.0.0.1:5672".into()),
+        vhost: None,
+        username: None,
+        ca_file: None,
+        token: triage::config::TokenSource::None,
+        poll_interval: std::time::Duration::from_secs(5),
+        timeout: std::time::Duration::from_secs(5),
+        line: 1,
+    });
+    for (n, connector) in app.config.connectors.iter_mut().enumerate() {
+        connector.upstream = "demo".into();
+        connector.queue = Some(format!("work-{n}"));
+    }
+    key(&mut app, "r");
+    let routes = match app.dialog.as_ref().expect("dialog") {
+        Dialog::ConfirmDeadLetter { routes, route, .. } => {
+            assert_eq!(*route, 0, "the last origin by default");
+            routes.clone()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        &routes[..3],
+        ["last origin", "first-origin", "queue:work-0"]
+    );
+    assert!(key(&mut app, "t").is_empty() && key(&mut app, "T").is_empty());
+    let cmds = key(&mut app, "y");
+    let action = enqueued(&cmds).expect("replay enqueued");
+    assert_eq!(
+        (action.destination.as_deref(), action.drop_ttl),
+        (Some("first-origin"), true)
+    );
+    // `t` once per route wraps around past the queues back to the default: no destination.
+    key(&mut app, "r");
+    for _ in 0..routes.len() {
+        key(&mut app, "t");
+    }
+    let action = enqueued(&key(&mut app, "enter")).cloned().expect("replay");
+    assert_eq!((action.destination, action.drop_ttl), (None, false));
+    // A demo (Connector API) replay offers no choice: `t` is not a dialog key there.
+    let mut demo = on(View::DeadLetters);
+    key(&mut demo, "r");
+    assert!(matches!(
+        demo.dialog.as_ref(),
+        Some(Dialog::ConfirmDeadLetter { routes, .. }) if routes.is_empty()
+    ));
+}

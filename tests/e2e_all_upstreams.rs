@@ -398,7 +398,11 @@ fn drive_console(
     });
     let id = detail
         .lines()
-        .find_map(|l| l.split("Dead letter ").nth(1))
+        .find_map(|l| {
+            l.split("Dead letters › ")
+                .nth(1)
+                .or_else(|| l.split("Dead letter ").nth(1))
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .expect("dead letter id in the detail title")
         .to_string();

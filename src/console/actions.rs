@@ -173,6 +173,7 @@ fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
                 .and_then(|r| r.connector.destination.clone())
         })
         .unwrap_or_else(|| "(unknown destination)".into());
+    let routes = replay_routes(app, kind, &upstream);
     app.dialog = Some(Dialog::ConfirmDeadLetter {
         kind,
         upstream,
@@ -182,8 +183,41 @@ fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         error,
         attempts,
         payload,
+        routes,
+        route: 0,
+        drop_ttl: false,
     });
     Vec::new()
+}
+
+/// The label of the default route in [`Dialog::ConfirmDeadLetter::routes`].
+pub const LAST_ORIGIN: &str = "last origin";
+
+/// Where a replay on `upstream` may go: RabbitMQ only (its last origin, its first origin, or any
+/// work queue of that upstream's connectors), nothing to choose elsewhere.
+fn replay_routes(app: &App, kind: ActionKind, upstream: &str) -> Vec<String> {
+    let rabbitmq = app
+        .config
+        .upstream(upstream)
+        .is_some_and(|u| u.kind == crate::domain::UpstreamKind::Rabbitmq);
+    if kind != ActionKind::Replay || !rabbitmq {
+        return Vec::new();
+    }
+    let mut routes = vec![LAST_ORIGIN.to_string(), "first-origin".to_string()];
+    for connector in app
+        .config
+        .connectors
+        .iter()
+        .filter(|c| c.upstream == upstream)
+    {
+        if let Some(queue) = &connector.queue {
+            let route = format!("queue:{queue}");
+            if !routes.contains(&route) {
+                routes.push(route);
+            }
+        }
+    }
+    routes
 }
 
 /// The dead letter a replay or discard would act on.
@@ -230,8 +264,29 @@ fn retry(app: &mut App) -> Vec<Cmd> {
     }
 }
 
-/// y / Enter confirms, n / Esc cancels; anything else leaves the dialog open.
+/// y / Enter confirms, n / Esc cancels; in a RabbitMQ replay dialog `t` changes where it goes
+/// and `T` whether the message's TTL is restored; anything else leaves the dialog open.
 pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
+    if let Some(Dialog::ConfirmDeadLetter {
+        routes,
+        route,
+        drop_ttl,
+        ..
+    }) = app.dialog.as_mut()
+        && !routes.is_empty()
+    {
+        match key.name() {
+            "t" => {
+                *route = (*route + 1) % routes.len();
+                return Vec::new();
+            }
+            "T" => {
+                *drop_ttl = !*drop_ttl;
+                return Vec::new();
+            }
+            _ => {}
+        }
+    }
     let confirmed = match key.name() {
         "y" | "Y" | "enter" => true,
         "n" | "N" | "esc" => false,
@@ -257,8 +312,15 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
             vec![Cmd::Quit]
         }
         Dialog::ConfirmDeadLetter {
-            kind, upstream, id, ..
+            kind,
+            upstream,
+            id,
+            routes,
+            route,
+            drop_ttl,
+            ..
         } => {
+            let destination = routes.get(route).filter(|_| route > 0).cloned();
             let action = Action {
                 kind,
                 upstream,
@@ -267,8 +329,8 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
                 note: None,
                 level: None,
                 payload: None,
-                destination: None,
-                drop_ttl: false,
+                destination,
+                drop_ttl,
             };
             vec![Cmd::store(StoreCmd::Enqueue {
                 action,

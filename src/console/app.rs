@@ -85,6 +85,13 @@ pub enum Dialog {
         attempts: u32,
         /// One-line payload preview (already sanitised).
         payload: String,
+        /// Where a RabbitMQ replay may go (`t` cycles): "last origin", `first-origin`,
+        /// `queue:NAME` of each work queue of that upstream; empty for other upstreams.
+        routes: Vec<String>,
+        /// The chosen entry of `routes` (0: the last origin).
+        route: usize,
+        /// `T`: replay without the message's own TTL.
+        drop_ttl: bool,
     },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },

@@ -26,6 +26,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             error,
             attempts,
             payload,
+            routes,
+            route,
+            drop_ttl,
         } => {
             let verb = if *kind == ActionKind::Replay {
                 "Replay"
@@ -56,8 +59,23 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
                     Span::styled("payload      ", t.dim()),
                     Span::raw(fit(&safe(payload), SUMMARY_WIDTH)),
                 ]),
-                Line::default(),
             ];
+            if let Some(chosen) = routes.get(*route) {
+                let ttl = if *drop_ttl {
+                    "TTL dropped"
+                } else {
+                    "TTL restored"
+                };
+                lines.push(Line::from(vec![
+                    Span::styled("replay to    ", t.dim()),
+                    Span::raw(fit(
+                        &format!("{} · {ttl}", safe(chosen)),
+                        SUMMARY_WIDTH - 20,
+                    )),
+                    Span::styled("  t: where · T: TTL", t.dim()),
+                ]));
+            }
+            lines.push(Line::default());
             lines.push(Line::raw(if *kind == ActionKind::Replay {
                 "Sends the payload to its destination again."
             } else {

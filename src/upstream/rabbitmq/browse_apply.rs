@@ -87,7 +87,7 @@ impl RabbitMq {
                 state_after(&selections[n]),
             );
         }
-        memory.set_held_off(dlq, pass.held_off.clone());
+        memory.set_held_off(dlq, pass.remark());
         let depth = pass.report.depth_at_start.saturating_sub(pass.done.len()) as u64;
         memory.replace_queues(vec![QueueView {
             dlq: dlq.to_string(),

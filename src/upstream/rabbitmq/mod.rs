@@ -337,7 +337,7 @@ impl RabbitMq {
             if let Some(error) = pass.error {
                 return Err(error);
             }
-            memory.set_held_off(&dlq, pass.held_off.clone());
+            memory.set_held_off(&dlq, pass.remark());
             views.push(QueueView {
                 dlq,
                 letters: pass.letters,

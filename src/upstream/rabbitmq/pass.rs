@@ -75,6 +75,22 @@ enum Decision {
     Leftover,
 }
 
+impl QueuePass {
+    /// What the operator should know about this read of the DLQ, if anything: another consumer
+    /// held it off, or messages kept arriving faster than the pass could read them.
+    pub fn remark(&self) -> Option<String> {
+        self.held_off.clone().or_else(|| {
+            self.report.arrivals_cut.then(|| {
+                format!(
+                    "{} kept receiving while triage read it ({} arrivals read, more coming): the \
+                     newest may stand out of their order until a quieter pass",
+                    self.dlq, self.report.arrivals
+                )
+            })
+        })
+    }
+}
+
 impl RabbitMq {
     /// The connector a message belongs to: the binding whose work queue it last died in, else
     /// the DLQ itself (`dlq:<name>`), with the reason added to its error.
