@@ -465,12 +465,12 @@ fn slow_consumer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
-async fn a_dlq_another_client_consumes_is_never_rotated_and_says_so() {
+async fn a_20000_dlq_another_client_consumes_is_never_rotated_and_says_so() {
     use triage::upstream::Upstream;
     let t = Topology::new("other").await;
     let payload = |i: usize| format!("other-{i:05}").into_bytes();
     t.publish_to_dlq(
-        (0..1000).map(|i| (payload(i), t.dead_properties(&format!("o-{i}"), &t.work))),
+        (0..20_000).map(|i| (payload(i), t.dead_properties(&format!("o-{i}"), &t.work))),
     )
     .await;
     let adapter = t.adapter();
@@ -529,7 +529,7 @@ async fn a_dlq_another_client_consumes_is_never_rotated_and_says_so() {
     // consumer may have been handed a later message while triage read the head, for ms).
     let left: Vec<Vec<u8>> = t
         .broker()
-        .peek(&t.dlq, 2000)
+        .peek(&t.dlq, 30_000)
         .await
         .expect("left")
         .into_iter()
@@ -537,7 +537,7 @@ async fn a_dlq_another_client_consumes_is_never_rotated_and_says_so() {
         .collect();
     let mut seen: Vec<Vec<u8>> = taken.iter().chain(&left).cloned().collect();
     seen.sort();
-    let expected: Vec<Vec<u8>> = (0..1000).map(payload).collect();
+    let expected: Vec<Vec<u8>> = (0..20_000).map(payload).collect();
     assert!(seen == expected, "every message once: {} seen", seen.len());
     assert!(left.is_sorted(), "the DLQ keeps its order");
     assert!(!taken.is_empty(), "the other consumer kept working");
