@@ -238,6 +238,29 @@ fn help_overlay() {
 }
 
 #[test]
+fn replay_confirm_dialog_with_a_rabbitmq_route() {
+    let mut app = on(View::DeadLetters);
+    app.dialog = Some(Dialog::ConfirmDeadLetter {
+        kind: ActionKind::Replay,
+        upstream: "rmq".into(),
+        id: "01kb3x9q7w2m4n6p8r0t2v4x6z".into(),
+        connector: "crm-work".into(),
+        destination: "Salesforce".into(),
+        error: "rejected: rejected from queue crm.work via exchange crm, 3 times".into(),
+        attempts: 3,
+        payload: r#"{"email":"ana@example.com"}"#.into(),
+        routes: vec![
+            "last origin".into(),
+            "first-origin".into(),
+            "queue:crm.work".into(),
+        ],
+        route: 2,
+        drop_ttl: true,
+    });
+    snapshot_both("replay_dialog_rabbitmq", &app);
+}
+
+#[test]
 fn replay_confirm_dialog() {
     let mut app = on(View::DeadLetters);
     app.dialog = Some(Dialog::ConfirmDeadLetter {
