@@ -550,3 +550,60 @@ async fn a_pass_dropped_midway_strands_nothing_and_loses_nothing() {
     assert_eq!(t.wait_until_settled(&t.dlq).await, depth);
     t.cleanup().await;
 }
+
+/// A process that dies after the broker committed its replays but before the outbox recorded the
+/// answers: the next process's retry (same idempotency keys) finds the letters gone from the DLQ
+/// and answers from the receipts the pass wrote in the same transaction — sent, not failed, and
+/// nothing delivered twice.
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_retry_after_a_lost_answer_is_answered_by_the_receipt_not_replayed_again() {
+    let t = Topology::new("receipt").await;
+    let messages = mixed_messages(40);
+    t.dead_letter(&messages).await;
+    let listed = browse_all(&t.adapter()).await;
+    let batch: Vec<(Action, String)> = [("msg-5", "k-5"), ("msg-9", "k-9")]
+        .iter()
+        .map(|(mid, key)| {
+            (
+                action(ActionKind::Replay, &id_of(&listed, mid)),
+                key.to_string(),
+            )
+        })
+        .chain([(
+            action(ActionKind::Discard, &id_of(&listed, "msg-13")),
+            "k-13".to_string(),
+        )])
+        .collect();
+    // The first process: the broker commits; its answers are never recorded (it "died").
+    let first = t.adapter().perform_batch(&batch).await;
+    assert!(
+        first.iter().all(|a| a.as_ref().is_ok_and(|r| r.outcome.ok)),
+        "{first:?}"
+    );
+    // The next process retries the same actions with the same keys.
+    let retried = t.adapter().perform_batch(&batch).await;
+    for answer in &retried {
+        let result = answer.as_ref().expect("answered");
+        assert!(result.outcome.ok, "{:?}", result.outcome);
+        assert!(
+            result.outcome.summary.contains("receipt"),
+            "{}",
+            result.outcome.summary
+        );
+    }
+    let delivered = t.broker().peek(&t.work, 10).await.expect("work");
+    assert_eq!(delivered.len(), 2, "each replay delivered once");
+    assert_eq!(t.broker().message_count(&t.dlq).await.expect("dlq"), 37);
+    // A replay with another key on a letter that is simply gone is still not ok.
+    let other = t
+        .adapter()
+        .perform(
+            &action(ActionKind::Replay, &id_of(&listed, "msg-5")),
+            "another-key",
+        )
+        .await
+        .expect("answered");
+    assert!(!other.outcome.ok, "{:?}", other.outcome);
+    t.cleanup().await;
+}

@@ -109,8 +109,13 @@ fn group_by_upstream(due: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
 
 /// How long a group of `n` actions may take: [`SEND_TIMEOUT`] per [`CONCURRENCY`] actions.
 fn group_timeout(n: usize) -> Duration {
-    SEND_TIMEOUT * u32::try_from(n.div_ceil(CONCURRENCY).max(1)).unwrap_or(u32::MAX)
+    (SEND_TIMEOUT * u32::try_from(n.div_ceil(CONCURRENCY).max(1)).unwrap_or(u32::MAX))
+        .min(MAX_GROUP_TIMEOUT)
 }
+
+/// The longest a group may take (a round of [`DUE_LIMIT`] on a hung upstream), so its leases
+/// stay minutes, not hours; a worker that is gone loses them at once anyway (`store::holder`).
+const MAX_GROUP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Claims the group's actions (those another worker holds are left out), sends the claimed ones
 /// to their upstream at once and records each answer. Returns how many were recorded.
@@ -311,6 +316,7 @@ mod tests {
         assert_eq!(group_timeout(1), SEND_TIMEOUT);
         assert_eq!(group_timeout(CONCURRENCY), SEND_TIMEOUT);
         assert_eq!(group_timeout(CONCURRENCY + 1), SEND_TIMEOUT * 2);
-        assert_eq!(group_timeout(DUE_LIMIT), SEND_TIMEOUT * 8);
+        assert_eq!(group_timeout(64), SEND_TIMEOUT * 8);
+        assert_eq!(group_timeout(DUE_LIMIT), MAX_GROUP_TIMEOUT);
     }
 }

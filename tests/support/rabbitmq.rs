@@ -227,7 +227,8 @@ impl Topology {
     }
 
     pub async fn cleanup(self) {
-        for queue in [&self.work, &self.dlq] {
+        let receipts = triage::upstream::rabbitmq::amqp::receipts_queue(&self.dlq);
+        for queue in [&self.work, &self.dlq, &receipts] {
             let _ = self
                 .channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())

@@ -208,15 +208,42 @@ impl RabbitMq {
             unknown = still_unknown;
         }
         missing.extend(unknown);
+        // Receipts of earlier passes (maybe of a process that died before recording them).
+        let mut receipts = Vec::new();
+        if !missing.is_empty() {
+            for dlq in &dlqs {
+                receipts.extend(self.broker.receipts(dlq).await.unwrap_or_default());
+            }
+        }
         for i in missing {
             let (action, key) = &actions[i];
-            answers[i] = match memory.uncertain.remove(&action.target) {
-                Some(done) => Ok(already(
+            let receipt = receipts.iter().find(|r| {
+                r.identity == action.target
+                    && match action.kind {
+                        ActionKind::Replay => r.key.as_deref() == Some(key.as_str()),
+                        _ => r.state == "discarded",
+                    }
+            });
+            answers[i] = match (memory.uncertain.remove(&action.target), receipt) {
+                (Some(done), _) => Ok(already(
                     done,
                     key,
                     " (the broker's answer to that commit was lost; it is gone from the DLQ)",
                 )),
-                None => self.not_found(&action.target, previous.remove(&i)),
+                (None, Some(receipt)) => {
+                    let done = if receipt.state == "discarded" {
+                        DeadLetterState::Discarded
+                    } else {
+                        DeadLetterState::Replayed
+                    };
+                    memory.handled.insert(action.target.clone(), done);
+                    Ok(already(
+                        done,
+                        key,
+                        " (an earlier attempt's receipt: its process stopped before recording it)",
+                    ))
+                }
+                (None, None) => self.not_found(&action.target, previous.remove(&i)),
             };
         }
     }

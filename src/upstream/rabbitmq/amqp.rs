@@ -12,8 +12,10 @@
 
 mod hold;
 mod publish;
+mod receipts;
 
 pub use hold::{HoldError, HoldReport};
+pub use receipts::{Receipt, receipts_queue};
 
 use std::collections::VecDeque;
 use std::io;

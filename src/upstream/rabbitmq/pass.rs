@@ -146,9 +146,13 @@ impl RabbitMq {
             let mut seen: HashSet<String> = HashSet::new();
             let mut decisions: Vec<Decision> = Vec::new();
             let mut moving = false;
+            let receipts = match selections.is_empty() {
+                true => None,
+                false => self.broker.ensure_receipts(dlq).await,
+            };
             let held = self
                 .broker
-                .hold_pass(dlq, |index, payload, properties| {
+                .hold_pass_noting(dlq, receipts.as_deref(), |index, payload, properties| {
                     let (id, decision) = match message::stamp(properties) {
                         Some(stamp) if seen.contains(&stamp) => {
                             pass.restamped += 1;

@@ -24,6 +24,7 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, B
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 
+use super::receipts::Receipt;
 use super::{Broker, Fate, FaultPoint};
 use crate::upstream::UpstreamError;
 
@@ -85,7 +86,21 @@ impl Broker {
     /// One hold pass over `queue` (see the module doc); `visit(index, payload, properties)`
     /// decides each message's fate. `Fate::Move` publishes the same payload with new properties
     /// to the queue's tail (used to stamp an identity on a message seen for the first time).
-    pub async fn hold_pass<F>(&self, queue: &str, mut visit: F) -> Result<HoldReport, HoldError>
+    pub async fn hold_pass<F>(&self, queue: &str, visit: F) -> Result<HoldReport, HoldError>
+    where
+        F: FnMut(usize, &[u8], &BasicProperties) -> Fate,
+    {
+        self.hold_pass_noting(queue, None, visit).await
+    }
+
+    /// [`Broker::hold_pass`] that also writes a [`Receipt`] of each replay and discard of a
+    /// stamped message to `receipts` (a queue) in the same transaction.
+    pub async fn hold_pass_noting<F>(
+        &self,
+        queue: &str,
+        receipts: Option<&str>,
+        mut visit: F,
+    ) -> Result<HoldReport, HoldError>
     where
         F: FnMut(usize, &[u8], &BasicProperties) -> Fate,
     {
@@ -107,7 +122,7 @@ impl Broker {
         }
         let channel = self.channel().await.map_err(|e| failed(e, &report))?;
         let outcome = self
-            .hold_on(&channel, queue, count, &mut visit, &mut report)
+            .hold_on(&channel, queue, receipts, count, &mut visit, &mut report)
             .await;
         // Closing the channel puts every message still held back at its place.
         let _ = channel.close(200, "pass done".into()).await;
@@ -122,6 +137,7 @@ impl Broker {
         &self,
         channel: &Channel,
         queue: &str,
+        receipts: Option<&str>,
         count: usize,
         visit: &mut F,
         report: &mut HoldReport,
@@ -189,6 +205,31 @@ impl Broker {
             let index = report.visited;
             report.visited += 1;
             let fate = visit(index, &delivery.data, &delivery.properties);
+            let identity = super::super::message::stamp(&delivery.properties);
+            let receipt = match (&fate, receipts, identity) {
+                (Fate::Replay { properties, .. }, Some(queue), Some(identity)) => Some((
+                    queue,
+                    Receipt {
+                        identity,
+                        state: "replayed".to_string(),
+                        key: super::super::message::replay_id(properties),
+                    },
+                )),
+                (Fate::Discard, Some(queue), Some(identity)) => Some((
+                    queue,
+                    Receipt {
+                        identity,
+                        state: "discarded".to_string(),
+                        key: None,
+                    },
+                )),
+                _ => None,
+            };
+            if let Some((receipts, receipt)) = receipt {
+                self.publish(channel, "", receipts, &[], receipt.properties(), false)
+                    .await
+                    .map_err(fail)?;
+            }
             let change = match fate {
                 Fate::Keep => {
                     report.kept += 1;
