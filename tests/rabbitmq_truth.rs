@@ -6,12 +6,13 @@
 //! replay acts on exactly the message that was shown. Ignored by plain `cargo test`.
 
 #[allow(dead_code)]
+#[path = "support/rabbitmq_cli.rs"]
+mod rabbitmq_cli;
+#[allow(dead_code)]
 #[path = "support/rabbitmq.rs"]
 mod support;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use futures::StreamExt;
 use lapin::BasicProperties;
@@ -20,79 +21,8 @@ use lapin::options::{
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldArray, FieldTable};
+use rabbitmq_cli::Cli;
 use support::Topology;
-
-const BIN: &str = env!("CARGO_BIN_EXE_triage");
-
-struct Cli {
-    config: PathBuf,
-    store: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new(t: &Topology, ads_queue: &str) -> Cli {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("triage.toml");
-        let connector = |id: &str, queue: &str| {
-            format!(
-                "[[connector]]\nid = \"{id}\"\nupstream = \"rmq\"\nqueue = \"{queue}\"\nsource = \"s\"\n\
-                 destination = \"d\"\ndirection = \"inbound\"\npurpose = \"p\"\nowner = \"maria\"\n"
-            )
-        };
-        let text = format!(
-            "operator = \"ana@bastion\"\n[[upstream]]\nid = \"rmq\"\nkind = \"rabbitmq\"\n\
-             url = \"{http}\"\namqp_url = \"{amqp}\"\nusername = \"guest\"\n\
-             token_env = \"TRIAGE_TEST_RMQ_PASSWORD\"\n{crm}{ads}[[person]]\nid = \"maria\"\n\
-             name = \"Maria\"\n",
-            http = t.http,
-            amqp = t.amqp,
-            crm = connector("crm-work", &t.work),
-            ads = connector("ads-work", ads_queue),
-        );
-        std::fs::write(&config, text).expect("config");
-        let store = dir.path().join("triage.db");
-        Cli {
-            config,
-            store,
-            _dir: dir,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--store")
-            .arg(&self.store)
-            .args(args)
-            .env(
-                "XDG_STATE_HOME",
-                self.store.parent().expect("dir").join("state"),
-            )
-            .env("TRIAGE_TEST_RMQ_PASSWORD", "guest")
-            .output()
-            .expect("run triage")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "triage {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
-        self.ok(args)
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON line"))
-            .collect()
-    }
-}
 
 /// A second work queue that dead-letters into `t`'s DLQ (same DLX and routing key).
 async fn second_work_queue(t: &Topology, name: &str) -> String {
@@ -256,7 +186,7 @@ async fn a_shared_dlq_lists_every_message_once_under_its_origin_and_replays_exac
         ),
     ])
     .await;
-    let cli = Cli::new(&t, &ads);
+    let cli = Cli::new(&t, &[("crm-work", &t.work), ("ads-work", &ads)]);
     cli.ok(&["sync", "--once"]);
 
     // Point 1: the empty payload lists in the table and as JSON.
