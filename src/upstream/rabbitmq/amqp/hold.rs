@@ -36,6 +36,8 @@ pub const ARRIVAL_IDLE: Duration = Duration::from_millis(300);
 pub const ARRIVAL_WINDOW: Duration = Duration::from_secs(1);
 /// … and at most this many.
 pub const ARRIVAL_CAP: usize = 10_000;
+/// Moves committed per transaction.
+const MOVE_CHUNK: usize = 10_000;
 
 /// Why a hold pass could not run.
 #[derive(Debug, Clone)]
@@ -175,8 +177,8 @@ impl Broker {
             Err(e) => return Err(fail(self.error(&format!("cannot consume {queue:?}"), e))),
         };
         let mut open: Vec<Change> = Vec::new();
-        // Moves wait for the end: (identity, payload, properties, change).
-        let mut moves: Vec<(String, Vec<u8>, BasicProperties, Change)> = Vec::new();
+        // Moves wait for the end: (identity, payload, properties, change, delivery tag).
+        let mut moves: Vec<(String, Vec<u8>, BasicProperties, Change, u64)> = Vec::new();
         let mut originals_read: Option<tokio::time::Instant> = None;
         let mut acks = TxAcks::default();
         loop {
@@ -234,8 +236,8 @@ impl Broker {
             let change = match fate {
                 Fate::Keep => {
                     report.kept += 1;
-                    // From here on a multiple ack would take this one too: settle the deferred.
-                    acks.keep(channel).await.map_err(|e| fail(self.error("basic.ack", e)))?;
+                    // From here on a multiple ack would take this one too.
+                    acks.kept = true;
                     continue;
                 }
                 Fate::Discard => Change {
@@ -244,16 +246,20 @@ impl Broker {
                     replay_id: None,
                 },
                 Fate::Move { properties } => {
-                    acks.change(channel, delivery.delivery_tag)
-                        .await
-                        .map_err(|e| fail(self.error("basic.ack", e)))?;
+                    // Acked with its copy's chunk, at the end.
                     let identity = super::super::message::stamp(&properties).unwrap_or_default();
                     let change = Change {
                         index,
                         original: None,
                         replay_id: None,
                     };
-                    moves.push((identity, delivery.data, properties, change));
+                    moves.push((
+                        identity,
+                        delivery.data,
+                        properties,
+                        change,
+                        delivery.delivery_tag,
+                    ));
                     continue;
                 }
                 Fate::Replay {
@@ -273,33 +279,57 @@ impl Broker {
                     }
                 }
             };
-            acks.change(channel, delivery.delivery_tag)
+            channel
+                .basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false })
                 .await
                 .map_err(|e| fail(self.error("basic.ack", e)))?;
             open.push(change);
         }
         // Stop deliveries first: nothing the commit adds to the queue is read back.
         consumer_cancel(channel, consumer.tag()).await;
+        moves.sort_by(|a, b| a.0.cmp(&b.0));
+        // Moves in identity order, committed in chunks: each copy and the ack of its original in
+        // one transaction (a broker takes several moderate commits faster than one huge one).
+        // While nothing was kept and the chunks follow delivery order (a first sight), one
+        // multiple ack per chunk; otherwise one ack per original.
+        let in_tag_order = moves.windows(2).all(|w| w[0].4 < w[1].4);
+        // Out of order, a multiple ack could reach a later chunk's originals: one ack each.
+        acks.kept |= !in_tag_order;
+        let mut moves = moves.into_iter().peekable();
+        while moves.peek().is_some() {
+            let chunk: Vec<_> = moves.by_ref().take(MOVE_CHUNK).collect();
+            let mut writes = Vec::with_capacity(chunk.len());
+            let mut last_tag = 0;
+            for (_, payload, properties, change, tag) in chunk {
+                writes.push(self.start_publish(
+                    channel,
+                    String::new(),
+                    queue.to_string(),
+                    payload,
+                    properties,
+                    false,
+                ));
+                last_tag = tag;
+                acks.change(channel, tag)
+                    .await
+                    .map_err(|e| fail(self.error("basic.ack", e)))?;
+                open.push(change);
+            }
+            for write in writes {
+                write.await.map_err(fail)?;
+            }
+            if last_tag > 0 {
+                acks.flush(channel)
+                    .await
+                    .map_err(|e| fail(self.error("basic.ack", e)))?;
+            }
+            if moves.peek().is_some() {
+                self.commit(channel, queue, &mut open, report).await?;
+            }
+        }
         acks.flush(channel)
             .await
             .map_err(|e| fail(self.error("basic.ack", e)))?;
-        moves.sort_by(|a, b| a.0.cmp(&b.0));
-        // Frames queued in order without waiting for each write; awaited together after.
-        let mut writes = Vec::with_capacity(moves.len());
-        for (_, payload, properties, change) in moves {
-            writes.push(self.start_publish(
-                channel,
-                String::new(),
-                queue.to_string(),
-                payload,
-                properties,
-                false,
-            ));
-            open.push(change);
-        }
-        for write in writes {
-            write.await.map_err(fail)?;
-        }
         self.commit(channel, queue, &mut open, report).await?;
         Ok(())
     }
@@ -380,9 +410,10 @@ fn is_access_refused(error: &lapin::Error) -> bool {
     text.contains("ACCESS_REFUSED") || text.contains("exclusive")
 }
 
-/// Acks inside a pass's transaction: while no message was kept, the changes' acks wait and go
-/// as ONE multiple ack (a first-sight pass changes every message: 100k ack frames saved); after
-/// a kept message, each change is acked on its own (a multiple ack would take the kept one too).
+/// Acks of the moves inside a pass's transactions: while no message was kept and the moves
+/// follow delivery order (a first sight), a chunk's originals are acked with ONE multiple ack on
+/// its last tag (100k ack frames saved); otherwise one ack each. Replays and discards are acked
+/// one by one as they are read, so a multiple ack never reaches past its own chunk.
 #[derive(Default)]
 struct TxAcks {
     deferred: Option<u64>,
@@ -398,11 +429,6 @@ impl TxAcks {
         }
         self.deferred = Some(tag);
         Ok(())
-    }
-
-    async fn keep(&mut self, channel: &Channel) -> Result<(), lapin::Error> {
-        self.kept = true;
-        self.flush(channel).await
     }
 
     async fn flush(&mut self, channel: &Channel) -> Result<(), lapin::Error> {
