@@ -43,6 +43,22 @@ fn json_lines(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A plain HTTP/1.1 POST on loopback (no client needed); the whole answer as text.
+fn post_json(port: u16, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
 #[test]
 fn a_killed_workers_actions_are_taken_over_at_once_and_the_outbox_says_who_held_them() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -79,13 +95,8 @@ fn a_killed_workers_actions_are_taken_over_at_once_and_the_outbox_says_who_held_
         .expect("an open incident")
         .to_string();
     // The upstream answers the next request after a minute: the ack's worker holds its lease.
-    let armed = Command::new("curl")
-        .args(["-fsS", "-X", "POST", "-H", "content-type: application/json"])
-        .args(["-d", r#"{"delay_ms": 60000, "count": 1}"#])
-        .arg(format!("http://127.0.0.1:{port}/demo/faults"))
-        .output()
-        .expect("curl");
-    assert!(armed.status.success(), "{armed:?}");
+    let armed = post_json(port, "/demo/faults", r#"{"delay_ms": 60000, "count": 1}"#);
+    assert!(armed.starts_with("HTTP/1.1 2"), "{armed}");
     let waiting = Command::new(BIN)
         .arg("--config")
         .arg(&config)
