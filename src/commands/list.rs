@@ -11,8 +11,7 @@ use color_eyre::eyre::{Result, eyre};
 use serde_json::json;
 
 use super::Context;
-use super::list_more::COUNT_CAP;
-use super::output::{Output, more_hint};
+use super::output::{Admit, Output, RowBudget};
 use crate::cli::ListArgs;
 use crate::domain::{ConnectionState, DeadLetterState, IncidentStatus, Timestamp, sanitize};
 use crate::store::{DeadLetterPageQuery, IncidentPageQuery, PageDir};
@@ -151,20 +150,17 @@ pub fn incidents(
         ],
     );
     let now = Utc::now();
-    let (mut shown, mut more) = (0, 0);
+    let mut budget = RowBudget::new(args.limit);
     'pages: loop {
         let page = store.page_incidents(&query)?;
         let full = page.len() == PAGE;
         for (key, i) in page {
             query.anchor = Some(key);
-            if args.limit != 0 && shown >= args.limit {
-                more += 1;
-                if more >= COUNT_CAP {
-                    break 'pages;
-                }
-                continue;
+            match budget.admit() {
+                Admit::Show => {}
+                Admit::Count => continue,
+                Admit::Stop => break 'pages,
             }
-            shown += 1;
             if args.json {
                 let mut value = serde_json::to_value(&i)?;
                 value["ref"] = json!(format!("{}:{}", i.upstream, i.id));
@@ -190,7 +186,7 @@ pub fn incidents(
         }
     }
     let code = out.finish()?;
-    more_hint(more, more >= COUNT_CAP);
+    budget.hint();
     Ok(code)
 }
 
@@ -219,20 +215,17 @@ pub fn dead_letters(
         args.json,
         &["ID", "CONNECTOR", "FAILED", "ATTEMPTS", "ERROR", "PAYLOAD"],
     );
-    let (mut shown, mut more) = (0, 0);
+    let mut budget = RowBudget::new(args.limit);
     'pages: loop {
         let page = store.page_dead_letters(&query)?;
         let full = page.len() == PAGE;
         for summary in page {
             query.anchor = Some(summary.key.clone());
-            if args.limit != 0 && shown >= args.limit {
-                more += 1;
-                if more >= COUNT_CAP {
-                    break 'pages;
-                }
-                continue;
+            match budget.admit() {
+                Admit::Show => {}
+                Admit::Count => continue,
+                Admit::Stop => break 'pages,
             }
-            shown += 1;
             if args.json {
                 // Full record for scripts: payload as UTF-8 text, or base64 when binary.
                 let Some(dl) = store.dead_letter(&summary.upstream, &summary.id)? else {
@@ -271,7 +264,7 @@ pub fn dead_letters(
         }
     }
     let code = out.finish()?;
-    more_hint(more, more >= COUNT_CAP);
+    budget.hint();
     Ok(code)
 }
 

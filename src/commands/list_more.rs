@@ -8,14 +8,12 @@ use color_eyre::eyre::Result;
 use serde_json::json;
 
 use super::Context;
-use super::output::{Output, more_hint, say};
+use super::output::{Admit, Output, RowBudget, say};
 use crate::cli::ListArgs;
 use crate::domain::{OutboxEntry, OutboxState};
 use crate::store::AuditVerification;
 
 const PAGE: usize = 500;
-/// Rows counted past `--limit` for the "… N more" hint before it says "N+".
-pub const COUNT_CAP: usize = 10_000;
 
 pub fn outbox(ctx: &Context, args: &ListArgs, all: bool) -> Result<ExitCode> {
     let store = ctx.open_store()?;
@@ -31,20 +29,17 @@ pub fn outbox(ctx: &Context, args: &ListArgs, all: bool) -> Result<ExitCode> {
         ],
     );
     let mut before: Option<String> = None;
-    let (mut shown, mut more) = (0, 0);
+    let mut budget = RowBudget::new(args.limit);
     'pages: loop {
         let page = store.page_outbox(&states, before.as_deref(), PAGE)?;
         let full = page.len() == PAGE;
         for entry in page {
             before = Some(entry.id.clone());
-            if args.limit != 0 && shown >= args.limit {
-                more += 1;
-                if more >= COUNT_CAP {
-                    break 'pages;
-                }
-                continue;
+            match budget.admit() {
+                Admit::Show => {}
+                Admit::Count => continue,
+                Admit::Stop => break 'pages,
             }
-            shown += 1;
             if args.json {
                 out.json(&outbox_json(&entry))?;
             } else {
@@ -70,7 +65,7 @@ pub fn outbox(ctx: &Context, args: &ListArgs, all: bool) -> Result<ExitCode> {
         }
     }
     let code = out.finish()?;
-    more_hint(more, more >= COUNT_CAP);
+    budget.hint();
     Ok(code)
 }
 
@@ -95,7 +90,7 @@ pub fn audit(ctx: &Context, args: &ListArgs, verify: bool) -> Result<ExitCode> {
         &["SEQ", "AT", "OPERATOR", "EVENT", "TARGET", "DETAIL"],
     );
     let mut before = None;
-    let (mut shown, mut more) = (0, 0);
+    let mut budget = RowBudget::new(args.limit);
     'pages: loop {
         let page = store.page_audit(before, PAGE)?;
         if page.is_empty() {
@@ -103,14 +98,11 @@ pub fn audit(ctx: &Context, args: &ListArgs, verify: bool) -> Result<ExitCode> {
         }
         for e in page {
             before = Some(e.seq);
-            if args.limit != 0 && shown >= args.limit {
-                more += 1;
-                if more >= COUNT_CAP {
-                    break 'pages;
-                }
-                continue;
+            match budget.admit() {
+                Admit::Show => {}
+                Admit::Count => continue,
+                Admit::Stop => break 'pages,
             }
-            shown += 1;
             if args.json {
                 let mut value = serde_json::to_value(&e)?;
                 value["target_ref"] = json!(format!("{}:{}", e.upstream, e.target));
@@ -128,7 +120,7 @@ pub fn audit(ctx: &Context, args: &ListArgs, verify: bool) -> Result<ExitCode> {
         }
     }
     let code = out.finish()?;
-    more_hint(more, more >= COUNT_CAP);
+    budget.hint();
     Ok(code)
 }
 

@@ -97,6 +97,55 @@ fn truncate(s: &str, width: usize) -> String {
 
 /// "… 1234 more; --limit 0 for all" on stderr, after a listing cut by `--limit`
 /// (`capped`: counting stopped there).
+/// Rows counted past `--limit` for the "… N more" hint before it says "N+".
+pub const COUNT_CAP: usize = 10_000;
+
+/// What a listing does with its next row under `--limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Show,
+    /// Past the limit: counted for the hint only.
+    Count,
+    /// Counted up to [`COUNT_CAP`]: stop reading.
+    Stop,
+}
+
+/// `--limit` for a listing (0 = no limit) and the rows past it, counted for [`more_hint`].
+#[derive(Debug, Default)]
+pub struct RowBudget {
+    limit: usize,
+    shown: usize,
+    more: usize,
+}
+
+impl RowBudget {
+    pub fn new(limit: usize) -> Self {
+        RowBudget {
+            limit,
+            ..RowBudget::default()
+        }
+    }
+
+    pub fn admit(&mut self) -> Admit {
+        if self.limit != 0 && self.shown >= self.limit {
+            self.more += 1;
+            if self.more >= COUNT_CAP {
+                Admit::Stop
+            } else {
+                Admit::Count
+            }
+        } else {
+            self.shown += 1;
+            Admit::Show
+        }
+    }
+
+    /// Says on stderr how many rows were left out, if any.
+    pub fn hint(&self) {
+        more_hint(self.more, self.more >= COUNT_CAP);
+    }
+}
+
 pub fn more_hint(more: usize, capped: bool) {
     if more > 0 {
         let plus = if capped { "+" } else { "" };
