@@ -138,10 +138,12 @@ fn a_killed_workers_actions_are_taken_over_at_once_and_the_outbox_says_who_held_
     assert_eq!(entry["state"], "pending");
     assert_eq!(entry["lease"]["alive"], false, "{entry}");
     let table = String::from_utf8_lossy(&run(&config, &store, &["outbox"]).stdout).into_owned();
-    assert!(
-        table.contains(&format!("held by {holder}")) && table.contains("holder gone"),
-        "{table}"
-    );
+    // Cut at the table's column width (60) on a long host name, the verdict still shows first.
+    let shown: String = format!("pending, holder gone: {holder}")
+        .chars()
+        .take(59)
+        .collect();
+    assert!(table.contains(&shown), "{table}");
     // The next worker takes it over now, not when the lease (minutes) lapses.
     let started = Instant::now();
     assert!(run(&config, &store, &["sync", "--once"]).status.success());

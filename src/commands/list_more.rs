@@ -138,19 +138,20 @@ pub fn outbox_json(entry: &OutboxEntry) -> serde_json::Value {
     })
 }
 
-/// "pending", or "pending, held by host:pid:start since 10:42:07" (", holder gone" when that
-/// process no longer runs: the next worker takes the action over).
+/// "pending", "pending, held by host:pid:start since 10:42:07", or, when that process no longer
+/// runs (the next worker takes the action over), "pending, holder gone: host:pid:start since …":
+/// the verdict comes first so a table cut at its column width still shows it.
 fn outbox_state(entry: &OutboxEntry) -> String {
     match &entry.lease {
         Some(lease) => format!(
-            "{}, held by {}{}{}",
+            "{}, {} {}{}",
             entry.state.as_str(),
+            if lease.alive { "held by" } else { "holder gone:" },
             lease.holder,
             lease
                 .since
                 .map(|t| format!(" since {}", t.format("%H:%M:%S")))
                 .unwrap_or_default(),
-            if lease.alive { "" } else { ", holder gone" }
         ),
         None => entry.state.as_str().to_string(),
     }
