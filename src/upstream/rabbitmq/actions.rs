@@ -311,8 +311,7 @@ impl RabbitMq {
         let report = self
             .broker
             .cycle(&dlq, |_, payload, properties| {
-                let id = message::stamp(properties)
-                    .unwrap_or_else(|| message::fingerprint(payload, properties));
+                let id = message::identity(payload, properties);
                 let (exchange, routing_key) = destination(Some(&binding.queue), properties)
                     .unwrap_or_else(|| (String::new(), binding.queue.clone()));
                 let properties =

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
-use super::RabbitMq;
 use super::amqp::HoldReport;
 use super::pass::{QueuePass, Selection};
 use super::snapshot::{BrowseMemory, QueueView};
+use super::{RabbitMq, message};
 use crate::domain::{ActionKind, ActionOutcome, DeadLetter, DeadLetterState, sanitize};
 use crate::upstream::UpstreamError;
 
@@ -73,6 +73,7 @@ impl RabbitMq {
         dlq: &str,
         selections: &[Selection],
     ) -> Result<QueuePass, UpstreamError> {
+        self.learn_receipts(memory, dlq).await;
         let leftovers: HashMap<String, DeadLetterState> = memory.handled.clone();
         let pass = self.pass_over(dlq, selections, &leftovers, true).await?;
         for &n in &pass.done {
@@ -96,6 +97,34 @@ impl RabbitMq {
             depth,
         }]);
         Ok(pass)
+    }
+}
+
+impl RabbitMq {
+    /// Once per process and DLQ, before its first pass: the content identities triage replayed or
+    /// discarded there (its receipts, kept a day), so that a message arriving later with the same
+    /// bytes is told apart (stamped) instead of being listed — and acted on — as the letter
+    /// triage already handled. Stamped identities are not taken from receipts: a stamp found
+    /// again is a leftover, and only this process's own record is trusted to remove it.
+    pub(super) async fn learn_receipts(&self, memory: &mut BrowseMemory, dlq: &str) {
+        if memory.receipts_learned.contains(dlq) {
+            return;
+        }
+        match self.broker.receipts(dlq).await {
+            Ok(receipts) => {
+                for receipt in receipts {
+                    let state = match receipt.state.as_str() {
+                        "discarded" => DeadLetterState::Discarded,
+                        _ => DeadLetterState::Replayed,
+                    };
+                    if message::is_content_id(&receipt.identity) {
+                        memory.handled.entry(receipt.identity).or_insert(state);
+                    }
+                }
+                memory.receipts_learned.insert(dlq.to_string());
+            }
+            Err(e) => tracing::warn!("{}: receipts of {dlq} unread: {e}", self.id),
+        }
     }
 }
 

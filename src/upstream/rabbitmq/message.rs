@@ -60,6 +60,71 @@ pub fn new_stamp() -> String {
     out.iter().map(|&b| char::from(b)).collect()
 }
 
+/// Header quorum queues add (and count up) on every redelivery: not part of a message's content.
+const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
+
+/// The identity of a message that carries no stamp: `h` and 25 Crockford base32 characters of
+/// the sha256 of its payload and properties (125 bits), so it is stable while the message sits in
+/// the DLQ — through passes, requeues, restarts and other processes — without moving it. Stamps
+/// (UUIDv7) begin with a digit, so the two never meet. A pass hands out each content identity
+/// once per DLQ: a byte-identical twin read after it is stamped (see `pass::pass_over`).
+pub fn content_id(payload: &[u8], properties: &BasicProperties) -> String {
+    /// Feeds serde's output straight into the hash (no buffer per message).
+    struct HashWriter<'a>(&'a mut Sha256);
+    impl std::io::Write for HashWriter<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut hasher = Sha256::new();
+    hasher.update((payload.len() as u64).to_be_bytes());
+    hasher.update(payload);
+    let counted = properties
+        .headers()
+        .as_ref()
+        .is_some_and(|h| h.contains_key(DELIVERY_COUNT_HEADER));
+    let without_count;
+    let hashed = if counted {
+        let mut headers = properties
+            .headers()
+            .as_ref()
+            .map(|h| h.inner().clone())
+            .unwrap_or_default();
+        headers.remove(DELIVERY_COUNT_HEADER);
+        without_count = properties.clone().with_headers(FieldTable::from(headers));
+        &without_count
+    } else {
+        properties
+    };
+    if serde_json::to_writer(HashWriter(&mut hasher), hashed).is_err() {
+        hasher.update(format!("{hashed:?}").as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut bits = u128::from_be_bytes(digest[..16].try_into().unwrap_or([0; 16])) >> 3;
+    let mut out = [b'h'; 26];
+    for slot in out[1..].iter_mut().rev() {
+        *slot = ALPHABET[(bits & 31) as usize];
+        bits >>= 5;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// True for a content identity (see [`content_id`]), false for a stamp.
+pub fn is_content_id(id: &str) -> bool {
+    id.len() == 26 && id.starts_with('h')
+}
+
+/// A message's identity as a pass gives it when it is not a twin: its stamp, else its content
+/// identity.
+pub fn identity(payload: &[u8], properties: &BasicProperties) -> String {
+    stamp(properties).unwrap_or_else(|| content_id(payload, properties))
+}
+
 /// `properties` with the identity `stamp` added (everything else as it was).
 pub fn stamped(properties: &BasicProperties, stamp: &str) -> BasicProperties {
     let mut headers = properties.headers().clone().unwrap_or_default();
@@ -341,18 +406,6 @@ fn flatten(prefix: &str, table: &FieldTable, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// sha256 over the payload and the serialised properties (headers included), 16 hex chars.
-pub fn fingerprint(payload: &[u8], properties: &BasicProperties) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update((payload.len() as u64).to_be_bytes());
-    hasher.update(payload);
-    match serde_json::to_vec(properties) {
-        Ok(bytes) => hasher.update(bytes),
-        Err(_) => hasher.update(format!("{properties:?}").as_bytes()),
-    }
-    hex::encode(hasher.finalize())[..16].to_string()
-}
-
 /// One DLQ message as the dead letter `id` of `connector`. `seen_at` stands in for failure times
 /// when `x-death` carries none. Attempts are the sum over every `x-death` entry (a message that
 /// died in two queues counts both).
@@ -436,5 +489,74 @@ pub fn replay_properties(
     match expiration {
         Some(ttl) if original.expiration().is_none() => properties.with_expiration(ttl.into()),
         _ => properties,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_headers(pairs: &[(&str, AMQPValue)]) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        for (k, v) in pairs {
+            headers.insert((*k).into(), v.clone());
+        }
+        BasicProperties::default().with_headers(headers)
+    }
+
+    #[test]
+    fn content_identity_is_stable_and_told_apart_from_stamps() {
+        let props = with_headers(&[("tenant", AMQPValue::LongString("acme".into()))]);
+        let id = content_id(b"{\"a\":1}", &props);
+        assert_eq!(id, content_id(b"{\"a\":1}", &props.clone()));
+        assert_eq!(id.len(), 26);
+        assert!(id.starts_with('h') && is_content_id(&id), "{id}");
+        assert!(!is_content_id(&new_stamp()));
+        let stamp = new_stamp();
+        assert!(stamp.starts_with(|c: char| c.is_ascii_digit()), "{stamp}");
+        assert_eq!(identity(b"{\"a\":1}", &props), id);
+        assert_eq!(identity(b"x", &stamped(&props, &stamp)), stamp);
+    }
+
+    /// The hash's input is lapin's serde form of the properties: should an upgrade change it,
+    /// every unstamped letter would re-appear under a new identity. This fails first.
+    #[test]
+    fn content_identity_is_pinned() {
+        let props = with_headers(&[
+            ("tenant", AMQPValue::LongString("acme".into())),
+            ("n", AMQPValue::LongLongInt(7)),
+        ])
+        .with_message_id("m-1".into())
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2);
+        assert_eq!(
+            content_id(b"{\"a\":1}", &props),
+            "h2a526wh0b4m7kywtdjpjh4mc4"
+        );
+    }
+
+    #[test]
+    fn content_identity_covers_payload_and_properties_but_not_the_delivery_count() {
+        let props = with_headers(&[("tenant", AMQPValue::LongString("acme".into()))]);
+        let id = content_id(b"p", &props);
+        assert_ne!(id, content_id(b"q", &props));
+        assert_ne!(id, content_id(b"", &props));
+        assert_ne!(
+            id,
+            content_id(
+                b"p",
+                &with_headers(&[("tenant", AMQPValue::LongString("other".into()))])
+            )
+        );
+        assert_ne!(
+            id,
+            content_id(b"p", &props.clone().with_message_id("m-1".into()))
+        );
+        // Quorum queues count redeliveries in a header: the message is still the same one.
+        let redelivered = with_headers(&[
+            ("tenant", AMQPValue::LongString("acme".into())),
+            (DELIVERY_COUNT_HEADER, AMQPValue::LongLongInt(3)),
+        ]);
+        assert_eq!(id, content_id(b"p", &redelivered));
     }
 }

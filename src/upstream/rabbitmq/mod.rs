@@ -332,6 +332,7 @@ impl RabbitMq {
         }
         let mut views = Vec::new();
         for (dlq, depth) in targets {
+            self.learn_receipts(&mut memory, &dlq).await;
             let leftovers = memory.handled.clone();
             let pass = self.pass_over(&dlq, &[], &leftovers, true).await?;
             if let Some(error) = pass.error {

@@ -1,5 +1,5 @@
 //! One pass over one DLQ, shared by browsing and by the outbox's replays/discards: every message
-//! is read in order, given its identity (stamped on first sight), attributed to the connector it
+//! is read in order, given its identity (its stamp, else its content; twins get a stamp), attributed to the connector it
 //! died from (its own `x-death` origin: several work queues often share one DLQ), and — for the
 //! selected ones — replayed or discarded in the pass's transactions (`amqp::hold`). When another
 //! client consumes the DLQ, the pass does not hold it: it reads the head (`PEEK_LIMIT` messages,
@@ -67,7 +67,8 @@ pub(super) struct QueuePass {
 /// What the pass decided for one message, by index.
 enum Decision {
     Keep,
-    /// Seen for the first time (or its identity was taken): moved to the tail with a new one.
+    /// Its identity was taken (a byte-identical twin, a copy made outside triage, the content of a
+    /// letter triage already handled): moved to the tail with a stamp of its own.
     Stamp,
     /// After a stamped move in this pass: moved too, as it is, so the moved block keeps its order.
     Follow,
@@ -153,21 +154,39 @@ impl RabbitMq {
             let held = self
                 .broker
                 .hold_pass_noting(dlq, receipts.as_deref(), |index, payload, properties| {
+                    let selected_or = |id: &str, otherwise: Decision| match by_target.get(id) {
+                        Some(&n) if !pass.hits.contains_key(&n) => Decision::Selected(n),
+                        _ => otherwise,
+                    };
                     let (id, decision) = match message::stamp(properties) {
                         Some(stamp) if seen.contains(&stamp) => {
                             pass.restamped += 1;
                             (message::new_stamp(), Decision::Stamp)
                         }
                         Some(stamp) => {
-                            let decision = match by_target.get(stamp.as_str()) {
-                                Some(&n) if !pass.hits.contains_key(&n) => Decision::Selected(n),
+                            let otherwise = match () {
                                 _ if leftovers.contains_key(&stamp) => Decision::Leftover,
                                 _ if moving => Decision::Follow,
                                 _ => Decision::Keep,
                             };
-                            (stamp, decision)
+                            (stamp.clone(), selected_or(&stamp, otherwise))
                         }
-                        None => (message::new_stamp(), Decision::Stamp),
+                        None => {
+                            // Unstamped: its content is its identity, unless a message read
+                            // earlier in this pass (a byte-identical twin) has it, or triage
+                            // already replayed or discarded a message that had it: then this
+                            // one is another message and gets a stamp of its own.
+                            let content = message::content_id(payload, properties);
+                            if seen.contains(&content) || leftovers.contains_key(&content) {
+                                (message::new_stamp(), Decision::Stamp)
+                            } else {
+                                let otherwise = match moving {
+                                    true => Decision::Follow,
+                                    false => Decision::Keep,
+                                };
+                                (content.clone(), selected_or(&content, otherwise))
+                            }
+                        }
                     };
                     seen.insert(id.clone());
                     moving |= matches!(decision, Decision::Stamp);
@@ -233,7 +252,9 @@ impl RabbitMq {
                     *report
                 }
                 Err(HoldError::OtherConsumers { message, .. }) => {
-                    return self.peek_pass(dlq, pass, Some(message), now).await;
+                    return self
+                        .peek_pass(dlq, pass, leftovers, Some(message), now)
+                        .await;
                 }
             };
             self.settle(&mut pass, &decisions, &report, selections);
@@ -301,12 +322,15 @@ impl RabbitMq {
             pass.error.is_none() && stamped_everything && report.visited >= report.depth_at_start;
     }
 
-    /// The head of `dlq` without holding it: identities where stamped, else a provisional one
-    /// (`~` + fingerprint, `.2`… for byte-identical twins) that no action accepts.
+    /// The head of `dlq` without holding it: identities as a hold pass would give them (stamp,
+    /// else content identity), except for messages a hold pass would stamp — a twin of one read
+    /// before, or one with the content of a letter triage already handled — which get a
+    /// provisional one (`~` + content identity + `.2`…) that no action accepts.
     async fn peek_pass(
         &self,
         dlq: &str,
         mut pass: QueuePass,
+        leftovers: &HashMap<String, DeadLetterState>,
         refused: Option<String>,
         now: Timestamp,
     ) -> Result<QueuePass, UpstreamError> {
@@ -314,12 +338,12 @@ impl RabbitMq {
         let mut twins: HashMap<String, usize> = HashMap::new();
         for (payload, properties) in &messages {
             let id = message::stamp(properties).unwrap_or_else(|| {
-                let fingerprint = message::fingerprint(payload, properties);
-                let n = twins.entry(fingerprint.clone()).or_insert(0);
+                let content = message::content_id(payload, properties);
+                let n = twins.entry(content.clone()).or_insert(0);
                 *n += 1;
                 match *n {
-                    1 => format!("~{fingerprint}"),
-                    k => format!("~{fingerprint}.{k}"),
+                    1 if !leftovers.contains_key(&content) => content,
+                    k => format!("~{content}.{k}"),
                 }
             });
             pass.letters

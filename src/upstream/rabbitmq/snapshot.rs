@@ -44,6 +44,8 @@ pub struct BrowseMemory {
     queue_of: HashMap<String, String>,
     /// What triage did to dead letters itself, by id.
     pub handled: HashMap<String, DeadLetterState>,
+    /// DLQs whose receipts this process has read into `handled` (content identities only).
+    pub receipts_learned: HashSet<String>,
     /// Changes whose commit got no answer: found gone later, they happened.
     pub uncertain: HashMap<String, DeadLetterState>,
     /// Depth per DLQ at the last browse.

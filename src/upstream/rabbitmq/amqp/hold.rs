@@ -208,20 +208,20 @@ impl Broker {
             let index = report.visited;
             report.visited += 1;
             let fate = visit(index, &delivery.data, &delivery.properties);
-            let identity = super::super::message::stamp(&delivery.properties);
-            let receipt = match (&fate, receipts, identity) {
-                (Fate::Replay { properties, .. }, Some(queue), Some(identity)) => Some((
+            let identity = || super::super::message::identity(&delivery.data, &delivery.properties);
+            let receipt = match (&fate, receipts) {
+                (Fate::Replay { properties, .. }, Some(queue)) => Some((
                     queue,
                     Receipt {
-                        identity,
+                        identity: identity(),
                         state: "replayed".to_string(),
                         key: super::super::message::replay_id(properties),
                     },
                 )),
-                (Fate::Discard, Some(queue), Some(identity)) => Some((
+                (Fate::Discard, Some(queue)) => Some((
                     queue,
                     Receipt {
-                        identity,
+                        identity: identity(),
                         state: "discarded".to_string(),
                         key: None,
                     },
@@ -287,8 +287,8 @@ impl Broker {
         }
         // Stop deliveries first: nothing the commit adds to the queue is read back.
         consumer_cancel(channel, consumer.tag()).await;
-        moves.sort_by(|a, b| a.0.cmp(&b.0));
-        // Moves in identity order, committed in chunks: each copy and the ack of its original in
+        let moves = order_stamped_moves(moves, |m| m.0.as_str());
+        // Moves committed in chunks: each copy and the ack of its original in
         // one transaction (a broker takes several moderate commits faster than one huge one).
         // While nothing was kept and the chunks follow delivery order (a first sight), one
         // multiple ack per chunk; otherwise one ack per original.
@@ -398,6 +398,27 @@ impl Broker {
     }
 }
 
+/// The moves with the stamped ones in identity order among the places they hold (unstamped ones,
+/// `key` empty, stay where they were read). Stamps are time-ordered, so a block a crashed pass
+/// moved in part — its moved copies now at the tail, the rest still before them — is published
+/// back in the order the messages had when they were first stamped.
+fn order_stamped_moves<T>(moves: Vec<T>, key: impl Fn(&T) -> &str) -> Vec<T> {
+    let (stamped, places): (Vec<_>, Vec<_>) = moves
+        .into_iter()
+        .map(|m| match key(&m).is_empty() {
+            true => (None, Some(m)),
+            false => (Some(m), None),
+        })
+        .unzip();
+    let mut stamped: Vec<T> = stamped.into_iter().flatten().collect();
+    stamped.sort_by(|a, b| key(a).cmp(key(b)));
+    let mut stamped = stamped.into_iter();
+    places
+        .into_iter()
+        .filter_map(|place| place.or_else(|| stamped.next()))
+        .collect()
+}
+
 async fn consumer_cancel(channel: &Channel, tag: lapin::types::ShortString) {
     let _ = channel
         .basic_cancel(tag, BasicCancelOptions::default())
@@ -440,5 +461,20 @@ impl TxAcks {
             }
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order_stamped_moves;
+
+    #[test]
+    fn stamped_moves_are_sorted_among_their_places_and_the_rest_stay() {
+        let moves = vec!["", "03", "", "01", "02", ""];
+        let tagged: Vec<(usize, &str)> = moves.into_iter().enumerate().collect();
+        let ordered = order_stamped_moves(tagged, |m| m.1);
+        let places: Vec<usize> = ordered.iter().map(|m| m.0).collect();
+        assert_eq!(places, vec![0, 3, 2, 4, 1, 5]);
+        assert!(order_stamped_moves(Vec::<(usize, &str)>::new(), |m| m.1).is_empty());
     }
 }
