@@ -44,6 +44,11 @@ pub struct Topology {
 
 impl Topology {
     pub async fn new(name: &str) -> Topology {
+        Topology::with_dlq_arguments(name, FieldTable::default()).await
+    }
+
+    /// A topology whose DLQ is declared with `dlq_arguments` (e.g. `x-queue-type: quorum`).
+    pub async fn with_dlq_arguments(name: &str, dlq_arguments: FieldTable) -> Topology {
         let (amqp, http) = server();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -97,7 +102,7 @@ impl Topology {
             .await
             .expect("work queue");
         t.channel
-            .queue_declare(t.dlq.as_str().into(), q, FieldTable::default())
+            .queue_declare(t.dlq.as_str().into(), q, dlq_arguments)
             .await
             .expect("dlq");
         let bind = |queue: &str, exchange: &str| {

@@ -215,15 +215,15 @@ impl RabbitMq {
                 receipts.extend(self.broker.receipts(dlq).await.unwrap_or_default());
             }
         }
+        let receipts = super::amqp::settled(&receipts);
         for i in missing {
             let (action, key) = &actions[i];
-            let receipt = receipts.iter().find(|r| {
-                r.identity == action.target
-                    && match action.kind {
-                        ActionKind::Replay => r.key.as_deref() == Some(key.as_str()),
-                        _ => r.state == "discarded",
-                    }
-            });
+            let receipt = receipts
+                .get(action.target.as_str())
+                .filter(|r| match action.kind {
+                    ActionKind::Replay => r.key.as_deref() == Some(key.as_str()),
+                    _ => r.state == "discarded",
+                });
             answers[i] = match (memory.uncertain.remove(&action.target), receipt) {
                 (Some(done), _) => Ok(already(
                     done,

@@ -15,7 +15,7 @@ mod publish;
 mod receipts;
 
 pub use hold::{HoldError, HoldReport};
-pub use receipts::{Receipt, receipts_queue};
+pub use receipts::{Receipt, receipts_queue, settled};
 
 use std::collections::VecDeque;
 use std::io;
@@ -287,6 +287,12 @@ impl Broker {
 
     /// Ready messages in `queue` now (passive declare: fails when the queue does not exist).
     pub async fn message_count(&self, queue: &str) -> Result<u32, UpstreamError> {
+        Ok(self.counts(queue).await?.0)
+    }
+
+    /// Ready messages and consumers of `queue` now, as the broker counts them (passive declare:
+    /// live, unlike the management API's statistics).
+    pub async fn counts(&self, queue: &str) -> Result<(u32, u32), UpstreamError> {
         let channel = self.channel().await?;
         let options = QueueDeclareOptions {
             passive: true,
@@ -298,7 +304,7 @@ impl Broker {
         let _ = channel.close(200, "ok".into()).await;
         let declared =
             declared.map_err(|e| self.error(&format!("queue {queue:?} cannot be inspected"), e))?;
-        Ok(declared.message_count())
+        Ok((declared.message_count(), declared.consumer_count()))
     }
 
     /// The first `limit` messages, read with `basic.get` without ack and put back in place by

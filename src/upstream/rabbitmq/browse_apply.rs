@@ -112,13 +112,13 @@ impl RabbitMq {
         }
         match self.broker.receipts(dlq).await {
             Ok(receipts) => {
-                for receipt in receipts {
+                for (identity, receipt) in super::amqp::settled(&receipts) {
                     let state = match receipt.state.as_str() {
                         "discarded" => DeadLetterState::Discarded,
                         _ => DeadLetterState::Replayed,
                     };
-                    if message::is_content_id(&receipt.identity) {
-                        memory.handled.entry(receipt.identity).or_insert(state);
+                    if message::is_content_id(identity) {
+                        memory.handled.entry(identity.to_string()).or_insert(state);
                     }
                 }
                 memory.receipts_learned.insert(dlq.to_string());

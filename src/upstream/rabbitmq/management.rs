@@ -21,6 +21,8 @@ pub struct QueueNumbers {
     pub deliver_rate: f64,
     pub ack_rate: f64,
     pub arguments: serde_json::Map<String, serde_json::Value>,
+    /// `classic`, `quorum` or `stream` (empty when the broker does not say).
+    pub kind: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +34,8 @@ struct QueueTotals {
     messages_unacknowledged: Option<u64>,
     #[serde(default)]
     arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +108,7 @@ impl Management {
                     ready: q.messages_ready.unwrap_or(0),
                     unacked: q.messages_unacknowledged.unwrap_or(0),
                     arguments: q.arguments.unwrap_or_default(),
+                    kind: q.kind.unwrap_or_default(),
                     ..QueueNumbers::default()
                 };
                 (q.name, numbers)

@@ -96,7 +96,12 @@ pub fn content_id(payload: &[u8], properties: &BasicProperties) -> String {
             .map(|h| h.inner().clone())
             .unwrap_or_default();
         headers.remove(DELIVERY_COUNT_HEADER);
-        without_count = properties.clone().with_headers(FieldTable::from(headers));
+        // A message published without headers gets a table holding only the count: hash it as
+        // it was published, without one.
+        without_count = match headers.is_empty() {
+            true => without_headers(properties),
+            false => properties.clone().with_headers(FieldTable::from(headers)),
+        };
         &without_count
     } else {
         properties
@@ -112,6 +117,23 @@ pub fn content_id(payload: &[u8], properties: &BasicProperties) -> String {
         bits >>= 5;
     }
     out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// `properties` with no header table at all (lapin can set one, not unset it).
+fn without_headers(p: &BasicProperties) -> BasicProperties {
+    let mut out = BasicProperties::default();
+    macro_rules! copy {
+        ($($get:ident => $set:ident),*) => {
+            $(if let Some(v) = p.$get().clone() { out = out.$set(v); })*
+        };
+    }
+    copy!(content_type => with_content_type, content_encoding => with_content_encoding,
+        delivery_mode => with_delivery_mode, priority => with_priority,
+        correlation_id => with_correlation_id, reply_to => with_reply_to,
+        expiration => with_expiration, message_id => with_message_id,
+        timestamp => with_timestamp, kind => with_type, user_id => with_user_id,
+        app_id => with_app_id, cluster_id => with_cluster_id);
+    out
 }
 
 /// True for a content identity (see [`content_id`]), false for a stamp.
@@ -558,5 +580,31 @@ mod tests {
             (DELIVERY_COUNT_HEADER, AMQPValue::LongLongInt(3)),
         ]);
         assert_eq!(id, content_id(b"p", &redelivered));
+        let bare = BasicProperties::default();
+        let counted = with_headers(&[(DELIVERY_COUNT_HEADER, AMQPValue::LongLongInt(1))]);
+        assert_eq!(content_id(b"p", &bare), content_id(b"p", &counted));
+        let full = BasicProperties::default()
+            .with_content_type("a/b".into())
+            .with_content_encoding("gzip".into())
+            .with_delivery_mode(2)
+            .with_priority(3)
+            .with_correlation_id("c".into())
+            .with_reply_to("r".into())
+            .with_expiration("60000".into())
+            .with_message_id("m".into())
+            .with_timestamp(7)
+            .with_type("k".into())
+            .with_user_id("u".into())
+            .with_app_id("app".into())
+            .with_cluster_id("cl".into());
+        let full_counted = full
+            .clone()
+            .with_headers(counted.headers().clone().unwrap_or_default());
+        assert_eq!(
+            without_headers(&full_counted),
+            full,
+            "every other property kept"
+        );
+        assert_eq!(content_id(b"p", &full), content_id(b"p", &full_counted));
     }
 }

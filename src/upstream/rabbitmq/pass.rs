@@ -334,6 +334,22 @@ impl RabbitMq {
         refused: Option<String>,
         now: Timestamp,
     ) -> Result<QueuePass, UpstreamError> {
+        // A quorum queue puts what a reader hands back behind the rest (RabbitMQ 3.10): reading
+        // its head without holding it all would rotate it. Say so and read nothing.
+        let quorum = self
+            .management
+            .queues()
+            .await?
+            .get(dlq)
+            .is_some_and(|q| q.kind == "quorum");
+        if quorum {
+            pass.complete = false;
+            pass.held_off = Some(format!(
+                "{dlq} has another consumer and is a quorum queue, which reading its head would \
+                 reorder: triage shows its counts only; replay and discard wait until it detaches"
+            ));
+            return Ok(pass);
+        }
         let messages = self.broker.peek(dlq, PEEK_LIMIT).await?;
         let mut twins: HashMap<String, usize> = HashMap::new();
         for (payload, properties) in &messages {

@@ -24,7 +24,7 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, B
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 
-use super::receipts::Receipt;
+use super::receipts::{RETURNED, Receipt};
 use super::{Broker, Fate, FaultPoint};
 use crate::upstream::UpstreamError;
 
@@ -111,11 +111,17 @@ impl Broker {
             report: Box::new(report.clone()),
         };
         let mut report = HoldReport::default();
-        let count = self
-            .message_count(queue)
-            .await
-            .map_err(|e| failed(e, &report))? as usize;
+        let (count, consumers) = self.counts(queue).await.map_err(|e| failed(e, &report))?;
+        let count = count as usize;
         report.depth_at_start = count;
+        // The exclusive consume below is refused while another client consumes a classic queue,
+        // but a quorum queue (RabbitMQ 3.10) grants it anyway: ask the broker's live count first.
+        if consumers > 0 {
+            return Err(HoldError::OtherConsumers {
+                queue: queue.to_string(),
+                message: format!("{consumers} consumer(s) attached"),
+            });
+        }
         if count == 0 {
             return Ok(report);
         }
@@ -324,13 +330,15 @@ impl Broker {
                     .map_err(|e| fail(self.error("basic.ack", e)))?;
             }
             if moves.peek().is_some() {
-                self.commit(channel, queue, &mut open, report).await?;
+                self.commit(channel, queue, receipts, &mut open, report)
+                    .await?;
             }
         }
         acks.flush(channel)
             .await
             .map_err(|e| fail(self.error("basic.ack", e)))?;
-        self.commit(channel, queue, &mut open, report).await?;
+        self.commit(channel, queue, receipts, &mut open, report)
+            .await?;
         Ok(())
     }
 
@@ -340,6 +348,7 @@ impl Broker {
         &self,
         channel: &Channel,
         queue: &str,
+        receipts: Option<&str>,
         open: &mut Vec<Change>,
         report: &mut HoldReport,
     ) -> Result<(), HoldError> {
@@ -378,13 +387,26 @@ impl Broker {
             }
         }
         if !put_back.is_empty() {
+            let failed = |error| HoldError::Failed {
+                error,
+                report: Box::default(),
+            };
             for (_, (payload, properties)) in &put_back {
                 self.publish(channel, "", queue, payload, properties.clone(), false)
                     .await
-                    .map_err(|error| HoldError::Failed {
-                        error,
-                        report: Box::default(),
-                    })?;
+                    .map_err(failed)?;
+                // The replay's receipt went out with the first commit: this one, later in the
+                // receipts queue, says the message came back.
+                if let Some(receipts) = receipts {
+                    let receipt = Receipt {
+                        identity: super::super::message::identity(payload, properties),
+                        state: RETURNED.to_string(),
+                        key: None,
+                    };
+                    self.publish(channel, "", receipts, &[], receipt.properties(), false)
+                        .await
+                        .map_err(failed)?;
+                }
             }
             channel.tx_commit().await.map_err(|e| HoldError::Failed {
                 error: self.error("tx.commit (putting back unroutable replays)", e),

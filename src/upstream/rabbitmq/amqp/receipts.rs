@@ -16,6 +16,24 @@ use super::Broker;
 use crate::upstream::UpstreamError;
 
 /// How long the broker keeps a receipt.
+/// The state of a receipt written when the broker returned a replay (no queue took it) and the
+/// message was put back in the DLQ: it cancels the earlier receipts of that identity.
+pub const RETURNED: &str = "returned";
+
+/// What `receipts` (in the order they were written) say triage did to each identity: its latest
+/// `replayed` or `discarded` receipt, none once a `returned` one came after.
+pub fn settled(receipts: &[Receipt]) -> std::collections::HashMap<&str, &Receipt> {
+    let mut latest = std::collections::HashMap::new();
+    for receipt in receipts {
+        if receipt.state == RETURNED {
+            latest.remove(receipt.identity.as_str());
+        } else {
+            latest.insert(receipt.identity.as_str(), receipt);
+        }
+    }
+    latest
+}
+
 pub const RECEIPT_TTL: Duration = Duration::from_secs(24 * 3600);
 const FOR_HEADER: &str = "x-triage-receipt-for";
 const STATE_HEADER: &str = "x-triage-receipt-state";
@@ -147,4 +165,34 @@ async fn read_held(
         }
     }
     Ok(receipts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt(identity: &str, state: &str, key: Option<&str>) -> Receipt {
+        Receipt {
+            identity: identity.into(),
+            state: state.into(),
+            key: key.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_returned_receipt_cancels_the_replay_before_it_and_a_later_one_counts() {
+        let receipts = vec![
+            receipt("a", "replayed", Some("k1")),
+            receipt("b", "discarded", None),
+            receipt("a", RETURNED, None),
+            receipt("c", "replayed", Some("k3")),
+            receipt("c", RETURNED, None),
+            receipt("c", "replayed", Some("k4")),
+        ];
+        let settled = settled(&receipts);
+        assert!(!settled.contains_key("a"));
+        assert_eq!(settled["b"].state, "discarded");
+        assert_eq!(settled["c"].key.as_deref(), Some("k4"));
+        assert_eq!(settled.len(), 2);
+    }
 }
