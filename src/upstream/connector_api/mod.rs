@@ -3,6 +3,7 @@
 //! discards go through the batch endpoints when the upstream advertises them (`batch`).
 
 mod batch;
+mod batch_answers;
 
 use async_trait::async_trait;
 use base64::Engine;
