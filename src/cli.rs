@@ -189,6 +189,10 @@ pub struct DemoArgs {
     /// Require this bearer token on the demo API.
     #[arg(long, env = "TRIAGE_DEMO_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Serve the API as a v1.0 upstream: no discovery (`GET /v1`) and no batch endpoints, so
+    /// clients replay one request per dead letter.
+    #[arg(long)]
+    pub no_batch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,8 +2,12 @@
 //! and the demo server (`demo`) speak. Pure serde types; `assets/connector-api.yaml` is the
 //! OpenAPI document for the same contract and must stay in step with this file.
 
+mod batch;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub use batch::*;
 
 use crate::domain::{
     ConnectorStatus, DeadLetterError, DeadLetterState, IncidentStatus, PayloadEncoding, Severity,

@@ -15,6 +15,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
     let mut options = DemoOptions {
         seed: args.seed,
         token: args.token.clone(),
+        batch: !args.no_batch,
         ..DemoOptions::default()
     };
     if let Some(listen) = args.listen {

@@ -117,7 +117,8 @@ pub async fn record_build_errors(
             | crate::upstream::UpstreamError::Unsupported { upstream, .. }
             | crate::upstream::UpstreamError::Unreachable { upstream, .. }
             | crate::upstream::UpstreamError::Status { upstream, .. }
-            | crate::upstream::UpstreamError::Malformed { upstream, .. } => upstream.clone(),
+            | crate::upstream::UpstreamError::Malformed { upstream, .. }
+            | crate::upstream::UpstreamError::Uncertain { upstream, .. } => upstream.clone(),
         };
         let state = ConnectionState::Down {
             since: Utc::now(),

@@ -1,10 +1,11 @@
 //! Injected transport faults for trying failure modes (`POST /demo/faults`): the next `count`
 //! `/v1` requests answer an error status (with `Retry-After`), a 200 with a non-JSON body, or
-//! arrive late. Also the bearer-token check of `/v1`.
+//! arrive late; a plan may target one path. Also the bearer-token check of `/v1` and the request
+//! counter.
 
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +32,16 @@ pub struct FaultPlan {
     /// Wait this long before answering.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Only requests for this path (e.g. `/v1/dead-letters/replay`) are affected and use up
+    /// `count`; absent: every `/v1` request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl FaultPlan {
+    pub fn applies_to(&self, path: &str) -> bool {
+        self.path.as_deref().is_none_or(|p| p == path)
+    }
 }
 
 fn one() -> u32 {
@@ -43,7 +54,7 @@ const GARBAGE_BODY: &str = "<html><head><title>Welcome</title></head><body><h1>I
 
 /// Middleware on `/v1`: consumes one armed fault, if any, and acts it out.
 pub async fn inject(State(shared): State<Shared>, request: Request, next: Next) -> Response {
-    let Some(plan) = shared.take_fault() else {
+    let Some(plan) = shared.take_fault(request.uri().path()) else {
         return next.run(request).await;
     };
     if plan.delay_ms > 0 {
@@ -68,6 +79,18 @@ pub async fn inject(State(shared): State<Shared>, request: Request, next: Next) 
         }
         _ => next.run(request).await,
     }
+}
+
+/// Middleware on `/v1`, outermost: counts every request by method and route (`GET /demo/requests`),
+/// so tests can tell a batch request from one request per dead letter.
+pub async fn count(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| format!("(no route) {}", request.uri().path()));
+    shared.count_request(format!("{} {route}", request.method()));
+    next.run(request).await
 }
 
 /// Middleware on `/v1`: when a token is configured, `Authorization: Bearer <token>` is required.

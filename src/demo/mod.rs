@@ -11,6 +11,7 @@ mod payloads;
 mod problem;
 mod replay;
 mod routes_admin;
+mod routes_batch;
 mod routes_dead_letters;
 mod routes_incidents;
 mod scenario;
@@ -43,6 +44,9 @@ pub struct DemoOptions {
     /// Simulation step.
     pub tick: Duration,
     pub scenario: Scenario,
+    /// Serve discovery (`GET /v1`) and the batch endpoints; off, the demo is a v1.0 upstream
+    /// (both 404) and clients send one request per dead letter.
+    pub batch: bool,
 }
 
 impl Default for DemoOptions {
@@ -53,6 +57,7 @@ impl Default for DemoOptions {
             token: None,
             tick: Duration::from_secs(1),
             scenario: Scenario::builtin(),
+            batch: true,
         }
     }
 }
@@ -97,7 +102,7 @@ impl DemoServer {
         let mut state =
             state::DemoState::new(&opts.scenario, opts.seed).map_err(DemoError::Scenario)?;
         sim::seed(&mut state, &opts.scenario);
-        let shared = server::Shared::new(state, opts.token.clone());
+        let shared = server::Shared::new(state, opts.token.clone(), opts.batch);
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| DemoError::Bind {

@@ -17,12 +17,17 @@ use crate::api::{
 };
 use crate::domain::{DeadLetterError, DeadLetterState, PayloadEncoding};
 
-/// `POST /v1/dead-letters/{id}/replay`.
+/// `POST /v1/dead-letters/{id}/replay`, and each item of `POST /v1/dead-letters/replay`.
 pub fn replay(
     state: &mut DemoState,
     id: &str,
     request: &ReplayRequest,
 ) -> Result<ReplayResponse, ApiError> {
+    if request.idempotency_key.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "idempotency_key is empty; send a unique key per replay intent",
+        ));
+    }
     if let Some(record) = state.replays.get(&request.idempotency_key) {
         if record.dead_letter_id != id {
             return Err(ApiError::conflict(format!(
@@ -104,7 +109,8 @@ pub fn replay(
     Ok(answer)
 }
 
-/// `POST /v1/dead-letters/{id}/discard`: idempotent; a replayed dead letter cannot be discarded.
+/// `POST /v1/dead-letters/{id}/discard`, and each item of `POST /v1/dead-letters/discard`:
+/// idempotent; a replayed dead letter cannot be discarded.
 pub fn discard(
     state: &mut DemoState,
     id: &str,

@@ -1,12 +1,13 @@
 //! The demo's admin routes under `/demo/` (not part of the Connector API v1): arm transport
-//! faults, fix a connector's fault, advance the simulation, expire tombstones early, and count
-//! deliveries for tests.
+//! faults, fix a connector's fault, advance the simulation, expire tombstones early, switch the
+//! batch endpoints, and count deliveries and requests for tests.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::faults::FaultPlan;
@@ -58,6 +59,30 @@ pub async fn tick(State(shared): State<Shared>) -> Json<Value> {
     let mut state = shared.state();
     sim::tick(&mut state);
     Json(json!({ "ticked": true }))
+}
+
+/// `GET /demo/requests`: `/v1` requests received, by "METHOD route" (e.g.
+/// `POST /v1/dead-letters/replay`), faulted ones included.
+pub async fn requests(State(shared): State<Shared>) -> Json<BTreeMap<String, u64>> {
+    Json(shared.requests())
+}
+
+/// Body of `POST /demo/capabilities`.
+#[derive(Debug, Deserialize)]
+pub struct CapabilitiesSwitch {
+    /// Serve discovery and the batch endpoints (`false`: a v1.0 upstream, both 404).
+    pub batch: bool,
+}
+
+/// `POST /demo/capabilities`: switches the batch endpoints on or off while running (an
+/// upstream upgraded or rolled back under a client).
+pub async fn capabilities(
+    State(shared): State<Shared>,
+    body: Result<Json<CapabilitiesSwitch>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(switch) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    shared.set_batch(switch.batch);
+    Ok(Json(json!({ "batch": switch.batch })))
 }
 
 /// `GET /demo/deliveries`: successful deliveries per dead-letter id.

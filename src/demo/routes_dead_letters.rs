@@ -67,11 +67,6 @@ pub async fn replay(
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Json<ReplayResponse>, ApiError> {
     let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if request.idempotency_key.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "idempotency_key is empty; send a unique key per replay intent",
-        ));
-    }
     let mut state = shared.state();
     replay::replay(&mut state, &id, &request).map(Json)
 }

@@ -176,8 +176,12 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
             }
         }
     };
+    // One instant for the whole group: actions held back together (one 429 with `Retry-After`
+    // for a batch) come due together and go out in one batch again, not spread over the time
+    // their recording takes.
+    let answered_at = Utc::now();
     futures::stream::iter(claimed.into_iter().zip(answers))
-        .then(|(entry, answer)| record(store, entry, answer))
+        .then(|(entry, answer)| record(store, entry, answer, answered_at))
         .filter_map(|recorded| async move {
             match recorded {
                 Ok(()) => Some(()),
@@ -197,8 +201,13 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
 type Answer = Option<Result<ActionResult, UpstreamError>>;
 
 /// Records one action's answer with its audit row: sent/failed, or pending again with a retry
-/// time for transient failures.
-async fn record(store: &StoreWriter, entry: OutboxEntry, answer: Answer) -> Result<(), StoreError> {
+/// time (counted from `answered_at`) for transient failures.
+async fn record(
+    store: &StoreWriter,
+    entry: OutboxEntry,
+    answer: Answer,
+    answered_at: Timestamp,
+) -> Result<(), StoreError> {
     let id = entry.id.clone();
     match answer {
         Some(Ok(result)) => {
@@ -218,7 +227,7 @@ async fn record(store: &StoreWriter, entry: OutboxEntry, answer: Answer) -> Resu
         Some(Err(e)) => {
             let retry_at: Option<Timestamp> = e
                 .is_transient()
-                .then(|| Utc::now() + backoff(entry.attempts + 1, e.retry_after()));
+                .then(|| answered_at + backoff(entry.attempts + 1, e.retry_after()));
             tracing::warn!(action = entry.action.kind.as_str(), target = %entry.action.target, "outbox: {e}");
             let error = e.to_string();
             store
@@ -230,7 +239,7 @@ async fn record(store: &StoreWriter, entry: OutboxEntry, answer: Answer) -> Resu
                 "no upstream {:?} is configured (or it failed to start)",
                 entry.action.upstream
             );
-            let retry_at = Some(Utc::now() + backoff(entry.attempts + 1, None));
+            let retry_at = Some(answered_at + backoff(entry.attempts + 1, None));
             store
                 .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
                 .await

@@ -187,6 +187,27 @@ impl HttpClient {
             .await
     }
 
+    /// POST once with its own timeout instead of the client's (a batch needs longer than one
+    /// item); the caller owns retries.
+    pub async fn post_json_within<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        segments: &[&str],
+        body: &B,
+        timeout: Duration,
+    ) -> Result<T, UpstreamError> {
+        let url = self.url(segments);
+        let shown_url = url.as_str().to_string();
+        let bytes = self
+            .send_bytes_within::<(), B>(Method::POST, url, None, Some(body), Some(timeout))
+            .await?;
+        self.decode(&shown_url, &bytes)
+    }
+
+    /// The per-request timeout this client was built with.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// POST once, ignoring the answer body (for APIs that answer 200 with nothing).
     pub async fn post_ignoring_body<B: Serialize + ?Sized>(
         &self,
@@ -214,11 +235,19 @@ impl HttpClient {
     ) -> Result<T, UpstreamError> {
         let shown_url = url.as_str().to_string();
         let bytes = self.send_bytes(method, url, query, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        self.decode(&shown_url, &bytes)
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        shown_url: &str,
+        bytes: &[u8],
+    ) -> Result<T, UpstreamError> {
+        serde_json::from_slice(bytes).map_err(|e| {
             UpstreamError::Malformed {
                 upstream: self.upstream.clone(),
-                url: shown_url,
-                message: format!("{e} (answer starts {:?})", preview(&bytes)),
+                url: shown_url.to_string(),
+                message: format!("{e} (answer starts {:?})", preview(bytes)),
             }
             .redacted()
         })
@@ -233,10 +262,25 @@ impl HttpClient {
         query: Option<&Q>,
         body: Option<&B>,
     ) -> Result<Vec<u8>, UpstreamError> {
+        self.send_bytes_within(method, url, query, body, None).await
+    }
+
+    /// [`send_bytes`](Self::send_bytes) with `timeout` instead of the client's, when given.
+    async fn send_bytes_within<Q: Serialize + ?Sized, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: Url,
+        query: Option<&Q>,
+        body: Option<&B>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, UpstreamError> {
         let mut request = self
             .client
             .request(method.clone(), url.clone())
             .header("accept", "application/json");
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
         if let Some(query) = query {
             request = request.query(query);
         }

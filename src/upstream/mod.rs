@@ -58,6 +58,17 @@ pub enum UpstreamError {
     /// Configuration problem discovered at call time (e.g. the token command failed).
     #[error("{upstream}: {message}")]
     Config { upstream: String, message: String },
+    /// A write was answered in a way that cannot be read (a batch answer that is not JSON, or
+    /// whose results do not match its items): whether the upstream acted is unknown, so it is
+    /// transient — resent with the same idempotency key, which the upstream answers once.
+    #[error(
+        "{upstream}: {url} answered in a way triage cannot read, so whether it acted is unknown (will retry with the same idempotency key): {message}"
+    )]
+    Uncertain {
+        upstream: String,
+        url: String,
+        message: String,
+    },
 }
 
 impl UpstreamError {
@@ -71,10 +82,10 @@ impl UpstreamError {
         }
     }
 
-    /// Worth retrying: unreachable (timeouts included), 5xx, 408, 429.
+    /// Worth retrying: unreachable (timeouts included), uncertain, 5xx, 408, 429.
     pub fn is_transient(&self) -> bool {
         match self {
-            UpstreamError::Unreachable { .. } => true,
+            UpstreamError::Unreachable { .. } | UpstreamError::Uncertain { .. } => true,
             UpstreamError::Status { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
             }

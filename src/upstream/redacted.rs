@@ -51,6 +51,15 @@ impl UpstreamError {
                 upstream,
                 message: clean(message),
             },
+            UpstreamError::Uncertain {
+                upstream,
+                url,
+                message,
+            } => UpstreamError::Uncertain {
+                upstream,
+                url: clean(url),
+                message: clean(message),
+            },
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Client of the Triage Connector API v1 (`assets/connector-api.yaml`): maps the wire types of
-//! `crate::api` to domain types and actions to the action endpoints.
+//! `crate::api` to domain types and actions to the action endpoints. Groups of replays and
+//! discards go through the batch endpoints when the upstream advertises them (`batch`).
+
+mod batch;
+mod batch_answers;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -23,6 +27,8 @@ pub const SYNC_PAGE_LIMIT: usize = 500;
 
 pub struct ConnectorApi {
     http: HttpClient,
+    /// What `GET /v1` said this upstream serves (the batch endpoints), cached for a while.
+    discovery: batch::Discovery,
 }
 
 impl ConnectorApi {
@@ -34,6 +40,7 @@ impl ConnectorApi {
     ) -> Result<Self, UpstreamError> {
         Ok(ConnectorApi {
             http: HttpClient::new(id, url, timeout, token)?,
+            discovery: batch::Discovery::default(),
         })
     }
 
@@ -42,6 +49,7 @@ impl ConnectorApi {
     pub fn trusting(self, ca: TrustedCa) -> Result<Self, UpstreamError> {
         Ok(ConnectorApi {
             http: self.http.trusting(ca)?,
+            discovery: batch::Discovery::default(),
         })
     }
 
@@ -150,26 +158,16 @@ impl ConnectorApi {
     }
 
     async fn replay(&self, action: &Action, key: &str) -> Result<ActionResult, UpstreamError> {
-        let (payload, payload_encoding) = match &action.payload {
-            None => (None, None),
-            Some(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => (Some(text.to_string()), Some(PayloadEncoding::Utf8)),
-                Err(_) => (
-                    Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-                    Some(PayloadEncoding::Base64),
-                ),
-            },
-        };
-        let body = ReplayRequest {
-            operator: action.operator.clone(),
-            idempotency_key: key.to_string(),
-            payload,
-            payload_encoding,
-        };
+        let body = replay_request(action, key);
         let answer: ReplayResponse = self
             .http
             .post_json(&["v1", "dead-letters", &action.target, "replay"], &body)
             .await?;
+        self.replay_result(answer)
+    }
+
+    /// What a replay's answer means, from the single-item endpoint or an item of a batch.
+    fn replay_result(&self, answer: ReplayResponse) -> Result<ActionResult, UpstreamError> {
         let response = serde_json::to_value(&answer.response).unwrap_or_default();
         let status = answer
             .response
@@ -211,6 +209,11 @@ impl ConnectorApi {
             .http
             .post_json(&["v1", "dead-letters", &action.target, "discard"], &body)
             .await?;
+        self.discard_result(dto)
+    }
+
+    /// What a discard's answer (the discarded dead letter) means, single or batched.
+    fn discard_result(&self, dto: DeadLetterDto) -> Result<ActionResult, UpstreamError> {
         let response = serde_json::json!({ "state": dto.state });
         let dead_letter = self.dead_letter(dto)?;
         let outcome = ActionOutcome {
@@ -223,6 +226,26 @@ impl ConnectorApi {
             incident: None,
             dead_letter: Some(dead_letter),
         })
+    }
+}
+
+/// The body of a replay: the edited payload as UTF-8 when it is, else base64.
+fn replay_request(action: &Action, key: &str) -> ReplayRequest {
+    let (payload, payload_encoding) = match &action.payload {
+        None => (None, None),
+        Some(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => (Some(text.to_string()), Some(PayloadEncoding::Utf8)),
+            Err(_) => (
+                Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                Some(PayloadEncoding::Base64),
+            ),
+        },
+    };
+    ReplayRequest {
+        operator: action.operator.clone(),
+        idempotency_key: key.to_string(),
+        payload,
+        payload_encoding,
     }
 }
 
@@ -327,5 +350,14 @@ impl Upstream for ConnectorApi {
                 message: "notifications are sent by notifiers, not by the Connector API".into(),
             }),
         }
+    }
+
+    /// Replays and discards of a group go in batch requests when the upstream serves them
+    /// (`batch`); everything else, and everything on a 1.0 upstream, one by one.
+    async fn perform_batch(
+        &self,
+        actions: &[(Action, String)],
+    ) -> Vec<Result<ActionResult, UpstreamError>> {
+        batch::perform_batch(self, actions).await
     }
 }
