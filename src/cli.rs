@@ -84,10 +84,14 @@ pub enum Command {
     Escalate(IncidentActionArgs),
     /// Resolve an incident.
     Resolve(IncidentActionArgs),
-    /// Replay a dead letter to its destination (optionally with an edited payload).
+    /// Replay a dead letter to its destination (optionally with an edited payload) — or every
+    /// dead letter a query matches, as a staged run (`--where`; see `triage runs`).
+    #[command(mut_arg("id", |a| a.required(false).required_unless_present("query")))]
     Replay {
         #[command(flatten)]
         action: ActionArgs,
+        #[command(flatten)]
+        bulk: BulkArgs,
         /// Send this file's bytes instead of the stored payload.
         #[arg(long, value_name = "FILE")]
         payload_file: Option<PathBuf>,
@@ -101,6 +105,15 @@ pub enum Command {
     },
     /// Discard a dead letter (it will not be delivered).
     Discard(IncidentActionArgs),
+    /// Bulk recovery runs: list them, show one, pause, resume (drives it here until it is done
+    /// or pauses) or cancel.
+    Runs {
+        #[command(subcommand)]
+        command: Option<RunsCommand>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show pending and failed actions (add --all for sent ones).
     Outbox {
         #[command(flatten)]
@@ -208,10 +221,63 @@ pub struct ListArgs {
     pub limit: usize,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// A run's settings, progress, failures grouped by reason, and its first members.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop handing members to the outbox (those already there are still sent).
+    Pause { id: String },
+    /// Go on with a paused run (or one whose driver died) and drive it here until it is done or
+    /// pauses: a progress bar on a terminal, JSON lines otherwise or with --json.
+    Resume {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop for good: members not yet in the outbox are left out.
+    Cancel { id: String },
+}
+
+/// `triage replay --where QUERY`: a staged, rate-limited run over every dead letter it matches.
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    /// Replay every dead letter QUERY matches (the console's `/` language; see
+    /// `triage dead-letters --help`), as a staged run: the plan first, then stages.
+    #[arg(long = "where", value_name = "QUERY", conflicts_with_all = ["id", "payload_file"])]
+    pub query: Option<String>,
+    /// Print the plan (counts per connector and destination, contract violations, stages, rate,
+    /// estimated time) and change nothing.
+    #[arg(long, requires = "query")]
+    pub plan: bool,
+    /// Start without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y', requires = "query")]
+    pub yes: bool,
+    /// Stage sizes: counts, percentages of the selection, `rest`.
+    #[arg(long, value_name = "LIST", default_value = "1,10%,rest", requires = "query")]
+    pub stages: String,
+    /// Pause the run when a stage fails more than this (a count or a percentage).
+    #[arg(long, value_name = "LIMIT", default_value = "10%", requires = "query")]
+    pub max_failures: String,
+    /// Actions per second at most (`50/s`, `600/m`); a 429 or Retry-After slows it further.
+    #[arg(long, value_name = "RATE", requires = "query")]
+    pub rate: Option<String>,
+    /// Members waiting for an answer at once (default 500: one outbox round).
+    #[arg(long, value_name = "N", requires = "query")]
+    pub concurrency: Option<usize>,
+    /// Replay letters that violate their connector's contract too (skipped by default).
+    #[arg(long, requires = "query")]
+    pub force: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ActionArgs {
     /// Id, or `upstream:id` when ids collide across upstreams.
-    pub id: String,
+    #[arg(required = true)]
+    pub id: Option<String>,
     /// Enqueue and return at once; the console, `triage sync` or the next command sends it.
     #[arg(long)]
     pub no_wait: bool,

@@ -32,6 +32,7 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
         Command::Discard(a) => (ActionKind::Discard, &a.action, a.note.clone(), None),
         Command::Replay {
             action,
+            bulk: _,
             payload_file,
             to,
             no_ttl,
@@ -49,7 +50,11 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
         );
     }
     let mut store = ctx.open_store()?;
-    let (upstream, target) = resolve_target(&store, kind, &args.id)?;
+    let id = args
+        .id
+        .as_deref()
+        .ok_or_else(|| eyre!("which one? give an id"))?;
+    let (upstream, target) = resolve_target(&store, kind, id)?;
     if kind == ActionKind::Escalate {
         return escalate(ctx, store, &upstream, &target, note.as_deref(), args).await;
     }

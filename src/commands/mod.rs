@@ -12,6 +12,7 @@ pub mod log_file;
 pub mod output;
 pub mod progress;
 pub mod routes;
+pub mod runs;
 pub mod sync;
 pub mod watch;
 
@@ -150,6 +151,16 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode> {
                             output,
                         },
                 } => inventory::export(&ctx, *json, *days, output.as_deref()),
+                Command::Replay {
+                    action,
+                    bulk,
+                    to,
+                    no_ttl,
+                    ..
+                } if bulk.query.is_some() => {
+                    runs::replay_where(&ctx, bulk, action.json, to.clone(), *no_ttl).await
+                }
+                Command::Runs { command, json } => runs::run(&ctx, command.as_ref(), *json).await,
                 _ => act::run(&ctx, command).await,
             }
         }

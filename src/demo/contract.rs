@@ -51,6 +51,17 @@ impl Contract {
             .ok_or_else(|| {
                 format!("contract {file:?} is not one of the demo contracts in assets/contracts/")
             })?;
+        Contract::from_text(file, text)
+    }
+
+    /// Compiles the contract in `path` (a connector's `contract` file).
+    pub fn from_file(path: &std::path::Path) -> Result<Contract, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("contract {}: {e}", path.display()))?;
+        Contract::from_text(&path.display().to_string(), &text)
+    }
+
+    fn from_text(file: &str, text: &str) -> Result<Contract, String> {
         let schema: Value = serde_json::from_str(text)
             .map_err(|e| format!("contract {file}: not valid JSON: {e}"))?;
         let validator = jsonschema::validator_for(&schema)

@@ -4,7 +4,7 @@
 //! playbook's connectors do, deterministically for a given seed.
 
 mod config_writer;
-mod contract;
+pub mod contract;
 mod cursor;
 mod faults;
 mod payloads;

@@ -11,6 +11,7 @@ pub mod redact;
 pub mod route_pattern;
 pub mod route_report;
 pub mod routing;
+pub mod run;
 pub mod sanitize;
 pub mod search;
 pub mod sla;

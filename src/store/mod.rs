@@ -26,6 +26,7 @@ mod outbox;
 mod outbox_queries;
 pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;
+pub mod runs;
 mod schema;
 mod snapshot;
 mod sync_state;

@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V3_SUPPRESSED,
     V4_WATCH_DUE,
     V5_LEASE_HOLDERS,
+    V6_RUNS,
 ];
 
 /// The schema version this binary writes and understands.
@@ -344,6 +345,44 @@ END;
 const V5_LEASE_HOLDERS: &str = r#"
 ALTER TABLE outbox ADD COLUMN lease_holder TEXT;
 ALTER TABLE outbox ADD COLUMN lease_since_ms INTEGER;
+"#;
+
+/// V6: bulk recovery runs (`store::runs`): a run and its frozen selection; each member points at
+/// the outbox action it became.
+const V6_RUNS: &str = r#"
+CREATE TABLE runs (
+    id           TEXT PRIMARY KEY NOT NULL,
+    kind         TEXT NOT NULL,
+    selection    TEXT NOT NULL,
+    operator     TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    reason       TEXT,
+    stages       TEXT NOT NULL,
+    max_failures TEXT NOT NULL,
+    rate         REAL,
+    concurrency  INTEGER NOT NULL,
+    force        INTEGER NOT NULL,
+    destination  TEXT,
+    drop_ttl     INTEGER NOT NULL,
+    gate         INTEGER NOT NULL DEFAULT 0,
+    created_ms   INTEGER NOT NULL,
+    updated_ms   INTEGER NOT NULL
+);
+CREATE INDEX runs_by_state ON runs (state, created_ms);
+
+CREATE TABLE run_members (
+    run_id     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    upstream   TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    connector  TEXT NOT NULL,
+    stage      INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    note       TEXT,
+    outbox_id  TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX run_members_by_stage ON run_members (run_id, stage, state, seq);
 "#;
 
 const V4_WATCH_DUE: &str = r#"

@@ -3,6 +3,7 @@
 
 pub mod outbox;
 pub mod poller;
+pub mod runs;
 pub mod upstreams;
 pub mod watcher;
 

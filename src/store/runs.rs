@@ -1,0 +1,443 @@
+//! Bulk recovery runs (`domain::run`): the run and its frozen selection, each change in one
+//! transaction with its audit row. A member becomes an outbox action (own idempotency key, own
+//! audit rows) in the same transaction that marks it queued, so after any crash a member is
+//! either still planned (never sent) or has exactly one outbox action.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::audit::{NewAuditRow, append};
+use super::codec::{from_ms, ms};
+use super::outbox::insert_action;
+use super::{Result, Store, StoreError};
+use crate::domain::run::{FailureLimit, MemberState, Run, RunMember, RunProgress, RunState};
+use crate::domain::{Action, ActionKind, Timestamp};
+
+/// The upstream name runs are audited under (`run:<id>` in `triage audit`).
+pub const RUN_AUDIT_UPSTREAM: &str = "run";
+
+impl Store {
+    fn write_tx<T>(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let value = f(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(value)
+    }
+
+    /// Stores a new run with its members (the frozen selection), audited `run.created`.
+    pub fn create_run(&mut self, run: &Run, members: &[RunMember]) -> Result<()> {
+        self.write_tx(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO runs (id, kind, selection, operator, state, reason, stages,
+                    max_failures, rate, concurrency, force, destination, drop_ttl, created_ms,
+                    updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+            )?
+            .execute(params![
+                run.id,
+                run.kind.as_str(),
+                run.selection,
+                run.operator,
+                run.state.as_str(),
+                run.reason,
+                serde_json::to_string(&run.stages).unwrap_or_else(|_| "[]".into()),
+                run.max_failures.to_string(),
+                run.rate,
+                run.concurrency as i64,
+                run.force,
+                run.destination,
+                run.drop_ttl,
+                ms(run.created_at),
+            ])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO run_members (run_id, seq, upstream, target, connector, stage, state,
+                    note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for m in members {
+                insert.execute(params![
+                    run.id,
+                    m.seq as i64,
+                    m.upstream,
+                    m.target,
+                    m.connector,
+                    m.stage as i64,
+                    m.state.as_str(),
+                    m.note,
+                ])?;
+            }
+            let skipped = members
+                .iter()
+                .filter(|m| m.state == MemberState::Skipped)
+                .count();
+            let detail = format!(
+                "{} {} of {:?} in stages {:?}, max failures {}, rate {}, {skipped} skipped",
+                members.len(),
+                run.kind.as_str(),
+                run.selection,
+                run.stages,
+                run.max_failures,
+                run.rate
+                    .map_or("unlimited".to_string(), |r| format!("{r:.1}/s")),
+            );
+            audit(tx, run, "run.created", &detail, run.created_at)
+        })
+    }
+
+    pub fn run(&self, id: &str) -> Result<Option<Run>> {
+        self.conn
+            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], run_row).optional())
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// Every run, newest first.
+    pub fn runs(&self) -> Result<Vec<Run>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs ORDER BY created_ms DESC, id DESC"
+            ))
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([], run_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.sqlite(e))?;
+        Ok(rows)
+    }
+
+    /// Runs a process should drive: running ones.
+    pub fn running_runs(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM runs WHERE state = 'running' ORDER BY created_ms")
+            .map_err(|e| self.sqlite(e))?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(|e| self.sqlite(e))?;
+        Ok(ids)
+    }
+
+    /// Counts per member state, whole run (`stage` None) or one stage.
+    pub fn run_progress(&self, id: &str, stage: Option<usize>) -> Result<RunProgress> {
+        let mut progress = RunProgress::default();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT state, count(*) FROM run_members
+                  WHERE run_id = ?1 AND (?2 IS NULL OR stage = ?2) GROUP BY state",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(params![id, stage.map(|s| s as i64)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.sqlite(e))?;
+        for (state, n) in rows {
+            if let Some(state) = MemberState::parse(&state) {
+                progress.add(state, usize::try_from(n).unwrap_or(0));
+            }
+        }
+        progress.stage = self
+            .conn
+            .prepare_cached(
+                "SELECT min(stage) FROM run_members
+                  WHERE run_id = ?1 AND state IN ('planned', 'queued')",
+            )
+            .and_then(|mut s| s.query_row([id], |r| r.get::<_, Option<i64>>(0)))
+            .map_err(|e| self.sqlite(e))?
+            .map(|s| usize::try_from(s).unwrap_or(0));
+        Ok(progress)
+    }
+
+    /// Members of a run in order (`limit` 0 = all).
+    pub fn run_members(&self, id: &str, limit: usize) -> Result<Vec<RunMember>> {
+        let limit = if limit == 0 { -1 } else { limit as i64 };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, upstream, target, connector, stage, state, note FROM run_members
+                  WHERE run_id = ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(params![id, limit], member_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.sqlite(e))?;
+        Ok(rows)
+    }
+
+    /// Members whose outbox action was answered take its state (and the failure's words).
+    /// Returns how many changed.
+    pub fn settle_run_members(&mut self, id: &str) -> Result<usize> {
+        self.write_tx(|tx| {
+            tx.prepare_cached(
+                "UPDATE run_members
+                    SET state = o.state,
+                        note = CASE WHEN o.state = 'failed'
+                               THEN coalesce(json_extract(o.outcome, '$.summary'), o.last_error)
+                               END
+                   FROM outbox AS o
+                  WHERE run_members.run_id = ?1 AND run_members.state = 'queued'
+                    AND o.id = run_members.outbox_id AND o.state IN ('sent', 'failed')",
+            )?
+            .execute([id])
+        })
+    }
+
+    /// Hands up to `limit` planned members of `stage` to the outbox (one action each, with its
+    /// own idempotency key), in order, marking them queued in the same transaction. Returns how
+    /// many; nothing while the run is not running (a pause or cancel in between wins).
+    pub fn enqueue_run_members(
+        &mut self,
+        id: &str,
+        stage: usize,
+        limit: usize,
+        at: Timestamp,
+    ) -> Result<usize> {
+        let Some(run) = self.run(id)? else {
+            return Ok(0);
+        };
+        self.write_tx(|tx| {
+            let state: String = tx
+                .prepare_cached("SELECT state FROM runs WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            if state != RunState::Running.as_str() {
+                return Ok(0);
+            }
+            let members: Vec<RunMember> = tx
+                .prepare_cached(
+                    "SELECT seq, upstream, target, connector, stage, state, note FROM run_members
+                      WHERE run_id = ?1 AND stage = ?2 AND state = 'planned'
+                      ORDER BY seq LIMIT ?3",
+                )?
+                .query_map(params![id, stage as i64, limit as i64], member_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut mark = tx.prepare_cached(
+                "UPDATE run_members SET state = 'queued', outbox_id = ?3
+                  WHERE run_id = ?1 AND seq = ?2",
+            )?;
+            for m in &members {
+                let action = Action {
+                    kind: run.kind,
+                    upstream: m.upstream.clone(),
+                    target: m.target.clone(),
+                    operator: run.operator.clone(),
+                    note: Some(format!("{} stage {}", run.id, m.stage + 1)),
+                    level: None,
+                    payload: None,
+                    destination: run.destination.clone(),
+                    drop_ttl: run.drop_ttl,
+                };
+                let entry = insert_action(tx, &action, at)?;
+                mark.execute(params![id, m.seq as i64, entry.id])?;
+            }
+            tx.prepare_cached("UPDATE runs SET updated_ms = ?2 WHERE id = ?1")?
+                .execute(params![id, ms(at)])?;
+            Ok(members.len())
+        })
+    }
+
+    /// Changes a run's state (pause, resume, cancel, done), audited `run.<state>` with `reason`.
+    /// A cancel leaves planned members out (skipped); those already in the outbox go on. Returns
+    /// false when the run does not exist or is already done or cancelled.
+    pub fn set_run_state(
+        &mut self,
+        id: &str,
+        state: RunState,
+        reason: Option<&str>,
+        operator: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let Some(run) = self.run(id)? else {
+            return Ok(false);
+        };
+        self.write_tx(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE runs SET state = ?2, reason = ?3, updated_ms = ?4
+                      WHERE id = ?1 AND state NOT IN ('done', 'cancelled') AND state != ?2",
+                )?
+                .execute(params![id, state.as_str(), reason, ms(at)])?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            if state == RunState::Running {
+                // A resume after a pause lets the next stage start: the operator saw why.
+                tx.prepare_cached(
+                    "UPDATE runs SET gate = max(gate, coalesce((SELECT min(stage) FROM run_members
+                        WHERE run_id = ?1 AND state IN ('planned', 'queued')), 0))
+                      WHERE id = ?1",
+                )?
+                .execute([id])?;
+            }
+            if state == RunState::Cancelled {
+                tx.prepare_cached(
+                    "UPDATE run_members SET state = 'skipped', note = 'cancelled'
+                      WHERE run_id = ?1 AND state = 'planned'",
+                )?
+                .execute([id])?;
+            }
+            let event = match state {
+                RunState::Running => "run.resumed",
+                RunState::Paused => "run.paused",
+                RunState::Cancelled => "run.cancelled",
+                RunState::Done => "run.done",
+            };
+            let run = Run {
+                operator: operator.to_string(),
+                ..run
+            };
+            audit(tx, &run, event, reason.unwrap_or(""), at)?;
+            Ok(true)
+        })
+    }
+
+    /// The highest stage allowed to start (stages after a checked one, or the operator resumed).
+    pub fn run_gate(&self, id: &str) -> Result<usize> {
+        self.conn
+            .prepare_cached("SELECT gate FROM runs WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get::<_, i64>(0)))
+            .optional()
+            .map(|g| g.map_or(0, |g| usize::try_from(g).unwrap_or(0)))
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// Lets `stage` start (the stage before it stayed within its failure limit).
+    pub fn open_run_gate(&mut self, id: &str, stage: usize) -> Result<()> {
+        self.write_tx(|tx| {
+            tx.prepare_cached("UPDATE runs SET gate = max(gate, ?2) WHERE id = ?1")?
+                .execute(params![id, stage as i64])
+                .map(|_| ())
+        })
+    }
+
+    /// The failures of one stage grouped by their words, most frequent first.
+    pub fn run_failures(&self, id: &str, stage: Option<usize>) -> Result<Vec<(String, usize)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(note, 'no answer recorded'), count(*) AS n FROM run_members
+                  WHERE run_id = ?1 AND state = 'failed' AND (?2 IS NULL OR stage = ?2)
+                  GROUP BY 1 ORDER BY n DESC, 1 LIMIT 5",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(params![id, stage.map(|s| s as i64)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.sqlite(e))?;
+        Ok(rows)
+    }
+
+    /// Queued members whose action the upstream asked to retry later (rate limited or
+    /// unavailable): the run slows down while there are any.
+    pub fn run_members_held_back(&self, id: &str, now: Timestamp) -> Result<usize> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*) FROM run_members AS m JOIN outbox AS o ON o.id = m.outbox_id
+                  WHERE m.run_id = ?1 AND m.state = 'queued' AND o.state = 'pending'
+                    AND o.attempts > 0 AND o.next_attempt_ms > ?2",
+            )
+            .and_then(|mut s| s.query_row(params![id, ms(now)], |r| r.get::<_, i64>(0)))
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// How many of `targets` (upstream, id) were replayed by triage before (a sent replay in the
+    /// outbox): letters that failed again after a replay.
+    pub fn replayed_before(&self, upstream: &str, target: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE upstream = ?1 AND target = ?2
+                    AND kind = 'replay' AND state = 'sent')",
+            )
+            .and_then(|mut s| s.query_row(params![upstream, target], |r| r.get::<_, bool>(0)))
+            .map_err(|e| self.sqlite(e))
+    }
+}
+
+const RUN_COLUMNS: &str = "id, kind, selection, operator, state, reason, stages, max_failures, \
+     rate, concurrency, force, destination, drop_ttl, created_ms, updated_ms";
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+    let text = |i: usize| r.get::<_, String>(i);
+    let bad = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("bad {what}").into(),
+        )
+    };
+    let kind = ActionKind::parse(&text(1)?).ok_or_else(|| bad(1, "kind"))?;
+    let state = RunState::parse(&text(4)?).ok_or_else(|| bad(4, "state"))?;
+    let stages: Vec<usize> =
+        serde_json::from_str(&text(6)?).map_err(|_| bad(6, "stages"))?;
+    let max_failures = FailureLimit::parse(&text(7)?).map_err(|_| bad(7, "max_failures"))?;
+    Ok(Run {
+        id: text(0)?,
+        kind,
+        selection: text(2)?,
+        operator: text(3)?,
+        state,
+        reason: r.get(5)?,
+        stages,
+        max_failures,
+        rate: r.get(8)?,
+        concurrency: usize::try_from(r.get::<_, i64>(9)?).unwrap_or(1),
+        force: r.get(10)?,
+        destination: r.get(11)?,
+        drop_ttl: r.get(12)?,
+        created_at: from_ms(r.get(13)?).unwrap_or_default(),
+        updated_at: from_ms(r.get(14)?).unwrap_or_default(),
+    })
+}
+
+fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunMember> {
+    let state: String = r.get(5)?;
+    Ok(RunMember {
+        seq: usize::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+        upstream: r.get(1)?,
+        target: r.get(2)?,
+        connector: r.get(3)?,
+        stage: usize::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+        state: MemberState::parse(&state).unwrap_or(MemberState::Planned),
+        note: r.get(6)?,
+    })
+}
+
+fn audit(
+    tx: &Connection,
+    run: &Run,
+    event: &str,
+    detail: &str,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    append(
+        tx,
+        &NewAuditRow {
+            at,
+            operator: &run.operator,
+            event,
+            upstream: RUN_AUDIT_UPSTREAM,
+            target: &run.id,
+            outbox_id: None,
+            payload_hash: None,
+            detail,
+        },
+    )
+    .map(|_| ())
+}
