@@ -146,7 +146,11 @@ fn outbox_state(entry: &OutboxEntry) -> String {
         Some(lease) => format!(
             "{}, {} {}{}",
             entry.state.as_str(),
-            if lease.alive { "held by" } else { "holder gone:" },
+            if lease.alive {
+                "held by"
+            } else {
+                "holder gone:"
+            },
             lease.holder,
             lease
                 .since
