@@ -295,6 +295,25 @@ impl Store {
         )
     }
 
+    /// SQLite's plan for [`Store::select_dead_letter_ids`] / [`Store::select_incident_ids`]
+    /// with `query` (the `detail` lines of `EXPLAIN QUERY PLAN`): which index serves it.
+    pub fn explain_selection(&self, query: &Query, now: Timestamp) -> Result<String> {
+        let (table, (filter, params)) = match query.kind() {
+            RowKind::DeadLetters => ("dead_letters", dead_letter_where(query, now)),
+            RowKind::Incidents => ("incidents", incident_where(query, now)),
+        };
+        let sql = format!("EXPLAIN QUERY PLAN SELECT upstream, id FROM {table} WHERE {filter}");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
+        let lines = stmt
+            .query_map(rusqlite::params_from_iter(&params), |r| {
+                r.get::<_, String>(3)
+            })
+            .map_err(|e| self.sqlite(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.sqlite(e))?;
+        Ok(lines.join("\n"))
+    }
+
     fn ids(&self, sql: &str, params: &[Value]) -> Result<Vec<(String, String)>> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sqlite(e))?;
         let rows = stmt
