@@ -162,12 +162,14 @@ impl QueryError {
 
 /// The short syntax guide shown by `?` and `--help`.
 pub const SYNTAX_HELP: &[&str] = &[
-    "words match id, connector, error, headers, payload (dead letters) or title, kind… (incidents);",
-    "\"quoted words\" for spaces; terms AND together; !term negates",
-    "connector:ID  status:dead|replayed|discarded|open|acked|resolved  severity:major  owner:ID",
+    "words: substring in id, connector, title, error, headers, payload…",
+    "\"two words\" in quotes; terms AND together; !term negates",
+    "connector:ID  status:dead|replayed|discarded|open|acked|resolved",
+    "severity:major  owner:ID  (incidents)",
     "error:TEXT  origin:QUEUE  header:NAME=VALUE  (dead letters)",
-    "age:<2h  age:>1d  since:2h  since:2026-12-01  until:2026-12-01T02:10:00Z",
-    "re:FIELD=REGEX  (FIELD: text id connector error origin payload title kind owner)",
+    "age:<2h  age:>1d  since:2h  until:2026-12-01 (or …T02:10:00Z)",
+    "re:FIELD=REGEX  FIELD: text id connector error origin payload",
+    "                    or text id connector title kind owner",
 ];
 
 impl Query {

@@ -81,14 +81,6 @@ fn filter_scope(app: &App) -> &'static str {
     }
 }
 
-/// The filter applied, for the error line: `"connector:crm"`, or `none`.
-fn quoted_filter(app: &App) -> String {
-    match current_filter(app) {
-        f if f.is_empty() => "no filter".into(),
-        f => format!("{:?}", safe(&f)),
-    }
-}
-
 pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
     let line = if let Some(input) = &app.filter_input {
@@ -100,7 +92,7 @@ pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
         match filter_error(app) {
             // The last good filter stays applied; say why this text is not (and where).
             Some(error) => spans.push(Span::styled(
-                format!("  {} (still: {})", error, quoted_filter(app)),
+                format!("  {error} (not applied)"),
                 t.critical(),
             )),
             None => spans.push(Span::styled("  Enter keep · Esc clear", t.dim())),

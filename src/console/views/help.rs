@@ -43,7 +43,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
     ));
     lines.push(Line::default());
     lines.push(Line::styled(
-        "Filter / on Incidents and Dead letters (also triage … --where):",
+        "The / filter of Incidents and Dead letters (and --where):",
         t.title(),
     ));
     lines.extend(
