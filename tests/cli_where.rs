@@ -251,3 +251,33 @@ fn help_documents_the_query_language() {
         }
     }
 }
+
+/// Every `--where '…'` example in the README and in `--help` parses for its command.
+#[test]
+fn documented_examples_parse() {
+    use triage::domain::query::{Query, RowKind};
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let help = Command::new(BIN)
+        .args(["dead-letters", "--help"])
+        .output()
+        .expect("run");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let mut seen = 0;
+    for line in readme.lines().chain(help.lines()) {
+        let Some((before, rest)) = line.split_once("--where '") else {
+            continue;
+        };
+        let query = rest.split('\'').next().unwrap_or_default();
+        let kind = if before.contains("incidents") {
+            RowKind::Incidents
+        } else {
+            RowKind::DeadLetters
+        };
+        if let Err(e) = Query::parse(query, kind) {
+            panic!("{line}\n{}", e.render(query));
+        }
+        seen += 1;
+    }
+    assert!(seen >= 6, "found only {seen} examples");
+}
