@@ -29,6 +29,7 @@ mod eval;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod values;
 
 pub use eval::{DeadLetterFields, Headers, IncidentFields, dead_letter_origin};
 

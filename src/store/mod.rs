@@ -25,6 +25,7 @@ mod open;
 mod outbox;
 mod outbox_queries;
 mod query;
+mod selection;
 pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;
 mod schema;
