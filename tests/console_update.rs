@@ -1146,3 +1146,20 @@ fn a_filter_that_does_not_parse_says_where_and_keeps_the_last_good_one() {
     assert_eq!(plain.filter, "C-88");
     assert!(app.dead_letters.list.filter_pending());
 }
+
+#[test]
+fn header_and_origin_terms_keep_loaded_rows_until_the_store_answers() {
+    // A list row carries no headers: such a term cannot be told from it, so the rows stay
+    // (narrowed by the other terms) while the store, which reads the headers, is asked.
+    let mut app = on(View::DeadLetters);
+    key(&mut app, "/");
+    let (_, request) = dead_letter_load(&type_filter(&mut app, "header:x-tenant=acme origin:q"));
+    assert_eq!(request.filter, "header:x-tenant=acme origin:q");
+    assert!(app.dead_letters.list.filter_pending());
+    assert_eq!(app.dead_letters.list.visible().len(), 3);
+    dead_letter_load(&type_filter(
+        &mut app,
+        " connector:hubspot-form-to-salesforce",
+    ));
+    assert_eq!(app.dead_letters.list.visible().len(), 2);
+}

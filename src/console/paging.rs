@@ -8,7 +8,9 @@
 //! line and the last good filter stays applied. While the store answers a new filter, the rows
 //! already loaded are narrowed with the same query on what they show.
 
-use crate::domain::query::{DeadLetterFields, Headers, IncidentFields, Query, QueryError, RowKind};
+use crate::domain::query::{
+    DeadLetterFields, Headers, IncidentFields, Query, QueryError, RegexField, RowKind, TermKind,
+};
 use crate::domain::routing::StoredRoute;
 use crate::domain::{Incident, OutboxEntry, Timestamp, search};
 use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, OutboxKey, PageDir};
@@ -369,7 +371,8 @@ impl PagedRow for DeadLetterSummary {
         Ok((Query::parse(text, RowKind::DeadLetters)?, now))
     }
     fn matches(&self, (query, now): &Self::Filter) -> bool {
-        // What the row shows: headers are not loaded, the payload is its preview.
+        // What the row shows: headers are not loaded (a header or origin term cannot be told
+        // yet and keeps the row until the store answers), the payload is its preview.
         let fields = DeadLetterFields {
             id: &self.id,
             connector: &self.connector,
@@ -380,7 +383,17 @@ impl PagedRow for DeadLetterSummary {
             state: self.state.as_str(),
             last_failed_ms: self.last_failed_at.timestamp_millis(),
         };
-        query.matches_dead_letter_fields(&fields, now.timestamp_millis(), |_| true)
+        query.matches_dead_letter_fields(&fields, now.timestamp_millis(), |t| {
+            !matches!(
+                t.kind,
+                TermKind::Header { .. }
+                    | TermKind::Origin(_)
+                    | TermKind::Regex {
+                        field: RegexField::Origin,
+                        ..
+                    }
+            )
+        })
     }
 }
 
