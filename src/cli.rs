@@ -31,7 +31,7 @@ pub struct Cli {
 /// `--where` and the console's `/`: the query language (`domain::query`).
 const QUERY_HELP: &str = "\
 QUERY (--where, and the console's /): terms separated by spaces, all must hold; !term negates.
-  word, \"two words\"      free text: substring, ASCII case ignored, in id, connector, error,
+  word, \"two words\"       free text: substring, ASCII case ignored, in id, connector, error,
                           headers and payload (dead letters) or id, connector, title, kind,
                           severity, status, acked-by (incidents); \\\" escapes a quote
   connector:ID            exactly this connector
@@ -85,7 +85,7 @@ pub enum Command {
         /// contain TEXT (ASCII case ignored), like the console's `/`.
         #[arg(long, value_name = "TEXT")]
         grep: Option<String>,
-        /// Only incidents the query selects (the console's `/` language; see QUERY below).
+        /// Only incidents the query selects (the console's `/` language, described by --help).
         #[arg(long = "where", value_name = "QUERY")]
         filter: Option<String>,
     },
@@ -101,7 +101,7 @@ pub enum Command {
         /// (ASCII case ignored), like the console's `/`.
         #[arg(long, value_name = "TEXT")]
         grep: Option<String>,
-        /// Only dead letters the query selects (the console's `/` language; see QUERY below).
+        /// Only dead letters the query selects (the console's `/` language, described by --help).
         #[arg(long = "where", value_name = "QUERY")]
         filter: Option<String>,
     },
