@@ -7,7 +7,8 @@
 
 // API CONTRACT: the types below are shared with sync/console/CLI. The methods of `Store` live
 // in the submodules: open (opening, pragmas, 0600), schema (migrations), connectors, incidents,
-// dead_letters, sync_state (sync batches, cursors, connection state), outbox (+ outbox_queries), audit.
+// dead_letters, sync_state (sync batches, cursors, connection state), outbox (+ outbox_queries), audit,
+// query (a `domain::query::Query` as SQL) and selection (every row a query selects).
 
 mod audit;
 mod codec;
