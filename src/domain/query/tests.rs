@@ -320,3 +320,17 @@ fn incidents_match_status_severity_owner_and_opened_time() {
     assert!(!m("age:>1h", None));
     assert!(m("re:kind=failures$ !re:title=^x", None));
 }
+
+proptest::proptest! {
+    /// Whatever is typed, the parser answers (no panic) and an error points inside the text
+    /// (or just past its end).
+    #[test]
+    fn any_text_parses_or_says_where(text in "[ a-z!:\"\\\\=<>()*.é0-9-]{0,24}") {
+        for kind in [DL, INC] {
+            if let Err(e) = Query::parse(&text, kind) {
+                proptest::prop_assert!(e.column >= 1 && e.column <= text.chars().count() + 1, "{e}");
+                proptest::prop_assert!(e.render(&text).ends_with('^'));
+            }
+        }
+    }
+}
