@@ -92,7 +92,7 @@ pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
         match filter_error(app) {
             // The last good filter stays applied; say why this text is not (and where).
             Some(error) => spans.push(Span::styled(
-                format!("  {error} (not applied)"),
+                format!("  {} (not applied)", safe(&error.to_string())),
                 t.critical(),
             )),
             None => spans.push(Span::styled("  Enter keep · Esc clear", t.dim())),
