@@ -1,5 +1,6 @@
 //! Store benchmarks: bulk dead-letter inserts through `write_sync_batch`, keyset pages from the
-//! middle of a large DLQ, re-syncing unchanged rows, and the maintained connector counts.
+//! middle of a large DLQ, the `/` filter and query selections over it, re-syncing unchanged
+//! rows, and the maintained connector counts.
 //!
 //! `cargo bench --bench store` (set `TRIAGE_BENCH_ROWS` to change the size of the big store;
 //! default 1,000,000).
@@ -8,6 +9,7 @@ use std::hint::black_box;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use triage::domain::query::{Query, RowKind};
 use triage::domain::{ConnectionState, DeadLetter, DeadLetterError, DeadLetterState};
 use triage::store::{DeadLetterKey, DeadLetterPageQuery, PageDir, Store, SyncBatch};
 
@@ -173,6 +175,53 @@ fn big_store(c: &mut Criterion) {
                     .unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(page.len(), want.min((rows / 1000).saturating_sub(1)));
                 page
+            })
+        });
+    }
+    // The query language (`--where`, `/`) over the whole store, as marks and replay plans
+    // select: structured terms are index ranges; a term only the SQL function can decide reads
+    // the rows the structured terms leave (all live rows when there are none).
+    let now = t0() + Duration::seconds(rows as i64);
+    for (name, text, want) in [
+        (
+            "query: ids of one connector failed in the last hour",
+            "connector:connector-3 age:<1h",
+            None,
+        ),
+        (
+            "query: ids of one connector (1 in 8 rows)",
+            "connector:connector-3",
+            Some((rows + 4) / 8),
+        ),
+        (
+            "query: ids of one connector with a header value (function on 1 in 8 rows)",
+            "connector:connector-3 header:x-request-id=3",
+            Some(usize::from(rows > 3)),
+        ),
+        (
+            "query: count, free text found nowhere (every live row read)",
+            "\"no such text\"",
+            Some(0),
+        ),
+    ] {
+        let query = Query::parse(text, RowKind::DeadLetters).unwrap_or_else(|e| panic!("{e}"));
+        group.sample_size(10);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let n = if name.starts_with("query: count") {
+                    store
+                        .count_dead_letters(black_box(&query), now)
+                        .map(|n| n as usize)
+                } else {
+                    store
+                        .select_dead_letter_ids(black_box(&query), now)
+                        .map(|ids| ids.len())
+                }
+                .unwrap_or_else(|e| panic!("{e}"));
+                if let Some(want) = want {
+                    assert_eq!(n, want, "{text}");
+                }
+                n
             })
         });
     }

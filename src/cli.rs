@@ -28,6 +28,29 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `--where` and the console's `/`: the query language (`domain::query`).
+const QUERY_HELP: &str = "\
+QUERY (--where, and the console's /): terms separated by spaces, all must hold; !term negates.
+  word, \"two words\"       free text: substring, ASCII case ignored, in id, connector, error,
+                          headers and payload (dead letters) or id, connector, title, kind,
+                          severity, status, acked-by (incidents); \\\" escapes a quote
+  connector:ID            exactly this connector
+  status:S                dead|replayed|discarded, or open|acked|suppressed|resolved
+                          (replaces the default: live dead letters, unresolved incidents)
+  severity:S  owner:ID    incidents: severity (critical, major, warning, info), routed owner
+  error:TEXT              dead letters: error code or message contains TEXT
+  origin:QUEUE            dead letters: the queue it died in (x-death), else its connector
+  header:NAME=VALUE       dead letters: a header with exactly VALUE (header:NAME: present)
+  age:<2h  age:>1d        younger / older than (failure time; incidents: opened)
+  since:T  until:T        at or after / before T: 2h (ago), 2026-12-01, 2026-12-01T02:10:00Z
+  re:FIELD=REGEX          regex on text, id, connector, error, origin, payload (dead letters)
+                          or text, id, connector, title, kind, owner (incidents)
+Examples:
+  triage dead-letters --where 'connector:crm error:\"column lead_source\" age:<2h'
+  triage dead-letters --where 'origin:orders.work !header:x-retry=final since:2026-12-01'
+  triage incidents --where 'severity:critical !status:resolved owner:alice'
+A bad query exits 2 and shows where it went wrong.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the embedded demo upstream; with no flags, open the console on it with a temporary store.
@@ -51,6 +74,7 @@ pub enum Command {
     /// List connectors with queue stats (from the store).
     Connectors(ListArgs),
     /// List incidents, most urgent first (from the store).
+    #[command(after_long_help = QUERY_HELP)]
     Incidents {
         #[command(flatten)]
         list: ListArgs,
@@ -61,8 +85,12 @@ pub enum Command {
         /// contain TEXT (ASCII case ignored), like the console's `/`.
         #[arg(long, value_name = "TEXT")]
         grep: Option<String>,
+        /// Only incidents the query selects (the console's `/` language, described by --help).
+        #[arg(long = "where", value_name = "QUERY")]
+        filter: Option<String>,
     },
     /// List dead letters, newest first (from the store).
+    #[command(after_long_help = QUERY_HELP)]
     DeadLetters {
         #[command(flatten)]
         list: ListArgs,
@@ -73,6 +101,9 @@ pub enum Command {
         /// (ASCII case ignored), like the console's `/`.
         #[arg(long, value_name = "TEXT")]
         grep: Option<String>,
+        /// Only dead letters the query selects (the console's `/` language, described by --help).
+        #[arg(long = "where", value_name = "QUERY")]
+        filter: Option<String>,
     },
     /// Acknowledge an incident.
     Ack(IncidentActionArgs),

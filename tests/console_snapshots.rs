@@ -137,7 +137,7 @@ fn dead_letters_filtered_by_the_store() {
     let (seq, request) = app
         .dead_letters
         .list
-        .set_filter("c-88")
+        .set_filter("c-88", app.now)
         .expect("a store query");
     let rows: Vec<_> = dead_letter_rows()
         .into_iter()

@@ -1051,3 +1051,115 @@ fn a_rabbitmq_replay_dialog_chooses_where_it_goes_and_whether_the_ttl_comes_back
         Some(Dialog::ConfirmDeadLetter { routes, .. }) if routes.is_empty()
     ));
 }
+
+/// Types `text` into the open filter prompt, one key per character; the commands of the last.
+fn type_filter(app: &mut triage::console::App, text: &str) -> Vec<Cmd> {
+    let mut last = Vec::new();
+    for c in text.chars() {
+        last = key(app, &c.to_string());
+    }
+    last
+}
+
+fn status_line(app: &triage::console::App) -> String {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    terminal
+        .draw(|frame| triage::console::views::render(frame, app))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    screen
+        .lines()
+        .find(|l| l.contains('/') && l.contains('▏'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_filter_that_does_not_parse_says_where_and_keeps_the_last_good_one() {
+    let mut app = on(View::DeadLetters);
+    key(&mut app, "/");
+    let (_, good) = dead_letter_load(&type_filter(
+        &mut app,
+        "connector:ads-conversions-to-analytics",
+    ));
+    assert_eq!(good.filter, "connector:ads-conversions-to-analytics");
+    let shown = |app: &triage::console::App| -> Vec<String> {
+        let list = &app.dead_letters.list;
+        list.visible()
+            .into_iter()
+            .map(|i| list.rows[i].id.clone())
+            .collect()
+    };
+    assert_eq!(shown(&app), ["dl-0002"], "narrowed at once by the query");
+
+    // A bad term: nothing is sent to the store, the error says where and why, the list stays.
+    let cmds = type_filter(&mut app, " severity:major");
+    assert!(cmds.is_empty(), "a bad query is not sent: {cmds:?}");
+    let list = &app.dead_letters.list;
+    assert_eq!(
+        list.filter,
+        "connector:ads-conversions-to-analytics severity"
+    );
+    let (text, error) = list.filter_error().expect("an error");
+    assert_eq!(
+        text,
+        "connector:ads-conversions-to-analytics severity:major"
+    );
+    assert_eq!(error.column, 40);
+    assert_eq!(
+        error.reason,
+        "severity: applies to incidents, not dead letters"
+    );
+    // Typed key by key, the word "severity" was a good filter before the colon: it stays.
+    assert!(shown(&app).is_empty());
+    let line = status_line(&app);
+    assert!(
+        line.contains("at column 40: severity: applies to incidents, not dead letters"),
+        "{line}"
+    );
+    assert!(line.contains("(not applied)"), "{line}");
+    // Enter does not leave the prompt on a bad query.
+    assert!(key(&mut app, "enter").is_empty());
+    assert!(app.filter_input.is_some());
+
+    // Fixed: the good query goes to the store and the error is gone.
+    for _ in "severity:major".chars() {
+        key(&mut app, "backspace");
+    }
+    let (_, fixed) = dead_letter_load(&type_filter(&mut app, "error:duplicate age:<1h"));
+    assert_eq!(
+        fixed.filter,
+        "connector:ads-conversions-to-analytics error:duplicate age:<1h"
+    );
+    assert!(app.dead_letters.list.filter_error().is_none());
+    assert_eq!(shown(&app), ["dl-0002"]);
+    assert!(status_line(&app).contains("Enter keep · Esc clear"));
+    key(&mut app, "enter");
+    assert!(app.filter_input.is_none());
+
+    // Plain text alone filters as before (substring, ASCII case ignored).
+    key(&mut app, "esc");
+    key(&mut app, "/");
+    let (_, plain) = dead_letter_load(&type_filter(&mut app, "C-88"));
+    assert_eq!(plain.filter, "C-88");
+    assert!(app.dead_letters.list.filter_pending());
+}
+
+#[test]
+fn header_and_origin_terms_keep_loaded_rows_until_the_store_answers() {
+    // A list row carries no headers: such a term cannot be told from it, so the rows stay
+    // (narrowed by the other terms) while the store, which reads the headers, is asked.
+    let mut app = on(View::DeadLetters);
+    key(&mut app, "/");
+    let (_, request) = dead_letter_load(&type_filter(&mut app, "header:x-tenant=acme origin:q"));
+    assert_eq!(request.filter, "header:x-tenant=acme origin:q");
+    assert!(app.dead_letters.list.filter_pending());
+    assert_eq!(app.dead_letters.list.visible().len(), 3);
+    dead_letter_load(&type_filter(
+        &mut app,
+        " connector:hubspot-form-to-salesforce",
+    ));
+    assert_eq!(app.dead_letters.list.visible().len(), 2);
+}

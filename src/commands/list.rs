@@ -13,6 +13,7 @@ use serde_json::json;
 use super::Context;
 use super::output::{Admit, Output, RowBudget};
 use crate::cli::ListArgs;
+use crate::domain::query::{Query, RowKind};
 use crate::domain::{ConnectionState, DeadLetterState, IncidentStatus, Timestamp, sanitize};
 use crate::store::{DeadLetterPageQuery, IncidentPageQuery, PageDir};
 
@@ -118,7 +119,12 @@ pub fn incidents(
     args: &ListArgs,
     all_statuses: bool,
     grep: Option<&str>,
+    filter: Option<&str>,
 ) -> Result<ExitCode> {
+    let query = match parse_where(filter, RowKind::Incidents) {
+        Ok(query) => query,
+        Err(code) => return Ok(code),
+    };
     let store = ctx.open_store()?;
     let statuses = if all_statuses {
         Vec::new()
@@ -129,8 +135,11 @@ pub fn incidents(
             IncidentStatus::Suppressed,
         ]
     };
+    let now = Utc::now();
     let mut query = IncidentPageQuery {
         text: grep.map(str::to_string),
+        query,
+        now: Some(now),
         connector: args.connector.clone(),
         statuses,
         anchor: None,
@@ -149,7 +158,6 @@ pub fn incidents(
             "TITLE",
         ],
     );
-    let now = Utc::now();
     let mut budget = RowBudget::new(args.limit);
     'pages: loop {
         let page = store.page_incidents(&query)?;
@@ -195,7 +203,12 @@ pub fn dead_letters(
     args: &ListArgs,
     state: Option<&str>,
     grep: Option<&str>,
+    filter: Option<&str>,
 ) -> Result<ExitCode> {
+    let query = match parse_where(filter, RowKind::DeadLetters) {
+        Ok(query) => query,
+        Err(code) => return Ok(code),
+    };
     let state = state
         .map(|s| {
             DeadLetterState::parse(s)
@@ -205,6 +218,8 @@ pub fn dead_letters(
     let store = ctx.open_store()?;
     let mut query = DeadLetterPageQuery {
         text: grep.map(str::to_string),
+        query,
+        now: Some(Utc::now()),
         connector: args.connector.clone(),
         state,
         anchor: None,
@@ -266,6 +281,19 @@ pub fn dead_letters(
     let code = out.finish()?;
     budget.hint();
     Ok(code)
+}
+
+/// `--where QUERY` parsed for `kind`; a bad query is a usage error like clap's: the reason and
+/// a caret under where it went wrong on stderr, exit 2.
+fn parse_where(filter: Option<&str>, kind: RowKind) -> Result<Option<Query>, ExitCode> {
+    filter
+        .map(|text| {
+            Query::parse(text, kind).map_err(|e| {
+                eprintln!("error: --where {}", e.render(text));
+                ExitCode::from(2)
+            })
+        })
+        .transpose()
 }
 
 /// "in 4m12s" / "overdue 2m".

@@ -132,10 +132,26 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     list,
                     all_statuses,
                     grep,
-                } => list::incidents(&ctx, list, *all_statuses, grep.as_deref()),
-                Command::DeadLetters { list, state, grep } => {
-                    list::dead_letters(&ctx, list, state.as_deref(), grep.as_deref())
-                }
+                    filter,
+                } => list::incidents(
+                    &ctx,
+                    list,
+                    *all_statuses,
+                    grep.as_deref(),
+                    filter.as_deref(),
+                ),
+                Command::DeadLetters {
+                    list,
+                    state,
+                    grep,
+                    filter,
+                } => list::dead_letters(
+                    &ctx,
+                    list,
+                    state.as_deref(),
+                    grep.as_deref(),
+                    filter.as_deref(),
+                ),
                 Command::Outbox { list, all } => list_more::outbox(&ctx, list, *all),
                 Command::Audit { list, verify } => list_more::audit(&ctx, list, *verify),
                 Command::Routes {

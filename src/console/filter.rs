@@ -1,10 +1,13 @@
 //! The `/` filter: typing into the prompt, and the filter text of each view. Incidents, dead
 //! letters and Activity's actions are filtered by the store over the whole list (see `paging`);
-//! the connectors (all loaded) are filtered in place.
+//! incidents and dead letters take the query language (`domain::query`), whose errors show in
+//! the filter line while the last good filter stays applied; the connectors (all loaded) are
+//! filtered in place.
 
 use super::app::{App, View};
 use super::keymap::Key;
 use super::msg::{Cmd, StoreCmd};
+use crate::domain::query::QueryError;
 
 pub fn on_filter_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     let Some(input) = app.filter_input.as_mut() else {
@@ -16,7 +19,12 @@ pub fn on_filter_key(app: &mut App, key: &Key) -> Vec<Cmd> {
             set_filter(app, "")
         }
         "enter" => {
+            // A text that does not parse stays in the prompt with its error: Enter cannot
+            // leave a filter line that says one thing while another is applied.
             let text = input.text.clone();
+            if filter_error(app).is_some() {
+                return Vec::new();
+            }
             app.filter_input = None;
             set_filter(app, &text)
         }
@@ -50,15 +58,28 @@ pub fn current_filter(app: &App) -> String {
     }
 }
 
+/// Why the text typed into the current view's filter is not applied (a query that does not
+/// parse); the last good filter stays applied meanwhile.
+pub fn filter_error(app: &App) -> Option<&QueryError> {
+    let error = match app.view {
+        View::Incidents => app.incidents.filter_error(),
+        View::DeadLetters => app.dead_letters.list.filter_error(),
+        View::Activity => app.activity.list.filter_error(),
+        View::Connectors | View::Runbook => None,
+    };
+    error.map(|(_, e)| e)
+}
+
 /// Sets the current view's filter; for the paged lists, the store query for its first page.
 pub fn set_filter(app: &mut App, text: &str) -> Vec<Cmd> {
+    let now = app.now;
     match app.view {
         View::Connectors => {
             app.connectors.filter = text.to_string();
             app.connectors.cursor = 0;
         }
         View::Incidents => {
-            if let Some((seq, request)) = app.incidents.set_filter(text) {
+            if let Some((seq, request)) = app.incidents.set_filter(text, now) {
                 return vec![Cmd::store(StoreCmd::LoadIncidents {
                     seq,
                     request,
@@ -67,7 +88,7 @@ pub fn set_filter(app: &mut App, text: &str) -> Vec<Cmd> {
             }
         }
         View::DeadLetters => {
-            if let Some((seq, request)) = app.dead_letters.list.set_filter(text) {
+            if let Some((seq, request)) = app.dead_letters.list.set_filter(text, now) {
                 return vec![Cmd::store(StoreCmd::LoadDeadLetters {
                     seq,
                     request,
@@ -76,7 +97,7 @@ pub fn set_filter(app: &mut App, text: &str) -> Vec<Cmd> {
             }
         }
         View::Activity => {
-            if let Some((seq, request)) = app.activity.list.set_filter(text) {
+            if let Some((seq, request)) = app.activity.list.set_filter(text, now) {
                 return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
             }
         }

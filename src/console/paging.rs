@@ -3,9 +3,14 @@
 //! (by identity) across reloads, and walking off either end asks for the neighbouring page.
 //!
 //! The `/` filter is applied by the store to the whole list (payloads included), so paging walks
-//! the matching rows only. While the store answers a new filter text, the rows already loaded are
-//! narrowed with the same match (`domain::search`) on what they show.
+//! the matching rows only. Incidents and dead letters take the query language
+//! (`domain::query`); a text that does not parse is not sent: its error is kept for the filter
+//! line and the last good filter stays applied. While the store answers a new filter, the rows
+//! already loaded are narrowed with the same query on what they show.
 
+use crate::domain::query::{
+    DeadLetterFields, Headers, IncidentFields, Query, QueryError, RegexField, RowKind, TermKind,
+};
 use crate::domain::routing::StoredRoute;
 use crate::domain::{Incident, OutboxEntry, Timestamp, search};
 use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, OutboxKey, PageDir};
@@ -19,9 +24,12 @@ pub trait PagedRow {
     fn key(&self) -> Self::Key;
     /// (upstream, id): stays the same when the row's sort key changes.
     fn identity(&self) -> (&str, &str);
-    /// Does the row show `needle` ([`search::contains`]: ASCII case ignored)? Used only while
-    /// the store has not answered a new filter text (the store also searches what is not shown).
-    fn matches(&self, needle: &str) -> bool;
+    /// A parsed filter text, with the `now` its relative times mean.
+    type Filter: Clone + std::fmt::Debug;
+    fn parse_filter(text: &str, now: Timestamp) -> Result<Self::Filter, QueryError>;
+    /// Does the row show what `filter` asks for? Used only while the store has not answered a
+    /// new filter text (the store also searches what is not shown).
+    fn matches(&self, filter: &Self::Filter) -> bool;
 }
 
 /// Which page to ask the store for.
@@ -54,6 +62,10 @@ pub struct PagedList<T: PagedRow> {
     pub request_seq: u64,
     /// The filter being typed or applied; `window.filter` is the one the loaded rows answer.
     pub filter: String,
+    /// `filter` parsed (`None` while it is empty).
+    parsed: Option<T::Filter>,
+    /// The text last typed when it did not parse, and why; `filter` is the last good one.
+    error: Option<(String, QueryError)>,
     selected: Option<(String, String)>,
     /// A navigation (top, bottom, the neighbouring page, a new filter) whose page has not
     /// arrived: a reload meanwhile (a live update) repeats it, instead of reloading the old
@@ -77,6 +89,8 @@ impl<T: PagedRow> Default for PagedList<T> {
             loaded: false,
             request_seq: 0,
             filter: String::new(),
+            parsed: None,
+            error: None,
             selected: None,
             pending: None,
             has_before: false,
@@ -89,9 +103,12 @@ impl<T: PagedRow> PagedList<T> {
     /// Indices of the rows shown, in order: all loaded rows once the store answered the current
     /// filter; until then, those of the loaded rows that show the new filter text.
     pub fn visible(&self) -> Vec<usize> {
-        let interim = !self.filter.is_empty() && self.filter != self.window.filter;
+        let interim = self
+            .parsed
+            .as_ref()
+            .filter(|_| self.filter != self.window.filter);
         (0..self.rows.len())
-            .filter(|&i| !interim || self.rows[i].matches(&self.filter))
+            .filter(|&i| interim.is_none_or(|f| self.rows[i].matches(f)))
             .collect()
     }
 
@@ -246,14 +263,33 @@ impl<T: PagedRow> PagedList<T> {
         true
     }
 
+    /// Why the text last typed is not a filter (it is not applied), if it is not.
+    pub fn filter_error(&self) -> Option<&(String, QueryError)> {
+        self.error.as_ref()
+    }
+
     /// Sets the filter text: the loaded rows are narrowed at once (the cursor stays on the same
     /// item while it is visible) and the store is asked for the first page of the whole list's
-    /// matches. `None` when the text did not change.
-    pub fn set_filter(&mut self, filter: &str) -> Option<(u64, PageRequest<T::Key>)> {
+    /// matches. `None` when the text did not change, or did not parse (kept as the error; the
+    /// last good filter stays applied). `now` is what relative times in it mean.
+    pub fn set_filter(
+        &mut self,
+        filter: &str,
+        now: Timestamp,
+    ) -> Option<(u64, PageRequest<T::Key>)> {
+        let parsed = match T::parse_filter(filter, now) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.error = Some((filter.to_string(), e));
+                return None;
+            }
+        };
+        self.error = None;
         if filter == self.filter {
             return None;
         }
         self.filter = filter.to_string();
+        self.parsed = (!filter.is_empty()).then_some(parsed);
         let visible = self.visible();
         self.cursor = self
             .selected
@@ -308,21 +344,17 @@ impl PagedRow for IncidentRow {
     fn identity(&self) -> (&str, &str) {
         (&self.incident.upstream, &self.incident.id)
     }
-    fn matches(&self, needle: &str) -> bool {
-        let i = &self.incident;
-        [
-            &i.id,
-            &i.connector,
-            &i.title,
-            &i.kind,
-            i.severity.as_str(),
-            i.status.as_str(),
-        ]
-        .iter()
-        .any(|field| search::contains_text(field, needle))
-            || i.acked_by
-                .as_deref()
-                .is_some_and(|a| search::contains_text(a, needle))
+    type Filter = (Query, Timestamp);
+    fn parse_filter(text: &str, now: Timestamp) -> Result<Self::Filter, QueryError> {
+        Ok((Query::parse(text, RowKind::Incidents)?, now))
+    }
+    fn matches(&self, (query, now): &Self::Filter) -> bool {
+        let owner = self.route.as_ref().and_then(|r| r.owner.as_deref());
+        query.matches_incident_fields(
+            &IncidentFields::of(&self.incident, owner),
+            now.timestamp_millis(),
+            |_| true,
+        )
     }
 }
 
@@ -334,16 +366,34 @@ impl PagedRow for DeadLetterSummary {
     fn identity(&self) -> (&str, &str) {
         (&self.upstream, &self.id)
     }
-    fn matches(&self, needle: &str) -> bool {
-        [
-            &self.id,
-            &self.connector,
-            &self.error_code,
-            &self.error_message,
-        ]
-        .iter()
-        .any(|field| search::contains_text(field, needle))
-            || search::contains(&self.preview, needle.as_bytes())
+    type Filter = (Query, Timestamp);
+    fn parse_filter(text: &str, now: Timestamp) -> Result<Self::Filter, QueryError> {
+        Ok((Query::parse(text, RowKind::DeadLetters)?, now))
+    }
+    fn matches(&self, (query, now): &Self::Filter) -> bool {
+        // What the row shows: headers are not loaded (a header or origin term cannot be told
+        // yet and keeps the row until the store answers), the payload is its preview.
+        let fields = DeadLetterFields {
+            id: &self.id,
+            connector: &self.connector,
+            error_code: &self.error_code,
+            error_message: &self.error_message,
+            headers: Headers::NotLoaded,
+            payload: &self.preview,
+            state: self.state.as_str(),
+            last_failed_ms: self.last_failed_at.timestamp_millis(),
+        };
+        query.matches_dead_letter_fields(&fields, now.timestamp_millis(), |t| {
+            !matches!(
+                t.kind,
+                TermKind::Header { .. }
+                    | TermKind::Origin(_)
+                    | TermKind::Regex {
+                        field: RegexField::Origin,
+                        ..
+                    }
+            )
+        })
     }
 }
 
@@ -358,7 +408,12 @@ impl PagedRow for OutboxEntry {
     fn identity(&self) -> (&str, &str) {
         (&self.action.upstream, &self.id)
     }
-    fn matches(&self, needle: &str) -> bool {
+    /// Actions are filtered by plain text (no query language).
+    type Filter = String;
+    fn parse_filter(text: &str, _now: Timestamp) -> Result<String, QueryError> {
+        Ok(text.to_string())
+    }
+    fn matches(&self, needle: &String) -> bool {
         [
             &self.action.operator,
             &self.action.target,

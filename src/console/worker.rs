@@ -11,6 +11,7 @@ use super::msg::{ConnectorRow, Msg, StoreCmd};
 use super::paging::{IncidentRow, PAGE_LIMIT};
 use super::view_state::IncidentDetail;
 use crate::config::{Config, RoutingConfig};
+use crate::domain::query::{Query, RowKind};
 use crate::domain::{ActionKind, IncidentStatus, OutboxState};
 use crate::escalate::{Escalation, escalate_now};
 use crate::store::{
@@ -181,6 +182,26 @@ pub fn execute_with(
     }
 }
 
+/// A page request's filter as a query: `Some(None)` when empty, `None` when it does not parse
+/// (the console sends only texts that do; this is a second line of defence).
+fn parsed(filter: &str, kind: RowKind) -> Option<Option<Query>> {
+    if filter.trim().is_empty() {
+        return Some(None);
+    }
+    Query::parse(filter, kind).ok().map(Some)
+}
+
+fn bad_filter(filter: &str, kind: RowKind) -> Msg {
+    let reason = Query::parse(filter, kind)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    Msg::StoreError {
+        what: format!("filter {:?}", crate::domain::sanitize::line(filter)),
+        error: reason,
+    }
+}
+
 /// Runs one command on `store` (public for the console benchmark).
 pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
     Ok(match cmd {
@@ -220,8 +241,13 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             request,
             connector,
         } => {
+            let Some(filter) = parsed(&request.filter, RowKind::Incidents) else {
+                return Ok(bad_filter(&request.filter, RowKind::Incidents));
+            };
             let query = IncidentPageQuery {
-                text: Some(request.filter.clone()),
+                text: None,
+                query: filter,
+                now: None,
                 connector,
                 statuses: vec![
                     IncidentStatus::Open,
@@ -255,8 +281,13 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             request,
             connector,
         } => {
+            let Some(filter) = parsed(&request.filter, RowKind::DeadLetters) else {
+                return Ok(bad_filter(&request.filter, RowKind::DeadLetters));
+            };
             let query = DeadLetterPageQuery {
-                text: Some(request.filter.clone()),
+                text: None,
+                query: filter,
+                now: None,
                 connector,
                 state: None,
                 anchor: request.anchor.clone(),

@@ -7,6 +7,7 @@ pub mod dead_letter;
 pub mod escalation;
 pub mod incident;
 pub mod metrics;
+pub mod query;
 pub mod redact;
 pub mod route_pattern;
 pub mod route_report;

@@ -3,10 +3,14 @@
 
 use rusqlite::{Connection, Row, ToSql, params};
 
-use super::codec::{col_u32, col_u64, from_ms, ms, page_limit};
+use chrono::Utc;
+
+use super::codec::{col_u32, col_u64, from_ms, ms, page_limit, where_clause};
+use super::query::QuerySql;
 use super::{
     DeadLetterKey, DeadLetterPageQuery, DeadLetterSummary, PREVIEW_BYTES, PageDir, Result, Store,
 };
+use crate::domain::query::Query;
 use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState, Timestamp};
 
 const COLUMNS: &str = "upstream, id, connector, payload, content_type, headers, error_code, \
@@ -73,9 +77,19 @@ impl Store {
     /// One page, newest failure first, from the anchor (exclusive): at most `limit` (1..=1000)
     /// rows, always in display order. Only the first [`PREVIEW_BYTES`] of each payload are read.
     pub fn page_dead_letters(&self, q: &DeadLetterPageQuery) -> Result<Vec<DeadLetterSummary>> {
-        let state = q.state.unwrap_or(DeadLetterState::Dead).as_str();
-        let mut args: Vec<&dyn ToSql> = vec![&state];
-        let mut filters = vec!["state = ?1".to_string()];
+        // The live DLQ unless asked otherwise, by `state` or by a `status:` term of the query.
+        let state = q
+            .state
+            .or_else(|| {
+                (!q.query.as_ref().is_some_and(Query::has_status)).then_some(DeadLetterState::Dead)
+            })
+            .map(DeadLetterState::as_str);
+        let mut args: Vec<&dyn ToSql> = Vec::new();
+        let mut filters = Vec::new();
+        if let Some(state) = &state {
+            args.push(state);
+            filters.push(format!("state = ?{}", args.len()));
+        }
         if let Some(connector) = &q.connector {
             args.push(connector);
             filters.push(format!("connector = ?{}", args.len()));
@@ -86,6 +100,15 @@ impl Store {
                 "triage_contains(?{}, id, connector, error_code, error_message, headers, payload)",
                 args.len()
             ));
+        }
+        let now_ms = q.now.unwrap_or_else(Utc::now).timestamp_millis();
+        let query = q
+            .query
+            .as_ref()
+            .map(|query| QuerySql::build(query, now_ms, args.len() + 1));
+        if let Some(query) = &query {
+            args.extend(query.params.iter().map(|p| p as &dyn ToSql));
+            filters.extend(query.clauses.iter().cloned());
         }
         let (cmp, order) = match q.dir {
             PageDir::Forward => ("<", "DESC"),
@@ -101,9 +124,9 @@ impl Store {
         let sql = format!(
             "SELECT row_id, upstream, id, connector, ifnull(substr(payload, 1, {PREVIEW_BYTES}), X''), length(payload),
                 content_type, error_code, error_message, attempts, first_failed_ms, last_failed_ms, state
-             FROM dead_letters WHERE {}
+             FROM dead_letters {}
              ORDER BY last_failed_ms {order}, row_id {order} LIMIT ?{}",
-            filters.join(" AND "),
+            where_clause(&filters),
             args.len()
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sqlite(e))?;

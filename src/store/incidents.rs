@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use chrono::Utc;
 use rusqlite::{Connection, Row, ToSql, params};
 
 use super::codec::{
     col_u32, deadline_ms, from_ms, ms, opt_ms, page_limit, status_rank, where_clause,
 };
+use super::query::QuerySql;
 use super::{IncidentKey, IncidentPageQuery, PageDir, Result, Store};
+use crate::domain::query::Query;
 use crate::domain::{Incident, IncidentStatus, Link, Severity};
 
 pub(super) const COLUMNS: &str = "upstream, id, connector, kind, severity, status, title, detail, opened_ms, \
@@ -94,7 +97,8 @@ impl Store {
             args.push(connector);
             filters.push(format!("connector = ?{}", args.len()));
         }
-        if !q.statuses.is_empty() {
+        // A `status:` term of the query replaces the listing's default statuses.
+        if !q.statuses.is_empty() && !q.query.as_ref().is_some_and(Query::has_status) {
             let ranks: Vec<String> = q
                 .statuses
                 .iter()
@@ -108,6 +112,15 @@ impl Store {
                 "triage_contains(?{}, id, connector, title, kind, severity, status, acked_by)",
                 args.len()
             ));
+        }
+        let now_ms = q.now.unwrap_or_else(Utc::now).timestamp_millis();
+        let query = q
+            .query
+            .as_ref()
+            .map(|query| QuerySql::build(query, now_ms, args.len() + 1));
+        if let Some(query) = &query {
+            args.extend(query.params.iter().map(|p| p as &dyn ToSql));
+            filters.extend(query.clauses.iter().cloned());
         }
         let (cmp, order) = match q.dir {
             PageDir::Forward => (">", "ASC"),

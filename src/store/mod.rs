@@ -7,7 +7,8 @@
 
 // API CONTRACT: the types below are shared with sync/console/CLI. The methods of `Store` live
 // in the submodules: open (opening, pragmas, 0600), schema (migrations), connectors, incidents,
-// dead_letters, sync_state (sync batches, cursors, connection state), outbox (+ outbox_queries), audit.
+// dead_letters, sync_state (sync batches, cursors, connection state), outbox (+ outbox_queries), audit,
+// query (a `domain::query::Query` as SQL) and selection (every row a query selects).
 
 mod audit;
 mod codec;
@@ -24,6 +25,8 @@ mod metrics;
 mod open;
 mod outbox;
 mod outbox_queries;
+mod query;
+mod selection;
 pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;
 pub mod runs;
@@ -35,6 +38,7 @@ pub use watch_marks::{WATCH_NEVER, WatchDue, WatchMark};
 
 use std::path::{Path, PathBuf};
 
+use crate::domain::query::Query;
 use crate::domain::{
     ConnectionState, ConnectorReport, DeadLetter, DeadLetterState, Incident, IncidentStatus,
     Timestamp,
@@ -103,6 +107,10 @@ pub struct IncidentPageQuery {
     /// Only incidents whose id, connector, title, kind, severity, status or ack author contain
     /// this text, ASCII case ignored (`domain::search`); `None` or empty = all.
     pub text: Option<String>,
+    /// Only incidents the query selects; a `status:` term replaces `statuses`.
+    pub query: Option<Query>,
+    /// The query's `now` (relative times, ages); `None` = the clock when the page is read.
+    pub now: Option<Timestamp>,
     pub anchor: Option<IncidentKey>,
     pub dir: PageDir,
     pub limit: usize,
@@ -118,11 +126,15 @@ pub struct DeadLetterKey {
 #[derive(Debug, Clone, Default)]
 pub struct DeadLetterPageQuery {
     pub connector: Option<String>,
-    /// `None` = only `Dead` (the live DLQ).
+    /// `None` = only `Dead` (the live DLQ), unless the query has a `status:` term.
     pub state: Option<DeadLetterState>,
     /// Only dead letters whose id, connector, error, headers or whole payload contain this
     /// text, ASCII case ignored (`domain::search`); `None` or empty = all.
     pub text: Option<String>,
+    /// Only dead letters the query selects; a `status:` term replaces the default `state`.
+    pub query: Option<Query>,
+    /// The query's `now` (relative times, ages); `None` = the clock when the page is read.
+    pub now: Option<Timestamp>,
     pub anchor: Option<DeadLetterKey>,
     pub dir: PageDir,
     pub limit: usize,

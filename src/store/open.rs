@@ -85,6 +85,7 @@ impl Store {
                 contains_fn,
             )
             .map_err(|e| self.sqlite(e))?;
+        super::query::register(&self.conn).map_err(|e| self.sqlite(e))?;
         self.conn
             .create_scalar_function(
                 "triage_holder_alive",

@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{clock, safe};
 use crate::console::app::{App, StatusLevel, StoreStatus, View};
-use crate::console::filter::current_filter;
+use crate::console::filter::{current_filter, filter_error};
 use crate::domain::ConnectionState;
 
 pub fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -84,12 +84,20 @@ fn filter_scope(app: &App) -> &'static str {
 pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
     let line = if let Some(input) = &app.filter_input {
-        Line::from(vec![
+        let mut spans = vec![
             Span::styled("/", t.key()),
             Span::raw(safe(&input.text)),
             Span::styled("▏", t.key()),
-            Span::styled("  Enter keep · Esc clear", t.dim()),
-        ])
+        ];
+        match filter_error(app) {
+            // The last good filter stays applied; say why this text is not (and where).
+            Some(error) => spans.push(Span::styled(
+                format!("  {} (not applied)", safe(&error.to_string())),
+                t.critical(),
+            )),
+            None => spans.push(Span::styled("  Enter keep · Esc clear", t.dim())),
+        }
+        Line::from(spans)
     } else if let Some(status) = &app.status {
         let style = match status.level {
             StatusLevel::Info => t.base(),

@@ -1,4 +1,5 @@
-//! `?` help: every binding of the keymap (built in + the user's overrides) with its description.
+//! `?` help: every binding of the keymap (built in + the user's overrides) with its description,
+//! then the `/` filter's query language in brief.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::{centered, fit, safe};
 use crate::console::app::App;
+use crate::domain::query::SYNTAX_HELP;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
     let t = &app.theme;
@@ -39,6 +41,16 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
         "In dialogs: y or Enter confirms, n or Esc cancels. Times are UTC.",
         t.dim(),
     ));
+    lines.push(Line::default());
+    lines.push(Line::styled(
+        "The / filter of Incidents and Dead letters (and --where):",
+        t.title(),
+    ));
+    lines.extend(
+        SYNTAX_HELP
+            .iter()
+            .map(|line| Line::styled(format!("  {line}"), t.dim())),
+    );
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Line::from(Span::styled(

@@ -1,0 +1,133 @@
+//! Whole-store selections by a query: every matching `(upstream, id)` in listing order, their
+//! count, and the plan SQLite chooses — with the listings' default status (live dead letters,
+//! unresolved incidents) unless the query has a `status:` term. For marks and plans that act
+//! on everything a query matches, not just the loaded page.
+
+use rusqlite::types::Value;
+
+use super::codec::status_rank;
+use super::query::QuerySql;
+use super::{Result, Store};
+use crate::domain::query::{Query, RowKind};
+use crate::domain::{DeadLetterState, IncidentStatus, Timestamp};
+
+impl Store {
+    /// Every dead letter the query selects, as `(upstream, id)` in listing order (newest
+    /// failure first). Like the listings, only live (`dead`) letters unless the query has a
+    /// `status:` term.
+    pub fn select_dead_letter_ids(
+        &self,
+        query: &Query,
+        now: Timestamp,
+    ) -> Result<Vec<(String, String)>> {
+        let (filter, params) = dead_letter_where(query, now);
+        let sql = format!(
+            "SELECT upstream, id FROM dead_letters WHERE {filter}
+             ORDER BY last_failed_ms DESC, row_id DESC"
+        );
+        self.ids(&sql, &params)
+    }
+
+    /// How many dead letters [`Store::select_dead_letter_ids`] would return.
+    pub fn count_dead_letters(&self, query: &Query, now: Timestamp) -> Result<u64> {
+        let (filter, params) = dead_letter_where(query, now);
+        self.count(
+            &format!("SELECT count(*) FROM dead_letters WHERE {filter}"),
+            &params,
+        )
+    }
+
+    /// Every incident the query selects, as `(upstream, id)` in urgency order. Like the
+    /// listings, only unresolved ones unless the query has a `status:` term.
+    pub fn select_incident_ids(
+        &self,
+        query: &Query,
+        now: Timestamp,
+    ) -> Result<Vec<(String, String)>> {
+        let (filter, params) = incident_where(query, now);
+        let sql = format!(
+            "SELECT upstream, id FROM incidents WHERE {filter}
+             ORDER BY status_rank, deadline_ms, upstream, id"
+        );
+        self.ids(&sql, &params)
+    }
+
+    /// How many incidents [`Store::select_incident_ids`] would return.
+    pub fn count_incidents(&self, query: &Query, now: Timestamp) -> Result<u64> {
+        let (filter, params) = incident_where(query, now);
+        self.count(
+            &format!("SELECT count(*) FROM incidents WHERE {filter}"),
+            &params,
+        )
+    }
+
+    /// SQLite's plan for [`Store::select_dead_letter_ids`] / [`Store::select_incident_ids`]
+    /// with `query` (the `detail` lines of `EXPLAIN QUERY PLAN`): which index serves it.
+    pub fn explain_selection(&self, query: &Query, now: Timestamp) -> Result<String> {
+        let (table, (filter, params)) = match query.kind() {
+            RowKind::DeadLetters => ("dead_letters", dead_letter_where(query, now)),
+            RowKind::Incidents => ("incidents", incident_where(query, now)),
+        };
+        let sql = format!("EXPLAIN QUERY PLAN SELECT upstream, id FROM {table} WHERE {filter}");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
+        let lines = stmt
+            .query_map(rusqlite::params_from_iter(&params), |r| {
+                r.get::<_, String>(3)
+            })
+            .map_err(|e| self.sqlite(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.sqlite(e))?;
+        Ok(lines.join("\n"))
+    }
+
+    fn ids(&self, sql: &str, params: &[Value]) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.sqlite(e))
+    }
+
+    fn count(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row(rusqlite::params_from_iter(params), |r| r.get(0)))
+            .map_err(|e| self.sqlite(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// The `WHERE` of a whole-store selection of dead letters (default: live ones).
+fn dead_letter_where(query: &Query, now: Timestamp) -> (String, Vec<Value>) {
+    let mut sql = QuerySql::build(query, now.timestamp_millis(), 1);
+    if !query.has_status() {
+        sql.params
+            .push(Value::Text(DeadLetterState::Dead.as_str().into()));
+        sql.clauses.push(format!("state = ?{}", sql.params.len()));
+    }
+    (clauses(&sql.clauses), sql.params)
+}
+
+/// The `WHERE` of a whole-store selection of incidents (default: unresolved ones).
+fn incident_where(query: &Query, now: Timestamp) -> (String, Vec<Value>) {
+    let mut sql = QuerySql::build(query, now.timestamp_millis(), 1);
+    if !query.has_status() {
+        sql.clauses.push(format!(
+            "status_rank < {}",
+            status_rank(IncidentStatus::Resolved)
+        ));
+    }
+    (clauses(&sql.clauses), sql.params)
+}
+
+fn clauses(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        "1".into()
+    } else {
+        clauses.join(" AND ")
+    }
+}
