@@ -288,7 +288,12 @@ pub struct BulkArgs {
     #[arg(long, short = 'y', requires = "query")]
     pub yes: bool,
     /// Stage sizes: counts, percentages of the selection, `rest`.
-    #[arg(long, value_name = "LIST", default_value = "1,10%,rest", requires = "query")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "1,10%,rest",
+        requires = "query"
+    )]
     pub stages: String,
     /// Pause the run when a stage fails more than this (a count or a percentage).
     #[arg(long, value_name = "LIMIT", default_value = "10%", requires = "query")]

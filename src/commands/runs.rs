@@ -16,9 +16,10 @@ use super::Context;
 use super::act::EXIT_PENDING;
 use super::output::{Output, say};
 use crate::cli::{BulkArgs, RunsCommand};
+use crate::domain::query::{Query, RowKind};
 use crate::domain::run::{FailureLimit, RunState, parse_rate, parse_stages};
 use crate::domain::{ActionKind, DeadLetter, redact, sanitize};
-use crate::store::{DeadLetterPageQuery, PageDir, Store};
+use crate::store::Store;
 use crate::sync::runs::{self as planner, DEFAULT_CONCURRENCY, Plan, RunOptions, RunStatus};
 use crate::sync::{StoreWriter, Upstreams};
 
@@ -119,38 +120,28 @@ enum Selection {
     Store(color_eyre::Report),
 }
 
-/// The dead letters `query` selects, in the listing's order (newest failure first), in full.
+/// The dead letters `query` selects (the `/` language), in the listing's order (newest failure
+/// first), in full.
 fn select_letters(store: &Store, query: &str) -> Result<Vec<DeadLetter>, Selection> {
-    let mut letters = Vec::new();
-    let mut anchor = None;
-    loop {
-        let page = store
-            .page_dead_letters(&DeadLetterPageQuery {
-                text: Some(query.to_string()),
-                anchor,
-                dir: PageDir::Forward,
-                limit: 1000,
-                ..DeadLetterPageQuery::default()
-            })
-            .map_err(|e| Selection::Store(e.into()))?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        anchor = Some(last.key.clone());
-        for summary in page {
-            if let Some(letter) = store
-                .dead_letter(&summary.upstream, &summary.id)
-                .map_err(|e| Selection::Store(e.into()))?
-            {
-                letters.push(letter);
-            }
-        }
-    }
-    if letters.is_empty() && query.trim().is_empty() {
+    if query.trim().is_empty() {
         return Err(Selection::Query(
             "triage: --where: an empty query would select every dead letter; say what to replay"
                 .to_string(),
         ));
+    }
+    let parsed = Query::parse(query, RowKind::DeadLetters)
+        .map_err(|e| Selection::Query(format!("triage: --where: {}", e.render(query))))?;
+    let ids = store
+        .select_dead_letter_ids(&parsed, Utc::now())
+        .map_err(|e| Selection::Store(e.into()))?;
+    let mut letters = Vec::with_capacity(ids.len());
+    for (upstream, id) in ids {
+        if let Some(letter) = store
+            .dead_letter(&upstream, &id)
+            .map_err(|e| Selection::Store(e.into()))?
+        {
+            letters.push(letter);
+        }
     }
     Ok(letters)
 }
@@ -160,7 +151,9 @@ fn print_plan(plan: &Plan, json: bool) -> Result<()> {
         return say(json!({ "plan": plan }));
     }
     let when = |t: Option<crate::domain::Timestamp>| {
-        t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        t.map_or("-".to_string(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S").to_string()
+        })
     };
     say(format!(
         "Plan: {} {} of {} selected by {:?}",
@@ -195,11 +188,7 @@ fn print_plan(plan: &Plan, json: bool) -> Result<()> {
             }
         ))?;
         for (id, why) in &plan.violation_examples {
-            say(format!(
-                "  {}: {}",
-                sanitize::line(id),
-                sanitize::line(why)
-            ))?;
+            say(format!("  {}: {}", sanitize::line(id), sanitize::line(why)))?;
         }
     }
     if plan.replayed_before > 0 {
@@ -227,10 +216,15 @@ fn print_plan(plan: &Plan, json: bool) -> Result<()> {
     say(format!(
         "rate: {}, at most {} waiting for an answer; estimated {}",
         plan.rate
-            .map_or("as fast as the upstreams answer".to_string(), |r| format!("{r:.1}/s")),
+            .map_or("as fast as the upstreams answer".to_string(), |r| format!(
+                "{r:.1}/s"
+            )),
         plan.concurrency,
         plan.estimated_secs
-            .map_or("—".to_string(), |s| humantime::format_duration(Duration::from_secs(s.ceil() as u64)).to_string())
+            .map_or("—".to_string(), |s| humantime::format_duration(
+                Duration::from_secs(s.ceil() as u64)
+            )
+            .to_string())
     ))
 }
 
@@ -238,7 +232,9 @@ pub async fn run(ctx: &Context, command: Option<&RunsCommand>, json: bool) -> Re
     match command {
         None => list(ctx, json),
         Some(RunsCommand::Show { id, json }) => show(ctx, id, *json),
-        Some(RunsCommand::Pause { id }) => change(ctx, id, RunState::Paused, "paused by the operator"),
+        Some(RunsCommand::Pause { id }) => {
+            change(ctx, id, RunState::Paused, "paused by the operator")
+        }
         Some(RunsCommand::Cancel { id }) => {
             change(ctx, id, RunState::Cancelled, "cancelled by the operator")
         }
@@ -256,7 +252,13 @@ pub async fn run(ctx: &Context, command: Option<&RunsCommand>, json: bool) -> Re
                     return Ok(ExitCode::FAILURE);
                 }
                 RunState::Paused => {
-                    store.set_run_state(id, RunState::Running, Some("resumed"), &ctx.operator, Utc::now())?;
+                    store.set_run_state(
+                        id,
+                        RunState::Running,
+                        Some("resumed"),
+                        &ctx.operator,
+                        Utc::now(),
+                    )?;
                 }
                 RunState::Running => {}
             }
@@ -270,12 +272,24 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
     let store = ctx.open_store()?;
     let mut out = Output::new(
         json,
-        &["RUN", "STATE", "KIND", "SENT", "FAILED", "SKIPPED", "LEFT", "STAGE", "CREATED", "OPERATOR", "SELECTION"],
+        &[
+            "RUN",
+            "STATE",
+            "KIND",
+            "SENT",
+            "FAILED",
+            "SKIPPED",
+            "LEFT",
+            "STAGE",
+            "CREATED",
+            "OPERATOR",
+            "SELECTION",
+        ],
     );
     for run in store.runs()? {
         let p = store.run_progress(&run.id, None)?;
         if json {
-            out.json(&json!({ "run": run, "progress": p }))?;
+            out.json(&json!({ "run": run, "progress": p, "stage": p.stage.map(|s| s + 1) }))?;
             continue;
         }
         out.row(vec![
@@ -286,8 +300,9 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
             p.failed.to_string(),
             p.skipped.to_string(),
             p.remaining().to_string(),
-            p.stage
-                .map_or("-".to_string(), |s| format!("{}/{}", s + 1, run.stages.len())),
+            p.stage.map_or("-".to_string(), |s| {
+                format!("{}/{}", s + 1, run.stages.len())
+            }),
             run.created_at.format("%Y-%m-%d %H:%M").to_string(),
             sanitize::line(&run.operator),
             sanitize::line(&run.selection),
@@ -332,16 +347,23 @@ fn show(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
         progress.queued,
         progress.planned,
         progress.total,
-        progress.stage.map_or("-".to_string(), |s| (s + 1).to_string()),
+        progress
+            .stage
+            .map_or("-".to_string(), |s| (s + 1).to_string()),
         run.stages.len(),
         run.stages
     ))?;
     say(format!(
         "rate {}, concurrency {}, max failures {}{}",
-        run.rate.map_or("unlimited".to_string(), |r| format!("{r:.1}/s")),
+        run.rate
+            .map_or("unlimited".to_string(), |r| format!("{r:.1}/s")),
         run.concurrency,
         run.max_failures,
-        if run.force { ", contract violators forced" } else { "" }
+        if run.force {
+            ", contract violators forced"
+        } else {
+            ""
+        }
     ))?;
     if !failures.is_empty() {
         say("failures:")?;
@@ -349,13 +371,20 @@ fn show(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
             say(format!("  {n}× {}", sanitize::line(error)))?;
         }
     }
-    let mut table = Output::new(false, &["#", "STAGE", "STATE", "TARGET", "CONNECTOR", "NOTE"]);
+    let mut table = Output::new(
+        false,
+        &["#", "STAGE", "STATE", "TARGET", "CONNECTOR", "NOTE"],
+    );
     for m in &members {
         table.row(vec![
             (m.seq + 1).to_string(),
             (m.stage + 1).to_string(),
             m.state.as_str().to_string(),
-            format!("{}:{}", sanitize::line(&m.upstream), sanitize::line(&m.target)),
+            format!(
+                "{}:{}",
+                sanitize::line(&m.upstream),
+                sanitize::line(&m.target)
+            ),
             sanitize::line(&m.connector),
             sanitize::line(m.note.as_deref().unwrap_or("")),
         ]);
@@ -399,11 +428,12 @@ async fn drive(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
     })
     .await?;
     progress.finish();
-    let p = writer.call({
-        let id = id.to_string();
-        move |s| s.run_progress(&id, None)
-    })
-    .await?;
+    let p = writer
+        .call({
+            let id = id.to_string();
+            move |s| s.run_progress(&id, None)
+        })
+        .await?;
     Ok(match state {
         RunState::Done if p.failed == 0 => ExitCode::SUCCESS,
         RunState::Paused | RunState::Running => ExitCode::from(EXIT_PENDING),
@@ -445,10 +475,8 @@ impl Progress {
         let bar = self.bar.get_or_insert_with(|| {
             let bar = indicatif::ProgressBar::new(p.total as u64);
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar
         });

@@ -33,7 +33,12 @@ pub fn parse_stages(text: &str) -> Result<Vec<StageSize>, String> {
         } else if let Some(pct) = part.strip_suffix('%') {
             match pct.trim().parse::<u32>() {
                 Ok(p) if (1..=100).contains(&p) => StageSize::Percent(p),
-                _ => return Err(format!("stage {}: {part:?} is not a percentage 1%–100%", i + 1)),
+                _ => {
+                    return Err(format!(
+                        "stage {}: {part:?} is not a percentage 1%–100%",
+                        i + 1
+                    ));
+                }
             }
         } else {
             match part.parse::<usize>() {
@@ -127,7 +132,11 @@ pub fn parse_rate(text: &str) -> Result<Option<f64>, String> {
         "s" | "sec" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("{text:?}: unknown unit {other:?} (use /s, /m or /h)")),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use /s, /m or /h)"
+            ));
+        }
     };
     match number.trim().parse::<f64>() {
         Ok(n) if n > 0.0 && n.is_finite() => Ok(Some(n / seconds)),
@@ -253,7 +262,9 @@ pub struct RunProgress {
     pub sent: usize,
     pub failed: usize,
     pub skipped: usize,
-    /// The first stage with members not yet answered (None when all are).
+    /// The first stage with members not yet answered (0-based; None when all are). Not in
+    /// JSON: what is shown is 1-based, next to it.
+    #[serde(skip)]
     pub stage: Option<usize>,
 }
 
@@ -317,7 +328,10 @@ mod tests {
             parse_stages("5, 25%").expect("rest added"),
             vec![StageSize::Count(5), StageSize::Percent(25), StageSize::Rest]
         );
-        assert_eq!(stage_sizes(&parse_stages("rest").expect("rest"), 7), vec![7]);
+        assert_eq!(
+            stage_sizes(&parse_stages("rest").expect("rest"), 7),
+            vec![7]
+        );
         assert!(parse_stages("rest,1").is_err());
         assert!(parse_stages("0").is_err());
         assert!(parse_stages("101%").is_err());

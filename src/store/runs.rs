@@ -384,8 +384,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
     };
     let kind = ActionKind::parse(&text(1)?).ok_or_else(|| bad(1, "kind"))?;
     let state = RunState::parse(&text(4)?).ok_or_else(|| bad(4, "state"))?;
-    let stages: Vec<usize> =
-        serde_json::from_str(&text(6)?).map_err(|_| bad(6, "stages"))?;
+    let stages: Vec<usize> = serde_json::from_str(&text(6)?).map_err(|_| bad(6, "stages"))?;
     let max_failures = FailureLimit::parse(&text(7)?).map_err(|_| bad(7, "max_failures"))?;
     Ok(Run {
         id: text(0)?,

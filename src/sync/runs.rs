@@ -328,7 +328,13 @@ pub async fn drive(
             let reason = summary.clone();
             store
                 .call(move |s| {
-                    s.set_run_state(&run_id, RunState::Done, Some(&reason), &operator, Utc::now())
+                    s.set_run_state(
+                        &run_id,
+                        RunState::Done,
+                        Some(&reason),
+                        &operator,
+                        Utc::now(),
+                    )
                 })
                 .await?;
             report(&status(RunState::Done, Some(summary), pacer, &meter));
@@ -361,7 +367,13 @@ pub async fn drive(
                 let (why, operator) = (reason.clone(), run.operator.clone());
                 store
                     .call(move |s| {
-                        s.set_run_state(&run_id, RunState::Paused, Some(&why), &operator, Utc::now())
+                        s.set_run_state(
+                            &run_id,
+                            RunState::Paused,
+                            Some(&why),
+                            &operator,
+                            Utc::now(),
+                        )
                     })
                     .await?;
                 report(&status(RunState::Paused, Some(reason), pacer, &meter));
