@@ -45,6 +45,39 @@ pub async fn fix_connector(
     Ok(Json(json!({ "connector": id, "fixed": true })))
 }
 
+/// Body of `POST /demo/connectors/{id}/dead-letters`.
+#[derive(Debug, Deserialize)]
+pub struct AddDeadLetters {
+    /// How many (at most 100,000 per request).
+    pub count: usize,
+}
+
+/// `POST /demo/connectors/{id}/dead-letters`: `count` more dead letters on that connector, failed
+/// just now (for trying bulk recovery at scale, and for tests and benches).
+pub async fn add_dead_letters(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    body: Result<Json<AddDeadLetters>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(add) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if add.count > 100_000 {
+        return Err(ApiError::bad_request("count: at most 100000 per request"));
+    }
+    let mut state = shared.state();
+    let index = state
+        .connectors
+        .iter()
+        .position(|c| c.spec.id == id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no connector {id}; GET /v1/connectors lists them"))
+        })?;
+    let now = state.now();
+    for _ in 0..add.count {
+        sim::add_dead_letter(&mut state, index, now, now);
+    }
+    Ok(Json(json!({ "connector": id, "added": add.count })))
+}
+
 /// `POST /demo/expire-tombstones`: forgets every replayed/discarded dead letter now, as if the
 /// 24 h tombstone retention had passed (a client away that long must relist to notice).
 pub async fn expire_tombstones(State(shared): State<Shared>) -> Json<Value> {

@@ -149,6 +149,10 @@ pub fn router(shared: Shared) -> Router {
             "/demo/connectors/{id}/fix",
             post(routes_admin::fix_connector),
         )
+        .route(
+            "/demo/connectors/{id}/dead-letters",
+            post(routes_admin::add_dead_letters),
+        )
         .route("/demo/tick", post(routes_admin::tick))
         .route(
             "/demo/expire-tombstones",
