@@ -845,3 +845,106 @@ async fn a_quorum_dlq_keeps_identities_and_order_across_passes() {
     );
     t.cleanup().await;
 }
+
+/// A bulk run through the real binary: 10,000 letters chosen by `--where` from a 100,000-message
+/// DLQ are replayed — exactly those, byte-exact, in their order — and the 90,000 others stay in
+/// the DLQ in theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_run_of_10000_chosen_by_where_from_a_100k_dlq_replays_exactly_those() {
+    use triage::upstream::rabbitmq::Fate;
+    // 100,000 (the issue's check) takes ≈ 6 min in a debug build: the suite runs a fifth of it,
+    // `TRIAGE_TEST_RUN_N=100000 cargo test --release …` the whole.
+    let n: usize = std::env::var("TRIAGE_TEST_RUN_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let t = Topology::new("run100k").await;
+    let payload = |i: usize| format!(r#"{{"order":{i},"pad":"{}"}}"#, "p".repeat(60)).into_bytes();
+    let chosen = |i: usize| i % 10 == 3;
+    let properties = |i: usize| {
+        let base = t.dead_properties(&format!("m{i}"), &t.work);
+        let mut headers = base.headers().clone().unwrap_or_default();
+        let batch = if chosen(i) { "a" } else { "b" };
+        headers.insert("batch".into(), AMQPValue::LongString(batch.into()));
+        base.with_headers(headers)
+    };
+    t.publish_to_dlq((0..n).map(|i| (payload(i), properties(i))))
+        .await;
+    let cli = Cli::new(&t, &[("orders", &t.work)]);
+    let started = std::time::Instant::now();
+    cli.ok(&["sync", "--once"]);
+    eprintln!("sync of {n}: {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let plan = cli.json(&["replay", "--where", "header:batch=a", "--plan", "--json"]);
+    assert_eq!(plan[0]["plan"]["to_send"], n / 10, "{}", plan[0]);
+    eprintln!("plan: {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let mut child = cli
+        .command(&[
+            "replay",
+            "--where",
+            "header:batch=a",
+            "--yes",
+            "--json",
+            "--stages",
+            "1,10%,rest",
+            "--concurrency",
+            &(n / 10).to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("replay");
+    let mut lines = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
+                let p = &value["progress"];
+                eprintln!(
+                    "{:?}: stage {} state {} sent {} queued {}",
+                    started.elapsed(),
+                    p["stage"],
+                    p["state"],
+                    p["progress"]["sent"],
+                    p["progress"]["queued"]
+                );
+                lines.push(value);
+            }
+        }
+    }
+    let status = child.wait().expect("wait");
+    eprintln!("run: {:?}", started.elapsed());
+    let last = lines.last().cloned().unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{last}");
+    assert_eq!(last["progress"]["state"], "done");
+    assert_eq!(last["progress"]["progress"]["sent"], n / 10);
+    let read = |queue: String| {
+        let broker = t.broker();
+        async move {
+            let mut payloads = Vec::new();
+            broker
+                .hold_pass(&queue, |_, p, _| {
+                    payloads.push(p.to_vec());
+                    Fate::Keep
+                })
+                .await
+                .expect("read");
+            payloads
+        }
+    };
+    let work = read(t.work.clone()).await;
+    let expected: Vec<Vec<u8>> = (0..n).filter(|i| chosen(*i)).map(payload).collect();
+    assert!(
+        work == expected,
+        "exactly the chosen, byte-exact, in order: {} in the work queue",
+        work.len()
+    );
+    let left = read(t.dlq.clone()).await;
+    let rest: Vec<Vec<u8>> = (0..n).filter(|i| !chosen(*i)).map(payload).collect();
+    assert!(left == rest, "the rest in order: {} left", left.len());
+    t.cleanup().await;
+}

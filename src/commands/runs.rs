@@ -120,8 +120,8 @@ enum Selection {
     Store(color_eyre::Report),
 }
 
-/// The dead letters `query` selects (the `/` language), in the listing's order (newest failure
-/// first), in full.
+/// The dead letters `query` selects (the `/` language), in full, oldest failure first — the
+/// order they failed in (and a RabbitMQ DLQ's order): a run replays them in that order.
 fn select_letters(store: &Store, query: &str) -> Result<Vec<DeadLetter>, Selection> {
     if query.trim().is_empty() {
         return Err(Selection::Query(
@@ -135,7 +135,7 @@ fn select_letters(store: &Store, query: &str) -> Result<Vec<DeadLetter>, Selecti
         .select_dead_letter_ids(&parsed, Utc::now())
         .map_err(|e| Selection::Store(e.into()))?;
     let mut letters = Vec::with_capacity(ids.len());
-    for (upstream, id) in ids {
+    for (upstream, id) in ids.into_iter().rev() {
         if let Some(letter) = store
             .dead_letter(&upstream, &id)
             .map_err(|e| Selection::Store(e.into()))?

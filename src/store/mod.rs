@@ -24,6 +24,7 @@ pub use locks::LockHolder;
 mod metrics;
 mod open;
 mod outbox;
+pub use outbox::Recording;
 mod outbox_queries;
 mod query;
 mod selection;

@@ -30,30 +30,85 @@ impl Store {
         Ok(entry)
     }
 
+    /// [`Store::claim_action`] for each of `ids`, in one transaction: whether each was claimed.
+    pub fn claim_actions(
+        &mut self,
+        ids: &[String],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<bool>> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let claims = ids
+            .iter()
+            .map(|id| claim_in(&tx, id, now, until).map(|n| n == 1))
+            .collect::<rusqlite::Result<Vec<bool>>>()
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(claims)
+    }
+
     /// Takes a lease on a pending action until `until` for this process, so one worker (of any
     /// process) sends it. A lease held by a process of this host that is gone (`holder::alive`)
     /// is taken over at once. Returns false when another live worker holds it or it is no longer
     /// pending.
     pub fn claim_action(&mut self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
-        let claimed = self
-            .conn
-            .prepare_cached(
-                "UPDATE outbox SET lease_until_ms = ?2, updated_ms = ?3, lease_holder = ?4,
-                    lease_since_ms = ?3
-                 WHERE id = ?1 AND state = 'pending'
-                   AND (lease_until_ms IS NULL OR lease_until_ms <= ?3
-                        OR NOT triage_holder_alive(lease_holder))",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    id,
-                    ms(until),
-                    ms(now),
-                    super::holder::this_process()
-                ])
-            })
-            .map_err(|e| self.sqlite(e))?;
+        let claimed = claim_in(&self.conn, id, now, until).map_err(|e| self.sqlite(e))?;
         Ok(claimed == 1)
+    }
+
+    /// Records the answers of a group of actions (`(outbox id, what happened)`) in ONE
+    /// transaction, each as [`Store::record_action_outcome`] or [`Store::record_action_error`]
+    /// would: a run's stage of thousands is recorded at once, not one transaction per action.
+    pub fn record_actions(
+        &mut self,
+        answers: Vec<(String, Recording)>,
+        at: Timestamp,
+    ) -> Result<usize> {
+        let mut prepared = Vec::with_capacity(answers.len());
+        for (id, recording) in answers {
+            let entry = self
+                .outbox_entry(&id)?
+                .ok_or_else(|| self.unknown_action(&id))?;
+            prepared.push((entry, recording));
+        }
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let n = prepared.len();
+        for (entry, recording) in prepared {
+            match recording {
+                Recording::Outcome {
+                    outcome,
+                    incident,
+                    dead_letter,
+                } => outcome_in(
+                    &tx,
+                    &entry,
+                    &outcome,
+                    incident.as_deref(),
+                    dead_letter.as_deref(),
+                    at,
+                ),
+                Recording::Error { error, retry_at } => error_in(&tx, &entry, &error, retry_at, at),
+            }
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(n)
     }
 
     /// A transient failure: `retry_at = Some(t)` keeps it pending until t; `None` fails it for
@@ -67,14 +122,9 @@ impl Store {
         retry_at: Option<Timestamp>,
         at: Timestamp,
     ) -> Result<()> {
-        let (state, event) = match retry_at {
-            Some(_) => (OutboxState::Pending, "retry"),
-            None => (OutboxState::Failed, "failed"),
-        };
         let entry = self
             .outbox_entry(id)?
             .ok_or_else(|| self.unknown_action(id))?;
-        let error = &*crate::domain::redact::scrub(error);
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -84,31 +134,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        tx.prepare_cached(
-            "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,
-                lease_until_ms = NULL, lease_holder = NULL, lease_since_ms = NULL, last_error = ?4,
-                updated_ms = ?5 WHERE id = ?1",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                id,
-                state.as_str(),
-                ms(retry_at.unwrap_or(at)),
-                error,
-                ms(at)
-            ])
-        })
-        .map_err(err)?;
-        let same_reason = retry_at.is_some()
-            && entry.attempts > 0
-            && entry
-                .last_error
-                .as_deref()
-                .is_some_and(|last| same_reason(last, error));
-        if !same_reason {
-            let detail = with_attempts(error, entry.attempts + 1, retry_at.is_none());
-            audit_transition(&tx, &entry.action, id, event, &detail, at).map_err(err)?;
-        }
+        error_in(&tx, &entry, error, retry_at, at).map_err(err)?;
         tx.commit().map_err(err)
     }
 
@@ -122,23 +148,9 @@ impl Store {
         dead_letter: Option<&DeadLetter>,
         at: Timestamp,
     ) -> Result<()> {
-        let (state, event) = if outcome.ok {
-            (OutboxState::Sent, "sent")
-        } else {
-            (OutboxState::Failed, "failed")
-        };
         let entry = self
             .outbox_entry(id)?
             .ok_or_else(|| self.unknown_action(id))?;
-        let outcome_json = serde_json::to_string(outcome)
-            .map_err(|e| self.corrupt("outbox", format!("outcome cannot be encoded: {e}")))?;
-        let outcome_json = crate::domain::redact::scrub(&outcome_json).into_owned();
-        let detail = if outcome.response.is_null() {
-            outcome.summary.clone()
-        } else {
-            format!("{} {}", outcome.summary, outcome.response)
-        };
-        let detail = with_attempts(&detail, entry.attempts + 1, true);
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -148,20 +160,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        tx.prepare_cached(
-            "UPDATE outbox SET state = ?2, attempts = attempts + 1, lease_until_ms = NULL,
-                lease_holder = NULL, lease_since_ms = NULL, outcome = ?3, updated_ms = ?4
-             WHERE id = ?1",
-        )
-        .and_then(|mut stmt| stmt.execute(params![id, state.as_str(), outcome_json, ms(at)]))
-        .map_err(err)?;
-        if let Some(incident) = incident {
-            upsert_incident(&tx, incident).map_err(err)?;
-        }
-        if let Some(dead_letter) = dead_letter {
-            upsert_dead_letter(&tx, dead_letter).map_err(err)?;
-        }
-        audit_transition(&tx, &entry.action, id, event, &detail, at).map_err(err)?;
+        outcome_in(&tx, &entry, outcome, incident, dead_letter, at).map_err(err)?;
         tx.commit().map_err(err)
     }
 
@@ -171,6 +170,121 @@ impl Store {
             id: id.to_string(),
         }
     }
+}
+
+/// What became of one action, for [`Store::record_actions`].
+#[derive(Debug, Clone)]
+pub enum Recording {
+    /// The upstream answered (ok: sent; refused: failed), with what it changed.
+    Outcome {
+        outcome: ActionOutcome,
+        incident: Option<Box<Incident>>,
+        dead_letter: Option<Box<DeadLetter>>,
+    },
+    /// No answer: pending again until `retry_at`, or failed for good without one.
+    Error {
+        error: String,
+        retry_at: Option<Timestamp>,
+    },
+}
+
+fn claim_in(
+    conn: &Connection,
+    id: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "UPDATE outbox SET lease_until_ms = ?2, updated_ms = ?3, lease_holder = ?4,
+            lease_since_ms = ?3
+         WHERE id = ?1 AND state = 'pending'
+           AND (lease_until_ms IS NULL OR lease_until_ms <= ?3
+                OR NOT triage_holder_alive(lease_holder))",
+    )?
+    .execute(params![
+        id,
+        ms(until),
+        ms(now),
+        super::holder::this_process()
+    ])
+}
+
+/// The answer of `entry` inside the caller's transaction: state, audit row, and what the
+/// upstream changed.
+fn outcome_in(
+    tx: &Connection,
+    entry: &OutboxEntry,
+    outcome: &ActionOutcome,
+    incident: Option<&Incident>,
+    dead_letter: Option<&DeadLetter>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let (state, event) = if outcome.ok {
+        (OutboxState::Sent, "sent")
+    } else {
+        (OutboxState::Failed, "failed")
+    };
+    let outcome_json = serde_json::to_string(outcome)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let outcome_json = crate::domain::redact::scrub(&outcome_json).into_owned();
+    let detail = if outcome.response.is_null() {
+        outcome.summary.clone()
+    } else {
+        format!("{} {}", outcome.summary, outcome.response)
+    };
+    let detail = with_attempts(&detail, entry.attempts + 1, true);
+    tx.prepare_cached(
+        "UPDATE outbox SET state = ?2, attempts = attempts + 1, lease_until_ms = NULL,
+            lease_holder = NULL, lease_since_ms = NULL, outcome = ?3, updated_ms = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![entry.id, state.as_str(), outcome_json, ms(at)])?;
+    if let Some(incident) = incident {
+        upsert_incident(tx, incident)?;
+    }
+    if let Some(dead_letter) = dead_letter {
+        upsert_dead_letter(tx, dead_letter)?;
+    }
+    audit_transition(tx, &entry.action, &entry.id, event, &detail, at)
+}
+
+/// A failed attempt of `entry` inside the caller's transaction (see
+/// [`Store::record_action_error`]).
+fn error_in(
+    tx: &Connection,
+    entry: &OutboxEntry,
+    error: &str,
+    retry_at: Option<Timestamp>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let (state, event) = match retry_at {
+        Some(_) => (OutboxState::Pending, "retry"),
+        None => (OutboxState::Failed, "failed"),
+    };
+    let error = &*crate::domain::redact::scrub(error);
+    tx.prepare_cached(
+        "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,
+            lease_until_ms = NULL, lease_holder = NULL, lease_since_ms = NULL, last_error = ?4,
+            updated_ms = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        entry.id,
+        state.as_str(),
+        ms(retry_at.unwrap_or(at)),
+        error,
+        ms(at)
+    ])?;
+    let same_reason = retry_at.is_some()
+        && entry.attempts > 0
+        && entry
+            .last_error
+            .as_deref()
+            .is_some_and(|last| same_reason(last, error));
+    if !same_reason {
+        let detail = with_attempts(error, entry.attempts + 1, retry_at.is_none());
+        audit_transition(tx, &entry.action, &entry.id, event, &detail, at)?;
+    }
+    Ok(())
 }
 
 fn audit_row<'a>(

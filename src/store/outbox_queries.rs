@@ -76,7 +76,9 @@ impl Store {
                AND (lease_until_ms IS NULL OR lease_until_ms <= ?1 OR NOT triage_holder_alive(lease_holder))
              ORDER BY created_ms, id LIMIT ?2"
         );
-        self.query_outbox(&sql, &[&ms(now), &page_limit(limit)])
+        // Not a page: a run's stage may take thousands in one round (one RabbitMQ pass).
+        let limit = limit.clamp(1, 100_000) as i64;
+        self.query_outbox(&sql, &[&ms(now), &limit])
     }
 
     pub fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>> {

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use super::{StoreWriter, Upstreams};
 use crate::domain::{OutboxEntry, Timestamp};
-use crate::store::{ChangeNotice, StoreError};
+use crate::store::{ChangeNotice, Recording, StoreError};
 use crate::upstream::{ActionResult, UpstreamError};
 
 /// How long a worker may hold an action beyond its group's timeout (to record the answer)
@@ -75,8 +75,19 @@ pub async fn process_due(
     store: &StoreWriter,
     changes: &broadcast::Sender<ChangeNotice>,
 ) -> Result<usize, StoreError> {
+    process_due_up_to(upstreams, store, changes, DUE_LIMIT).await
+}
+
+/// [`process_due`] taking up to `limit` actions in the round (a run's stage served by one
+/// RabbitMQ pass per DLQ).
+pub async fn process_due_up_to(
+    upstreams: &Upstreams,
+    store: &StoreWriter,
+    changes: &broadcast::Sender<ChangeNotice>,
+    limit: usize,
+) -> Result<usize, StoreError> {
     let now = Utc::now();
-    let due = store.call(move |s| s.due_actions(now, DUE_LIMIT)).await?;
+    let due = store.call(move |s| s.due_actions(now, limit)).await?;
     let handled: usize = futures::stream::iter(group_by_upstream(due))
         .map(|group| send_group(upstreams, store, group))
         .buffer_unordered(CONCURRENCY)
@@ -125,15 +136,11 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
     let lease_until =
         now + chrono::Duration::from_std(timeout + LEASE).unwrap_or(chrono::Duration::seconds(600));
     let ids: Vec<String> = group.iter().map(|e| e.id.clone()).collect();
-    let claims = store
-        .call(move |s| {
-            Ok(ids
-                .iter()
-                .map(|id| s.claim_action(id, now, lease_until))
-                .collect::<Vec<_>>())
-        })
-        .await;
-    let claims = match claims {
+    // One transaction for the group's leases.
+    let claims = match store
+        .call(move |s| s.claim_actions(&ids, now, lease_until))
+        .await
+    {
         Ok(claims) => claims,
         Err(e) => {
             tracing::error!("outbox: {e}");
@@ -143,14 +150,7 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
     let claimed: Vec<OutboxEntry> = group
         .into_iter()
         .zip(claims)
-        .filter_map(|(entry, claim)| match claim {
-            Ok(true) => Some(entry),
-            Ok(false) => None,
-            Err(e) => {
-                tracing::error!("outbox: {e}");
-                None
-            }
-        })
+        .filter_map(|(entry, claimed)| claimed.then_some(entry))
         .collect();
     let Some(upstream_id) = claimed.first().map(|e| e.action.upstream.clone()) else {
         return 0;
@@ -180,19 +180,22 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
     // for a batch) come due together and go out in one batch again, not spread over the time
     // their recording takes.
     let answered_at = Utc::now();
-    futures::stream::iter(claimed.into_iter().zip(answers))
-        .then(|(entry, answer)| record(store, entry, answer, answered_at))
-        .filter_map(|recorded| async move {
-            match recorded {
-                Ok(()) => Some(()),
-                Err(e) => {
-                    tracing::error!("outbox: {e}");
-                    None
-                }
-            }
-        })
-        .count()
+    let recordings: Vec<(String, Recording)> = claimed
+        .into_iter()
+        .zip(answers)
+        .map(|(entry, answer)| (entry.id.clone(), recording(&entry, answer, answered_at)))
+        .collect();
+    // One transaction for the whole group (thousands in a run's stage).
+    match store
+        .call(move |s| s.record_actions(recordings, Utc::now()))
         .await
+    {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!("outbox: {e}");
+            0
+        }
+    }
 }
 
 /// What became of one claimed action: the adapter's answer (a timeout is a transient
@@ -200,50 +203,35 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
 /// configured, or it failed to start; retried).
 type Answer = Option<Result<ActionResult, UpstreamError>>;
 
-/// Records one action's answer with its audit row: sent/failed, or pending again with a retry
-/// time (counted from `answered_at`) for transient failures.
-async fn record(
-    store: &StoreWriter,
-    entry: OutboxEntry,
-    answer: Answer,
-    answered_at: Timestamp,
-) -> Result<(), StoreError> {
-    let id = entry.id.clone();
+/// What to record of one action's answer: sent/failed, or pending again with a retry time
+/// (counted from `answered_at`) for transient failures.
+fn recording(entry: &OutboxEntry, answer: Answer, answered_at: Timestamp) -> Recording {
     match answer {
         Some(Ok(result)) => {
             tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = result.outcome.ok, "outbox: {}", result.outcome.summary);
-            store
-                .call(move |s| {
-                    s.record_action_outcome(
-                        &id,
-                        &result.outcome,
-                        result.incident.as_ref(),
-                        result.dead_letter.as_ref(),
-                        Utc::now(),
-                    )
-                })
-                .await
+            Recording::Outcome {
+                outcome: result.outcome,
+                incident: result.incident.map(Box::new),
+                dead_letter: result.dead_letter.map(Box::new),
+            }
         }
         Some(Err(e)) => {
             let retry_at: Option<Timestamp> = e
                 .is_transient()
                 .then(|| answered_at + backoff(entry.attempts + 1, e.retry_after()));
             tracing::warn!(action = entry.action.kind.as_str(), target = %entry.action.target, "outbox: {e}");
-            let error = e.to_string();
-            store
-                .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
-                .await
+            Recording::Error {
+                error: e.to_string(),
+                retry_at,
+            }
         }
-        None => {
-            let error = format!(
+        None => Recording::Error {
+            error: format!(
                 "no upstream {:?} is configured (or it failed to start)",
                 entry.action.upstream
-            );
-            let retry_at = Some(answered_at + backoff(entry.attempts + 1, None));
-            store
-                .call(move |s| s.record_action_error(&id, &error, retry_at, Utc::now()))
-                .await
-        }
+            ),
+            retry_at: Some(answered_at + backoff(entry.attempts + 1, None)),
+        },
     }
 }
 

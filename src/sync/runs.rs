@@ -401,7 +401,8 @@ pub async fn drive(
                 .await?;
             pacer.spent(enqueued);
         }
-        let handled = super::outbox::process_due(upstreams, store, changes).await?;
+        let round = run.concurrency.max(super::outbox::DUE_LIMIT);
+        let handled = super::outbox::process_due_up_to(upstreams, store, changes, round).await?;
         report(&status(RunState::Running, None, pacer, &meter));
         if enqueued == 0 && handled == 0 {
             tokio::time::sleep(pacer.wait().min(Duration::from_millis(200))).await;

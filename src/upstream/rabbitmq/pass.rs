@@ -18,6 +18,11 @@ use crate::domain::{
 };
 use crate::upstream::UpstreamError;
 
+/// Selections from which a pass rewrites the DLQ instead of acking each change on its own: a
+/// single ack costs the broker a walk over the unacknowledged messages before it (≈ the DLQ's
+/// depth / 2 held), a rewrite one publish per message.
+pub const REWRITE_FROM: usize = 500;
+
 /// Messages read from the head of a DLQ another client consumes.
 pub const PEEK_LIMIT: usize = 500;
 
@@ -147,103 +152,111 @@ impl RabbitMq {
             let mut seen: HashSet<String> = HashSet::new();
             let mut decisions: Vec<Decision> = Vec::new();
             let mut moving = false;
+            // Many changes in one pass: rewriting the DLQ is cheaper for the broker than
+            // thousands of single acks among the messages it holds (`amqp::hold`).
+            let rewrite = selections.len() >= REWRITE_FROM;
             let receipts = match selections.is_empty() {
                 true => None,
                 false => self.broker.ensure_receipts(dlq).await,
             };
             let held = self
                 .broker
-                .hold_pass_noting(dlq, receipts.as_deref(), |index, payload, properties| {
-                    let selected_or = |id: &str, otherwise: Decision| match by_target.get(id) {
-                        Some(&n) if !pass.hits.contains_key(&n) => Decision::Selected(n),
-                        _ => otherwise,
-                    };
-                    let (id, decision) = match message::stamp(properties) {
-                        Some(stamp) if seen.contains(&stamp) => {
-                            pass.restamped += 1;
-                            (message::new_stamp(), Decision::Stamp)
-                        }
-                        Some(stamp) => {
-                            let otherwise = match () {
-                                _ if leftovers.contains_key(&stamp) => Decision::Leftover,
-                                _ if moving => Decision::Follow,
-                                _ => Decision::Keep,
-                            };
-                            (stamp.clone(), selected_or(&stamp, otherwise))
-                        }
-                        None => {
-                            // Unstamped: its content is its identity, unless a message read
-                            // earlier in this pass (a byte-identical twin) has it, or triage
-                            // already replayed or discarded a message that had it: then this
-                            // one is another message and gets a stamp of its own.
-                            let content = message::content_id(payload, properties);
-                            if seen.contains(&content) || leftovers.contains_key(&content) {
+                .hold_pass_noting(
+                    dlq,
+                    receipts.as_deref(),
+                    rewrite,
+                    |index, payload, properties| {
+                        let selected_or = |id: &str, otherwise: Decision| match by_target.get(id) {
+                            Some(&n) if !pass.hits.contains_key(&n) => Decision::Selected(n),
+                            _ => otherwise,
+                        };
+                        let (id, decision) = match message::stamp(properties) {
+                            Some(stamp) if seen.contains(&stamp) => {
+                                pass.restamped += 1;
                                 (message::new_stamp(), Decision::Stamp)
-                            } else {
-                                let otherwise = match moving {
-                                    true => Decision::Follow,
-                                    false => Decision::Keep,
+                            }
+                            Some(stamp) => {
+                                let otherwise = match () {
+                                    _ if leftovers.contains_key(&stamp) => Decision::Leftover,
+                                    _ if moving => Decision::Follow,
+                                    _ => Decision::Keep,
                                 };
-                                (content.clone(), selected_or(&content, otherwise))
+                                (stamp.clone(), selected_or(&stamp, otherwise))
                             }
-                        }
-                    };
-                    seen.insert(id.clone());
-                    moving |= matches!(decision, Decision::Stamp);
-                    let letter = self.letter(dlq, &id, payload, properties, now);
-                    let fate = match &decision {
-                        Decision::Keep => Fate::Keep,
-                        Decision::Follow => Fate::Move {
-                            properties: properties.clone(),
-                        },
-                        Decision::Stamp => Fate::Move {
-                            properties: message::stamped(properties, &id),
-                        },
-                        Decision::Leftover => Fate::Discard,
-                        Decision::Selected(n) => {
-                            let selection = &selections[*n];
-                            let target = replay_target(
-                                selection.action.destination.as_deref(),
-                                self.sole_queue(dlq),
-                                properties,
-                            );
-                            let (exchange, routing_key) = target.clone().unwrap_or_default();
-                            pass.hits.insert(
-                                *n,
-                                Hit {
-                                    index,
-                                    exchange: exchange.clone(),
-                                    routing_key: routing_key.clone(),
-                                },
-                            );
-                            match (selection.action.kind, target) {
-                                (ActionKind::Discard, _) => Fate::Discard,
-                                (_, None) => {
-                                    pass.unroutable.insert(*n);
-                                    Fate::Keep
+                            None => {
+                                // Unstamped: its content is its identity, unless a message read
+                                // earlier in this pass (a byte-identical twin) has it, or triage
+                                // already replayed or discarded a message that had it: then this
+                                // one is another message and gets a stamp of its own.
+                                let content = message::content_id(payload, properties);
+                                if seen.contains(&content) || leftovers.contains_key(&content) {
+                                    (message::new_stamp(), Decision::Stamp)
+                                } else {
+                                    let otherwise = match moving {
+                                        true => Decision::Follow,
+                                        false => Decision::Keep,
+                                    };
+                                    (content.clone(), selected_or(&content, otherwise))
                                 }
-                                (_, Some(_)) => Fate::Replay {
-                                    exchange,
-                                    routing_key,
-                                    payload: selection
-                                        .action
-                                        .payload
-                                        .clone()
-                                        .unwrap_or_else(|| payload.to_vec()),
-                                    properties: message::replay_properties(
-                                        properties,
-                                        &selection.action.operator,
-                                        &selection.idempotency_key,
-                                        restore_ttl && !selection.action.drop_ttl,
-                                    ),
-                                },
                             }
-                        }
-                    };
-                    pass.letters.push(letter);
-                    decisions.push(decision);
-                    fate
-                })
+                        };
+                        seen.insert(id.clone());
+                        moving |= matches!(decision, Decision::Stamp);
+                        let letter = self.letter(dlq, &id, payload, properties, now);
+                        let fate = match &decision {
+                            Decision::Keep => Fate::Keep,
+                            Decision::Follow => Fate::Move {
+                                properties: properties.clone(),
+                            },
+                            Decision::Stamp => Fate::Move {
+                                properties: message::stamped(properties, &id),
+                            },
+                            Decision::Leftover => Fate::Discard,
+                            Decision::Selected(n) => {
+                                let selection = &selections[*n];
+                                let target = replay_target(
+                                    selection.action.destination.as_deref(),
+                                    self.sole_queue(dlq),
+                                    properties,
+                                );
+                                let (exchange, routing_key) = target.clone().unwrap_or_default();
+                                pass.hits.insert(
+                                    *n,
+                                    Hit {
+                                        index,
+                                        exchange: exchange.clone(),
+                                        routing_key: routing_key.clone(),
+                                    },
+                                );
+                                match (selection.action.kind, target) {
+                                    (ActionKind::Discard, _) => Fate::Discard,
+                                    (_, None) => {
+                                        pass.unroutable.insert(*n);
+                                        Fate::Keep
+                                    }
+                                    (_, Some(_)) => Fate::Replay {
+                                        exchange,
+                                        routing_key,
+                                        payload: selection
+                                            .action
+                                            .payload
+                                            .clone()
+                                            .unwrap_or_else(|| payload.to_vec()),
+                                        properties: message::replay_properties(
+                                            properties,
+                                            &selection.action.operator,
+                                            &selection.idempotency_key,
+                                            restore_ttl && !selection.action.drop_ttl,
+                                        ),
+                                    },
+                                }
+                            }
+                        };
+                        pass.letters.push(letter);
+                        decisions.push(decision);
+                        fate
+                    },
+                )
                 .await;
             let report = match held {
                 Ok(report) => report,
@@ -284,6 +297,8 @@ impl RabbitMq {
             }
             if unroutable.contains(&index) {
                 pass.unroutable.insert(*n);
+            } else if pass.unroutable.contains(n) {
+                // No destination: it was kept (moved in order by a rewriting pass), not replayed.
             } else if committed.contains(&index) {
                 pass.done.insert(*n);
                 if let Some(letter) = pass.letters.get_mut(index) {

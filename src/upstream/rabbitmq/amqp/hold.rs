@@ -17,6 +17,7 @@
 //! one the broker returns (no queue bound for its key) is put back in the DLQ (at its tail)
 //! right after the commit.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -24,6 +25,7 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, B
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 
+use super::publish::InFlight;
 use super::receipts::{RETURNED, Receipt};
 use super::{Broker, Fate, FaultPoint};
 use crate::upstream::UpstreamError;
@@ -92,15 +94,21 @@ impl Broker {
     where
         F: FnMut(usize, &[u8], &BasicProperties) -> Fate,
     {
-        self.hold_pass_noting(queue, None, visit).await
+        self.hold_pass_noting(queue, None, false, visit).await
     }
 
-    /// [`Broker::hold_pass`] that also writes a [`Receipt`] of each replay and discard of a
-    /// stamped message to `receipts` (a queue) in the same transaction.
+    /// [`Broker::hold_pass`] that also writes a [`Receipt`] of each replay and discard to
+    /// `receipts` (a queue) in the same transaction. With `rewrite`, every message the pass would
+    /// keep is moved instead (same bytes, to the tail, in order) and everything read is acked
+    /// with ONE multiple ack in ONE transaction: the broker looks up each single ack from the
+    /// head of the channel's unacknowledged messages, so thousands of replays spread over a DLQ
+    /// held whole cost it minutes (measured: 4,500 of 50,000 took 43 s), while rewriting the DLQ
+    /// costs one publish per message.
     pub async fn hold_pass_noting<F>(
         &self,
         queue: &str,
         receipts: Option<&str>,
+        rewrite: bool,
         mut visit: F,
     ) -> Result<HoldReport, HoldError>
     where
@@ -130,7 +138,15 @@ impl Broker {
         }
         let channel = self.channel().await.map_err(|e| failed(e, &report))?;
         let outcome = self
-            .hold_on(&channel, queue, receipts, count, &mut visit, &mut report)
+            .hold_on(
+                &channel,
+                queue,
+                receipts,
+                rewrite,
+                count,
+                &mut visit,
+                &mut report,
+            )
             .await;
         // Closing the channel puts every message still held back at its place.
         let _ = channel.close(200, "pass done".into()).await;
@@ -141,11 +157,13 @@ impl Broker {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn hold_on<F>(
         &self,
         channel: &Channel,
         queue: &str,
         receipts: Option<&str>,
+        rewrite: bool,
         count: usize,
         visit: &mut F,
         report: &mut HoldReport,
@@ -187,6 +205,12 @@ impl Broker {
         let mut moves: Vec<(String, Vec<u8>, BasicProperties, Change, u64)> = Vec::new();
         let mut originals_read: Option<tokio::time::Instant> = None;
         let mut acks = TxAcks::default();
+        // Replays, receipts and their originals' acks are queued on the channel in order as they
+        // are read and awaited together before the commit: awaiting each write on its own costs a
+        // round trip through lapin's I/O thread per frame (thousands of replays in a run's stage).
+        let mut writes: Vec<InFlight<'_>> = Vec::new();
+        let mut ack_writes: Vec<Pending> = Vec::new();
+        let mut last_tag = 0u64;
         loop {
             if report.visited >= count && originals_read.is_none() {
                 originals_read = Some(tokio::time::Instant::now());
@@ -213,7 +237,13 @@ impl Broker {
             }
             let index = report.visited;
             report.visited += 1;
-            let fate = visit(index, &delivery.data, &delivery.properties);
+            let fate = match visit(index, &delivery.data, &delivery.properties) {
+                Fate::Keep if rewrite => Fate::Move {
+                    properties: delivery.properties.clone(),
+                },
+                fate => fate,
+            };
+            last_tag = last_tag.max(delivery.delivery_tag);
             let identity = || super::super::message::identity(&delivery.data, &delivery.properties);
             let receipt = match (&fate, receipts) {
                 (Fate::Replay { properties, .. }, Some(queue)) => Some((
@@ -235,9 +265,14 @@ impl Broker {
                 _ => None,
             };
             if let Some((receipts, receipt)) = receipt {
-                self.publish(channel, "", receipts, &[], receipt.properties(), false)
-                    .await
-                    .map_err(fail)?;
+                writes.push(self.start_publish(
+                    channel,
+                    String::new(),
+                    receipts.to_string(),
+                    Vec::new(),
+                    receipt.properties(),
+                    false,
+                ));
             }
             let change = match fate {
                 Fate::Keep => {
@@ -275,9 +310,14 @@ impl Broker {
                     properties,
                 } => {
                     let replay_id = super::super::message::replay_id(&properties);
-                    self.publish(channel, &exchange, &routing_key, &payload, properties, true)
-                        .await
-                        .map_err(fail)?;
+                    writes.push(self.start_publish(
+                        channel,
+                        exchange,
+                        routing_key,
+                        payload,
+                        properties,
+                        true,
+                    ));
                     Change {
                         index,
                         original: Some((delivery.data, delivery.properties)),
@@ -285,15 +325,54 @@ impl Broker {
                     }
                 }
             };
-            channel
-                .basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false })
-                .await
-                .map_err(|e| fail(self.error("basic.ack", e)))?;
+            if !rewrite {
+                let acking = channel.clone();
+                let tag = delivery.delivery_tag;
+                ack_writes.push(start(async move {
+                    acking
+                        .basic_ack(tag, BasicAckOptions { multiple: false })
+                        .await
+                }));
+            }
             open.push(change);
         }
         // Stop deliveries first: nothing the commit adds to the queue is read back.
         consumer_cancel(channel, consumer.tag()).await;
+        for write in writes {
+            write.await.map_err(fail)?;
+        }
+        for ack in ack_writes {
+            ack.await.map_err(|e| fail(self.error("basic.ack", e)))?;
+        }
         let moves = order_stamped_moves(moves, |m| m.0.as_str());
+        if rewrite {
+            // Nothing was kept: every message read is replayed, discarded or moved. The copies
+            // and ONE multiple ack of everything read go in the same transaction.
+            let mut writes = Vec::with_capacity(moves.len());
+            for (_, payload, properties, change, _) in moves {
+                writes.push(self.start_publish(
+                    channel,
+                    String::new(),
+                    queue.to_string(),
+                    payload,
+                    properties,
+                    false,
+                ));
+                open.push(change);
+            }
+            for write in writes {
+                write.await.map_err(fail)?;
+            }
+            if last_tag > 0 {
+                channel
+                    .basic_ack(last_tag, BasicAckOptions { multiple: true })
+                    .await
+                    .map_err(|e| fail(self.error("basic.ack", e)))?;
+            }
+            return self
+                .commit(channel, queue, receipts, &mut open, report)
+                .await;
+        }
         // Moves committed in chunks: each copy and the ack of its original in
         // one transaction (a broker takes several moderate commits faster than one huge one).
         // While nothing was kept and the chunks follow delivery order (a first sight), one
@@ -417,6 +496,19 @@ impl Broker {
                 .extend(put_back.into_iter().map(|(index, _)| index));
         }
         Ok(())
+    }
+}
+
+/// A channel operation whose frame is queued now (first poll, no waker) and whose completion is
+/// awaited later.
+type Pending = Pin<Box<dyn Future<Output = Result<(), lapin::Error>> + Send>>;
+
+fn start(operation: impl Future<Output = Result<(), lapin::Error>> + Send + 'static) -> Pending {
+    let mut future: Pending = Box::pin(operation);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(result) => Box::pin(std::future::ready(result)),
+        std::task::Poll::Pending => future,
     }
 }
 
