@@ -28,7 +28,14 @@ fn show(demo: &Demo, id: &str) -> serde_json::Value {
 fn dead_ids(demo: &Demo, connector: &str) -> HashSet<String> {
     json_lines(
         &demo
-            .run(&["dead-letters", "--json", "--limit", "0", "--connector", connector])
+            .run(&[
+                "dead-letters",
+                "--json",
+                "--limit",
+                "0",
+                "--connector",
+                connector,
+            ])
             .stdout,
     )
     .iter()
@@ -62,7 +69,10 @@ fn a_plan_changes_nothing_a_failing_canary_pauses_and_a_resume_after_the_fix_com
     let to_send = plan["to_send"].as_u64().expect("to_send") as usize;
     let violations = plan["violations"].as_u64().expect("violations") as usize;
     assert_eq!(to_send + violations, dead.len(), "{plan}");
-    assert!(violations > 0, "the demo's broken payloads are found: {plan}");
+    assert!(
+        violations > 0,
+        "the demo's broken payloads are found: {plan}"
+    );
     assert_eq!(plan["stages"][0], 1, "a canary first");
     assert_eq!(plan["groups"][0]["destination"], "Salesforce");
     let table = demo.ok(&["replay", "--where", &query, "--plan"]);
@@ -92,14 +102,25 @@ fn a_plan_changes_nothing_a_failing_canary_pauses_and_a_resume_after_the_fix_com
     );
     let run = progress["run"].as_str().expect("run id").to_string();
     assert_eq!(progress["progress"]["failed"], 1);
-    assert_eq!(progress["progress"]["planned"], to_send - 1, "nothing after the canary");
+    assert_eq!(
+        progress["progress"]["planned"],
+        to_send - 1,
+        "nothing after the canary"
+    );
     let listed = demo.ok(&["runs"]);
-    assert!(listed.contains(&run) && listed.contains("paused"), "{listed}");
+    assert!(
+        listed.contains(&run) && listed.contains("paused"),
+        "{listed}"
+    );
 
     // Fixed upstream; resume: every other letter is sent, each exactly once.
     demo.post(&format!("/demo/connectors/{HUBSPOT}/fix"), "");
     let out = demo.run(&["runs", "resume", &run, "--json"]);
-    assert_eq!(out.status.code(), Some(1), "done, with the canary's failure: {out:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "done, with the canary's failure: {out:?}"
+    );
     let progress = last_progress(&json_lines(&out.stdout));
     assert_eq!(progress["state"], "done", "{progress}");
     assert_eq!(progress["progress"]["sent"], to_send - 1);
@@ -183,8 +204,16 @@ fn kill_9_at_three_points_of_a_2000_letter_run_loses_and_doubles_nothing() {
     let query = format!("connector:{HUBSPOT}");
     // Slow enough to be cut mid-stage: 400/s, 100 waiting at most.
     let args = [
-        "replay", "--where", &query, "--yes", "--json", "--force", "--rate", "400/s",
-        "--concurrency", "100",
+        "replay",
+        "--where",
+        &query,
+        "--yes",
+        "--json",
+        "--force",
+        "--rate",
+        "400/s",
+        "--concurrency",
+        "100",
     ];
     let mut child = Killed(
         demo.command(&args)
@@ -196,7 +225,11 @@ fn kill_9_at_three_points_of_a_2000_letter_run_loses_and_doubles_nothing() {
     );
     let mut run = String::new();
     let mut cuts = 0;
-    for wait in [Duration::from_millis(900), Duration::from_millis(1700), Duration::from_millis(2300)] {
+    for wait in [
+        Duration::from_millis(900),
+        Duration::from_millis(1700),
+        Duration::from_millis(2300),
+    ] {
         std::thread::sleep(wait);
         // kill -9: no chance to tidy up.
         let _ = child.0.kill();
@@ -213,7 +246,10 @@ fn kill_9_at_three_points_of_a_2000_letter_run_loses_and_doubles_nothing() {
         }
         cuts += 1;
         let shown = show(&demo, &run);
-        assert_eq!(shown["run"]["state"], "running", "a killed driver leaves it running");
+        assert_eq!(
+            shown["run"]["state"], "running",
+            "a killed driver leaves it running"
+        );
         child = Killed(
             demo.command(&["runs", "resume", &run, "--json"])
                 .stdin(Stdio::null())
@@ -239,11 +275,17 @@ fn kill_9_at_three_points_of_a_2000_letter_run_loses_and_doubles_nothing() {
     assert_eq!(shown["progress"]["failed"], 0);
     let delivered = deliveries(&demo);
     assert_eq!(
-        dead.iter().filter(|id| delivered.get(*id) == Some(&1)).count(),
+        dead.iter()
+            .filter(|id| delivered.get(*id) == Some(&1))
+            .count(),
         dead.len(),
         "every letter delivered exactly once"
     );
-    let outbox = json_lines(&demo.run(&["outbox", "--json", "--all", "--limit", "0"]).stdout);
+    let outbox = json_lines(
+        &demo
+            .run(&["outbox", "--json", "--all", "--limit", "0"])
+            .stdout,
+    );
     assert_eq!(outbox.len(), dead.len(), "one action per member, never two");
     assert!(outbox.iter().all(|e| e["state"] == "sent"));
     assert!(demo.ok(&["audit", "--verify"]).contains("intact"));

@@ -44,7 +44,12 @@ impl Demo {
         let store = dir.path().join("triage.db");
         let port = free_port();
         let server = Command::new(BIN)
-            .args(["demo", "--serve-only", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "demo",
+                "--serve-only",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .arg("--write-config")
             .arg(&config)
             .args(extra)
