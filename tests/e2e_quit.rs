@@ -72,40 +72,10 @@ fn has_flag(stty: &str, flag: &str) -> bool {
     stty.split_whitespace().any(|w| w == flag)
 }
 
-#[test]
-fn quitting_while_the_upstream_hangs_is_immediate_and_keeps_the_outbox() {
-    if !Tmux::available() {
-        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
-        return;
-    }
-    let home = tempfile::tempdir().expect("tempdir");
-    let (_demo, addr, config) = serve_demo(home.path());
-    let store = home.path().join("triage.db");
-    let tmux = Tmux::new("quit-hung");
-    let script = format!(
-        "{BIN} --operator e2e-op --config {config} --store {store}; echo $? > {home}/exit.txt; \
-         stty -a > {home}/stty.txt; echo CONSOLE-EXITED; sleep 120",
-        config = config.display(),
-        store = store.display(),
-        home = home.path().display(),
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "140",
-        "-y",
-        "40",
-        "-e",
-        &format!("XDG_STATE_HOME={}", home.path().join("state").display()),
-        "-e",
-        &format!("XDG_CONFIG_HOME={}", home.path().join("config").display()),
-        "sh",
-        "-c",
-        &script,
-    ]);
+/// Shows open incidents, makes the demo at `addr` hang every request, queues an ack (so `q`
+/// asks first), answers `y` and checks that the console under the pane's shell is gone within
+/// 1 s, with exit code 0 and the terminal restored (the shell wrote `exit.txt`/`stty.txt`).
+fn quit_while_hung(tmux: &Tmux, addr: &str, home: &std::path::Path) {
     tmux.keys(&["2"]);
     tmux.wait_for("open incidents", 60, |s| {
         s.contains("Incidents (")
@@ -114,7 +84,7 @@ fn quitting_while_the_upstream_hangs_is_immediate_and_keeps_the_outbox() {
     });
     // From now on every request to the upstream hangs for a minute.
     let armed = post_json(
-        &addr,
+        addr,
         "/demo/faults",
         r#"{"delay_ms": 60000, "count": 1000}"#,
     );
@@ -152,9 +122,9 @@ fn quitting_while_the_upstream_hangs_is_immediate_and_keeps_the_outbox() {
         !screen.contains("1 Connectors"),
         "UI left on screen:\n{screen}"
     );
-    let exit = std::fs::read_to_string(home.path().join("exit.txt")).expect("exit code");
+    let exit = std::fs::read_to_string(home.join("exit.txt")).expect("exit code");
     assert_eq!(exit.trim(), "0", "exit code after q");
-    let stty = std::fs::read_to_string(home.path().join("stty.txt")).expect("stty");
+    let stty = std::fs::read_to_string(home.join("stty.txt")).expect("stty");
     assert!(
         has_flag(&stty, "icanon") && has_flag(&stty, "echo"),
         "terminal not restored: {stty}"
@@ -165,6 +135,43 @@ fn quitting_while_the_upstream_hangs_is_immediate_and_keeps_the_outbox() {
         "still on the alternate screen"
     );
     assert_eq!(tmux.pane("#{cursor_flag}"), "1", "cursor hidden");
+}
+
+#[test]
+fn quitting_while_the_upstream_hangs_is_immediate_and_keeps_the_outbox() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_demo, addr, config) = serve_demo(home.path());
+    let store = home.path().join("triage.db");
+    let tmux = Tmux::new("quit-hung");
+    let script = format!(
+        "{BIN} --operator e2e-op --config {config} --store {store}; echo $? > {home}/exit.txt; \
+         stty -a > {home}/stty.txt; echo CONSOLE-EXITED; sleep 120",
+        config = config.display(),
+        store = store.display(),
+        home = home.path().display(),
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "140",
+        "-y",
+        "40",
+        "-e",
+        &format!("XDG_STATE_HOME={}", home.path().join("state").display()),
+        "-e",
+        &format!("XDG_CONFIG_HOME={}", home.path().join("config").display()),
+        "sh",
+        "-c",
+        &script,
+    ]);
+    quit_while_hung(&tmux, &addr, home.path());
 
     let listed = Command::new(BIN)
         .arg("--config")
@@ -184,4 +191,44 @@ fn quitting_while_the_upstream_hangs_is_immediate_and_keeps_the_outbox() {
             .any(|r| r["action"] == "ack" && r["state"] == "pending"),
         "the ack is still pending: {rows:?}"
     );
+}
+
+#[test]
+fn quitting_the_demo_console_while_its_upstream_hangs_is_immediate() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    // `triage demo` serves the upstream in the same process: its drain must not wait for the
+    // requests a fault holds.
+    let home = tempfile::tempdir().expect("tempdir");
+    let addr = free_addr();
+    let tmux = Tmux::new("quit-hung-demo");
+    let script = format!(
+        "cd {home}; {BIN} --operator e2e-op demo --listen {addr}; echo $? > {home}/exit.txt; \
+         stty -a > {home}/stty.txt; echo CONSOLE-EXITED; sleep 120",
+        home = home.path().display(),
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "140",
+        "-y",
+        "40",
+        "-e",
+        &format!("HOME={}", home.path().display()),
+        "-e",
+        &format!("XDG_STATE_HOME={}", home.path().join("state").display()),
+        "-e",
+        &format!("XDG_CONFIG_HOME={}", home.path().join("config").display()),
+        "-e",
+        "TRIAGE_CONFIG=",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    quit_while_hung(&tmux, &addr, home.path());
 }
