@@ -7,6 +7,7 @@
 mod chains;
 pub mod check;
 mod connector;
+mod file_text;
 mod key_path;
 mod locate;
 mod located;
@@ -213,14 +214,14 @@ impl Config {
     /// `token_file`/`url_file` that is missing, not a regular file, unreadable or empty
     /// (`secret_sources`), located at its key.
     pub fn load_with_routing(path: &Path) -> Result<(Config, RoutingConfig), ConfigError> {
-        let text = read_config_text(path)?;
+        let text = file_text::read(path)?;
         Config::parse_inner(&text, path, Checks::ON_DISK)
     }
 
     /// [`Config::load_with_routing`] without looking for the secrets: for auditing a config
     /// where they are not (`triage check`, `routes test`, `inventory export`; CI).
     pub fn load_without_secrets(path: &Path) -> Result<(Config, RoutingConfig), ConfigError> {
-        let text = read_config_text(path)?;
+        let text = file_text::read(path)?;
         let checks = Checks {
             secrets: false,
             ..Checks::ON_DISK
@@ -292,7 +293,6 @@ impl Config {
     }
 }
 
-/// The file's text, or an error at a real position saying what is wrong with the file itself.
 /// What loading checks beyond the text itself.
 #[derive(Debug, Clone, Copy)]
 struct Checks {
@@ -311,55 +311,6 @@ impl Checks {
         permissions: false,
         secrets: false,
     };
-}
-
-fn read_config_text(path: &Path) -> Result<String, ConfigError> {
-    let whole_file = |line, column, message: String| ConfigError {
-        file: path.to_path_buf(),
-        line,
-        column,
-        field: key_path::WHOLE_FILE.to_owned(),
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(|err| {
-        whole_file(
-            1,
-            1,
-            format!(
-                "cannot read the config file: {err}; create it from assets/triage.example.toml"
-            ),
-        )
-    })?;
-    let text = String::from_utf8(bytes).map_err(|err| {
-        // Point at the first byte that is not UTF-8, counted in the valid text before it.
-        let at = err.utf8_error().valid_up_to();
-        let bytes = err.as_bytes();
-        let valid = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
-        let (line, column) = located::Locator::new(valid, path).position(at);
-        let byte = bytes.get(at).copied().unwrap_or_default();
-        whole_file(
-            line,
-            column,
-            format!(
-                "not UTF-8 text: byte 0x{byte:02x} at offset {at} is not valid UTF-8; a config \
-                 is a UTF-8 TOML text file (is this the right file?)"
-            ),
-        )
-    })?;
-    let has_content = text.lines().any(|line| {
-        let line = line.trim();
-        !line.is_empty() && !line.starts_with('#')
-    });
-    if !has_content {
-        return Err(whole_file(
-            1,
-            1,
-            "the config file is empty: it names no upstream, connector or person; write one \
-             from assets/triage.example.toml (or try `triage demo`)"
-                .to_owned(),
-        ));
-    }
-    Ok(text)
 }
 
 impl TokenSource {
