@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use triage::config::{Config, ConfigError, TokenSource};
 
+/// Broken configs from disk: exact location and words (issue 13, point 5).
+#[path = "config/broken.rs"]
+mod broken;
 /// One test per kind of config error.
 #[path = "config/errors.rs"]
 mod errors;
@@ -144,8 +147,15 @@ fn relative_paths_resolve_against_the_config_directory() {
         "backup = \"dev\"\nrunbook = \"runbooks/hs.md\"\ncontract = \"/abs/lead.json\"",
         1,
     );
-    let (dir, _path, result) = load(&text);
-    let config = result.expect("loads");
+    // The token file must exist (and be private) when the config loads.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "t0ken\n").expect("secret");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let path = dir.path().join("triage.toml");
+    std::fs::write(&path, &text).expect("write config");
+    let config = Config::load(&path).expect("loads");
     let root = dir.path();
     assert_eq!(config.store, Some(root.join("data/triage.db")));
     assert_eq!(
@@ -231,7 +241,9 @@ fn token_from_command_and_its_error_without_leaking_stdout() {
 #[test]
 fn example_config_loads_with_every_upstream_kind() {
     let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
-    let config = Config::load(&assets.join("triage.example.toml")).expect("example config loads");
+    // Its secrets (env variables, a token file) are not on this machine.
+    let (config, _) = Config::load_without_secrets(&assets.join("triage.example.toml"))
+        .expect("example config loads");
     let kinds: Vec<UpstreamKind> = config.upstreams.iter().map(|u| u.kind).collect();
     for kind in [
         UpstreamKind::ConnectorApi,

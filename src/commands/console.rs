@@ -8,6 +8,10 @@ use super::Context;
 use crate::console::{ConsoleExit, ConsoleOptions};
 use crate::sync::{StoreWriter, SyncOptions, Upstreams};
 
+/// How long sync tasks get to finish their step once the console has quit, before they are
+/// aborted: enough for a store write, short enough that quitting feels immediate.
+const QUIT_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Runs the console until the operator quits. `on_exit` runs after the console and sync stop.
 pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Result<ExitCode> {
     ctx.open_store()?;
@@ -30,7 +34,9 @@ pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Resul
         keymap_file,
     };
     let result = crate::console::run(console).await;
-    handle.shutdown().await;
+    // The operator asked to leave: do not wait for a hung upstream (pending work stays in the
+    // outbox and is sent by the next `triage` or `triage sync`).
+    handle.shutdown_within(QUIT_GRACE).await;
     Ok(exit_code(result?))
 }
 

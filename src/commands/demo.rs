@@ -55,7 +55,10 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         ctx.store_path = dir.path().join("triage.db");
     }
     let result = super::console::run(ctx, None).await;
-    server.shutdown().await;
+    // The operator quit: requests a fault holds are not worth waiting for.
+    server
+        .shutdown_within(std::time::Duration::from_millis(100))
+        .await;
     result
 }
 

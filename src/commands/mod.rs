@@ -35,8 +35,29 @@ pub struct Context {
     pub read_only: bool,
 }
 
+/// Commands that only read the config to audit it (`check`, `routes test`, `inventory export`):
+/// they run where the secrets may not be (CI, a laptop), so a missing `token_env` variable or
+/// `token_file` is not their business. Every other command reaches upstreams or their data and
+/// refuses such a config when it loads.
+fn audits_config_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Check { .. } | Command::Routes { .. } | Command::Inventory { .. }
+    )
+}
+
 impl Context {
+    /// Loads the config, refusing it when a secret it names is missing (`Config::load`).
     pub fn load(cli: &Cli) -> Result<Context> {
+        Context::load_checked(cli, true)
+    }
+
+    /// Loads the config without looking for its secrets (`Config::load_without_secrets`).
+    pub fn load_without_secrets(cli: &Cli) -> Result<Context> {
+        Context::load_checked(cli, false)
+    }
+
+    fn load_checked(cli: &Cli, secrets: bool) -> Result<Context> {
         let Some(path) = Config::locate(cli.config.as_deref()) else {
             return Err(eyre!(
                 "no config file: pass --config FILE, set TRIAGE_CONFIG, or create {} from assets/triage.example.toml \
@@ -44,7 +65,11 @@ impl Context {
                 default_config_path().display()
             ));
         };
-        let (config, routing) = Config::load_with_routing(&path)?;
+        let (config, routing) = if secrets {
+            Config::load_with_routing(&path)?
+        } else {
+            Config::load_without_secrets(&path)?
+        };
         Ok(Context::from_config(cli, config, routing))
     }
 
@@ -123,7 +148,11 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode> {
             console::run(ctx, None).await
         }
         Some(command) => {
-            let ctx = Context::load(cli)?;
+            let ctx = if audits_config_only(command) {
+                Context::load_without_secrets(cli)?
+            } else {
+                Context::load(cli)?
+            };
             match command {
                 Command::Sync { once } => sync::run(&ctx, *once).await,
                 Command::Watch { tick, lease } => watch::run(&ctx, *tick, *lease).await,

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_path_to_error::Segment;
 
 use super::ConfigError;
+use super::key_path;
 
 /// Marker prefix of the private keys `toml::Spanned` uses; never shown in field paths.
 const SPANNED_PRIVATE_PREFIX: &str = "$__serde_spanned";
@@ -67,6 +68,7 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// Without a span the error still gets a real position: the start of the file.
     fn at_optional(
         &self,
         span: Option<Range<usize>>,
@@ -75,14 +77,50 @@ impl<'a> Locator<'a> {
     ) -> ConfigError {
         match span {
             Some(span) => self.at(&span, field, message),
-            None => self.error(0, 0, field, message),
+            None => self.error(1, 1, field, message),
         }
     }
 
-    /// A TOML syntax error (the document could not be parsed at all).
+    /// A TOML syntax error (the document could not be parsed at all): the parser's words, what
+    /// it found there, and the key the broken line belongs to.
     pub fn syntax(&self, err: toml::de::Error) -> ConfigError {
-        let message = format!("invalid TOML: {}", tidy_message(err.message()));
-        self.at_optional(err.span(), "-".to_owned(), message)
+        let span = err.span();
+        let offset = span.as_ref().map_or(0, |s| s.start);
+        let found = span.as_ref().map(|s| self.found(s));
+        let said = tidy_message(err.message());
+        let message = match (said.as_str(), found) {
+            ("duplicate key", Some(key)) => {
+                format!("invalid TOML: duplicate key: {key} is already defined in this table")
+            }
+            ("", Some(found)) => format!("invalid TOML: unexpected {found}"),
+            ("", None) => "invalid TOML: the parser gave no reason".to_owned(),
+            (said, Some(found)) => format!("invalid TOML: {said}; found {found}"),
+            (said, None) => format!("invalid TOML: {said}"),
+        };
+        self.at_optional(span, key_path::at(self.text, offset), message)
+    }
+
+    /// What the text holds at `span`, in words: a quoted snippet, "end of line" or "end of file".
+    fn found(&self, span: &Range<usize>) -> String {
+        let start = span.start.min(self.text.len());
+        let rest = self.text.get(start..).unwrap_or_default();
+        let end = span.end.clamp(start, self.text.len()) - start;
+        let snippet = rest.get(..end).unwrap_or_default();
+        let snippet = if snippet.trim().is_empty() {
+            rest.chars().next().map(String::from).unwrap_or_default()
+        } else {
+            snippet.to_owned()
+        };
+        match snippet.as_str() {
+            "" => "end of file".to_owned(),
+            "\n" | "\r" | "\r\n" => "end of line".to_owned(),
+            s if s.starts_with('\n') || s.starts_with('\r') => "end of line".to_owned(),
+            s => {
+                let short: String = s.chars().take(24).collect();
+                let more = if s.chars().count() > 24 { "…" } else { "" };
+                format!("{short:?}{more}")
+            }
+        }
     }
 
     /// A shape error: unknown key, missing key, wrong type, bad duration or enum value.
@@ -99,7 +137,7 @@ impl<'a> Locator<'a> {
             field = join_field(&field, name);
         }
         let field = if field.is_empty() {
-            "-".to_owned()
+            key_path::at(self.text, inner.span().map_or(0, |s| s.start))
         } else {
             field
         };

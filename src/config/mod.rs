@@ -7,12 +7,15 @@
 mod chains;
 pub mod check;
 mod connector;
+mod file_text;
+mod key_path;
 mod locate;
 mod located;
 mod notifier;
 mod permissions;
 mod raw;
 mod routes;
+mod secret_sources;
 mod secrets;
 mod token;
 mod upstream;
@@ -33,10 +36,11 @@ pub use locate::{CONFIG_ENV, default_path};
 #[error("{}:{line}:{column}: {field}: {message}", file.display())]
 pub struct ConfigError {
     pub file: PathBuf,
-    /// 1-based; 0 when the problem is not tied to a line (e.g. the file is unreadable).
+    /// 1-based; 1 (with column 1) when the problem is the whole file (e.g. it is unreadable).
     pub line: usize,
     pub column: usize,
-    /// Dotted path of the field, e.g. `connector[2].owner` (`-` for the whole file).
+    /// Dotted path of the field, e.g. `connector[2].owner`; `(file)` for the whole file,
+    /// `(top level)` for a syntax error outside any key.
     pub field: String,
     pub message: String,
 }
@@ -206,9 +210,23 @@ impl Config {
     /// Reads and validates `path` (routing included), keeping the config and its routing.
     /// Also refuses secrets others can read or change (`permissions`): a loose secret file, or
     /// a `token_cmd` in a file others can write.
+    /// Also refuses a `token_env`/`url_env` variable that is not set or empty and a
+    /// `token_file`/`url_file` that is missing, not a regular file, unreadable or empty
+    /// (`secret_sources`), located at its key.
     pub fn load_with_routing(path: &Path) -> Result<(Config, RoutingConfig), ConfigError> {
-        let text = read_config_text(path)?;
-        Config::parse_inner(&text, path, true)
+        let text = file_text::read(path)?;
+        Config::parse_inner(&text, path, Checks::ON_DISK)
+    }
+
+    /// [`Config::load_with_routing`] without looking for the secrets: for auditing a config
+    /// where they are not (`triage check`, `routes test`, `inventory export`; CI).
+    pub fn load_without_secrets(path: &Path) -> Result<(Config, RoutingConfig), ConfigError> {
+        let text = file_text::read(path)?;
+        let checks = Checks {
+            secrets: false,
+            ..Checks::ON_DISK
+        };
+        Config::parse_inner(&text, path, checks)
     }
 
     /// Like [`Config::parse`], keeping the routing rules and chains.
@@ -216,14 +234,13 @@ impl Config {
         text: &str,
         file: &Path,
     ) -> Result<(Config, RoutingConfig), ConfigError> {
-        Config::parse_inner(text, file, false)
+        Config::parse_inner(text, file, Checks::TEXT_ONLY)
     }
 
-    /// `on_disk`: `text` was read from `file`, whose permissions (and its secret files') count.
     fn parse_inner(
         text: &str,
         file: &Path,
-        on_disk: bool,
+        checks: Checks,
     ) -> Result<(Config, RoutingConfig), ConfigError> {
         let locator = located::Locator::new(text, file);
         let deserializer = toml::Deserializer::parse(text).map_err(|err| locator.syntax(err))?;
@@ -231,10 +248,15 @@ impl Config {
             serde_path_to_error::deserialize(deserializer).map_err(|err| locator.shape(err))?;
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let config_dir = absolute.parent().unwrap_or_else(|| Path::new("."));
-        if on_disk {
+        if checks.permissions {
             permissions::check(&raw, &locator, file, config_dir)?;
         }
-        let (config, routing) = validate::build(raw, &locator, file, config_dir)?;
+        let (config, routing) = validate::build(&raw, &locator, file, config_dir)?;
+        if checks.secrets {
+            // After the structure is known to be right, so a typo is reported before a secret
+            // that is merely absent on this machine.
+            secret_sources::check(&raw, &locator, config_dir)?;
+        }
         secrets::register_inline(&config, &routing);
         Ok((config, routing))
     }
@@ -271,16 +293,24 @@ impl Config {
     }
 }
 
-fn read_config_text(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|err| ConfigError {
-        file: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        field: "-".to_owned(),
-        message: format!(
-            "cannot read the config file: {err}; create it from assets/triage.example.toml"
-        ),
-    })
+/// What loading checks beyond the text itself.
+#[derive(Debug, Clone, Copy)]
+struct Checks {
+    /// `text` was read from `file`, whose permissions (and its secret files') count.
+    permissions: bool,
+    /// The secrets it names must be there (env variables set, files readable).
+    secrets: bool,
+}
+
+impl Checks {
+    const ON_DISK: Checks = Checks {
+        permissions: true,
+        secrets: true,
+    };
+    const TEXT_ONLY: Checks = Checks {
+        permissions: false,
+        secrets: false,
+    };
 }
 
 impl TokenSource {

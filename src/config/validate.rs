@@ -21,7 +21,7 @@ const DEFAULT_ACK_SLA: Duration = Duration::from_secs(30 * 60);
 /// Checks `raw` and builds the config and its routing; relative paths are resolved against
 /// `config_dir`.
 pub fn build(
-    raw: RawConfig,
+    raw: &RawConfig,
     loc: &Locator,
     file: &Path,
     config_dir: &Path,
@@ -123,9 +123,9 @@ pub fn build(
     };
     let config = Config {
         file: Some(file.to_path_buf()),
-        operator: raw.operator.unwrap_or_else(default_operator),
+        operator: raw.operator.clone().unwrap_or_else(default_operator),
         read_only: raw.read_only.unwrap_or(false),
-        store: raw.store.map(|s| resolve_path(config_dir, &s)),
+        store: raw.store.as_ref().map(|s| resolve_path(config_dir, s)),
         default_ack_sla,
         upstreams,
         connectors,

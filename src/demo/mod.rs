@@ -142,13 +142,16 @@ impl DemoServer {
 
     /// Stops accepting, lets in-flight requests finish (up to 5 s), and joins both tasks.
     pub async fn shutdown(self) {
+        self.shutdown_within(Duration::from_secs(5)).await;
+    }
+
+    /// Like [`DemoServer::shutdown`], draining for at most `grace`: after the console quits,
+    /// a request held by a `delay_ms` fault must not hold the exit back.
+    pub async fn shutdown_within(self, grace: Duration) {
         let _ = self.stop.send(true);
         let mut server = self.server;
-        if tokio::time::timeout(Duration::from_secs(5), &mut server)
-            .await
-            .is_err()
-        {
-            tracing::warn!(addr = %self.addr, "demo upstream did not drain within 5 s; aborting");
+        if tokio::time::timeout(grace, &mut server).await.is_err() {
+            tracing::warn!(addr = %self.addr, ?grace, "demo upstream did not drain; aborting");
             server.abort();
         }
         let _ = self.simulation.await;

@@ -14,7 +14,9 @@ mod audit;
 mod codec;
 mod connectors;
 mod dead_letters;
+mod error;
 mod escalations;
+pub use error::StoreError;
 mod history;
 pub mod holder;
 pub use escalations::EscalationStepRecord;
@@ -46,36 +48,6 @@ use crate::domain::{
 };
 
 pub use audit::GENESIS_HASH;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("store {path}: {message}")]
-    Io { path: PathBuf, message: String },
-    #[error(
-        "store {path} has schema version {found}, newer than this triage understands ({supported}); upgrade triage"
-    )]
-    TooNew {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
-    #[error("store {path}: corrupt row in {table}: {message}")]
-    Corrupt {
-        path: PathBuf,
-        table: &'static str,
-        message: String,
-    },
-    #[error(
-        "store {path}: no outbox action with id {id}; it may have been pruned or belong to another store"
-    )]
-    UnknownAction { path: PathBuf, id: String },
-}
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

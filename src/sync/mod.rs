@@ -83,9 +83,22 @@ impl SyncHandle {
 
     /// Stops every task and waits (at most 5 s) for them to finish their current step.
     pub async fn shutdown(self) {
+        self.shutdown_within(Duration::from_secs(5)).await;
+    }
+
+    /// Stops every task, gives them `grace` to finish their current step, then aborts those
+    /// still running (a request to a hung upstream). Aborting loses nothing: an action being
+    /// sent is an outbox row that stays pending (its lease is taken over by the next process),
+    /// and a store write already handed to a blocking thread still commits or rolls back whole.
+    pub async fn shutdown_within(self, grace: Duration) {
         let _ = self.shutdown.send(true);
+        let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
         let all = futures::future::join_all(self.tasks);
-        let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+        if tokio::time::timeout(grace, all).await.is_err() {
+            for abort in aborts {
+                abort.abort();
+            }
+        }
     }
 }
 

@@ -9,7 +9,12 @@ fn syntax_error_points_at_the_broken_value() {
         "operator = \"ops@test\"",
         "operator = \"ops@test\"\nread_only = tru",
     );
-    assert_error(&text, "read_only = tru", "-", "invalid TOML");
+    assert_error(
+        &text,
+        "read_only = tru",
+        "read_only",
+        "invalid TOML: invalid boolean, expected \"true\"; found \"tru\"",
+    );
 }
 
 #[test]
@@ -250,7 +255,7 @@ fn unreadable_file_says_how_to_create_one() {
     let err = Config::load(&path).expect_err("missing file");
     assert_eq!(
         (err.file.as_path(), err.line, err.field.as_str()),
-        (path.as_path(), 0, "-")
+        (path.as_path(), 1, "(file)")
     );
     assert!(err.message.contains("No such file"), "{err}");
     assert!(

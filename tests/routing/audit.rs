@@ -17,7 +17,8 @@ use triage::store::{Store, SyncBatch};
 
 fn example() -> (Config, triage::config::RoutingConfig) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/triage.example.toml");
-    Config::load_with_routing(&path).unwrap_or_else(|e| panic!("example rejected: {e}"))
+    // Its secrets (env variables, a token file) are not on this machine.
+    Config::load_without_secrets(&path).unwrap_or_else(|e| panic!("example rejected: {e}"))
 }
 
 #[test]
