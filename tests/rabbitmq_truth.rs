@@ -948,3 +948,51 @@ async fn a_run_of_10000_chosen_by_where_from_a_100k_dlq_replays_exactly_those() 
     assert!(left == rest, "the rest in order: {} left", left.len());
     t.cleanup().await;
 }
+
+/// Receipts are kept a day; the store keeps what triage did for good. A process (the CLI) that
+/// finds the same bytes again after the receipts expired still tells the newcomer from the letter
+/// it discarded: the store's record goes to the adapter when the process starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn the_same_bytes_after_the_receipts_expired_are_a_new_letter_not_the_discarded_one() {
+    use lapin::options::QueuePurgeOptions;
+    let t = Topology::new("forever").await;
+    let ping = b"{\"event\":\"ping\"}".to_vec();
+    t.publish_to_dlq([
+        (ping.clone(), props(None)),
+        (b"other".to_vec(), props(None)),
+    ])
+    .await;
+    let cli = Cli::new(&t, &[("orders", &t.work)]);
+    cli.ok(&["sync", "--once"]);
+    let listed = cli.json(&["dead-letters", "--json"]);
+    let old = listed
+        .iter()
+        .find(|d| d["payload"] == "{\"event\":\"ping\"}")
+        .and_then(|d| d["id"].as_str())
+        .expect("the ping")
+        .to_string();
+    cli.ok(&["discard", &old]);
+    // A day later: the receipts are gone; the same bytes arrive.
+    let receipts = triage::upstream::rabbitmq::amqp::receipts_queue(&t.dlq);
+    t.channel
+        .queue_purge(receipts.as_str().into(), QueuePurgeOptions::default())
+        .await
+        .expect("purge receipts");
+    t.publish_to_dlq([(ping.clone(), props(None))]).await;
+    cli.ok(&["sync", "--once"]);
+    let dead = cli.json(&["dead-letters", "--json"]);
+    assert_eq!(dead.len(), 2, "{dead:#?}");
+    let newcomer = dead
+        .iter()
+        .find(|d| d["payload"] == "{\"event\":\"ping\"}")
+        .and_then(|d| d["id"].as_str())
+        .expect("the new ping");
+    assert_ne!(newcomer, old, "a new identity");
+    let discarded = cli.json(&["dead-letters", "--json", "--state", "discarded"]);
+    assert!(
+        discarded.iter().any(|d| d["id"] == old.as_str()),
+        "the discarded letter stays discarded: {discarded:#?}"
+    );
+    t.cleanup().await;
+}

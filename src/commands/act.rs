@@ -209,6 +209,7 @@ pub async fn send_and_wait(
         eprintln!("warning: {}", redact::scrub(&e.to_string()));
     }
     let writer = StoreWriter::open(&ctx.store_path)?;
+    upstreams.remember_handled(&writer).await;
     let (changes, _) = broadcast::channel(16);
     let deadline = tokio::time::Instant::now() + timeout;
     loop {

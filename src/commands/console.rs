@@ -18,6 +18,7 @@ pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Resul
     let writer = StoreWriter::open(&ctx.store_path)?;
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     super::sync::record_build_errors(&writer, errors).await?;
+    upstreams.remember_handled(&writer).await;
     let options = SyncOptions {
         pollers: true,
         outbox_worker: !ctx.read_only,

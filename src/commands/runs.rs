@@ -421,6 +421,7 @@ async fn drive(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
         eprintln!("warning: {}", redact::scrub(&e.to_string()));
     }
     let writer = StoreWriter::open(&ctx.store_path)?;
+    upstreams.remember_handled(&writer).await;
     let (changes, _) = broadcast::channel(16);
     let mut progress = Progress::new(json || !std::io::stderr().is_terminal());
     let state = crate::sync::runs::drive(id, &writer, &upstreams, &changes, |status| {

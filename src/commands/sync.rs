@@ -20,6 +20,7 @@ pub async fn run(ctx: &Context, once: bool) -> Result<ExitCode> {
     let writer = StoreWriter::open(&ctx.store_path)?;
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     let mut failed = record_build_errors(&writer, errors).await?;
+    upstreams.remember_handled(&writer).await;
     if !once {
         let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
         let handle = crate::sync::start(

@@ -40,6 +40,7 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
                     look_at_everything(&writer).await?;
                     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
                     super::sync::record_build_errors(&writer, errors).await?;
+                    upstreams.remember_handled(&writer).await;
                     let options = SyncOptions {
                         pollers: true,
                         outbox_worker: !ctx.read_only,

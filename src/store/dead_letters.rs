@@ -61,6 +61,30 @@ pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite:
 }
 
 impl Store {
+    /// The ids of `upstream`'s dead letters triage replayed or discarded, with that state.
+    pub fn handled_dead_letter_ids(
+        &self,
+        upstream: &str,
+    ) -> Result<Vec<(String, DeadLetterState)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, state FROM dead_letters
+                  WHERE upstream = ?1 AND state IN ('replayed', 'discarded')",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([upstream], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.sqlite(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, state)| DeadLetterState::parse(&state).map(|s| (id, s)))
+            .collect())
+    }
+
     pub fn dead_letter(&self, upstream: &str, id: &str) -> Result<Option<DeadLetter>> {
         let sql = format!("SELECT {COLUMNS} FROM dead_letters WHERE upstream = ?1 AND id = ?2");
         Ok(self

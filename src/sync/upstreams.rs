@@ -55,6 +55,21 @@ impl Upstreams {
         self.by_id.insert(upstream.id().to_string(), upstream);
     }
 
+    /// Tells each upstream what the store knows triage replayed or discarded on it (see
+    /// `Upstream::remember_handled`); only RabbitMQ upstreams use it, so only they are asked.
+    pub async fn remember_handled(&self, store: &super::StoreWriter) {
+        for upstream in self.by_id.values() {
+            if upstream.kind() != crate::domain::UpstreamKind::Rabbitmq {
+                continue;
+            }
+            let id = upstream.id().to_string();
+            match store.call(move |s| s.handled_dead_letter_ids(&id)).await {
+                Ok(handled) => upstream.remember_handled(handled).await,
+                Err(e) => tracing::warn!("{}: handled dead letters unread: {e}", upstream.id()),
+            }
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<&Arc<dyn Upstream>> {
         self.by_id.get(id)
     }

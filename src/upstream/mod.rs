@@ -151,6 +151,11 @@ pub trait Upstream: Send + Sync {
     fn dead_letter_tombstones(&self) -> Option<std::time::Duration> {
         Some(std::time::Duration::from_secs(24 * 3600))
     }
+    /// What the store knows triage replayed or discarded on this upstream (id, state): an
+    /// adapter whose identities can come back (RabbitMQ content identities: the same bytes
+    /// arriving again) uses it to tell a newcomer from the letter it already handled. Given once
+    /// when a process builds its upstreams (`Upstreams::remember_handled`).
+    async fn remember_handled(&self, _handled: Vec<(String, crate::domain::DeadLetterState)>) {}
     /// Connectors with their queue stats, now.
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError>;
     /// Incidents updated at or after `since` (all when `None`), one page from `cursor`.

@@ -383,6 +383,16 @@ impl Upstream for RabbitMq {
         None
     }
 
+    /// Content identities the store saw triage handle (all time, unlike the day of receipts).
+    async fn remember_handled(&self, handled: Vec<(String, crate::domain::DeadLetterState)>) {
+        let mut memory = self.memory.lock().await;
+        for (id, state) in handled {
+            if message::is_content_id(&id) {
+                memory.handled.entry(id).or_insert(state);
+            }
+        }
+    }
+
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError> {
         let queues = self.management.queues().await?;
         let dlqs = self.dead_letter_queues(&queues).await?;
