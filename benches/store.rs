@@ -225,6 +225,53 @@ fn big_store(c: &mut Criterion) {
             })
         });
     }
+    // `triage replay --where … --plan`: select the ids, load each letter whole, count the plan
+    // (per connector and destination, contracts, replayed before, stages).
+    let options = triage::sync::runs::RunOptions {
+        kind: triage::domain::ActionKind::Replay,
+        selection: String::new(),
+        operator: "bench".into(),
+        stages: triage::domain::run::parse_stages("1,10%,rest").unwrap_or_default(),
+        max_failures: triage::domain::run::FailureLimit::Percent(10.0),
+        rate: None,
+        concurrency: triage::sync::runs::DEFAULT_CONCURRENCY,
+        force: false,
+        destination: None,
+        drop_ttl: false,
+    };
+    let config = triage::config::Config {
+        file: None,
+        operator: "bench".into(),
+        read_only: false,
+        store: None,
+        default_ack_sla: std::time::Duration::from_secs(900),
+        upstreams: Vec::new(),
+        connectors: Vec::new(),
+        people: Vec::new(),
+        teams: Vec::new(),
+    };
+    for (name, text) in [
+        (
+            "plan: 9,900 letters of one connector failed in the last 22 h",
+            "connector:connector-3 age:<22h",
+        ),
+        (
+            "plan: 450 letters (the last hour)",
+            "connector:connector-3 age:<1h",
+        ),
+    ] {
+        group.sample_size(10);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let letters = triage::sync::runs::select_dead_letters(&store, text, now)
+                    .unwrap_or_else(|e| panic!("{e:?}"));
+                let (plan, _) = triage::sync::runs::plan(&store, &config, &letters, &options)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert!(plan.to_send > 0, "{text}");
+                plan.to_send
+            })
+        });
+    }
     group.sample_size(100);
     group.bench_function("connector_counts", |b| {
         b.iter(|| {

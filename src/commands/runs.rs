@@ -16,11 +16,11 @@ use super::Context;
 use super::act::EXIT_PENDING;
 use super::output::{Output, say};
 use crate::cli::{BulkArgs, RunsCommand};
-use crate::domain::query::{Query, RowKind};
 use crate::domain::run::{FailureLimit, RunState, parse_rate, parse_stages};
-use crate::domain::{ActionKind, DeadLetter, redact, sanitize};
-use crate::store::Store;
-use crate::sync::runs::{self as planner, DEFAULT_CONCURRENCY, Plan, RunOptions, RunStatus};
+use crate::domain::{ActionKind, redact, sanitize};
+use crate::sync::runs::{
+    self as planner, DEFAULT_CONCURRENCY, Plan, RunOptions, RunStatus, SelectError,
+};
 use crate::sync::{StoreWriter, Upstreams};
 
 /// Exit code for bad arguments (as clap uses).
@@ -65,13 +65,13 @@ pub async fn replay_where(
         drop_ttl,
     };
     let mut store = ctx.open_store()?;
-    let letters = match select_letters(&store, query) {
+    let letters = match planner::select_dead_letters(&store, query, Utc::now()) {
         Ok(letters) => letters,
-        Err(Selection::Query(e)) => {
-            eprintln!("{e}");
+        Err(SelectError::Query(e)) => {
+            eprintln!("triage: --where: {e}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }
-        Err(Selection::Store(e)) => return Err(e),
+        Err(SelectError::Store(e)) => return Err(e.into()),
     };
     let (plan, members) = planner::plan(&store, &ctx.config, &letters, &options)?;
     print_plan(&plan, json)?;
@@ -112,38 +112,6 @@ pub async fn replay_where(
         );
     }
     drive(ctx, &run.id, json).await
-}
-
-/// What went wrong choosing the letters: the operator's query, or the store.
-enum Selection {
-    Query(String),
-    Store(color_eyre::Report),
-}
-
-/// The dead letters `query` selects (the `/` language), in full, oldest failure first — the
-/// order they failed in (and a RabbitMQ DLQ's order): a run replays them in that order.
-fn select_letters(store: &Store, query: &str) -> Result<Vec<DeadLetter>, Selection> {
-    if query.trim().is_empty() {
-        return Err(Selection::Query(
-            "triage: --where: an empty query would select every dead letter; say what to replay"
-                .to_string(),
-        ));
-    }
-    let parsed = Query::parse(query, RowKind::DeadLetters)
-        .map_err(|e| Selection::Query(format!("triage: --where: {}", e.render(query))))?;
-    let ids = store
-        .select_dead_letter_ids(&parsed, Utc::now())
-        .map_err(|e| Selection::Store(e.into()))?;
-    let mut letters = Vec::with_capacity(ids.len());
-    for (upstream, id) in ids.into_iter().rev() {
-        if let Some(letter) = store
-            .dead_letter(&upstream, &id)
-            .map_err(|e| Selection::Store(e.into()))?
-        {
-            letters.push(letter);
-        }
-    }
-    Ok(letters)
 }
 
 fn print_plan(plan: &Plan, json: bool) -> Result<()> {

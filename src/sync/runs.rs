@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 use super::{StoreWriter, Upstreams};
 use crate::config::Config;
 use crate::demo::contract::Contract;
+use crate::domain::query::{Query, RowKind};
 use crate::domain::run::{
     FailureLimit, MemberState, Run, RunMember, RunProgress, RunState, StageSize, new_run_id,
     stage_sizes,
@@ -86,6 +87,43 @@ pub struct Plan {
     pub concurrency: usize,
     /// Seconds at the rate (None without one).
     pub estimated_secs: Option<f64>,
+}
+
+/// Why a selection could not be made: the operator's query (with a caret line), or the store.
+#[derive(Debug)]
+pub enum SelectError {
+    Query(String),
+    Store(StoreError),
+}
+
+/// The dead letters `query` (the `/` language) selects, in full, oldest failure first — the
+/// order they failed in (and a RabbitMQ DLQ's order): a run replays them in that order. An empty
+/// query is refused: it would select every dead letter.
+pub fn select_dead_letters(
+    store: &Store,
+    query: &str,
+    now: Timestamp,
+) -> Result<Vec<DeadLetter>, SelectError> {
+    if query.trim().is_empty() {
+        return Err(SelectError::Query(
+            "an empty query would select every dead letter; say what to replay".to_string(),
+        ));
+    }
+    let parsed = Query::parse(query, RowKind::DeadLetters)
+        .map_err(|e| SelectError::Query(e.render(query)))?;
+    let ids = store
+        .select_dead_letter_ids(&parsed, now)
+        .map_err(SelectError::Store)?;
+    let mut letters = Vec::with_capacity(ids.len());
+    for (upstream, id) in ids.into_iter().rev() {
+        if let Some(letter) = store
+            .dead_letter(&upstream, &id)
+            .map_err(SelectError::Store)?
+        {
+            letters.push(letter);
+        }
+    }
+    Ok(letters)
 }
 
 /// Counts `letters` into a plan and the members a run of it would have (skipped ones included,
