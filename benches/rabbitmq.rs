@@ -1,8 +1,7 @@
 //! RabbitMQ adapter benchmark (`harness = false`) against the isolated broker of
 //! `scripts/upstreams.sh`. On a DLQ of 100,000 messages it times:
-//! (0) the first-sight browse: the poller's first read of the DLQ, which stamps every message
-//!     with its triage identity (`x-triage-id`: each moved to the tail, in order, in one
-//!     transaction) — paid once per message, shown separately;
+//! (0) the first-sight browse: the poller's first read of a DLQ it never saw (each message
+//!     identified by its content; nothing is moved unless it has a byte-identical twin);
 //! (a) the steady state: browsing it completely and replaying message #50,000 (its identity
 //!     found by `message_id` in the first-sight listing) in ONE pass (`browse_and_apply`), count,
 //!     order and identities verified afterwards by a further hold pass (whose time is shown as

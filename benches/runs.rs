@@ -228,6 +228,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` / `--list`: nothing to run here.
     }
+    triage::upstream::http::install_crypto_provider();
     let n = number("TRIAGE_BENCH_RUNS_N", 10_000);
     let runs = number("TRIAGE_BENCH_RUNS", 3).max(1);
     let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
