@@ -16,12 +16,16 @@ pub fn this_process() -> &'static str {
     })
 }
 
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty() && !h.contains(':'))
-        .unwrap_or_else(|| "localhost".to_string())
+/// This host's name, read once (the lease checks run per row of every outbox round).
+fn host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty() && !h.contains(':'))
+            .unwrap_or_else(|| "localhost".to_string())
+    })
 }
 
 /// The start time of `pid` (field 22 of `/proc/<pid>/stat`), if the process exists.
@@ -35,6 +39,10 @@ fn start_ticks(pid: u32) -> Option<u64> {
 /// False only when `holder` names a process of this host that no longer runs; a holder of
 /// another host, or one that cannot be read, counts as alive.
 pub fn alive(holder: &str) -> bool {
+    // This process holds most of the leases it looks at: no /proc read for those.
+    if holder == this_process() {
+        return true;
+    }
     let mut parts = holder.rsplitn(3, ':');
     let (Some(start), Some(pid), Some(host_name)) = (parts.next(), parts.next(), parts.next())
     else {

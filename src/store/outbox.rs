@@ -67,18 +67,12 @@ impl Store {
     /// Records the answers of a group of actions (`(outbox id, what happened)`) in ONE
     /// transaction, each as [`Store::record_action_outcome`] or [`Store::record_action_error`]
     /// would: a run's stage of thousands is recorded at once, not one transaction per action.
+    /// The entries are the ones the round claimed (as `due_actions` read them).
     pub fn record_actions(
         &mut self,
-        answers: Vec<(String, Recording)>,
+        prepared: Vec<(OutboxEntry, Recording)>,
         at: Timestamp,
     ) -> Result<usize> {
-        let mut prepared = Vec::with_capacity(answers.len());
-        for (id, recording) in answers {
-            let entry = self
-                .outbox_entry(&id)?
-                .ok_or_else(|| self.unknown_action(&id))?;
-            prepared.push((entry, recording));
-        }
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),

@@ -180,10 +180,13 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
     // for a batch) come due together and go out in one batch again, not spread over the time
     // their recording takes.
     let answered_at = Utc::now();
-    let recordings: Vec<(String, Recording)> = claimed
+    let recordings: Vec<(OutboxEntry, Recording)> = claimed
         .into_iter()
         .zip(answers)
-        .map(|(entry, answer)| (entry.id.clone(), recording(&entry, answer, answered_at)))
+        .map(|(entry, answer)| {
+            let recording = recording(&entry, answer, answered_at);
+            (entry, recording)
+        })
         .collect();
     // One transaction for the whole group (thousands in a run's stage).
     match store
