@@ -523,3 +523,20 @@ fn no_color_uses_no_colours_anywhere_and_colour_mode_does() {
         }
     }
 }
+
+#[test]
+fn lists_with_marks() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "space");
+    key(&mut app, "j");
+    key(&mut app, "space");
+    app.status = None;
+    snapshot_both("incidents_marked", &app);
+    let mut app = on(View::DeadLetters);
+    key(&mut app, "space");
+    app.status = None;
+    snapshot_both("dead_letters_marked", &app);
+    // Tiny terminals draw without panicking.
+    let tiny = draw(&app, 20, 5).backend().to_string();
+    assert!(!tiny.is_empty());
+}

@@ -146,6 +146,8 @@ pub struct App {
     pub open_actions: Vec<OutboxEntry>,
     /// Ids of outbox entries this console enqueued and has not yet seen settle.
     pub tracked_actions: Vec<String>,
+    /// Rows marked for a bulk action (`space`, `*`, `u`), per list.
+    pub marks: super::marks::Marks,
     pub dialog: Option<Dialog>,
     /// `Some(scroll)` while the help overlay is open.
     pub help: Option<u16>,
@@ -189,6 +191,7 @@ impl App {
             activity: ActivityState::default(),
             open_actions: Vec::new(),
             tracked_actions: Vec::new(),
+            marks: Default::default(),
             dialog: None,
             help: None,
             filter_input: None,

@@ -13,6 +13,7 @@ pub mod filter;
 pub mod key;
 pub mod keymap;
 pub mod keys;
+pub mod marks;
 pub mod msg;
 pub mod open;
 pub mod paging;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::detail::DeadLetterDetail;
 use super::keymap::Key;
+use super::marks::{MarkKey, MarkList};
 use super::paging::{IncidentRow, PageRequest};
 use super::view_state::IncidentDetail;
 use crate::domain::{Action, ConnectionState, Connector, OutboxEntry, Timestamp};
@@ -94,6 +95,17 @@ pub enum Msg {
         entries: Vec<OutboxEntry>,
         summary: String,
     },
+    /// Every row of `list` the filter matches across the store (the answer to `*`).
+    Selected {
+        list: MarkList,
+        filter: String,
+        ids: Vec<MarkKey>,
+    },
+    /// Marked rows the store no longer lists (their marks are dropped).
+    MarksGone {
+        list: MarkList,
+        gone: Vec<MarkKey>,
+    },
     /// A store read or write failed; `what` says which.
     StoreError {
         what: String,
@@ -150,6 +162,17 @@ pub enum StoreCmd {
         at: Timestamp,
     },
     CheckDataVersion,
+    /// `*`: every `(upstream, id)` of `list` the filter text matches (the whole store).
+    SelectMatching {
+        list: MarkList,
+        filter: String,
+        now: Timestamp,
+    },
+    /// Which of these marked rows the store no longer lists.
+    CheckMarks {
+        list: MarkList,
+        keys: Vec<MarkKey>,
+    },
 }
 
 /// What `update` asks for; it never does I/O itself.

@@ -4,6 +4,7 @@
 use chrono::Duration;
 
 use super::app::{App, StatusLevel, StoreStatus, View};
+use super::marks::{self, MarkList};
 use super::msg::{Cmd, Msg, StoreCmd};
 use super::{keys, runbook_view_state, scroll};
 use crate::domain::{OutboxState, Timestamp};
@@ -199,6 +200,14 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             cmds.extend(load_view(app));
             cmds
         }
+        Msg::Selected { list, filter, ids } => {
+            marks::selected(app, list, &filter, ids);
+            Vec::new()
+        }
+        Msg::MarksGone { list, gone } => {
+            marks::forget(app, list, &gone);
+            Vec::new()
+        }
         Msg::StoreError { what, error } => {
             app.set_status(StatusLevel::Error, format!("{what}: {error}"));
             app.dirty = true;
@@ -230,6 +239,15 @@ fn on_change(app: &mut App, notice: Option<ChangeNotice>) -> Vec<Cmd> {
         View::Activity => touches(ChangeNotice::Outbox) || touches(ChangeNotice::Audit),
         View::Runbook => false,
     };
+    let marked_lists = [
+        (MarkList::Incidents, ChangeNotice::Incidents),
+        (MarkList::DeadLetters, ChangeNotice::DeadLetters),
+    ];
+    for (list, change) in marked_lists {
+        if touches(change) {
+            cmds.extend(marks::check_cmd(app, list));
+        }
+    }
     if view_changed {
         cmds.extend(load_view(app));
     } else if app.view == View::DeadLetters && touches(ChangeNotice::Outbox) {

@@ -1,0 +1,175 @@
+//! Marks, `update` level: `space` toggles the row (and moves on), `*` asks the store for every
+//! match of the current filter and marks exactly its answer, `u` clears; marks are kept by
+//! `(upstream, id)` across scrolling and live reloads and dropped when the store says a row left
+//! the listing; the titles say "N marked".
+
+mod console_fixtures;
+
+use console_fixtures::*;
+use triage::console::marks::MarkList;
+use triage::console::msg::{Cmd, StoreCmd};
+use triage::console::{Msg, View, update};
+use triage::store::ChangeNotice;
+
+fn on(view: View) -> triage::console::App {
+    let mut app = loaded_app();
+    app.view = view;
+    app
+}
+
+fn ids(app: &triage::console::App, list: MarkList) -> Vec<String> {
+    app.marks.keys(list).into_iter().map(|(_, id)| id).collect()
+}
+
+#[test]
+fn space_toggles_the_row_under_the_cursor_and_moves_down() {
+    let mut app = on(View::Incidents);
+    assert_eq!(app.incidents.cursor, 0);
+    key(&mut app, "space");
+    assert_eq!(ids(&app, MarkList::Incidents), ["inc-101"]);
+    assert_eq!(app.incidents.cursor, 1, "space moves to the next row");
+    key(&mut app, "space");
+    assert_eq!(ids(&app, MarkList::Incidents), ["inc-101", "inc-102"]);
+    key(&mut app, "k");
+    key(&mut app, "space");
+    assert_eq!(ids(&app, MarkList::Incidents), ["inc-101"], "space unmarks");
+    // Dead letters keep their own marks.
+    app.view = View::DeadLetters;
+    key(&mut app, "space");
+    assert_eq!(ids(&app, MarkList::DeadLetters), ["dl-0003"]);
+    assert_eq!(ids(&app, MarkList::Incidents), ["inc-101"]);
+}
+
+#[test]
+fn marks_elsewhere_and_on_empty_lists_explain_and_never_panic() {
+    let mut app = on(View::Connectors);
+    assert!(key(&mut app, "space").is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("marks work on"));
+    let mut app = on(View::Incidents);
+    load_incidents(&mut app, Vec::new());
+    key(&mut app, "space");
+    assert!(app.marks.incidents.is_empty());
+    assert!(key(&mut app, "u").is_empty());
+}
+
+#[test]
+fn star_asks_the_store_for_every_match_of_the_filter_and_marks_its_answer() {
+    let mut app = on(View::DeadLetters);
+    app.dead_letters.list.filter = "error:INVALID".into();
+    let cmds = key(&mut app, "*");
+    let (list, filter) = cmds
+        .iter()
+        .find_map(|c| match c {
+            Cmd::Store(StoreCmd::SelectMatching { list, filter, .. }) => {
+                Some((*list, filter.clone()))
+            }
+            _ => None,
+        })
+        .expect("a selection is asked of the store");
+    assert_eq!(
+        (list, filter.as_str()),
+        (MarkList::DeadLetters, "error:INVALID")
+    );
+    // Rows far beyond the loaded page are marked too.
+    let answer: Vec<(String, String)> = (0..312)
+        .map(|i| ("demo".to_string(), format!("dl-{i:05}")))
+        .collect();
+    // An answer for another filter text is ignored.
+    update(
+        &mut app,
+        Msg::Selected {
+            list,
+            filter: "older".into(),
+            ids: answer.clone(),
+        },
+    );
+    assert!(app.marks.dead_letters.is_empty());
+    update(
+        &mut app,
+        Msg::Selected {
+            list,
+            filter,
+            ids: answer,
+        },
+    );
+    assert_eq!(app.marks.dead_letters.len(), 312);
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("312 dead letters"),
+        "{:?}",
+        app.status
+    );
+    // A connector scope narrows the selection.
+    app.dead_letters.connector = Some("hubspot-form-to-salesforce".into());
+    let cmds = key(&mut app, "*");
+    assert!(cmds.iter().any(|c| matches!(c,
+        Cmd::Store(StoreCmd::SelectMatching { filter, .. })
+            if filter.starts_with("connector:hubspot-form-to-salesforce"))));
+}
+
+#[test]
+fn u_clears_the_marks_of_the_current_list_only() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "space");
+    app.view = View::DeadLetters;
+    key(&mut app, "space");
+    key(&mut app, "u");
+    assert!(app.marks.dead_letters.is_empty());
+    assert_eq!(ids(&app, MarkList::Incidents), ["inc-101"]);
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("1 dead letter unmarked")
+    );
+}
+
+#[test]
+fn marks_survive_scrolling_reloads_and_filters_and_go_when_the_store_drops_the_row() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "space"); // inc-101
+    key(&mut app, "j");
+    key(&mut app, "space"); // inc-103
+    key(&mut app, "G");
+    key(&mut app, "g");
+    // A live reload with the rows in another order, one of them gone from the page.
+    let mut rows = incident_rows();
+    rows.reverse();
+    rows.retain(|r| r.incident.id != "inc-103");
+    load_incidents(&mut app, rows);
+    assert_eq!(ids(&app, MarkList::Incidents), ["inc-101", "inc-103"]);
+    // A change notice asks the store which marked rows left the listing…
+    let cmds = update(&mut app, Msg::Changed(ChangeNotice::Incidents));
+    let keys = cmds
+        .iter()
+        .find_map(|c| match c {
+            Cmd::Store(StoreCmd::CheckMarks { list, keys }) => {
+                assert_eq!(*list, MarkList::Incidents);
+                Some(keys.clone())
+            }
+            _ => None,
+        })
+        .expect("marks are checked");
+    assert_eq!(keys.len(), 2);
+    // …and drops those.
+    update(
+        &mut app,
+        Msg::MarksGone {
+            list: MarkList::Incidents,
+            gone: vec![("demo".into(), "inc-103".into())],
+        },
+    );
+    assert_eq!(ids(&app, MarkList::Incidents), ["inc-101"]);
+    // Without marks nothing is checked.
+    key(&mut app, "u");
+    let cmds = update(&mut app, Msg::Changed(ChangeNotice::Incidents));
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Cmd::Store(StoreCmd::CheckMarks { .. })))
+    );
+}
