@@ -6,9 +6,12 @@
 mod console_fixtures;
 
 use console_fixtures::*;
+use triage::console::app::Dialog;
+use triage::console::bulk::{self, BulkTarget};
 use triage::console::marks::MarkList;
 use triage::console::msg::{Cmd, StoreCmd};
 use triage::console::{Msg, View, update};
+use triage::domain::{Action, ActionKind, OutboxState};
 use triage::store::ChangeNotice;
 
 fn on(view: View) -> triage::console::App {
@@ -172,4 +175,163 @@ fn marks_survive_scrolling_reloads_and_filters_and_go_when_the_store_drops_the_r
             .iter()
             .any(|c| matches!(c, Cmd::Store(StoreCmd::CheckMarks { .. })))
     );
+}
+
+fn prepared(cmds: &[Cmd]) -> Option<(triage::domain::ActionKind, usize)> {
+    cmds.iter().find_map(|c| match c {
+        Cmd::Store(StoreCmd::PrepareIncidentBulk { kind, keys, .. }) => Some((*kind, keys.len())),
+        _ => None,
+    })
+}
+
+fn bulk_target(connector: &str, id: &str, kind: ActionKind) -> BulkTarget {
+    BulkTarget {
+        connector: connector.into(),
+        action: Action {
+            kind,
+            upstream: "demo".into(),
+            target: id.into(),
+            operator: OPERATOR.into(),
+            note: None,
+            level: None,
+            payload: None,
+            destination: None,
+            drop_ttl: false,
+        },
+    }
+}
+
+#[test]
+fn incident_actions_on_marks_ask_the_store_then_confirm_with_count_and_ids_per_connector() {
+    for (action_key, kind) in [
+        ("a", ActionKind::Ack),
+        ("A", ActionKind::Unack),
+        ("x", ActionKind::Resolve),
+        ("e", ActionKind::Escalate),
+    ] {
+        let mut app = on(View::Incidents);
+        key(&mut app, "space");
+        key(&mut app, "space");
+        let cmds = key(&mut app, action_key);
+        assert_eq!(prepared(&cmds), Some((kind, 2)), "{action_key}");
+        assert!(
+            !cmds
+                .iter()
+                .any(|c| matches!(c, Cmd::Store(StoreCmd::Enqueue { .. }))),
+            "nothing is queued before the confirmation"
+        );
+        let targets = vec![
+            bulk_target("hubspot", "inc_1", kind),
+            bulk_target("hubspot", "inc_2", kind),
+            bulk_target("hubspot", "inc_3", kind),
+            bulk_target("hubspot", "inc_4", kind),
+            bulk_target("ads", "inc_9", kind),
+        ];
+        update(
+            &mut app,
+            Msg::IncidentBulkReady {
+                kind,
+                targets: targets.clone(),
+                skipped: vec!["inc_7 is already acknowledged by dev@laptop".into()],
+                gone: vec![("demo".into(), "inc-102".into())],
+            },
+        );
+        assert_eq!(
+            ids(&app, MarkList::Incidents),
+            ["inc-101"],
+            "gone marks dropped"
+        );
+        match app.dialog.as_ref().expect("a confirmation") {
+            Dialog::ConfirmIncidents {
+                kind: k,
+                targets: t,
+                skipped,
+            } => {
+                assert_eq!((*k, t.len(), skipped.len()), (kind, 5, 1));
+                assert_eq!(
+                    bulk::target_lines(t),
+                    ["hubspot: inc_1, inc_2, inc_3 (+1 more)", "ads: inc_9"]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // n cancels and keeps the marks.
+        let mut cancelled = app.clone();
+        assert!(key(&mut cancelled, "n").is_empty());
+        assert_eq!(cancelled.marks.incidents.len(), 1);
+        // y queues one action per incident and clears the marks.
+        let cmds = key(&mut app, "y");
+        let actions = cmds
+            .iter()
+            .find_map(|c| match c {
+                Cmd::Store(StoreCmd::EnqueueMany {
+                    kind: k, actions, ..
+                }) => {
+                    assert_eq!(*k, kind);
+                    Some(actions.clone())
+                }
+                _ => None,
+            })
+            .expect("queued");
+        assert_eq!(
+            actions,
+            targets.into_iter().map(|t| t.action).collect::<Vec<_>>()
+        );
+        assert!(app.marks.incidents.is_empty());
+        assert!(app.dialog.is_none());
+    }
+}
+
+#[test]
+fn a_bulk_action_nothing_applies_to_says_why_and_the_status_says_what_was_queued() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "space");
+    key(&mut app, "a");
+    update(
+        &mut app,
+        Msg::IncidentBulkReady {
+            kind: ActionKind::Ack,
+            targets: Vec::new(),
+            skipped: vec!["inc-101 is already acknowledged by dev@laptop".into()],
+            gone: Vec::new(),
+        },
+    );
+    assert!(app.dialog.is_none());
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("nothing to ack: inc-101 is already")
+    );
+    // The answer to a confirmed bulk: tracked, outbox woken, status names the count.
+    let entries: Vec<_> = ["inc-101", "inc-102", "inc-103"]
+        .iter()
+        .map(|id| {
+            let mut e = outbox()[0].clone();
+            e.id = format!("act-{id}");
+            e.action.kind = ActionKind::Ack;
+            e.action.target = (*id).into();
+            e.state = OutboxState::Pending;
+            e
+        })
+        .collect();
+    let cmds = update(
+        &mut app,
+        Msg::BulkEnqueued {
+            kind: ActionKind::Ack,
+            entries,
+            problems: Vec::new(),
+        },
+    );
+    assert!(cmds.contains(&Cmd::WakeOutbox));
+    assert_eq!(
+        app.status.as_ref().unwrap().text,
+        "ack of 3 incidents queued"
+    );
+    assert_eq!(app.tracked_actions.len(), 3);
+    // Without marks, `a` acts on the row as before.
+    key(&mut app, "u");
+    let cmds = key(&mut app, "a");
+    assert!(prepared(&cmds).is_none());
 }

@@ -540,3 +540,41 @@ fn lists_with_marks() {
     let tiny = draw(&app, 20, 5).backend().to_string();
     assert!(!tiny.is_empty());
 }
+
+#[test]
+fn bulk_incident_confirm_dialog() {
+    use triage::console::bulk::BulkTarget;
+    let mut app = on(View::Incidents);
+    key(&mut app, "space");
+    key(&mut app, "space");
+    key(&mut app, "space");
+    app.status = None;
+    let target = |connector: &str, id: &str| BulkTarget {
+        connector: connector.into(),
+        action: triage::domain::Action {
+            kind: ActionKind::Ack,
+            upstream: "demo".into(),
+            target: id.into(),
+            operator: OPERATOR.into(),
+            note: None,
+            level: None,
+            payload: None,
+            destination: None,
+            drop_ttl: false,
+        },
+    };
+    app.dialog = Some(Dialog::ConfirmIncidents {
+        kind: ActionKind::Ack,
+        targets: vec![
+            target("hubspot-form-to-salesforce", "inc-101"),
+            target("hubspot-form-to-salesforce", "inc-102"),
+            target("hubspot-form-to-salesforce", "inc-105"),
+            target("hubspot-form-to-salesforce", "inc-107"),
+            target("ads-conversions-to-analytics", "inc-103"),
+        ],
+        skipped: vec!["inc-099 is already acknowledged by dev@laptop".into()],
+    });
+    snapshot_both("bulk_ack_dialog", &app);
+    let tiny = draw(&app, 20, 5).backend().to_string();
+    assert!(!tiny.is_empty());
+}

@@ -93,6 +93,13 @@ pub enum Dialog {
         /// `T`: replay without the message's own TTL.
         drop_ttl: bool,
     },
+    /// An incident action on every marked incident it applies to.
+    ConfirmIncidents {
+        kind: ActionKind,
+        targets: Vec<super::bulk::BulkTarget>,
+        /// Why marked incidents are left out ("inc-9 is already acknowledged by …").
+        skipped: Vec<String>,
+    },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },
 }

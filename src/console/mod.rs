@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod bulk;
 pub mod detail;
 pub mod escalation_text;
 pub mod event_loop;
@@ -24,6 +25,7 @@ pub mod update;
 pub mod view_state;
 pub mod views;
 pub mod worker;
+pub mod worker_bulk;
 
 use std::path::PathBuf;
 

@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
+use super::bulk::BulkTarget;
 use super::detail::DeadLetterDetail;
 use super::keymap::Key;
 use super::marks::{MarkKey, MarkList};
 use super::paging::{IncidentRow, PageRequest};
 use super::view_state::IncidentDetail;
-use crate::domain::{Action, ConnectionState, Connector, OutboxEntry, Timestamp};
+use crate::domain::{Action, ActionKind, ConnectionState, Connector, OutboxEntry, Timestamp};
 use crate::store::{
     AuditEntry, ChangeNotice, ConnectorCounts, DeadLetterKey, DeadLetterSummary, IncidentKey,
     OutboxKey,
@@ -106,6 +107,20 @@ pub enum Msg {
         list: MarkList,
         gone: Vec<MarkKey>,
     },
+    /// The marked incidents looked up for a bulk action: those it applies to, why others
+    /// are skipped, and marks of incidents no longer listed.
+    IncidentBulkReady {
+        kind: ActionKind,
+        targets: Vec<BulkTarget>,
+        skipped: Vec<String>,
+        gone: Vec<MarkKey>,
+    },
+    /// A bulk action was queued: its outbox entries and what could not be queued.
+    BulkEnqueued {
+        kind: ActionKind,
+        entries: Vec<OutboxEntry>,
+        problems: Vec<String>,
+    },
     /// A store read or write failed; `what` says which.
     StoreError {
         what: String,
@@ -167,6 +182,18 @@ pub enum StoreCmd {
         list: MarkList,
         filter: String,
         now: Timestamp,
+    },
+    /// Looks the marked incidents up for a bulk `kind` by `operator`.
+    PrepareIncidentBulk {
+        kind: ActionKind,
+        keys: Vec<MarkKey>,
+        operator: String,
+    },
+    /// Queues each action like a single `Enqueue` (escalations take their chain step).
+    EnqueueMany {
+        kind: ActionKind,
+        actions: Vec<Action>,
+        at: Timestamp,
     },
     /// Which of these marked rows the store no longer lists.
     CheckMarks {

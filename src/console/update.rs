@@ -6,7 +6,7 @@ use chrono::Duration;
 use super::app::{App, StatusLevel, StoreStatus, View};
 use super::marks::{self, MarkList};
 use super::msg::{Cmd, Msg, StoreCmd};
-use super::{keys, runbook_view_state, scroll};
+use super::{bulk, keys, runbook_view_state, scroll};
 use crate::domain::{OutboxState, Timestamp};
 use crate::store::ChangeNotice;
 
@@ -208,6 +208,20 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             marks::forget(app, list, &gone);
             Vec::new()
         }
+        Msg::IncidentBulkReady {
+            kind,
+            targets,
+            skipped,
+            gone,
+        } => {
+            bulk::incidents_ready(app, kind, targets, skipped, gone);
+            Vec::new()
+        }
+        Msg::BulkEnqueued {
+            kind,
+            entries,
+            problems,
+        } => bulk::enqueued(app, kind, entries, problems),
         Msg::StoreError { what, error } => {
             app.set_status(StatusLevel::Error, format!("{what}: {error}"));
             app.dirty = true;

@@ -91,7 +91,9 @@ fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
         // An incident detail reload is replaceable too: only one is shown at a time.
         let replaceable = !matches!(
             cmd,
-            StoreCmd::Enqueue { .. } | StoreCmd::LoadDeadLetterDetail { .. }
+            StoreCmd::Enqueue { .. }
+                | StoreCmd::EnqueueMany { .. }
+                | StoreCmd::LoadDeadLetterDetail { .. }
         );
         if replaceable && let Some(pos) = out.iter().position(|c| same_kind(c, &cmd)) {
             out.remove(pos);
@@ -144,6 +146,14 @@ fn describe(cmd: &StoreCmd) -> String {
             format!("marking every {} the filter matches", list.noun(1))
         }
         StoreCmd::CheckMarks { list, .. } => format!("checking the marked {}", list.noun(2)),
+        StoreCmd::PrepareIncidentBulk { kind, .. } => {
+            format!("checking the marked incidents for {}", kind.as_str())
+        }
+        StoreCmd::EnqueueMany { kind, actions, .. } => format!(
+            "queueing {} of {} incident(s) (some may not be queued)",
+            kind.as_str(),
+            actions.len()
+        ),
     }
 }
 
@@ -188,6 +198,9 @@ pub fn execute_with(
                 },
             })
         }
+        (StoreCmd::EnqueueMany { kind, actions, at }, ctx) => Ok(super::worker_bulk::enqueue_many(
+            store, kind, actions, at, ctx,
+        )),
         (cmd, _) => execute(store, cmd),
     }
 }
@@ -409,6 +422,14 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
                 MarkList::DeadLetters => store.select_dead_letter_ids(&query, now)?,
             };
             Msg::Selected { list, filter, ids }
+        }
+        StoreCmd::PrepareIncidentBulk {
+            kind,
+            keys,
+            operator,
+        } => super::worker_bulk::prepare_incidents(store, kind, &keys, &operator)?,
+        StoreCmd::EnqueueMany { kind, actions, at } => {
+            super::worker_bulk::enqueue_many(store, kind, actions, at, None)
         }
         StoreCmd::CheckMarks { list, keys } => Msg::MarksGone {
             gone: store.unlisted(row_kind(list), &keys)?,
