@@ -335,3 +335,50 @@ fn a_bulk_action_nothing_applies_to_says_why_and_the_status_says_what_was_queued
     let cmds = key(&mut app, "a");
     assert!(prepared(&cmds).is_none());
 }
+
+#[test]
+fn replay_and_discard_on_marks_plan_first_and_the_run_reports_in_the_status_line() {
+    for (action_key, kind) in [("r", ActionKind::Replay), ("d", ActionKind::Discard)] {
+        let mut app = on(View::DeadLetters);
+        key(&mut app, "space");
+        key(&mut app, "space");
+        let cmds = key(&mut app, action_key);
+        assert!(
+            cmds.iter().any(|c| matches!(c,
+                Cmd::Store(StoreCmd::PlanRun { kind: k, keys, .. }) if *k == kind && keys.len() == 2)),
+            "{cmds:?}"
+        );
+        assert!(app.dialog.is_none(), "the plan comes first");
+    }
+    // Progress of the driven run, then its end.
+    let mut app = on(View::DeadLetters);
+    let mut gauge = triage::console::runs::RunGauge {
+        id: "run-1".into(),
+        kind: ActionKind::Replay,
+        state: triage::domain::run::RunState::Running,
+        progress: triage::domain::run::RunProgress {
+            total: 312,
+            sent: 40,
+            failed: 2,
+            skipped: 5,
+            ..Default::default()
+        },
+        stage: Some(2),
+        stages: 3,
+        finished: false,
+        error: None,
+    };
+    update(&mut app, Msg::RunProgress(Box::new(gauge.clone())));
+    assert_eq!(
+        app.status.as_ref().unwrap().text,
+        "replay run run-1: 40 done · 2 failed · 5 skipped · 265 left · stage 2/3"
+    );
+    gauge.finished = true;
+    gauge.state = triage::domain::run::RunState::Paused;
+    update(&mut app, Msg::RunProgress(Box::new(gauge)));
+    assert!(app.status.as_ref().unwrap().text.ends_with("— paused"));
+    assert_eq!(
+        app.status.as_ref().unwrap().level,
+        triage::console::app::StatusLevel::Warning
+    );
+}

@@ -152,3 +152,85 @@ fn a_confirmed_bulk_ack_queues_one_outbox_action_per_applicable_incident() {
     );
     assert!(app.marks.incidents.is_empty());
 }
+
+#[test]
+fn replay_on_marks_plans_in_the_store_thread_then_creates_a_run_of_exactly_the_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("triage.db")).unwrap();
+    seed(&mut store);
+    // The ads connector's contract needs a conversion id; the others have none.
+    let contract = dir.path().join("ads.json");
+    std::fs::write(
+        &contract,
+        r#"{"type":"object","required":["conversion_id"]}"#,
+    )
+    .unwrap();
+    let mut config = config();
+    for connector in &mut config.connectors {
+        connector.contract =
+            (connector.id == "ads-conversions-to-analytics").then(|| contract.clone());
+    }
+    let ctx = worker::EscalationContext {
+        config,
+        routing: routing(),
+    };
+    let mut app = loaded_app();
+    app.view = View::DeadLetters;
+    app.dead_letters.list.filter.clear();
+    let answer = worker::execute(&mut store, store_cmd(key(&mut app, "*"))).unwrap();
+    update(&mut app, answer);
+    let marked = app.marks.dead_letters.len();
+    assert_eq!(marked, (0..LETTERS).filter(|i| i % 10 != 0).count());
+
+    let cmds = key(&mut app, "r");
+    let plan_cmd = cmds
+        .into_iter()
+        .find_map(|c| match c {
+            Cmd::Store(cmd @ StoreCmd::PlanRun { .. }) => Some(cmd),
+            _ => None,
+        })
+        .expect("a plan is asked of the store");
+    let answer = worker::execute_with(&mut store, plan_cmd, Some(&ctx)).unwrap();
+    update(&mut app, answer);
+    let Some(triage::console::app::Dialog::ConfirmRun { plan }) = app.dialog.clone() else {
+        panic!("a confirmation: {:?}", app.status);
+    };
+    assert_eq!(plan.plan().total, marked);
+    // The ads connector's contract refuses these payloads: skipped, and said so.
+    let ads = (0..LETTERS).filter(|i| i % 3 == 0 && i % 10 != 0).count();
+    assert_eq!(plan.plan().violations, ads);
+    assert_eq!(plan.plan().to_send, marked - ads);
+    assert_eq!(
+        plan.plan().stages.iter().sum::<usize>(),
+        plan.plan().to_send
+    );
+    let lines = triage::console::runs::plan_lines(&plan);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("hubspot-form-to-salesforce → "))
+            && lines.iter().any(|l| l.starts_with("contract violations: ")),
+        "{lines:?}"
+    );
+
+    let cmds = key(&mut app, "y");
+    assert!(app.marks.dead_letters.is_empty());
+    let create = cmds
+        .into_iter()
+        .find_map(|c| match c {
+            Cmd::Store(cmd @ StoreCmd::CreateRun { .. }) => Some(cmd),
+            _ => None,
+        })
+        .expect("the run is created");
+    let answer = worker::execute(&mut store, create).unwrap();
+    let Msg::RunCreated { id, total, .. } = answer.clone() else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(total, plan.plan().to_send);
+    let cmds = update(&mut app, answer);
+    assert_eq!(cmds, vec![Cmd::DriveRun { id: id.clone() }]);
+    let run = store.run(&id).unwrap().expect("the run is in the store");
+    assert_eq!(run.kind, ActionKind::Replay);
+    let progress = store.run_progress(&id, None).unwrap();
+    assert_eq!(progress.total, marked);
+}

@@ -133,6 +133,9 @@ fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         );
         return Vec::new();
     }
+    if !app.marks.dead_letters.is_empty() {
+        return super::runs::prepare(app, kind);
+    }
     // The open detail's letter, else the selected row's (by id: the cursor follows its item).
     let selected = match &app.dead_letters.detail {
         Some(d) => {
@@ -324,6 +327,7 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     }
     app.status = None;
     match dialog {
+        Dialog::ConfirmRun { plan } => super::runs::confirm(app, plan),
         Dialog::ConfirmIncidents { kind, targets, .. } => {
             super::bulk::confirm_incidents(app, kind, targets)
         }

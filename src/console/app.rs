@@ -100,6 +100,8 @@ pub enum Dialog {
         /// Why marked incidents are left out ("inc-9 is already acknowledged by …").
         skipped: Vec<String>,
     },
+    /// A replay or discard run of the marked dead letters, as planned.
+    ConfirmRun { plan: super::runs::FrozenPlan },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },
 }
@@ -155,6 +157,8 @@ pub struct App {
     pub tracked_actions: Vec<String>,
     /// Rows marked for a bulk action (`space`, `*`, `u`), per list.
     pub marks: super::marks::Marks,
+    /// The bulk run this console drives (its progress is in the status line).
+    pub run: Option<super::runs::RunGauge>,
     pub dialog: Option<Dialog>,
     /// `Some(scroll)` while the help overlay is open.
     pub help: Option<u16>,
@@ -199,6 +203,7 @@ impl App {
             open_actions: Vec::new(),
             tracked_actions: Vec::new(),
             marks: Default::default(),
+            run: None,
             dialog: None,
             help: None,
             filter_input: None,

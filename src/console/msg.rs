@@ -8,6 +8,7 @@ use super::detail::DeadLetterDetail;
 use super::keymap::Key;
 use super::marks::{MarkKey, MarkList};
 use super::paging::{IncidentRow, PageRequest};
+use super::runs::{FrozenPlan, RunGauge};
 use super::view_state::IncidentDetail;
 use crate::domain::{Action, ActionKind, ConnectionState, Connector, OutboxEntry, Timestamp};
 use crate::store::{
@@ -121,6 +122,20 @@ pub enum Msg {
         entries: Vec<OutboxEntry>,
         problems: Vec<String>,
     },
+    /// The plan of a replay or discard of the marked dead letters, and marks of letters gone.
+    RunPlanned {
+        plan: FrozenPlan,
+        gone: Vec<MarkKey>,
+    },
+    /// The run was created in the store: the console drives it.
+    RunCreated {
+        id: String,
+        kind: ActionKind,
+        total: usize,
+        stages: usize,
+    },
+    /// Progress of the run the console drives.
+    RunProgress(Box<RunGauge>),
     /// A store read or write failed; `what` says which.
     StoreError {
         what: String,
@@ -195,6 +210,17 @@ pub enum StoreCmd {
         actions: Vec<Action>,
         at: Timestamp,
     },
+    /// Plans a replay or discard run of the marked dead letters (`sync::runs::plan`).
+    PlanRun {
+        kind: ActionKind,
+        keys: Vec<MarkKey>,
+        operator: String,
+    },
+    /// Creates the confirmed run in the store.
+    CreateRun {
+        plan: FrozenPlan,
+        at: Timestamp,
+    },
     /// Which of these marked rows the store no longer lists.
     CheckMarks {
         list: MarkList,
@@ -208,6 +234,10 @@ pub enum Cmd {
     Store(StoreCmd),
     /// Tell the outbox worker there is something to send.
     WakeOutbox,
+    /// Drive run `id` in a background task (its progress comes back as `Msg::RunProgress`).
+    DriveRun {
+        id: String,
+    },
     /// Restore the terminal and stop the process (Ctrl-Z); redraw on resume.
     Suspend,
     Quit,

@@ -6,7 +6,7 @@ use chrono::Duration;
 use super::app::{App, StatusLevel, StoreStatus, View};
 use super::marks::{self, MarkList};
 use super::msg::{Cmd, Msg, StoreCmd};
-use super::{bulk, keys, runbook_view_state, scroll};
+use super::{bulk, keys, runbook_view_state, runs, scroll};
 use crate::domain::{OutboxState, Timestamp};
 use crate::store::ChangeNotice;
 
@@ -222,6 +222,17 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             entries,
             problems,
         } => bulk::enqueued(app, kind, entries, problems),
+        Msg::RunPlanned { plan, gone } => {
+            runs::planned(app, plan, gone);
+            Vec::new()
+        }
+        Msg::RunCreated {
+            id,
+            kind,
+            total,
+            stages,
+        } => runs::created(app, id, kind, total, stages),
+        Msg::RunProgress(gauge) => runs::progress(app, *gauge),
         Msg::StoreError { what, error } => {
             app.set_status(StatusLevel::Error, format!("{what}: {error}"));
             app.dirty = true;

@@ -93,6 +93,7 @@ fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
             cmd,
             StoreCmd::Enqueue { .. }
                 | StoreCmd::EnqueueMany { .. }
+                | StoreCmd::CreateRun { .. }
                 | StoreCmd::LoadDeadLetterDetail { .. }
         );
         if replaceable && let Some(pos) = out.iter().position(|c| same_kind(c, &cmd)) {
@@ -146,6 +147,12 @@ fn describe(cmd: &StoreCmd) -> String {
             format!("marking every {} the filter matches", list.noun(1))
         }
         StoreCmd::CheckMarks { list, .. } => format!("checking the marked {}", list.noun(2)),
+        StoreCmd::PlanRun { kind, keys, .. } => format!(
+            "planning a {} of {} marked dead letter(s)",
+            kind.as_str(),
+            keys.len()
+        ),
+        StoreCmd::CreateRun { .. } => "creating the run (nothing was sent)".into(),
         StoreCmd::PrepareIncidentBulk { kind, .. } => {
             format!("checking the marked incidents for {}", kind.as_str())
         }
@@ -201,6 +208,14 @@ pub fn execute_with(
         (StoreCmd::EnqueueMany { kind, actions, at }, ctx) => Ok(super::worker_bulk::enqueue_many(
             store, kind, actions, at, ctx,
         )),
+        (
+            StoreCmd::PlanRun {
+                kind,
+                keys,
+                operator,
+            },
+            Some(ctx),
+        ) => super::worker_bulk::plan_run(store, &ctx.config, kind, &keys, &operator),
         (cmd, _) => execute(store, cmd),
     }
 }
@@ -431,6 +446,11 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
         StoreCmd::EnqueueMany { kind, actions, at } => {
             super::worker_bulk::enqueue_many(store, kind, actions, at, None)
         }
+        StoreCmd::PlanRun { .. } => Msg::StoreError {
+            what: "planning the run".into(),
+            error: "the store thread has no config (contracts, destinations)".into(),
+        },
+        StoreCmd::CreateRun { plan, at } => super::worker_bulk::create_run(store, &plan, at)?,
         StoreCmd::CheckMarks { list, keys } => Msg::MarksGone {
             gone: store.unlisted(row_kind(list), &keys)?,
             list,

@@ -7,7 +7,12 @@ use super::marks::MarkKey;
 use super::msg::{Msg, StoreCmd};
 use super::worker::{EscalationContext, execute_with};
 use crate::domain::{ActionKind, IncidentStatus, OutboxState, Timestamp, sanitize};
+use std::sync::Arc;
+
+use super::runs::{CONSOLE_MAX_FAILURES, CONSOLE_STAGES, FrozenPlan};
+use crate::domain::run::{FailureLimit, parse_stages};
 use crate::store::{Store, StoreError};
+use crate::sync::runs::{DEFAULT_CONCURRENCY, RunOptions, new_run, plan};
 
 /// The marked incidents `kind` applies to; the others with the reason; marks of incidents gone.
 pub fn prepare_incidents(
@@ -86,4 +91,56 @@ pub fn enqueue_many(
         entries,
         problems,
     }
+}
+
+/// Plans a run of the marked dead letters with the console's stages and failure limit.
+pub fn plan_run(
+    store: &Store,
+    config: &crate::config::Config,
+    kind: ActionKind,
+    keys: &[MarkKey],
+    operator: &str,
+) -> Result<Msg, StoreError> {
+    let (mut letters, mut gone) = (Vec::new(), Vec::new());
+    for (upstream, id) in keys {
+        match store.dead_letter(upstream, id)? {
+            Some(letter) => letters.push(letter),
+            None => gone.push((upstream.clone(), id.clone())),
+        }
+    }
+    let options = RunOptions {
+        kind,
+        selection: format!("{} marked in the console", keys.len()),
+        operator: operator.to_string(),
+        stages: parse_stages(CONSOLE_STAGES).unwrap_or_default(),
+        max_failures: FailureLimit::parse(CONSOLE_MAX_FAILURES)
+            .unwrap_or(FailureLimit::Percent(10.0)),
+        rate: None,
+        concurrency: DEFAULT_CONCURRENCY,
+        force: false,
+        destination: None,
+        drop_ttl: false,
+    };
+    let (plan, members) = plan(store, config, &letters, &options)?;
+    Ok(Msg::RunPlanned {
+        plan: FrozenPlan(Arc::new((plan, members, options))),
+        gone,
+    })
+}
+
+/// Creates the confirmed run (its members frozen as planned).
+pub fn create_run(
+    store: &mut Store,
+    frozen: &FrozenPlan,
+    at: Timestamp,
+) -> Result<Msg, StoreError> {
+    let (plan, members, options) = &*frozen.0;
+    let run = new_run(plan, options, at);
+    store.create_run(&run, members)?;
+    Ok(Msg::RunCreated {
+        id: run.id.clone(),
+        kind: plan.kind,
+        total: plan.to_send,
+        stages: plan.stages.len(),
+    })
 }

@@ -88,6 +88,28 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             targets,
             skipped,
         } => incidents_lines(app, *kind, targets, skipped),
+        Dialog::ConfirmRun { plan } => {
+            let p = plan.plan();
+            let verb = if p.kind == ActionKind::Replay {
+                "Replay"
+            } else {
+                "Discard"
+            };
+            let noun = if p.to_send == 1 {
+                "dead letter"
+            } else {
+                "dead letters"
+            };
+            let mut lines: Vec<Line<'static>> = crate::console::runs::plan_lines(plan)
+                .into_iter()
+                .map(|l| Line::raw(fit(&l, SUMMARY_WIDTH + 11)))
+                .collect();
+            lines.push(Line::default());
+            lines.push(Line::raw(
+                "Starts a run here; stages go on while it stays under the limit.",
+            ));
+            (format!(" {verb} {} marked {noun}? ", p.to_send), lines)
+        }
         Dialog::ConfirmQuit { pending } => (
             " Quit with actions pending? ".to_string(),
             vec![
