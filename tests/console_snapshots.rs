@@ -640,11 +640,7 @@ fn bulk_replay_confirm_dialog() {
         kind: ActionKind::Replay,
         selection: plan.selection.clone(),
         operator: OPERATOR.into(),
-        stages: vec![
-            StageSize::Count(1),
-            StageSize::Percent(10),
-            StageSize::Rest,
-        ],
+        stages: vec![StageSize::Count(1), StageSize::Percent(10), StageSize::Rest],
         max_failures: FailureLimit::Percent(10.0),
         rate: None,
         concurrency: 500,

@@ -68,7 +68,11 @@ fn run_driver(
             changes.clone(),
         );
         Box::pin(async move {
-            let (upstreams, _errors) = Upstreams::from_config(&config, &routing);
+            let (upstreams, errors) = Upstreams::from_config(&config, &routing);
+            for e in errors {
+                // Logged, never printed over the UI (sync already recorded them for the header).
+                tracing::warn!("run {id}: {}", crate::domain::redact::scrub(&e.to_string()));
+            }
             let mut gauge = RunGauge {
                 id: id.clone(),
                 kind: ActionKind::Replay,

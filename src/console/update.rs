@@ -234,6 +234,8 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
         } => runs::created(app, id, kind, total, stages),
         Msg::RunProgress(gauge) => runs::progress(app, *gauge),
         Msg::StoreError { what, error } => {
+            // A `*` that failed must not say "marking…" for ever (press `*` again).
+            app.marks.selecting = None;
             app.set_status(StatusLevel::Error, format!("{what}: {error}"));
             app.dirty = true;
             Vec::new()
