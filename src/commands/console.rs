@@ -51,7 +51,7 @@ pub async fn run(ctx: Context, keymap_file: Option<std::path::PathBuf>) -> Resul
 
 /// Drives a run started in the console like `triage runs resume` does: its own upstream
 /// adapters and store writer, change notices into the console's channel, progress as messages.
-fn run_driver(
+pub fn run_driver(
     ctx: &Context,
     changes: tokio::sync::broadcast::Sender<crate::store::ChangeNotice>,
 ) -> RunDriver {
