@@ -655,3 +655,30 @@ fn bulk_replay_confirm_dialog() {
     let tiny = draw(&app, 20, 5).backend().to_string();
     assert!(!tiny.is_empty());
 }
+
+#[test]
+fn a_driven_run_stays_in_the_status_line() {
+    let mut app = on(View::DeadLetters);
+    app.status = None;
+    app.run = Some(triage::console::runs::RunGauge {
+        id: "run-7".into(),
+        kind: ActionKind::Replay,
+        state: triage::domain::run::RunState::Running,
+        progress: triage::domain::run::RunProgress {
+            total: 312,
+            sent: 40,
+            failed: 2,
+            skipped: 5,
+            ..Default::default()
+        },
+        stage: Some(2),
+        stages: 3,
+        finished: false,
+        error: None,
+    });
+    let screen = draw(&app, 80, 24).backend().to_string();
+    assert!(
+        screen.contains("replay run run-7: 40 done · 2 failed · 5 skipped · 265 left"),
+        "{screen}"
+    );
+}
