@@ -6,7 +6,8 @@
 //! A mark lives while its row is in the list's store selection (live dead letters, unresolved
 //! incidents): after a change notice the store thread is asked which marked rows are gone
 //! (replayed, discarded, resolved, deleted) and those marks are dropped; a bulk action also
-//! drops what it found gone. Until that answer the count may briefly include them.
+//! drops what it found gone. Until that answer the count may briefly include them; above
+//! [`MARKS_CHECKED_LIVE`] marks only the bulk action prunes them.
 
 use std::collections::BTreeSet;
 
@@ -181,10 +182,22 @@ pub fn forget(app: &mut App, list: MarkList, gone: &[MarkKey]) {
     app.dirty |= marks.len() != before;
 }
 
-/// After a change notice: asks which marked rows are gone (only when there are marks).
+/// Most marks checked against the store after each change notice (≈ 1 µs a key on the store
+/// thread). Bigger selections are pruned by the bulk action's own look-up instead, so a `*` over
+/// a million letters never slows page loads.
+pub const MARKS_CHECKED_LIVE: usize = 10_000;
+
+/// After a change notice: asks which marked rows are gone (only when there are marks, and not
+/// too many of them).
 pub fn check_cmd(app: &App, list: MarkList) -> Option<Cmd> {
-    let keys = app.marks.keys(list);
-    (!keys.is_empty()).then(|| Cmd::store(StoreCmd::CheckMarks { list, keys }))
+    let count = app.marks.of(list).len();
+    if count == 0 || count > MARKS_CHECKED_LIVE {
+        return None;
+    }
+    Some(Cmd::store(StoreCmd::CheckMarks {
+        list,
+        keys: app.marks.keys(list),
+    }))
 }
 
 /// The list of the current view, else a hint in the status line.
