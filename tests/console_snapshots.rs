@@ -523,3 +523,162 @@ fn no_color_uses_no_colours_anywhere_and_colour_mode_does() {
         }
     }
 }
+
+#[test]
+fn lists_with_marks() {
+    let mut app = on(View::Incidents);
+    key(&mut app, "space");
+    key(&mut app, "j");
+    key(&mut app, "space");
+    app.status = None;
+    snapshot_both("incidents_marked", &app);
+    let mut app = on(View::DeadLetters);
+    key(&mut app, "space");
+    app.status = None;
+    snapshot_both("dead_letters_marked", &app);
+    // Tiny terminals draw without panicking.
+    let tiny = draw(&app, 20, 5).backend().to_string();
+    assert!(!tiny.is_empty());
+}
+
+#[test]
+fn bulk_incident_confirm_dialog() {
+    use triage::console::bulk::BulkTarget;
+    let mut app = on(View::Incidents);
+    key(&mut app, "space");
+    key(&mut app, "space");
+    key(&mut app, "space");
+    app.status = None;
+    let target = |connector: &str, id: &str| BulkTarget {
+        connector: connector.into(),
+        action: triage::domain::Action {
+            kind: ActionKind::Ack,
+            upstream: "demo".into(),
+            target: id.into(),
+            operator: OPERATOR.into(),
+            note: None,
+            level: None,
+            payload: None,
+            destination: None,
+            drop_ttl: false,
+        },
+    };
+    app.dialog = Some(Dialog::ConfirmIncidents {
+        kind: ActionKind::Ack,
+        targets: vec![
+            target("hubspot-form-to-salesforce", "inc-101"),
+            target("hubspot-form-to-salesforce", "inc-102"),
+            target("hubspot-form-to-salesforce", "inc-105"),
+            target("hubspot-form-to-salesforce", "inc-107"),
+            target("ads-conversions-to-analytics", "inc-103"),
+        ],
+        skipped: vec!["inc-099 is already acknowledged by dev@laptop".into()],
+    });
+    snapshot_both("bulk_ack_dialog", &app);
+    let tiny = draw(&app, 20, 5).backend().to_string();
+    assert!(!tiny.is_empty());
+}
+
+#[test]
+fn bulk_replay_confirm_dialog() {
+    use std::sync::Arc;
+    use triage::console::runs::FrozenPlan;
+    use triage::domain::run::{FailureLimit, MemberState, RunMember, StageSize};
+    use triage::sync::runs::{Plan, PlanGroup, RunOptions};
+    let mut app = on(View::DeadLetters);
+    key(&mut app, "space");
+    key(&mut app, "space");
+    app.status = None;
+    let member = |seq: usize, connector: &str, id: &str, skipped: bool| RunMember {
+        seq,
+        upstream: "demo".into(),
+        target: id.into(),
+        connector: connector.into(),
+        stage: 0,
+        state: if skipped {
+            MemberState::Skipped
+        } else {
+            MemberState::Planned
+        },
+        note: None,
+    };
+    let members = vec![
+        member(0, "hubspot-form-to-salesforce", "dl-0003", false),
+        member(1, "hubspot-form-to-salesforce", "dl-0004", false),
+        member(2, "hubspot-form-to-salesforce", "dl-0005", false),
+        member(3, "hubspot-form-to-salesforce", "dl-0006", false),
+        member(4, "ads-conversions-to-analytics", "dl-0002", true),
+    ];
+    let plan = Plan {
+        kind: ActionKind::Replay,
+        selection: "5 marked in the console".into(),
+        total: 5,
+        to_send: 4,
+        groups: vec![PlanGroup {
+            upstream: "demo".into(),
+            connector: "hubspot-form-to-salesforce".into(),
+            destination: "Salesforce".into(),
+            count: 4,
+        }],
+        oldest: None,
+        newest: None,
+        violations: 1,
+        violation_examples: vec![(
+            "dl-0002".into(),
+            "\"conversion_id\" is a required property".into(),
+        )],
+        force: false,
+        replayed_before: 0,
+        not_dead: 0,
+        stages: vec![1, 1, 2],
+        max_failures: "10%".into(),
+        rate: None,
+        concurrency: 500,
+        estimated_secs: None,
+    };
+    let options = RunOptions {
+        kind: ActionKind::Replay,
+        selection: plan.selection.clone(),
+        operator: OPERATOR.into(),
+        stages: vec![StageSize::Count(1), StageSize::Percent(10), StageSize::Rest],
+        max_failures: FailureLimit::Percent(10.0),
+        rate: None,
+        concurrency: 500,
+        force: false,
+        destination: None,
+        drop_ttl: false,
+    };
+    app.dialog = Some(Dialog::ConfirmRun {
+        plan: FrozenPlan(Arc::new((plan, members, options))),
+    });
+    snapshot_both("bulk_replay_dialog", &app);
+    let tiny = draw(&app, 20, 5).backend().to_string();
+    assert!(!tiny.is_empty());
+}
+
+#[test]
+fn a_driven_run_stays_in_the_status_line() {
+    let mut app = on(View::DeadLetters);
+    app.status = None;
+    app.run = Some(triage::console::runs::RunGauge {
+        id: "run-7".into(),
+        kind: ActionKind::Replay,
+        state: triage::domain::run::RunState::Running,
+        progress: triage::domain::run::RunProgress {
+            total: 312,
+            sent: 40,
+            failed: 2,
+            skipped: 5,
+            ..Default::default()
+        },
+        stage: Some(2),
+        stages: 3,
+        finished: false,
+        error: None,
+    });
+    let screen = draw(&app, 80, 24).backend().to_string();
+    assert!(
+        screen.contains("replay run run-7: 40 done · 2 failed · 5 skipped · 265 left"),
+        "{screen}"
+    );
+}

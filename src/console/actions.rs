@@ -35,6 +35,9 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         );
         return Vec::new();
     }
+    if !app.marks.incidents.is_empty() {
+        return super::bulk::prepare_incidents(app, kind);
+    }
     // The open detail's incident, else the selected row's.
     let incident = match &app.incident_detail {
         Some(detail) => Some(&detail.incident),
@@ -55,7 +58,22 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         );
         return Vec::new();
     }
-    let refusal = match (kind, incident.status) {
+    let refusal = refusal(kind, incident);
+    if let Some(refusal) = refusal {
+        app.set_status(StatusLevel::Info, refusal);
+        return Vec::new();
+    }
+    let action = incident_action_for(kind, incident, &app.operator);
+    vec![Cmd::store(StoreCmd::Enqueue {
+        action,
+        at: app.now,
+    })]
+}
+
+/// Why `kind` does not apply to `incident` as it stands (None: it does).
+pub fn refusal(kind: ActionKind, incident: &crate::domain::Incident) -> Option<String> {
+    let id = sanitize::line(&incident.id);
+    match (kind, incident.status) {
         (_, IncidentStatus::Resolved) => Some(format!("{id} is already resolved")),
         (ActionKind::Ack, IncidentStatus::Acknowledged) => Some(format!(
             "{id} is already acknowledged by {}",
@@ -65,27 +83,26 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
             Some(format!("{id} is not acknowledged: nothing to un-ack"))
         }
         _ => None,
-    };
-    if let Some(refusal) = refusal {
-        app.set_status(StatusLevel::Info, refusal);
-        return Vec::new();
     }
-    let level = (kind == ActionKind::Escalate).then_some(incident.escalation_level + 1);
-    let action = Action {
+}
+
+/// The upstream action `kind` on `incident` by `operator`.
+pub fn incident_action_for(
+    kind: ActionKind,
+    incident: &crate::domain::Incident,
+    operator: &str,
+) -> Action {
+    Action {
         kind,
         upstream: incident.upstream.clone(),
         target: incident.id.clone(),
-        operator: app.operator.clone(),
+        operator: operator.to_string(),
         note: None,
-        level,
+        level: (kind == ActionKind::Escalate).then_some(incident.escalation_level + 1),
         payload: None,
         destination: None,
         drop_ttl: false,
-    };
-    vec![Cmd::store(StoreCmd::Enqueue {
-        action,
-        at: app.now,
-    })]
+    }
 }
 
 fn first_key(app: &App, kind: ActionKind) -> String {
@@ -115,6 +132,9 @@ fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
             ),
         );
         return Vec::new();
+    }
+    if !app.marks.dead_letters.is_empty() {
+        return super::runs::prepare(app, kind);
     }
     // The open detail's letter, else the selected row's (by id: the cursor follows its item).
     let selected = match &app.dead_letters.detail {
@@ -307,6 +327,10 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     }
     app.status = None;
     match dialog {
+        Dialog::ConfirmRun { plan } => super::runs::confirm(app, plan),
+        Dialog::ConfirmIncidents { kind, targets, .. } => {
+            super::bulk::confirm_incidents(app, kind, targets)
+        }
         Dialog::ConfirmQuit { .. } => {
             app.should_quit = true;
             vec![Cmd::Quit]

@@ -93,6 +93,15 @@ pub enum Dialog {
         /// `T`: replay without the message's own TTL.
         drop_ttl: bool,
     },
+    /// An incident action on every marked incident it applies to.
+    ConfirmIncidents {
+        kind: ActionKind,
+        targets: Vec<super::bulk::BulkTarget>,
+        /// Why marked incidents are left out ("inc-9 is already acknowledged by …").
+        skipped: Vec<String>,
+    },
+    /// A replay or discard run of the marked dead letters, as planned.
+    ConfirmRun { plan: super::runs::FrozenPlan },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },
 }
@@ -146,6 +155,10 @@ pub struct App {
     pub open_actions: Vec<OutboxEntry>,
     /// Ids of outbox entries this console enqueued and has not yet seen settle.
     pub tracked_actions: Vec<String>,
+    /// Rows marked for a bulk action (`space`, `*`, `u`), per list.
+    pub marks: super::marks::Marks,
+    /// The bulk run this console drives (its progress is in the status line).
+    pub run: Option<super::runs::RunGauge>,
     pub dialog: Option<Dialog>,
     /// `Some(scroll)` while the help overlay is open.
     pub help: Option<u16>,
@@ -189,6 +202,8 @@ impl App {
             activity: ActivityState::default(),
             open_actions: Vec::new(),
             tracked_actions: Vec::new(),
+            marks: Default::default(),
+            run: None,
             dialog: None,
             help: None,
             filter_input: None,

@@ -53,6 +53,8 @@ pub async fn run_app(
 
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<StoreCmd>();
     let (msg_tx, mut msg_rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let run_tx = msg_tx.clone();
+    let mut run_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let store_path = opts.store_path.clone();
     let escalation = worker::EscalationContext {
         config: opts.config.clone(),
@@ -114,6 +116,20 @@ pub async fn run_app(
                         }
                         app.dirty = true;
                     }
+                    Cmd::DriveRun { id } => match &opts.run_driver {
+                        Some(driver) => {
+                            run_tasks.retain(|t| !t.is_finished());
+                            run_tasks.push(tokio::spawn(driver(id, run_tx.clone())));
+                        }
+                        None => app.set_status(
+                            super::app::StatusLevel::Warning,
+                            format!(
+                                "run {} created; this console cannot drive it: `triage runs resume {}`",
+                                crate::domain::sanitize::line(&id),
+                                crate::domain::sanitize::line(&id)
+                            ),
+                        ),
+                    },
                     Cmd::Quit => {}
                 }
             }
@@ -131,6 +147,10 @@ pub async fn run_app(
     // Every way out comes through here: the store thread finishes its command, the terminal is
     // restored within a bound (after SIGHUP or an I/O error it may be gone or not reading).
     drop(cmd_tx);
+    // A run cut here stays `running` in the store: `triage runs resume ID` goes on.
+    for task in run_tasks {
+        task.abort();
+    }
     if let Ok(ConsoleExit::Signal(signal)) = &result {
         tracing::info!("{} received: restoring the terminal", signal.name());
     }

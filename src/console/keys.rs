@@ -7,7 +7,7 @@ use super::keymap::{Key, KeyAction};
 use super::msg::{Cmd, StoreCmd};
 use super::scroll::Scroll;
 use super::update::load_view;
-use super::{actions, open};
+use super::{actions, marks, open};
 
 pub fn on_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     if app.filter_input.is_some() {
@@ -112,8 +112,24 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
         | KeyAction::Replay
         | KeyAction::Discard
         | KeyAction::Retry => actions::mutate(app, action),
+        KeyAction::Mark => {
+            let cmds = marks::toggle(app);
+            move_by_after_mark(app, cmds)
+        }
+        KeyAction::MarkAll => marks::select_all(app),
+        KeyAction::ClearMarks => marks::clear(app),
         KeyAction::None => Vec::new(),
     }
+}
+
+/// After `space` the cursor moves to the next row (like file managers), so repeated presses
+/// mark a run of rows; the last row stays put.
+fn move_by_after_mark(app: &mut App, mut cmds: Vec<Cmd>) -> Vec<Cmd> {
+    let detail_open = app.incident_detail.is_some() || app.dead_letters.detail.is_some();
+    if app.status.is_none() && !detail_open {
+        cmds.extend(move_by(app, 1));
+    }
+    cmds
 }
 
 /// Number keys and Tab: another view. The runbook view (`4`) shows the runbook of the row

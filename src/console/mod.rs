@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod bulk;
 pub mod detail;
 pub mod escalation_text;
 pub mod event_loop;
@@ -13,9 +14,11 @@ pub mod filter;
 pub mod key;
 pub mod keymap;
 pub mod keys;
+pub mod marks;
 pub mod msg;
 pub mod open;
 pub mod paging;
+pub mod runs;
 pub mod scroll;
 pub mod terminal;
 pub mod theme;
@@ -23,6 +26,7 @@ pub mod update;
 pub mod view_state;
 pub mod views;
 pub mod worker;
+pub mod worker_bulk;
 
 use std::path::PathBuf;
 
@@ -46,9 +50,23 @@ pub struct ConsoleOptions {
     pub changes: Option<tokio::sync::broadcast::Receiver<crate::store::ChangeNotice>>,
     /// Wake the outbox worker after enqueueing an action (None in tests).
     pub outbox_wakeup: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Drives a bulk run started from the console (marked dead letters) in a background task,
+    /// sending `Msg::RunProgress`; built by the binary, which owns the upstreams (None in tests:
+    /// the run is created and waits for `triage runs resume ID`).
+    pub run_driver: Option<RunDriver>,
     /// User keymap overriding assets/keymap.toml key by key (None = `<XDG config>/triage/keymap.toml` if present).
     pub keymap_file: Option<std::path::PathBuf>,
 }
+
+/// Drives run `id` to its end, reporting progress on the channel as `Msg::RunProgress`.
+pub type RunDriver = std::sync::Arc<
+    dyn Fn(
+            String,
+            tokio::sync::mpsc::UnboundedSender<Msg>,
+        ) -> futures::future::BoxFuture<'static, ()>
+        + Send
+        + Sync,
+>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {

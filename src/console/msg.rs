@@ -3,11 +3,14 @@
 
 use std::path::PathBuf;
 
+use super::bulk::BulkTarget;
 use super::detail::DeadLetterDetail;
 use super::keymap::Key;
+use super::marks::{MarkKey, MarkList};
 use super::paging::{IncidentRow, PageRequest};
+use super::runs::{FrozenPlan, RunGauge};
 use super::view_state::IncidentDetail;
-use crate::domain::{Action, ConnectionState, Connector, OutboxEntry, Timestamp};
+use crate::domain::{Action, ActionKind, ConnectionState, Connector, OutboxEntry, Timestamp};
 use crate::store::{
     AuditEntry, ChangeNotice, ConnectorCounts, DeadLetterKey, DeadLetterSummary, IncidentKey,
     OutboxKey,
@@ -94,6 +97,45 @@ pub enum Msg {
         entries: Vec<OutboxEntry>,
         summary: String,
     },
+    /// Every row of `list` the filter matches across the store (the answer to `*`).
+    Selected {
+        list: MarkList,
+        filter: String,
+        ids: Vec<MarkKey>,
+    },
+    /// Marked rows the store no longer lists (their marks are dropped).
+    MarksGone {
+        list: MarkList,
+        gone: Vec<MarkKey>,
+    },
+    /// The marked incidents looked up for a bulk action: those it applies to, why others
+    /// are skipped, and marks of incidents no longer listed.
+    IncidentBulkReady {
+        kind: ActionKind,
+        targets: Vec<BulkTarget>,
+        skipped: Vec<String>,
+        gone: Vec<MarkKey>,
+    },
+    /// A bulk action was queued: its outbox entries and what could not be queued.
+    BulkEnqueued {
+        kind: ActionKind,
+        entries: Vec<OutboxEntry>,
+        problems: Vec<String>,
+    },
+    /// The plan of a replay or discard of the marked dead letters, and marks of letters gone.
+    RunPlanned {
+        plan: FrozenPlan,
+        gone: Vec<MarkKey>,
+    },
+    /// The run was created in the store: the console drives it.
+    RunCreated {
+        id: String,
+        kind: ActionKind,
+        total: usize,
+        stages: usize,
+    },
+    /// Progress of the run the console drives.
+    RunProgress(Box<RunGauge>),
     /// A store read or write failed; `what` says which.
     StoreError {
         what: String,
@@ -150,6 +192,40 @@ pub enum StoreCmd {
         at: Timestamp,
     },
     CheckDataVersion,
+    /// `*`: every `(upstream, id)` of `list` the filter text matches (the whole store).
+    SelectMatching {
+        list: MarkList,
+        filter: String,
+        now: Timestamp,
+    },
+    /// Looks the marked incidents up for a bulk `kind` by `operator`.
+    PrepareIncidentBulk {
+        kind: ActionKind,
+        keys: Vec<MarkKey>,
+        operator: String,
+    },
+    /// Queues each action like a single `Enqueue` (escalations take their chain step).
+    EnqueueMany {
+        kind: ActionKind,
+        actions: Vec<Action>,
+        at: Timestamp,
+    },
+    /// Plans a replay or discard run of the marked dead letters (`sync::runs::plan`).
+    PlanRun {
+        kind: ActionKind,
+        keys: Vec<MarkKey>,
+        operator: String,
+    },
+    /// Creates the confirmed run in the store.
+    CreateRun {
+        plan: FrozenPlan,
+        at: Timestamp,
+    },
+    /// Which of these marked rows the store no longer lists.
+    CheckMarks {
+        list: MarkList,
+        keys: Vec<MarkKey>,
+    },
 }
 
 /// What `update` asks for; it never does I/O itself.
@@ -158,6 +234,10 @@ pub enum Cmd {
     Store(StoreCmd),
     /// Tell the outbox worker there is something to send.
     WakeOutbox,
+    /// Drive run `id` in a background task (its progress comes back as `Msg::RunProgress`).
+    DriveRun {
+        id: String,
+    },
     /// Restore the terminal and stop the process (Ctrl-Z); redraw on resume.
     Suspend,
     Quit,

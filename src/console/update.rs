@@ -4,8 +4,9 @@
 use chrono::Duration;
 
 use super::app::{App, StatusLevel, StoreStatus, View};
+use super::marks::{self, MarkList};
 use super::msg::{Cmd, Msg, StoreCmd};
-use super::{keys, runbook_view_state, scroll};
+use super::{bulk, keys, runbook_view_state, runs, scroll};
 use crate::domain::{OutboxState, Timestamp};
 use crate::store::ChangeNotice;
 
@@ -199,7 +200,42 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             cmds.extend(load_view(app));
             cmds
         }
+        Msg::Selected { list, filter, ids } => {
+            marks::selected(app, list, &filter, ids);
+            Vec::new()
+        }
+        Msg::MarksGone { list, gone } => {
+            marks::forget(app, list, &gone);
+            Vec::new()
+        }
+        Msg::IncidentBulkReady {
+            kind,
+            targets,
+            skipped,
+            gone,
+        } => {
+            bulk::incidents_ready(app, kind, targets, skipped, gone);
+            Vec::new()
+        }
+        Msg::BulkEnqueued {
+            kind,
+            entries,
+            problems,
+        } => bulk::enqueued(app, kind, entries, problems),
+        Msg::RunPlanned { plan, gone } => {
+            runs::planned(app, plan, gone);
+            Vec::new()
+        }
+        Msg::RunCreated {
+            id,
+            kind,
+            total,
+            stages,
+        } => runs::created(app, id, kind, total, stages),
+        Msg::RunProgress(gauge) => runs::progress(app, *gauge),
         Msg::StoreError { what, error } => {
+            // A `*` that failed must not say "marking…" for ever (press `*` again).
+            app.marks.selecting = None;
             app.set_status(StatusLevel::Error, format!("{what}: {error}"));
             app.dirty = true;
             Vec::new()
@@ -230,6 +266,15 @@ fn on_change(app: &mut App, notice: Option<ChangeNotice>) -> Vec<Cmd> {
         View::Activity => touches(ChangeNotice::Outbox) || touches(ChangeNotice::Audit),
         View::Runbook => false,
     };
+    let marked_lists = [
+        (MarkList::Incidents, ChangeNotice::Incidents),
+        (MarkList::DeadLetters, ChangeNotice::DeadLetters),
+    ];
+    for (list, change) in marked_lists {
+        if touches(change) {
+            cmds.extend(marks::check_cmd(app, list));
+        }
+    }
     if view_changed {
         cmds.extend(load_view(app));
     } else if app.view == View::DeadLetters && touches(ChangeNotice::Outbox) {

@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::detail::{DeadLetterDetail, HISTORY_LIMIT};
+use super::marks::MarkList;
 use super::msg::{ConnectorRow, Msg, StoreCmd};
 use super::paging::{IncidentRow, PAGE_LIMIT};
 use super::view_state::IncidentDetail;
@@ -90,18 +91,26 @@ fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
         // An incident detail reload is replaceable too: only one is shown at a time.
         let replaceable = !matches!(
             cmd,
-            StoreCmd::Enqueue { .. } | StoreCmd::LoadDeadLetterDetail { .. }
+            StoreCmd::Enqueue { .. }
+                | StoreCmd::EnqueueMany { .. }
+                | StoreCmd::CreateRun { .. }
+                | StoreCmd::LoadDeadLetterDetail { .. }
         );
-        if replaceable
-            && let Some(pos) = out
-                .iter()
-                .position(|c| std::mem::discriminant(c) == std::mem::discriminant(&cmd))
-        {
+        if replaceable && let Some(pos) = out.iter().position(|c| same_kind(c, &cmd)) {
             out.remove(pos);
         }
         out.push(cmd);
     }
     out
+}
+
+/// Commands of one kind replace each other (marks: of one list).
+fn same_kind(a: &StoreCmd, b: &StoreCmd) -> bool {
+    match (a, b) {
+        (StoreCmd::SelectMatching { list: x, .. }, StoreCmd::SelectMatching { list: y, .. })
+        | (StoreCmd::CheckMarks { list: x, .. }, StoreCmd::CheckMarks { list: y, .. }) => x == y,
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
 }
 
 fn describe(cmd: &StoreCmd) -> String {
@@ -134,6 +143,24 @@ fn describe(cmd: &StoreCmd) -> String {
             )
         }
         StoreCmd::CheckDataVersion => "checking for changes".into(),
+        StoreCmd::SelectMatching { list, .. } => {
+            format!("marking every {} the filter matches", list.noun(1))
+        }
+        StoreCmd::CheckMarks { list, .. } => format!("checking the marked {}", list.noun(2)),
+        StoreCmd::PlanRun { kind, keys, .. } => format!(
+            "planning a {} of {} marked dead letter(s)",
+            kind.as_str(),
+            keys.len()
+        ),
+        StoreCmd::CreateRun { .. } => "creating the run (nothing was sent)".into(),
+        StoreCmd::PrepareIncidentBulk { kind, .. } => {
+            format!("checking the marked incidents for {}", kind.as_str())
+        }
+        StoreCmd::EnqueueMany { kind, actions, .. } => format!(
+            "queueing {} of {} incident(s) (some may not be queued)",
+            kind.as_str(),
+            actions.len()
+        ),
     }
 }
 
@@ -178,6 +205,17 @@ pub fn execute_with(
                 },
             })
         }
+        (StoreCmd::EnqueueMany { kind, actions, at }, ctx) => Ok(super::worker_bulk::enqueue_many(
+            store, kind, actions, at, ctx,
+        )),
+        (
+            StoreCmd::PlanRun {
+                kind,
+                keys,
+                operator,
+            },
+            Some(ctx),
+        ) => super::worker_bulk::plan_run(store, &ctx.config, kind, &keys, &operator),
         (cmd, _) => execute(store, cmd),
     }
 }
@@ -388,7 +426,43 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             Msg::ActionEnqueued(Box::new(store.enqueue_action(&action, at)?))
         }
         StoreCmd::CheckDataVersion => Msg::ExternalChange,
+        StoreCmd::SelectMatching { list, filter, now } => {
+            let kind = row_kind(list);
+            let query = match Query::parse(&filter, kind) {
+                Ok(query) => query,
+                Err(_) => return Ok(bad_filter(&filter, kind)),
+            };
+            let ids = match list {
+                MarkList::Incidents => store.select_incident_ids(&query, now)?,
+                MarkList::DeadLetters => store.select_dead_letter_ids(&query, now)?,
+            };
+            Msg::Selected { list, filter, ids }
+        }
+        StoreCmd::PrepareIncidentBulk {
+            kind,
+            keys,
+            operator,
+        } => super::worker_bulk::prepare_incidents(store, kind, &keys, &operator)?,
+        StoreCmd::EnqueueMany { kind, actions, at } => {
+            super::worker_bulk::enqueue_many(store, kind, actions, at, None)
+        }
+        StoreCmd::PlanRun { .. } => Msg::StoreError {
+            what: "planning the run".into(),
+            error: "the store thread has no config (contracts, destinations)".into(),
+        },
+        StoreCmd::CreateRun { plan, at } => super::worker_bulk::create_run(store, &plan, at)?,
+        StoreCmd::CheckMarks { list, keys } => Msg::MarksGone {
+            gone: store.unlisted(row_kind(list), &keys)?,
+            list,
+        },
     })
+}
+
+fn row_kind(list: MarkList) -> RowKind {
+    match list {
+        MarkList::Incidents => RowKind::Incidents,
+        MarkList::DeadLetters => RowKind::DeadLetters,
+    }
 }
 
 fn read_contract(path: &Path) -> Result<serde_json::Value, String> {

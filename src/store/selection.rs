@@ -80,6 +80,36 @@ impl Store {
         Ok(lines.join("\n"))
     }
 
+    /// Which of `keys` the listing of `kind` no longer shows by default (gone from the store,
+    /// or no longer live: a replayed or discarded letter, a resolved incident). For marks.
+    pub fn unlisted(
+        &self,
+        kind: RowKind,
+        keys: &[(String, String)],
+    ) -> Result<Vec<(String, String)>> {
+        let sql = match kind {
+            RowKind::DeadLetters => format!(
+                "SELECT 1 FROM dead_letters WHERE upstream = ?1 AND id = ?2 AND state = '{}'",
+                DeadLetterState::Dead.as_str()
+            ),
+            RowKind::Incidents => format!(
+                "SELECT 1 FROM incidents WHERE upstream = ?1 AND id = ?2 AND status_rank < {}",
+                status_rank(IncidentStatus::Resolved)
+            ),
+        };
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sqlite(e))?;
+        let mut gone = Vec::new();
+        for (upstream, id) in keys {
+            let listed = stmt
+                .exists(rusqlite::params![upstream, id])
+                .map_err(|e| self.sqlite(e))?;
+            if !listed {
+                gone.push((upstream.clone(), id.clone()));
+            }
+        }
+        Ok(gone)
+    }
+
     fn ids(&self, sql: &str, params: &[Value]) -> Result<Vec<(String, String)>> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sqlite(e))?;
         let rows = stmt

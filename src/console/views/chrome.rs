@@ -106,6 +106,9 @@ pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
             StatusLevel::Error => t.critical(),
         };
         Line::from(Span::styled(safe(&status.text), style))
+    } else if let Some(run) = app.run.as_ref().filter(|r| !r.finished) {
+        // A run this console drives stays in view while nothing else is said.
+        Line::from(Span::styled(safe(&run.line()), t.accent()))
     } else {
         let filter = current_filter(app);
         if filter.is_empty() {

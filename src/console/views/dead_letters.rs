@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 use super::{age, safe};
 use crate::console::app::App;
+use crate::console::marks::{self, MarkList};
 use crate::domain::{OutboxState, sanitize};
 use crate::store::DeadLetterSummary;
 
@@ -20,8 +21,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         None => " (all connectors)".into(),
     };
     let title = format!(
-        " Dead letters{scope}: {} ",
-        super::list_count(list, visible.len())
+        " Dead letters{scope}: {}{} ",
+        super::list_count(list, visible.len()),
+        marks::title_suffix(app, MarkList::DeadLetters)
     );
     let block = Block::default()
         .borders(Borders::TOP)
@@ -41,7 +43,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let (window, selected) = super::table_window(list.cursor, visible.len(), area.height, 2);
     let rows = visible[window].iter().map(|&i| {
         let dl = &list.rows[i];
-        let mut cells = vec![Cell::from(age(dl.last_failed_at, app.now))];
+        let mut cells = vec![
+            super::mark_cell(app, MarkList::DeadLetters, &dl.upstream, &dl.id),
+            Cell::from(age(dl.last_failed_at, app.now)),
+        ];
         if wide || !scoped {
             cells.push(Cell::from(safe(&dl.connector)));
         }
@@ -58,8 +63,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         cells.push(Cell::from(Span::styled(preview(dl), t.dim())));
         Row::new(cells)
     });
-    let mut header = vec!["age"];
-    let mut widths = vec![Constraint::Length(4)];
+    let mut header = vec!["", "age"];
+    let mut widths = vec![Constraint::Length(1), Constraint::Length(4)];
     if wide || !scoped {
         header.push("connector");
         let connectors = visible.iter().map(|&i| list.rows[i].connector.as_str());

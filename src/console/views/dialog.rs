@@ -83,6 +83,33 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             }));
             (format!(" {verb} this dead letter? "), lines)
         }
+        Dialog::ConfirmIncidents {
+            kind,
+            targets,
+            skipped,
+        } => incidents_lines(app, *kind, targets, skipped),
+        Dialog::ConfirmRun { plan } => {
+            let p = plan.plan();
+            let verb = if p.kind == ActionKind::Replay {
+                "Replay"
+            } else {
+                "Discard"
+            };
+            let noun = if p.to_send == 1 {
+                "dead letter"
+            } else {
+                "dead letters"
+            };
+            let mut lines: Vec<Line<'static>> = crate::console::runs::plan_lines(plan)
+                .into_iter()
+                .map(|l| Line::raw(fit(&l, SUMMARY_WIDTH + 11)))
+                .collect();
+            lines.push(Line::default());
+            lines.push(Line::raw(
+                "Starts a run here; stages go on while it stays under the limit.",
+            ));
+            (format!(" {verb} {} marked {noun}? ", p.to_send), lines)
+        }
         Dialog::ConfirmQuit { pending } => (
             " Quit with actions pending? ".to_string(),
             vec![
@@ -119,4 +146,45 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             .wrap(Wrap { trim: false }),
         popup,
     );
+}
+
+/// "Ack 3 incidents?": the count, the first ids per connector, what is left out and why.
+fn incidents_lines(
+    app: &App,
+    kind: ActionKind,
+    targets: &[crate::console::bulk::BulkTarget],
+    skipped: &[String],
+) -> (String, Vec<Line<'static>>) {
+    let t = &app.theme;
+    let verb = match kind {
+        ActionKind::Ack => "Ack",
+        ActionKind::Unack => "Un-ack",
+        ActionKind::Resolve => "Resolve",
+        ActionKind::Escalate => "Escalate",
+        _ => kind.as_str(),
+    };
+    let noun = if targets.len() == 1 {
+        "incident"
+    } else {
+        "incidents"
+    };
+    let title = format!(" {verb} {} marked {noun}? ", targets.len());
+    let mut lines: Vec<Line<'static>> = crate::console::bulk::target_lines(targets)
+        .into_iter()
+        .map(|l| Line::raw(fit(&l, SUMMARY_WIDTH + 11)))
+        .collect();
+    if let Some(first) = skipped.first() {
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled(format!("left out     {} ", skipped.len()), t.dim()),
+            Span::raw(fit(&format!("({})", safe(first)), SUMMARY_WIDTH - 4)),
+        ]));
+    }
+    lines.push(Line::default());
+    lines.push(Line::raw(match kind {
+        ActionKind::Escalate => "Each takes its chain's next step (pages the next level).",
+        ActionKind::Resolve => "Each is resolved upstream; marks are cleared.",
+        _ => "One action per incident goes to the outbox; marks are cleared.",
+    }));
+    (title, lines)
 }

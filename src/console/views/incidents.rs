@@ -12,6 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use super::{clock, safe};
 use crate::console::app::App;
 use crate::console::escalation_text as esc;
+use crate::console::marks::{self, MarkList};
 use crate::console::theme::Theme;
 use crate::domain::{Incident, IncidentStatus, OutboxState, Severity, Timestamp};
 
@@ -19,7 +20,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
     let list = &app.incidents;
     let visible = list.visible();
-    let title = format!(" Incidents ({}) ", super::list_count(list, visible.len()));
+    let title = format!(
+        " Incidents ({}){} ",
+        super::list_count(list, visible.len()),
+        marks::title_suffix(app, MarkList::Incidents)
+    );
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(title, t.title())));
@@ -66,6 +71,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             ),
         };
         let mut cells = vec![
+            super::mark_cell(app, MarkList::Incidents, &incident.upstream, &incident.id),
             Cell::from(Span::styled(
                 severity_label(incident.severity),
                 severity_style(t, incident.severity),
@@ -112,6 +118,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
         (
             vec![
+                "",
                 "sev",
                 "ack due",
                 "lvl",
@@ -123,6 +130,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 "acked by",
             ],
             vec![
+                Constraint::Length(1),
                 Constraint::Length(4),
                 Constraint::Length(8),
                 Constraint::Length(4),
@@ -137,6 +145,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     } else {
         (
             vec![
+                "",
                 "sev",
                 "ack due",
                 "lvl",
@@ -146,6 +155,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 "owner → backup",
             ],
             vec![
+                Constraint::Length(1),
                 Constraint::Length(4),
                 Constraint::Length(7),
                 Constraint::Length(4),

@@ -220,3 +220,17 @@ pub(crate) fn empty_list_text<T: PagedRow>(list: &PagedList<T>, none: &str, noun
         format!("no {noun} matches the filter (Esc clears it)")
     }
 }
+
+/// The mark column of a list row: `●` when marked (a glyph, so it shows without colour).
+pub fn mark_cell(
+    app: &App,
+    list: super::marks::MarkList,
+    upstream: &str,
+    id: &str,
+) -> ratatui::widgets::Cell<'static> {
+    if app.marks.is_marked(list, upstream, id) {
+        ratatui::widgets::Cell::from(Span::styled("●", app.theme.accent()))
+    } else {
+        ratatui::widgets::Cell::from(" ")
+    }
+}
