@@ -342,9 +342,24 @@ fn stderr_until(child: &mut Child, wanted: &[&str], within: Duration) -> String 
             }
         }
     });
+    // A wanted pattern is matched within one line; `*` stands for anything in between.
+    let line_has = |line: &str, pattern: &str| {
+        let mut rest = line;
+        pattern.split('*').all(|part| match rest.find(part) {
+            Some(at) => {
+                rest = &rest[at + part.len()..];
+                true
+            }
+            None => false,
+        })
+    };
     let deadline = Instant::now() + within;
     let mut seen = String::new();
-    while Instant::now() < deadline && !wanted.iter().all(|w| seen.contains(w)) {
+    while Instant::now() < deadline
+        && !wanted
+            .iter()
+            .all(|w| seen.lines().any(|line| line_has(line, w)))
+    {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
             seen.push_str(&line);
             seen.push('\n');
@@ -414,7 +429,8 @@ async fn watch_prints_a_line_per_step_and_notification() {
     let seen = tokio::task::spawn_blocking(move || {
         let seen = stderr_until(
             &mut watch.0,
-            &["watch: escalated demo:", "watch: notify chat for ", " sent"],
+            // The notification's own `sent` line (the escalate's may come first).
+            &["watch: escalated demo:", "watch: notify chat for * sent"],
             Duration::from_secs(30),
         );
         drop(watch);
