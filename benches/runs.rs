@@ -9,155 +9,69 @@
 //! cargo bench --bench runs            # TRIAGE_BENCH_RUNS_N=10000, TRIAGE_BENCH_RUNS=3
 //! ```
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[allow(dead_code)] // shared test helpers, partly used here
+#[path = "../tests/support/demo_cli.rs"]
+mod demo_cli;
+
 use std::time::{Duration, Instant};
 
+use demo_cli::Demo;
 use futures::StreamExt;
 
-const BIN: &str = env!("CARGO_BIN_EXE_triage");
 const CONNECTOR: &str = "hubspot-form-to-salesforce";
 /// The outbox's requests at once to one upstream (`upstream::BATCH_CONCURRENCY`).
 const CONCURRENCY: usize = 8;
 
-struct Demo {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    store: PathBuf,
-    port: u16,
-    server: Child,
+/// A fresh demo (the release binary) with `n` more dead letters on the connector, fixed
+/// (replays succeed), synced into a fresh store.
+fn demo_with(n: usize, extra: &[&str]) -> Demo {
+    let demo = Demo::start(extra);
+    demo.post(&format!("/demo/connectors/{CONNECTOR}/fix"), "");
+    demo.post(
+        &format!("/demo/connectors/{CONNECTOR}/dead-letters"),
+        &format!(r#"{{"count": {n}}}"#),
+    );
+    demo.ok(&["sync", "--once"]);
+    demo
 }
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-    }
+/// The connector's live dead letters that conform to its contract (what a run sends).
+fn sendable_ids(demo: &Demo) -> Vec<String> {
+    let plan = demo.ok(&[
+        "replay",
+        "--where",
+        &format!("connector:{CONNECTOR}"),
+        "--plan",
+        "--json",
+    ]);
+    let plan: serde_json::Value = serde_json::from_str(plan.trim()).unwrap_or_default();
+    let skipped: std::collections::HashSet<String> = plan["plan"]["violation_examples"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|e| e[0].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let listed = demo.ok(&[
+        "dead-letters",
+        "--json",
+        "--limit",
+        "0",
+        "--connector",
+        CONNECTOR,
+    ]);
+    demo_cli::json_lines(listed.as_bytes())
+        .iter()
+        .filter_map(|d| d["id"].as_str().map(String::from))
+        .filter(|id| !skipped.contains(id))
+        .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
-impl Demo {
-    /// A fresh demo with `n` more dead letters on the connector, fixed (replays succeed), synced
-    /// into a fresh store.
-    async fn start(n: usize, extra: &[&str]) -> Demo {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let config = dir.path().join("triage.toml");
-        let port = free_port();
-        let server = Command::new(BIN)
-            .args([
-                "demo",
-                "--serve-only",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--write-config")
-            .arg(&config)
-            .args(extra)
-            .env("XDG_STATE_HOME", dir.path().join("state"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("demo: {e}"));
-        let demo = Demo {
-            store: dir.path().join("triage.db"),
-            dir,
-            config,
-            port,
-            server,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !(demo.config.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-            assert!(Instant::now() < deadline, "demo did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let client = reqwest::Client::new();
-        let admin = |path: String, body: String| {
-            let client = client.clone();
-            async move {
-                let answer = client
-                    .post(format!("http://127.0.0.1:{port}{path}"))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("{path}: {e}"));
-                assert!(answer.status().is_success(), "{path}: {}", answer.status());
-            }
-        };
-        admin(format!("/demo/connectors/{CONNECTOR}/fix"), String::new()).await;
-        admin(
-            format!("/demo/connectors/{CONNECTOR}/dead-letters"),
-            format!(r#"{{"count": {n}}}"#),
-        )
-        .await;
-        demo.triage(&["sync", "--once"]);
-        demo
-    }
-
-    fn triage(&self, args: &[&str]) -> std::process::Output {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--store")
-            .arg(&self.store)
-            .args(args)
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("triage: {e}"));
-        assert!(
-            out.status.success(),
-            "triage {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    /// The connector's live dead letters that conform to its contract (what a run sends).
-    fn sendable_ids(&self) -> Vec<String> {
-        let out = self.triage(&[
-            "replay",
-            "--where",
-            &format!("connector:{CONNECTOR}"),
-            "--plan",
-            "--json",
-        ]);
-        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let skipped: std::collections::HashSet<String> = plan["plan"]["violation_examples"]
-            .as_array()
-            .map(|v| {
-                v.iter()
-                    .filter_map(|e| e[0].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let out = self.triage(&[
-            "dead-letters",
-            "--json",
-            "--limit",
-            "0",
-            "--connector",
-            CONNECTOR,
-        ]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|d| d["id"].as_str().map(String::from))
-            .filter(|id| !skipped.contains(id))
-            .collect()
-    }
-
-    fn token(&self) -> Option<String> {
-        std::fs::read_to_string(self.dir.path().join("demo.token"))
-            .ok()
-            .map(|t| t.trim().to_string())
-    }
+fn token(demo: &Demo) -> Option<String> {
+    std::fs::read_to_string(demo.dir.path().join("demo.token"))
+        .ok()
+        .map(|t| t.trim().to_string())
 }
 
 /// POSTs each replay, `CONCURRENCY` at a time, on one client; returns how many succeeded.
@@ -190,7 +104,7 @@ async fn bare_loop(port: u16, token: Option<String>, ids: &[String]) -> usize {
 /// A triage run over the connector's letters; (sent, time).
 fn triage_run(demo: &Demo) -> (u64, Duration) {
     let started = Instant::now();
-    let out = demo.triage(&[
+    let out = demo.ok(&[
         "replay",
         "--where",
         &format!("connector:{CONNECTOR}"),
@@ -200,10 +114,8 @@ fn triage_run(demo: &Demo) -> (u64, Duration) {
         "rest",
     ]);
     let took = started.elapsed();
-    let last: serde_json::Value = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
+    let last = demo_cli::json_lines(out.as_bytes())
+        .pop()
         .unwrap_or_default();
     assert_eq!(last["progress"]["state"], "done", "{last}");
     (
@@ -235,19 +147,19 @@ fn main() {
     let (mut bare, mut batched, mut single) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         runtime.block_on(async {
-            let demo = Demo::start(n, &[]).await;
-            let ids = demo.sendable_ids();
+            let demo = demo_with(n, &[]);
+            let ids = sendable_ids(&demo);
             let started = Instant::now();
-            let ok = bare_loop(demo.port, demo.token(), &ids).await;
+            let ok = bare_loop(demo.port, token(&demo), &ids).await;
             let took = started.elapsed();
             assert_eq!(ok, ids.len(), "every bare replay succeeded");
             bare.push(ok as f64 / took.as_secs_f64());
 
-            let demo = Demo::start(n, &[]).await;
+            let demo = demo_with(n, &[]);
             let (sent, took) = triage_run(&demo);
             batched.push(sent as f64 / took.as_secs_f64());
 
-            let demo = Demo::start(n, &["--no-batch"]).await;
+            let demo = demo_with(n, &["--no-batch"]);
             let (sent_single, took_single) = triage_run(&demo);
             single.push(sent_single as f64 / took_single.as_secs_f64());
             println!(

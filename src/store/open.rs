@@ -41,6 +41,26 @@ impl Store {
     }
 
     /// Wraps a SQLite error with the store's path.
+    /// Runs `f` in one IMMEDIATE transaction (the write lock taken up front, so no other
+    /// writer interleaves), committed when it returns Ok; any SQLite error names the store.
+    pub(crate) fn write_tx<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let value = f(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(value)
+    }
+
     pub(crate) fn sqlite(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),

@@ -1,7 +1,7 @@
 //! The outbox of operator actions: enqueue (with its `requested` audit row), due/claim leases,
 //! retries and outcomes, each state change in one transaction with its audit row.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::{NewAuditRow, append, sha256_hex};
 use super::codec::ms;
@@ -16,18 +16,7 @@ impl Store {
     /// Writes the action to the outbox (state pending, new idempotency key) and an audit row
     /// `<kind>.requested` in one transaction.
     pub fn enqueue_action(&mut self, action: &Action, at: Timestamp) -> Result<OutboxEntry> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let entry = insert_action(&tx, action, at).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(entry)
+        self.write_tx(|tx| insert_action(tx, action, at))
     }
 
     /// [`Store::claim_action`] for each of `ids`, in one transaction: whether each was claimed.
@@ -37,22 +26,11 @@ impl Store {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<bool>> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let claims = ids
-            .iter()
-            .map(|id| claim_in(&tx, id, now, until).map(|n| n == 1))
-            .collect::<rusqlite::Result<Vec<bool>>>()
-            .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(claims)
+        self.write_tx(|tx| {
+            ids.iter()
+                .map(|id| claim_in(tx, id, now, until).map(|n| n == 1))
+                .collect()
+        })
     }
 
     /// Takes a lease on a pending action until `until` for this process, so one worker (of any
@@ -73,36 +51,29 @@ impl Store {
         prepared: Vec<(OutboxEntry, Recording)>,
         at: Timestamp,
     ) -> Result<usize> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let n = prepared.len();
-        for (entry, recording) in prepared {
-            match recording {
-                Recording::Outcome {
-                    outcome,
-                    incident,
-                    dead_letter,
-                } => outcome_in(
-                    &tx,
-                    &entry,
-                    &outcome,
-                    incident.as_deref(),
-                    dead_letter.as_deref(),
-                    at,
-                ),
-                Recording::Error { error, retry_at } => error_in(&tx, &entry, &error, retry_at, at),
+        self.write_tx(|tx| {
+            let n = prepared.len();
+            for (entry, recording) in prepared {
+                match recording {
+                    Recording::Outcome {
+                        outcome,
+                        incident,
+                        dead_letter,
+                    } => outcome_in(
+                        tx,
+                        &entry,
+                        &outcome,
+                        incident.as_deref(),
+                        dead_letter.as_deref(),
+                        at,
+                    ),
+                    Recording::Error { error, retry_at } => {
+                        error_in(tx, &entry, &error, retry_at, at)
+                    }
+                }?;
             }
-            .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(n)
+            Ok(n)
+        })
     }
 
     /// A transient failure: `retry_at = Some(t)` keeps it pending until t; `None` fails it for
@@ -119,17 +90,7 @@ impl Store {
         let entry = self
             .outbox_entry(id)?
             .ok_or_else(|| self.unknown_action(id))?;
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        error_in(&tx, &entry, error, retry_at, at).map_err(err)?;
-        tx.commit().map_err(err)
+        self.write_tx(|tx| error_in(tx, &entry, error, retry_at, at))
     }
 
     /// The upstream answered: state sent (ok) or failed (refused); audit row `<kind>.sent` or
@@ -145,17 +106,7 @@ impl Store {
         let entry = self
             .outbox_entry(id)?
             .ok_or_else(|| self.unknown_action(id))?;
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        outcome_in(&tx, &entry, outcome, incident, dead_letter, at).map_err(err)?;
-        tx.commit().map_err(err)
+        self.write_tx(|tx| outcome_in(tx, &entry, outcome, incident, dead_letter, at))
     }
 
     fn unknown_action(&self, id: &str) -> StoreError {

@@ -3,12 +3,12 @@
 //! audit rows) in the same transaction that marks it queued, so after any crash a member is
 //! either still planned (never sent) or has exactly one outbox action.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::{NewAuditRow, append};
 use super::codec::{from_ms, ms};
 use super::outbox::insert_action;
-use super::{Result, Store, StoreError};
+use super::{Result, Store};
 use crate::domain::run::{FailureLimit, MemberState, Run, RunMember, RunProgress, RunState};
 use crate::domain::{Action, ActionKind, Timestamp};
 
@@ -16,21 +16,6 @@ use crate::domain::{Action, ActionKind, Timestamp};
 pub const RUN_AUDIT_UPSTREAM: &str = "run";
 
 impl Store {
-    fn write_tx<T>(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let value = f(&tx).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(value)
-    }
-
     /// Stores a new run with its members (the frozen selection), audited `run.created`.
     pub fn create_run(&mut self, run: &Run, members: &[RunMember]) -> Result<()> {
         self.write_tx(|tx| {
