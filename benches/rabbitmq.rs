@@ -22,7 +22,7 @@
 //! says how to start one and exits successfully.
 
 #[allow(dead_code)] // shared test helpers, partly used here
-#[path = "../tests/support/rabbitmq.rs"]
+#[path = "../tests/it/support/rabbitmq.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

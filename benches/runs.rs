@@ -10,7 +10,7 @@
 //! ```
 
 #[allow(dead_code)] // shared test helpers, partly used here
-#[path = "../tests/support/demo_cli.rs"]
+#[path = "../tests/it/support/demo_cli.rs"]
 mod demo_cli;
 
 use std::time::{Duration, Instant};

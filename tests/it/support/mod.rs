@@ -1,0 +1,9 @@
+//! Harnesses shared by the suite's modules and by the benches (which include single files by
+//! path); each user takes part of them, so unused helpers are expected here.
+#![allow(dead_code)]
+
+pub mod demo_cli;
+pub mod rabbitmq;
+pub mod rabbitmq_cli;
+pub mod receiver;
+pub mod tmux;
