@@ -126,6 +126,10 @@ pub enum Command {
         /// Send this file's bytes instead of the stored payload.
         #[arg(long, value_name = "FILE")]
         payload_file: Option<PathBuf>,
+        /// Edit the payload in $VISUAL / $EDITOR first: shows the diff and the contract check,
+        /// asks (or --yes), and records the SHA-256 of the original and of what is sent.
+        #[arg(long, conflicts_with_all = ["payload_file", "query"])]
+        edit: bool,
         /// RabbitMQ: where to send it instead of the queue it last died in: `first-origin` (the
         /// queue it first died in), `queue:NAME`, or `exchange:NAME[:ROUTING_KEY]`.
         #[arg(long, value_name = "DESTINATION", value_parser = parse_destination)]
@@ -284,8 +288,8 @@ pub struct BulkArgs {
     /// estimated time) and change nothing.
     #[arg(long, requires = "query")]
     pub plan: bool,
-    /// Start without asking (needed when stdin is not a terminal).
-    #[arg(long, short = 'y', requires = "query")]
+    /// Start without asking (needed when stdin is not a terminal): a run, or an edited replay.
+    #[arg(long, short = 'y')]
     pub yes: bool,
     /// Stage sizes: counts, percentages of the selection, `rest`.
     #[arg(
@@ -304,8 +308,9 @@ pub struct BulkArgs {
     /// Members waiting for an answer at once (default 500: one outbox round).
     #[arg(long, value_name = "N", requires = "query")]
     pub concurrency: Option<usize>,
-    /// Replay letters that violate their connector's contract too (skipped by default).
-    #[arg(long, requires = "query")]
+    /// Replay letters that violate their connector's contract too (skipped by default; an
+    /// edited payload that violates it is refused without this).
+    #[arg(long)]
     pub force: bool,
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod domain;
+pub mod editor;
 pub mod escalate;
 pub mod notify;
 pub mod runbook;

@@ -24,6 +24,7 @@ pub const EXIT_PENDING: u8 = 75;
 
 pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
     let (mut destination, mut drop_ttl) = (None, false);
+    let (mut edit, mut yes, mut force) = (false, false, false);
     let (kind, args, note, payload) = match command {
         Command::Ack(a) => (ActionKind::Ack, &a.action, a.note.clone(), None),
         Command::Unack(a) => (ActionKind::Unack, &a.action, a.note.clone(), None),
@@ -32,13 +33,15 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
         Command::Discard(a) => (ActionKind::Discard, &a.action, a.note.clone(), None),
         Command::Replay {
             action,
-            bulk: _,
+            bulk,
             payload_file,
+            edit: edit_flag,
             to,
             no_ttl,
         } => {
             let payload = payload_file.as_deref().map(super::read_file).transpose()?;
             (destination, drop_ttl) = (to.clone(), *no_ttl);
+            (edit, yes, force) = (*edit_flag, bulk.yes, bulk.force);
             (ActionKind::Replay, action, None, payload)
         }
         _ => bail!("not an action command"),
@@ -58,6 +61,14 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
     if kind == ActionKind::Escalate {
         return escalate(ctx, store, &upstream, &target, note.as_deref(), args).await;
     }
+    let (payload, edited_detail) = if edit {
+        match super::edit_replay::edit(ctx, &store, &upstream, &target, yes, force).await? {
+            Some(confirmed) => (Some(confirmed.payload), Some(confirmed.audit_detail)),
+            None => return Ok(ExitCode::FAILURE),
+        }
+    } else {
+        (payload, None)
+    };
     let action = Action {
         kind,
         upstream,
@@ -69,7 +80,10 @@ pub async fn run(ctx: &Context, command: &Command) -> Result<ExitCode> {
         destination,
         drop_ttl,
     };
-    let entry = store.enqueue_action(&action, Utc::now())?;
+    let entry = match &edited_detail {
+        Some(detail) => store.enqueue_edited_replay(&action, detail, Utc::now())?,
+        None => store.enqueue_action(&action, Utc::now())?,
+    };
     drop(store);
     if args.no_wait {
         print_entry(&entry, args, "queued");

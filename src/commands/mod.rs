@@ -5,6 +5,7 @@ pub mod act;
 pub mod check;
 pub mod console;
 pub mod demo;
+pub mod edit_replay;
 pub mod inventory;
 pub mod list;
 pub mod list_more;

@@ -4,6 +4,7 @@
 pub mod action;
 pub mod connector;
 pub mod dead_letter;
+pub mod edit;
 pub mod escalation;
 pub mod incident;
 pub mod metrics;

@@ -14,6 +14,7 @@ mod audit;
 mod codec;
 mod connectors;
 mod dead_letters;
+mod edits;
 mod error;
 mod escalations;
 pub use error::StoreError;

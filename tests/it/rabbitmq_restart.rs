@@ -135,7 +135,7 @@ fn restart_broker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs RabbitMQ (restarts it): run scripts/test-all.sh"]
+#[ignore = "needs RabbitMQ to itself (restarts it): scripts/test-all.sh runs it alone"]
 async fn a_5000_replay_cut_by_kill_9_or_a_broker_restart_delivers_each_message_once() {
     // `None`: right after the broker committed the first replays (the DLQ shrank), while the
     // outbox is still recording their answers: the retry must find them by their receipts.
