@@ -57,11 +57,12 @@ impl EditFile {
         Ok(EditFile { _dir: dir, path })
     }
 
-    /// The editor as a process on this file (`sh -c '<editor> "$1"' triage-edit <file>`).
+    /// The editor as a process on this file (`sh -c 'exec <editor> "$1"' triage-edit <file>`:
+    /// the shell becomes the editor, so the child's pid is the editor's).
     pub fn command(&self) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
-            .arg(format!("{} \"$1\"", editor_command()))
+            .arg(format!("exec {} \"$1\"", editor_command()))
             .arg("triage-edit")
             .arg(&self.path)
             .kill_on_drop(true);

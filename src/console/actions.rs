@@ -287,6 +287,9 @@ fn retry(app: &mut App) -> Vec<Cmd> {
 /// y / Enter confirms, n / Esc cancels; in a RabbitMQ replay dialog `t` changes where it goes
 /// and `T` whether the message's TTL is restored; anything else leaves the dialog open.
 pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
+    if matches!(app.dialog, Some(Dialog::ConfirmEdited { .. })) {
+        return super::edit::on_dialog_key(app, key.name());
+    }
     if let Some(Dialog::ConfirmDeadLetter {
         routes,
         route,
@@ -335,6 +338,8 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
             app.should_quit = true;
             vec![Cmd::Quit]
         }
+        // Answered by `edit::on_dialog_key` above.
+        Dialog::ConfirmEdited { .. } => Vec::new(),
         Dialog::ConfirmDeadLetter {
             kind,
             upstream,

@@ -104,6 +104,14 @@ pub enum Dialog {
     ConfirmRun { plan: super::runs::FrozenPlan },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },
+    /// Replay of an edited payload: the diff and the contract check (`E`).
+    ConfirmEdited {
+        review: Box<crate::domain::edit::EditReview>,
+        /// `f`: send it even though it violates the contract.
+        force: bool,
+        /// First diff line shown.
+        scroll: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

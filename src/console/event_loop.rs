@@ -111,7 +111,7 @@ pub async fn run_app(
                         }
                     }
                     Cmd::Suspend => {
-                        if let Err(e) = guard.suspend().and_then(|()| terminal.clear()) {
+                        if let Err(e) = guard.suspend().and_then(|()| repaint_all(&mut terminal)) {
                             break 'events Err(ConsoleError::Terminal(e));
                         }
                         app.dirty = true;
@@ -130,6 +130,28 @@ pub async fn run_app(
                             ),
                         ),
                     },
+                    Cmd::EditPayload { letter, draft } => {
+                        // The input reader stops with its stream: the editor owns the tty. (Drop
+                        // it before making a new one: its thread holds crossterm's reader lock
+                        // while it polls, and `EventStream::new` waits for that lock.)
+                        drop(events);
+                        guard.leave();
+                        let outcome = edit_payload(&mut stop, &opts.config, &letter, &draft).await;
+                        if let Err(signal) = outcome {
+                            break 'events Ok(ConsoleExit::Signal(signal));
+                        }
+                        if let Err(e) = guard.resume().and_then(|()| repaint_all(&mut terminal)) {
+                            break 'events Err(ConsoleError::Terminal(e));
+                        }
+                        events = EventStream::new();
+                        if let Ok(review) = outcome {
+                            // Answered here, so the first frame after the editor has the dialog.
+                            for cmd in update::update(&mut app, Msg::EditReviewed(review)) {
+                                tracing::warn!("unexpected command after an edit review: {cmd:?}");
+                            }
+                        }
+                        app.dirty = true;
+                    }
                     Cmd::Quit => {}
                 }
             }
@@ -159,6 +181,73 @@ pub async fn run_app(
     result
 }
 
+/// Runs `$EDITOR` on the letter's payload with the terminal given back, and reviews what it
+/// saved. Like `system(3)`, INT and QUIT are the editor's while it runs; TERM or HUP (the SSH
+/// session closed) stop the editor and end the console: `Err(signal)`, nothing is sent.
+async fn edit_payload(
+    stop: &mut StopSignals,
+    config: &crate::config::Config,
+    letter: &crate::domain::DeadLetter,
+    draft: &crate::domain::edit::EditDraft,
+) -> Result<Result<Box<crate::domain::edit::EditReview>, String>, StopSignal> {
+    use crate::editor::{self, EditFile};
+    let file = match EditFile::create(&letter.id, &draft.text, letter.content_type.as_deref()) {
+        Ok(file) => file,
+        Err(e) => return Ok(Err(format!("cannot write the payload for editing: {e}"))),
+    };
+    let mut child = match file.command().spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return Ok(Err(format!(
+                "cannot run the editor `{}`: {e}",
+                editor::editor_command()
+            )));
+        }
+    };
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            signal = stop.recv() => match signal {
+                StopSignal::Int | StopSignal::Quit => continue,
+                StopSignal::Term | StopSignal::Hup => {
+                    // HUP first (what a closed terminal sends; vim keeps its swap file), KILL
+                    // after a second.
+                    if let Some(pid) = child.id().and_then(|p| libc::pid_t::try_from(p).ok()) {
+                        // SAFETY: kill(2) has no memory-safety preconditions.
+                        unsafe { libc::kill(pid, libc::SIGHUP) };
+                    }
+                    if tokio::time::timeout(Duration::from_secs(1), child.wait()).await.is_err() {
+                        let _ = child.start_kill();
+                        let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+                    }
+                    return Err(signal);
+                }
+            },
+        }
+    };
+    let saved = match status {
+        Ok(status) if status.success() => file
+            .read()
+            .map_err(|e| format!("cannot read the edited file {}: {e}", file.path.display())),
+        Ok(status) => Err(format!(
+            "the editor `{}` exited with {status}: edit discarded, nothing replayed",
+            editor::editor_command()
+        )),
+        Err(e) => Err(format!("waiting for the editor: {e}")),
+    };
+    Ok(saved.and_then(|saved| {
+        editor::review(
+            config,
+            (&letter.upstream, &letter.id, &letter.connector),
+            &letter.payload,
+            draft,
+            &saved,
+        )
+        .map(Box::new)
+        .map_err(|refusal| format!("{}: {refusal}", letter.id))
+    }))
+}
+
 /// Joins the store thread once it has finished its command; a thread still busy after `bound`
 /// is left to the end of the process (SQLite rolls an unfinished transaction back whole).
 fn join_bounded(worker: std::thread::JoinHandle<()>, bound: Duration) {
@@ -171,6 +260,20 @@ fn join_bounded(worker: std::thread::JoinHandle<()>, bound: Duration) {
     } else if worker.join().is_err() {
         tracing::error!("console store thread panicked");
     }
+}
+
+/// After the terminal was someone else's (Ctrl-Z, `$EDITOR`): clears the screen and makes the
+/// next frame paint every cell. `Terminal::clear` would ask the terminal for its cursor position
+/// and wait up to 2 s for the answer (lost or slow over a bad link); this asks nothing.
+fn repaint_all(terminal: &mut Terminal<Backend>) -> io::Result<()> {
+    execute!(
+        terminal.backend_mut(),
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    )?;
+    // ratatui still holds the last frame: drawing a blank one writes blanks where it had text
+    // (the screen is blank already) and leaves its model blank, so the next draw paints it all.
+    terminal.draw(|frame| frame.render_widget(ratatui::widgets::Clear, frame.area()))?;
+    Ok(())
 }
 
 /// Draws one frame from `&App` inside a synchronized update.

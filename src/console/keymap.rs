@@ -37,6 +37,7 @@ pub enum KeyAction {
     Escalate,
     Resolve,
     Replay,
+    EditReplay,
     Discard,
     Retry,
     Mark,
@@ -61,6 +62,7 @@ impl KeyAction {
                 | Self::Escalate
                 | Self::Resolve
                 | Self::Replay
+                | Self::EditReplay
                 | Self::Discard
                 | Self::Retry
         )
@@ -87,6 +89,7 @@ impl KeyAction {
             Self::Escalate => "escalate",
             Self::Resolve => "resolve",
             Self::Replay => "replay",
+            Self::EditReplay => "edit",
             Self::Discard => "discard",
             Self::Retry => "retry",
             Self::Mark => "mark",
@@ -105,7 +108,7 @@ impl KeyAction {
     pub fn in_footer(self, view: View) -> bool {
         match self {
             Self::Ack | Self::Escalate | Self::Resolve => view == View::Incidents,
-            Self::Replay | Self::Discard => view == View::DeadLetters,
+            Self::Replay | Self::EditReplay | Self::Discard => view == View::DeadLetters,
             Self::Retry => view == View::Activity,
             Self::Open => matches!(view, View::Connectors | View::DeadLetters | View::Incidents),
             Self::OpenRunbook => {

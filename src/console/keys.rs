@@ -112,6 +112,7 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
         | KeyAction::Replay
         | KeyAction::Discard
         | KeyAction::Retry => actions::mutate(app, action),
+        KeyAction::EditReplay => super::edit::start(app),
         KeyAction::Mark => {
             let cmds = marks::toggle(app);
             move_by_after_mark(app, cmds)

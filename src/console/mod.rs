@@ -8,6 +8,7 @@ pub mod actions;
 pub mod app;
 pub mod bulk;
 pub mod detail;
+pub mod edit;
 pub mod escalation_text;
 pub mod event_loop;
 pub mod filter;

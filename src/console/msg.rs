@@ -91,6 +91,10 @@ pub enum Msg {
         tracked: Vec<OutboxEntry>,
     },
     ActionEnqueued(Box<OutboxEntry>),
+    /// `E`: the letter to edit, read from the store (None: it is gone).
+    EditLoaded(Option<Box<crate::domain::DeadLetter>>),
+    /// What the editor left, reviewed (or why nothing is to be sent).
+    EditReviewed(Result<Box<crate::domain::edit::EditReview>, String>),
     /// The operator's escalate took a step (its notifications and upstream escalate queued), or
     /// could not (`entries` empty: the chain's last step was already reached).
     Escalated {
@@ -191,6 +195,17 @@ pub enum StoreCmd {
         action: Action,
         at: Timestamp,
     },
+    /// `E`: read the letter whose payload is to be edited.
+    LoadForEdit {
+        upstream: String,
+        id: String,
+    },
+    /// Queues an edited replay with its `replay.edited` audit row (`detail`: both SHA-256s).
+    EnqueueEdited {
+        action: Action,
+        detail: String,
+        at: Timestamp,
+    },
     CheckDataVersion,
     /// `*`: every `(upstream, id)` of `list` the filter text matches (the whole store).
     SelectMatching {
@@ -240,6 +255,11 @@ pub enum Cmd {
     },
     /// Restore the terminal and stop the process (Ctrl-Z); redraw on resume.
     Suspend,
+    /// Give the terminal to `$EDITOR` on this letter's payload (`E`), then review what it saved.
+    EditPayload {
+        letter: Box<crate::domain::DeadLetter>,
+        draft: crate::domain::edit::EditDraft,
+    },
     Quit,
 }
 

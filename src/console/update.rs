@@ -168,6 +168,8 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             on_open_actions(app, open, tracked);
             Vec::new()
         }
+        Msg::EditLoaded(letter) => super::edit::on_loaded(app, letter),
+        Msg::EditReviewed(review) => super::edit::on_reviewed(app, review),
         Msg::ActionEnqueued(entry) => {
             let what = format!(
                 "{} of {} queued",

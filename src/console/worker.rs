@@ -92,6 +92,7 @@ fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
         let replaceable = !matches!(
             cmd,
             StoreCmd::Enqueue { .. }
+                | StoreCmd::EnqueueEdited { .. }
                 | StoreCmd::EnqueueMany { .. }
                 | StoreCmd::CreateRun { .. }
                 | StoreCmd::LoadDeadLetterDetail { .. }
@@ -135,7 +136,11 @@ fn describe(cmd: &StoreCmd) -> String {
         ),
         StoreCmd::LoadActivity { .. } => "loading activity".into(),
         StoreCmd::LoadOpenActions { .. } => "loading pending actions".into(),
-        StoreCmd::Enqueue { action, .. } => {
+        StoreCmd::LoadForEdit { id, .. } => format!(
+            "reading dead letter {} to edit",
+            crate::domain::sanitize::line(id)
+        ),
+        StoreCmd::EnqueueEdited { action, .. } | StoreCmd::Enqueue { action, .. } => {
             format!(
                 "queueing {} of {} (nothing was sent)",
                 action.kind.as_str(),
@@ -424,6 +429,12 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
         }
         StoreCmd::Enqueue { action, at } => {
             Msg::ActionEnqueued(Box::new(store.enqueue_action(&action, at)?))
+        }
+        StoreCmd::EnqueueEdited { action, detail, at } => {
+            Msg::ActionEnqueued(Box::new(store.enqueue_edited_replay(&action, &detail, at)?))
+        }
+        StoreCmd::LoadForEdit { upstream, id } => {
+            Msg::EditLoaded(store.dead_letter(&upstream, &id)?.map(Box::new))
         }
         StoreCmd::CheckDataVersion => Msg::ExternalChange,
         StoreCmd::SelectMatching { list, filter, now } => {

@@ -4,19 +4,10 @@
 use crate::console_fixtures;
 
 use console_fixtures::*;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use triage::console::app::{Dialog, IncidentDetail};
 use triage::console::detail::DeadLetterDetail;
-use triage::console::views;
 use triage::console::{App, View};
 use triage::domain::ActionKind;
-
-fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| views::render(frame, app)).unwrap();
-    terminal
-}
 
 fn snapshot_both(name: &str, app: &App) {
     for (w, h) in [(80, 24), (160, 48)] {

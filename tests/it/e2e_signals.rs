@@ -24,13 +24,22 @@ fn free_addr() -> String {
 }
 
 /// `flag` present and not negated (`-icanon`) in `stty -a` output.
-fn has_flag(stty: &str, flag: &str) -> bool {
+pub(crate) fn has_flag(stty: &str, flag: &str) -> bool {
     stty.split_whitespace().any(|w| w == flag)
 }
 
 /// Starts the demo console in a fresh tmux session under `sh`, which afterwards writes the exit
 /// code and `stty -a` into `home`. Returns the session and the console's pid.
 fn start_console(name: &str, home: &std::path::Path) -> (Tmux, u32) {
+    start_console_with(name, home, &[])
+}
+
+/// [`start_console`] with more `KEY=VALUE` variables in the pane's environment.
+pub(crate) fn start_console_with(
+    name: &str,
+    home: &std::path::Path,
+    env_extra: &[String],
+) -> (Tmux, u32) {
     let tmux = Tmux::new(name);
     let script = format!(
         "cd {home}; {BIN} --operator e2e-op demo --listen {addr}; echo $? > {home}/exit.txt; \
@@ -39,7 +48,7 @@ fn start_console(name: &str, home: &std::path::Path) -> (Tmux, u32) {
         addr = free_addr(),
     );
     let env = |key: &str, dir: &str| format!("{key}={}", home.join(dir).display());
-    tmux.run(&[
+    let mut args: Vec<String> = [
         "new-session",
         "-d",
         "-s",
@@ -56,10 +65,15 @@ fn start_console(name: &str, home: &std::path::Path) -> (Tmux, u32) {
         &env("XDG_STATE_HOME", "state"),
         "-e",
         "TRIAGE_CONFIG=",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for extra in env_extra {
+        args.extend(["-e".to_string(), extra.clone()]);
+    }
+    args.extend(["sh".to_string(), "-c".to_string(), script]);
+    tmux.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     tmux.wait_for("the console", 60, |s| {
         s.contains(UI) && s.contains("Connectors (") && s.contains("live")
     });

@@ -1,6 +1,7 @@
 //! Confirmation dialogs: replay / discard of a dead letter (connector, id, destination, error,
-//! attempts and a payload preview: what it acts on) and
-//! quitting while actions are still pending.
+//! attempts and a payload preview: what it acts on), a run of marked rows, an edited replay
+//! (the diff, sizes, both hashes and the contract check), and quitting while actions are still
+//! pending.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -110,6 +111,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             ));
             (format!(" {verb} {} marked {noun}? ", p.to_send), lines)
         }
+        Dialog::ConfirmEdited {
+            review,
+            force,
+            scroll,
+        } => edited_lines(app, area, review, *force, *scroll),
         Dialog::ConfirmQuit { pending } => (
             " Quit with actions pending? ".to_string(),
             vec![
@@ -187,4 +193,97 @@ fn incidents_lines(
         _ => "One action per incident goes to the outbox; marks are cleared.",
     }));
     (title, lines)
+}
+
+/// "Replay the edited payload of dl_…?": sizes, the contract verdict, and a window of the diff.
+fn edited_lines(
+    app: &App,
+    area: Rect,
+    review: &crate::domain::edit::EditReview,
+    force: bool,
+    scroll: usize,
+) -> (String, Vec<Line<'static>>) {
+    use crate::domain::edit::DiffLine;
+    let t = &app.theme;
+    let width = SUMMARY_WIDTH + 11;
+    let contract_style = if review.violation.is_some() {
+        t.critical()
+    } else {
+        t.ok()
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("connector    ", t.dim()),
+            Span::raw(safe(&review.connector)),
+        ]),
+        Line::from(vec![
+            Span::styled("changed      ", t.dim()),
+            Span::raw(review.summary()),
+        ]),
+        Line::from(vec![
+            Span::styled("contract     ", t.dim()),
+            Span::styled(
+                fit(&safe(&review.contract_line()), SUMMARY_WIDTH),
+                contract_style,
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("sha256       ", t.dim()),
+            Span::raw(format!(
+                "{}… → {}…",
+                &review.original_sha256[..12.min(review.original_sha256.len())],
+                &review.edited_sha256[..12.min(review.edited_sha256.len())]
+            )),
+        ]),
+    ];
+    if review.violation.is_some() {
+        lines.push(Line::from(Span::styled(
+            if force {
+                "force: on — it is sent although it violates the contract"
+            } else {
+                "force: off — f to send it anyway"
+            },
+            t.warning(),
+        )));
+    }
+    lines.push(Line::default());
+    let room = usize::from(area.height).saturating_sub(14).max(3);
+    let start = scroll.min(review.diff.len().saturating_sub(1));
+    for line in review.diff.iter().skip(start).take(room) {
+        let style = match line {
+            DiffLine::Added(_) => t.ok(),
+            DiffLine::Removed(_) => t.critical(),
+            DiffLine::Same(_) => ratatui::style::Style::default(),
+            DiffLine::Skipped(_) => t.dim(),
+        };
+        lines.push(Line::from(Span::styled(
+            fit(&safe(&line.render()), width),
+            style,
+        )));
+    }
+    let below = review.diff.len().saturating_sub(start + room);
+    if start > 0 || below > 0 {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "(diff lines {}–{} of {}: j/k scroll)",
+                start + 1,
+                (start + room).min(review.diff.len()),
+                review.diff.len()
+            ),
+            t.dim(),
+        )));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::raw("Sends the edited bytes to its destination.  "),
+        Span::styled("f", t.key()),
+        Span::raw(" force"),
+    ]));
+    (
+        format!(
+            " Replay the edited payload of {}? ",
+            fit(&safe(&review.id), 36)
+        ),
+        lines,
+    )
 }

@@ -695,3 +695,17 @@ pub fn key(app: &mut App, name: &str) -> Vec<triage::console::Cmd> {
         },
     )
 }
+
+/// One frame of `app` on a `width`×`height` TestBackend.
+pub fn draw(
+    app: &App,
+    width: u16,
+    height: u16,
+) -> ratatui::Terminal<ratatui::backend::TestBackend> {
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| triage::console::views::render(frame, app))
+        .unwrap();
+    terminal
+}
