@@ -82,6 +82,7 @@ pub fn run_driver(
                 stages: 0,
                 finished: false,
                 error: None,
+                speed: None,
             };
             let writer = match StoreWriter::open(&path) {
                 Ok(writer) => writer,
@@ -103,6 +104,11 @@ pub fn run_driver(
                 last.progress = status.progress.clone();
                 last.stage = status.stage;
                 last.stages = status.stages;
+                last.speed = Some(crate::console::runs::RunSpeed {
+                    rate: status.rate,
+                    sending_rate: status.sending_rate,
+                    eta_secs: status.eta_secs,
+                });
                 let _ = tx.send(Msg::RunProgress(Box::new(last.clone())));
             })
             .await;

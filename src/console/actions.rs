@@ -338,6 +338,7 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
             app.should_quit = true;
             vec![Cmd::Quit]
         }
+        Dialog::ConfirmRunCancel { id, .. } => super::runs_list::confirm_cancel(app, id),
         // Answered by `edit::on_dialog_key` above.
         Dialog::ConfirmEdited { .. } => Vec::new(),
         Dialog::ConfirmDeadLetter {

@@ -104,6 +104,14 @@ pub enum Dialog {
     ConfirmRun { plan: super::runs::FrozenPlan },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },
+    /// Cancel a run (Activity's runs list, `C`).
+    ConfirmRunCancel {
+        id: String,
+        kind: ActionKind,
+        selection: String,
+        /// Members not yet answered.
+        left: usize,
+    },
     /// Replay of an edited payload: the diff and the contract check (`E`).
     ConfirmEdited {
         review: Box<crate::domain::edit::EditReview>,

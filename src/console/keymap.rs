@@ -40,6 +40,9 @@ pub enum KeyAction {
     EditReplay,
     Discard,
     Retry,
+    RunsFocus,
+    PauseRun,
+    CancelRun,
     Mark,
     MarkAll,
     ClearMarks,
@@ -65,6 +68,8 @@ impl KeyAction {
                 | Self::EditReplay
                 | Self::Discard
                 | Self::Retry
+                | Self::PauseRun
+                | Self::CancelRun
         )
     }
 
@@ -92,6 +97,9 @@ impl KeyAction {
             Self::EditReplay => "edit",
             Self::Discard => "discard",
             Self::Retry => "retry",
+            Self::RunsFocus => "runs",
+            Self::PauseRun => "pause/resume",
+            Self::CancelRun => "cancel run",
             Self::Mark => "mark",
             Self::MarkAll => "mark all",
             Self::ClearMarks => "unmark",
@@ -109,7 +117,8 @@ impl KeyAction {
         match self {
             Self::Ack | Self::Escalate | Self::Resolve => view == View::Incidents,
             Self::Replay | Self::EditReplay | Self::Discard => view == View::DeadLetters,
-            Self::Retry => view == View::Activity,
+            // p and C are named in the runs list's title once it has the focus.
+            Self::Retry | Self::RunsFocus => view == View::Activity,
             Self::Open => matches!(view, View::Connectors | View::DeadLetters | View::Incidents),
             Self::OpenRunbook => {
                 matches!(view, View::Connectors | View::Incidents | View::DeadLetters)

@@ -113,6 +113,9 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
         | KeyAction::Discard
         | KeyAction::Retry => actions::mutate(app, action),
         KeyAction::EditReplay => super::edit::start(app),
+        KeyAction::RunsFocus => super::runs_list::toggle_focus(app),
+        KeyAction::PauseRun => super::runs_list::pause_or_resume(app),
+        KeyAction::CancelRun => super::runs_list::cancel(app),
         KeyAction::Mark => {
             let cmds = marks::toggle(app);
             move_by_after_mark(app, cmds)
@@ -177,6 +180,7 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
             }
         }
         View::Runbook => app.runbook.scroll.scroll_by(delta),
+        View::Activity if app.activity.runs_focus => super::runs_list::move_by(app, delta),
         View::Activity => {
             if let Some((seq, request)) = app.activity.list.move_by(delta) {
                 return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];

@@ -20,6 +20,7 @@ pub mod msg;
 pub mod open;
 pub mod paging;
 pub mod runs;
+pub mod runs_list;
 pub mod scroll;
 pub mod terminal;
 pub mod theme;

@@ -79,6 +79,8 @@ pub enum Msg {
     },
     /// A page of the outbox (newest first) and the newest audit rows.
     Activity {
+        /// The newest runs and their progress.
+        runs: Vec<(crate::domain::run::Run, crate::domain::run::RunProgress)>,
         seq: u64,
         request: PageRequest<OutboxKey>,
         outbox: Vec<OutboxEntry>,
@@ -91,6 +93,12 @@ pub enum Msg {
         tracked: Vec<OutboxEntry>,
     },
     ActionEnqueued(Box<OutboxEntry>),
+    /// A run's state was set (`changed` false: it was already there, done or cancelled).
+    RunStateSet {
+        id: String,
+        state: crate::domain::run::RunState,
+        changed: bool,
+    },
     /// `E`: the letter to edit, read from the store (None: it is gone).
     EditLoaded(Option<Box<crate::domain::DeadLetter>>),
     /// What the editor left, reviewed (or why nothing is to be sent).
@@ -193,6 +201,13 @@ pub enum StoreCmd {
     },
     Enqueue {
         action: Action,
+        at: Timestamp,
+    },
+    /// Pause, resume or cancel a run (Activity's runs list), audited as `operator`.
+    SetRunState {
+        id: String,
+        state: crate::domain::run::RunState,
+        operator: String,
         at: Timestamp,
     },
     /// `E`: read the letter whose payload is to be edited.

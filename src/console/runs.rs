@@ -51,9 +51,38 @@ pub struct RunGauge {
     /// The driver stopped (done, paused, cancelled, or failed with `error`).
     pub finished: bool,
     pub error: Option<String>,
+    /// How fast it goes: answers per second lately, the rate it sends at now (lowered while
+    /// the upstream asks to wait), and the estimated seconds left.
+    pub speed: Option<RunSpeed>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunSpeed {
+    pub rate: f64,
+    pub sending_rate: Option<f64>,
+    pub eta_secs: Option<f64>,
 }
 
 impl RunGauge {
+    /// "48/s · ETA 1m20s", "12/s (slowed to 12/s) · ETA 3m" — None before the first answers.
+    pub fn speed_text(&self) -> Option<String> {
+        let speed = self.speed?;
+        let mut text = format!("{:.0}/s", speed.rate);
+        if let Some(limit) = speed.sending_rate {
+            text.push_str(&format!(" (≤{limit:.0}/s)"));
+        }
+        if let Some(eta) = speed.eta_secs.filter(|e| e.is_finite() && *e >= 0.0) {
+            let secs = eta.round() as u64;
+            let eta = if secs >= 60 {
+                format!("{}m{:02}s", secs / 60, secs % 60)
+            } else {
+                format!("{secs}s")
+            };
+            text.push_str(&format!(" · ETA {eta}"));
+        }
+        Some(text)
+    }
+
     /// "replay run r-1: 40 done · 2 failed · 5 skipped · 265 left · stage 2/3".
     pub fn line(&self) -> String {
         let p = &self.progress;
@@ -70,6 +99,9 @@ impl RunGauge {
             p.failed,
             p.skipped
         );
+        if let Some(speed) = self.speed_text().filter(|_| !self.finished) {
+            text.push_str(&format!(" · {speed}"));
+        }
         if self.finished {
             text.push_str(&format!(" — {}", self.state.as_str()));
             if let Some(e) = &self.error {
@@ -147,6 +179,7 @@ pub fn created(
         stages,
         finished: false,
         error: None,
+        speed: None,
     });
     app.set_status(
         StatusLevel::Info,

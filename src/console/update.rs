@@ -149,6 +149,7 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             Vec::new()
         }
         Msg::Activity {
+            runs,
             seq,
             request,
             outbox,
@@ -157,6 +158,7 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
         } => {
             let emptied = request.anchor.is_some() && outbox.is_empty();
             app.activity.audit = audit;
+            super::runs_list::loaded(app, runs);
             app.dirty |= app.activity.list.page_loaded(seq, request, outbox, limit);
             if emptied && !app.activity.list.loaded {
                 let (seq, request) = app.activity.list.top();
@@ -167,6 +169,9 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::OpenActions { open, tracked } => {
             on_open_actions(app, open, tracked);
             Vec::new()
+        }
+        Msg::RunStateSet { id, state, changed } => {
+            super::runs_list::state_set(app, id, state, changed)
         }
         Msg::EditLoaded(letter) => super::edit::on_loaded(app, letter),
         Msg::EditReviewed(review) => super::edit::on_reviewed(app, review),

@@ -107,10 +107,19 @@ pub struct RunbookState {
 pub struct ActivityState {
     pub list: PagedList<OutboxEntry>,
     pub audit: Vec<AuditEntry>,
+    /// The newest bulk recovery runs with their progress (shown above the outbox when any).
+    pub runs: Vec<(crate::domain::run::Run, crate::domain::run::RunProgress)>,
+    pub runs_cursor: usize,
+    /// `w`: j/k/p/C act on the runs list instead of the outbox.
+    pub runs_focus: bool,
 }
 
 impl ActivityState {
     pub fn selected(&self) -> Option<&OutboxEntry> {
         self.list.selected_row()
+    }
+
+    pub fn selected_run(&self) -> Option<&crate::domain::run::Run> {
+        self.runs.get(self.runs_cursor).map(|(run, _)| run)
     }
 }

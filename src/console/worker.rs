@@ -93,6 +93,7 @@ fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
             cmd,
             StoreCmd::Enqueue { .. }
                 | StoreCmd::EnqueueEdited { .. }
+                | StoreCmd::SetRunState { .. }
                 | StoreCmd::EnqueueMany { .. }
                 | StoreCmd::CreateRun { .. }
                 | StoreCmd::LoadDeadLetterDetail { .. }
@@ -136,6 +137,11 @@ fn describe(cmd: &StoreCmd) -> String {
         ),
         StoreCmd::LoadActivity { .. } => "loading activity".into(),
         StoreCmd::LoadOpenActions { .. } => "loading pending actions".into(),
+        StoreCmd::SetRunState { id, state, .. } => format!(
+            "setting run {} {}",
+            crate::domain::sanitize::line(id),
+            state.as_str()
+        ),
         StoreCmd::LoadForEdit { id, .. } => format!(
             "reading dead letter {} to edit",
             crate::domain::sanitize::line(id)
@@ -403,6 +409,7 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
                 limit: PAGE_LIMIT,
             };
             Msg::Activity {
+                runs: recent_runs(store)?,
                 seq,
                 outbox: store.page_outbox_keyset(&query)?,
                 request,
@@ -432,6 +439,21 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
         }
         StoreCmd::EnqueueEdited { action, detail, at } => {
             Msg::ActionEnqueued(Box::new(store.enqueue_edited_replay(&action, &detail, at)?))
+        }
+        StoreCmd::SetRunState {
+            id,
+            state,
+            operator,
+            at,
+        } => {
+            let reason = match state {
+                crate::domain::run::RunState::Paused => Some("paused by the operator"),
+                crate::domain::run::RunState::Cancelled => Some("cancelled by the operator"),
+                crate::domain::run::RunState::Running => Some("resumed"),
+                crate::domain::run::RunState::Done => None,
+            };
+            let changed = store.set_run_state(&id, state, reason, &operator, at)?;
+            Msg::RunStateSet { id, state, changed }
         }
         StoreCmd::LoadForEdit { upstream, id } => {
             Msg::EditLoaded(store.dead_letter(&upstream, &id)?.map(Box::new))
@@ -481,4 +503,22 @@ fn read_contract(path: &Path) -> Result<serde_json::Value, String> {
         .map_err(|e| format!("contract {}: cannot read it: {e}", path.display()))?;
     serde_json::from_str(&text)
         .map_err(|e| format!("contract {}: not valid JSON: {e}", path.display()))
+}
+
+/// Runs shown in Activity: the newest few, each with its progress.
+const RECENT_RUNS: usize = 20;
+
+fn recent_runs(
+    store: &Store,
+) -> Result<Vec<(crate::domain::run::Run, crate::domain::run::RunProgress)>, crate::store::StoreError>
+{
+    let mut runs = store.runs()?;
+    runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    runs.truncate(RECENT_RUNS);
+    runs.into_iter()
+        .map(|run| {
+            let progress = store.run_progress(&run.id, None)?;
+            Ok((run, progress))
+        })
+        .collect()
 }

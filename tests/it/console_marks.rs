@@ -367,6 +367,7 @@ fn replay_and_discard_on_marks_plan_first_and_the_run_reports_in_the_status_line
         stages: 3,
         finished: false,
         error: None,
+        speed: None,
     };
     update(&mut app, Msg::RunProgress(Box::new(gauge.clone())));
     assert_eq!(

@@ -666,6 +666,7 @@ fn a_driven_run_stays_in_the_status_line() {
         stages: 3,
         finished: false,
         error: None,
+        speed: None,
     });
     let screen = draw(&app, 80, 24).backend().to_string();
     assert!(

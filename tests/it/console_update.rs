@@ -970,6 +970,7 @@ fn activity_pages_through_every_action_and_filters_in_the_store() {
     update(
         &mut app,
         Msg::Activity {
+            runs: Vec::new(),
             seq,
             request,
             outbox: page,

@@ -15,6 +15,7 @@ mod console_marks;
 mod console_marks_store;
 mod console_navigation;
 mod console_run_driver;
+mod console_runs_list;
 mod console_snapshots;
 mod console_terminal;
 mod console_truth;

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 use super::safe;
 use crate::console::app::App;
+use crate::domain::run::RunState;
 use crate::domain::{OutboxEntry, OutboxState};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -18,8 +19,27 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     } else {
         0
     };
-    let [top, bottom] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(audit_height)]).areas(area);
+    let runs_height = if activity.runs.is_empty() || area.height < 12 {
+        0
+    } else {
+        u16::try_from(
+            activity
+                .runs
+                .len()
+                .min(if area.height >= 30 { 6 } else { 3 }),
+        )
+        .unwrap_or(3)
+            + 2
+    };
+    let [runs_area, top, bottom] = Layout::vertical([
+        Constraint::Length(runs_height),
+        Constraint::Min(1),
+        Constraint::Length(audit_height),
+    ])
+    .areas(area);
+    if runs_height > 0 {
+        render_runs(frame, runs_area, app);
+    }
     let list = &activity.list;
     let visible = list.visible();
     let block = Block::default()
@@ -117,4 +137,111 @@ fn answer(e: &OutboxEntry) -> String {
         (None, None, OutboxState::Pending) => "waiting to be sent".into(),
         (None, None, _) => String::new(),
     }
+}
+
+/// The newest runs: state, stage, counts, and (for the run this console drives) rate and ETA.
+fn render_runs(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = &app.theme;
+    let activity = &app.activity;
+    let focus = activity.runs_focus;
+    let hint = if focus {
+        " · p pause/resume · C cancel · w outbox "
+    } else {
+        " · w select "
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(vec![
+            Span::styled(format!(" Runs ({}) ", activity.runs.len()), t.title()),
+            Span::styled(hint, t.dim()),
+        ]));
+    let wide = area.width >= 120;
+    let (window, selected) =
+        super::table_window(activity.runs_cursor, activity.runs.len(), area.height, 2);
+    let rows = activity.runs[window].iter().map(|(run, p)| {
+        let state_style = match run.state {
+            RunState::Running => t.accent(),
+            RunState::Paused => t.warning(),
+            RunState::Done if p.failed == 0 => t.ok(),
+            RunState::Done | RunState::Cancelled => t.critical(),
+        };
+        let stage = p.stage.map_or("-".to_string(), |s| {
+            format!("{}/{}", s + 1, run.stages.len())
+        });
+        let speed = app
+            .run
+            .as_ref()
+            .filter(|g| g.id == run.id && !g.finished)
+            .and_then(|g| g.speed_text())
+            .unwrap_or_default();
+        let state = Cell::from(Span::styled(run.state.as_str(), state_style));
+        if wide {
+            Row::new(vec![
+                Cell::from(safe(&run.id)),
+                Cell::from(run.kind.as_str()),
+                state,
+                Cell::from(stage),
+                Cell::from(format!(
+                    "{} sent · {} failed · {} skipped · {} left",
+                    p.sent,
+                    p.failed,
+                    p.skipped,
+                    p.remaining()
+                )),
+                Cell::from(speed),
+                Cell::from(safe(&run.selection)),
+            ])
+        } else {
+            Row::new(vec![
+                Cell::from(safe(&run.id)),
+                state,
+                Cell::from(stage),
+                Cell::from(format!("{}/{} · {} failed", p.sent, p.total, p.failed)),
+                Cell::from(speed),
+            ])
+        }
+    });
+    let (header, widths): (&[&str], Vec<Constraint>) = if wide {
+        (
+            &[
+                "run",
+                "kind",
+                "state",
+                "stage",
+                "progress",
+                "rate",
+                "selection",
+            ],
+            vec![
+                Constraint::Length(16),
+                Constraint::Length(7),
+                Constraint::Length(9),
+                Constraint::Length(5),
+                Constraint::Length(44),
+                Constraint::Length(24),
+                Constraint::Fill(1),
+            ],
+        )
+    } else {
+        (
+            &["run", "state", "stage", "progress", "rate"],
+            vec![
+                Constraint::Length(16),
+                Constraint::Length(9),
+                Constraint::Length(5),
+                Constraint::Fill(1),
+                Constraint::Length(20),
+            ],
+        )
+    };
+    let mut table = Table::new(rows, widths)
+        .header(Row::new(header.to_vec()).style(t.title()))
+        .block(block);
+    if focus {
+        table = table
+            .row_highlight_style(t.selected())
+            .highlight_symbol("▶ ");
+    }
+    let mut state = TableState::default().with_selected(focus.then_some(selected));
+    frame.render_stateful_widget(table, area, &mut state);
 }

@@ -116,6 +116,30 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             force,
             scroll,
         } => edited_lines(app, area, review, *force, *scroll),
+        Dialog::ConfirmRunCancel {
+            id,
+            kind,
+            selection,
+            left,
+        } => (
+            format!(" Cancel run {}? ", fit(&safe(id), 40)),
+            vec![
+                Line::from(vec![
+                    Span::styled("run          ", t.dim()),
+                    Span::raw(format!(
+                        "{} of {}",
+                        kind.as_str(),
+                        fit(&safe(selection), SUMMARY_WIDTH - 10)
+                    )),
+                ]),
+                Line::from(vec![
+                    Span::styled("left         ", t.dim()),
+                    Span::raw(format!("{left} not answered yet")),
+                ]),
+                Line::default(),
+                Line::raw("Letters not yet sent are skipped; those already in the outbox go on."),
+            ],
+        ),
         Dialog::ConfirmQuit { pending } => (
             " Quit with actions pending? ".to_string(),
             vec![

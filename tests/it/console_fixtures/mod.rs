@@ -631,6 +631,7 @@ pub fn loaded_app() -> App {
     update(
         &mut app,
         Msg::Activity {
+            runs: Vec::new(),
             seq,
             request,
             outbox: outbox(),
