@@ -18,7 +18,7 @@ use tmux::{Tmux, alive, children_named};
 const BIN: &str = env!("CARGO_BIN_EXE_triage");
 const UI: &str = "1 Connectors  2 Incidents";
 
-fn free_addr() -> String {
+pub(crate) fn free_addr() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").to_string()
 }
@@ -40,12 +40,21 @@ pub(crate) fn start_console_with(
     home: &std::path::Path,
     env_extra: &[String],
 ) -> (Tmux, u32) {
+    start_console_at(name, home, env_extra, &free_addr())
+}
+
+/// [`start_console_with`] with the demo upstream listening on `addr` (for its `/demo/…` routes).
+pub(crate) fn start_console_at(
+    name: &str,
+    home: &std::path::Path,
+    env_extra: &[String],
+    addr: &str,
+) -> (Tmux, u32) {
     let tmux = Tmux::new(name);
     let script = format!(
         "cd {home}; {BIN} --operator e2e-op demo --listen {addr}; echo $? > {home}/exit.txt; \
          stty -a > {home}/stty.txt; echo CONSOLE-EXITED; sleep 120",
         home = home.display(),
-        addr = free_addr(),
     );
     let env = |key: &str, dir: &str| format!("{key}={}", home.join(dir).display());
     let mut args: Vec<String> = [

@@ -24,6 +24,7 @@ mod console_worker;
 mod demo_api;
 mod e2e_all_upstreams;
 mod e2e_edit;
+mod e2e_marks;
 mod e2e_quit;
 mod e2e_signals;
 mod e2e_tmux;
