@@ -64,10 +64,51 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         return Vec::new();
     }
     let action = incident_action_for(kind, incident, &app.operator);
+    if app.keymap.confirms(key_action(kind)) {
+        let what = match kind {
+            ActionKind::Escalate => "Takes its chain's next step now: the next level is paged.",
+            ActionKind::Resolve => "Resolves it upstream; it leaves the open list.",
+            ActionKind::Unack => "It is open again and its ack clock and escalation resume.",
+            _ => "Sends it to the upstream.",
+        };
+        let verb = match kind {
+            ActionKind::Escalate => "Escalate",
+            ActionKind::Resolve => "Resolve",
+            ActionKind::Unack => "Un-ack",
+            _ => "Ack",
+        };
+        app.dialog = Some(Dialog::ConfirmAction {
+            title: format!("{verb} {id}?"),
+            subject: vec![
+                (
+                    "incident".into(),
+                    format!("{} ({})", id, sanitize::line(&incident.upstream)),
+                ),
+                ("title".into(), sanitize::line(&incident.title)),
+                ("connector".into(), sanitize::line(&incident.connector)),
+            ],
+            what: what.into(),
+            action: Box::new(action),
+        });
+        return Vec::new();
+    }
     vec![Cmd::store(StoreCmd::Enqueue {
         action,
         at: app.now,
     })]
+}
+
+/// The key action of an action kind (for the keymap's `confirm`).
+fn key_action(kind: ActionKind) -> KeyAction {
+    match kind {
+        ActionKind::Ack => KeyAction::Ack,
+        ActionKind::Unack => KeyAction::Unack,
+        ActionKind::Escalate => KeyAction::Escalate,
+        ActionKind::Resolve => KeyAction::Resolve,
+        ActionKind::Replay => KeyAction::Replay,
+        ActionKind::Discard => KeyAction::Discard,
+        _ => KeyAction::Retry,
+    }
 }
 
 /// Why `kind` does not apply to `incident` as it stands (None: it does).
@@ -262,6 +303,29 @@ fn retry(app: &mut App) -> Vec<Cmd> {
         Some(entry) if entry.state == OutboxState::Failed => {
             let mut action = entry.action.clone();
             action.operator = app.operator.clone();
+            if app.keymap.confirms(KeyAction::Retry) {
+                app.dialog = Some(Dialog::ConfirmAction {
+                    title: format!("Retry {}?", action.kind.as_str()),
+                    subject: vec![
+                        (
+                            "action".into(),
+                            format!(
+                                "{} of {}:{}",
+                                action.kind.as_str(),
+                                sanitize::line(&action.upstream),
+                                sanitize::line(&action.target)
+                            ),
+                        ),
+                        (
+                            "failed".into(),
+                            sanitize::line(entry.last_error.as_deref().unwrap_or("")),
+                        ),
+                    ],
+                    what: "Sends it again, as a new action with its own idempotency key.".into(),
+                    action: Box::new(action),
+                });
+                return Vec::new();
+            }
             vec![Cmd::store(StoreCmd::Enqueue {
                 action,
                 at: app.now,
@@ -339,6 +403,10 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
             vec![Cmd::Quit]
         }
         Dialog::ConfirmRunCancel { id, .. } => super::runs_list::confirm_cancel(app, id),
+        Dialog::ConfirmAction { action, .. } => vec![Cmd::store(StoreCmd::Enqueue {
+            action: *action,
+            at: app.now,
+        })],
         // Answered by `edit::on_dialog_key` above.
         Dialog::ConfirmEdited { .. } => Vec::new(),
         Dialog::ConfirmDeadLetter {

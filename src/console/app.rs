@@ -104,6 +104,15 @@ pub enum Dialog {
     ConfirmRun { plan: super::runs::FrozenPlan },
     /// Quit while actions are still pending.
     ConfirmQuit { pending: u64 },
+    /// One action that pages, closes or resends (escalate, resolve, un-ack, retry): what it acts
+    /// on as (label, value) lines, and what will happen.
+    ConfirmAction {
+        /// "Escalate inc_…?", "Retry ack of …?".
+        title: String,
+        action: Box<crate::domain::Action>,
+        subject: Vec<(String, String)>,
+        what: String,
+    },
     /// Cancel a run (Activity's runs list, `C`).
     ConfirmRunCancel {
         id: String,
@@ -179,6 +188,9 @@ pub struct App {
     /// `Some(scroll)` while the help overlay is open.
     pub help: Option<u16>,
     pub filter_input: Option<FilterInput>,
+    /// `:` command prompt, and this session's command history (oldest first).
+    pub command_input: Option<super::command::CommandInput>,
+    pub command_history: Vec<String>,
     pub status: Option<StatusLine>,
     /// Terminal size (rows matter for paging).
     pub size: (u16, u16),
@@ -223,6 +235,8 @@ impl App {
             dialog: None,
             help: None,
             filter_input: None,
+            command_input: None,
+            command_history: Vec::new(),
             status: None,
             size: (80, 24),
             dirty: true,

@@ -152,6 +152,41 @@ pub async fn run_app(
                         }
                         app.dirty = true;
                     }
+                    Cmd::Yank { what, bytes } => {
+                        let term = std::env::var("TERM").ok();
+                        if !super::yank::terminal_takes_osc52(term.as_deref()) {
+                            app.set_status(
+                                super::app::StatusLevel::Warning,
+                                format!(
+                                    "this terminal (TERM={}) does not take OSC 52: nothing copied",
+                                    term.as_deref().unwrap_or("unset")
+                                ),
+                            );
+                        } else if bytes.len() > super::yank::MAX_YANK_BYTES {
+                            app.set_status(
+                                super::app::StatusLevel::Warning,
+                                format!(
+                                    "{what} is {} KB: more than terminals take by OSC 52 ({} KB); nothing copied",
+                                    bytes.len() / 1024,
+                                    super::yank::MAX_YANK_BYTES / 1024
+                                ),
+                            );
+                        } else {
+                            use std::io::Write;
+                            let sequence = super::yank::osc52(&bytes);
+                            let written = terminal
+                                .backend_mut()
+                                .write_all(sequence.as_bytes())
+                                .and_then(|()| terminal.backend_mut().flush());
+                            match written {
+                                Ok(()) => app.set_status(
+                                    super::app::StatusLevel::Success,
+                                    format!("copied {what} to the clipboard ({} bytes)", bytes.len()),
+                                ),
+                                Err(e) => break 'events Err(ConsoleError::Terminal(e)),
+                            }
+                        }
+                    }
                     Cmd::Quit => {}
                 }
             }

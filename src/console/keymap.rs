@@ -47,6 +47,9 @@ pub enum KeyAction {
     MarkAll,
     ClearMarks,
     Filter,
+    Command,
+    YankId,
+    YankPayload,
     OpenRunbook,
     Quit,
     ForceQuit,
@@ -104,6 +107,9 @@ impl KeyAction {
             Self::MarkAll => "mark all",
             Self::ClearMarks => "unmark",
             Self::Filter => "filter",
+            Self::Command => "command",
+            Self::YankId => "copy id",
+            Self::YankPayload => "copy payload",
             Self::OpenRunbook => "runbook",
             Self::Quit => "quit",
             Self::ForceQuit => "quit now",
@@ -135,6 +141,8 @@ impl KeyAction {
 pub struct Binding {
     pub action: KeyAction,
     pub description: String,
+    /// `confirm = true|false` in the keymap (None: the action's default).
+    pub confirm: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +158,9 @@ struct BindingSpec {
     action: KeyAction,
     #[serde(default)]
     description: Option<String>,
+    /// Ask before acting (escalate, resolve, un-ack and retry do by default).
+    #[serde(default)]
+    confirm: Option<bool>,
 }
 
 /// A keymap file could not be used; says which file and what to fix.
@@ -226,6 +237,7 @@ impl Keymap {
                 Binding {
                     action: spec.action,
                     description,
+                    confirm: spec.confirm,
                 },
             );
         }
@@ -238,6 +250,26 @@ impl Keymap {
             .find(|b| b.action == action)
             .map(|b| b.description.clone())
             .unwrap_or_else(|| action.label().into())
+    }
+
+    /// Whether `action` asks before it acts: what a binding of it says (`confirm = false` on
+    /// any of its keys turns the question off), else its default — escalate pages, resolve
+    /// closes, un-ack restarts the clock and retry sends again, so those ask.
+    pub fn confirms(&self, action: KeyAction) -> bool {
+        let said: Vec<bool> = self
+            .bindings
+            .values()
+            .filter(|b| b.action == action)
+            .filter_map(|b| b.confirm)
+            .collect();
+        if said.is_empty() {
+            matches!(
+                action,
+                KeyAction::Escalate | KeyAction::Resolve | KeyAction::Unack | KeyAction::Retry
+            )
+        } else {
+            said.iter().all(|c| *c)
+        }
     }
 
     pub fn action(&self, key: &Key) -> Option<KeyAction> {

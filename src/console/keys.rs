@@ -13,6 +13,9 @@ pub fn on_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     if app.filter_input.is_some() {
         return on_filter_key(app, key);
     }
+    if app.command_input.is_some() {
+        return super::command::on_key(app, key);
+    }
     let action = app.keymap.action(key);
     if action == Some(KeyAction::ForceQuit) {
         app.should_quit = true;
@@ -52,7 +55,7 @@ pub fn on_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     on_action(app, action)
 }
 
-fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
+pub(super) fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
     match action {
         KeyAction::Quit => {
             if app.pending_actions > 0 {
@@ -113,6 +116,12 @@ fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
         | KeyAction::Discard
         | KeyAction::Retry => actions::mutate(app, action),
         KeyAction::EditReplay => super::edit::start(app),
+        KeyAction::YankId => super::yank::id(app),
+        KeyAction::YankPayload => super::yank::payload(app),
+        KeyAction::Command => {
+            super::command::open(app);
+            Vec::new()
+        }
         KeyAction::RunsFocus => super::runs_list::toggle_focus(app),
         KeyAction::PauseRun => super::runs_list::pause_or_resume(app),
         KeyAction::CancelRun => super::runs_list::cancel(app),

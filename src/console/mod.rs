@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod app;
 pub mod bulk;
+pub mod command;
 pub mod detail;
 pub mod edit;
 pub mod escalation_text;
@@ -29,6 +30,7 @@ pub mod view_state;
 pub mod views;
 pub mod worker;
 pub mod worker_bulk;
+pub mod yank;
 
 use std::path::PathBuf;
 

@@ -99,6 +99,8 @@ pub enum Msg {
         state: crate::domain::run::RunState,
         changed: bool,
     },
+    /// `Y`: the letter whose payload is copied (None: it is gone).
+    YankLoaded(Option<Box<crate::domain::DeadLetter>>),
     /// `E`: the letter to edit, read from the store (None: it is gone).
     EditLoaded(Option<Box<crate::domain::DeadLetter>>),
     /// What the editor left, reviewed (or why nothing is to be sent).
@@ -210,6 +212,11 @@ pub enum StoreCmd {
         operator: String,
         at: Timestamp,
     },
+    /// `Y` on a list row: read the letter whose payload is copied.
+    LoadForYank {
+        upstream: String,
+        id: String,
+    },
     /// `E`: read the letter whose payload is to be edited.
     LoadForEdit {
         upstream: String,
@@ -270,6 +277,11 @@ pub enum Cmd {
     },
     /// Restore the terminal and stop the process (Ctrl-Z); redraw on resume.
     Suspend,
+    /// Put `bytes` on the clipboard by OSC 52 (`what` names it in the status line).
+    Yank {
+        what: String,
+        bytes: Vec<u8>,
+    },
     /// Give the terminal to `$EDITOR` on this letter's payload (`E`), then review what it saved.
     EditPayload {
         letter: Box<crate::domain::DeadLetter>,

@@ -142,6 +142,10 @@ fn describe(cmd: &StoreCmd) -> String {
             crate::domain::sanitize::line(id),
             state.as_str()
         ),
+        StoreCmd::LoadForYank { id, .. } => format!(
+            "reading dead letter {} to copy its payload",
+            crate::domain::sanitize::line(id)
+        ),
         StoreCmd::LoadForEdit { id, .. } => format!(
             "reading dead letter {} to edit",
             crate::domain::sanitize::line(id)
@@ -454,6 +458,9 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             };
             let changed = store.set_run_state(&id, state, reason, &operator, at)?;
             Msg::RunStateSet { id, state, changed }
+        }
+        StoreCmd::LoadForYank { upstream, id } => {
+            Msg::YankLoaded(store.dead_letter(&upstream, &id)?.map(Box::new))
         }
         StoreCmd::LoadForEdit { upstream, id } => {
             Msg::EditLoaded(store.dead_letter(&upstream, &id)?.map(Box::new))

@@ -357,13 +357,13 @@ fn ack_escalate_resolve_enqueue_actions_as_the_operator() {
         (ack.kind, ack.target.as_str(), ack.operator.as_str()),
         (ActionKind::Ack, "inc-101", OPERATOR)
     );
-    let cmds = key(&mut app, "e");
+    let cmds = confirmed(&mut app, "e");
     let escalate = enqueued(&cmds).expect("escalate enqueued");
     assert_eq!(
         (escalate.kind, escalate.level),
         (ActionKind::Escalate, Some(1))
     );
-    let cmds = key(&mut app, "x");
+    let cmds = confirmed(&mut app, "x");
     assert_eq!(enqueued(&cmds).unwrap().kind, ActionKind::Resolve);
     // Acking an already acknowledged incident is refused with the reason.
     key(&mut app, "g");
@@ -404,7 +404,7 @@ fn unack_enqueues_on_an_acknowledged_incident_and_explains_on_an_open_one() {
         key(&mut app, "j");
     }
     let id = app.incidents.selected_row().unwrap().incident.id.clone();
-    let cmds = key(&mut app, "A");
+    let cmds = confirmed(&mut app, "A");
     let unack = enqueued(&cmds).expect("unack enqueued");
     assert_eq!(
         (unack.kind, unack.target.as_str(), unack.operator.as_str()),
@@ -521,7 +521,7 @@ fn retry_reenqueues_a_failed_action_only() {
         "pending one is not retried"
     );
     key(&mut app, "j");
-    let cmds = key(&mut app, "R");
+    let cmds = confirmed(&mut app, "R");
     let retried = enqueued(&cmds).expect("failed action retried");
     assert_eq!(
         (retried.kind, retried.target.as_str()),
@@ -688,7 +688,7 @@ fn enter_on_an_incident_opens_its_detail_from_the_store_and_esc_goes_back() {
     );
 
     // Escalate from the detail: the detail's incident, one level up.
-    let cmds = key(&mut app, "e");
+    let cmds = confirmed(&mut app, "e");
     let escalate = enqueued(&cmds).expect("escalate enqueued");
     assert_eq!(
         (escalate.target.as_str(), escalate.level),
@@ -720,7 +720,7 @@ fn enter_on_an_incident_opens_its_detail_from_the_store_and_esc_goes_back() {
 fn escalate_asks_for_the_level_above_the_one_reached() {
     let mut app = on(View::Incidents);
     app.incident_detail = Some(incident_detail()); // already at level 1
-    let cmds = key(&mut app, "e");
+    let cmds = confirmed(&mut app, "e");
     let escalate = enqueued(&cmds).expect("escalate enqueued");
     assert_eq!(
         (escalate.kind, escalate.target.as_str(), escalate.level),
@@ -1163,4 +1163,40 @@ fn header_and_origin_terms_keep_loaded_rows_until_the_store_answers() {
         " connector:hubspot-form-to-salesforce",
     ));
     assert_eq!(app.dead_letters.list.visible().len(), 2);
+}
+
+/// Presses `name`, which must ask first (escalate, resolve, un-ack, retry), and confirms with `y`.
+fn confirmed(app: &mut triage::console::App, name: &str) -> Vec<triage::console::Cmd> {
+    assert!(
+        key(app, name).is_empty(),
+        "{name} acts only after the question"
+    );
+    assert!(
+        matches!(
+            app.dialog,
+            Some(triage::console::app::Dialog::ConfirmAction { .. })
+        ),
+        "{name} asks first: {:?}",
+        app.dialog
+    );
+    key(app, "y")
+}
+
+#[test]
+fn escalate_resolve_unack_and_retry_ask_first_unless_the_keymap_says_not() {
+    let mut app = on(View::Incidents);
+    assert!(key(&mut app, "e").is_empty());
+    let text = draw(&app, 80, 24).backend().to_string();
+    assert!(text.contains("Escalate inc-101?"), "{text}");
+    assert!(text.contains("next level is paged"), "{text}");
+    assert!(key(&mut app, "n").is_empty(), "n cancels");
+    assert!(app.dialog.is_none());
+    // Ack does not ask; a keymap can turn the question off for escalate.
+    assert!(enqueued(&key(&mut app, "a")).is_some());
+    app.keymap = triage::console::Keymap::with_overrides(
+        "[keys]\n\"e\" = { action = \"escalate\", confirm = false }\n",
+        "test keymap",
+    )
+    .unwrap();
+    assert!(enqueued(&key(&mut app, "e")).is_some(), "no question now");
 }

@@ -83,7 +83,25 @@ fn filter_scope(app: &App) -> &'static str {
 
 pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
-    let line = if let Some(input) = &app.filter_input {
+    let line = if let Some(input) = &app.command_input {
+        let word = input.text.split(' ').next().unwrap_or("");
+        let hint = if input.text.contains(' ') {
+            "  Enter run · Esc leave".to_string()
+        } else {
+            let found = crate::console::command::candidates(word);
+            if found.is_empty() {
+                "  no such command".to_string()
+            } else {
+                format!("  {}  · Tab completes · ↑↓ history", found.join(" "))
+            }
+        };
+        Line::from(vec![
+            Span::styled(":", t.key()),
+            Span::raw(safe(&input.text)),
+            Span::styled("▏", t.key()),
+            Span::styled(hint, t.dim()),
+        ])
+    } else if let Some(input) = &app.filter_input {
         let mut spans = vec![
             Span::styled("/", t.key()),
             Span::raw(safe(&input.text)),

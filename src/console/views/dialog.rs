@@ -116,6 +116,25 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             force,
             scroll,
         } => edited_lines(app, area, review, *force, *scroll),
+        Dialog::ConfirmAction {
+            title,
+            subject,
+            what,
+            ..
+        } => {
+            let mut lines: Vec<Line<'static>> = subject
+                .iter()
+                .map(|(label, value)| {
+                    Line::from(vec![
+                        Span::styled(format!("{label:<13}"), t.dim()),
+                        Span::raw(fit(value, SUMMARY_WIDTH)),
+                    ])
+                })
+                .collect();
+            lines.push(Line::default());
+            lines.push(Line::raw(what.clone()));
+            (format!(" {} ", fit(&safe(title), 60)), lines)
+        }
         Dialog::ConfirmRunCancel {
             id,
             kind,
