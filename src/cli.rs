@@ -55,6 +55,18 @@ A bad query exits 2 and shows where it went wrong.";
 pub enum Command {
     /// Run the embedded demo upstream; with no flags, open the console on it with a temporary store.
     Demo(DemoArgs),
+    /// Print a shell completion script: `triage completions bash > /etc/bash_completion.d/triage`,
+    /// zsh: `triage completions zsh > "${fpath[1]}/_triage"`, fish: `> ~/.config/fish/completions/triage.fish`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout — `triage man | man -l -` — or, with --dir, write
+    /// triage.1 and one page per subcommand (triage-replay.1, …) there.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Poll every upstream into the store and send pending actions (until Ctrl-C, or once).
     Sync {
         /// One poll of every upstream and one pass over the outbox, then exit.

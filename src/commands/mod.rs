@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod list;
 pub mod list_more;
 pub mod log_file;
+pub mod manual;
 pub mod output;
 pub mod progress;
 pub mod routes;
@@ -144,6 +145,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 async fn dispatch(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Some(Command::Demo(args)) => demo::run(cli, args).await,
+        // Need no config: they describe the command line itself.
+        Some(Command::Completions { shell }) => manual::completions(*shell),
+        Some(Command::Man { dir }) => manual::man(dir.as_deref()),
         None => {
             let ctx = Context::load(cli)?;
             console::run(ctx, None).await

@@ -6,6 +6,7 @@ mod support;
 
 mod alertmanager;
 mod cli;
+mod cli_manual;
 mod cli_truth;
 mod cli_where;
 mod config;
