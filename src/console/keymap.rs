@@ -121,8 +121,15 @@ impl KeyAction {
     /// Whether the footer of `view` lists this action (the most useful keys there).
     pub fn in_footer(self, view: View) -> bool {
         match self {
-            Self::Ack | Self::Escalate | Self::Resolve => view == View::Incidents,
-            Self::Replay | Self::EditReplay | Self::Discard => view == View::DeadLetters,
+            Self::Ack | Self::Unack | Self::Escalate | Self::Resolve => view == View::Incidents,
+            Self::Replay | Self::EditReplay | Self::Discard | Self::YankPayload => {
+                view == View::DeadLetters
+            }
+            Self::Mark | Self::MarkAll | Self::ClearMarks => {
+                matches!(view, View::Incidents | View::DeadLetters)
+            }
+            Self::YankId => view != View::Runbook,
+            Self::Command => true,
             // p and C are named in the runs list's title once it has the focus.
             Self::Retry | Self::RunsFocus => view == View::Activity,
             Self::Open => matches!(view, View::Connectors | View::DeadLetters | View::Incidents),

@@ -147,16 +147,48 @@ pub fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let mut entries = app.keymap.footer(app.view);
     // Help and quit last, the view's own keys first.
     entries.sort_by_key(|(_, label)| matches!(*label, "help" | "quit"));
-    for (key, label) in entries {
-        if app.read_only
+    entries.retain(|(_, label)| {
+        !(app.read_only
             && matches!(
-                label,
-                "ack" | "un-ack" | "escalate" | "resolve" | "replay" | "discard" | "retry"
-            )
-        {
-            continue;
+                *label,
+                "ack"
+                    | "un-ack"
+                    | "escalate"
+                    | "resolve"
+                    | "replay"
+                    | "edit"
+                    | "discard"
+                    | "retry"
+                    | "pause/resume"
+                    | "cancel run"
+            ))
+    });
+    // Every key of the view while they fit; else as many as fit, then "…" before help and
+    // quit (which always show: `?` lists the rest).
+    let width = |(key, label): &(String, &str)| key.chars().count() + label.chars().count() + 3;
+    let tail: usize = entries
+        .iter()
+        .filter(|(_, l)| matches!(*l, "help" | "quit"))
+        .map(width)
+        .sum();
+    let total: usize = entries.iter().map(width).sum();
+    let room = usize::from(area.width);
+    let mut used = 0;
+    let mut cut = false;
+    for entry in &entries {
+        let (key, label) = entry;
+        let is_tail = matches!(*label, "help" | "quit");
+        if !is_tail && total > room {
+            if used + width(entry) + tail + 3 > room {
+                if !cut {
+                    spans.push(Span::styled("…  ", t.dim()));
+                    cut = true;
+                }
+                continue;
+            }
+            used += width(entry);
         }
-        spans.push(Span::styled(safe(&key), t.key()));
+        spans.push(Span::styled(safe(key), t.key()));
         spans.push(Span::raw(format!(" {label}  ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
-use super::{safe, sparkline};
+use super::safe;
 use crate::console::app::App;
 use crate::console::theme::Theme;
 use crate::domain::ConnectorStatus;
@@ -82,7 +82,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Cell::from(row.counts.open_incidents.to_string())
         };
         let spark = Cell::from(Span::styled(
-            sparkline(&row.dlq_history, spark_width),
+            super::sparkline_with_peak(&row.dlq_history, spark_width),
             t.warning(),
         ));
         if wide {

@@ -42,6 +42,13 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
         t.dim(),
     ));
     lines.push(Line::default());
+    lines.push(Line::styled("What the signs mean:", t.title()));
+    lines.extend(
+        LEGEND
+            .iter()
+            .map(|line| Line::styled(format!("  {line}"), t.dim())),
+    );
+    lines.push(Line::default());
     lines.push(Line::styled(
         "The / filter of Incidents and Dead letters (and --where):",
         t.title(),
@@ -63,3 +70,15 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
         popup,
     );
 }
+
+/// The glyphs and short cells of the lists, explained.
+pub const LEGEND: &[&str] = &[
+    "L1      the escalation level reached in this ack cycle (L0: the owner only)",
+    "L0!     a further level is due and not taken yet (`triage watch` takes it)",
+    "L2 7m   the next level and when it is due;  L2 due: due now",
+    "ack exp 17m   the ack ends in 17 minutes, then the clock restarts;  ack expired: it has",
+    "3!      open incidents of a connector, ! when some are not acknowledged",
+    "▁▃█▅ 212  DLQ depth over the last hour, left to right; bars scaled to the hour's peak (212)",
+    "age     (dead letters) time since the letter last failed: 45s 7m 3h 2d",
+    "●       a marked row (space marks, * marks every match, u clears)",
+];

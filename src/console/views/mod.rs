@@ -104,6 +104,20 @@ pub fn clock(t: Timestamp) -> String {
 }
 
 /// DLQ depth as a text sparkline of at most `width` cells (newest at the right).
+/// A sparkline followed by its scale: the highest value shown ("▁▃█▅ 212"); bars are scaled to
+/// it, so the number says what a full bar means.
+pub fn sparkline_with_peak(points: &[u64], width: usize) -> String {
+    let Some(peak) = points.iter().copied().max() else {
+        return String::new();
+    };
+    let peak = peak.to_string();
+    let bars = width.saturating_sub(peak.len() + 1);
+    if bars < 3 {
+        return sparkline(points, width);
+    }
+    format!("{} {peak}", sparkline(points, bars))
+}
+
 pub fn sparkline(points: &[u64], width: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     if points.is_empty() || width == 0 {
