@@ -85,9 +85,12 @@ pub enum Command {
     },
     /// List connectors with queue stats (from the store).
     Connectors(ListArgs),
-    /// List incidents, most urgent first (from the store).
-    #[command(after_long_help = QUERY_HELP)]
+    /// List incidents, most urgent first (from the store); `incidents show ID` shows one whole,
+    /// with its route and notes.
+    #[command(after_long_help = QUERY_HELP, args_conflicts_with_subcommands = true)]
     Incidents {
+        #[command(subcommand)]
+        command: Option<IncidentsCommand>,
         #[command(flatten)]
         list: ListArgs,
         /// Include resolved incidents.
@@ -116,6 +119,14 @@ pub enum Command {
         /// Only dead letters the query selects (the console's `/` language, described by --help).
         #[arg(long = "where", value_name = "QUERY")]
         filter: Option<String>,
+    },
+    /// Add a note to an incident (kept as a history with author and time; audited).
+    Note {
+        /// Id, or `upstream:id` when ids collide across upstreams.
+        id: String,
+        /// The note; several words are joined with spaces.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
     },
     /// Acknowledge an incident.
     Ack(IncidentActionArgs),
@@ -354,4 +365,16 @@ pub struct IncidentActionArgs {
 /// `--to`: checked when the command line is read, kept as text in the action.
 fn parse_destination(text: &str) -> Result<String, String> {
     crate::domain::ReplayDestination::parse(text).map(|_| text.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// One incident whole: status, owner and route, ack, escalation level, labels, links, notes.
+    Show {
+        /// Id, or `upstream:id` when ids collide across upstreams.
+        id: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -165,7 +165,11 @@ async fn escalate(
 }
 
 /// Finds which upstream holds `id` (`upstream:id` picks explicitly).
-fn resolve_target(store: &Store, kind: ActionKind, id: &str) -> Result<(String, String)> {
+pub(crate) fn resolve_target(
+    store: &Store,
+    kind: ActionKind,
+    id: &str,
+) -> Result<(String, String)> {
     let what = if kind.targets_incident() {
         "incident"
     } else {

@@ -11,6 +11,7 @@ pub mod list;
 pub mod list_more;
 pub mod log_file;
 pub mod manual;
+pub mod notes;
 pub mod output;
 pub mod progress;
 pub mod routes;
@@ -163,6 +164,12 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 Command::Watch { tick, lease } => watch::run(&ctx, *tick, *lease).await,
                 Command::Connectors(list) => list::connectors(&ctx, list),
                 Command::Incidents {
+                    command: Some(crate::cli::IncidentsCommand::Show { id, json }),
+                    ..
+                } => notes::show_incident(&ctx, id, *json),
+                Command::Note { id, text } => notes::add(&ctx, id, &text.join(" ")),
+                Command::Incidents {
+                    command: None,
                     list,
                     all_statuses,
                     grep,

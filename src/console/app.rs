@@ -191,6 +191,8 @@ pub struct App {
     /// `:` command prompt, and this session's command history (oldest first).
     pub command_input: Option<super::command::CommandInput>,
     pub command_history: Vec<String>,
+    /// `n`: the note being written.
+    pub note_input: Option<super::note::NoteInput>,
     pub status: Option<StatusLine>,
     /// Terminal size (rows matter for paging).
     pub size: (u16, u16),
@@ -237,6 +239,7 @@ impl App {
             filter_input: None,
             command_input: None,
             command_history: Vec::new(),
+            note_input: None,
             status: None,
             size: (80, 24),
             dirty: true,

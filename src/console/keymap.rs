@@ -48,6 +48,7 @@ pub enum KeyAction {
     ClearMarks,
     Filter,
     Command,
+    Note,
     YankId,
     YankPayload,
     OpenRunbook,
@@ -108,6 +109,7 @@ impl KeyAction {
             Self::ClearMarks => "unmark",
             Self::Filter => "filter",
             Self::Command => "command",
+            Self::Note => "note",
             Self::YankId => "copy id",
             Self::YankPayload => "copy payload",
             Self::OpenRunbook => "runbook",
@@ -121,7 +123,9 @@ impl KeyAction {
     /// Whether the footer of `view` lists this action (the most useful keys there).
     pub fn in_footer(self, view: View) -> bool {
         match self {
-            Self::Ack | Self::Unack | Self::Escalate | Self::Resolve => view == View::Incidents,
+            Self::Ack | Self::Unack | Self::Escalate | Self::Resolve | Self::Note => {
+                view == View::Incidents
+            }
             Self::Replay | Self::EditReplay | Self::Discard | Self::YankPayload => {
                 view == View::DeadLetters
             }

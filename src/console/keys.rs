@@ -16,6 +16,9 @@ pub fn on_key(app: &mut App, key: &Key) -> Vec<Cmd> {
     if app.command_input.is_some() {
         return super::command::on_key(app, key);
     }
+    if app.note_input.is_some() {
+        return super::note::on_key(app, key);
+    }
     let action = app.keymap.action(key);
     if action == Some(KeyAction::ForceQuit) {
         app.should_quit = true;
@@ -116,6 +119,7 @@ pub(super) fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
         | KeyAction::Discard
         | KeyAction::Retry => actions::mutate(app, action),
         KeyAction::EditReplay => super::edit::start(app),
+        KeyAction::Note => super::note::open(app),
         KeyAction::YankId => super::yank::id(app),
         KeyAction::YankPayload => super::yank::payload(app),
         KeyAction::Command => {

@@ -18,6 +18,7 @@ pub mod keymap;
 pub mod keys;
 pub mod marks;
 pub mod msg;
+pub mod note;
 pub mod open;
 pub mod paging;
 pub mod runs;

@@ -99,6 +99,11 @@ pub enum Msg {
         state: crate::domain::run::RunState,
         changed: bool,
     },
+    /// A note was stored.
+    NoteAdded {
+        upstream: String,
+        id: String,
+    },
     /// `Y`: the letter whose payload is copied (None: it is gone).
     YankLoaded(Option<Box<crate::domain::DeadLetter>>),
     /// `E`: the letter to edit, read from the store (None: it is gone).
@@ -210,6 +215,14 @@ pub enum StoreCmd {
         id: String,
         state: crate::domain::run::RunState,
         operator: String,
+        at: Timestamp,
+    },
+    /// `n`: add a note to an incident (audited `note.added`).
+    AddNote {
+        upstream: String,
+        id: String,
+        operator: String,
+        text: String,
         at: Timestamp,
     },
     /// `Y` on a list row: read the letter whose payload is copied.

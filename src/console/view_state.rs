@@ -51,6 +51,8 @@ pub struct IncidentDetail {
     pub taken: Vec<(Timestamp, u32)>,
     /// The incident's detail text, sanitised, one entry per line.
     pub text: Vec<String>,
+    /// Operators' notes, oldest first (`n` adds one).
+    pub notes: Vec<crate::domain::note::IncidentNote>,
     /// True while shown from the list row, before the store answered.
     pub loading: bool,
     pub scroll: Scroll,
@@ -67,6 +69,7 @@ impl IncidentDetail {
             route,
             taken: Vec::new(),
             text,
+            notes: Vec::new(),
             loading: false,
             scroll: Scroll::default(),
         }
@@ -75,6 +78,12 @@ impl IncidentDetail {
     /// The same detail with the escalation levels taken per ack cycle.
     pub fn with_taken(mut self, taken: Vec<(Timestamp, u32)>) -> Self {
         self.taken = taken;
+        self
+    }
+
+    /// The same detail with its notes.
+    pub fn with_notes(mut self, notes: Vec<crate::domain::note::IncidentNote>) -> Self {
+        self.notes = notes;
         self
     }
 

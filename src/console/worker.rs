@@ -94,6 +94,7 @@ fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
             StoreCmd::Enqueue { .. }
                 | StoreCmd::EnqueueEdited { .. }
                 | StoreCmd::SetRunState { .. }
+                | StoreCmd::AddNote { .. }
                 | StoreCmd::EnqueueMany { .. }
                 | StoreCmd::CreateRun { .. }
                 | StoreCmd::LoadDeadLetterDetail { .. }
@@ -141,6 +142,10 @@ fn describe(cmd: &StoreCmd) -> String {
             "setting run {} {}",
             crate::domain::sanitize::line(id),
             state.as_str()
+        ),
+        StoreCmd::AddNote { id, .. } => format!(
+            "adding a note to {} (not saved)",
+            crate::domain::sanitize::line(id)
         ),
         StoreCmd::LoadForYank { id, .. } => format!(
             "reading dead letter {} to copy its payload",
@@ -384,8 +389,11 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             Some(incident) => {
                 let route = store.incident_route(&upstream, &id)?;
                 let taken = store.escalation_levels(&upstream, &id)?;
+                let notes = store.notes(&upstream, &id)?;
                 Msg::IncidentDetail(Box::new(
-                    IncidentDetail::new(incident, route).with_taken(taken),
+                    IncidentDetail::new(incident, route)
+                        .with_taken(taken)
+                        .with_notes(notes),
                 ))
             }
             None => Msg::StoreError {
@@ -458,6 +466,16 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             };
             let changed = store.set_run_state(&id, state, reason, &operator, at)?;
             Msg::RunStateSet { id, state, changed }
+        }
+        StoreCmd::AddNote {
+            upstream,
+            id,
+            operator,
+            text,
+            at,
+        } => {
+            store.add_note(&upstream, &id, &operator, &text, at)?;
+            Msg::NoteAdded { upstream, id }
         }
         StoreCmd::LoadForYank { upstream, id } => {
             Msg::YankLoaded(store.dead_letter(&upstream, &id)?.map(Box::new))

@@ -8,6 +8,7 @@ pub mod edit;
 pub mod escalation;
 pub mod incident;
 pub mod metrics;
+pub mod note;
 pub mod query;
 pub mod redact;
 pub mod route_pattern;

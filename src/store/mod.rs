@@ -25,6 +25,7 @@ mod incidents;
 mod locks;
 pub use locks::LockHolder;
 mod metrics;
+mod notes;
 mod open;
 mod outbox;
 pub use outbox::Recording;

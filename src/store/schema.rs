@@ -16,7 +16,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V4_WATCH_DUE,
     V5_LEASE_HOLDERS,
     V6_RUNS,
+    V7_NOTES,
 ];
+
+/// V7: notes on incidents (`store::notes`): a history with author and time, never overwritten.
+const V7_NOTES: &str = r#"
+CREATE TABLE incident_notes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    upstream   TEXT NOT NULL,
+    incident   TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    operator   TEXT NOT NULL,
+    text       TEXT NOT NULL
+);
+CREATE INDEX incident_notes_by_incident ON incident_notes (upstream, incident, seq);
+"#;
 
 /// The schema version this binary writes and understands.
 pub(crate) fn supported_version() -> u32 {

@@ -661,8 +661,9 @@ fn enter_on_an_incident_opens_its_detail_from_the_store_and_esc_goes_back() {
     assert!(!shown.loading);
     assert_eq!(shown.text, ["line one", "line two"]);
 
-    // j/k/PgDn/g scroll the detail, not the list (PgDn stops at the last row).
-    for (name, scroll) in [("j", 1), ("j", 2), ("k", 1), ("pgdn", 4), ("g", 0)] {
+    // j/k/PgDn/g scroll the detail, not the list (PgDn stops at the last row: the notes section
+    // ends it).
+    for (name, scroll) in [("j", 1), ("j", 2), ("k", 1), ("pgdn", 7), ("g", 0)] {
         key(&mut app, name);
         assert_eq!(
             app.incident_detail.as_ref().unwrap().scroll.offset,

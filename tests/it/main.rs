@@ -32,6 +32,7 @@ mod e2e_quit;
 mod e2e_signals;
 mod e2e_tmux;
 mod edit_replay;
+mod notes;
 mod outbox_takeover;
 mod permissions;
 mod query;

@@ -83,7 +83,14 @@ fn filter_scope(app: &App) -> &'static str {
 
 pub fn status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = &app.theme;
-    let line = if let Some(input) = &app.command_input {
+    let line = if let Some(input) = &app.note_input {
+        Line::from(vec![
+            Span::styled(format!("note on {}: ", safe(&input.id)), t.key()),
+            Span::raw(safe(&input.text)),
+            Span::styled("▏", t.key()),
+            Span::styled("  Enter saves · Esc drops", t.dim()),
+        ])
+    } else if let Some(input) = &app.command_input {
         let word = input.text.split(' ').next().unwrap_or("");
         let hint = if input.text.contains(' ') {
             "  Enter run · Esc leave".to_string()
@@ -179,7 +186,7 @@ pub fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
         let (key, label) = entry;
         let is_tail = matches!(*label, "help" | "quit");
         if !is_tail && total > room {
-            if used + width(entry) + tail + 3 > room {
+            if cut || used + width(entry) + tail + 3 > room {
                 if !cut {
                     spans.push(Span::styled("…  ", t.dim()));
                     cut = true;

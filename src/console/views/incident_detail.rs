@@ -106,6 +106,27 @@ pub(crate) fn lines(app: &App, detail: &IncidentDetail) -> Vec<Line<'static>> {
         out.push(Line::styled("(no detail text)", t.dim()));
     }
     out.extend(detail.text.iter().map(|l| Line::raw(l.clone())));
+    out.push(Line::default());
+    out.push(Line::styled(
+        format!("notes ({})", detail.notes.len()),
+        t.title(),
+    ));
+    if detail.notes.is_empty() {
+        out.push(Line::styled("(none yet: n adds one)", t.dim()));
+    }
+    for note in &detail.notes {
+        out.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "{} {} ",
+                    note.at.format("%m-%d %H:%M"),
+                    crate::domain::sanitize::line(&note.operator)
+                ),
+                t.dim(),
+            ),
+            Span::raw(crate::domain::sanitize::line(&note.text)),
+        ]));
+    }
     out
 }
 
