@@ -21,6 +21,14 @@ pub fn editor_command() -> String {
         .unwrap_or_else(|| "vi".to_string())
 }
 
+/// The pager command line: `$PAGER`, else `less`.
+pub fn pager_command() -> String {
+    std::env::var("PAGER")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "less".to_string())
+}
+
 /// A payload written out for editing; the directory goes away on drop.
 pub struct EditFile {
     _dir: tempfile::TempDir,
@@ -60,9 +68,14 @@ impl EditFile {
     /// The editor as a process on this file (`sh -c 'exec <editor> "$1"' triage-edit <file>`:
     /// the shell becomes the editor, so the child's pid is the editor's).
     pub fn command(&self) -> tokio::process::Command {
+        self.command_with(&editor_command())
+    }
+
+    /// `program` (a command line: `less -R`, `code --wait`) on this file, like [`Self::command`].
+    pub fn command_with(&self, program: &str) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
-            .arg(format!("exec {} \"$1\"", editor_command()))
+            .arg(format!("exec {program} \"$1\""))
             .arg("triage-edit")
             .arg(&self.path)
             .kill_on_drop(true);

@@ -187,6 +187,23 @@ pub async fn run_app(
                             }
                         }
                     }
+                    Cmd::Page { name, text } => {
+                        drop(events);
+                        guard.leave();
+                        let outcome = page_text(&mut stop, &name, &text).await;
+                        let problem = match outcome {
+                            Ok(problem) => problem,
+                            Err(signal) => break 'events Ok(ConsoleExit::Signal(signal)),
+                        };
+                        if let Err(e) = guard.resume().and_then(|()| repaint_all(&mut terminal)) {
+                            break 'events Err(ConsoleError::Terminal(e));
+                        }
+                        events = EventStream::new();
+                        if let Some(problem) = problem {
+                            app.set_status(super::app::StatusLevel::Warning, problem);
+                        }
+                        app.dirty = true;
+                    }
                     Cmd::Quit => {}
                 }
             }
@@ -239,27 +256,7 @@ async fn edit_payload(
             )));
         }
     };
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            signal = stop.recv() => match signal {
-                StopSignal::Int | StopSignal::Quit => continue,
-                StopSignal::Term | StopSignal::Hup => {
-                    // HUP first (what a closed terminal sends; vim keeps its swap file), KILL
-                    // after a second.
-                    if let Some(pid) = child.id().and_then(|p| libc::pid_t::try_from(p).ok()) {
-                        // SAFETY: kill(2) has no memory-safety preconditions.
-                        unsafe { libc::kill(pid, libc::SIGHUP) };
-                    }
-                    if tokio::time::timeout(Duration::from_secs(1), child.wait()).await.is_err() {
-                        let _ = child.start_kill();
-                        let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
-                    }
-                    return Err(signal);
-                }
-            },
-        }
-    };
+    let status = wait_for_child(stop, &mut child).await?;
     let saved = match status {
         Ok(status) if status.success() => file
             .read()
@@ -281,6 +278,57 @@ async fn edit_payload(
         .map(Box::new)
         .map_err(|refusal| format!("{}: {refusal}", letter.id))
     }))
+}
+
+/// Waits for a program that has the terminal (`$EDITOR`, `$PAGER`). Like `system(3)`, INT and
+/// QUIT are the program's while it runs; TERM or HUP (the SSH session closed) send it HUP (what a
+/// closed terminal sends; vim keeps its swap file), then KILL after a second: `Err(signal)`.
+async fn wait_for_child(
+    stop: &mut StopSignals,
+    child: &mut tokio::process::Child,
+) -> Result<io::Result<std::process::ExitStatus>, StopSignal> {
+    loop {
+        tokio::select! {
+            status = child.wait() => return Ok(status),
+            signal = stop.recv() => match signal {
+                StopSignal::Int | StopSignal::Quit => continue,
+                StopSignal::Term | StopSignal::Hup => {
+                    if let Some(pid) = child.id().and_then(|p| libc::pid_t::try_from(p).ok()) {
+                        // SAFETY: kill(2) has no memory-safety preconditions.
+                        unsafe { libc::kill(pid, libc::SIGHUP) };
+                    }
+                    if tokio::time::timeout(Duration::from_secs(1), child.wait()).await.is_err() {
+                        let _ = child.start_kill();
+                        let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+                    }
+                    return Err(signal);
+                }
+            },
+        }
+    }
+}
+
+/// `v`: `$PAGER` (else `less`) on `text`; a message for the status line when it did not run.
+async fn page_text(
+    stop: &mut StopSignals,
+    name: &str,
+    text: &str,
+) -> Result<Option<String>, StopSignal> {
+    use crate::editor::{self, EditFile};
+    let file = match EditFile::create(name, text, None) {
+        Ok(file) => file,
+        Err(e) => return Ok(Some(format!("cannot write the payload for the pager: {e}"))),
+    };
+    let pager = editor::pager_command();
+    let mut child = match file.command_with(&pager).spawn() {
+        Ok(child) => child,
+        Err(e) => return Ok(Some(format!("cannot run the pager `{pager}`: {e}"))),
+    };
+    Ok(match wait_for_child(stop, &mut child).await? {
+        Ok(status) if status.success() => None,
+        Ok(status) => Some(format!("the pager `{pager}` exited with {status}")),
+        Err(e) => Some(format!("waiting for the pager: {e}")),
+    })
 }
 
 /// Joins the store thread once it has finished its command; a thread still busy after `bound`

@@ -49,6 +49,7 @@ pub enum KeyAction {
     Filter,
     Command,
     Note,
+    Page,
     YankId,
     YankPayload,
     OpenRunbook,
@@ -110,6 +111,7 @@ impl KeyAction {
             Self::Filter => "filter",
             Self::Command => "command",
             Self::Note => "note",
+            Self::Page => "pager",
             Self::YankId => "copy id",
             Self::YankPayload => "copy payload",
             Self::OpenRunbook => "runbook",
@@ -126,7 +128,7 @@ impl KeyAction {
             Self::Ack | Self::Unack | Self::Escalate | Self::Resolve | Self::Note => {
                 view == View::Incidents
             }
-            Self::Replay | Self::EditReplay | Self::Discard | Self::YankPayload => {
+            Self::Replay | Self::EditReplay | Self::Discard | Self::YankPayload | Self::Page => {
                 view == View::DeadLetters
             }
             Self::Mark | Self::MarkAll | Self::ClearMarks => {

@@ -20,6 +20,7 @@ pub mod marks;
 pub mod msg;
 pub mod note;
 pub mod open;
+pub mod pager;
 pub mod paging;
 pub mod runs;
 pub mod runs_list;

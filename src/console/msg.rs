@@ -104,6 +104,8 @@ pub enum Msg {
         upstream: String,
         id: String,
     },
+    /// `v`: the letter whose payload is paged (None: it is gone).
+    PagerLoaded(Option<Box<crate::domain::DeadLetter>>),
     /// `Y`: the letter whose payload is copied (None: it is gone).
     YankLoaded(Option<Box<crate::domain::DeadLetter>>),
     /// `E`: the letter to edit, read from the store (None: it is gone).
@@ -225,6 +227,11 @@ pub enum StoreCmd {
         text: String,
         at: Timestamp,
     },
+    /// `v` on a list row: read the letter whose payload is paged.
+    LoadForPager {
+        upstream: String,
+        id: String,
+    },
     /// `Y` on a list row: read the letter whose payload is copied.
     LoadForYank {
         upstream: String,
@@ -290,6 +297,11 @@ pub enum Cmd {
     },
     /// Restore the terminal and stop the process (Ctrl-Z); redraw on resume.
     Suspend,
+    /// Give the terminal to `$PAGER` on `text` (`v`), named `name` (the file's stem).
+    Page {
+        name: String,
+        text: String,
+    },
     /// Put `bytes` on the clipboard by OSC 52 (`what` names it in the status line).
     Yank {
         what: String,

@@ -174,6 +174,7 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             super::runs_list::state_set(app, id, state, changed)
         }
         Msg::NoteAdded { upstream, id } => super::note::added(app, &upstream, &id),
+        Msg::PagerLoaded(letter) => super::pager::loaded(app, letter),
         Msg::YankLoaded(letter) => super::yank::loaded(app, letter),
         Msg::EditLoaded(letter) => super::edit::on_loaded(app, letter),
         Msg::EditReviewed(review) => super::edit::on_reviewed(app, review),

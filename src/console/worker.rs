@@ -147,6 +147,10 @@ fn describe(cmd: &StoreCmd) -> String {
             "adding a note to {} (not saved)",
             crate::domain::sanitize::line(id)
         ),
+        StoreCmd::LoadForPager { id, .. } => format!(
+            "reading dead letter {} for the pager",
+            crate::domain::sanitize::line(id)
+        ),
         StoreCmd::LoadForYank { id, .. } => format!(
             "reading dead letter {} to copy its payload",
             crate::domain::sanitize::line(id)
@@ -476,6 +480,9 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
         } => {
             store.add_note(&upstream, &id, &operator, &text, at)?;
             Msg::NoteAdded { upstream, id }
+        }
+        StoreCmd::LoadForPager { upstream, id } => {
+            Msg::PagerLoaded(store.dead_letter(&upstream, &id)?.map(Box::new))
         }
         StoreCmd::LoadForYank { upstream, id } => {
             Msg::YankLoaded(store.dead_letter(&upstream, &id)?.map(Box::new))

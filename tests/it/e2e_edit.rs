@@ -119,3 +119,31 @@ fn a_hang_up_while_the_editor_runs_stops_it_and_restores_the_terminal() {
     }
     assert!(!alive(editor_pid), "the editor outlived the console");
 }
+
+#[test]
+fn v_hands_the_payload_to_the_pager_and_takes_the_terminal_back() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let paged = home.path().join("paged.txt");
+    let pager = editor_script(home.path(), &format!("cp \"$1\" {}", paged.display()))
+        .replacen("EDITOR=", "PAGER=", 1);
+    let (tmux, _pid) = start_console_with("pager", home.path(), &[pager]);
+    to_a_renamed_field_letter(&tmux);
+    tmux.keys(&["v"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !paged.exists() {
+        assert!(Instant::now() < deadline, "the pager did not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&paged).expect("paged text");
+    assert!(
+        text.starts_with("{\n  \""),
+        "compact JSON is shown indented: {text}"
+    );
+    assert!(text.contains("\n  \"lead_source\": "), "{text}");
+    tmux.wait_for("the console back", 20, |s| s.contains("Dead letters ("));
+    assert_eq!(tmux.pane("#{alternate_on}"), "1");
+}
