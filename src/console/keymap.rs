@@ -138,7 +138,7 @@ impl KeyAction {
             Self::Command => true,
             // p and C are named in the runs list's title once it has the focus.
             Self::Retry | Self::RunsFocus => view == View::Activity,
-            Self::Open => matches!(view, View::Connectors | View::DeadLetters | View::Incidents),
+            Self::Open => view != View::Runbook,
             Self::OpenRunbook => {
                 matches!(view, View::Connectors | View::Incidents | View::DeadLetters)
             }

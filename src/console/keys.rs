@@ -270,6 +270,10 @@ fn back(app: &mut App) -> Vec<Cmd> {
         app.incident_detail = None;
         return load_view(app);
     }
+    if app.view == View::Activity && app.activity.open.take().is_some() {
+        app.dirty = true;
+        return Vec::new();
+    }
     if !current_filter(app).is_empty() {
         return set_filter(app, "");
     }

@@ -54,6 +54,11 @@ pub fn open(app: &mut App) -> Vec<Cmd> {
                 contract,
             })]
         }
+        View::Activity if !app.activity.runs_focus => {
+            app.activity.open = app.activity.selected().cloned();
+            app.dirty = true;
+            Vec::new()
+        }
         _ => Vec::new(),
     }
 }

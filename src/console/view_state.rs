@@ -121,6 +121,8 @@ pub struct ActivityState {
     pub runs_cursor: usize,
     /// `w`: j/k/p/C act on the runs list instead of the outbox.
     pub runs_focus: bool,
+    /// Enter on an action: all of it (the list cuts its cells), until Esc.
+    pub open: Option<OutboxEntry>,
 }
 
 impl ActivityState {

@@ -234,3 +234,27 @@ fn activity_with_runs_snapshots() {
         insta::assert_snapshot!(format!("activity_runs_{w}x{h}"), terminal.backend());
     }
 }
+
+#[test]
+fn enter_on_an_action_shows_it_whole_and_esc_goes_back() {
+    let mut app = with_runs(false);
+    key(&mut app, "j");
+    let entry = app.activity.selected().unwrap().clone();
+    assert!(key(&mut app, "enter").is_empty());
+    assert_eq!(app.activity.open.as_ref().map(|e| &e.id), Some(&entry.id));
+    let text = draw(&app, 80, 24).backend().to_string();
+    assert!(text.contains(&entry.idempotency_key), "{text}");
+    let error = entry
+        .last_error
+        .clone()
+        .or(entry.outcome.as_ref().map(|o| o.summary.clone()))
+        .unwrap();
+    assert!(
+        text.replace('\n', "")
+            .contains(&error[..error.len().min(40)]),
+        "the whole answer: {text}"
+    );
+    insta::assert_snapshot!("activity_action_open_80x24", draw(&app, 80, 24).backend());
+    key(&mut app, "esc");
+    assert!(app.activity.open.is_none());
+}

@@ -12,6 +12,10 @@ use crate::domain::run::RunState;
 use crate::domain::{OutboxEntry, OutboxState};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    if let Some(entry) = &app.activity.open {
+        render_entry(frame, area, app, entry);
+        return;
+    }
     let t = &app.theme;
     let activity = &app.activity;
     let audit_height = if area.height >= 16 {
@@ -244,4 +248,84 @@ fn render_runs(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
     let mut state = TableState::default().with_selected(focus.then_some(selected));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// One action whole (Enter on a row; Esc goes back): every field the list cuts.
+fn render_entry(frame: &mut Frame<'_>, area: Rect, app: &App, e: &OutboxEntry) {
+    let t = &app.theme;
+    let time = |at: crate::domain::Timestamp| at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let mut fields: Vec<(&str, String)> = vec![
+        (
+            "action",
+            format!(
+                "{} of {}:{}",
+                e.action.kind.as_str(),
+                e.action.upstream,
+                e.action.target
+            ),
+        ),
+        ("operator", e.action.operator.clone()),
+        (
+            "state",
+            format!("{} after {} attempt(s)", e.state.as_str(), e.attempts),
+        ),
+        ("created", time(e.created_at)),
+        ("updated", time(e.updated_at)),
+        ("id", e.id.clone()),
+        ("idempotency", e.idempotency_key.clone()),
+    ];
+    if e.state == OutboxState::Pending {
+        fields.push(("next try", time(e.next_attempt_at)));
+    }
+    if let Some(lease) = &e.lease {
+        let until = lease.until.map(time).unwrap_or_else(|| "?".into());
+        let gone = if lease.alive {
+            ""
+        } else {
+            " (gone: the next worker takes over)"
+        };
+        fields.push(("held by", format!("{} until {until}{gone}", lease.holder)));
+    }
+    if let Some(note) = &e.action.note {
+        fields.push(("note", note.clone()));
+    }
+    if let Some(level) = e.action.level {
+        fields.push(("level", level.to_string()));
+    }
+    if let Some(destination) = &e.action.destination {
+        fields.push(("to", destination.clone()));
+    }
+    if let Some(payload) = &e.action.payload {
+        fields.push(("payload", format!("edited, {} bytes", payload.len())));
+    }
+    if let Some(error) = &e.last_error {
+        fields.push(("last error", error.clone()));
+    }
+    if let Some(outcome) = &e.outcome {
+        fields.push(("answer", outcome.summary.clone()));
+        if !outcome.response.is_null() {
+            fields.push(("response", outcome.response.to_string()));
+        }
+    }
+    let lines: Vec<Line<'_>> = fields
+        .into_iter()
+        .map(|(label, value)| {
+            Line::from(vec![
+                Span::styled(format!("{label:<12} "), t.dim()),
+                Span::raw(safe(&value)),
+            ])
+        })
+        .collect();
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(vec![
+            Span::styled(" Action ", t.title()),
+            Span::styled("· Esc back ", t.dim()),
+        ]));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
 }
