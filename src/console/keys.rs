@@ -10,6 +10,10 @@ use super::update::load_view;
 use super::{actions, marks, open};
 
 pub fn on_key(app: &mut App, key: &Key) -> Vec<Cmd> {
+    // Ctrl-Z suspends from anywhere: a prompt or a dialog stays as it is for after `fg`.
+    if app.keymap.action(key) == Some(KeyAction::Suspend) {
+        return vec![Cmd::Suspend];
+    }
     if app.filter_input.is_some() {
         return on_filter_key(app, key);
     }

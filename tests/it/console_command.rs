@@ -157,3 +157,17 @@ fn the_osc52_sequence_and_the_terminals_that_take_it() {
     assert!(!yank::terminal_takes_osc52(Some("dumb")));
     assert!(!yank::terminal_takes_osc52(None));
 }
+
+#[test]
+fn ctrl_z_suspends_from_a_dialog_and_from_a_prompt_leaving_them_open() {
+    let mut app = loaded_app();
+    app.view = View::Incidents;
+    key(&mut app, "e");
+    assert!(app.dialog.is_some());
+    assert_eq!(key(&mut app, "ctrl-z"), vec![Cmd::Suspend]);
+    assert!(app.dialog.is_some(), "the dialog waits for after fg");
+    key(&mut app, "n");
+    key(&mut app, ":");
+    assert_eq!(key(&mut app, "ctrl-z"), vec![Cmd::Suspend]);
+    assert!(app.command_input.is_some());
+}

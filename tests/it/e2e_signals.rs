@@ -50,12 +50,36 @@ pub(crate) fn start_console_at(
     env_extra: &[String],
     addr: &str,
 ) -> (Tmux, u32) {
-    let tmux = Tmux::new(name);
     let script = format!(
         "cd {home}; {BIN} --operator e2e-op demo --listen {addr}; echo $? > {home}/exit.txt; \
          stty -a > {home}/stty.txt; echo CONSOLE-EXITED; sleep 120",
         home = home.display(),
     );
+    let tmux = new_session(name, home, env_extra, &["sh", "-c", &script]);
+    let pid = wait_for_console(&tmux);
+    (tmux, pid)
+}
+
+/// The console typed at an interactive bash with job control (Ctrl-Z stops it, `fg` resumes
+/// it), as an operator runs it; under `sh -c` its process group is orphaned and the kernel
+/// ignores SIGTSTP.
+pub(crate) fn start_console_interactive(name: &str, home: &std::path::Path) -> (Tmux, u32) {
+    let tmux = new_session(name, home, &[], &["bash", "--norc", "--noprofile", "-i"]);
+    tmux.keys(&[
+        "-l",
+        &format!(
+            "cd {}; {BIN} --operator e2e-op demo --listen {}",
+            home.display(),
+            free_addr()
+        ),
+    ]);
+    tmux.keys(&["Enter"]);
+    let pid = wait_for_console(&tmux);
+    (tmux, pid)
+}
+
+fn new_session(name: &str, home: &std::path::Path, env_extra: &[String], command: &[&str]) -> Tmux {
+    let tmux = Tmux::new(name);
     let env = |key: &str, dir: &str| format!("{key}={}", home.join(dir).display());
     let mut args: Vec<String> = [
         "new-session",
@@ -81,15 +105,19 @@ pub(crate) fn start_console_at(
     for extra in env_extra {
         args.extend(["-e".to_string(), extra.clone()]);
     }
-    args.extend(["sh".to_string(), "-c".to_string(), script]);
+    args.extend(command.iter().map(|c| c.to_string()));
     tmux.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    tmux
+}
+
+fn wait_for_console(tmux: &Tmux) -> u32 {
     tmux.wait_for("the console", 60, |s| {
         s.contains(UI) && s.contains("Connectors (") && s.contains("live")
     });
     let shell: u32 = tmux.pane("#{pane_pid}").parse().expect("pane pid");
     let console = children_named(shell, "triage");
     assert_eq!(console.len(), 1, "one console under the pane's shell");
-    (tmux, console[0])
+    console[0]
 }
 
 #[test]

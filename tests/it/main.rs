@@ -30,6 +30,7 @@ mod e2e_habits;
 mod e2e_marks;
 mod e2e_quit;
 mod e2e_signals;
+mod e2e_terminal_edges;
 mod e2e_tmux;
 mod edit_replay;
 mod notes;
