@@ -191,6 +191,8 @@ pub struct App {
     /// `:` command prompt, and this session's command history (oldest first).
     pub command_input: Option<super::command::CommandInput>,
     pub command_history: Vec<String>,
+    /// `O`: which of an incident's links comes next.
+    pub link_cursor: super::link::LinkCursor,
     /// `n`: the note being written.
     pub note_input: Option<super::note::NoteInput>,
     pub status: Option<StatusLine>,
@@ -240,6 +242,7 @@ impl App {
             command_input: None,
             command_history: Vec::new(),
             note_input: None,
+            link_cursor: Default::default(),
             status: None,
             size: (80, 24),
             dirty: true,

@@ -152,6 +152,61 @@ pub async fn run_app(
                         }
                         app.dirty = true;
                     }
+                    Cmd::OpenUrl { what, url } => {
+                        let browser = std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty());
+                        match browser {
+                            _ if !super::link::is_web_url(&url) => app.set_status(
+                                super::app::StatusLevel::Warning,
+                                format!(
+                                    "{what}: {} is not an http(s) link; not opened",
+                                    crate::domain::sanitize::line(&url)
+                                ),
+                            ),
+                            Some(browser) => {
+                                let started = std::process::Command::new("sh")
+                                    .arg("-c")
+                                    .arg(format!("exec {browser} \"$1\""))
+                                    .arg("triage-browser")
+                                    .arg(&url)
+                                    .stdin(std::process::Stdio::null())
+                                    .stdout(std::process::Stdio::null())
+                                    .stderr(std::process::Stdio::null())
+                                    .spawn();
+                                match started {
+                                    // Reaped by a thread: the browser may outlive the wait.
+                                    Ok(mut child) => {
+                                        std::thread::spawn(move || child.wait());
+                                        app.set_status(
+                                            super::app::StatusLevel::Success,
+                                            format!("opened {what} in {browser}"),
+                                        );
+                                    }
+                                    Err(e) => app.set_status(
+                                        super::app::StatusLevel::Warning,
+                                        format!("cannot start $BROWSER ({browser}): {e}"),
+                                    ),
+                                }
+                            }
+                            None => {
+                                use std::io::Write;
+                                let copied = super::yank::terminal_takes_osc52(
+                                    std::env::var("TERM").ok().as_deref(),
+                                ) && terminal
+                                    .backend_mut()
+                                    .write_all(super::yank::osc52(url.as_bytes()).as_bytes())
+                                    .and_then(|()| terminal.backend_mut().flush())
+                                    .is_ok();
+                                app.set_status(
+                                    super::app::StatusLevel::Info,
+                                    format!(
+                                        "{what}: {}{}",
+                                        crate::domain::sanitize::line(&url),
+                                        if copied { " (copied; no $BROWSER here)" } else { "" }
+                                    ),
+                                );
+                            }
+                        }
+                    }
                     Cmd::Yank { what, bytes } => {
                         let term = std::env::var("TERM").ok();
                         if !super::yank::terminal_takes_osc52(term.as_deref()) {

@@ -49,6 +49,7 @@ pub enum KeyAction {
     Filter,
     Command,
     Note,
+    OpenLink,
     Page,
     YankId,
     YankPayload,
@@ -111,6 +112,7 @@ impl KeyAction {
             Self::Filter => "filter",
             Self::Command => "command",
             Self::Note => "note",
+            Self::OpenLink => "link",
             Self::Page => "pager",
             Self::YankId => "copy id",
             Self::YankPayload => "copy payload",
@@ -125,9 +127,12 @@ impl KeyAction {
     /// Whether the footer of `view` lists this action (the most useful keys there).
     pub fn in_footer(self, view: View) -> bool {
         match self {
-            Self::Ack | Self::Unack | Self::Escalate | Self::Resolve | Self::Note => {
-                view == View::Incidents
-            }
+            Self::Ack
+            | Self::Unack
+            | Self::Escalate
+            | Self::Resolve
+            | Self::Note
+            | Self::OpenLink => view == View::Incidents,
             Self::Replay | Self::EditReplay | Self::Discard | Self::YankPayload | Self::Page => {
                 view == View::DeadLetters
             }

@@ -16,6 +16,7 @@ pub mod filter;
 pub mod key;
 pub mod keymap;
 pub mod keys;
+pub mod link;
 pub mod marks;
 pub mod msg;
 pub mod note;

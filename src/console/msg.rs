@@ -302,6 +302,11 @@ pub enum Cmd {
         name: String,
         text: String,
     },
+    /// Open `url` in `$BROWSER` (detached), or show it and copy it by OSC 52 without one.
+    OpenUrl {
+        what: String,
+        url: String,
+    },
     /// Put `bytes` on the clipboard by OSC 52 (`what` names it in the status line).
     Yank {
         what: String,

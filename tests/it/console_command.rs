@@ -171,3 +171,38 @@ fn ctrl_z_suspends_from_a_dialog_and_from_a_prompt_leaving_them_open() {
     assert_eq!(key(&mut app, "ctrl-z"), vec![Cmd::Suspend]);
     assert!(app.command_input.is_some());
 }
+
+#[test]
+fn capital_o_opens_the_incidents_links_one_after_the_other() {
+    let mut app = loaded_app();
+    app.view = View::Incidents;
+    assert!(key(&mut app, "O").is_empty(), "the list row has no links");
+    assert!(status(&app).contains("has no links"), "{}", status(&app));
+    let mut detail = incident_detail();
+    detail.incident.links.push(triage::domain::Link {
+        title: "Alertmanager".into(),
+        url: "http://127.0.0.1:9093/#/alerts".into(),
+    });
+    let urls: Vec<String> = detail
+        .incident
+        .links
+        .iter()
+        .map(|l| l.url.clone())
+        .collect();
+    app.incident_detail = Some(detail);
+    let mut opened = Vec::new();
+    for _ in 0..3 {
+        match key(&mut app, "O").as_slice() {
+            [Cmd::OpenUrl { url, what }] => {
+                assert!(what.starts_with("link "), "{what}");
+                opened.push(url.clone());
+            }
+            other => panic!("expected a link: {other:?}"),
+        }
+    }
+    assert_eq!(
+        opened,
+        [urls[0].clone(), urls[1].clone(), urls[0].clone()],
+        "cycles"
+    );
+}

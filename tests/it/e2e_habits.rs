@@ -48,3 +48,45 @@ fn colon_dl_switches_view_and_y_copies_the_id_by_osc52() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("the incidents", 20, |s| s.contains("Incidents ("));
 }
+
+#[test]
+fn capital_o_starts_the_browser_on_the_incidents_link() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let opened = home.path().join("opened.txt");
+    let browser = home.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display()),
+    )
+    .expect("browser script");
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&browser)
+        .status()
+        .expect("chmod");
+    let (tmux, _pid) = start_console_with(
+        "browser",
+        home.path(),
+        &[format!("BROWSER={}", browser.display())],
+    );
+    tmux.keys(&["2"]);
+    tmux.wait_for("the incidents", 20, |s| s.contains("Incidents ("));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the detail", 20, |s| s.contains("links"));
+    tmux.keys(&["O"]);
+    tmux.wait_for("the browser started", 20, |s| s.contains("opened "));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !opened.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser script did not run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = std::fs::read_to_string(&opened).expect("url");
+    assert!(url.trim().starts_with("http"), "{url}");
+}
