@@ -67,7 +67,9 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
     if app.keymap.confirms(key_action(kind)) {
         let what = match kind {
             ActionKind::Escalate => "Takes its chain's next step now: the next level is paged.",
-            ActionKind::Resolve => "Resolves it upstream; it leaves the open list.",
+            ActionKind::Resolve => {
+                "Resolves it upstream (held 10 s first: U undoes it); it leaves the open list."
+            }
             ActionKind::Unack => "It is open again and its ack clock and escalation resume.",
             _ => "Sends it to the upstream.",
         };
@@ -92,10 +94,7 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         });
         return Vec::new();
     }
-    vec![Cmd::store(StoreCmd::Enqueue {
-        action,
-        at: app.now,
-    })]
+    vec![super::undo::enqueue(app, action)]
 }
 
 /// The key action of an action kind (for the keymap's `confirm`).
@@ -403,10 +402,7 @@ pub fn on_dialog_key(app: &mut App, key: &Key) -> Vec<Cmd> {
             vec![Cmd::Quit]
         }
         Dialog::ConfirmRunCancel { id, .. } => super::runs_list::confirm_cancel(app, id),
-        Dialog::ConfirmAction { action, .. } => vec![Cmd::store(StoreCmd::Enqueue {
-            action: *action,
-            at: app.now,
-        })],
+        Dialog::ConfirmAction { action, .. } => vec![super::undo::enqueue(app, *action)],
         // Answered by `edit::on_dialog_key` above.
         Dialog::ConfirmEdited { .. } => Vec::new(),
         Dialog::ConfirmDeadLetter {

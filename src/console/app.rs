@@ -191,6 +191,8 @@ pub struct App {
     /// `:` command prompt, and this session's command history (oldest first).
     pub command_input: Option<super::command::CommandInput>,
     pub command_history: Vec<String>,
+    /// The held resolve `U` can still take back.
+    pub undoable: Option<super::undo::Undoable>,
     /// `O`: which of an incident's links comes next.
     pub link_cursor: super::link::LinkCursor,
     /// `n`: the note being written.
@@ -243,6 +245,7 @@ impl App {
             command_history: Vec::new(),
             note_input: None,
             link_cursor: Default::default(),
+            undoable: None,
             status: None,
             size: (80, 24),
             dirty: true,

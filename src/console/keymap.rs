@@ -49,6 +49,7 @@ pub enum KeyAction {
     Filter,
     Command,
     Note,
+    Undo,
     OpenLink,
     Page,
     YankId,
@@ -76,6 +77,7 @@ impl KeyAction {
                 | Self::Retry
                 | Self::PauseRun
                 | Self::CancelRun
+                | Self::Undo
         )
     }
 
@@ -112,6 +114,7 @@ impl KeyAction {
             Self::Filter => "filter",
             Self::Command => "command",
             Self::Note => "note",
+            Self::Undo => "undo",
             Self::OpenLink => "link",
             Self::Page => "pager",
             Self::YankId => "copy id",

@@ -124,6 +124,7 @@ pub(super) fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
         | KeyAction::Retry => actions::mutate(app, action),
         KeyAction::EditReplay => super::edit::start(app),
         KeyAction::Note => super::note::open(app),
+        KeyAction::Undo => super::undo::undo(app),
         KeyAction::OpenLink => super::link::open(app),
         KeyAction::Page => super::pager::start(app),
         KeyAction::YankId => super::yank::id(app),

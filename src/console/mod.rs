@@ -28,6 +28,7 @@ pub mod runs_list;
 pub mod scroll;
 pub mod terminal;
 pub mod theme;
+pub mod undo;
 pub mod update;
 pub mod view_state;
 pub mod views;

@@ -99,6 +99,13 @@ pub enum Msg {
         state: crate::domain::run::RunState,
         changed: bool,
     },
+    /// A held action was queued.
+    HeldEnqueued(Box<OutboxEntry>),
+    /// The answer to `U` (`withdrawn` false: it was already being sent).
+    Undone {
+        what: String,
+        withdrawn: bool,
+    },
     /// A note was stored.
     NoteAdded {
         upstream: String,
@@ -216,6 +223,19 @@ pub enum StoreCmd {
     SetRunState {
         id: String,
         state: crate::domain::run::RunState,
+        operator: String,
+        at: Timestamp,
+    },
+    /// Queue `action`, sent no earlier than `hold_until` (a resolve `U` can take back).
+    EnqueueHeld {
+        action: Action,
+        at: Timestamp,
+        hold_until: Timestamp,
+    },
+    /// `U`: withdraw a held action still pending.
+    Undo {
+        outbox_id: String,
+        what: String,
         operator: String,
         at: Timestamp,
     },

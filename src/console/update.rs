@@ -178,6 +178,15 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::YankLoaded(letter) => super::yank::loaded(app, letter),
         Msg::EditLoaded(letter) => super::edit::on_loaded(app, letter),
         Msg::EditReviewed(review) => super::edit::on_reviewed(app, review),
+        Msg::HeldEnqueued(entry) => {
+            app.tracked_actions.push(entry.id.clone());
+            app.pending_actions += 1;
+            super::undo::held(app, &entry);
+            app.open_actions.push(*entry);
+            app.dirty = true;
+            load_view(app)
+        }
+        Msg::Undone { what, withdrawn } => super::undo::done(app, what, withdrawn),
         Msg::ActionEnqueued(entry) => {
             let what = format!(
                 "{} of {} queued",

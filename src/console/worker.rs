@@ -95,6 +95,8 @@ fn coalesce(batch: Vec<StoreCmd>) -> Vec<StoreCmd> {
                 | StoreCmd::EnqueueEdited { .. }
                 | StoreCmd::SetRunState { .. }
                 | StoreCmd::AddNote { .. }
+                | StoreCmd::EnqueueHeld { .. }
+                | StoreCmd::Undo { .. }
                 | StoreCmd::EnqueueMany { .. }
                 | StoreCmd::CreateRun { .. }
                 | StoreCmd::LoadDeadLetterDetail { .. }
@@ -143,6 +145,12 @@ fn describe(cmd: &StoreCmd) -> String {
             crate::domain::sanitize::line(id),
             state.as_str()
         ),
+        StoreCmd::EnqueueHeld { action, .. } => format!(
+            "queueing {} of {} (nothing was sent)",
+            action.kind.as_str(),
+            crate::domain::sanitize::line(&action.target)
+        ),
+        StoreCmd::Undo { what, .. } => format!("undoing {what}"),
         StoreCmd::AddNote { id, .. } => format!(
             "adding a note to {} (not saved)",
             crate::domain::sanitize::line(id)
@@ -470,6 +478,23 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
             };
             let changed = store.set_run_state(&id, state, reason, &operator, at)?;
             Msg::RunStateSet { id, state, changed }
+        }
+        StoreCmd::EnqueueHeld {
+            action,
+            at,
+            hold_until,
+        } => Msg::HeldEnqueued(Box::new(store.enqueue_held(&action, at, hold_until)?)),
+        StoreCmd::Undo {
+            outbox_id,
+            what,
+            operator,
+            at,
+        } => {
+            let withdrawn = store.undo_action(&outbox_id, &operator, at)?;
+            Msg::Undone {
+                what,
+                withdrawn: withdrawn == crate::store::Undo::Withdrawn,
+            }
         }
         StoreCmd::AddNote {
             upstream,

@@ -38,6 +38,8 @@ pub mod runs;
 mod schema;
 mod snapshot;
 mod sync_state;
+mod undo;
+pub use undo::Undo;
 mod watch_marks;
 pub use watch_marks::{WATCH_NEVER, WatchDue, WatchMark};
 

@@ -14,7 +14,8 @@ use triage::store::{ChangeNotice, PageDir};
 
 fn enqueued(cmds: &[Cmd]) -> Option<&triage::domain::Action> {
     cmds.iter().find_map(|c| match c {
-        Cmd::Store(StoreCmd::Enqueue { action, .. }) => Some(action),
+        Cmd::Store(StoreCmd::Enqueue { action, .. })
+        | Cmd::Store(StoreCmd::EnqueueHeld { action, .. }) => Some(action),
         _ => None,
     })
 }
@@ -1200,4 +1201,55 @@ fn escalate_resolve_unack_and_retry_ask_first_unless_the_keymap_says_not() {
     )
     .unwrap();
     assert!(enqueued(&key(&mut app, "e")).is_some(), "no question now");
+}
+
+#[test]
+fn a_confirmed_resolve_is_held_ten_seconds_and_capital_u_takes_it_back() {
+    let mut app = on(View::Incidents);
+    let cmds = confirmed(&mut app, "x");
+    let [
+        Cmd::Store(StoreCmd::EnqueueHeld {
+            action, hold_until, ..
+        }),
+    ] = cmds.as_slice()
+    else {
+        panic!("a held resolve: {cmds:?}");
+    };
+    assert_eq!(action.kind, ActionKind::Resolve);
+    assert_eq!(*hold_until, now() + chrono::Duration::seconds(10));
+    let mut entry = outbox_entry(
+        "ob-r",
+        ActionKind::Resolve,
+        "inc-101",
+        OutboxState::Pending,
+        0,
+    );
+    entry.next_attempt_at = *hold_until;
+    update(&mut app, Msg::HeldEnqueued(Box::new(entry.clone())));
+    assert!(app.status.as_ref().unwrap().text.contains("U undoes it"));
+    let cmds = key(&mut app, "U");
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::Store(StoreCmd::Undo { outbox_id, .. })] if outbox_id == "ob-r"),
+        "{cmds:?}"
+    );
+    update(
+        &mut app,
+        Msg::Undone {
+            what: "resolve of inc-101".into(),
+            withdrawn: true,
+        },
+    );
+    assert!(app.status.as_ref().unwrap().text.contains("undone"));
+    // Too late: the hold is over.
+    update(&mut app, Msg::HeldEnqueued(Box::new(entry)));
+    let later = Msg::Key {
+        key: triage::console::Key::parse("U").unwrap(),
+        now: now() + chrono::Duration::seconds(11),
+    };
+    assert!(update(&mut app, later).is_empty());
+    assert!(
+        app.status.as_ref().unwrap().text.contains("was sent"),
+        "{:?}",
+        app.status
+    );
 }

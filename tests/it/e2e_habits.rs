@@ -90,3 +90,27 @@ fn capital_o_starts_the_browser_on_the_incidents_link() {
     let url = std::fs::read_to_string(&opened).expect("url");
     assert!(url.trim().starts_with("http"), "{url}");
 }
+
+#[test]
+fn a_resolve_is_held_and_capital_u_takes_it_back_before_it_is_sent() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let (tmux, _pid) = start_console_with("undo", home.path(), &[]);
+    tmux.keys(&["2"]);
+    tmux.wait_for("the incidents", 20, |s| s.contains("Incidents ("));
+    tmux.keys(&["x"]);
+    tmux.wait_for("the resolve dialog", 20, |s| {
+        s.contains("Resolve ") && s.contains("U undoes it")
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the hold", 20, |s| {
+        s.contains("is sent in 10 s: U undoes it")
+    });
+    tmux.keys(&["U"]);
+    tmux.wait_for("the undo", 20, |s| s.contains("undone: it was not sent"));
+    tmux.keys(&["5"]);
+    tmux.wait_for("the audit row", 20, |s| s.contains("resolve.undone"));
+}

@@ -963,3 +963,67 @@ fn the_outbox_pages_newest_first_both_ways_and_filters_in_the_store() {
         "JSON field names do not match"
     );
 }
+
+#[test]
+fn a_held_action_is_not_due_until_its_hold_ends_and_undo_withdraws_it_until_claimed() {
+    use triage::store::Undo;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let now = chrono::Utc::now();
+    let action = Action {
+        kind: ActionKind::Resolve,
+        upstream: "demo".into(),
+        target: "inc-1".into(),
+        operator: "maria".into(),
+        note: None,
+        level: None,
+        payload: None,
+        destination: None,
+        drop_ttl: false,
+    };
+    let held = store
+        .enqueue_held(&action, now, now + chrono::Duration::seconds(10))
+        .unwrap();
+    let due = |store: &Store, at| {
+        store
+            .due_actions(at, 100)
+            .unwrap()
+            .iter()
+            .any(|e| e.id == held.id)
+    };
+    assert!(!due(&store, now), "held: not due yet");
+    assert!(due(&store, now + chrono::Duration::seconds(11)));
+    assert_eq!(
+        store.undo_action(&held.id, "maria", now).unwrap(),
+        Undo::Withdrawn
+    );
+    assert_eq!(
+        store.undo_action(&held.id, "maria", now).unwrap(),
+        Undo::TooLate,
+        "once"
+    );
+    assert!(
+        !due(&store, now + chrono::Duration::seconds(11)),
+        "withdrawn: never sent"
+    );
+    let audit = store.page_audit(None, 10).unwrap();
+    assert!(
+        audit.iter().any(|a| a.event == "resolve.undone"),
+        "{audit:?}"
+    );
+    // A claimed one (a worker is sending it) is too late.
+    let other = store.enqueue_action(&action, now).unwrap();
+    assert!(
+        store
+            .claim_action(&other.id, now, now + chrono::Duration::seconds(30))
+            .unwrap()
+    );
+    assert_eq!(
+        store.undo_action(&other.id, "maria", now).unwrap(),
+        Undo::TooLate
+    );
+    assert!(matches!(
+        store.verify_audit_chain().unwrap(),
+        AuditVerification::Intact { .. }
+    ));
+}
