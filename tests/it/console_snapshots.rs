@@ -680,3 +680,14 @@ fn a_driven_run_stays_in_the_status_line() {
         "{screen}"
     );
 }
+
+#[test]
+fn a_five_digit_incident_count_is_not_cut() {
+    let mut app = on(View::Connectors);
+    app.connectors.rows[0].counts.open_incidents = 16_666;
+    app.connectors.rows[0].counts.unacked_incidents = 3;
+    for (w, h) in [(80, 24), (160, 48)] {
+        let text = draw(&app, w, h).backend().to_string();
+        assert!(text.contains("16666!"), "{w}×{h}:\n{text}");
+    }
+}

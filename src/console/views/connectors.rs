@@ -131,6 +131,16 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         9,
         36,
     );
+    // The incident count is never cut (16,666 open is "16666!", not "1666").
+    let inc_width = visible
+        .iter()
+        .map(|&i| {
+            let counts = &app.connectors.rows[i].counts;
+            counts.open_incidents.to_string().len() + usize::from(counts.unacked_incidents > 0)
+        })
+        .max()
+        .unwrap_or(1)
+        .max(3) as u16;
     let widths: Vec<Constraint> = if wide {
         vec![
             Constraint::Length(9),
@@ -143,7 +153,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Constraint::Length(6),
             Constraint::Length(6),
             Constraint::Length(spark_width as u16),
-            Constraint::Length(4),
+            Constraint::Length(inc_width.max(4)),
         ]
     } else {
         vec![
@@ -153,7 +163,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Constraint::Length(5),
             Constraint::Length(5),
             Constraint::Length(spark_width as u16),
-            Constraint::Length(3),
+            Constraint::Length(inc_width),
         ]
     };
     let table = Table::new(rows, widths)
