@@ -20,6 +20,7 @@ mod console_truth;
 mod console_update;
 mod console_worker;
 mod demo_api;
+mod demo_contract;
 mod e2e_all_upstreams;
 mod e2e_quit;
 mod e2e_signals;
