@@ -36,6 +36,7 @@ mod rabbitmq_tls;
 mod rabbitmq_truth;
 mod routing;
 mod runs;
+mod schemathesis;
 mod secrets;
 mod signals_headless;
 mod store;
