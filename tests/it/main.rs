@@ -25,6 +25,7 @@ mod e2e_all_upstreams;
 mod e2e_quit;
 mod e2e_signals;
 mod e2e_tmux;
+mod fuzz_smoke;
 mod outbox_takeover;
 mod permissions;
 mod query;
