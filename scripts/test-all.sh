@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full suite: starts isolated RabbitMQ and Alertmanager (scripts/upstreams.sh), runs every test
-# including those that need the real servers, and stops the servers even when a test fails.
+# The full suite: starts isolated RabbitMQ and Alertmanager (scripts/upstreams.sh), installs the
+# pinned schemathesis (scripts/schemathesis.sh), runs every test including those that need the real
+# servers or schemathesis, and stops the servers even when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TRIAGE_UPSTREAMS_DIR=${TRIAGE_UPSTREAMS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/triage-upstreams.XXXXXX")}
@@ -9,6 +10,9 @@ scripts/upstreams.sh start >/dev/null
 # shellcheck disable=SC1091
 . "$TRIAGE_UPSTREAMS_DIR/env"
 export TRIAGE_FULL_SUITE=1
+# The Connector API conformance check (tests/it/schemathesis.rs) runs this schemathesis.
+TRIAGE_SCHEMATHESIS=$(scripts/schemathesis.sh)
+export TRIAGE_SCHEMATHESIS
 # Benches are built by clippy (--all-targets) and run with `cargo bench`; they build big stores.
 # One test crate runs its tests side by side: the broker-restart test gets the broker to itself,
 # after the rest (a restart would cut every other test's connection).

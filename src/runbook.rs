@@ -100,9 +100,18 @@ impl Renderer {
             }
             return;
         }
-        self.prefix();
-        self.current
-            .push(Span::styled(text.to_string(), self.style()));
+        // HTML blocks (and display math) carry their line breaks in their text: each of their
+        // lines is a line here, so no span holds a newline.
+        for (n, piece) in text.split('\n').enumerate() {
+            if n > 0 {
+                self.flush();
+            }
+            if !piece.is_empty() {
+                self.prefix();
+                self.current
+                    .push(Span::styled(piece.to_string(), self.style()));
+            }
+        }
     }
 
     fn event(&mut self, event: Event<'_>) {
@@ -304,6 +313,22 @@ mod tests {
                     span.content
                 );
             }
+        }
+    }
+
+    #[test]
+    fn html_blocks_keep_their_lines_without_a_newline_in_any_span() {
+        // Found by the fuzz target `runbook` (minimised): an HTML block's text ends in '\n'.
+        let text = render("<?\n", false);
+        assert_eq!(plain(&text), vec!["<?".to_string()]);
+        let text = render("Intro\n\n<div>\n<b>one</b>\ntwo\n</div>\n", true);
+        let lines = plain(&text);
+        assert!(
+            lines.ends_with(&["<div>", "<b>one</b>", "two", "</div>"].map(String::from)),
+            "{lines:?}"
+        );
+        for span in text.lines.iter().flat_map(|l| &l.spans) {
+            assert!(!span.content.contains('\n'), "{:?}", span.content);
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::request_fields::present;
 use super::{DeadLetterDto, DestinationResponse};
 use crate::domain::PayloadEncoding;
 
@@ -47,9 +48,17 @@ pub struct BatchReplayItem {
     pub id: String,
     pub operator: String,
     pub idempotency_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub payload: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub payload_encoding: Option<PayloadEncoding>,
 }
 
@@ -129,7 +138,11 @@ pub struct BatchDiscardRequest {
 pub struct BatchDiscardItem {
     pub id: String,
     pub operator: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub note: Option<String>,
 }
 

@@ -3,11 +3,13 @@
 //! OpenAPI document for the same contract and must stay in step with this file.
 
 mod batch;
+mod request_fields;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use batch::*;
+use request_fields::{present, present_u32};
 
 use crate::domain::{
     ConnectorStatus, DeadLetterError, DeadLetterState, IncidentStatus, PayloadEncoding, Severity,
@@ -120,11 +122,23 @@ pub struct DeadLetterDto {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentActionRequest {
     pub operator: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub note: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_u32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub level: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idempotency_key: Option<String>,
 }
 
@@ -134,9 +148,17 @@ pub struct ReplayRequest {
     pub operator: String,
     pub idempotency_key: String,
     /// Replacement payload (edited replay); same encoding rules as `DeadLetterDto::payload`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub payload: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub payload_encoding: Option<PayloadEncoding>,
 }
 
@@ -170,7 +192,11 @@ pub struct DestinationResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiscardRequest {
     pub operator: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub note: Option<String>,
 }
 

@@ -8,17 +8,21 @@ use super::ConfigError;
 use super::key_path;
 use super::located;
 
-/// The file's text, or an error at a real position saying what is wrong with the file itself.
-pub(super) fn read(path: &Path) -> Result<String, ConfigError> {
-    let whole_file = |line, column, message: String| ConfigError {
+fn whole_file(path: &Path, line: usize, column: usize, message: String) -> ConfigError {
+    ConfigError {
         file: path.to_path_buf(),
         line,
         column,
         field: key_path::WHOLE_FILE.to_owned(),
         message,
-    };
+    }
+}
+
+/// The file's text, or an error at a real position saying what is wrong with the file itself.
+pub(super) fn read(path: &Path) -> Result<String, ConfigError> {
     let bytes = std::fs::read(path).map_err(|err| {
         whole_file(
+            path,
             1,
             1,
             format!(
@@ -26,6 +30,13 @@ pub(super) fn read(path: &Path) -> Result<String, ConfigError> {
             ),
         )
     })?;
+    text(bytes, path)
+}
+
+/// The text of a config file read from `path` as `bytes`, or the located error saying why it
+/// is not one (not UTF-8, empty or only comments).
+pub(super) fn text(bytes: Vec<u8>, path: &Path) -> Result<String, ConfigError> {
+    let whole_file = |line, column, message| whole_file(path, line, column, message);
     let text = String::from_utf8(bytes).map_err(|err| {
         // Point at the first byte that is not UTF-8, counted in the valid text before it.
         let at = err.utf8_error().valid_up_to();

@@ -229,6 +229,15 @@ impl Config {
         Config::parse_inner(&text, path, checks)
     }
 
+    /// A config file's bytes, read as [`Config::load_without_secrets`] reads the file (text
+    /// that is not UTF-8 or is empty is a located error too), checked like [`Config::parse`]:
+    /// nothing on disk is looked at. Whatever the bytes, the answer is a config or a located
+    /// error (the fuzz target `config` holds it to that).
+    pub fn parse_bytes(bytes: &[u8], file: &Path) -> Result<(Config, RoutingConfig), ConfigError> {
+        let text = file_text::text(bytes.to_vec(), file)?;
+        Config::parse_inner(&text, file, Checks::TEXT_ONLY)
+    }
+
     /// Like [`Config::parse`], keeping the routing rules and chains.
     pub fn parse_with_routing(
         text: &str,

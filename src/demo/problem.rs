@@ -1,6 +1,8 @@
 //! Error answers of the demo server: every failure becomes an RFC 9457
-//! `application/problem+json` body (`api::Problem`), optionally with `Retry-After`.
+//! `application/problem+json` body (`api::Problem`), optionally with `Retry-After`; and the
+//! checks of a request beyond its JSON shape that the OpenAPI document states (blank text).
 
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -36,6 +38,35 @@ impl ApiError {
     pub fn unauthorized(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, detail)
     }
+
+    /// A body that could not be taken: 413 when larger than the route's limit, 415 when not
+    /// sent as JSON, else 400 (not JSON, or JSON not of the request's shape).
+    pub fn body(rejection: JsonRejection) -> ApiError {
+        let status = match rejection.status() {
+            s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, rejection.body_text())
+    }
+
+    /// A query string that does not fit the listing's parameters: 400.
+    pub fn query(rejection: QueryRejection) -> ApiError {
+        ApiError::bad_request(rejection.body_text())
+    }
+}
+
+/// Refuses (400) a text that is empty or only spaces, tabs and line breaks: the OpenAPI
+/// document's `minLength: 1` and `pattern: "[^ \t\r\n]"` for operators and keys.
+pub fn require_text(field: &str, value: &str, what: &str) -> Result<(), ApiError> {
+    if value
+        .bytes()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        return Err(ApiError::bad_request(format!(
+            "{field} is empty or blank; {what}"
+        )));
+    }
+    Ok(())
 }
 
 impl IntoResponse for ApiError {

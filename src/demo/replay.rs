@@ -3,12 +3,13 @@
 //! and answers are remembered by idempotency key so a retried request never delivers twice.
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::payloads;
-use super::problem::ApiError;
+use super::problem::{ApiError, require_text};
 use super::scenario::FaultKind;
 use super::state::{ConnectorRuntime, DemoState, ReplayRecord};
 use crate::api::{
@@ -23,11 +24,12 @@ pub fn replay(
     id: &str,
     request: &ReplayRequest,
 ) -> Result<ReplayResponse, ApiError> {
-    if request.idempotency_key.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "idempotency_key is empty; send a unique key per replay intent",
-        ));
-    }
+    require_text("operator", &request.operator, "say who replays")?;
+    require_text(
+        "idempotency_key",
+        &request.idempotency_key,
+        "send a unique key per replay intent",
+    )?;
     if let Some(record) = state.replays.get(&request.idempotency_key) {
         if record.dead_letter_id != id {
             return Err(ApiError::conflict(format!(
@@ -114,8 +116,9 @@ pub fn replay(
 pub fn discard(
     state: &mut DemoState,
     id: &str,
-    _request: &DiscardRequest,
+    request: &DiscardRequest,
 ) -> Result<DeadLetterDto, ApiError> {
+    require_text("operator", &request.operator, "say who discards")?;
     let existing = state.dead_letter(id).ok_or_else(|| {
         ApiError::not_found(format!(
             "no dead letter {id}; list /v1/dead-letters for ids"
@@ -151,10 +154,17 @@ fn live_dead_letter(state: &DemoState, id: &str, verb: &str) -> Result<DeadLette
     }
 }
 
+/// Standard base64 with its padding, taking any bits after the last whole byte (the OpenAPI
+/// document's pattern for base64 payloads says what is accepted, and nothing more is asked).
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
 fn decode(payload: &str, encoding: PayloadEncoding) -> Result<Vec<u8>, ApiError> {
     match encoding {
         PayloadEncoding::Utf8 => Ok(payload.as_bytes().to_vec()),
-        PayloadEncoding::Base64 => STANDARD
+        PayloadEncoding::Base64 => BASE64
             .decode(payload)
             .map_err(|e| ApiError::bad_request(format!("payload is not valid base64: {e}"))),
     }

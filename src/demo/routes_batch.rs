@@ -44,7 +44,7 @@ pub async fn replay(
     if !shared.batch_enabled() {
         return Err(unknown_route().await);
     }
-    let Json(request) = body.map_err(rejected)?;
+    let Json(request) = body.map_err(ApiError::body)?;
     check_size(request.items.len())?;
     let mut state = shared.state();
     let results = request
@@ -100,7 +100,7 @@ pub async fn discard(
     if !shared.batch_enabled() {
         return Err(unknown_route().await);
     }
-    let Json(request) = body.map_err(rejected)?;
+    let Json(request) = body.map_err(ApiError::body)?;
     check_size(request.items.len())?;
     let mut state = shared.state();
     let results = request
@@ -130,12 +130,6 @@ pub async fn discard(
         })
         .collect();
     Ok(Json(BatchDiscardResponse { results }))
-}
-
-/// The body's own rejection status (413 when larger than the route's limit, 400/415/422
-/// otherwise) with its text.
-fn rejected(rejection: JsonRejection) -> ApiError {
-    ApiError::new(rejection.status(), rejection.body_text())
 }
 
 fn check_size(items: usize) -> Result<(), ApiError> {

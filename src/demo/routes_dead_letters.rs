@@ -43,7 +43,7 @@ pub async fn list(
     State(shared): State<Shared>,
     query: Result<Query<DeadLetterQuery>, QueryRejection>,
 ) -> Result<Json<Page<DeadLetterDto>>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(query) = query.map_err(ApiError::query)?;
     let state = shared.state();
     if let Some(connector) = &query.connector
         && state.connector(connector).is_none()
@@ -66,7 +66,7 @@ pub async fn replay(
     Path(id): Path<String>,
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Json<ReplayResponse>, ApiError> {
-    let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(request) = body.map_err(ApiError::body)?;
     let mut state = shared.state();
     replay::replay(&mut state, &id, &request).map(Json)
 }
@@ -76,7 +76,7 @@ pub async fn discard(
     Path(id): Path<String>,
     body: Result<Json<DiscardRequest>, JsonRejection>,
 ) -> Result<Json<DeadLetterDto>, ApiError> {
-    let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(request) = body.map_err(ApiError::body)?;
     let mut state = shared.state();
     replay::discard(&mut state, &id, &request).map(Json)
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 
-use super::problem::ApiError;
+use super::problem::{ApiError, require_text};
 use super::server::Shared;
 use super::state::DemoState;
 use crate::api::{IncidentActionRequest, IncidentDto, IncidentQuery, Page};
@@ -23,7 +23,7 @@ pub async fn list(
     State(shared): State<Shared>,
     query: Result<Query<IncidentQuery>, QueryRejection>,
 ) -> Result<Json<Page<IncidentDto>>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(query) = query.map_err(ApiError::query)?;
     let state = shared.state();
     let page = state.list_incidents(
         query.updated_since.as_ref(),
@@ -71,7 +71,7 @@ fn handle(
     body: Result<Json<IncidentActionRequest>, JsonRejection>,
     verb: IncidentVerb,
 ) -> Result<Json<IncidentDto>, ApiError> {
-    let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(request) = body.map_err(ApiError::body)?;
     let mut state = shared.state();
     act(&mut state, &id, verb, &request).map(Json)
 }
@@ -84,8 +84,13 @@ pub fn act(
     verb: IncidentVerb,
     request: &IncidentActionRequest,
 ) -> Result<IncidentDto, ApiError> {
-    if request.operator.trim().is_empty() {
-        return Err(ApiError::bad_request("operator is empty; say who acts"));
+    require_text("operator", &request.operator, "say who acts")?;
+    if let Some(key) = &request.idempotency_key {
+        require_text(
+            "idempotency_key",
+            key,
+            "send a unique key per action, or none",
+        )?;
     }
     if let Some(key) = &request.idempotency_key
         && let Some((target, answer)) = state.incident_actions.get(key)
@@ -123,7 +128,9 @@ pub fn act(
             open
         }
         IncidentVerb::Escalate => {
-            let target = request.level.unwrap_or(incident.escalation_level + 1);
+            let target = request
+                .level
+                .unwrap_or(incident.escalation_level.saturating_add(1));
             let raise = target > incident.escalation_level;
             if raise {
                 incident.escalation_level = target;

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::contract::Contract;
-use super::cursor::{self, SortKey};
+use super::cursor::{self, Position, SortKey};
 use super::problem::ApiError;
 use super::scenario::{ConnectorSpec, Scenario};
 use crate::api::{DeadLetterDto, IncidentDto, Page, QueueDto, RatesDto, ReplayResponse};
@@ -187,7 +187,7 @@ impl DemoState {
             keys_from(&self.incident_order, updated_since, after.as_ref()),
             updated_since,
             after.as_ref(),
-            cursor::clamp_limit(limit),
+            page_limit(limit)?,
             |_| true,
         );
         let items = keys
@@ -210,7 +210,7 @@ impl DemoState {
             keys_from(&self.dead_letter_order, updated_since, after.as_ref()),
             updated_since,
             after.as_ref(),
-            cursor::clamp_limit(limit),
+            page_limit(limit)?,
             |(_, id)| {
                 self.dead_letters.get(id).is_some_and(|d| {
                     connector.is_none_or(|c| d.connector == c)
@@ -226,23 +226,21 @@ impl DemoState {
     }
 }
 
-/// The keys at or after `updated_since` and after `after`, straight from the ordered index.
+/// The keys from the later of `updated_since` and the cursor's instant on, straight from the
+/// ordered index (`cursor::page` skips those at or before the cursor's position).
 fn keys_from<'a>(
     order: &'a BTreeSet<SortKey>,
     updated_since: Option<&Timestamp>,
-    after: Option<&SortKey>,
+    after: Option<&Position>,
 ) -> impl Iterator<Item = &'a SortKey> {
-    let since = updated_since.map(|t| (cursor::millis(t), String::new()));
-    let lower = match (since, after) {
-        (Some(since), Some(after)) if &since > after => Bound::Included(since),
-        (_, Some(after)) => Bound::Excluded(after.clone()),
-        (Some(since), None) => Bound::Included(since),
-        (None, None) => Bound::Unbounded,
+    let lower = match cursor::lower_bound(updated_since, after) {
+        Some(key) => Bound::Included(key),
+        None => Bound::Unbounded,
     };
     order.range((lower, Bound::Unbounded))
 }
 
-fn decode_cursor(cursor_text: Option<&str>) -> Result<Option<SortKey>, ApiError> {
+fn decode_cursor(cursor_text: Option<&str>) -> Result<Option<Position>, ApiError> {
     cursor_text
         .map(|c| {
             cursor::decode(c).map_err(|e| {
@@ -250,4 +248,8 @@ fn decode_cursor(cursor_text: Option<&str>) -> Result<Option<SortKey>, ApiError>
             })
         })
         .transpose()
+}
+
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    cursor::page_limit(limit).map_err(ApiError::bad_request)
 }

@@ -419,8 +419,9 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ReadEr
     Ok(bytes)
 }
 
-/// The human part of an error answer: problem+json title/detail, else the start of the body.
-fn error_message(body: &[u8]) -> String {
+/// The human part of an error answer: problem+json title/detail, else the start of the body
+/// (sanitised; bytes that are not UTF-8 shown lossily).
+pub fn error_message(body: &[u8]) -> String {
     if let Ok(problem) = serde_json::from_slice::<crate::api::Problem>(body) {
         let text = match problem.detail {
             Some(detail) if !detail.is_empty() => format!("{}: {detail}", problem.title),

@@ -118,11 +118,12 @@ impl<'a> HeaderForms<'a> {
 /// keeps the newest first, and triage flattens `x-death` to one header whose tables list their
 /// keys in order: `[{count=3, exchange=crm, queue=hubspot.work, reason=rejected, …}, …]`);
 /// without `x-death` (a Connector API letter, which dies in its own connector's queue) the
-/// connector id.
+/// connector id. Only the header RabbitMQ writes counts: AMQP header names are case-sensitive,
+/// and the adapter reads `x-death` alone (another `X-Death` is anyone's header).
 pub fn dead_letter_origin<'a>(headers: &'a [(String, String)], connector: &'a str) -> &'a str {
     headers
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("x-death"))
+        .find(|(name, _)| name == "x-death")
         .and_then(|(_, value)| {
             let start = ["{queue=", ", queue="]
                 .iter()

@@ -283,6 +283,10 @@ fn origin_is_the_latest_death_queue_else_the_connector() {
     assert_eq!(dead_letter_origin(&[], "crm-sync"), "crm-sync");
     let only = [("x-death".to_string(), "[{queue=q1}]".to_string())];
     assert_eq!(dead_letter_origin(&only, "c"), "q1");
+    // Found by the fuzz smoke (amqp_headers): a header `x-dEath` is not RabbitMQ's `x-death`,
+    // and the adapter gives such a letter no origin queue, so neither may the query.
+    let other = [("x-dEath".to_string(), "[{queue=orders.work}]".to_string())];
+    assert_eq!(dead_letter_origin(&other, "c"), "c");
 }
 
 #[test]

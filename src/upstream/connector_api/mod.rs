@@ -4,6 +4,7 @@
 
 mod batch;
 mod batch_answers;
+pub mod decode;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -13,13 +14,12 @@ use super::http::HttpClient;
 use super::tls::TrustedCa;
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
 use crate::api::{
-    ConnectorDto, ConnectorList, DeadLetterDto, DeadLetterQuery, DiscardRequest,
-    IncidentActionRequest, IncidentDto, IncidentQuery, Page, ReplayOutcome, ReplayRequest,
-    ReplayResponse,
+    ConnectorList, DeadLetterDto, DeadLetterQuery, DiscardRequest, IncidentActionRequest,
+    IncidentDto, IncidentQuery, Page, ReplayOutcome, ReplayRequest, ReplayResponse,
 };
 use crate::domain::{
-    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, Link,
-    PayloadEncoding, QueueStats, Timestamp, UpstreamKind, sanitize,
+    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, PayloadEncoding,
+    Timestamp, UpstreamKind, sanitize,
 };
 
 /// Items asked for per page when syncing.
@@ -62,60 +62,12 @@ impl ConnectorApi {
     }
 
     fn incident(&self, dto: IncidentDto) -> Incident {
-        Incident {
-            upstream: self.http.upstream().to_string(),
-            id: dto.id,
-            connector: dto.connector,
-            kind: dto.kind,
-            severity: dto.severity,
-            status: dto.status,
-            title: dto.title,
-            detail: dto.detail,
-            opened_at: dto.opened_at,
-            updated_at: dto.updated_at,
-            acked_by: dto.acked_by,
-            acked_at: dto.acked_at,
-            resolved_at: dto.resolved_at,
-            ack_deadline: None,
-            escalation_level: dto.escalation_level,
-            labels: dto.labels,
-            links: dto
-                .links
-                .into_iter()
-                .map(|l| Link {
-                    title: l.title,
-                    url: l.url,
-                })
-                .collect(),
-        }
+        decode::incident(self.http.upstream(), dto)
     }
 
     fn dead_letter(&self, dto: DeadLetterDto) -> Result<DeadLetter, UpstreamError> {
-        let payload = match dto.payload_encoding {
-            PayloadEncoding::Utf8 => dto.payload.into_bytes(),
-            PayloadEncoding::Base64 => base64::engine::general_purpose::STANDARD
-                .decode(dto.payload.as_bytes())
-                .map_err(|e| {
-                    self.malformed(
-                        "dead-letters",
-                        format!("dead letter {:?}: payload is not base64: {e}", dto.id),
-                    )
-                })?,
-        };
-        Ok(DeadLetter {
-            upstream: self.http.upstream().to_string(),
-            id: dto.id,
-            connector: dto.connector,
-            payload,
-            content_type: dto.content_type,
-            headers: dto.headers.into_iter().collect(),
-            error: dto.error,
-            attempts: dto.attempts,
-            first_failed_at: dto.first_failed_at,
-            last_failed_at: dto.last_failed_at,
-            state: dto.state,
-            updated_at: dto.updated_at,
-        })
+        decode::dead_letter(self.http.upstream(), dto)
+            .map_err(|message| self.malformed("dead-letters", message))
     }
 
     async fn incident_action(
@@ -249,25 +201,6 @@ fn replay_request(action: &Action, key: &str) -> ReplayRequest {
     }
 }
 
-fn report(dto: ConnectorDto) -> ConnectorReport {
-    ConnectorReport {
-        id: dto.id,
-        name: dto.name,
-        status: dto.status,
-        stats: QueueStats {
-            ready: dto.queue.ready,
-            in_flight: dto.queue.in_flight,
-            retrying: dto.queue.retrying,
-            dead: dto.queue.dead,
-            rate_in: dto.rates.in_per_s,
-            rate_out: dto.rates.out_per_s,
-            rate_fail: dto.rates.fail_per_s,
-        },
-        last_error: dto.last_error,
-        updated_at: dto.updated_at,
-    }
-}
-
 #[async_trait]
 impl Upstream for ConnectorApi {
     fn id(&self) -> &str {
@@ -280,7 +213,7 @@ impl Upstream for ConnectorApi {
 
     async fn connectors(&self) -> Result<Vec<ConnectorReport>, UpstreamError> {
         let list: ConnectorList = self.http.get_json(&["v1", "connectors"], &()).await?;
-        Ok(list.items.into_iter().map(report).collect())
+        Ok(list.items.into_iter().map(decode::report).collect())
     }
 
     async fn incidents(

@@ -1,7 +1,8 @@
 //! The real binary against the real demo upstream on a loopback port: `triage demo --serve-only`
 //! started with its own config and state directory, commands run with `--config`/`--store`, and
 //! the demo's admin routes (`/demo/…`) called over plain HTTP/1.1. Everything lives in a temp dir
-//! and the demo process is killed when the harness is dropped.
+//! (the demo's stderr too, `Demo::stderr`) and the demo process is killed when the harness is
+//! dropped.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ impl Demo {
         let config = dir.path().join("triage.toml");
         let store = dir.path().join("triage.db");
         let port = free_port();
+        let stderr = std::fs::File::create(dir.path().join("demo.stderr")).expect("stderr file");
         let server = Command::new(BIN)
             .args([
                 "demo",
@@ -55,7 +57,7 @@ impl Demo {
             .args(extra)
             .env("XDG_STATE_HOME", dir.path().join("state"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("demo");
         let server = Killed(server);
@@ -115,13 +117,32 @@ impl Demo {
         self.http("GET", path, "")
     }
 
+    /// `GET path` with `Authorization: Bearer <token>` (a demo started with `--token`).
+    pub fn get_with_token(&self, path: &str, token: &str) -> serde_json::Value {
+        self.request(
+            "GET",
+            path,
+            "",
+            &format!("Authorization: Bearer {token}\r\n"),
+        )
+    }
+
+    /// What the demo printed on stderr so far (a panic's message, for one).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("demo.stderr")).unwrap_or_default()
+    }
+
     fn http(&self, method: &str, path: &str, body: &str) -> serde_json::Value {
+        self.request(method, path, body, "")
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str, headers: &str) -> serde_json::Value {
         let mut stream =
             std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the demo");
         write!(
             stream,
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+             {headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .expect("write");

@@ -1,0 +1,4 @@
+//! Fuzz target `config`: the body is `triage_fuzz::config` (fuzz/src/lib.rs, shared with the stable smoke).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| triage_fuzz::config(data));

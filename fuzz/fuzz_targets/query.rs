@@ -1,0 +1,4 @@
+//! Fuzz target `query`: the body is `triage_fuzz::query` (fuzz/src/lib.rs, shared with the stable smoke).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| triage_fuzz::query(data));
