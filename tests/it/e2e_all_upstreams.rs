@@ -477,8 +477,11 @@ fn drive_console(
         "no active silence by {OPERATOR} for {alert}: {silences:?}"
     );
 
-    // `A` un-acks it: the operator's silence expires and the incident is open again.
+    // `A` un-acks it (after its question): the operator's silence expires and the incident is
+    // open again.
     tmux.keys(&["A"]);
+    tmux.wait_for("the un-ack question", 30, |s| s.contains("Un-ack "));
+    tmux.keys(&["y"]);
     tmux.wait_for("the alert open again after the un-ack", 30, |s| {
         s.contains("open again")
             && s.lines()
