@@ -3,6 +3,8 @@
 
 pub mod outbox;
 pub mod poller;
+mod run_driver;
+mod run_pace;
 pub mod runs;
 pub mod upstreams;
 pub mod watcher;

@@ -94,13 +94,23 @@ pub async fn process_due_up_to(
         .fold(0, |sum, n| async move { sum + n })
         .await;
     if handled > 0 {
-        let _ = changes.send(ChangeNotice::Outbox);
-        let _ = changes.send(ChangeNotice::Audit);
-        let _ = changes.send(ChangeNotice::Incidents);
-        let _ = changes.send(ChangeNotice::DeadLetters);
-        let _ = changes.send(ChangeNotice::Connectors);
+        notify_answered(changes);
     }
     Ok(handled)
+}
+
+/// Tells same-process readers that answers were recorded (outbox, audit, and what the
+/// upstreams changed).
+pub(crate) fn notify_answered(changes: &broadcast::Sender<ChangeNotice>) {
+    for notice in [
+        ChangeNotice::Outbox,
+        ChangeNotice::Audit,
+        ChangeNotice::Incidents,
+        ChangeNotice::DeadLetters,
+        ChangeNotice::Connectors,
+    ] {
+        let _ = changes.send(notice);
+    }
 }
 
 /// The due actions per upstream, each group in due order, groups in order of their first action.
@@ -131,10 +141,8 @@ const MAX_GROUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// Claims the group's actions (those another worker holds are left out), sends the claimed ones
 /// to their upstream at once and records each answer. Returns how many were recorded.
 async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<OutboxEntry>) -> usize {
-    let timeout = group_timeout(group.len());
     let now = Utc::now();
-    let lease_until =
-        now + chrono::Duration::from_std(timeout + LEASE).unwrap_or(chrono::Duration::seconds(600));
+    let lease_until = lease_until(now, group.len(), 1);
     let ids: Vec<String> = group.iter().map(|e| e.id.clone()).collect();
     // One transaction for the group's leases.
     let claims = match store
@@ -152,9 +160,40 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
         .zip(claims)
         .filter_map(|(entry, claimed)| claimed.then_some(entry))
         .collect();
+    let recordings = answer_group(upstreams, claimed).await;
+    record(store, recordings).await
+}
+
+/// When the lease of `n` actions claimed `now` ends: `sends` group timeouts (the sends it may
+/// wait for, its own included) plus [`LEASE`] to record the answer.
+pub(crate) fn lease_until(now: Timestamp, n: usize, sends: u32) -> Timestamp {
+    let hold = group_timeout(n).saturating_mul(sends.max(1)) + LEASE;
+    now + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::seconds(600))
+}
+
+/// Sends actions this process holds the leases of — grouped by upstream, the groups at once —
+/// and returns what to record of each answer (nothing is written here).
+pub(crate) async fn answer_claimed(
+    upstreams: &Upstreams,
+    claimed: Vec<OutboxEntry>,
+) -> Vec<(OutboxEntry, Recording)> {
+    futures::stream::iter(group_by_upstream(claimed))
+        .map(|group| answer_group(upstreams, group))
+        .buffer_unordered(CONCURRENCY)
+        .concat()
+        .await
+}
+
+/// Sends one upstream's claimed actions as one group, bounded by [`group_timeout`]; what to
+/// record of each answer.
+async fn answer_group(
+    upstreams: &Upstreams,
+    claimed: Vec<OutboxEntry>,
+) -> Vec<(OutboxEntry, Recording)> {
     let Some(upstream_id) = claimed.first().map(|e| e.action.upstream.clone()) else {
-        return 0;
+        return Vec::new();
     };
+    let timeout = group_timeout(claimed.len());
     let answers: Vec<Answer> = match upstreams.get(&upstream_id) {
         None => claimed.iter().map(|_| None).collect(),
         Some(upstream) => {
@@ -180,15 +219,24 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
     // for a batch) come due together and go out in one batch again, not spread over the time
     // their recording takes.
     let answered_at = Utc::now();
-    let recordings: Vec<(OutboxEntry, Recording)> = claimed
+    claimed
         .into_iter()
         .zip(answers)
         .map(|(entry, answer)| {
             let recording = recording(&entry, answer, answered_at);
             (entry, recording)
         })
-        .collect();
-    // One transaction for the whole group (thousands in a run's stage).
+        .collect()
+}
+
+/// Records answers in ONE transaction (thousands in a run's stage); how many were recorded.
+pub(crate) async fn record(
+    store: &StoreWriter,
+    recordings: Vec<(OutboxEntry, Recording)>,
+) -> usize {
+    if recordings.is_empty() {
+        return 0;
+    }
     match store
         .call(move |s| s.record_actions(recordings, Utc::now()))
         .await
