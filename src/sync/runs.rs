@@ -107,24 +107,24 @@ pub fn select_dead_letters(
     }
     let parsed = Query::parse(query, RowKind::DeadLetters)
         .map_err(|e| SelectError::Query(e.render(query)))?;
-    let ids = store
-        .select_dead_letter_ids(&parsed, now)
-        .map_err(SelectError::Store)?;
-    let mut letters = Vec::with_capacity(ids.len());
-    for (upstream, id) in ids.into_iter().rev() {
-        if let Some(letter) = store
-            .dead_letter(&upstream, &id)
-            .map_err(SelectError::Store)?
-        {
-            letters.push(letter);
-        }
-    }
-    Ok(letters)
+    store
+        .select_dead_letters(&parsed, now)
+        .map_err(SelectError::Store)
 }
 
 /// Counts `letters` into a plan and the members a run of it would have (skipped ones included,
 /// with the reason). Contracts are the connectors' JSON Schemas from the config.
 pub fn plan(
+    store: &Store,
+    config: &Config,
+    letters: &[DeadLetter],
+    options: &RunOptions,
+) -> Result<(Plan, Vec<RunMember>), StoreError> {
+    // One snapshot for the per-letter look-ups (replayed before?).
+    store.read_snapshot(|store| count_plan(store, config, letters, options))
+}
+
+fn count_plan(
     store: &Store,
     config: &Config,
     letters: &[DeadLetter],
