@@ -11,13 +11,11 @@
 //! `kill -9` the next driver goes on where it stopped, and a member already in the outbox is
 //! never enqueued twice.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::demo::contract::Contract;
 use crate::domain::query::{Query, RowKind};
 use crate::domain::run::{
     FailureLimit, MemberState, Run, RunMember, RunState, StageSize, new_run_id, stage_sizes,
@@ -130,7 +128,15 @@ fn count_plan(
     letters: &[DeadLetter],
     options: &RunOptions,
 ) -> Result<(Plan, Vec<RunMember>), StoreError> {
-    let mut contracts = Contracts::new(config);
+    let dead: Vec<&DeadLetter> = letters
+        .iter()
+        .filter(|l| l.state == crate::domain::DeadLetterState::Dead)
+        .collect();
+    let mut first_violations = match options.kind {
+        ActionKind::Replay => super::run_contracts::first_violations(config, &dead),
+        _ => vec![None; dead.len()],
+    }
+    .into_iter();
     let mut groups: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     let mut members = Vec::new();
     let (mut violations, mut replayed_before, mut not_dead) = (0, 0, 0);
@@ -150,10 +156,7 @@ fn count_plan(
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| "its origin".to_string())
         });
-        let violation = match options.kind {
-            ActionKind::Replay => contracts.violation(&letter.connector, &letter.payload),
-            _ => None,
-        };
+        let violation = first_violations.next().flatten();
         if let Some(v) = &violation {
             violations += 1;
             if examples.len() < 5 {
@@ -253,39 +256,6 @@ pub fn new_run(plan: &Plan, options: &RunOptions, now: Timestamp) -> Run {
         drop_ttl: options.drop_ttl,
         created_at: now,
         updated_at: now,
-    }
-}
-
-/// The connectors' contracts, compiled once each.
-struct Contracts<'a> {
-    config: &'a Config,
-    compiled: HashMap<PathBuf, Result<Contract, String>>,
-}
-
-impl<'a> Contracts<'a> {
-    fn new(config: &'a Config) -> Self {
-        Contracts {
-            config,
-            compiled: HashMap::new(),
-        }
-    }
-
-    /// The first violation of `payload` against `connector`'s contract; None when it conforms
-    /// or the connector has none. A payload that is not JSON violates any contract.
-    fn violation(&mut self, connector: &str, payload: &[u8]) -> Option<String> {
-        let path = self.config.connector(connector)?.contract.clone()?;
-        let contract = self
-            .compiled
-            .entry(path.clone())
-            .or_insert_with(|| Contract::from_file(&path));
-        let contract = match contract {
-            Ok(contract) => contract,
-            Err(e) => return Some(e.clone()),
-        };
-        match serde_json::from_slice::<serde_json::Value>(payload) {
-            Ok(value) => contract.violations(&value).into_iter().next(),
-            Err(e) => Some(format!("payload is not JSON: {e}")),
-        }
     }
 }
 
