@@ -219,14 +219,24 @@ async fn answer_group(
     // for a batch) come due together and go out in one batch again, not spread over the time
     // their recording takes.
     let answered_at = Utc::now();
-    claimed
+    let recordings: Vec<(OutboxEntry, Recording)> = claimed
         .into_iter()
         .zip(answers)
         .map(|(entry, answer)| {
             let recording = recording(&entry, answer, answered_at);
             (entry, recording)
         })
-        .collect()
+        .collect();
+    let (mut sent, mut refused, mut unanswered) = (0, 0, 0);
+    for (_, recording) in &recordings {
+        match recording {
+            Recording::Outcome { outcome, .. } if outcome.ok => sent += 1,
+            Recording::Outcome { .. } => refused += 1,
+            Recording::Error { .. } => unanswered += 1,
+        }
+    }
+    tracing::info!(upstream = %upstream_id, sent, refused, unanswered, "outbox: a group of {} answered", recordings.len());
+    recordings
 }
 
 /// Records answers in ONE transaction (thousands in a run's stage); how many were recorded.
@@ -259,7 +269,13 @@ type Answer = Option<Result<ActionResult, UpstreamError>>;
 fn recording(entry: &OutboxEntry, answer: Answer, answered_at: Timestamp) -> Recording {
     match answer {
         Some(Ok(result)) => {
-            tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = result.outcome.ok, "outbox: {}", result.outcome.summary);
+            // Each delivery at debug (a run answers thousands; the group's line is at info),
+            // each refusal at info.
+            if result.outcome.ok {
+                tracing::debug!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = true, "outbox: {}", result.outcome.summary);
+            } else {
+                tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = false, "outbox: {}", result.outcome.summary);
+            }
             Recording::Outcome {
                 outcome: result.outcome,
                 incident: result.incident.map(Box::new),
