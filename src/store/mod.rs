@@ -26,7 +26,7 @@ pub use locks::LockHolder;
 mod metrics;
 mod open;
 mod outbox;
-pub use outbox::Recording;
+pub use outbox::{OutcomeRecord, Recording};
 mod outbox_queries;
 mod outbox_rows;
 mod query;

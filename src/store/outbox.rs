@@ -47,34 +47,10 @@ impl Store {
     /// The entries are the ones the round claimed (as `due_actions` read them).
     pub fn record_actions(
         &mut self,
-        prepared: Vec<(OutboxEntry, Recording)>,
+        prepared: &[(OutboxEntry, Recording)],
         at: Timestamp,
     ) -> Result<usize> {
-        self.write_tx(|tx| {
-            let n = prepared.len();
-            let mut tail = AuditTail::read(tx)?;
-            for (entry, recording) in prepared {
-                match recording {
-                    Recording::Outcome {
-                        outcome,
-                        incident,
-                        dead_letter,
-                    } => outcome_in(
-                        tx,
-                        &mut tail,
-                        &entry,
-                        &outcome,
-                        incident.as_deref(),
-                        dead_letter.as_deref(),
-                        at,
-                    ),
-                    Recording::Error { error, retry_at } => {
-                        error_in(tx, &mut tail, &entry, &error, retry_at, at)
-                    }
-                }?;
-            }
-            Ok(n)
-        })
+        self.write_tx(|tx| record_in(tx, prepared, at))
     }
 
     /// A transient failure: `retry_at = Some(t)` keeps it pending until t; `None` fails it for
@@ -110,9 +86,10 @@ impl Store {
         let entry = self
             .outbox_entry(id)?
             .ok_or_else(|| self.unknown_action(id))?;
+        let answer = OutcomeRecord::new(outcome.clone());
         self.write_tx(|tx| {
             let mut tail = AuditTail::read(tx)?;
-            outcome_in(tx, &mut tail, &entry, outcome, incident, dead_letter, at)
+            outcome_in(tx, &mut tail, &entry, &answer, incident, dead_letter, at)
         })
     }
 
@@ -124,12 +101,42 @@ impl Store {
     }
 }
 
+/// Records `prepared` inside the caller's transaction (see [`Store::record_actions`]).
+pub(crate) fn record_in(
+    tx: &rusqlite::Connection,
+    prepared: &[(OutboxEntry, Recording)],
+    at: Timestamp,
+) -> rusqlite::Result<usize> {
+    let mut tail = AuditTail::read(tx)?;
+    for (entry, recording) in prepared {
+        match recording {
+            Recording::Outcome {
+                answer,
+                incident,
+                dead_letter,
+            } => outcome_in(
+                tx,
+                &mut tail,
+                entry,
+                answer,
+                incident.as_deref(),
+                dead_letter.as_deref(),
+                at,
+            ),
+            Recording::Error { error, retry_at } => {
+                error_in(tx, &mut tail, entry, error, *retry_at, at)
+            }
+        }?;
+    }
+    Ok(prepared.len())
+}
+
 /// What became of one action, for [`Store::record_actions`].
 #[derive(Debug, Clone)]
 pub enum Recording {
     /// The upstream answered (ok: sent; refused: failed), with what it changed.
     Outcome {
-        outcome: ActionOutcome,
+        answer: OutcomeRecord,
         incident: Option<Box<Incident>>,
         dead_letter: Option<Box<DeadLetter>>,
     },
@@ -138,4 +145,32 @@ pub enum Recording {
         error: String,
         retry_at: Option<Timestamp>,
     },
+}
+
+/// An upstream's answer with the texts the store keeps of it, made where the answer is read
+/// (off the store's thread, which a run keeps busy): the outcome as stored (JSON, secrets
+/// scrubbed) and the audit detail (summary and response).
+#[derive(Debug, Clone)]
+pub struct OutcomeRecord {
+    pub outcome: ActionOutcome,
+    pub(crate) stored: String,
+    pub(crate) detail: String,
+}
+
+impl OutcomeRecord {
+    pub fn new(outcome: ActionOutcome) -> OutcomeRecord {
+        // An outcome is plain data (text, bool, a JSON value): serializing it cannot fail.
+        let stored = serde_json::to_string(&outcome).unwrap_or_default();
+        let stored = crate::domain::redact::scrub(&stored).into_owned();
+        let detail = if outcome.response.is_null() {
+            outcome.summary.clone()
+        } else {
+            format!("{} {}", outcome.summary, outcome.response)
+        };
+        OutcomeRecord {
+            outcome,
+            stored,
+            detail,
+        }
+    }
 }

@@ -9,8 +9,9 @@ use super::audit::{AuditTail, NewAuditRow, sha256_hex};
 use super::codec::ms;
 use super::dead_letters::upsert_dead_letter;
 use super::incidents::upsert_incident;
+use super::outbox::OutcomeRecord;
 use crate::domain::{
-    Action, ActionOutcome, DeadLetter, Incident, OutboxEntry, OutboxLease, OutboxState, Timestamp,
+    Action, DeadLetter, Incident, OutboxEntry, OutboxLease, OutboxState, Timestamp,
 };
 
 pub(crate) fn claim_in(
@@ -40,31 +41,23 @@ pub(crate) fn outcome_in(
     tx: &Connection,
     tail: &mut AuditTail,
     entry: &OutboxEntry,
-    outcome: &ActionOutcome,
+    answer: &OutcomeRecord,
     incident: Option<&Incident>,
     dead_letter: Option<&DeadLetter>,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
-    let (state, event) = if outcome.ok {
+    let (state, event) = if answer.outcome.ok {
         (OutboxState::Sent, "sent")
     } else {
         (OutboxState::Failed, "failed")
     };
-    let outcome_json = serde_json::to_string(outcome)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let outcome_json = crate::domain::redact::scrub(&outcome_json).into_owned();
-    let detail = if outcome.response.is_null() {
-        outcome.summary.clone()
-    } else {
-        format!("{} {}", outcome.summary, outcome.response)
-    };
-    let detail = with_attempts(&detail, entry.attempts + 1, true);
+    let detail = with_attempts(&answer.detail, entry.attempts + 1, true);
     tx.prepare_cached(
         "UPDATE outbox SET state = ?2, attempts = attempts + 1, lease_until_ms = NULL,
             lease_holder = NULL, lease_since_ms = NULL, outcome = ?3, updated_ms = ?4
          WHERE id = ?1",
     )?
-    .execute(params![entry.id, state.as_str(), outcome_json, ms(at)])?;
+    .execute(params![entry.id, state.as_str(), answer.stored, ms(at)])?;
     if let Some(incident) = incident {
         upsert_incident(tx, incident)?;
     }

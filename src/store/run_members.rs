@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::AuditTail;
 use super::codec::ms;
+use super::outbox::{Recording, record_in};
 use super::outbox_rows::insert_action;
 use super::{Result, Store};
 use crate::domain::run::{MemberState, RunMember, RunProgress, RunState};
@@ -79,25 +80,21 @@ impl Store {
     /// Members whose outbox action was answered take its state (and the failure's words).
     /// Returns how many changed.
     pub fn settle_run_members(&mut self, id: &str) -> Result<usize> {
+        self.write_tx(|tx| settle_in(tx, id))
+    }
+
+    /// Records the answers of a batch of the run's actions ([`Store::record_actions`]) and
+    /// settles the run's members, in one transaction; how many answers were recorded.
+    pub fn record_run_answers(
+        &mut self,
+        id: &str,
+        answered: &[(OutboxEntry, Recording)],
+        at: Timestamp,
+    ) -> Result<usize> {
         self.write_tx(|tx| {
-            let mut settled = 0;
-            for stage in 0..stage_count(tx, id)? {
-                settled += tx
-                    .prepare_cached(
-                        "UPDATE run_members INDEXED BY run_members_by_stage
-                            SET state = o.state,
-                                note = CASE WHEN o.state = 'failed'
-                                       THEN coalesce(json_extract(o.outcome, '$.summary'),
-                                                     o.last_error)
-                                       END
-                           FROM outbox AS o
-                          WHERE run_members.run_id = ?1 AND run_members.stage = ?2
-                            AND run_members.state = 'queued'
-                            AND o.id = run_members.outbox_id AND o.state IN ('sent', 'failed')",
-                    )?
-                    .execute(params![id, stage as i64])?;
-            }
-            Ok(settled)
+            let recorded = record_in(tx, answered, at)?;
+            settle_in(tx, id)?;
+            Ok(recorded)
         })
     }
 
@@ -222,6 +219,27 @@ impl Store {
             .and_then(|mut s| s.query_row(params![upstream, target], |r| r.get::<_, bool>(0)))
             .map_err(|e| self.sqlite(e))
     }
+}
+
+/// Settles the run's queued members whose action was answered, inside the caller's transaction.
+fn settle_in(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
+    let mut settled = 0;
+    for stage in 0..stage_count(tx, id)? {
+        settled += tx
+            .prepare_cached(
+                "UPDATE run_members INDEXED BY run_members_by_stage
+                    SET state = o.state,
+                        note = CASE WHEN o.state = 'failed'
+                               THEN coalesce(json_extract(o.outcome, '$.summary'), o.last_error)
+                               END
+                   FROM outbox AS o
+                  WHERE run_members.run_id = ?1 AND run_members.stage = ?2
+                    AND run_members.state = 'queued'
+                    AND o.id = run_members.outbox_id AND o.state IN ('sent', 'failed')",
+            )?
+            .execute(params![id, stage as i64])?;
+    }
+    Ok(settled)
 }
 
 /// How many stages the run's members span (the highest stage + 1; one index probe).

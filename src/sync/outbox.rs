@@ -21,7 +21,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use super::{StoreWriter, Upstreams};
 use crate::domain::{OutboxEntry, Timestamp};
-use crate::store::{ChangeNotice, Recording, StoreError};
+use crate::store::{ChangeNotice, OutcomeRecord, Recording, StoreError};
 use crate::upstream::{ActionResult, UpstreamError};
 
 /// How long a worker may hold an action beyond its group's timeout (to record the answer)
@@ -230,7 +230,7 @@ async fn answer_group(
     let (mut sent, mut refused, mut unanswered) = (0, 0, 0);
     for (_, recording) in &recordings {
         match recording {
-            Recording::Outcome { outcome, .. } if outcome.ok => sent += 1,
+            Recording::Outcome { answer, .. } if answer.outcome.ok => sent += 1,
             Recording::Outcome { .. } => refused += 1,
             Recording::Error { .. } => unanswered += 1,
         }
@@ -247,11 +247,15 @@ pub(crate) async fn record(
     if recordings.is_empty() {
         return 0;
     }
+    // The answers come back to be dropped here, off the store's thread.
     match store
-        .call(move |s| s.record_actions(recordings, Utc::now()))
+        .call(move |s| {
+            let n = s.record_actions(&recordings, Utc::now())?;
+            Ok((n, recordings))
+        })
         .await
     {
-        Ok(n) => n,
+        Ok((n, _)) => n,
         Err(e) => {
             tracing::error!("outbox: {e}");
             0
@@ -277,7 +281,7 @@ fn recording(entry: &OutboxEntry, answer: Answer, answered_at: Timestamp) -> Rec
                 tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = false, "outbox: {}", result.outcome.summary);
             }
             Recording::Outcome {
-                outcome: result.outcome,
+                answer: OutcomeRecord::new(result.outcome),
                 incident: result.incident.map(Box::new),
                 dead_letter: result.dead_letter.map(Box::new),
             }

@@ -127,25 +127,45 @@ impl Driver<'_> {
     /// Records `answered`, reads where the run stands, opens (or holds) the stage gate, runs the
     /// outbox's round and prepares the next batch.
     async fn step(&mut self, answered: Vec<(OutboxEntry, Recording)>) -> Result<Step, StoreError> {
-        self.record(answered).await;
         let run_id = self.id.clone();
-        let found = self
+        // One trip to the store: the answers recorded and the members settled in one
+        // transaction, then where the run stands. The answers come back to be dropped here,
+        // off the store's thread.
+        let (found, recorded, _answered) = self
             .store
             .call(move |s| {
-                s.settle_run_members(&run_id)?;
+                let recorded = if answered.is_empty() {
+                    s.settle_run_members(&run_id)?;
+                    0
+                } else {
+                    match s.record_run_answers(&run_id, &answered, Utc::now()) {
+                        Ok(n) => n,
+                        // As the outbox's round does: the actions stay pending (with their
+                        // keys) and are sent again; the run goes on.
+                        Err(e) => {
+                            tracing::error!("run {run_id}: answers not recorded: {e}");
+                            s.settle_run_members(&run_id)?;
+                            0
+                        }
+                    }
+                };
                 let run = s.run(&run_id)?;
                 let tally = s.run_tally(&run_id)?;
                 let held_back = match tally.whole().queued {
                     0 => 0,
                     _ => s.run_members_held_back(&run_id, Utc::now())?,
                 };
-                Ok(Found {
+                let found = Found {
                     run,
                     tally,
                     held_back,
-                })
+                };
+                Ok((found, recorded, answered))
             })
             .await?;
+        if recorded > 0 {
+            worker::notify_answered(self.changes);
+        }
         let progress = found.tally.whole();
         let Some(run) = found.run else {
             let status = self.status(&self.id.clone(), 0, RunState::Cancelled, None, &progress);
@@ -240,9 +260,6 @@ impl Driver<'_> {
 
     /// Records a batch's answers (one transaction) and tells same-process readers.
     async fn record(&self, answered: Vec<(OutboxEntry, Recording)>) {
-        if answered.is_empty() {
-            return;
-        }
         if record(self.store, answered).await > 0 {
             worker::notify_answered(self.changes);
         }
