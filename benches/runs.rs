@@ -151,9 +151,9 @@ fn main() {
             let ids = sendable_ids(&demo);
             let started = Instant::now();
             let ok = bare_loop(demo.port, token(&demo), &ids).await;
-            let took = started.elapsed();
+            let bare_took = started.elapsed();
             assert_eq!(ok, ids.len(), "every bare replay succeeded");
-            bare.push(ok as f64 / took.as_secs_f64());
+            bare.push(ok as f64 / bare_took.as_secs_f64());
 
             let demo = demo_with(n, &[]);
             let (sent, took) = triage_run(&demo);
@@ -163,8 +163,9 @@ fn main() {
             let (sent_single, took_single) = triage_run(&demo);
             single.push(sent_single as f64 / took_single.as_secs_f64());
             println!(
-                "run {run}/{runs}: bare loop {:.0}/s ({ok} in {took:.2?}), triage run with the \
-                 batch endpoint {:.0}/s ({sent}), without it {:.0}/s ({sent_single})",
+                "run {run}/{runs}: bare loop {:.0}/s ({ok} in {bare_took:.2?}), triage run with \
+                 the batch endpoint {:.0}/s ({sent} in {took:.2?}), without it {:.0}/s \
+                 ({sent_single} in {took_single:.2?})",
                 bare[bare.len() - 1],
                 batched[batched.len() - 1],
                 single[single.len() - 1],

@@ -328,7 +328,8 @@ pub struct BulkArgs {
     /// Actions per second at most (`50/s`, `600/m`); a 429 or Retry-After slows it further.
     #[arg(long, value_name = "RATE", requires = "query")]
     pub rate: Option<String>,
-    /// Members waiting for an answer at once (default 500: one outbox round).
+    /// Members in flight at once (default 500: one outbox round, one batch request); as many
+    /// more wait in the outbox behind them, prepared while those are answered.
     #[arg(long, value_name = "N", requires = "query")]
     pub concurrency: Option<usize>,
     /// Replay letters that violate their connector's contract too (skipped by default; an

@@ -18,6 +18,7 @@ use super::output::{Output, say};
 use crate::cli::{BulkArgs, RunsCommand};
 use crate::domain::run::{FailureLimit, RunState, parse_rate, parse_stages};
 use crate::domain::{ActionKind, redact, sanitize};
+use crate::store::Store;
 use crate::sync::runs::{
     self as planner, DEFAULT_CONCURRENCY, Plan, RunOptions, RunStatus, SelectError,
 };
@@ -104,14 +105,13 @@ pub async fn replay_where(
     }
     let run = planner::new_run(&plan, &options, Utc::now());
     store.create_run(&run, &members)?;
-    drop(store);
     if !json {
         eprintln!(
             "run {} started: `triage runs pause {}` stops it, `triage runs resume {}` goes on",
             run.id, run.id, run.id
         );
     }
-    drive(ctx, &run.id, json).await
+    drive(ctx, &run.id, json, store).await
 }
 
 fn print_plan(plan: &Plan, json: bool) -> Result<()> {
@@ -230,8 +230,7 @@ pub async fn run(ctx: &Context, command: Option<&RunsCommand>, json: bool) -> Re
                 }
                 RunState::Running => {}
             }
-            drop(store);
-            drive(ctx, id, *json).await
+            drive(ctx, id, *json, store).await
         }
     }
 }
@@ -382,13 +381,14 @@ fn change(ctx: &Context, id: &str, state: RunState, reason: &str) -> Result<Exit
     }
 }
 
-/// Drives run `id` here until it is done, paused or cancelled, showing its progress.
-async fn drive(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
+/// Drives run `id` here until it is done, paused or cancelled, showing its progress — on the
+/// store connection the command already opened (no second open, no checkpoint in between).
+async fn drive(ctx: &Context, id: &str, json: bool, store: Store) -> Result<ExitCode> {
     let (upstreams, errors) = Upstreams::from_config(&ctx.config, &ctx.routing);
     for e in errors {
         eprintln!("warning: {}", redact::scrub(&e.to_string()));
     }
-    let writer = StoreWriter::open(&ctx.store_path)?;
+    let writer = StoreWriter::new(store);
     upstreams.remember_handled(&writer).await;
     let (changes, _) = broadcast::channel(16);
     let mut progress = Progress::new(json || !std::io::stderr().is_terminal());

@@ -15,6 +15,7 @@ pub mod route_pattern;
 pub mod route_report;
 pub mod routing;
 pub mod run;
+pub mod run_tally;
 pub mod sanitize;
 pub mod search;
 pub mod sla;

@@ -230,7 +230,7 @@ pub struct Run {
     pub max_failures: FailureLimit,
     /// Actions per second; None = as fast as the upstream answers.
     pub rate: Option<f64>,
-    /// Members in the outbox at once.
+    /// Members in flight at once (as many more may wait in the outbox behind them).
     pub concurrency: usize,
     /// Contract violators are sent too.
     pub force: bool,

@@ -31,39 +31,68 @@ pub(crate) struct NewAuditRow<'a> {
 /// The detail is scrubbed of secrets first (`domain::redact`): a hash-chained row can never be
 /// redacted later.
 pub(crate) fn append(conn: &Connection, row: &NewAuditRow<'_>) -> rusqlite::Result<i64> {
-    let detail = crate::domain::redact::scrub(row.detail);
-    let row = &NewAuditRow {
-        detail: &detail,
-        ..*row
-    };
-    let last: Option<(i64, String)> = conn
-        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (seq, prev_hash) = match last {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS_HASH.to_string()),
-    };
-    let at_ms = ms(row.at);
-    let hash = chain_hash(&prev_hash, seq, row);
-    conn.prepare_cached(
-        "INSERT INTO audit (seq, at_ms, operator, event, upstream, target, outbox_id, payload_hash,
-            detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        seq,
-        at_ms,
-        row.operator,
-        row.event,
-        row.upstream,
-        row.target,
-        row.outbox_id,
-        row.payload_hash,
-        row.detail,
-        prev_hash,
-        hash
-    ])?;
-    Ok(seq)
+    AuditTail::read(conn)?.append(conn, row)
+}
+
+/// The end of the chain (the last row's seq and hash), read once per transaction so a batch of
+/// rows (a run's stage: thousands) is chained in memory instead of reading the last row back
+/// before each append. Only valid inside one IMMEDIATE transaction: no other writer appends
+/// while it is held.
+pub(crate) struct AuditTail {
+    seq: i64,
+    hash: String,
+}
+
+impl AuditTail {
+    /// The current end of the chain (seq 0 and the genesis hash for an empty log).
+    pub(crate) fn read(conn: &Connection) -> rusqlite::Result<AuditTail> {
+        let last: Option<(i64, String)> = conn
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(match last {
+            Some((seq, hash)) => AuditTail { seq, hash },
+            None => AuditTail {
+                seq: 0,
+                hash: GENESIS_HASH.to_string(),
+            },
+        })
+    }
+
+    /// Appends `row` after the tail (its detail scrubbed of secrets) and moves the tail to it.
+    pub(crate) fn append(
+        &mut self,
+        conn: &Connection,
+        row: &NewAuditRow<'_>,
+    ) -> rusqlite::Result<i64> {
+        let detail = crate::domain::redact::scrub(row.detail);
+        let row = &NewAuditRow {
+            detail: &detail,
+            ..*row
+        };
+        let seq = self.seq + 1;
+        let hash = chain_hash(&self.hash, seq, row);
+        conn.prepare_cached(
+            "INSERT INTO audit (seq, at_ms, operator, event, upstream, target, outbox_id, payload_hash,
+                detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            seq,
+            ms(row.at),
+            row.operator,
+            row.event,
+            row.upstream,
+            row.target,
+            row.outbox_id,
+            row.payload_hash,
+            row.detail,
+            self.hash,
+            hash
+        ])?;
+        self.seq = seq;
+        self.hash = hash;
+        Ok(seq)
+    }
 }
 
 /// SHA-256 (hex) over `prev_hash | seq | at_ms | operator | event | upstream | target |

@@ -13,7 +13,7 @@ use super::{
 use crate::domain::query::Query;
 use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState, Timestamp};
 
-const COLUMNS: &str = "upstream, id, connector, payload, content_type, headers, error_code, \
+pub(super) const COLUMNS: &str = "upstream, id, connector, payload, content_type, headers, error_code, \
      error_message, http_status, vendor_response, attempts, first_failed_ms, last_failed_ms, state, updated_ms";
 
 /// Inserts or updates one dead letter; an identical stored row is left untouched.
@@ -191,7 +191,7 @@ impl Store {
             .ok_or_else(|| self.corrupt("dead_letters", format!("unknown state {s:?}")))
     }
 
-    fn dead_letter_from_row(&self, row: &Row<'_>) -> Result<DeadLetter> {
+    pub(super) fn dead_letter_from_row(&self, row: &Row<'_>) -> Result<DeadLetter> {
         let get = |e| self.sqlite(e);
         let headers: String = row.get(5).map_err(get)?;
         let headers: Vec<(String, String)> = serde_json::from_str(&headers).map_err(|e| {

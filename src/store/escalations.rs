@@ -4,9 +4,9 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::audit::{NewAuditRow, append};
+use super::audit::{AuditTail, NewAuditRow};
 use super::codec::{from_ms, ms};
-use super::outbox::insert_action;
+use super::outbox_rows::insert_action;
 use super::{Result, Store, StoreError};
 use crate::domain::{Action, OutboxEntry, Timestamp};
 
@@ -116,10 +116,11 @@ impl Store {
             payload_hash: None,
             detail: step.why,
         };
-        append(&tx, &row).map_err(err)?;
+        let mut tail = AuditTail::read(&tx).map_err(err)?;
+        tail.append(&tx, &row).map_err(err)?;
         let mut entries = Vec::with_capacity(step.actions.len());
         for action in step.actions {
-            entries.push(insert_action(&tx, action, at).map_err(err)?);
+            entries.push(insert_action(&tx, &mut tail, action, at, None).map_err(err)?);
         }
         tx.commit().map_err(err)?;
         Ok(Some(entries))

@@ -7,10 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::{NewAuditRow, append};
 use super::codec::{from_ms, ms};
-use super::outbox::insert_action;
 use super::{Result, Store};
-use crate::domain::run::{FailureLimit, MemberState, Run, RunMember, RunProgress, RunState};
-use crate::domain::{Action, ActionKind, Timestamp};
+use crate::domain::run::{FailureLimit, MemberState, Run, RunMember, RunState};
+use crate::domain::{ActionKind, Timestamp};
 
 /// The upstream name runs are audited under (`run:<id>` in `triage audit`).
 pub const RUN_AUDIT_UPSTREAM: &str = "run";
@@ -111,127 +110,6 @@ impl Store {
         Ok(ids)
     }
 
-    /// Counts per member state, whole run (`stage` None) or one stage.
-    pub fn run_progress(&self, id: &str, stage: Option<usize>) -> Result<RunProgress> {
-        let mut progress = RunProgress::default();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT state, count(*) FROM run_members
-                  WHERE run_id = ?1 AND (?2 IS NULL OR stage = ?2) GROUP BY state",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map(params![id, stage.map(|s| s as i64)], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.sqlite(e))?;
-        for (state, n) in rows {
-            if let Some(state) = MemberState::parse(&state) {
-                progress.add(state, usize::try_from(n).unwrap_or(0));
-            }
-        }
-        progress.stage = self
-            .conn
-            .prepare_cached(
-                "SELECT min(stage) FROM run_members
-                  WHERE run_id = ?1 AND state IN ('planned', 'queued')",
-            )
-            .and_then(|mut s| s.query_row([id], |r| r.get::<_, Option<i64>>(0)))
-            .map_err(|e| self.sqlite(e))?
-            .map(|s| usize::try_from(s).unwrap_or(0));
-        Ok(progress)
-    }
-
-    /// Members of a run in order (`limit` 0 = all).
-    pub fn run_members(&self, id: &str, limit: usize) -> Result<Vec<RunMember>> {
-        let limit = if limit == 0 { -1 } else { limit as i64 };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, upstream, target, connector, stage, state, note FROM run_members
-                  WHERE run_id = ?1 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map(params![id, limit], member_row)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.sqlite(e))?;
-        Ok(rows)
-    }
-
-    /// Members whose outbox action was answered take its state (and the failure's words).
-    /// Returns how many changed.
-    pub fn settle_run_members(&mut self, id: &str) -> Result<usize> {
-        self.write_tx(|tx| {
-            tx.prepare_cached(
-                "UPDATE run_members
-                    SET state = o.state,
-                        note = CASE WHEN o.state = 'failed'
-                               THEN coalesce(json_extract(o.outcome, '$.summary'), o.last_error)
-                               END
-                   FROM outbox AS o
-                  WHERE run_members.run_id = ?1 AND run_members.state = 'queued'
-                    AND o.id = run_members.outbox_id AND o.state IN ('sent', 'failed')",
-            )?
-            .execute([id])
-        })
-    }
-
-    /// Hands up to `limit` planned members of `stage` to the outbox (one action each, with its
-    /// own idempotency key), in order, marking them queued in the same transaction. Returns how
-    /// many; nothing while the run is not running (a pause or cancel in between wins).
-    pub fn enqueue_run_members(
-        &mut self,
-        id: &str,
-        stage: usize,
-        limit: usize,
-        at: Timestamp,
-    ) -> Result<usize> {
-        let Some(run) = self.run(id)? else {
-            return Ok(0);
-        };
-        self.write_tx(|tx| {
-            let state: String = tx
-                .prepare_cached("SELECT state FROM runs WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))?;
-            if state != RunState::Running.as_str() {
-                return Ok(0);
-            }
-            let members: Vec<RunMember> = tx
-                .prepare_cached(
-                    "SELECT seq, upstream, target, connector, stage, state, note FROM run_members
-                      WHERE run_id = ?1 AND stage = ?2 AND state = 'planned'
-                      ORDER BY seq LIMIT ?3",
-                )?
-                .query_map(params![id, stage as i64, limit as i64], member_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut mark = tx.prepare_cached(
-                "UPDATE run_members SET state = 'queued', outbox_id = ?3
-                  WHERE run_id = ?1 AND seq = ?2",
-            )?;
-            for m in &members {
-                let action = Action {
-                    kind: run.kind,
-                    upstream: m.upstream.clone(),
-                    target: m.target.clone(),
-                    operator: run.operator.clone(),
-                    note: Some(format!("{} stage {}", run.id, m.stage + 1)),
-                    level: None,
-                    payload: None,
-                    destination: run.destination.clone(),
-                    drop_ttl: run.drop_ttl,
-                };
-                let entry = insert_action(tx, &action, at)?;
-                mark.execute(params![id, m.seq as i64, entry.id])?;
-            }
-            tx.prepare_cached("UPDATE runs SET updated_ms = ?2 WHERE id = ?1")?
-                .execute(params![id, ms(at)])?;
-            Ok(members.len())
-        })
-    }
-
     /// Changes a run's state (pause, resume, cancel, done), audited `run.<state>` with `reason`.
     /// A cancel leaves planned members out (skipped); those already in the outbox go on. Returns
     /// false when the run does not exist or is already done or cancelled.
@@ -305,54 +183,6 @@ impl Store {
                 .map(|_| ())
         })
     }
-
-    /// The failures of one stage grouped by their words, most frequent first.
-    pub fn run_failures(&self, id: &str, stage: Option<usize>) -> Result<Vec<(String, usize)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT coalesce(note, 'no answer recorded'), count(*) AS n FROM run_members
-                  WHERE run_id = ?1 AND state = 'failed' AND (?2 IS NULL OR stage = ?2)
-                  GROUP BY 1 ORDER BY n DESC, 1 LIMIT 5",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map(params![id, stage.map(|s| s as i64)], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                ))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.sqlite(e))?;
-        Ok(rows)
-    }
-
-    /// Queued members whose action the upstream asked to retry later (rate limited or
-    /// unavailable): the run slows down while there are any.
-    pub fn run_members_held_back(&self, id: &str, now: Timestamp) -> Result<usize> {
-        self.conn
-            .prepare_cached(
-                "SELECT count(*) FROM run_members AS m JOIN outbox AS o ON o.id = m.outbox_id
-                  WHERE m.run_id = ?1 AND m.state = 'queued' AND o.state = 'pending'
-                    AND o.attempts > 0 AND o.next_attempt_ms > ?2",
-            )
-            .and_then(|mut s| s.query_row(params![id, ms(now)], |r| r.get::<_, i64>(0)))
-            .map(|n| usize::try_from(n).unwrap_or(0))
-            .map_err(|e| self.sqlite(e))
-    }
-
-    /// How many of `targets` (upstream, id) were replayed by triage before (a sent replay in the
-    /// outbox): letters that failed again after a replay.
-    pub fn replayed_before(&self, upstream: &str, target: &str) -> Result<bool> {
-        self.conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM outbox WHERE upstream = ?1 AND target = ?2
-                    AND kind = 'replay' AND state = 'sent')",
-            )
-            .and_then(|mut s| s.query_row(params![upstream, target], |r| r.get::<_, bool>(0)))
-            .map_err(|e| self.sqlite(e))
-    }
 }
 
 const RUN_COLUMNS: &str = "id, kind, selection, operator, state, reason, stages, max_failures, \
@@ -387,19 +217,6 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         drop_ttl: r.get(12)?,
         created_at: from_ms(r.get(13)?).unwrap_or_default(),
         updated_at: from_ms(r.get(14)?).unwrap_or_default(),
-    })
-}
-
-fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunMember> {
-    let state: String = r.get(5)?;
-    Ok(RunMember {
-        seq: usize::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-        upstream: r.get(1)?,
-        target: r.get(2)?,
-        connector: r.get(3)?,
-        stage: usize::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-        state: MemberState::parse(&state).unwrap_or(MemberState::Planned),
-        note: r.get(6)?,
     })
 }
 

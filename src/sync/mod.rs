@@ -3,6 +3,9 @@
 
 pub mod outbox;
 pub mod poller;
+mod run_contracts;
+mod run_driver;
+mod run_pace;
 pub mod runs;
 pub mod upstreams;
 pub mod watcher;
@@ -27,10 +30,17 @@ pub struct StoreWriter {
 
 impl StoreWriter {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(StoreWriter {
-            store: Arc::new(Mutex::new(Store::open(path)?)),
-            path: path.to_path_buf(),
-        })
+        Ok(StoreWriter::new(Store::open(path)?))
+    }
+
+    /// The engine's handle on a store already open (a command that planned on it goes on
+    /// with the same connection: no second open, no checkpoint when the first one closes).
+    pub fn new(store: Store) -> Self {
+        let path = store.path().to_path_buf();
+        StoreWriter {
+            store: Arc::new(Mutex::new(store)),
+            path,
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use super::{StoreWriter, Upstreams};
 use crate::domain::{OutboxEntry, Timestamp};
-use crate::store::{ChangeNotice, Recording, StoreError};
+use crate::store::{ChangeNotice, OutcomeRecord, Recording, StoreError};
 use crate::upstream::{ActionResult, UpstreamError};
 
 /// How long a worker may hold an action beyond its group's timeout (to record the answer)
@@ -94,13 +94,23 @@ pub async fn process_due_up_to(
         .fold(0, |sum, n| async move { sum + n })
         .await;
     if handled > 0 {
-        let _ = changes.send(ChangeNotice::Outbox);
-        let _ = changes.send(ChangeNotice::Audit);
-        let _ = changes.send(ChangeNotice::Incidents);
-        let _ = changes.send(ChangeNotice::DeadLetters);
-        let _ = changes.send(ChangeNotice::Connectors);
+        notify_answered(changes);
     }
     Ok(handled)
+}
+
+/// Tells same-process readers that answers were recorded (outbox, audit, and what the
+/// upstreams changed).
+pub(crate) fn notify_answered(changes: &broadcast::Sender<ChangeNotice>) {
+    for notice in [
+        ChangeNotice::Outbox,
+        ChangeNotice::Audit,
+        ChangeNotice::Incidents,
+        ChangeNotice::DeadLetters,
+        ChangeNotice::Connectors,
+    ] {
+        let _ = changes.send(notice);
+    }
 }
 
 /// The due actions per upstream, each group in due order, groups in order of their first action.
@@ -131,10 +141,8 @@ const MAX_GROUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// Claims the group's actions (those another worker holds are left out), sends the claimed ones
 /// to their upstream at once and records each answer. Returns how many were recorded.
 async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<OutboxEntry>) -> usize {
-    let timeout = group_timeout(group.len());
     let now = Utc::now();
-    let lease_until =
-        now + chrono::Duration::from_std(timeout + LEASE).unwrap_or(chrono::Duration::seconds(600));
+    let lease_until = lease_until(now, group.len(), 1);
     let ids: Vec<String> = group.iter().map(|e| e.id.clone()).collect();
     // One transaction for the group's leases.
     let claims = match store
@@ -152,9 +160,40 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
         .zip(claims)
         .filter_map(|(entry, claimed)| claimed.then_some(entry))
         .collect();
+    let recordings = answer_group(upstreams, claimed).await;
+    record(store, recordings).await
+}
+
+/// When the lease of `n` actions claimed `now` ends: `sends` group timeouts (the sends it may
+/// wait for, its own included) plus [`LEASE`] to record the answer.
+pub(crate) fn lease_until(now: Timestamp, n: usize, sends: u32) -> Timestamp {
+    let hold = group_timeout(n).saturating_mul(sends.max(1)) + LEASE;
+    now + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::seconds(600))
+}
+
+/// Sends actions this process holds the leases of — grouped by upstream, the groups at once —
+/// and returns what to record of each answer (nothing is written here).
+pub(crate) async fn answer_claimed(
+    upstreams: &Upstreams,
+    claimed: Vec<OutboxEntry>,
+) -> Vec<(OutboxEntry, Recording)> {
+    futures::stream::iter(group_by_upstream(claimed))
+        .map(|group| answer_group(upstreams, group))
+        .buffer_unordered(CONCURRENCY)
+        .concat()
+        .await
+}
+
+/// Sends one upstream's claimed actions as one group, bounded by [`group_timeout`]; what to
+/// record of each answer.
+async fn answer_group(
+    upstreams: &Upstreams,
+    claimed: Vec<OutboxEntry>,
+) -> Vec<(OutboxEntry, Recording)> {
     let Some(upstream_id) = claimed.first().map(|e| e.action.upstream.clone()) else {
-        return 0;
+        return Vec::new();
     };
+    let timeout = group_timeout(claimed.len());
     let answers: Vec<Answer> = match upstreams.get(&upstream_id) {
         None => claimed.iter().map(|_| None).collect(),
         Some(upstream) => {
@@ -188,12 +227,35 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
             (entry, recording)
         })
         .collect();
-    // One transaction for the whole group (thousands in a run's stage).
+    let (mut sent, mut refused, mut unanswered) = (0, 0, 0);
+    for (_, recording) in &recordings {
+        match recording {
+            Recording::Outcome { answer, .. } if answer.outcome.ok => sent += 1,
+            Recording::Outcome { .. } => refused += 1,
+            Recording::Error { .. } => unanswered += 1,
+        }
+    }
+    tracing::info!(upstream = %upstream_id, sent, refused, unanswered, "outbox: a group of {} answered", recordings.len());
+    recordings
+}
+
+/// Records answers in ONE transaction (thousands in a run's stage); how many were recorded.
+pub(crate) async fn record(
+    store: &StoreWriter,
+    recordings: Vec<(OutboxEntry, Recording)>,
+) -> usize {
+    if recordings.is_empty() {
+        return 0;
+    }
+    // The answers come back to be dropped here, off the store's thread.
     match store
-        .call(move |s| s.record_actions(recordings, Utc::now()))
+        .call(move |s| {
+            let n = s.record_actions(&recordings, Utc::now())?;
+            Ok((n, recordings))
+        })
         .await
     {
-        Ok(n) => n,
+        Ok((n, _)) => n,
         Err(e) => {
             tracing::error!("outbox: {e}");
             0
@@ -211,9 +273,15 @@ type Answer = Option<Result<ActionResult, UpstreamError>>;
 fn recording(entry: &OutboxEntry, answer: Answer, answered_at: Timestamp) -> Recording {
     match answer {
         Some(Ok(result)) => {
-            tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = result.outcome.ok, "outbox: {}", result.outcome.summary);
+            // Each delivery at debug (a run answers thousands; the group's line is at info),
+            // each refusal at info.
+            if result.outcome.ok {
+                tracing::debug!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = true, "outbox: {}", result.outcome.summary);
+            } else {
+                tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, ok = false, "outbox: {}", result.outcome.summary);
+            }
             Recording::Outcome {
-                outcome: result.outcome,
+                answer: OutcomeRecord::new(result.outcome),
                 incident: result.incident.map(Box::new),
                 dead_letter: result.dead_letter.map(Box::new),
             }

@@ -1,0 +1,238 @@
+//! The outbox's row changes inside a caller's transaction: inserting an action (with its
+//! `requested` audit row, optionally already leased to this process), claiming one, and
+//! recording an answer or a failed attempt (with its audit row). The audit rows of one
+//! transaction are chained through one [`AuditTail`], read once.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::audit::{AuditTail, NewAuditRow, sha256_hex};
+use super::codec::ms;
+use super::dead_letters::upsert_dead_letter;
+use super::incidents::upsert_incident;
+use super::outbox::OutcomeRecord;
+use crate::domain::{
+    Action, DeadLetter, Incident, OutboxEntry, OutboxLease, OutboxState, Timestamp,
+};
+
+pub(crate) fn claim_in(
+    conn: &Connection,
+    id: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "UPDATE outbox SET lease_until_ms = ?2, updated_ms = ?3, lease_holder = ?4,
+            lease_since_ms = ?3
+         WHERE id = ?1 AND state = 'pending'
+           AND (lease_until_ms IS NULL OR lease_until_ms <= ?3
+                OR NOT triage_holder_alive(lease_holder))",
+    )?
+    .execute(params![
+        id,
+        ms(until),
+        ms(now),
+        super::holder::this_process()
+    ])
+}
+
+/// The answer of `entry` inside the caller's transaction: state, audit row, and what the
+/// upstream changed.
+pub(crate) fn outcome_in(
+    tx: &Connection,
+    tail: &mut AuditTail,
+    entry: &OutboxEntry,
+    answer: &OutcomeRecord,
+    incident: Option<&Incident>,
+    dead_letter: Option<&DeadLetter>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let (state, event) = if answer.outcome.ok {
+        (OutboxState::Sent, "sent")
+    } else {
+        (OutboxState::Failed, "failed")
+    };
+    let detail = with_attempts(&answer.detail, entry.attempts + 1, true);
+    tx.prepare_cached(
+        "UPDATE outbox SET state = ?2, attempts = attempts + 1, lease_until_ms = NULL,
+            lease_holder = NULL, lease_since_ms = NULL, outcome = ?3, updated_ms = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![entry.id, state.as_str(), answer.stored, ms(at)])?;
+    if let Some(incident) = incident {
+        upsert_incident(tx, incident)?;
+    }
+    if let Some(dead_letter) = dead_letter {
+        upsert_dead_letter(tx, dead_letter)?;
+    }
+    audit_transition(tx, tail, &entry.action, &entry.id, event, &detail, at)
+}
+
+/// A failed attempt of `entry` inside the caller's transaction (see
+/// [`Store::record_action_error`](super::Store::record_action_error)).
+pub(crate) fn error_in(
+    tx: &Connection,
+    tail: &mut AuditTail,
+    entry: &OutboxEntry,
+    error: &str,
+    retry_at: Option<Timestamp>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let (state, event) = match retry_at {
+        Some(_) => (OutboxState::Pending, "retry"),
+        None => (OutboxState::Failed, "failed"),
+    };
+    let error = &*crate::domain::redact::scrub(error);
+    tx.prepare_cached(
+        "UPDATE outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3,
+            lease_until_ms = NULL, lease_holder = NULL, lease_since_ms = NULL, last_error = ?4,
+            updated_ms = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        entry.id,
+        state.as_str(),
+        ms(retry_at.unwrap_or(at)),
+        error,
+        ms(at)
+    ])?;
+    let same_reason = retry_at.is_some()
+        && entry.attempts > 0
+        && entry
+            .last_error
+            .as_deref()
+            .is_some_and(|last| same_reason(last, error));
+    if !same_reason {
+        let detail = with_attempts(error, entry.attempts + 1, retry_at.is_none());
+        audit_transition(tx, tail, &entry.action, &entry.id, event, &detail, at)?;
+    }
+    Ok(())
+}
+
+fn audit_row<'a>(
+    action: &'a Action,
+    id: &'a str,
+    payload_hash: &'a str,
+    event: &'a str,
+    detail: &'a str,
+    at: Timestamp,
+) -> NewAuditRow<'a> {
+    NewAuditRow {
+        at,
+        operator: &action.operator,
+        event,
+        upstream: &action.upstream,
+        target: &action.target,
+        outbox_id: Some(id),
+        payload_hash: Some(payload_hash),
+        detail,
+    }
+}
+
+/// Audit row `<kind>.<event>` for an outbox state change, hashing the action as stored.
+fn audit_transition(
+    conn: &Connection,
+    tail: &mut AuditTail,
+    action: &Action,
+    id: &str,
+    event: &str,
+    detail: &str,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let action_json: Option<String> = conn
+        .prepare_cached("SELECT action FROM outbox WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    let payload_hash = sha256_hex(action_json.unwrap_or_default().as_bytes());
+    let event = format!("{}.{event}", action.kind.as_str());
+    tail.append(
+        conn,
+        &audit_row(action, id, &payload_hash, &event, detail, at),
+    )?;
+    Ok(())
+}
+
+/// Two errors with the same text once digit runs are ignored (ports, counts, seconds differ).
+fn same_reason(a: &str, b: &str) -> bool {
+    let shape = |s: &str| {
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                if !out.ends_with('#') {
+                    out.push('#');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    shape(a) == shape(b)
+}
+
+/// The audit detail of an attempt: after retries, says how many attempts it took.
+fn with_attempts(detail: &str, attempt: u32, last: bool) -> String {
+    if last && attempt > 1 {
+        format!("{detail} (after {attempt} attempts)")
+    } else {
+        detail.to_string()
+    }
+}
+
+/// Inserts a pending outbox row (new id and idempotency key) and its `<kind>.requested` audit
+/// row inside the caller's transaction. With `lease_until` the row is born leased to this
+/// process (as [`claim_in`] would leave it), so the process that enqueues it can send it
+/// without claiming it in another transaction; a process that dies holding it loses the lease
+/// at once (`store::holder`), like any lease.
+pub(crate) fn insert_action(
+    tx: &Connection,
+    tail: &mut AuditTail,
+    action: &Action,
+    at: Timestamp,
+    lease_until: Option<Timestamp>,
+) -> rusqlite::Result<OutboxEntry> {
+    let action_json = serde_json::to_string(action)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let holder = lease_until.map(|_| super::holder::this_process());
+    let entry = OutboxEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        idempotency_key: uuid::Uuid::now_v7().to_string(),
+        action: action.clone(),
+        state: OutboxState::Pending,
+        attempts: 0,
+        next_attempt_at: at,
+        last_error: None,
+        outcome: None,
+        created_at: at,
+        updated_at: at,
+        lease: holder.map(|holder| OutboxLease {
+            holder: holder.to_string(),
+            since: Some(at),
+            until: lease_until,
+            alive: true,
+        }),
+    };
+    tx.prepare_cached(
+        "INSERT INTO outbox (id, idempotency_key, kind, upstream, target, action, state, attempts,
+            next_attempt_ms, created_ms, updated_ms, lease_holder, lease_since_ms, lease_until_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        entry.id,
+        entry.idempotency_key,
+        action.kind.as_str(),
+        action.upstream,
+        action.target,
+        action_json,
+        ms(at),
+        holder,
+        holder.map(|_| ms(at)),
+        lease_until.map(ms),
+    ])?;
+    let event = format!("{}.requested", action.kind.as_str());
+    let payload_hash = sha256_hex(action_json.as_bytes());
+    let detail = action.note.clone().unwrap_or_default();
+    tail.append(
+        tx,
+        &audit_row(action, &entry.id, &payload_hash, &event, &detail, at),
+    )?;
+    Ok(entry)
+}

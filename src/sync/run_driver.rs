@@ -1,0 +1,348 @@
+//! Driving a run (`sync::runs`): stage by stage, at the run's rate, through the outbox — as a
+//! pipeline. Each step sends the batch prepared by the step before while the store records the
+//! batch answered before that, settles the members, checks the stage gate and prepares the next
+//! batch (members handed to the outbox, their actions born leased to this process so no other
+//! transaction is needed to claim them). At most `concurrency` members are in flight at once
+//! and at most as many more are prepared behind them. Retries and actions left by a driver that
+//! died go out through the outbox's own round (`process_due_up_to`) in the same step.
+//!
+//! State lives in the store: a driver killed at any point leaves members either planned (never
+//! sent) or queued with exactly one action, which the next driver (or any outbox worker) sends
+//! with its key — a dead process's leases are taken over at once.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::outbox::{self as worker, answer_claimed, record};
+use super::run_pace::{Meter, Pacer};
+use super::{StoreWriter, Upstreams};
+use crate::domain::OutboxEntry;
+use crate::domain::run::{FailureLimit, Run, RunProgress, RunState};
+use crate::domain::run_tally::RunTally;
+use crate::store::{ChangeNotice, Recording, StoreError};
+
+/// Where a run stands, for gauges and progress lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    pub run: String,
+    pub state: RunState,
+    pub reason: Option<String>,
+    pub progress: RunProgress,
+    /// 1-based current stage and the number of stages.
+    pub stage: Option<usize>,
+    pub stages: usize,
+    /// Members answered per second over the last few seconds.
+    pub rate: f64,
+    /// The rate the driver sends at now (lowered while the upstream asks to wait).
+    pub sending_rate: Option<f64>,
+    pub eta_secs: Option<f64>,
+}
+
+/// Drives run `id` until it is done, paused or cancelled (by this driver or another process),
+/// calling `report` after every step. Returns the state it ended in.
+pub async fn drive(
+    id: &str,
+    store: &StoreWriter,
+    upstreams: &Upstreams,
+    changes: &broadcast::Sender<ChangeNotice>,
+    mut report: impl FnMut(&RunStatus),
+) -> Result<RunState, StoreError> {
+    let mut driver = Driver {
+        id: id.to_string(),
+        store,
+        upstreams,
+        changes,
+        pacer: None,
+        meter: Meter::default(),
+    };
+    let mut prepared: Vec<OutboxEntry> = Vec::new();
+    let mut answered: Vec<(OutboxEntry, Recording)> = Vec::new();
+    loop {
+        let sending = std::mem::take(&mut prepared);
+        let to_record = std::mem::take(&mut answered);
+        let sent = !sending.is_empty();
+        let (answers, step) =
+            futures::join!(answer_claimed(upstreams, sending), driver.step(to_record));
+        answered = answers;
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => {
+                // The batch in flight was answered: keep what the upstream said.
+                driver.record(std::mem::take(&mut answered)).await;
+                return Err(e);
+            }
+        };
+        prepared = step.prepared;
+        match step.finished {
+            // Answers still to record (a pause or cancel landed while a batch was in flight):
+            // one more step records them before the driver stops.
+            Some(_) if !answered.is_empty() || !prepared.is_empty() => {}
+            Some(state) => {
+                report(&step.status);
+                let _ = changes.send(ChangeNotice::Outbox);
+                return Ok(state);
+            }
+            None => {
+                report(&step.status);
+                if !sent && prepared.is_empty() && answered.is_empty() && step.handled == 0 {
+                    let wait = driver.pacer.as_ref().map_or(Duration::ZERO, Pacer::wait);
+                    tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
+                }
+            }
+        }
+    }
+}
+
+/// What one step did and found.
+struct Step {
+    status: RunStatus,
+    /// The run stopped in this state (done, paused, cancelled) — once nothing is in flight.
+    finished: Option<RunState>,
+    /// The next batch, in the outbox and leased to this process: sent by the next step.
+    prepared: Vec<OutboxEntry>,
+    /// Actions the outbox's own round answered (retries, a dead driver's actions).
+    handled: usize,
+}
+
+/// What the store says at the start of a step.
+struct Found {
+    run: Option<Run>,
+    tally: RunTally,
+    held_back: usize,
+}
+
+struct Driver<'a> {
+    id: String,
+    store: &'a StoreWriter,
+    upstreams: &'a Upstreams,
+    changes: &'a broadcast::Sender<ChangeNotice>,
+    pacer: Option<Pacer>,
+    meter: Meter,
+}
+
+impl Driver<'_> {
+    /// Records `answered`, reads where the run stands, opens (or holds) the stage gate, runs the
+    /// outbox's round and prepares the next batch.
+    async fn step(&mut self, answered: Vec<(OutboxEntry, Recording)>) -> Result<Step, StoreError> {
+        let run_id = self.id.clone();
+        // One trip to the store: the answers recorded and the members settled in one
+        // transaction, then where the run stands. The answers come back to be dropped here,
+        // off the store's thread.
+        let (found, recorded, _answered) = self
+            .store
+            .call(move |s| {
+                let recorded = if answered.is_empty() {
+                    s.settle_run_members(&run_id)?;
+                    0
+                } else {
+                    match s.record_run_answers(&run_id, &answered, Utc::now()) {
+                        Ok(n) => n,
+                        // As the outbox's round does: the actions stay pending (with their
+                        // keys) and are sent again; the run goes on.
+                        Err(e) => {
+                            tracing::error!("run {run_id}: answers not recorded: {e}");
+                            s.settle_run_members(&run_id)?;
+                            0
+                        }
+                    }
+                };
+                let run = s.run(&run_id)?;
+                let tally = s.run_tally(&run_id)?;
+                let held_back = match tally.whole().queued {
+                    0 => 0,
+                    _ => s.run_members_held_back(&run_id, Utc::now())?,
+                };
+                let found = Found {
+                    run,
+                    tally,
+                    held_back,
+                };
+                Ok((found, recorded, answered))
+            })
+            .await?;
+        if recorded > 0 {
+            worker::notify_answered(self.changes);
+        }
+        let progress = found.tally.whole();
+        let Some(run) = found.run else {
+            let status = self.status(&self.id.clone(), 0, RunState::Cancelled, None, &progress);
+            return Ok(Step::finished(status, RunState::Cancelled));
+        };
+        self.meter.note(progress.finished());
+        if self.pacer.is_none() {
+            self.pacer = Some(Pacer::new(run.rate));
+        }
+        if run.state != RunState::Running {
+            let status = self.status(
+                &run.id,
+                run.stages.len(),
+                run.state,
+                run.reason.clone(),
+                &progress,
+            );
+            return Ok(Step::finished(status, run.state));
+        }
+        let Some(stage) = progress.stage else {
+            let reason = format!(
+                "{} sent, {} failed, {} skipped",
+                progress.sent, progress.failed, progress.skipped
+            );
+            self.set_state(&run, RunState::Done, &reason).await?;
+            let status = self.status(
+                &run.id,
+                run.stages.len(),
+                RunState::Done,
+                Some(reason),
+                &progress,
+            );
+            return Ok(Step::finished(status, RunState::Done));
+        };
+        // A stage starts only when the one before stayed within its failure limit (or the
+        // operator resumed after it paused the run).
+        if stage > 0
+            && let Some(reason) = self.gate(stage, run.max_failures, &found.tally).await?
+        {
+            self.set_state(&run, RunState::Paused, &reason).await?;
+            let status = self.status(
+                &run.id,
+                run.stages.len(),
+                RunState::Paused,
+                Some(reason),
+                &progress,
+            );
+            return Ok(Step::finished(status, RunState::Paused));
+        }
+        // The outbox's own round first: retries that came due, and actions a driver that died
+        // left behind (their leases are taken over at once). This driver's batches are leased,
+        // so the round leaves them alone.
+        let round = run.concurrency.max(worker::DUE_LIMIT);
+        let handled =
+            worker::process_due_up_to(self.upstreams, self.store, self.changes, round).await?;
+        // At most `concurrency` in flight and as many prepared behind them: the batch in flight
+        // now is queued in the store, so it counts.
+        let in_stage = found.tally.stage(stage);
+        let room = (2 * run.concurrency)
+            .saturating_sub(in_stage.queued)
+            .min(run.concurrency)
+            .min(in_stage.planned);
+        let pacer = self.pacer.get_or_insert_with(|| Pacer::new(run.rate));
+        pacer.held_back(found.held_back > 0);
+        let take = pacer.take(room);
+        let mut prepared = Vec::new();
+        if take > 0 {
+            let run_id = self.id.clone();
+            let now = Utc::now();
+            // Leased for its own send and the one it waits behind, plus the time to record.
+            let lease_until = worker::lease_until(now, take, 2);
+            prepared = self
+                .store
+                .call(move |s| s.enqueue_run_members(&run_id, stage, take, now, Some(lease_until)))
+                .await?;
+            pacer.spent(prepared.len());
+        }
+        let status = self.status(
+            &run.id,
+            run.stages.len(),
+            RunState::Running,
+            None,
+            &progress,
+        );
+        Ok(Step {
+            status,
+            finished: None,
+            prepared,
+            handled,
+        })
+    }
+
+    /// Records a batch's answers (one transaction) and tells same-process readers.
+    async fn record(&self, answered: Vec<(OutboxEntry, Recording)>) {
+        if record(self.store, answered).await > 0 {
+            worker::notify_answered(self.changes);
+        }
+    }
+
+    /// None when `stage` may start (the gate was open, or the stage before stayed within
+    /// `limit` and the gate opens now); else why the run pauses.
+    async fn gate(
+        &self,
+        stage: usize,
+        limit: FailureLimit,
+        tally: &RunTally,
+    ) -> Result<Option<String>, StoreError> {
+        let run_id = self.id.clone();
+        let before = tally.stage(stage - 1);
+        self.store
+            .call(move |s| {
+                if s.run_gate(&run_id)? >= stage {
+                    return Ok(None);
+                }
+                if limit.exceeded(before.failed, before.sent + before.failed) {
+                    let top = s.run_failures(&run_id, Some(stage - 1))?;
+                    return Ok(Some(pause_reason(stage, &before, &top, limit)));
+                }
+                s.open_run_gate(&run_id, stage)?;
+                Ok(None)
+            })
+            .await
+    }
+
+    async fn set_state(&self, run: &Run, state: RunState, reason: &str) -> Result<(), StoreError> {
+        let (run_id, operator, reason) = (run.id.clone(), run.operator.clone(), reason.to_string());
+        self.store
+            .call(move |s| s.set_run_state(&run_id, state, Some(&reason), &operator, Utc::now()))
+            .await
+            .map(|_| ())
+    }
+
+    fn status(
+        &self,
+        run: &str,
+        stages: usize,
+        state: RunState,
+        reason: Option<String>,
+        progress: &RunProgress,
+    ) -> RunStatus {
+        let rate = self.meter.rate();
+        RunStatus {
+            run: run.to_string(),
+            state,
+            reason,
+            progress: progress.clone(),
+            stage: progress.stage.map(|s| s + 1),
+            stages,
+            rate,
+            sending_rate: self.pacer.as_ref().and_then(|p| p.current),
+            eta_secs: (rate > 0.0).then(|| progress.remaining() as f64 / rate),
+        }
+    }
+}
+
+impl Step {
+    fn finished(status: RunStatus, state: RunState) -> Step {
+        Step {
+            status,
+            finished: Some(state),
+            prepared: Vec::new(),
+            handled: 0,
+        }
+    }
+}
+
+fn pause_reason(
+    stage: usize,
+    before: &RunProgress,
+    top: &[(String, usize)],
+    limit: FailureLimit,
+) -> String {
+    let errors: Vec<String> = top.iter().map(|(e, n)| format!("{n}× {e}")).collect();
+    format!(
+        "stage {stage} failed {} of {} (limit {limit}): {}",
+        before.failed,
+        before.sent + before.failed,
+        errors.join("; ")
+    )
+}
