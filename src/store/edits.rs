@@ -2,8 +2,8 @@
 //! audit row and a `replay.edited` row naming the SHA-256 of the original and of the bytes to be
 //! sent — one transaction, so an edit is never recorded without its action or the reverse.
 
-use super::audit::{NewAuditRow, append};
-use super::outbox::insert_action;
+use super::audit::{AuditTail, NewAuditRow};
+use super::outbox_rows::insert_action;
 use super::{Result, Store};
 use crate::domain::{Action, OutboxEntry, Timestamp};
 
@@ -17,8 +17,9 @@ impl Store {
         at: Timestamp,
     ) -> Result<OutboxEntry> {
         self.write_tx(|tx| {
-            let entry = insert_action(tx, action, at)?;
-            append(
+            let mut tail = AuditTail::read(tx)?;
+            let entry = insert_action(tx, &mut tail, action, at, None)?;
+            tail.append(
                 tx,
                 &NewAuditRow {
                     at,

@@ -4,9 +4,9 @@
 
 use rusqlite::params;
 
-use super::audit::{NewAuditRow, append};
+use super::audit::{AuditTail, NewAuditRow, append};
 use super::codec::ms;
-use super::outbox::insert_action;
+use super::outbox_rows::insert_action;
 use super::{Result, Store};
 use crate::domain::{Action, OutboxEntry, Timestamp};
 
@@ -28,7 +28,8 @@ impl Store {
         hold_until: Timestamp,
     ) -> Result<OutboxEntry> {
         self.write_tx(|tx| {
-            let mut entry = insert_action(tx, action, at)?;
+            let mut tail = AuditTail::read(tx)?;
+            let mut entry = insert_action(tx, &mut tail, action, at, None)?;
             tx.prepare_cached("UPDATE outbox SET next_attempt_ms = ?2 WHERE id = ?1")?
                 .execute(params![entry.id, ms(hold_until)])?;
             entry.next_attempt_at = hold_until;
