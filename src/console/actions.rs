@@ -38,12 +38,7 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
     if !app.marks.incidents.is_empty() {
         return super::bulk::prepare_incidents(app, kind);
     }
-    // The open detail's incident, else the selected row's.
-    let incident = match &app.incident_detail {
-        Some(detail) => Some(&detail.incident),
-        None => app.incidents.selected_row().map(|r| &r.incident),
-    };
-    let Some(incident) = incident else {
+    let Some(incident) = app.selected_incident() else {
         app.set_status(StatusLevel::Info, "no incident selected");
         return Vec::new();
     };
@@ -64,7 +59,7 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         return Vec::new();
     }
     let action = incident_action_for(kind, incident, &app.operator);
-    if app.keymap.confirms(key_action(kind)) {
+    if key_action(kind).is_some_and(|action| app.keymap.confirms(action)) {
         let what = match kind {
             ActionKind::Escalate => "Takes its chain's next step now: the next level is paged.",
             ActionKind::Resolve => {
@@ -97,17 +92,17 @@ fn incident_action(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
     vec![super::undo::enqueue(app, action)]
 }
 
-/// The key action of an action kind (for the keymap's `confirm`).
-fn key_action(kind: ActionKind) -> KeyAction {
-    match kind {
+/// The key action of an action kind (None: notifications have no key).
+fn key_action(kind: ActionKind) -> Option<KeyAction> {
+    Some(match kind {
         ActionKind::Ack => KeyAction::Ack,
         ActionKind::Unack => KeyAction::Unack,
         ActionKind::Escalate => KeyAction::Escalate,
         ActionKind::Resolve => KeyAction::Resolve,
         ActionKind::Replay => KeyAction::Replay,
         ActionKind::Discard => KeyAction::Discard,
-        _ => KeyAction::Retry,
-    }
+        ActionKind::Notify => return None,
+    })
 }
 
 /// Why `kind` does not apply to `incident` as it stands (None: it does).
@@ -146,14 +141,8 @@ pub fn incident_action_for(
 }
 
 fn first_key(app: &App, kind: ActionKind) -> String {
-    let action = match kind {
-        ActionKind::Ack => KeyAction::Ack,
-        ActionKind::Unack => KeyAction::Unack,
-        ActionKind::Escalate => KeyAction::Escalate,
-        ActionKind::Resolve => KeyAction::Resolve,
-        ActionKind::Replay => KeyAction::Replay,
-        ActionKind::Discard => KeyAction::Discard,
-        ActionKind::Notify => return kind.as_str().to_string(),
+    let Some(action) = key_action(kind) else {
+        return kind.as_str().to_string();
     };
     app.keymap
         .keys_for(action)
@@ -211,14 +200,7 @@ fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
         app.set_status(StatusLevel::Info, "no dead letter selected");
         return Vec::new();
     };
-    if app
-        .action_on(&upstream, &id)
-        .is_some_and(|e| e.state == OutboxState::Pending)
-    {
-        app.set_status(
-            StatusLevel::Info,
-            format!("an action on {} is already pending", sanitize::line(&id)),
-        );
+    if app.refuse_while_pending(&upstream, &id) {
         return Vec::new();
     }
     let destination = app

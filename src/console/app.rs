@@ -296,6 +296,31 @@ impl App {
         }
     }
 
+    /// The incident actions act on: the open detail's, else the selected row's.
+    pub fn selected_incident(&self) -> Option<&crate::domain::Incident> {
+        match &self.incident_detail {
+            Some(detail) => Some(&detail.incident),
+            None => self.incidents.selected_row().map(|r| &r.incident),
+        }
+    }
+
+    /// True (and the status line says so) when an action on `(upstream, id)` is still pending.
+    pub fn refuse_while_pending(&mut self, upstream: &str, id: &str) -> bool {
+        let pending = self
+            .action_on(upstream, id)
+            .is_some_and(|e| e.state == OutboxState::Pending);
+        if pending {
+            self.set_status(
+                StatusLevel::Info,
+                format!(
+                    "an action on {} is already pending",
+                    crate::domain::sanitize::line(id)
+                ),
+            );
+        }
+        pending
+    }
+
     /// The newest open (pending or failed) action on `target`, if any.
     pub fn action_on(&self, upstream: &str, target: &str) -> Option<&OutboxEntry> {
         self.open_actions

@@ -7,7 +7,7 @@
 use super::app::{App, Dialog, StatusLevel, View};
 use super::msg::{Cmd, StoreCmd};
 use crate::domain::edit::{EditDraft, EditReview};
-use crate::domain::{Action, ActionKind, DeadLetter, OutboxState, sanitize};
+use crate::domain::{Action, ActionKind, DeadLetter, sanitize};
 
 /// `E`: the letter of the open detail, else the selected row.
 pub fn start(app: &mut App) -> Vec<Cmd> {
@@ -30,14 +30,7 @@ pub fn start(app: &mut App) -> Vec<Cmd> {
         app.set_status(StatusLevel::Info, "no dead letter selected");
         return Vec::new();
     };
-    if app
-        .action_on(&upstream, &id)
-        .is_some_and(|e| e.state == OutboxState::Pending)
-    {
-        app.set_status(
-            StatusLevel::Info,
-            format!("an action on {} is already pending", sanitize::line(&id)),
-        );
+    if app.refuse_while_pending(&upstream, &id) {
         return Vec::new();
     }
     vec![Cmd::store(StoreCmd::LoadForEdit { upstream, id })]

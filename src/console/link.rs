@@ -19,11 +19,7 @@ pub fn open(app: &mut App) -> Vec<Cmd> {
         app.set_status(StatusLevel::Info, "links are on incidents: press 2, then O");
         return Vec::new();
     }
-    let incident = match &app.incident_detail {
-        Some(detail) => Some(&detail.incident),
-        None => app.incidents.selected_row().map(|r| &r.incident),
-    };
-    let Some(incident) = incident else {
+    let Some(incident) = app.selected_incident() else {
         app.set_status(StatusLevel::Info, "no incident selected");
         return Vec::new();
     };

@@ -23,11 +23,7 @@ pub fn open(app: &mut App) -> Vec<Cmd> {
         );
         return Vec::new();
     }
-    let incident = match &app.incident_detail {
-        Some(detail) => Some(&detail.incident),
-        None => app.incidents.selected_row().map(|r| &r.incident),
-    };
-    match incident {
+    match app.selected_incident() {
         Some(incident) => {
             app.note_input = Some(NoteInput {
                 upstream: incident.upstream.clone(),

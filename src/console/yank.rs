@@ -29,11 +29,7 @@ pub fn terminal_takes_osc52(term: Option<&str>) -> bool {
 /// `y`: the id of the selected row (or open detail) of the current view.
 pub fn id(app: &mut App) -> Vec<Cmd> {
     let id = match app.view {
-        View::Incidents => app
-            .incident_detail
-            .as_ref()
-            .map(|d| d.incident.id.clone())
-            .or_else(|| app.incidents.selected_row().map(|r| r.incident.id.clone())),
+        View::Incidents => app.selected_incident().map(|i| i.id.clone()),
         View::DeadLetters => app
             .dead_letters
             .detail

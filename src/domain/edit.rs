@@ -183,28 +183,40 @@ fn is_json(text: &str) -> bool {
     serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
-/// Valid JSON without the whitespace between tokens (strings untouched).
-pub fn minify_json(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
+/// Where a character of JSON text falls: inside a string (escapes included) or not.
+#[derive(Default)]
+struct JsonStrings {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonStrings {
+    /// True when `c` belongs to a string (its quotes included): copy it as it is.
+    fn in_string(&mut self, c: char) -> bool {
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
             } else if c == '\\' {
-                escaped = true;
+                self.escaped = true;
             } else if c == '"' {
-                in_string = false;
+                self.in_string = false;
             }
+            true
         } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_ascii_whitespace() {
-            out.push(c);
+            self.in_string = true;
+            true
+        } else {
+            false
         }
     }
-    out
+}
+
+/// Valid JSON without the whitespace between tokens (strings untouched).
+pub fn minify_json(text: &str) -> String {
+    let mut strings = JsonStrings::default();
+    text.chars()
+        .filter(|&c| strings.in_string(c) || !c.is_ascii_whitespace())
+        .collect()
 }
 
 /// Valid JSON indented by two spaces per level, one member per line (strings, key order and
@@ -212,29 +224,18 @@ pub fn minify_json(text: &str) -> String {
 pub fn indent_json(text: &str) -> String {
     let compact = minify_json(text);
     let mut out = String::with_capacity(compact.len() * 2);
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut depth, mut strings) = (0usize, JsonStrings::default());
     let mut chars = compact.chars().peekable();
     let newline = |out: &mut String, depth: usize| {
         out.push('\n');
         out.push_str(&"  ".repeat(depth));
     };
     while let Some(c) = chars.next() {
-        if in_string {
+        if strings.in_string(c) {
             out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
             continue;
         }
         match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
             '{' | '[' => {
                 out.push(c);
                 if matches!(chars.peek(), Some('}' | ']')) {
