@@ -6,6 +6,7 @@ pub mod outbox;
 pub mod poller;
 mod run_contracts;
 mod run_driver;
+mod run_gate;
 mod run_pace;
 pub mod runs;
 pub mod upstreams;
