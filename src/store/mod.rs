@@ -11,6 +11,8 @@
 // query (a `domain::query::Query` as SQL) and selection (every row a query selects).
 
 mod audit;
+mod checkpoint;
+pub use checkpoint::SAFETY_NET_PAGES;
 mod codec;
 mod connectors;
 mod dead_letters;

@@ -188,6 +188,18 @@ impl Store {
     /// unavailable): the run slows down while there are any.
     pub fn run_members_held_back(&self, id: &str, now: Timestamp) -> Result<usize> {
         let count = || -> rusqlite::Result<i64> {
+            // Usually no action at all waits for a retry (one probe of the due index); only
+            // then are the run's queued members looked at.
+            let any_waiting: bool = self
+                .conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending'
+                        AND next_attempt_ms > ?1 AND attempts > 0)",
+                )?
+                .query_row([ms(now)], |r| r.get(0))?;
+            if !any_waiting {
+                return Ok(0);
+            }
             let mut held = 0;
             for stage in 0..stage_count(&self.conn, id)? {
                 held += self

@@ -1,10 +1,12 @@
 //! The sync engine: one poller per upstream writing batches to the store, and the outbox
 //! worker sending the operator's actions. Both tell same-process readers what changed.
 
+mod checkpointer;
 pub mod outbox;
 pub mod poller;
 mod run_contracts;
 mod run_driver;
+mod run_gate;
 mod run_pace;
 pub mod runs;
 pub mod upstreams;
@@ -21,11 +23,13 @@ use crate::config::{Config, RoutingConfig};
 use crate::store::{ChangeNotice, Store, StoreError};
 pub use upstreams::Upstreams;
 
-/// The sync engine's handle on the store: one writer connection used from blocking tasks.
+/// The sync engine's handle on the store: one writer connection used from blocking tasks, and a
+/// checkpointer beside it (`checkpointer`) so its commits never stop to copy the WAL back.
 #[derive(Clone)]
 pub struct StoreWriter {
     store: Arc<Mutex<Store>>,
     path: PathBuf,
+    _checkpointer: Option<Arc<checkpointer::Checkpointer>>,
 }
 
 impl StoreWriter {
@@ -37,9 +41,11 @@ impl StoreWriter {
     /// with the same connection: no second open, no checkpoint when the first one closes).
     pub fn new(store: Store) -> Self {
         let path = store.path().to_path_buf();
+        let checkpointer = checkpointer::Checkpointer::start(&store, &path).map(Arc::new);
         StoreWriter {
             store: Arc::new(Mutex::new(store)),
             path,
+            _checkpointer: checkpointer,
         }
     }
 

@@ -20,7 +20,7 @@ use super::outbox::{self as worker, answer_claimed, record};
 use super::run_pace::{Meter, Pacer};
 use super::{StoreWriter, Upstreams};
 use crate::domain::OutboxEntry;
-use crate::domain::run::{FailureLimit, Run, RunProgress, RunState};
+use crate::domain::run::{Run, RunProgress, RunState};
 use crate::domain::run_tally::RunTally;
 use crate::store::{ChangeNotice, Recording, StoreError};
 
@@ -114,9 +114,9 @@ struct Found {
     held_back: usize,
 }
 
-struct Driver<'a> {
-    id: String,
-    store: &'a StoreWriter,
+pub(super) struct Driver<'a> {
+    pub(super) id: String,
+    pub(super) store: &'a StoreWriter,
     upstreams: &'a Upstreams,
     changes: &'a broadcast::Sender<ChangeNotice>,
     pacer: Option<Pacer>,
@@ -265,39 +265,6 @@ impl Driver<'_> {
         }
     }
 
-    /// None when `stage` may start (the gate was open, or the stage before stayed within
-    /// `limit` and the gate opens now); else why the run pauses.
-    async fn gate(
-        &self,
-        stage: usize,
-        limit: FailureLimit,
-        tally: &RunTally,
-    ) -> Result<Option<String>, StoreError> {
-        let run_id = self.id.clone();
-        let before = tally.stage(stage - 1);
-        self.store
-            .call(move |s| {
-                if s.run_gate(&run_id)? >= stage {
-                    return Ok(None);
-                }
-                if limit.exceeded(before.failed, before.sent + before.failed) {
-                    let top = s.run_failures(&run_id, Some(stage - 1))?;
-                    return Ok(Some(pause_reason(stage, &before, &top, limit)));
-                }
-                s.open_run_gate(&run_id, stage)?;
-                Ok(None)
-            })
-            .await
-    }
-
-    async fn set_state(&self, run: &Run, state: RunState, reason: &str) -> Result<(), StoreError> {
-        let (run_id, operator, reason) = (run.id.clone(), run.operator.clone(), reason.to_string());
-        self.store
-            .call(move |s| s.set_run_state(&run_id, state, Some(&reason), &operator, Utc::now()))
-            .await
-            .map(|_| ())
-    }
-
     fn status(
         &self,
         run: &str,
@@ -330,19 +297,4 @@ impl Step {
             handled: 0,
         }
     }
-}
-
-fn pause_reason(
-    stage: usize,
-    before: &RunProgress,
-    top: &[(String, usize)],
-    limit: FailureLimit,
-) -> String {
-    let errors: Vec<String> = top.iter().map(|(e, n)| format!("{n}× {e}")).collect();
-    format!(
-        "stage {stage} failed {} of {} (limit {limit}): {}",
-        before.failed,
-        before.sent + before.failed,
-        errors.join("; ")
-    )
 }
