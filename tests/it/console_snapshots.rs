@@ -1,4 +1,4 @@
-//! Snapshots of every console view (TestBackend) at 80×24 and 160×48 from fixed data and a
+//! Snapshots of every console view (TestBackend) at 80×24, 120×40 and 200×60 from fixed data and a
 //! fixed clock; plus hostile text never reaching the buffer and tiny sizes never panicking.
 
 use crate::console_fixtures;
@@ -10,7 +10,7 @@ use triage::console::{App, View};
 use triage::domain::ActionKind;
 
 fn snapshot_both(name: &str, app: &App) {
-    for (w, h) in [(80, 24), (160, 48)] {
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
         let terminal = draw(app, w, h);
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), terminal.backend());
     }
@@ -43,18 +43,26 @@ fn incidents_list_shows_the_escalation_level_and_the_next_step() {
             .to_string()
     };
     // inc-101: deadline passed 90 s ago, level 1 of the chain is due and not taken yet.
-    assert!(row("DLQ growing").contains("L0!  L1 due"), "{wide}");
+    assert!(row("DLQ growing").contains("L0! L1 due"), "{wide}");
     // inc-102: 45 s to the deadline, when level 1 (the backup) fires.
-    assert!(row("Error rate above").contains("L0   L1 45s"), "{wide}");
+    assert!(row("Error rate above").contains("L0  L1 45s"), "{wide}");
     assert!(row("Duplicate conversion").contains("no chain"), "{wide}");
     assert!(row("Vendor latency").contains("not routed"), "{wide}");
     // inc-099: acked 5 min ago; the chain's 30 min ack timeout re-pages in 25 min.
     assert!(row("GA4 returns 503").contains("ack exp 25m"), "{wide}");
     let narrow = draw(&app, 80, 24).backend().to_string();
-    assert!(
-        narrow.contains("lvl") && !narrow.contains("next"),
-        "{narrow}"
-    );
+    // 80 columns: the SLA clock, status, id and connector stay whole; the next step gives way.
+    let first = narrow
+        .lines()
+        .find(|l| l.contains("inc-101"))
+        .unwrap_or_default();
+    for whole in ["-1m30s", "open", "inc-101", "hubspot-form-to-salesforce"] {
+        assert!(
+            first.contains(whole),
+            "{whole:?} cut at 80 columns:\n{narrow}"
+        );
+    }
+    assert!(!narrow.contains("next"), "{narrow}");
 }
 
 #[test]
@@ -686,7 +694,7 @@ fn a_five_digit_incident_count_is_not_cut() {
     let mut app = on(View::Connectors);
     app.connectors.rows[0].counts.open_incidents = 16_666;
     app.connectors.rows[0].counts.unacked_incidents = 3;
-    for (w, h) in [(80, 24), (160, 48)] {
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
         let text = draw(&app, w, h).backend().to_string();
         assert!(text.contains("16666!"), "{w}×{h}:\n{text}");
     }

@@ -11,6 +11,7 @@ mod cli_truth;
 mod cli_where;
 mod config;
 mod connector_batch;
+mod console_columns;
 mod console_command;
 mod console_edit;
 mod console_marks;

@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
+use super::columns::{self, Col, Kind, cell_text};
 use super::safe;
 use crate::console::app::App;
 use crate::domain::run::RunState;
@@ -62,49 +63,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         );
         frame.render_widget(Paragraph::new(text).block(block), top);
     } else {
-        let wide = area.width >= 120;
-        let (window, selected) = super::table_window(list.cursor, visible.len(), top.height, 2);
-        let rows = visible[window].iter().map(|&i| {
-            let e = &list.rows[i];
-            let (state, style) = match e.state {
-                OutboxState::Pending => ("pending", t.accent()),
-                OutboxState::Sent => ("sent", t.ok()),
-                OutboxState::Failed => ("failed", t.critical()),
-            };
-            let mut cells = vec![
-                Cell::from(e.created_at.format("%H:%M:%S").to_string()),
-                Cell::from(safe(&e.action.operator)),
-                Cell::from(e.action.kind.as_str()),
-                Cell::from(safe(&e.action.target)),
-                Cell::from(Span::styled(state, style)),
-            ];
-            if wide {
-                cells.push(Cell::from(e.attempts.to_string()));
-            }
-            cells.push(Cell::from(safe(&answer(e))));
-            Row::new(cells)
-        });
-        let mut header = vec!["time", "operator", "action", "target", "state"];
-        let mut widths = vec![
-            Constraint::Length(8),
-            Constraint::Fill(2),
-            Constraint::Length(8),
-            Constraint::Fill(2),
-            Constraint::Length(7),
-        ];
-        if wide {
-            header.push("tries");
-            widths.push(Constraint::Length(5));
-        }
-        header.push("upstream's answer");
-        widths.push(Constraint::Fill(4));
-        let table = Table::new(rows, widths)
-            .header(Row::new(header).style(t.title()))
-            .block(block)
-            .row_highlight_style(t.selected())
-            .highlight_symbol("▶ ");
-        let mut state = TableState::default().with_selected(Some(selected));
-        frame.render_stateful_widget(table, top, &mut state);
+        render_outbox(frame, top, app, block, &visible);
     }
     if audit_height > 0 {
         let block = Block::default()
@@ -328,4 +287,81 @@ fn render_entry(frame: &mut Frame<'_>, area: Rect, app: &App, e: &OutboxEntry) {
             .wrap(ratatui::widgets::Wrap { trim: false }),
         area,
     );
+}
+
+/// The outbox table: widths from its content (the target id, state and time stay whole).
+fn render_outbox(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    block: Block<'_>,
+    visible: &[usize],
+) {
+    let t = &app.theme;
+    let list = &app.activity.list;
+    let (window, selected) = super::table_window(list.cursor, visible.len(), area.height, 2);
+    let shown: Vec<&crate::domain::OutboxEntry> =
+        visible[window].iter().map(|&i| &list.rows[i]).collect();
+    let operators: Vec<String> = shown.iter().map(|e| safe(&e.action.operator)).collect();
+    let targets: Vec<String> = shown.iter().map(|e| safe(&e.action.target)).collect();
+    let answers: Vec<String> = shown.iter().map(|e| safe(&answer(e))).collect();
+    let cols = [
+        Col::fixed("time", 8, Kind::Key),
+        Col::new(
+            "operator",
+            operators.iter().map(String::as_str),
+            8,
+            Kind::Flex(1),
+        ),
+        Col::new(
+            "action",
+            shown.iter().map(|e| e.action.kind.as_str()),
+            6,
+            Kind::Key,
+        ),
+        Col::new(
+            "target",
+            targets.iter().map(String::as_str),
+            16,
+            Kind::Id(3),
+        ),
+        Col::fixed("state", 7, Kind::Key),
+        Col::fixed("tries", 5, Kind::Optional(0)),
+        Col::new(
+            "upstream's answer",
+            answers.iter().map(String::as_str),
+            12,
+            Kind::Flex(2),
+        ),
+    ];
+    let widths = columns::fit(&cols, area.width);
+    let rows = shown.iter().enumerate().map(|(n, e)| {
+        let (state, style) = match e.state {
+            OutboxState::Pending => ("pending", t.accent()),
+            OutboxState::Sent => ("sent", t.ok()),
+            OutboxState::Failed => ("failed", t.critical()),
+        };
+        let cells: [Option<Cell>; 7] = [
+            Some(Cell::from(e.created_at.format("%H:%M:%S").to_string())),
+            widths[1].map(|w| Cell::from(cell_text(&operators[n], w))),
+            Some(Cell::from(e.action.kind.as_str())),
+            widths[3].map(|w| Cell::from(columns::fit_id(&targets[n], w))),
+            Some(Cell::from(Span::styled(state, style))),
+            Some(Cell::from(e.attempts.to_string())),
+            widths[6].map(|w| Cell::from(cell_text(&answers[n], w))),
+        ];
+        Row::new(
+            cells
+                .into_iter()
+                .zip(&widths)
+                .filter_map(|(cell, w)| w.and(cell)),
+        )
+    });
+    let table = Table::new(rows, columns::constraints(&widths))
+        .header(Row::new(columns::headers(&cols, &widths)).style(t.title()))
+        .block(block)
+        .row_highlight_style(t.selected())
+        .highlight_symbol("▶ ");
+    let mut state = TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, area, &mut state);
 }

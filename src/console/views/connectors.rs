@@ -2,10 +2,11 @@
 //! rates, a sparkline of DLQ depth over the last hour and open incidents.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
+use super::columns::{self, Col, Kind, cell_text};
 use super::safe;
 use crate::console::app::App;
 use crate::console::theme::Theme;
@@ -33,146 +34,140 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }
-    let wide = area.width >= 120;
-    let spark_width = if wide { 20 } else { 10 };
-    let header_cells: Vec<&str> = if wide {
-        vec![
-            "status",
-            "connector",
-            "owner → backup",
-            "queue",
-            "in-fl",
-            "dead",
-            "in/s",
-            "out/s",
-            "fail/s",
-            "DLQ 1h",
-            "inc",
-        ]
-    } else {
-        vec![
-            "status",
-            "connector",
-            "owner",
-            "queue",
-            "dead",
-            "DLQ 1h",
-            "inc",
-        ]
-    };
     let (window, selected) =
         super::table_window(app.connectors.cursor, visible.len(), area.height, 2);
-    let rows = visible[window].iter().map(|&i| {
-        let row = &app.connectors.rows[i];
-        let c = &row.connector;
-        let status = Cell::from(Span::styled(c.status.as_str(), status_style(t, c.status)));
-        let name = safe(&c.id);
-        let dead_style = if c.stats.dead > 0 || row.counts.dead_letters > 0 {
-            t.warning()
-        } else {
-            t.base()
-        };
-        let dead = row.counts.dead_letters.max(c.stats.dead);
-        let incidents = if row.counts.unacked_incidents > 0 {
-            Cell::from(Span::styled(
-                format!("{}!", row.counts.open_incidents),
-                t.critical(),
-            ))
-        } else {
-            Cell::from(row.counts.open_incidents.to_string())
-        };
-        let spark = Cell::from(Span::styled(
-            super::sparkline_with_peak(&row.dlq_history, spark_width),
-            t.warning(),
-        ));
-        if wide {
-            Row::new(vec![
-                status,
-                Cell::from(name),
-                Cell::from(safe(&app.owner_chain(&c.id))),
-                Cell::from(c.stats.ready.to_string()),
-                Cell::from(c.stats.in_flight.to_string()),
-                Cell::from(Span::styled(dead.to_string(), dead_style)),
-                Cell::from(format!("{:.1}", c.stats.rate_in)),
-                Cell::from(format!("{:.1}", c.stats.rate_out)),
-                Cell::from(Span::styled(
-                    format!("{:.1}", c.stats.rate_fail),
-                    if c.stats.rate_fail > 0.0 {
-                        t.warning()
+    let texts: Vec<ConnectorText> = visible.iter().map(|&i| row_text(app, i)).collect();
+    let col = |header, f: fn(&ConnectorText) -> &str, min, kind| {
+        Col::new(header, texts.iter().map(f), min, kind)
+    };
+    let short_owner = texts.iter().map(|r| r.owner_short.chars().count()).max();
+    let cols = [
+        col("status", |r| r.status, 6, Kind::Key),
+        col("connector", |r| &r.name, 12, Kind::Key),
+        Col {
+            min: short_owner.map_or(0, |w| u16::try_from(w).unwrap_or(u16::MAX).min(14)),
+            ..col("owner → backup", |r| &r.owner, 0, Kind::Flex(2))
+        },
+        col("sla", |r| &r.sla, 3, Kind::Key),
+        col("queue", |r| &r.queue, 5, Kind::Optional(5)),
+        col("in-fl", |r| &r.in_flight, 5, Kind::Optional(1)),
+        col("dead", |r| &r.dead, 4, Kind::Key),
+        col("in/s", |r| &r.rate_in, 4, Kind::Optional(0)),
+        col("out/s", |r| &r.rate_out, 5, Kind::Optional(0)),
+        col("fail/s", |r| &r.rate_fail, 6, Kind::Optional(1)),
+        Col {
+            want: 20,
+            min: 10,
+            ..Col::fixed("DLQ 1h", 10, Kind::Flex(3))
+        },
+        // The incident count is never cut (16,666 open is "16666!", not "1666").
+        col("inc", |r| &r.incidents, 3, Kind::Key),
+    ];
+    let widths = columns::fit(&cols, area.width);
+    let rows = visible[window.clone()]
+        .iter()
+        .zip(&texts[window])
+        .map(|(&i, r)| {
+            let row = &app.connectors.rows[i];
+            let c = &row.connector;
+            let warn_if = |on: bool| if on { t.warning() } else { t.base() };
+            let dead_style = warn_if(c.stats.dead > 0 || row.counts.dead_letters > 0);
+            let spark = |w: u16| super::sparkline_with_peak(&row.dlq_history, usize::from(w));
+            let text = |s: &str, w: u16| cell_text(s, w);
+            let cells: [Option<Cell>; 12] = [
+                widths[0].map(|w| {
+                    Cell::from(Span::styled(text(r.status, w), status_style(t, c.status)))
+                }),
+                widths[1].map(|w| Cell::from(text(&r.name, w))),
+                widths[2].map(|w| {
+                    let owner = if r.owner.chars().count() <= usize::from(w) {
+                        &r.owner
+                    } else {
+                        &r.owner_short
+                    };
+                    Cell::from(text(owner, w))
+                }),
+                widths[3].map(|w| Cell::from(text(&r.sla, w))),
+                widths[4].map(|w| Cell::from(text(&r.queue, w))),
+                widths[5].map(|w| Cell::from(text(&r.in_flight, w))),
+                widths[6].map(|w| Cell::from(Span::styled(text(&r.dead, w), dead_style))),
+                widths[7].map(|w| Cell::from(text(&r.rate_in, w))),
+                widths[8].map(|w| Cell::from(text(&r.rate_out, w))),
+                widths[9].map(|w| {
+                    Cell::from(Span::styled(
+                        text(&r.rate_fail, w),
+                        warn_if(c.stats.rate_fail > 0.0),
+                    ))
+                }),
+                widths[10].map(|w| Cell::from(Span::styled(spark(w.min(20)), t.warning()))),
+                widths[11].map(|w| {
+                    let style = if row.counts.unacked_incidents > 0 {
+                        t.critical()
                     } else {
                         t.base()
-                    },
-                )),
-                spark,
-                incidents,
-            ])
-        } else {
-            let owner = app
-                .config
-                .connector(&c.id)
-                .map(|cc| app.person_name(&cc.owner))
-                .or_else(|| c.owner.clone())
-                .unwrap_or_default();
-            Row::new(vec![
-                status,
-                Cell::from(name),
-                Cell::from(safe(&owner)),
-                Cell::from(c.stats.ready.to_string()),
-                Cell::from(Span::styled(dead.to_string(), dead_style)),
-                spark,
-                incidents,
-            ])
-        }
-    });
-    let name_width = super::column_width(
-        visible
-            .iter()
-            .map(|&i| app.connectors.rows[i].connector.id.as_str()),
-        9,
-        36,
-    );
-    // The incident count is never cut (16,666 open is "16666!", not "1666").
-    let inc_width = visible
-        .iter()
-        .map(|&i| {
-            let counts = &app.connectors.rows[i].counts;
-            counts.open_incidents.to_string().len() + usize::from(counts.unacked_incidents > 0)
-        })
-        .max()
-        .unwrap_or(1)
-        .max(3) as u16;
-    let widths: Vec<Constraint> = if wide {
-        vec![
-            Constraint::Length(9),
-            Constraint::Length(name_width),
-            Constraint::Fill(2),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(spark_width as u16),
-            Constraint::Length(inc_width.max(4)),
-        ]
-    } else {
-        vec![
-            Constraint::Length(8),
-            Constraint::Length(name_width.min(28)),
-            Constraint::Fill(1),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(spark_width as u16),
-            Constraint::Length(inc_width),
-        ]
-    };
-    let table = Table::new(rows, widths)
-        .header(Row::new(header_cells).style(t.title()))
+                    };
+                    Cell::from(Span::styled(text(&r.incidents, w), style))
+                }),
+            ];
+            Row::new(
+                cells
+                    .into_iter()
+                    .zip(&widths)
+                    .filter_map(|(cell, w)| w.and(cell)),
+            )
+        });
+    let table = Table::new(rows, columns::constraints(&widths))
+        .header(Row::new(columns::headers(&cols, &widths)).style(t.title()))
         .block(block)
         .row_highlight_style(t.selected())
         .highlight_symbol("▶ ");
     let mut state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// What one connector row says, before the columns are fitted.
+struct ConnectorText {
+    status: &'static str,
+    name: String,
+    owner: String,
+    owner_short: String,
+    sla: String,
+    queue: String,
+    in_flight: String,
+    dead: String,
+    rate_in: String,
+    rate_out: String,
+    rate_fail: String,
+    incidents: String,
+}
+
+fn row_text(app: &App, i: usize) -> ConnectorText {
+    let row = &app.connectors.rows[i];
+    let c = &row.connector;
+    let incidents = if row.counts.unacked_incidents > 0 {
+        format!("{}!", row.counts.open_incidents)
+    } else {
+        row.counts.open_incidents.to_string()
+    };
+    ConnectorText {
+        status: c.status.as_str(),
+        name: safe(&c.id),
+        owner: safe(&app.owner_chain(&c.id)),
+        owner_short: safe(&app.owner_chain_short(&c.id)),
+        sla: app
+            .config
+            .connector(&c.id)
+            .filter(|cc| !cc.ack_sla.is_zero())
+            .map(|cc| crate::console::escalation_text::span(cc.ack_sla))
+            .unwrap_or_else(|| "—".into()),
+        queue: c.stats.ready.to_string(),
+        in_flight: c.stats.in_flight.to_string(),
+        dead: row.counts.dead_letters.max(c.stats.dead).to_string(),
+        rate_in: format!("{:.1}", c.stats.rate_in),
+        rate_out: format!("{:.1}", c.stats.rate_out),
+        rate_fail: format!("{:.1}", c.stats.rate_fail),
+        incidents,
+    }
 }
 
 pub fn status_style(t: &Theme, status: ConnectorStatus) -> ratatui::style::Style {

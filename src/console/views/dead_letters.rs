@@ -2,10 +2,11 @@
 //! error code and message, attempts, payload preview, and the state of an action in flight.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
+use super::columns::{self, Col, Kind, cell_text};
 use super::{age, safe};
 use crate::console::app::App;
 use crate::console::marks::{self, MarkList};
@@ -38,55 +39,83 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }
-    let wide = area.width >= 120;
     let scoped = app.dead_letters.connector.is_some();
     let (window, selected) = super::table_window(list.cursor, visible.len(), area.height, 2);
-    let rows = visible[window].iter().map(|&i| {
+    let all = || visible.iter().map(|&i| &list.rows[i]);
+    let shown = &visible[window];
+    let status: Vec<(String, ratatui::style::Style)> = shown
+        .iter()
+        .map(|&i| {
+            let dl = &list.rows[i];
+            match app.action_mark(&dl.upstream, &dl.id) {
+                Some((mark, OutboxState::Failed)) => (safe(&mark), t.critical()),
+                Some((mark, _)) => (safe(&mark), t.accent()),
+                None => (safe(&dl.error_code), t.warning()),
+            }
+        })
+        .collect();
+    let ages: Vec<String> = shown
+        .iter()
+        .map(|&i| age(list.rows[i].last_failed_at, app.now))
+        .collect();
+    let previews: Vec<String> = shown.iter().map(|&i| preview(&list.rows[i])).collect();
+    let messages: Vec<String> = shown
+        .iter()
+        .map(|&i| safe(&list.rows[i].error_message))
+        .collect();
+    let cols = [
+        Col::fixed("", 1, Kind::Key),
+        Col::new("age", ages.iter().map(String::as_str), 3, Kind::Key),
+        Col::new("id", all().map(|d| d.id.as_str()), 16, Kind::Id(4)),
+        // Scoped to one connector, the title names it: the column is the first to go.
+        Col::new(
+            "connector",
+            all().map(|d| d.connector.as_str()),
+            12,
+            if scoped { Kind::Optional(0) } else { Kind::Key },
+        ),
+        Col::new("error", status.iter().map(|s| s.0.as_str()), 8, Kind::Key).cap(18),
+        Col::fixed("att", 3, Kind::Optional(2)),
+        Col::new(
+            "message",
+            messages.iter().map(String::as_str),
+            12,
+            Kind::Flex(1),
+        ),
+        Col::new(
+            "payload",
+            previews.iter().map(String::as_str),
+            12,
+            Kind::Flex(3),
+        ),
+    ];
+    let widths = columns::fit(&cols, area.width);
+    let rows = shown.iter().enumerate().map(|(n, &i)| {
         let dl = &list.rows[i];
-        let mut cells = vec![
-            super::mark_cell(app, MarkList::DeadLetters, &dl.upstream, &dl.id),
-            Cell::from(age(dl.last_failed_at, app.now)),
+        let cells: [Option<Cell>; 8] = [
+            Some(super::mark_cell(
+                app,
+                MarkList::DeadLetters,
+                &dl.upstream,
+                &dl.id,
+            )),
+            Some(Cell::from(ages[n].clone())),
+            widths[2].map(|w| Cell::from(columns::fit_id(&safe(&dl.id), w))),
+            widths[3].map(|w| Cell::from(cell_text(&safe(&dl.connector), w))),
+            widths[4].map(|w| Cell::from(Span::styled(cell_text(&status[n].0, w), status[n].1))),
+            Some(Cell::from(dl.attempts.to_string())),
+            widths[6].map(|w| Cell::from(cell_text(&messages[n], w))),
+            widths[7].map(|w| Cell::from(Span::styled(cell_text(&previews[n], w), t.dim()))),
         ];
-        if wide || !scoped {
-            cells.push(Cell::from(safe(&dl.connector)));
-        }
-        let (code, code_style) = match app.action_mark(&dl.upstream, &dl.id) {
-            Some((mark, OutboxState::Failed)) => (mark, t.critical()),
-            Some((mark, _)) => (mark, t.accent()),
-            None => (safe(&dl.error_code), t.warning()),
-        };
-        cells.push(Cell::from(Span::styled(safe(&code), code_style)));
-        cells.push(Cell::from(dl.attempts.to_string()));
-        if wide {
-            cells.push(Cell::from(safe(&dl.error_message)));
-        }
-        cells.push(Cell::from(Span::styled(preview(dl), t.dim())));
-        Row::new(cells)
+        Row::new(
+            cells
+                .into_iter()
+                .zip(&widths)
+                .filter_map(|(cell, w)| w.and(cell)),
+        )
     });
-    let mut header = vec!["", "age"];
-    let mut widths = vec![Constraint::Length(1), Constraint::Length(4)];
-    if wide || !scoped {
-        header.push("connector");
-        let connectors = visible.iter().map(|&i| list.rows[i].connector.as_str());
-        widths.push(if wide {
-            Constraint::Length(super::column_width(connectors, 9, 30))
-        } else {
-            Constraint::Fill(2)
-        });
-    }
-    header.extend(["error", "att"]);
-    widths.extend([
-        Constraint::Length(if wide { 20 } else { 16 }),
-        Constraint::Length(3),
-    ]);
-    if wide {
-        header.push("message");
-        widths.push(Constraint::Fill(3));
-    }
-    header.push("payload");
-    widths.push(Constraint::Fill(3));
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(t.title()))
+    let table = Table::new(rows, columns::constraints(&widths))
+        .header(Row::new(columns::headers(&cols, &widths)).style(t.title()))
         .block(block)
         .row_highlight_style(t.selected())
         .highlight_symbol("▶ ");

@@ -4,11 +4,12 @@
 //! action in flight), connector, title, owner → backup and who acked when.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
+use super::columns::{self, Col, Kind, cell_text};
 use super::{clock, safe};
 use crate::console::app::App;
 use crate::console::escalation_text as esc;
@@ -37,142 +38,184 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }
-    let wide = area.width >= 120;
     let (window, selected) = super::table_window(list.cursor, visible.len(), area.height, 2);
-    let connector_width = super::column_width(
-        visible
-            .iter()
-            .map(|&i| list.rows[i].incident.connector.as_str()),
-        9,
-        30,
-    );
-    let rows = visible[window].iter().map(|&i| {
+    let cells: Vec<RowText> = visible[window.clone()]
+        .iter()
+        .map(|&i| row_text(app, &list.rows[i]))
+        .collect();
+    let all = || visible.iter().map(|&i| &list.rows[i].incident);
+    let owners: Vec<String> = all().map(|i| app.owner_chain(&i.connector)).collect();
+    let short_owner = all()
+        .map(|i| app.owner_chain_short(&i.connector).chars().count())
+        .max()
+        .unwrap_or(0);
+    let cols = [
+        Col::fixed("", 1, Kind::Key),
+        Col::fixed("sev", 4, Kind::Optional(6)),
+        Col::new(
+            "ack due",
+            cells.iter().map(|c| c.due.0.as_str()),
+            5,
+            Kind::Key,
+        ),
+        Col::new(
+            "lvl",
+            cells.iter().map(|c| c.level.as_str()),
+            3,
+            Kind::Optional(4),
+        ),
+        Col::new(
+            "next",
+            cells.iter().map(|c| c.next.as_str()),
+            6,
+            Kind::Optional(1),
+        ),
+        Col::new(
+            "status",
+            cells.iter().map(|c| c.status.0.as_str()),
+            6,
+            Kind::Key,
+        )
+        .cap(18),
+        Col::new("id", all().map(|i| i.id.as_str()), 16, Kind::Id(3)),
+        Col::new(
+            "connector",
+            all().map(|i| i.connector.as_str()),
+            12,
+            Kind::Key,
+        ),
+        Col::new(
+            "title",
+            cells.iter().map(|c| c.title.as_str()),
+            12,
+            Kind::Flex(5),
+        ),
+        Col {
+            min: u16::try_from(short_owner).unwrap_or(u16::MAX).min(16),
+            ..Col::new(
+                "owner → backup",
+                owners.iter().map(String::as_str),
+                0,
+                Kind::Flex(2),
+            )
+        },
+        Col::new(
+            "acked by",
+            cells.iter().map(|c| c.acked.as_str()),
+            8,
+            Kind::Optional(0),
+        ),
+    ];
+    let widths = columns::fit(&cols, area.width);
+    let rows = visible[window].iter().zip(&cells).map(|(&i, text)| {
         let incident = &list.rows[i].incident;
-        let row = &list.rows[i];
-        let sla = esc::incident_clock(app, incident, row.route.as_ref(), &row.taken);
-        let ack_expired = sla.is_some_and(|c| c.clock.ack_expired);
-        let (due, due_style) = countdown(t, incident, sla.as_ref(), app.now);
-        let level_style = if sla.is_some_and(|c| c.clock.escalation_due()) {
-            t.critical()
-        } else {
-            t.base()
-        };
-        let (status, status_style) = match app.action_mark(&incident.upstream, &incident.id) {
-            Some((mark, OutboxState::Failed)) => (mark, t.critical()),
-            Some((mark, _)) => (mark, t.accent()),
-            None if ack_expired => ("ack expired".to_string(), t.warning()),
-            None => (
-                incident.status.as_str().to_string(),
-                if incident.status == IncidentStatus::Open {
-                    t.warning()
-                } else {
-                    t.base()
-                },
-            ),
-        };
-        let mut cells = vec![
-            super::mark_cell(app, MarkList::Incidents, &incident.upstream, &incident.id),
-            Cell::from(Span::styled(
-                severity_label(incident.severity),
-                severity_style(t, incident.severity),
-            )),
-            Cell::from(Span::styled(due, due_style)),
-            Cell::from(Span::styled(
-                esc::level_label(incident, sla.as_ref()),
-                level_style,
-            )),
-        ];
-        if wide {
-            cells.push(Cell::from(Span::styled(
-                esc::next_cell(sla.as_ref(), app.now),
-                level_style,
-            )));
-        }
-        cells.extend([
-            Cell::from(Span::styled(safe(&status), status_style)),
-            Cell::from(safe(&incident.connector)),
-            Cell::from(match incident.silence_note() {
-                // Muted by a maintenance window: nobody acked it; say who silenced it and why.
-                Some(note) => format!("{} — {}", safe(note), safe(&incident.title)),
-                None => safe(&incident.title),
-            }),
-            Cell::from(safe(&if wide {
-                app.owner_chain(&incident.connector)
+        let full_owner = app.owner_chain(&incident.connector);
+        let owner = |w: u16| {
+            if full_owner.chars().count() <= usize::from(w) {
+                full_owner.clone()
             } else {
                 app.owner_chain_short(&incident.connector)
-            })),
-        ]);
-        if wide {
-            let mut acked = match (&incident.acked_by, incident.acked_at) {
-                (Some(by), Some(at)) => format!("{} {}", safe(by), clock(at)),
-                (Some(by), None) => safe(by),
-                _ => String::new(),
-            };
-            if ack_expired && !acked.is_empty() {
-                acked.push_str(" (expired)");
             }
-            cells.push(Cell::from(acked));
-        }
-        Row::new(cells)
+        };
+        let texts: [Option<Cell>; 11] = [
+            Some(super::mark_cell(
+                app,
+                MarkList::Incidents,
+                &incident.upstream,
+                &incident.id,
+            )),
+            Some(Cell::from(Span::styled(
+                severity_label(incident.severity),
+                severity_style(t, incident.severity),
+            ))),
+            Some(Cell::from(Span::styled(text.due.0.clone(), text.due.1))),
+            Some(Cell::from(Span::styled(
+                text.level.clone(),
+                text.level_style,
+            ))),
+            Some(Cell::from(Span::styled(
+                text.next.clone(),
+                text.level_style,
+            ))),
+            widths[5]
+                .map(|w| Cell::from(Span::styled(cell_text(&text.status.0, w), text.status.1))),
+            widths[6].map(|w| Cell::from(columns::fit_id(&safe(&incident.id), w))),
+            widths[7].map(|w| Cell::from(cell_text(&safe(&incident.connector), w))),
+            widths[8].map(|w| Cell::from(cell_text(&text.title, w))),
+            widths[9].map(|w| Cell::from(cell_text(&safe(&owner(w)), w))),
+            widths[10].map(|w| Cell::from(cell_text(&text.acked, w))),
+        ];
+        Row::new(
+            texts
+                .into_iter()
+                .zip(&widths)
+                .filter_map(|(cell, w)| w.and(cell)),
+        )
     });
-    let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
-        (
-            vec![
-                "",
-                "sev",
-                "ack due",
-                "lvl",
-                "next",
-                "status",
-                "connector",
-                "title",
-                "owner → backup",
-                "acked by",
-            ],
-            vec![
-                Constraint::Length(1),
-                Constraint::Length(4),
-                Constraint::Length(8),
-                Constraint::Length(4),
-                Constraint::Length(11),
-                Constraint::Length(16),
-                Constraint::Length(connector_width),
-                Constraint::Fill(4),
-                Constraint::Fill(2),
-                Constraint::Fill(2),
-            ],
-        )
-    } else {
-        (
-            vec![
-                "",
-                "sev",
-                "ack due",
-                "lvl",
-                "status",
-                "connector",
-                "title",
-                "owner → backup",
-            ],
-            vec![
-                Constraint::Length(1),
-                Constraint::Length(4),
-                Constraint::Length(7),
-                Constraint::Length(4),
-                Constraint::Length(12),
-                Constraint::Fill(3),
-                Constraint::Fill(4),
-                Constraint::Length(14),
-            ],
-        )
-    };
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(t.title()))
+    let table = Table::new(rows, columns::constraints(&widths))
+        .header(Row::new(columns::headers(&cols, &widths)).style(t.title()))
         .block(block)
         .row_highlight_style(t.selected())
         .highlight_symbol("▶ ");
     let mut state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// What one incident row says, before the columns are fitted.
+struct RowText {
+    due: (String, Style),
+    level: String,
+    level_style: Style,
+    next: String,
+    status: (String, Style),
+    title: String,
+    acked: String,
+}
+
+fn row_text(app: &App, row: &crate::console::paging::IncidentRow) -> RowText {
+    let t = &app.theme;
+    let incident = &row.incident;
+    let sla = esc::incident_clock(app, incident, row.route.as_ref(), &row.taken);
+    let ack_expired = sla.is_some_and(|c| c.clock.ack_expired);
+    let level_style = if sla.is_some_and(|c| c.clock.escalation_due()) {
+        t.critical()
+    } else {
+        t.base()
+    };
+    let status = match app.action_mark(&incident.upstream, &incident.id) {
+        Some((mark, OutboxState::Failed)) => (safe(&mark), t.critical()),
+        Some((mark, _)) => (safe(&mark), t.accent()),
+        None if ack_expired => ("ack expired".to_string(), t.warning()),
+        None => (
+            incident.status.as_str().to_string(),
+            if incident.status == IncidentStatus::Open {
+                t.warning()
+            } else {
+                t.base()
+            },
+        ),
+    };
+    let mut acked = match (&incident.acked_by, incident.acked_at) {
+        (Some(by), Some(at)) => format!("{} {}", safe(by), clock(at)),
+        (Some(by), None) => safe(by),
+        _ => String::new(),
+    };
+    if ack_expired && !acked.is_empty() {
+        acked.push_str(" (expired)");
+    }
+    RowText {
+        due: countdown(t, incident, sla.as_ref(), app.now),
+        level: esc::level_label(incident, sla.as_ref()),
+        level_style,
+        next: esc::next_cell(sla.as_ref(), app.now),
+        status,
+        title: match incident.silence_note() {
+            // Muted by a maintenance window: nobody acked it; say who silenced it and why.
+            Some(note) => format!("{} — {}", safe(note), safe(&incident.title)),
+            None => safe(&incident.title),
+        },
+        acked,
+    }
 }
 
 /// Time left to the ack deadline, and how alarming it is. An ack that expired (the chain's ack

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod chrome;
+pub mod columns;
 pub mod connectors;
 pub mod dead_letter_detail;
 pub mod dead_letter_history;
