@@ -199,6 +199,7 @@ fn load_cmd(app: &mut App, view: View) -> StoreCmd {
         View::DeadLetters => {
             app.dead_letters.list.request_seq += 1;
             let request = PageRequest {
+                sort: Default::default(),
                 anchor: None,
                 dir: PageDir::Forward,
                 filter: String::new(),

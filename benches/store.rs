@@ -114,6 +114,7 @@ fn big_store(c: &mut Criterion) {
 
     let middle = rows / 2;
     let anchor = DeadLetterKey {
+        sort: None,
         last_failed_ms: (t0() + Duration::seconds(middle as i64)).timestamp_millis(),
         rowid: middle as i64 + 1,
     };

@@ -137,6 +137,7 @@ pub fn incidents(
     };
     let now = Utc::now();
     let mut query = IncidentPageQuery {
+        sort: Default::default(),
         text: grep.map(str::to_string),
         query,
         now: Some(now),
@@ -217,6 +218,7 @@ pub fn dead_letters(
         .transpose()?;
     let store = ctx.open_store()?;
     let mut query = DeadLetterPageQuery {
+        sort: Default::default(),
         text: grep.map(str::to_string),
         query,
         now: Some(Utc::now()),

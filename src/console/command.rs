@@ -1,5 +1,5 @@
 //! `:` command mode (k9s habits): `:dl`, `:inc`, `:conn [TEXT]`, `:act`, `:runs`, `:rb`,
-//! `:resolved`, `:help`, `:q` — a view switch (with a filter where given) typed instead of keyed.
+//! `:resolved`, `:sort [-]COLUMN`, `:help`, `:q` — a view switch (with a filter where given) typed instead of keyed.
 //! Tab completes the command word (again: the next candidate), Up/Down walk this session's
 //! history, Enter runs, Esc leaves. Unknown commands say which exist.
 
@@ -33,6 +33,10 @@ pub const COMMANDS: &[(&[&str], &str)] = &[
     (&["runs"], "bulk recovery runs (Activity, runs selected)"),
     (&["rb", "runbook"], "the runbook of the selection"),
     (&["resolved"], "resolved incidents (status:resolved)"),
+    (
+        &["sort"],
+        "sort the list by a column (-COLUMN reversed; alone: the default order)",
+    ),
     (&["help"], "the keys and the query language"),
     (&["q", "quit"], "quit"),
 ];
@@ -162,6 +166,7 @@ pub fn run(app: &mut App, line: &str) -> Vec<Cmd> {
         }
         "rb" => super::keys::switch_view(app, View::Runbook),
         "resolved" => view_with(app, View::Incidents, Some("status:resolved")),
+        "sort" => super::sort::command(app, rest),
         "help" => super::keys::on_action(app, KeyAction::Help),
         // Like `q`: asks first while actions are pending.
         _ => super::keys::on_action(app, KeyAction::Quit),

@@ -118,13 +118,15 @@ fn bound(view: PayloadView, payload_len: usize) -> (PayloadView, usize) {
         let mut kept = Vec::new();
         for line in lines {
             if used + line.len() + 1 > PAYLOAD_SHOWN {
-                if kept.is_empty() {
-                    // One huge line: keep its start.
-                    let end = (0..=PAYLOAD_SHOWN)
-                        .rev()
-                        .find(|&i| line.is_char_boundary(i))
-                        .unwrap_or(0);
-                    used = end;
+                // The line that crosses the limit keeps its start (a huge JSON string value,
+                // one long text line): what is shown always fills the budget.
+                let room = PAYLOAD_SHOWN.saturating_sub(used);
+                let end = (0..=room.min(line.len()))
+                    .rev()
+                    .find(|&i| line.is_char_boundary(i))
+                    .unwrap_or(0);
+                if end > 0 {
+                    used += end;
                     kept.push(line[..end].to_string());
                 }
                 break;

@@ -47,6 +47,9 @@ pub enum KeyAction {
     MarkAll,
     ClearMarks,
     Filter,
+    SortNext,
+    SortPrev,
+    SortReverse,
     Command,
     Note,
     Undo,
@@ -112,6 +115,8 @@ impl KeyAction {
             Self::MarkAll => "mark all",
             Self::ClearMarks => "unmark",
             Self::Filter => "filter",
+            Self::SortNext | Self::SortPrev => "sort",
+            Self::SortReverse => "reverse",
             Self::Command => "command",
             Self::Note => "note",
             Self::Undo => "undo",
@@ -151,6 +156,9 @@ impl KeyAction {
                 matches!(view, View::Connectors | View::Incidents | View::DeadLetters)
             }
             Self::Filter => view != View::Runbook,
+            Self::SortNext => {
+                matches!(view, View::Connectors | View::Incidents | View::DeadLetters)
+            }
             Self::Down | Self::Back => view == View::Runbook,
             Self::Help | Self::Quit => true,
             _ => false,

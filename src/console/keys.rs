@@ -128,6 +128,9 @@ pub(super) fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
         KeyAction::OpenLink => super::link::open(app),
         KeyAction::Page => super::pager::start(app),
         KeyAction::YankId => super::yank::id(app),
+        KeyAction::SortNext => super::sort::step(app, 1),
+        KeyAction::SortPrev => super::sort::step(app, -1),
+        KeyAction::SortReverse => super::sort::reverse(app),
         KeyAction::YankPayload => super::yank::payload(app),
         KeyAction::Command => {
             super::command::open(app);

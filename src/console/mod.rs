@@ -26,6 +26,7 @@ pub mod paging;
 pub mod runs;
 pub mod runs_list;
 pub mod scroll;
+pub mod sort;
 pub mod terminal;
 pub mod theme;
 pub mod undo;

@@ -13,7 +13,7 @@ use crate::domain::query::{
 };
 use crate::domain::routing::StoredRoute;
 use crate::domain::{Incident, OutboxEntry, Timestamp, search};
-use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, OutboxKey, PageDir};
+use crate::store::{DeadLetterKey, DeadLetterSummary, IncidentKey, OutboxKey, PageDir, SortBy};
 
 /// Rows per store page.
 pub const PAGE_LIMIT: usize = 200;
@@ -39,6 +39,8 @@ pub struct PageRequest<K> {
     pub dir: PageDir,
     /// The `/` filter text the store applies (empty = every row).
     pub filter: String,
+    /// The order the store pages in (`<`/`>`/`I`, `:sort`).
+    pub sort: SortBy,
     /// Where the cursor goes when the remembered item is not on the new page.
     pub land: Landing,
 }
@@ -62,6 +64,8 @@ pub struct PagedList<T: PagedRow> {
     pub request_seq: u64,
     /// The filter being typed or applied; `window.filter` is the one the loaded rows answer.
     pub filter: String,
+    /// The order asked for; `window.sort` is the one the loaded rows are in.
+    pub sort: SortBy,
     /// `filter` parsed (`None` while it is empty).
     parsed: Option<T::Filter>,
     /// The text last typed when it did not parse, and why; `filter` is the last good one.
@@ -84,9 +88,11 @@ impl<T: PagedRow> Default for PagedList<T> {
                 anchor: None,
                 dir: PageDir::Forward,
                 filter: String::new(),
+                sort: SortBy::default(),
                 land: Landing::First,
             },
             loaded: false,
+            sort: SortBy::default(),
             request_seq: 0,
             filter: String::new(),
             parsed: None,
@@ -141,6 +147,7 @@ impl<T: PagedRow> PagedList<T> {
     fn next_request(&mut self, mut request: PageRequest<T::Key>) -> (u64, PageRequest<T::Key>) {
         self.request_seq += 1;
         request.filter = self.filter.clone();
+        request.sort = self.sort;
         (self.request_seq, request)
     }
 
@@ -156,6 +163,7 @@ impl<T: PagedRow> PagedList<T> {
                     anchor: Some(last),
                     dir: PageDir::Forward,
                     filter: String::new(),
+                    sort: SortBy::default(),
                     land: Landing::First,
                 }));
             }
@@ -168,6 +176,7 @@ impl<T: PagedRow> PagedList<T> {
                     anchor: Some(first),
                     dir: PageDir::Backward,
                     filter: String::new(),
+                    sort: SortBy::default(),
                     land: Landing::Last,
                 }));
             }
@@ -187,6 +196,7 @@ impl<T: PagedRow> PagedList<T> {
             anchor: None,
             dir: PageDir::Forward,
             filter: String::new(),
+            sort: SortBy::default(),
             land: Landing::First,
         })
     }
@@ -198,6 +208,7 @@ impl<T: PagedRow> PagedList<T> {
             anchor: None,
             dir: PageDir::Backward,
             filter: String::new(),
+            sort: SortBy::default(),
             land: Landing::Last,
         })
     }
@@ -232,6 +243,7 @@ impl<T: PagedRow> PagedList<T> {
                 anchor: None,
                 dir: PageDir::Forward,
                 filter: request.filter,
+                sort: request.sort,
                 land: Landing::First,
             };
             self.has_before = false;
@@ -305,6 +317,23 @@ impl<T: PagedRow> PagedList<T> {
             anchor: None,
             dir: PageDir::Forward,
             filter: String::new(),
+            sort: SortBy::default(),
+            land: Landing::First,
+        }))
+    }
+
+    /// Sorts the list by `sort`: the store is asked for the first page in the new order; the
+    /// cursor stays on its item if that page holds it. `None` when the order did not change.
+    pub fn set_sort(&mut self, sort: SortBy) -> Option<(u64, PageRequest<T::Key>)> {
+        if sort == self.sort {
+            return None;
+        }
+        self.sort = sort;
+        Some(self.navigate(PageRequest {
+            anchor: None,
+            dir: PageDir::Forward,
+            filter: String::new(),
+            sort,
             land: Landing::First,
         }))
     }

@@ -9,9 +9,21 @@ use super::detail::DeadLetterDetail;
 use super::msg::ConnectorRow;
 use super::paging::PagedList;
 use super::scroll::Scroll;
+use crate::domain::ConnectorStatus;
 use crate::domain::routing::StoredRoute;
 use crate::domain::{Incident, OutboxEntry, Timestamp, sanitize};
-use crate::store::{AuditEntry, DeadLetterSummary};
+use crate::store::{AuditEntry, DeadLetterSummary, SortBy, SortColumn, SortList};
+
+/// Connectors by how bad they are: failing first, healthy last.
+fn status_rank(status: ConnectorStatus) -> u64 {
+    match status {
+        ConnectorStatus::Failing => 0,
+        ConnectorStatus::Degraded => 1,
+        ConnectorStatus::Unknown => 2,
+        ConnectorStatus::Paused => 3,
+        ConnectorStatus::Healthy => 4,
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectorsState {
@@ -19,12 +31,15 @@ pub struct ConnectorsState {
     pub cursor: usize,
     pub loaded: bool,
     pub filter: String,
+    /// The order (`<`/`>`/`I`; default: by name as loaded).
+    pub sort: SortBy,
 }
 
 impl ConnectorsState {
+    /// The rows the filter lets through, in the sort's order (ties keep the loaded order).
     pub fn visible(&self) -> Vec<usize> {
         let needle = self.filter.to_lowercase();
-        (0..self.rows.len())
+        let mut rows: Vec<usize> = (0..self.rows.len())
             .filter(|&i| {
                 let c = &self.rows[i].connector;
                 needle.is_empty()
@@ -32,7 +47,26 @@ impl ConnectorsState {
                         .iter()
                         .any(|f| f.to_lowercase().contains(&needle))
             })
-            .collect()
+            .collect();
+        let key = |i: usize| -> u64 {
+            let row = &self.rows[i];
+            match self.sort.column {
+                SortColumn::Status => status_rank(row.connector.status),
+                SortColumn::Dead => row.counts.dead_letters.max(row.connector.stats.dead),
+                SortColumn::Queue => row.connector.stats.ready,
+                SortColumn::Incidents => row.counts.open_incidents,
+                _ => 0,
+            }
+        };
+        let descending = self.sort.column.descending(SortList::Connectors);
+        rows.sort_by(|&a, &b| {
+            let order = key(a).cmp(&key(b));
+            if descending { order.reverse() } else { order }
+        });
+        if self.sort.reverse {
+            rows.reverse();
+        }
+        rows
     }
 
     pub fn selected(&self) -> Option<&ConnectorRow> {

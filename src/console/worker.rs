@@ -315,6 +315,7 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
                 return Ok(bad_filter(&request.filter, RowKind::Incidents));
             };
             let query = IncidentPageQuery {
+                sort: request.sort,
                 text: None,
                 query: filter,
                 now: None,
@@ -355,6 +356,7 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
                 return Ok(bad_filter(&request.filter, RowKind::DeadLetters));
             };
             let query = DeadLetterPageQuery {
+                sort: request.sort,
                 text: None,
                 query: filter,
                 now: None,

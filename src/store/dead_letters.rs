@@ -8,7 +8,8 @@ use chrono::Utc;
 use super::codec::{col_u32, col_u64, from_ms, ms, page_limit, where_clause};
 use super::query::QuerySql;
 use super::{
-    DeadLetterKey, DeadLetterPageQuery, DeadLetterSummary, PREVIEW_BYTES, PageDir, Result, Store,
+    DeadLetterKey, DeadLetterPageQuery, DeadLetterSummary, PREVIEW_BYTES, PageDir, Result,
+    SortList, Store,
 };
 use crate::domain::query::Query;
 use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState, Timestamp};
@@ -134,22 +135,33 @@ impl Store {
             args.extend(query.params.iter().map(|p| p as &dyn ToSql));
             filters.extend(query.clauses.iter().cloned());
         }
-        let (cmp, order) = match q.dir {
-            PageDir::Forward => ("<", "DESC"),
-            PageDir::Backward => (">", "ASC"),
-        };
+        // Newest failure first, reversed when the sort is; the tie-breaker under another column.
+        let forward = (q.dir == PageDir::Forward) != q.sort.reverse;
+        let (cmp, order) = if forward { ("<", "DESC") } else { (">", "ASC") };
+        let sorted = q.sort.sql(SortList::DeadLetters, q.dir == PageDir::Forward);
         if let Some(anchor) = &q.anchor {
             args.extend([&anchor.last_failed_ms as &dyn ToSql, &anchor.rowid]);
             let n = args.len();
-            filters.push(format!("(last_failed_ms, row_id) {cmp} (?{}, ?{n})", n - 1));
+            let tie = format!("(last_failed_ms, row_id) {cmp} (?{}, ?{n})", n - 1);
+            match (&sorted, &anchor.sort) {
+                (Some(sorted), Some(value)) => {
+                    args.push(value);
+                    filters.push(sorted.keyset(args.len(), &tie));
+                }
+                _ => filters.push(tie),
+            }
         }
         let limit = page_limit(q.limit);
         args.push(&limit);
+        let (sort_column, sort_order) = match &sorted {
+            Some(s) => (s.expr, format!("{} {}, ", s.expr, s.order)),
+            None => ("NULL", String::new()),
+        };
         let sql = format!(
             "SELECT row_id, upstream, id, connector, ifnull(substr(payload, 1, {PREVIEW_BYTES}), X''), length(payload),
-                content_type, error_code, error_message, attempts, first_failed_ms, last_failed_ms, state
+                content_type, error_code, error_message, attempts, first_failed_ms, last_failed_ms, state, {sort_column}
              FROM dead_letters {}
-             ORDER BY last_failed_ms {order}, row_id {order} LIMIT ?{}",
+             ORDER BY {sort_order}last_failed_ms {order}, row_id {order} LIMIT ?{}",
             where_clause(&filters),
             args.len()
         );
@@ -225,6 +237,7 @@ impl Store {
         let get = |e| self.sqlite(e);
         Ok(DeadLetterSummary {
             key: DeadLetterKey {
+                sort: super::sort::read_value(row, 13),
                 last_failed_ms: row.get(11).map_err(get)?,
                 rowid: row.get(0).map_err(get)?,
             },

@@ -10,7 +10,7 @@ use super::codec::{
     col_u32, deadline_ms, from_ms, ms, opt_ms, page_limit, status_rank, where_clause,
 };
 use super::query::QuerySql;
-use super::{IncidentKey, IncidentPageQuery, PageDir, Result, Store};
+use super::{IncidentKey, IncidentPageQuery, PageDir, Result, SortList, Store};
 use crate::domain::query::Query;
 use crate::domain::{Incident, IncidentStatus, Link, Severity};
 
@@ -122,10 +122,10 @@ impl Store {
             args.extend(query.params.iter().map(|p| p as &dyn ToSql));
             filters.extend(query.clauses.iter().cloned());
         }
-        let (cmp, order) = match q.dir {
-            PageDir::Forward => (">", "ASC"),
-            PageDir::Backward => ("<", "DESC"),
-        };
+        // The urgency order, reversed when the sort is; the tie-breaker under another column.
+        let forward = (q.dir == PageDir::Forward) != q.sort.reverse;
+        let (cmp, order) = if forward { (">", "ASC") } else { ("<", "DESC") };
+        let sorted = q.sort.sql(SortList::Incidents, q.dir == PageDir::Forward);
         let rank;
         if let Some(anchor) = &q.anchor {
             rank = i64::from(anchor.status_rank);
@@ -136,19 +136,30 @@ impl Store {
                 &anchor.id,
             ]);
             let n = args.len();
-            filters.push(format!(
+            let tie = format!(
                 "(status_rank, deadline_ms, upstream, id) {cmp} (?{}, ?{}, ?{}, ?{n})",
                 n - 3,
                 n - 2,
                 n - 1
-            ));
+            );
+            match (&sorted, &anchor.sort) {
+                (Some(sorted), Some(value)) => {
+                    args.push(value);
+                    filters.push(sorted.keyset(args.len(), &tie));
+                }
+                _ => filters.push(tie),
+            }
         }
         let limit = page_limit(q.limit);
         args.push(&limit);
         let filter = where_clause(&filters);
+        let (sort_column, sort_order) = match &sorted {
+            Some(s) => (s.expr, format!("{} {}, ", s.expr, s.order)),
+            None => ("NULL", String::new()),
+        };
         let sql = format!(
-            "SELECT {COLUMNS} FROM incidents {filter}
-             ORDER BY status_rank {order}, deadline_ms {order}, upstream {order}, id {order} LIMIT ?{}",
+            "SELECT {COLUMNS}, {sort_column} FROM incidents {filter}
+             ORDER BY {sort_order}status_rank {order}, deadline_ms {order}, upstream {order}, id {order} LIMIT ?{}",
             args.len()
         );
         let mut page = self.query_incidents(&sql, &args)?;
@@ -218,6 +229,7 @@ impl Store {
         };
         let rank: i64 = row.get(17).map_err(get)?;
         let key = IncidentKey {
+            sort: super::sort::read_value(row, 19),
             status_rank: u8::try_from(rank).map_err(|_| bad(&format!("status_rank {rank}")))?,
             deadline_ms: row.get(18).map_err(get)?,
             upstream: incident.upstream.clone(),

@@ -41,6 +41,8 @@ mod run_members;
 pub mod runs;
 mod schema;
 mod snapshot;
+pub mod sort;
+pub use sort::{SortBy, SortColumn, SortList};
 mod sync_state;
 mod undo;
 pub use undo::Undo;
@@ -74,6 +76,8 @@ pub enum PageDir {
 /// last), then upstream and id as tie-breakers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentKey {
+    /// The sorted column's value when the list is sorted by a column (`store::sort`).
+    pub sort: sort::SortValue,
     pub status_rank: u8,
     pub deadline_ms: i64,
     pub upstream: String,
@@ -92,6 +96,8 @@ pub struct IncidentPageQuery {
     pub query: Option<Query>,
     /// The query's `now` (relative times, ages); `None` = the clock when the page is read.
     pub now: Option<Timestamp>,
+    /// The order (default: urgency).
+    pub sort: SortBy,
     pub anchor: Option<IncidentKey>,
     pub dir: PageDir,
     pub limit: usize,
@@ -100,6 +106,8 @@ pub struct IncidentPageQuery {
 /// Position of a dead letter in the Dead letters view: newest failure first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterKey {
+    /// The sorted column's value when the list is sorted by a column (`store::sort`).
+    pub sort: sort::SortValue,
     pub last_failed_ms: i64,
     pub rowid: i64,
 }
@@ -116,6 +124,8 @@ pub struct DeadLetterPageQuery {
     pub query: Option<Query>,
     /// The query's `now` (relative times, ages); `None` = the clock when the page is read.
     pub now: Option<Timestamp>,
+    /// The order (default: newest failure first).
+    pub sort: SortBy,
     pub anchor: Option<DeadLetterKey>,
     pub dir: PageDir,
     pub limit: usize,

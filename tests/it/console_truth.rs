@@ -130,6 +130,42 @@ fn a_maintenance_silence_shows_as_silenced_with_its_comment() {
     }
 }
 
+/// A JSON payload whose one string value is 200 KB: the detail shows its first 64 KiB (not just
+/// the opening brace), `G` reaches that end, `g` the headers again.
+#[test]
+fn a_json_payload_with_one_huge_value_shows_its_start_up_to_the_limit() {
+    let value = "lorem ipsum dolor sit amet ".repeat(200 * 1024 / 27);
+    let payload = format!("{{\"rows\":\"{value}\"}}");
+    let mut letter = dead_letter("dl-huge", payload.as_bytes());
+    letter
+        .headers
+        .push(("x-trace".into(), "TRACE-HEAD-1".into()));
+    let mut app = loaded_app();
+    app.view = View::DeadLetters;
+    resize(&mut app, 80, 24);
+    let detail = triage::console::detail::DeadLetterDetail::new(letter, None, None);
+    let shown: usize = match &detail.payload {
+        triage::console::detail::PayloadView::Json { lines, .. } => {
+            lines.iter().map(|l| l.len() + 1).sum()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        (64 * 1024 - 2..=64 * 1024 + 1).contains(&shown),
+        "the first 64 KiB are shown, not {shown} bytes"
+    );
+    update(&mut app, Msg::DeadLetterDetail(Box::new(detail)));
+    assert!(draw(&app, 80, 24).contains("TRACE-HEAD-1"));
+    let end = screen_after(&mut app, &["G"]);
+    assert!(end.contains("more bytes not shown here"), "{end}");
+    assert!(
+        end.contains("ipsum"),
+        "the value's text right above the end:\n{end}"
+    );
+    assert!(!end.contains("TRACE-HEAD-1"), "{end}");
+    assert!(screen_after(&mut app, &["g"]).contains("TRACE-HEAD-1"));
+}
+
 fn screen_after(app: &mut App, keys: &[&str]) -> String {
     for name in keys {
         key(app, name);
@@ -163,7 +199,7 @@ fn every_part_of_a_long_wrapped_dead_letter_detail_is_reachable_at_80x24() {
     assert!(top.contains("upstream response"), "{top}");
     let end = screen_after(&mut app, &["G"]);
     assert!(
-        end.contains("… 2031616 more bytes not shown (the detail shows the first 64 KiB)"),
+        end.contains("… 2031616 more bytes not shown here (v shows the whole payload)"),
         "{end}"
     );
     assert!(end.contains("0000fff0  "), "the last hex row shown\n{end}");

@@ -839,6 +839,7 @@ fn walking_past_the_end_stays_and_an_emptied_window_restarts_from_the_top() {
     // A reload of an anchored window that came back empty starts from the top.
     let (seq, _) = app.incidents.reload();
     let request = triage::console::paging::PageRequest {
+        sort: Default::default(),
         anchor: Some(app.incidents.rows[0].key.clone()),
         dir: PageDir::Forward,
         filter: String::new(),

@@ -174,6 +174,7 @@ fn store_thread_answers_every_command_and_the_views_draw_its_data() {
     );
 
     let request = PageRequest {
+        sort: Default::default(),
         anchor: None,
         dir: PageDir::Forward,
         filter: String::new(),
@@ -245,6 +246,7 @@ fn store_thread_answers_every_command_and_the_views_draw_its_data() {
         other => panic!("{other:?}"),
     }
     let request = PageRequest {
+        sort: Default::default(),
         anchor: None,
         dir: PageDir::Forward,
         filter: String::new(),

@@ -18,7 +18,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(
-            format!(" Connectors ({}) ", visible.len()),
+            format!(
+                " Connectors ({}){} ",
+                visible.len(),
+                super::sort_suffix(app, crate::store::SortList::Connectors)
+            ),
             t.title(),
         )));
     if !app.connectors.loaded {

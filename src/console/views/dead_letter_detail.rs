@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 
 use super::{dead_letter_history, safe};
 use crate::console::app::App;
-use crate::console::detail::{DeadLetterDetail, PAYLOAD_SHOWN, PayloadView};
+use crate::console::detail::{DeadLetterDetail, PayloadView};
 use crate::domain::sanitize;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &DeadLetterDetail) {
@@ -116,9 +116,8 @@ fn payload_lines(app: &App, detail: &DeadLetterDetail, out: &mut Vec<Line<'stati
     if detail.payload_hidden > 0 {
         out.push(Line::styled(
             format!(
-                "… {} more bytes not shown (the detail shows the first {} KiB)",
+                "… {} more bytes not shown here (v shows the whole payload)",
                 detail.payload_hidden,
-                PAYLOAD_SHOWN / 1024
             ),
             t.warning(),
         ));

@@ -22,9 +22,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         None => " (all connectors)".into(),
     };
     let title = format!(
-        " Dead letters{scope}: {}{} ",
+        " Dead letters{scope}: {}{}{} ",
         super::list_count(list, visible.len()),
-        marks::title_suffix(app, MarkList::DeadLetters)
+        marks::title_suffix(app, MarkList::DeadLetters),
+        super::sort_suffix(app, crate::store::SortList::DeadLetters)
     );
     let block = Block::default()
         .borders(Borders::TOP)

@@ -22,9 +22,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let list = &app.incidents;
     let visible = list.visible();
     let title = format!(
-        " Incidents ({}){} ",
+        " Incidents ({}){}{} ",
         super::list_count(list, visible.len()),
-        marks::title_suffix(app, MarkList::Incidents)
+        marks::title_suffix(app, MarkList::Incidents),
+        super::sort_suffix(app, crate::store::SortList::Incidents)
     );
     let block = Block::default()
         .borders(Borders::TOP)

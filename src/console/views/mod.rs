@@ -249,3 +249,11 @@ pub fn mark_cell(
         ratatui::widgets::Cell::from(" ")
     }
 }
+
+/// The title's note of a list's order (" · sorted by attempts ↓"); empty for the default order.
+pub fn sort_suffix(app: &App, list: crate::store::SortList) -> String {
+    crate::console::sort::current(app, list)
+        .label(list)
+        .map(|label| format!(" · {label}"))
+        .unwrap_or_default()
+}

@@ -360,6 +360,7 @@ pub fn incident_row(incident: Incident) -> IncidentRow {
         IncidentStatus::Resolved => 3,
     };
     let key = IncidentKey {
+        sort: None,
         status_rank: rank,
         deadline_ms: incident
             .ack_deadline
@@ -387,6 +388,7 @@ pub fn dead_letter_summary(
     let at = now() - mins(minutes_ago);
     DeadLetterSummary {
         key: DeadLetterKey {
+            sort: None,
             last_failed_ms: at.timestamp_millis(),
             rowid,
         },
