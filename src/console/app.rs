@@ -159,6 +159,9 @@ pub struct App {
     pub routing: RoutingConfig,
     pub operator: String,
     pub read_only: bool,
+    /// Draw web links as OSC 8 hyperlinks (`views::hyperlink`); set by the runtime from the
+    /// terminal (off for TERM=dumb/linux and with `TRIAGE_HYPERLINKS=0`).
+    pub hyperlinks: bool,
     pub keymap: Keymap,
     pub theme: Theme,
     pub now: Timestamp,
@@ -220,6 +223,7 @@ impl App {
             routing,
             operator,
             read_only,
+            hyperlinks: false,
             keymap,
             theme,
             now,

@@ -122,7 +122,7 @@ pub async fn run(opts: ConsoleOptions) -> Result<ConsoleExit, ConsoleError> {
     let keymap_path = opts.keymap_file.clone().or_else(default_keymap_path);
     let keymap = Keymap::load(keymap_path.as_deref())?;
     let clock = SystemClock;
-    let app = App::new(
+    let mut app = App::new(
         opts.config.clone(),
         opts.routing.clone(),
         opts.operator.clone(),
@@ -131,7 +131,21 @@ pub async fn run(opts: ConsoleOptions) -> Result<ConsoleExit, ConsoleError> {
         Theme::from_env(),
         clock.now(),
     );
+    app.hyperlinks = hyperlinks_wanted(
+        std::env::var("TERM").ok().as_deref(),
+        std::env::var("TRIAGE_HYPERLINKS").ok().as_deref(),
+    );
     event_loop::run_app(opts, app, &clock).await
+}
+
+/// Whether web links are drawn as OSC 8 hyperlinks: not on terminals that print unknown escape
+/// sequences (TERM=dumb, the Linux console, old VTs) and not when `TRIAGE_HYPERLINKS=0`.
+pub fn hyperlinks_wanted(term: Option<&str>, setting: Option<&str>) -> bool {
+    match setting {
+        Some("0" | "no" | "off" | "false") => false,
+        Some("1" | "yes" | "on" | "true") => true,
+        _ => yank::terminal_takes_osc52(term),
+    }
 }
 
 /// Runbook view state from a loaded markdown file (or the reason it could not be read).

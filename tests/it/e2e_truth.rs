@@ -262,3 +262,47 @@ fn sorting_changes_the_order_on_screen() {
     let descending = row_connectors(&reversed, &connectors);
     assert!(descending.windows(2).all(|w| w[0] >= w[1]), "{reversed}");
 }
+
+#[test]
+fn incident_links_reach_the_terminal_as_osc8_hyperlinks() {
+    if skip() {
+        return;
+    }
+    let demo = Demo::start(&[]);
+    let tmux = console(&demo, "truth-links", 160, 48);
+    // Every byte the console writes to the pane, as a terminal receives it.
+    let raw = demo.dir.path().join("pane.raw");
+    tmux.run(&[
+        "pipe-pane",
+        "-o",
+        "-t",
+        "e2e",
+        &format!("cat >> {}", raw.display()),
+    ]);
+    tmux.keys(&["2"]);
+    tmux.wait_for("the incidents", 20, |s| s.contains("Incidents ("));
+    tmux.keys(&["Enter"]);
+    let detail = tmux.wait_for("the detail's links", 20, |s| {
+        s.contains("links  ") && s.contains("<http")
+    });
+    let url = detail
+        .split('<')
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("a link on screen")
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let wanted = format!("\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\");
+    loop {
+        let bytes = std::fs::read(&raw).unwrap_or_default();
+        if String::from_utf8_lossy(&bytes).contains(&wanted) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no OSC 8 hyperlink for {url} in the pane's output ({} bytes)",
+            bytes.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -14,6 +14,7 @@ mod connector_batch;
 mod console_columns;
 mod console_command;
 mod console_edit;
+mod console_hyperlinks;
 mod console_marks;
 mod console_marks_store;
 mod console_navigation;

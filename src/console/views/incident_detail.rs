@@ -26,6 +26,16 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, detail: &IncidentDet
         safe(&incident.connector)
     );
     super::render_detail_pane(frame, area, app, title, lines, &detail.scroll);
+    if app.hyperlinks {
+        // A URL that came with control characters is shown sanitised, never linked.
+        let urls: Vec<String> = incident
+            .links
+            .iter()
+            .filter(|l| !l.url.chars().any(char::is_control))
+            .map(|l| safe(&l.url))
+            .collect();
+        super::hyperlink::mark(frame.buffer_mut(), area, &urls);
+    }
 }
 
 /// `label      ` followed by `value` spans.

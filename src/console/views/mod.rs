@@ -11,6 +11,7 @@ pub mod dead_letter_history;
 pub mod dead_letters;
 pub mod dialog;
 pub mod help;
+pub mod hyperlink;
 pub mod incident_clock;
 pub mod incident_detail;
 pub mod incidents;
