@@ -114,7 +114,14 @@ pub fn run_driver(
             .await;
             last.finished = true;
             match result {
-                Ok(state) => last.state = state,
+                Ok(crate::sync::runs::Driven::Ended(state)) => last.state = state,
+                Ok(crate::sync::runs::Driven::Elsewhere(other)) => {
+                    last.error = Some(format!(
+                        "driven by {} (since {}): it goes on there",
+                        other.holder,
+                        other.acquired_at.format("%H:%M:%S")
+                    ))
+                }
                 Err(e) => {
                     last.error = Some(crate::domain::redact::scrub(&e.to_string()).into_owned())
                 }

@@ -20,7 +20,7 @@ use crate::domain::run::{FailureLimit, RunState, parse_rate, parse_stages};
 use crate::domain::{ActionKind, redact, sanitize};
 use crate::store::Store;
 use crate::sync::runs::{
-    self as planner, DEFAULT_CONCURRENCY, Plan, RunOptions, RunStatus, SelectError,
+    self as planner, DEFAULT_CONCURRENCY, Driven, Plan, RunOptions, RunStatus, SelectError,
 };
 use crate::sync::{StoreWriter, Upstreams};
 
@@ -253,15 +253,20 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
             "SELECTION",
         ],
     );
+    let drivers = run_drivers(&store)?;
     for run in store.runs()? {
         let p = store.run_progress(&run.id, None)?;
+        let driver = drivers.get(&run.id);
         if json {
-            out.json(&json!({ "run": run, "progress": p, "stage": p.stage.map(|s| s + 1) }))?;
+            out.json(&json!({
+                "run": run, "progress": p, "stage": p.stage.map(|s| s + 1),
+                "driver": driver.map(|d| &d.holder),
+            }))?;
             continue;
         }
         out.row(vec![
             run.id.clone(),
-            run.state.as_str().to_string(),
+            state_text(run.state, driver.is_some()),
             run.kind.as_str().to_string(),
             p.sent.to_string(),
             p.failed.to_string(),
@@ -278,6 +283,25 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
     out.finish()
 }
 
+/// The live driver of each run that has one (`sync::run_lease`), by run id.
+fn run_drivers(
+    store: &Store,
+) -> Result<std::collections::HashMap<String, crate::store::LockHolder>> {
+    Ok(store
+        .lock_holders("run:", Utc::now())?
+        .into_iter()
+        .filter_map(|(name, holder)| Some((name.strip_prefix("run:")?.to_string(), holder)))
+        .collect())
+}
+
+/// A run's state for the table: a running run nobody drives says so.
+fn state_text(state: RunState, driven: bool) -> String {
+    match state {
+        RunState::Running if !driven => "running (no driver)".to_string(),
+        other => other.as_str().to_string(),
+    }
+}
+
 fn show(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
     let store = ctx.open_store()?;
     let run = store
@@ -287,8 +311,9 @@ fn show(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
     let failures = store.run_failures(id, None)?;
     let members = store.run_members(id, 20)?;
     if json {
+        let driver = run_drivers(&store)?.remove(&run.id).map(|d| d.holder);
         say(json!({
-            "run": run, "progress": progress,
+            "run": run, "progress": progress, "driver": driver,
             "failures": failures.iter().map(|(e, n)| json!({"error": e, "count": n})).collect::<Vec<_>>(),
             "members": members,
         }))?;
@@ -304,6 +329,19 @@ fn show(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
     ))?;
     if let Some(reason) = &run.reason {
         say(format!("  {}", sanitize::line(reason)))?;
+    }
+    if run.state == RunState::Running {
+        say(match run_drivers(&store)?.get(&run.id) {
+            Some(driver) => format!(
+                "driven by {} since {}",
+                driver.holder,
+                driver.acquired_at.format("%H:%M:%S UTC")
+            ),
+            None => format!(
+                "no process drives it (its driver stopped): `triage runs resume {}` here, or a running `triage watch` adopts it",
+                run.id
+            ),
+        })?;
     }
     say(format!("selection: {}", sanitize::line(&run.selection)))?;
     say(format!(
@@ -397,6 +435,17 @@ async fn drive(ctx: &Context, id: &str, json: bool, store: Store) -> Result<Exit
     })
     .await?;
     progress.finish();
+    let state = match state {
+        Driven::Ended(state) => state,
+        Driven::Elsewhere(other) => {
+            eprintln!(
+                "run {id} is driven by {} (since {}); it goes on there — `triage runs show {id}` follows it",
+                other.holder,
+                other.acquired_at.format("%H:%M:%S UTC")
+            );
+            return Ok(ExitCode::from(EXIT_PENDING));
+        }
+    };
     let p = writer
         .call({
             let id = id.to_string();

@@ -1,7 +1,8 @@
 //! `triage watch`: the headless daemon for a bastion. Whoever holds the store's `watch` lease
 //! syncs every upstream, sends the outbox, and escalates incidents whose SLA clock says a step
 //! is due; every other instance on the same store stands by and takes over when the lease
-//! lapses. Runs until SIGINT, SIGTERM or SIGHUP, then releases the lease.
+//! lapses. The active one also drives runs whose driver is gone (`sync::run_adopt`). Runs until
+//! SIGINT, SIGTERM or SIGHUP, then releases the lease.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use color_eyre::eyre::Result;
 use super::Context;
 use super::progress::{EscalationReporter, StateReporter};
 use crate::signals::{StopSignal, StopSignals};
+use crate::sync::run_adopt::RunAdopter;
 use crate::sync::watcher::{WATCH_LOCK, evaluate, look_at_everything};
 use crate::sync::{StoreWriter, SyncHandle, SyncOptions, Upstreams};
 
@@ -21,6 +23,7 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
     let holder = format!("watch:{}:{}", ctx.operator, std::process::id());
     let lease = chrono::Duration::from_std(lease.max(tick * 2))?;
     let mut active: Option<SyncHandle> = None;
+    let mut adopter: Option<RunAdopter> = None;
     let mut stop = StopSignals::install(&StopSignal::HEADLESS)?;
     let mut standby_reported = false;
     // A line on stderr per escalation step and notification, and per upstream state change.
@@ -59,6 +62,15 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
                     standby_reported = false;
                 }
                 if !ctx.read_only {
+                    // Runs whose driver is gone go on here.
+                    let runs = match &mut adopter {
+                        Some(adopter) => adopter,
+                        None => adopter
+                            .insert(RunAdopter::new(&ctx.config, &ctx.routing, &writer).await),
+                    };
+                    for id in runs.adopt_orphans(&writer).await? {
+                        eprintln!("watch: run {id} has no driver; driving it here");
+                    }
                     let summary =
                         evaluate(&ctx.config, &ctx.routing, &writer, &holder, Utc::now()).await?;
                     if summary.actions_enqueued > 0
@@ -74,6 +86,9 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
                 if let Some(handle) = active.take() {
                     eprintln!("watch: lost the lease to {}; standing by", other.holder);
                     handle.shutdown().await;
+                }
+                if let Some(mut runs) = adopter.take() {
+                    runs.stop();
                 }
                 if !standby_reported {
                     eprintln!(
@@ -92,6 +107,9 @@ pub async fn run(ctx: &Context, tick: Duration, lease: Duration) -> Result<ExitC
                 break;
             }
         }
+    }
+    if let Some(mut runs) = adopter.take() {
+        runs.stop();
     }
     if let Some(handle) = active.take() {
         handle.shutdown().await;

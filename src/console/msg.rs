@@ -81,6 +81,8 @@ pub enum Msg {
     Activity {
         /// The newest runs and their progress.
         runs: Vec<(crate::domain::run::Run, crate::domain::run::RunProgress)>,
+        /// Running runs among them that no live process drives (`sync::run_lease`).
+        undriven: Vec<String>,
         seq: u64,
         request: PageRequest<OutboxKey>,
         outbox: Vec<OutboxEntry>,

@@ -1,7 +1,7 @@
 //! The runs list in Activity (#11 point 7), the `update` side: the newest runs with their
 //! progress come with each Activity load; `w` moves the focus between the outbox and the runs,
 //! `j`/`k` then move in the runs, `p` pauses a running run or resumes a paused one (this console
-//! then drives it), `C` cancels after a confirmation naming the run and what is left.
+//! then drives it) — or drives here a running run whose driver is gone — `C` cancels after a confirmation naming the run and what is left.
 
 use super::app::{App, Dialog, StatusLevel, View};
 use super::msg::{Cmd, StoreCmd};
@@ -67,6 +67,18 @@ pub fn pause_or_resume(app: &mut App) -> Vec<Cmd> {
     let Some(run) = focused_run(app, "pause/resume") else {
         return Vec::new();
     };
+    if run.state == RunState::Running && app.activity.undriven.contains(&run.id) {
+        // Its driver is gone: drive it here (no state change needed).
+        app.activity.undriven.retain(|id| *id != run.id);
+        app.set_status(
+            StatusLevel::Info,
+            format!(
+                "run {}: no process drove it; driving it here",
+                sanitize::line(&run.id)
+            ),
+        );
+        return vec![Cmd::DriveRun { id: run.id }];
+    }
     let state = match run.state {
         RunState::Running => RunState::Paused,
         RunState::Paused => RunState::Running,

@@ -150,6 +150,7 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Activity {
             runs,
+            undriven,
             seq,
             request,
             outbox,
@@ -159,6 +160,7 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             let emptied = request.anchor.is_some() && outbox.is_empty();
             app.activity.audit = audit;
             super::runs_list::loaded(app, runs);
+            app.activity.undriven = undriven;
             app.dirty |= app.activity.list.page_loaded(seq, request, outbox, limit);
             if emptied && !app.activity.list.loaded {
                 let (seq, request) = app.activity.list.top();

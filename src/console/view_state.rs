@@ -153,6 +153,8 @@ pub struct ActivityState {
     /// The newest bulk recovery runs with their progress (shown above the outbox when any).
     pub runs: Vec<(crate::domain::run::Run, crate::domain::run::RunProgress)>,
     pub runs_cursor: usize,
+    /// Running runs no live process drives (their driver quit or died): `p` drives one here.
+    pub undriven: Vec<String>,
     /// `w`: j/k/p/C act on the runs list instead of the outbox.
     pub runs_focus: bool,
     /// Enter on an action: all of it (the list cuts its cells), until Esc.

@@ -434,8 +434,21 @@ pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
                 dir: request.dir,
                 limit: PAGE_LIMIT,
             };
+            let runs = recent_runs(store)?;
+            let driven: Vec<String> = store
+                .lock_holders("run:", chrono::Utc::now())?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            let undriven = runs
+                .iter()
+                .filter(|(r, _)| r.state == crate::domain::run::RunState::Running)
+                .filter(|(r, _)| !driven.contains(&crate::sync::run_lease::lock_name(&r.id)))
+                .map(|(r, _)| r.id.clone())
+                .collect();
             Msg::Activity {
-                runs: recent_runs(store)?,
+                runs,
+                undriven,
                 seq,
                 outbox: store.page_outbox_keyset(&query)?,
                 request,

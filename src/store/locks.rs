@@ -49,9 +49,12 @@ impl Store {
             )
             .optional()
             .map_err(err)?;
+        // A holder that is a process of this host no longer running (`kill -9`, a crash) is
+        // replaced at once; others are trusted until their lease ends.
         if let Some((current, lease_ms, acquired_ms)) = &current
             && current != holder
             && *lease_ms > ms(now)
+            && super::holder::alive(current)
         {
             return Ok(Err(LockHolder {
                 holder: current.clone(),
@@ -72,6 +75,43 @@ impl Store {
         .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(Ok(()))
+    }
+
+    /// The live holders of the locks whose names start with `prefix` (e.g. `run:`), by name:
+    /// unexpired leases of processes that still run (as far as this host can tell).
+    pub fn lock_holders(&self, prefix: &str, now: Timestamp) -> Result<Vec<(String, LockHolder)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, holder, lease_until_ms, acquired_ms FROM locks
+                 WHERE substr(name, 1, length(?1)) = ?1 AND lease_until_ms > ?2 ORDER BY name",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(params![prefix, ms(now)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, holder, lease_ms, acquired_ms) = row.map_err(|e| self.sqlite(e))?;
+            if super::holder::alive(&holder) {
+                out.push((
+                    name,
+                    LockHolder {
+                        holder,
+                        lease_until: from_ms(lease_ms).unwrap_or(now),
+                        acquired_at: from_ms(acquired_ms).unwrap_or(now),
+                    },
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Gives the lock up (only when `holder` holds it).
@@ -152,5 +192,32 @@ mod tests {
             .expect("lock"),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_holder_process_that_is_gone_is_replaced_at_once_and_not_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+        let now = Utc::now();
+        // A process of this host that ran and exited: its lease is not worth waiting for.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id();
+        child.wait().expect("wait");
+        let me = crate::store::holder::this_process();
+        let host = me.rsplitn(3, ':').nth(2).expect("host");
+        let dead = format!("{host}:{pid}:12345");
+        let lease = now + Duration::seconds(60);
+        assert_eq!(store.try_lock("run:r1", &dead, now, lease).expect("lock"), Ok(()));
+        assert!(store.lock_holders("run:", now).expect("holders").is_empty());
+        assert_eq!(store.try_lock("run:r1", me, now, lease).expect("lock"), Ok(()));
+        let holders = store.lock_holders("run:", now).expect("holders");
+        assert_eq!(holders.len(), 1);
+        assert_eq!(holders[0].1.holder, me);
+        // A live holder (this process) is not replaced before its lease ends.
+        let refused = store
+            .try_lock("run:r1", "otherhost:1:1", now, lease)
+            .expect("lock")
+            .expect_err("held");
+        assert_eq!(refused.holder, me);
     }
 }

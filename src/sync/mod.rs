@@ -4,9 +4,11 @@
 mod checkpointer;
 pub mod outbox;
 pub mod poller;
+pub mod run_adopt;
 mod run_contracts;
 mod run_driver;
 mod run_gate;
+pub mod run_lease;
 mod run_pace;
 pub mod runs;
 pub mod upstreams;

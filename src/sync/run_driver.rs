@@ -17,12 +17,13 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::outbox::{self as worker, answer_claimed, record};
+use super::run_lease::RunLease;
 use super::run_pace::{Meter, Pacer};
 use super::{StoreWriter, Upstreams};
 use crate::domain::OutboxEntry;
 use crate::domain::run::{Run, RunProgress, RunState};
 use crate::domain::run_tally::RunTally;
-use crate::store::{ChangeNotice, Recording, StoreError};
+use crate::store::{ChangeNotice, LockHolder, Recording, StoreError};
 
 /// Where a run stands, for gauges and progress lines.
 #[derive(Debug, Clone, Serialize)]
@@ -41,15 +42,43 @@ pub struct RunStatus {
     pub eta_secs: Option<f64>,
 }
 
-/// Drives run `id` until it is done, paused or cancelled (by this driver or another process),
-/// calling `report` after every step. Returns the state it ended in.
+/// How a drive ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Driven {
+    /// The run is done, paused or cancelled (by this driver or another process).
+    Ended(RunState),
+    /// Another live process drives it (it was already, or took it over when this one stalled).
+    Elsewhere(LockHolder),
+}
+
+/// Drives run `id` until it is done, paused or cancelled, calling `report` after every step —
+/// unless another live process drives it (`run_lease`). Returns how it ended.
 pub async fn drive(
     id: &str,
     store: &StoreWriter,
     upstreams: &Upstreams,
     changes: &broadcast::Sender<ChangeNotice>,
+    report: impl FnMut(&RunStatus),
+) -> Result<Driven, StoreError> {
+    let mut lease = match RunLease::take(store, id).await? {
+        Ok(lease) => lease,
+        Err(other) => return Ok(Driven::Elsewhere(other)),
+    };
+    let result = drive_leased(id, store, upstreams, changes, report, &mut lease).await;
+    if !matches!(result, Ok(Driven::Elsewhere(_))) {
+        lease.release(store).await;
+    }
+    result
+}
+
+async fn drive_leased(
+    id: &str,
+    store: &StoreWriter,
+    upstreams: &Upstreams,
+    changes: &broadcast::Sender<ChangeNotice>,
     mut report: impl FnMut(&RunStatus),
-) -> Result<RunState, StoreError> {
+    lease: &mut RunLease,
+) -> Result<Driven, StoreError> {
     let mut driver = Driver {
         id: id.to_string(),
         store,
@@ -61,6 +90,11 @@ pub async fn drive(
     let mut prepared: Vec<OutboxEntry> = Vec::new();
     let mut answered: Vec<(OutboxEntry, Recording)> = Vec::new();
     loop {
+        if let Err(other) = lease.keep(store).await? {
+            // Stalled past the lease and adopted elsewhere: what is in flight keeps its keys.
+            driver.record(std::mem::take(&mut answered)).await;
+            return Ok(Driven::Elsewhere(other));
+        }
         let sending = std::mem::take(&mut prepared);
         let to_record = std::mem::take(&mut answered);
         let sent = !sending.is_empty();
@@ -83,7 +117,7 @@ pub async fn drive(
             Some(state) => {
                 report(&step.status);
                 let _ = changes.send(ChangeNotice::Outbox);
-                return Ok(state);
+                return Ok(Driven::Ended(state));
             }
             None => {
                 report(&step.status);

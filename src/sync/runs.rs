@@ -259,4 +259,4 @@ pub fn new_run(plan: &Plan, options: &RunOptions, now: Timestamp) -> Run {
     }
 }
 
-pub use super::run_driver::{RunStatus, drive};
+pub use super::run_driver::{Driven, RunStatus, drive};

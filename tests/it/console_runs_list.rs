@@ -55,6 +55,7 @@ fn with_runs(read_only: bool) -> App {
     update(
         &mut app,
         Msg::Activity {
+            undriven: Vec::new(),
             runs: vec![
                 (
                     run("run-0kq3v8x2mzab", RunState::Running, 2),
@@ -188,6 +189,7 @@ fn the_cursor_stays_on_its_run_across_reloads_and_read_only_refuses() {
     update(
         &mut app,
         Msg::Activity {
+            undriven: Vec::new(),
             runs: vec![
                 (
                     run("run-c", RunState::Running, 0),
@@ -257,4 +259,28 @@ fn enter_on_an_action_shows_it_whole_and_esc_goes_back() {
     insta::assert_snapshot!("activity_action_open_80x24", draw(&app, 80, 24).backend());
     key(&mut app, "esc");
     assert!(app.activity.open.is_none());
+}
+
+#[test]
+fn a_running_run_nobody_drives_reads_stalled_and_p_drives_it_here() {
+    let mut app = with_runs(false);
+    app.activity.undriven = vec!["run-0kq3v8x2mzab".into()];
+    let screen = draw(&app, 120, 40).backend().to_string();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("run-0kq3v8x2mzab"))
+        .expect("the run's row");
+    assert!(row.contains("stalled") && !row.contains("running"), "{row}");
+    key(&mut app, "w");
+    let cmds = key(&mut app, "p");
+    assert_eq!(
+        cmds,
+        vec![Cmd::DriveRun {
+            id: "run-0kq3v8x2mzab".into()
+        }],
+        "no pause: it is driven here"
+    );
+    assert!(status(&app).contains("driving it here"), "{}", status(&app));
+    let screen = draw(&app, 120, 40).backend().to_string();
+    assert!(!screen.contains("stalled"), "{screen}");
 }

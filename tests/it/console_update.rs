@@ -973,6 +973,7 @@ fn activity_pages_through_every_action_and_filters_in_the_store() {
     update(
         &mut app,
         Msg::Activity {
+            undriven: Vec::new(),
             runs: Vec::new(),
             seq,
             request,

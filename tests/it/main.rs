@@ -51,6 +51,7 @@ mod rabbitmq_tls;
 mod rabbitmq_truth;
 mod routing;
 mod runs;
+mod runs_adopt;
 mod schemathesis;
 mod secrets;
 mod signals_headless;

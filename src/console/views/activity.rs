@@ -137,7 +137,12 @@ fn render_runs(frame: &mut Frame<'_>, area: Rect, app: &App) {
             .filter(|g| g.id == run.id && !g.finished)
             .and_then(|g| g.speed_text())
             .unwrap_or_default();
-        let state = Cell::from(Span::styled(run.state.as_str(), state_style));
+        // A running run nobody drives (its driver quit or died) says so: `p` drives it here.
+        let state = if run.state == RunState::Running && activity.undriven.contains(&run.id) {
+            Cell::from(Span::styled("stalled", t.warning()))
+        } else {
+            Cell::from(Span::styled(run.state.as_str(), state_style))
+        };
         if wide {
             Row::new(vec![
                 Cell::from(safe(&run.id)),

@@ -633,6 +633,7 @@ pub fn loaded_app() -> App {
     update(
         &mut app,
         Msg::Activity {
+            undriven: Vec::new(),
             runs: Vec::new(),
             seq,
             request,
