@@ -77,6 +77,14 @@ pub enum Msg {
         path: Option<PathBuf>,
         markdown: Result<String, String>,
     },
+    /// How far the store's search for a list's page `seq` has got (sent while it runs).
+    SearchProgress {
+        list: super::marks::MarkList,
+        seq: u64,
+        examined: u64,
+        /// Rows the list holds by default (the "of N"); 0 when unknown.
+        total: u64,
+    },
     /// A page of the outbox (newest first) and the newest audit rows.
     Activity {
         /// The newest runs and their progress.

@@ -62,6 +62,14 @@ pub struct PagedList<T: PagedRow> {
     pub loaded: bool,
     /// Sequence number of the last request: older answers are ignored.
     pub request_seq: u64,
+    /// The last request the store answered (or failed): below `request_seq` a page is on its way.
+    answered_seq: u64,
+    /// Rows the store's search for the page on its way has examined, and of how many
+    /// (`Msg::SearchProgress`); cleared when the page arrives.
+    pub search_progress: Option<(u64, u64)>,
+    /// A change arrived while a page was on its way: reload once it has answered, instead of
+    /// superseding it (a long search would otherwise be restarted by every write, forever).
+    reload_deferred: bool,
     /// The filter being typed or applied; `window.filter` is the one the loaded rows answer.
     pub filter: String,
     /// The order asked for; `window.sort` is the one the loaded rows are in.
@@ -94,6 +102,9 @@ impl<T: PagedRow> Default for PagedList<T> {
             loaded: false,
             sort: SortBy::default(),
             request_seq: 0,
+            answered_seq: 0,
+            search_progress: None,
+            reload_deferred: false,
             filter: String::new(),
             parsed: None,
             error: None,
@@ -135,6 +146,45 @@ impl<T: PagedRow> PagedList<T> {
         let mut request = self.window.clone();
         request.land = Landing::Keep;
         self.next_request(request)
+    }
+
+    /// True while a page asked for has not arrived.
+    pub fn in_flight(&self) -> bool {
+        self.answered_seq < self.request_seq
+    }
+
+    /// A reload after a change: the same window again — unless a page is on its way, which is
+    /// then let answer first (`None`; [`Self::take_deferred_reload`] asks again after it).
+    pub fn reload_after_change(&mut self) -> Option<(u64, PageRequest<T::Key>)> {
+        if self.in_flight() {
+            self.reload_deferred = true;
+            return None;
+        }
+        Some(self.reload())
+    }
+
+    /// The reload a change asked for while a page was on its way, once that page has arrived.
+    pub fn take_deferred_reload(&mut self) -> Option<(u64, PageRequest<T::Key>)> {
+        if !self.reload_deferred || self.in_flight() {
+            return None;
+        }
+        self.reload_deferred = false;
+        Some(self.reload())
+    }
+
+    /// The store could not answer (an error was shown): nothing is on its way any more.
+    pub fn request_failed(&mut self) {
+        self.answered_seq = self.request_seq;
+        self.search_progress = None;
+    }
+
+    /// The store's search for page `seq` has examined `examined` of about `total` rows.
+    pub fn search_progressed(&mut self, seq: u64, examined: u64, total: u64) -> bool {
+        if seq != self.request_seq || !self.in_flight() {
+            return false;
+        }
+        self.search_progress = Some((examined, total));
+        true
     }
 
     /// A request that moves the window; remembered until its page arrives.
@@ -224,6 +274,8 @@ impl<T: PagedRow> PagedList<T> {
         if seq != self.request_seq {
             return false;
         }
+        self.answered_seq = seq;
+        self.search_progress = None;
         self.pending = None;
         let full = rows.len() >= limit;
         let anchored = request.anchor.is_some();

@@ -78,16 +78,21 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
         } => {
             let emptied = request.anchor.is_some() && rows.is_empty();
             app.dirty |= app.incidents.page_loaded(seq, request, rows, limit);
-            if emptied && !app.incidents.loaded {
+            let next = if emptied && !app.incidents.loaded {
                 // The rows around the cursor went away: start again from the top.
-                let (seq, request) = app.incidents.top();
-                return vec![Cmd::store(StoreCmd::LoadIncidents {
+                Some(app.incidents.top())
+            } else {
+                app.incidents.take_deferred_reload()
+            };
+            next.map(|(seq, request)| {
+                Cmd::store(StoreCmd::LoadIncidents {
                     seq,
                     request,
                     connector: None,
-                })];
-            }
-            Vec::new()
+                })
+            })
+            .into_iter()
+            .collect()
         }
         Msg::DeadLetters {
             seq,
@@ -97,16 +102,22 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
         } => {
             let emptied = request.anchor.is_some() && rows.is_empty();
             app.dirty |= app.dead_letters.list.page_loaded(seq, request, rows, limit);
-            if emptied && !app.dead_letters.list.loaded {
-                let (seq, request) = app.dead_letters.list.top();
-                let connector = app.dead_letters.connector.clone();
-                return vec![Cmd::store(StoreCmd::LoadDeadLetters {
+            let list = &mut app.dead_letters.list;
+            let next = if emptied && !list.loaded {
+                Some(list.top())
+            } else {
+                list.take_deferred_reload()
+            };
+            let connector = app.dead_letters.connector.clone();
+            next.map(|(seq, request)| {
+                Cmd::store(StoreCmd::LoadDeadLetters {
                     seq,
                     request,
                     connector,
-                })];
-            }
-            Vec::new()
+                })
+            })
+            .into_iter()
+            .collect()
         }
         Msg::DeadLetterDetail(detail) => {
             app.dead_letters.detail = Some(*detail);
@@ -162,11 +173,15 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             super::runs_list::loaded(app, runs);
             app.activity.undriven = undriven;
             app.dirty |= app.activity.list.page_loaded(seq, request, outbox, limit);
-            if emptied && !app.activity.list.loaded {
-                let (seq, request) = app.activity.list.top();
-                return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
-            }
-            Vec::new()
+            let list = &mut app.activity.list;
+            let next = if emptied && !list.loaded {
+                Some(list.top())
+            } else {
+                list.take_deferred_reload()
+            };
+            next.map(|(seq, request)| Cmd::store(StoreCmd::LoadActivity { seq, request }))
+                .into_iter()
+                .collect()
         }
         Msg::OpenActions { open, tracked } => {
             on_open_actions(app, open, tracked);
@@ -254,9 +269,28 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             stages,
         } => runs::created(app, id, kind, total, stages),
         Msg::RunProgress(gauge) => runs::progress(app, *gauge),
+        Msg::SearchProgress {
+            list,
+            seq,
+            examined,
+            total,
+        } => {
+            app.dirty |= match list {
+                MarkList::Incidents => app.incidents.search_progressed(seq, examined, total),
+                MarkList::DeadLetters => app
+                    .dead_letters
+                    .list
+                    .search_progressed(seq, examined, total),
+            };
+            Vec::new()
+        }
         Msg::StoreError { what, error } => {
-            // A `*` that failed must not say "marking…" for ever (press `*` again).
+            // A `*` that failed must not say "marking…" for ever (press `*` again); a page
+            // that failed is not waited for.
             app.marks.selecting = None;
+            app.incidents.request_failed();
+            app.dead_letters.list.request_failed();
+            app.activity.list.request_failed();
             app.set_status(StatusLevel::Error, format!("{what}: {error}"));
             app.dirty = true;
             Vec::new()
@@ -297,11 +331,54 @@ fn on_change(app: &mut App, notice: Option<ChangeNotice>) -> Vec<Cmd> {
         }
     }
     if view_changed {
-        cmds.extend(load_view(app));
+        cmds.extend(reload_after_change(app));
     } else if app.view == View::DeadLetters && touches(ChangeNotice::Outbox) {
         cmds.extend(dead_letter_history_cmd(app));
     }
     cmds
+}
+
+/// The current view's reload after a change. A list whose page is still on its way (a long
+/// search) is not asked again now — that would drop the answer being computed and start over,
+/// for ever while writes keep coming — but once, after it answers.
+fn reload_after_change(app: &mut App) -> Vec<Cmd> {
+    match app.view {
+        View::Incidents if app.incident_detail.is_none() => app
+            .incidents
+            .reload_after_change()
+            .map(|(seq, request)| {
+                Cmd::store(StoreCmd::LoadIncidents {
+                    seq,
+                    request,
+                    connector: None,
+                })
+            })
+            .into_iter()
+            .collect(),
+        View::DeadLetters if app.dead_letters.detail.is_none() => {
+            let connector = app.dead_letters.connector.clone();
+            app.dead_letters
+                .list
+                .reload_after_change()
+                .map(|(seq, request)| {
+                    Cmd::store(StoreCmd::LoadDeadLetters {
+                        seq,
+                        request,
+                        connector,
+                    })
+                })
+                .into_iter()
+                .collect()
+        }
+        View::Activity => app
+            .activity
+            .list
+            .reload_after_change()
+            .map(|(seq, request)| Cmd::store(StoreCmd::LoadActivity { seq, request }))
+            .into_iter()
+            .collect(),
+        _ => load_view(app),
+    }
 }
 
 /// Commands that (re)load the data of the current view.

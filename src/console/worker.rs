@@ -71,16 +71,48 @@ pub fn run_with(
                 continue;
             }
             let what = describe(&cmd);
-            let reply = execute_with(&mut store, cmd, escalation.as_ref()).unwrap_or_else(|e| {
-                Msg::StoreError {
-                    what,
-                    error: e.to_string(),
+            let run = |store: &mut Store, cmd| execute_with(store, cmd, escalation.as_ref());
+            // A filtered page may read the whole list: say how far it has got while it runs.
+            let reply = match search_of(&cmd) {
+                Some((list, seq)) => {
+                    let total = store.list_totals().map_or(0, |(dl, inc)| match list {
+                        MarkList::DeadLetters => dl,
+                        MarkList::Incidents => inc,
+                    });
+                    let progress = replies.clone();
+                    let report = move |examined| {
+                        let _ = progress.send(Msg::SearchProgress {
+                            list,
+                            seq,
+                            examined,
+                            total,
+                        });
+                    };
+                    store.with_scan_progress(report, |store| run(store, cmd))
                 }
+                None => run(&mut store, cmd),
+            }
+            .unwrap_or_else(|e| Msg::StoreError {
+                what,
+                error: e.to_string(),
             });
             if replies.send(reply).is_err() {
                 return;
             }
         }
+    }
+}
+
+/// The list and request of a page load that carries a filter (a search).
+fn search_of(cmd: &StoreCmd) -> Option<(MarkList, u64)> {
+    match cmd {
+        StoreCmd::LoadDeadLetters { seq, request, .. } if !request.filter.trim().is_empty() => {
+            Some((MarkList::DeadLetters, *seq))
+        }
+        StoreCmd::LoadIncidents { seq, request, .. } if !request.filter.trim().is_empty() => {
+            Some((MarkList::Incidents, *seq))
+        }
+        _ => None,
     }
 }
 

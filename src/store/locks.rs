@@ -207,9 +207,15 @@ mod tests {
         let host = me.rsplitn(3, ':').nth(2).expect("host");
         let dead = format!("{host}:{pid}:12345");
         let lease = now + Duration::seconds(60);
-        assert_eq!(store.try_lock("run:r1", &dead, now, lease).expect("lock"), Ok(()));
+        assert_eq!(
+            store.try_lock("run:r1", &dead, now, lease).expect("lock"),
+            Ok(())
+        );
         assert!(store.lock_holders("run:", now).expect("holders").is_empty());
-        assert_eq!(store.try_lock("run:r1", me, now, lease).expect("lock"), Ok(()));
+        assert_eq!(
+            store.try_lock("run:r1", me, now, lease).expect("lock"),
+            Ok(())
+        );
         let holders = store.lock_holders("run:", now).expect("holders");
         assert_eq!(holders.len(), 1);
         assert_eq!(holders[0].1.holder, me);

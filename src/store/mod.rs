@@ -34,6 +34,7 @@ pub use outbox::{OutcomeRecord, Recording};
 mod outbox_queries;
 mod outbox_rows;
 mod query;
+mod scan_progress;
 mod selection;
 pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;

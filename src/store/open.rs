@@ -125,6 +125,7 @@ impl Store {
 /// never match) contain `needle`, ASCII case ignored ([`search::contains`])? The `/` filter's
 /// SQL side, one call per row over all of the row's searchable columns.
 fn contains_fn(ctx: &Context<'_>) -> rusqlite::Result<bool> {
+    super::scan_progress::tick();
     let bytes = |i: usize| match ctx.get_raw(i) {
         ValueRef::Text(b) | ValueRef::Blob(b) => Some(b),
         _ => None,

@@ -176,6 +176,7 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
         | FunctionFlags::SQLITE_DETERMINISTIC
         | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("triage_dead_letter_query", 8, flags, |ctx| {
+        super::scan_progress::tick();
         let query = parsed(ctx, RowKind::DeadLetters)?;
         let headers = match ctx.get_raw(6) {
             ValueRef::Text(b) => Headers::Json(std::str::from_utf8(b).unwrap_or_default()),
@@ -196,6 +197,7 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
         Ok(query.matches_dead_letter_fields(&fields, now_ms, |t| !in_sql(t)))
     })?;
     conn.create_scalar_function("triage_incident_query", 10, flags, |ctx| {
+        super::scan_progress::tick();
         let query = parsed(ctx, RowKind::Incidents)?;
         let acked_by = match ctx.get_raw(8) {
             ValueRef::Text(b) => std::str::from_utf8(b).ok(),

@@ -53,7 +53,8 @@ fn answer(
                 PageDir::Forward => all[..200].to_vec(),
                 PageDir::Backward => all[300..].to_vec(),
             };
-            update(
+            // A reload a change asked for meanwhile comes right after the answer: answer it too.
+            let next = update(
                 app,
                 Msg::DeadLetters {
                     seq,
@@ -62,13 +63,15 @@ fn answer(
                     limit: 200,
                 },
             );
+            answer(app, next, all);
         }
     }
 }
 
-/// Issue #12 (4): `g` then a live update before the first page arrived: the reload repeats the
-/// `g` (it used to reload the old window and leave the cursor on its row 0), so `d` targets the
-/// row the operator sees first — and the dialog names it: id, connector, error, payload.
+/// Issue #12 (4): `g` then a live update before the first page arrived: the reload waits for the
+/// `g`'s page and then repeats the `g` (it used to reload the old window and leave the cursor on
+/// its row 0), so `d` targets the row the operator sees first — and the dialog names it: id,
+/// connector, error, payload.
 #[test]
 fn a_live_update_does_not_undo_g_and_the_dialog_names_its_target() {
     let all = letters();
@@ -79,12 +82,19 @@ fn a_live_update_does_not_undo_g_and_the_dialog_names_its_target() {
     answer(&mut app, cmds, &all);
     let selected = |app: &App| app.dead_letters.list.selected_row().unwrap().id.clone();
     assert_eq!(selected(&app), "dl-499");
-    let _pending_top = key(&mut app, "g");
+    let pending_top = key(&mut app, "g");
     let reload = update(
         &mut app,
         Msg::Changed(triage::store::ChangeNotice::DeadLetters),
     );
-    answer(&mut app, reload, &all);
+    assert!(
+        !reload.iter().any(|c| matches!(
+            c,
+            triage::console::Cmd::Store(triage::console::msg::StoreCmd::LoadDeadLetters { .. })
+        )),
+        "the page on its way is not superseded: {reload:?}"
+    );
+    answer(&mut app, pending_top, &all);
     assert_eq!(selected(&app), "dl-000");
     key(&mut app, "d");
     match &app.dialog {

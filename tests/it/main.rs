@@ -20,6 +20,7 @@ mod console_marks_store;
 mod console_navigation;
 mod console_run_driver;
 mod console_runs_list;
+mod console_search;
 mod console_snapshots;
 mod console_sort;
 mod console_terminal;

@@ -211,6 +211,11 @@ pub fn render_scrolled(
 /// A paged list's count for its title: "12 shown", or with a filter "1 match" / "12 matches"
 /// (of the loaded page), then "↑↓ more" when rows lie beyond it.
 pub(crate) fn list_count<T: PagedRow>(list: &PagedList<T>, shown: usize) -> String {
+    // While the store searches, the loaded rows are only those already on screen: never a
+    // count that looks like a result.
+    if list.filter_pending() {
+        return searching_text(list);
+    }
     let count = match (list.filter.is_empty(), shown) {
         (true, n) => format!("{n} shown"),
         (false, 1) => "1 match".to_string(),
@@ -225,13 +230,38 @@ pub(crate) fn list_count<T: PagedRow>(list: &PagedList<T>, shown: usize) -> Stri
     format!("{count}{more}")
 }
 
+/// "searching…", with how far the store has got once it has said ("searching… 410k of 1M").
+pub(crate) fn searching_text<T: PagedRow>(list: &PagedList<T>) -> String {
+    match list.search_progress {
+        Some((examined, total)) if total >= examined && total > 0 => {
+            format!(
+                "searching… {} of {}",
+                short_count(examined),
+                short_count(total)
+            )
+        }
+        Some((examined, _)) => format!("searching… {} examined", short_count(examined)),
+        None => "searching…".to_string(),
+    }
+}
+
+/// 950, 41k, 1.2M.
+pub fn short_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{}k", n / 1_000),
+        _ if n.is_multiple_of(1_000_000) || n >= 10_000_000 => format!("{}M", n / 1_000_000),
+        _ => format!("{:.1}M", n as f64 / 1_000_000.0),
+    }
+}
+
 /// What an empty paged list says: `none` without a filter; with one, that the store is being
 /// searched or that no `noun` matches.
 pub(crate) fn empty_list_text<T: PagedRow>(list: &PagedList<T>, none: &str, noun: &str) -> String {
     if list.filter.is_empty() {
         none.to_string()
     } else if list.filter_pending() {
-        "searching the store…".to_string()
+        format!("{} (the whole store, payloads too)", searching_text(list))
     } else {
         format!("no {noun} matches the filter (Esc clears it)")
     }
