@@ -76,7 +76,7 @@ pub fn connectors(ctx: &Context, args: &ListArgs) -> Result<ExitCode> {
                 c.stats.dead.to_string(),
                 open.to_string(),
                 format!("{:.1}", c.stats.rate_fail),
-            ]);
+            ])?;
         }
     }
     let code = out.finish()?;
@@ -187,7 +187,7 @@ pub fn incidents(
                     due,
                     i.acked_by.clone().unwrap_or_default(),
                     i.title.clone(),
-                ]);
+                ])?;
             }
         }
         if !full {
@@ -233,6 +233,27 @@ pub fn dead_letters(
         &["ID", "CONNECTOR", "FAILED", "ATTEMPTS", "ERROR", "PAYLOAD"],
     );
     let mut budget = RowBudget::new(args.limit);
+    if args.json {
+        // Whole records for scripts, one statement per page, each serialised as it is read.
+        'whole: loop {
+            let page = store.page_dead_letters_whole(&query)?;
+            let full = page.len() == PAGE;
+            for (key, dl) in page {
+                query.anchor = Some(key);
+                match budget.admit() {
+                    Admit::Show => out.json(&DeadLetterRecord::of(&dl))?,
+                    Admit::Count => continue,
+                    Admit::Stop => break 'whole,
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let code = out.finish()?;
+        budget.hint();
+        return Ok(code);
+    }
     'pages: loop {
         let page = store.page_dead_letters(&query)?;
         let full = page.len() == PAGE;
@@ -243,38 +264,17 @@ pub fn dead_letters(
                 Admit::Count => continue,
                 Admit::Stop => break 'pages,
             }
-            if args.json {
-                // Full record for scripts: payload as UTF-8 text, or base64 when binary.
-                let Some(dl) = store.dead_letter(&summary.upstream, &summary.id)? else {
-                    continue;
-                };
-                let text = dl.payload_is_text();
-                let payload = if text {
-                    String::from_utf8_lossy(&dl.payload).into_owned()
-                } else {
-                    base64::engine::general_purpose::STANDARD.encode(&dl.payload)
-                };
-                out.json(&json!({
-                    "upstream": dl.upstream, "id": dl.id, "ref": format!("{}:{}", dl.upstream, dl.id),
-                    "connector": dl.connector,
-                    "payload": payload, "payload_encoding": if text { "utf8" } else { "base64" },
-                    "content_type": dl.content_type, "headers": dl.headers, "error": dl.error,
-                    "attempts": dl.attempts, "first_failed_at": dl.first_failed_at,
-                    "last_failed_at": dl.last_failed_at, "state": dl.state, "updated_at": dl.updated_at,
-                }))?;
-            } else {
-                out.row(vec![
-                    format!("{}:{}", summary.upstream, summary.id),
-                    summary.connector.clone(),
-                    summary
-                        .last_failed_at
-                        .format("%Y-%m-%d %H:%M:%S")
-                        .to_string(),
-                    summary.attempts.to_string(),
-                    format!("{}: {}", summary.error_code, summary.error_message),
-                    sanitize::bytes_line(&summary.preview),
-                ]);
-            }
+            out.row(vec![
+                format!("{}:{}", summary.upstream, summary.id),
+                summary.connector.clone(),
+                summary
+                    .last_failed_at
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+                summary.attempts.to_string(),
+                format!("{}: {}", summary.error_code, summary.error_message),
+                sanitize::bytes_line(&summary.preview),
+            ])?;
         }
         if !full {
             break;
@@ -312,5 +312,52 @@ pub fn countdown(deadline: Timestamp, now: Timestamp) -> String {
         format!("in {}", fmt(secs))
     } else {
         format!("overdue {}", fmt(-secs))
+    }
+}
+
+/// A dead letter as `dead-letters --json` prints it: the payload as UTF-8 text, or base64 when
+/// binary (`payload_encoding` says which), and `ref` as the tables print the id.
+#[derive(serde::Serialize)]
+struct DeadLetterRecord<'a> {
+    upstream: &'a str,
+    id: &'a str,
+    #[serde(rename = "ref")]
+    reference: String,
+    connector: &'a str,
+    payload: std::borrow::Cow<'a, str>,
+    payload_encoding: &'static str,
+    content_type: &'a Option<String>,
+    headers: &'a [(String, String)],
+    error: &'a crate::domain::DeadLetterError,
+    attempts: u32,
+    first_failed_at: crate::domain::Timestamp,
+    last_failed_at: crate::domain::Timestamp,
+    state: crate::domain::DeadLetterState,
+    updated_at: crate::domain::Timestamp,
+}
+
+impl<'a> DeadLetterRecord<'a> {
+    fn of(dl: &'a crate::domain::DeadLetter) -> Self {
+        let text = dl.payload_is_text();
+        DeadLetterRecord {
+            upstream: &dl.upstream,
+            id: &dl.id,
+            reference: format!("{}:{}", dl.upstream, dl.id),
+            connector: &dl.connector,
+            payload: if text {
+                String::from_utf8_lossy(&dl.payload)
+            } else {
+                std::borrow::Cow::Owned(base64::engine::general_purpose::STANDARD.encode(&dl.payload))
+            },
+            payload_encoding: if text { "utf8" } else { "base64" },
+            content_type: &dl.content_type,
+            headers: &dl.headers,
+            error: &dl.error,
+            attempts: dl.attempts,
+            first_failed_at: dl.first_failed_at,
+            last_failed_at: dl.last_failed_at,
+            state: dl.state,
+            updated_at: dl.updated_at,
+        }
     }
 }

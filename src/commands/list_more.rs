@@ -57,7 +57,7 @@ pub fn outbox(ctx: &Context, args: &ListArgs, all: bool) -> Result<ExitCode> {
                     outbox_state(&entry),
                     entry.attempts.to_string(),
                     answer,
-                ]);
+                ])?;
             }
         }
         if !full {
@@ -118,7 +118,7 @@ pub fn audit(ctx: &Context, args: &ListArgs, verify: bool) -> Result<ExitCode> {
                     e.event.clone(),
                     format!("{}:{}", e.upstream, e.target),
                     e.detail.clone(),
-                ]);
+                ])?;
             }
         }
     }

@@ -26,12 +26,21 @@ pub fn say(text: impl Display) -> Result<()> {
     Ok(())
 }
 
-/// A table or JSON lines, written to stdout.
+/// A table or JSON lines, streamed to stdout through one buffer (a listing of a million rows
+/// neither holds them in memory nor makes a write per row). A table's column widths come from
+/// its first [`WIDTH_SAMPLE`] rows; later rows are cut to them.
 pub struct Output {
     json: bool,
     headers: Vec<String>,
+    /// Rows held until the widths are known.
     rows: Vec<Vec<String>>,
+    widths: Option<Vec<usize>>,
+    written: usize,
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
 }
+
+/// Rows a table sizes its columns by before it streams.
+pub const WIDTH_SAMPLE: usize = 1_000;
 
 impl Output {
     pub fn new(json: bool, headers: &[&str]) -> Self {
@@ -39,22 +48,44 @@ impl Output {
             json,
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
+            widths: None,
+            written: 0,
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
         }
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
-        self.rows
-            .push(cells.iter().map(|c| sanitize::line(c)).collect());
-    }
-
-    pub fn json(&mut self, value: &serde_json::Value) -> Result<()> {
-        say(value)
-    }
-
-    pub fn finish(self) -> Result<ExitCode> {
-        if self.json {
-            return Ok(ExitCode::SUCCESS);
+    pub fn row(&mut self, cells: Vec<String>) -> Result<()> {
+        let row: Vec<String> = cells.iter().map(|c| sanitize::line(c)).collect();
+        match &self.widths {
+            Some(widths) => {
+                let line = table_line(&row, widths);
+                writeln!(self.out, "{line}")?;
+                self.written += 1;
+            }
+            None => {
+                self.rows.push(row);
+                if self.rows.len() >= WIDTH_SAMPLE {
+                    self.fix_widths()?;
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// One JSON line.
+    pub fn json(&mut self, value: &impl serde::Serialize) -> Result<()> {
+        // A closed pipe must stay an `io::Error` (see `is_broken_pipe`), not a serde error.
+        serde_json::to_writer(&mut self.out, value).map_err(|e| match e.io_error_kind() {
+            Some(kind) => Report::new(std::io::Error::from(kind)),
+            None => Report::new(e),
+        })?;
+        self.out.write_all(b"\n")?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Sizes the columns by the rows held, writes the header and them.
+    fn fix_widths(&mut self) -> Result<()> {
         const MAX_COL: usize = 60;
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
@@ -62,28 +93,45 @@ impl Output {
                 *w = (*w).max(cell.chars().count().min(MAX_COL));
             }
         }
-        let mut stdout = std::io::stdout().lock();
-        let last = widths.len().saturating_sub(1);
-        for row in std::iter::once(&self.headers).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-                let cell: String = if i == last {
-                    cell.clone()
-                } else {
-                    truncate(cell, *w)
-                };
-                line.push_str(&cell);
-                if i != last {
-                    line.push_str(&" ".repeat(w + 2 - cell.chars().count()));
-                }
+        let header = table_line(&self.headers, &widths);
+        writeln!(self.out, "{header}")?;
+        for row in std::mem::take(&mut self.rows) {
+            let line = table_line(&row, &widths);
+            writeln!(self.out, "{line}")?;
+            self.written += 1;
+        }
+        self.widths = Some(widths);
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<ExitCode> {
+        if !self.json {
+            if self.widths.is_none() {
+                self.fix_widths()?;
             }
-            writeln!(stdout, "{}", line.trim_end())?;
+            if self.written == 0 {
+                writeln!(self.out, "(none)")?;
+            }
         }
-        if self.rows.is_empty() {
-            writeln!(stdout, "(none)")?;
-        }
+        self.out.flush()?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// One table line: every cell but the last cut to its column and padded.
+fn table_line(row: &[String], widths: &[usize]) -> String {
+    let last = widths.len().saturating_sub(1);
+    let mut line = String::new();
+    for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        if i == last {
+            line.push_str(cell);
+        } else {
+            let cell = truncate(cell, *w);
+            line.push_str(&cell);
+            line.push_str(&" ".repeat(w + 2 - cell.chars().count()));
+        }
+    }
+    line.trim_end().to_string()
 }
 
 fn truncate(s: &str, width: usize) -> String {

@@ -137,7 +137,7 @@ fn print_plan(plan: &Plan, json: bool) -> Result<()> {
             sanitize::line(&g.connector),
             sanitize::line(&g.destination),
             g.count.to_string(),
-        ]);
+        ])?;
     }
     table.finish()?;
     say(format!(
@@ -278,7 +278,7 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
             run.created_at.format("%Y-%m-%d %H:%M").to_string(),
             sanitize::line(&run.operator),
             sanitize::line(&run.selection),
-        ]);
+        ])?;
     }
     out.finish()
 }
@@ -392,7 +392,7 @@ fn show(ctx: &Context, id: &str, json: bool) -> Result<ExitCode> {
             ),
             sanitize::line(&m.connector),
             sanitize::line(m.note.as_deref().unwrap_or("")),
-        ]);
+        ])?;
     }
     table.finish()?;
     if progress.total > members.len() {

@@ -102,6 +102,41 @@ impl Store {
     /// One page, newest failure first, from the anchor (exclusive): at most `limit` (1..=1000)
     /// rows, always in display order. Only the first [`PREVIEW_BYTES`] of each payload are read.
     pub fn page_dead_letters(&self, q: &DeadLetterPageQuery) -> Result<Vec<DeadLetterSummary>> {
+        // A list row reads the first PREVIEW_BYTES of the payload, never all of it.
+        let columns = format!(
+            "row_id, upstream, id, connector, ifnull(substr(payload, 1, {PREVIEW_BYTES}), X''), \
+             length(payload), content_type, error_code, error_message, attempts, first_failed_ms, \
+             last_failed_ms, state"
+        );
+        self.page_with(q, &columns, |row| self.summary_from_row(row))
+    }
+
+    /// One page of whole dead letters (payload, headers, the upstream's response) in the same
+    /// order and from the same query as [`Self::page_dead_letters`], with each row's key: what
+    /// `triage dead-letters --json` streams, one statement per page.
+    pub fn page_dead_letters_whole(
+        &self,
+        q: &DeadLetterPageQuery,
+    ) -> Result<Vec<(DeadLetterKey, DeadLetter)>> {
+        let columns = format!("{COLUMNS}, row_id");
+        self.page_with(q, &columns, |row| {
+            let letter = self.dead_letter_from_row(row)?;
+            let key = DeadLetterKey {
+                sort: super::sort::read_value(row, 16),
+                last_failed_ms: ms(letter.last_failed_at),
+                rowid: row.get(15).map_err(|e| self.sqlite(e))?,
+            };
+            Ok((key, letter))
+        })
+    }
+
+    /// A page of `select` (then the sort column) rows of the query, mapped by `map`.
+    fn page_with<T>(
+        &self,
+        q: &DeadLetterPageQuery,
+        select: &str,
+        map: impl Fn(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
         // The live DLQ unless asked otherwise, by `state` or by a `status:` term of the query.
         let state = q
             .state
@@ -158,8 +193,7 @@ impl Store {
             None => ("NULL", String::new()),
         };
         let sql = format!(
-            "SELECT row_id, upstream, id, connector, ifnull(substr(payload, 1, {PREVIEW_BYTES}), X''), length(payload),
-                content_type, error_code, error_message, attempts, first_failed_ms, last_failed_ms, state, {sort_column}
+            "SELECT {select}, {sort_column}
              FROM dead_letters {}
              ORDER BY {sort_order}last_failed_ms {order}, row_id {order} LIMIT ?{}",
             where_clause(&filters),
@@ -167,7 +201,7 @@ impl Store {
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sqlite(e))?;
         let rows = stmt
-            .query_map(args.as_slice(), |row| Ok(self.summary_from_row(row)))
+            .query_map(args.as_slice(), |row| Ok(map(row)))
             .map_err(|e| self.sqlite(e))?;
         let mut page = Vec::new();
         for row in rows {
