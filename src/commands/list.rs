@@ -347,7 +347,9 @@ impl<'a> DeadLetterRecord<'a> {
             payload: if text {
                 String::from_utf8_lossy(&dl.payload)
             } else {
-                std::borrow::Cow::Owned(base64::engine::general_purpose::STANDARD.encode(&dl.payload))
+                std::borrow::Cow::Owned(
+                    base64::engine::general_purpose::STANDARD.encode(&dl.payload),
+                )
             },
             payload_encoding: if text { "utf8" } else { "base64" },
             content_type: &dl.content_type,

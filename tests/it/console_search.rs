@@ -95,7 +95,7 @@ fn a_long_search_answers_once_while_writes_land_every_100_ms() {
         }
     };
     let mut searches = 0;
-    let cmds = triage::console::filter::set_filter(&mut app, "zzz-nowhere-to-be-found");
+    let cmds = triage::console::filter::set_filter(&mut app, "re:payload=zzz-nowhere");
     send(cmds, &mut searches);
     assert_eq!(searches, 1);
     let started = Instant::now();
@@ -131,7 +131,10 @@ fn a_long_search_answers_once_while_writes_land_every_100_ms() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let took = started.elapsed();
-    assert_eq!(searches_before_answer, 1, "the search was restarted by writes");
+    assert_eq!(
+        searches_before_answer, 1,
+        "the search was restarted by writes"
+    );
     assert!(
         took > Duration::from_millis(250),
         "the store must be big enough for the search to outlast the writes: {took:?}"

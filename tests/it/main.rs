@@ -59,6 +59,7 @@ mod signals_headless;
 mod store;
 mod store_damaged;
 mod store_history;
+mod store_search;
 mod store_sort;
 mod sync;
 mod watch;
