@@ -214,3 +214,26 @@ fn an_id_cut_keeps_its_head_and_its_tail() {
     assert!(cut.starts_with("inc_0") && cut.ends_with("6R0042"), "{cut}");
     assert!(cut.contains('…'));
 }
+
+/// #15 (5): five- and six-digit counts are never cut (16,666 open incidents read "16666!", not
+/// "1666"), at 200×60 and still at 80×24.
+#[test]
+fn big_counts_in_the_connectors_view_are_shown_whole() {
+    let mut app = loaded_app();
+    app.view = View::Connectors;
+    for row in &mut app.connectors.rows {
+        row.counts.open_incidents = 16_666;
+        row.counts.unacked_incidents = 3;
+        row.counts.dead_letters = 1_234_567;
+        row.connector.stats.ready = 98_765;
+    }
+    for (w, h) in [(200, 60), (80, 24)] {
+        let screen = draw(&app, w, h).backend().to_string();
+        for row in &app.connectors.rows {
+            let line = row_line(&screen, &row.connector.id);
+            assert!(line.contains("16666!"), "{w}×{h}:\n{screen}");
+            assert!(line.contains("1234567"), "{w}×{h}:\n{screen}");
+        }
+    }
+    insta::assert_snapshot!("connectors_big_counts_200x60", draw(&app, 200, 60).backend());
+}
