@@ -7,7 +7,6 @@ use chrono::Utc;
 
 use super::codec::{col_u32, col_u64, from_ms, ms, page_limit, where_clause};
 use super::query::QuerySql;
-use super::search_index::{SearchTable, candidates_clause, fts_query};
 use super::{
     DeadLetterKey, DeadLetterPageQuery, DeadLetterSummary, PREVIEW_BYTES, PageDir, Result,
     SortList, Store,
@@ -155,13 +154,7 @@ impl Store {
             args.push(connector);
             filters.push(format!("connector = ?{}", args.len()));
         }
-        let text = q.text.as_ref().filter(|t| !t.is_empty());
-        let fts = text.and_then(|t| fts_query([t.as_str()], SearchTable::DeadLetters));
-        if let Some(fts) = &fts {
-            args.push(fts);
-            filters.push(candidates_clause(SearchTable::DeadLetters, args.len()));
-        }
-        if let Some(text) = text {
+        if let Some(text) = q.text.as_ref().filter(|t| !t.is_empty()) {
             args.push(text);
             filters.push(format!(
                 "triage_contains(?{}, id, connector, error_code, error_message, headers, payload)",

@@ -10,7 +10,6 @@ use super::codec::{
     col_u32, deadline_ms, from_ms, ms, opt_ms, page_limit, status_rank, where_clause,
 };
 use super::query::QuerySql;
-use super::search_index::{SearchTable, candidates_clause, fts_query};
 use super::{IncidentKey, IncidentPageQuery, PageDir, Result, SortList, Store};
 use crate::domain::query::Query;
 use crate::domain::{Incident, IncidentStatus, Link, Severity};
@@ -107,13 +106,7 @@ impl Store {
                 .collect();
             filters.push(format!("status_rank IN ({})", ranks.join(", ")));
         }
-        let text = q.text.as_ref().filter(|t| !t.is_empty());
-        let fts = text.and_then(|t| fts_query([t.as_str()], SearchTable::Incidents));
-        if let Some(fts) = &fts {
-            args.push(fts);
-            filters.push(candidates_clause(SearchTable::Incidents, args.len()));
-        }
-        if let Some(text) = text {
+        if let Some(text) = q.text.as_ref().filter(|t| !t.is_empty()) {
             args.push(text);
             filters.push(format!(
                 "triage_contains(?{}, id, connector, title, kind, severity, status, acked_by)",

@@ -35,7 +35,6 @@ mod outbox_queries;
 mod outbox_rows;
 mod query;
 mod scan_progress;
-mod search_index;
 mod selection;
 pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;

@@ -106,7 +106,6 @@ impl Store {
             )
             .map_err(|e| self.sqlite(e))?;
         super::query::register(&self.conn).map_err(|e| self.sqlite(e))?;
-        super::search_index::register(&self.conn).map_err(|e| self.sqlite(e))?;
         self.conn
             .create_scalar_function(
                 "triage_holder_alive",

@@ -16,7 +16,6 @@ use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
 
 use super::codec::status_rank;
-use super::search_index::{SearchTable, candidates_clause, fts_query};
 use crate::domain::query::{
     AgeCmp, DeadLetterFields, Headers, IncidentFields, Query, RegexField, RowKind, StatusValue,
     Term, TermKind,
@@ -98,24 +97,6 @@ impl QuerySql {
             sql.params.push(value);
             sql.clauses
                 .push(format!("{column} {op} ?{}", first + sql.params.len() - 1));
-        }
-        // Text terms: the search index's candidates first (`search_index`), then the exact match.
-        let table = match kind {
-            RowKind::DeadLetters => SearchTable::DeadLetters,
-            RowKind::Incidents => SearchTable::Incidents,
-        };
-        let needles = query
-            .terms()
-            .iter()
-            .filter(|t| !t.negated)
-            .filter_map(|t| match &t.kind {
-                TermKind::Text(needle) => Some(needle.as_str()),
-                _ => None,
-            });
-        if let Some(fts) = fts_query(needles, table) {
-            sql.params.push(Value::Text(fts));
-            sql.clauses
-                .push(candidates_clause(table, first + sql.params.len() - 1));
         }
         if query.terms().iter().any(|t| !in_sql(t)) {
             let n = first + sql.params.len();

@@ -17,7 +17,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V5_LEASE_HOLDERS,
     V6_RUNS,
     V7_NOTES,
-    super::search_index::V9_SEARCH,
 ];
 
 /// V7: notes on incidents (`store::notes`): a history with author and time, never overwritten.

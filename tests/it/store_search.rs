@@ -1,7 +1,7 @@
-//! The search index (`store::search_index`) changes how a search is answered, never what it
-//! answers: substring, ASCII case ignored, every other byte exact, payload and headers included —
+//! What a search answers (and what a search index, when it comes, must keep answering):
+//! substring, ASCII case ignored, every other byte exact, payload and headers included —
 //! also for binary payloads, payloads over the indexed size, needles of one or two characters and
-//! needles with quotes; the index follows inserts, updates and deletes.
+//! needles with quotes; an updated letter is found by its new text only.
 
 use chrono::{Duration, TimeZone, Utc};
 use triage::domain::*;
