@@ -25,10 +25,38 @@ fn t0() -> DateTime<Utc> {
 /// Words for payload text: real payloads are varied text, not one repeated byte (which would
 /// make the search index unrealistically small and cheap).
 const WORDS: [&str; 32] = [
-    "lead", "source", "campaign", "webinar", "email", "contact", "account", "owner", "stage",
-    "pipeline", "invoice", "amount", "currency", "region", "segment", "partner", "referral",
-    "organic", "paid", "social", "form", "submitted", "consent", "marketing", "salesforce",
-    "hubspot", "analytics", "conversion", "attribution", "utm", "medium", "country",
+    "lead",
+    "source",
+    "campaign",
+    "webinar",
+    "email",
+    "contact",
+    "account",
+    "owner",
+    "stage",
+    "pipeline",
+    "invoice",
+    "amount",
+    "currency",
+    "region",
+    "segment",
+    "partner",
+    "referral",
+    "organic",
+    "paid",
+    "social",
+    "form",
+    "submitted",
+    "consent",
+    "marketing",
+    "salesforce",
+    "hubspot",
+    "analytics",
+    "conversion",
+    "attribution",
+    "utm",
+    "medium",
+    "country",
 ];
 
 /// About 740 bytes of varied words, different for every `n`.
@@ -51,7 +79,11 @@ fn filler(n: usize) -> String {
 
 fn dead_letter(n: usize) -> DeadLetter {
     // One letter in 1,000 carries a rare word (the `/` filter's "first page" case).
-    let rare = if n.is_multiple_of(1000) { ",\"flag\":\"rare-marker\"" } else { "" };
+    let rare = if n.is_multiple_of(1000) {
+        ",\"flag\":\"rare-marker\""
+    } else {
+        ""
+    };
     DeadLetter {
         upstream: "bench".into(),
         id: format!("dl-{n:08}"),
@@ -184,7 +216,11 @@ fn big_store(c: &mut Criterion) {
     // payload): one match in 1,000 rows (a page of 50 walks ≈ 50,000 rows), then a text found
     // nowhere (every row is read: the worst case).
     for (name, text, want) in [
-        ("filter: page of 50, 1 in 1,000 rows match", "rare-marker", 50),
+        (
+            "filter: page of 50, 1 in 1,000 rows match",
+            "rare-marker",
+            50,
+        ),
         ("filter: no row matches (full scan)", "no such text", 0),
     ] {
         let query = DeadLetterPageQuery {

@@ -264,6 +264,10 @@ pub struct DemoArgs {
     /// clients replay one request per dead letter.
     #[arg(long)]
     pub no_batch: bool,
+    /// Also serve N generated dead letters and N/10 incidents (realistic payloads), to measure
+    /// ingest, search and the console at size (`--scale 1000000`; about 2 KB of memory each).
+    #[arg(long, value_name = "N")]
+    pub scale: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
         seed: args.seed,
         token: args.token.clone(),
         batch: !args.no_batch,
+        scale: args.scale,
         ..DemoOptions::default()
     };
     if let Some(listen) = args.listen {

@@ -47,6 +47,9 @@ pub struct DemoOptions {
     /// Serve discovery (`GET /v1`) and the batch endpoints; off, the demo is a v1.0 upstream
     /// (both 404) and clients send one request per dead letter.
     pub batch: bool,
+    /// `--scale N`: also serve N generated dead letters and N/10 incidents (`sim::scale`), to
+    /// measure ingest, search and the console at size.
+    pub scale: Option<usize>,
 }
 
 impl Default for DemoOptions {
@@ -58,6 +61,7 @@ impl Default for DemoOptions {
             tick: Duration::from_secs(1),
             scenario: Scenario::builtin(),
             batch: true,
+            scale: None,
         }
     }
 }
@@ -102,6 +106,9 @@ impl DemoServer {
         let mut state =
             state::DemoState::new(&opts.scenario, opts.seed).map_err(DemoError::Scenario)?;
         sim::seed(&mut state, &opts.scenario);
+        if let Some(n) = opts.scale {
+            sim::scale(&mut state, n);
+        }
         let shared = server::Shared::new(state, opts.token.clone(), opts.batch);
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await

@@ -281,3 +281,83 @@ fn open_incident(state: &mut DemoState) {
     };
     state.put_incident(incident);
 }
+
+/// `--scale N`: N more dead letters (the connectors' own payload kinds and faults, spread
+/// round-robin, oldest first over the last 24 hours so ids and times ascend together) and N/10
+/// incidents over the last 30 days — most resolved, some acknowledged, a tenth open.
+pub fn scale(state: &mut DemoState, n: usize) {
+    let now = state.now();
+    let connectors = state.connectors.len().max(1);
+    let span_ms: i64 = 24 * 3_600_000;
+    for k in 0..n {
+        let at =
+            now - ChronoDuration::milliseconds(span_ms - (k as i64 * span_ms / n.max(1) as i64));
+        let retried_for = ChronoDuration::seconds(state.rng.random_range(30..=600));
+        add_dead_letter(state, k % connectors, at, (at + retried_for).min(now));
+    }
+    let incidents = n / 10;
+    let span_ms: i64 = 30 * 24 * 3_600_000;
+    let kinds = [
+        "dead_letters_growing",
+        "delivery_failures",
+        "schema_drift",
+        "vendor_outage",
+    ];
+    let severities = [
+        Severity::Critical,
+        Severity::Major,
+        Severity::Major,
+        Severity::Warning,
+    ];
+    for k in 0..incidents {
+        let index = k % connectors;
+        let spec = state.connectors[index].spec.clone();
+        let opened_at = now
+            - ChronoDuration::milliseconds(
+                span_ms - (k as i64 * span_ms / incidents.max(1) as i64),
+            );
+        let roll = state.rng.random_range(0..10);
+        let acked_at = (roll >= 1)
+            .then(|| opened_at + ChronoDuration::seconds(state.rng.random_range(30..=3_600)));
+        let resolved_at = (roll >= 3)
+            .then(|| opened_at + ChronoDuration::seconds(state.rng.random_range(600..=86_400)));
+        let status = match (acked_at, resolved_at) {
+            (_, Some(_)) => IncidentStatus::Resolved,
+            (Some(_), None) => IncidentStatus::Acknowledged,
+            _ => IncidentStatus::Open,
+        };
+        let kind = kinds[state.rng.random_range(0..kinds.len())];
+        let updated_at = [Some(opened_at), acked_at, resolved_at]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(opened_at)
+            .min(now);
+        let incident = IncidentDto {
+            id: payloads::new_id("inc_", cursor::millis(&opened_at), &mut state.rng),
+            connector: spec.id.clone(),
+            kind: kind.into(),
+            severity: severities[state.rng.random_range(0..severities.len())],
+            status,
+            title: format!(
+                "{}: {} ({} #{k})",
+                spec.name,
+                kind.replace('_', " "),
+                spec.fault.code
+            ),
+            detail: format!(
+                "{} {}: {}",
+                spec.destination, spec.fault.code, spec.fault.message
+            ),
+            opened_at,
+            updated_at,
+            acked_by: acked_at.map(|_| spec.owner.clone()),
+            acked_at: acked_at.map(|t| t.min(now)),
+            resolved_at: resolved_at.filter(|t| *t <= now),
+            escalation_level: 0,
+            labels: BTreeMap::from([("owner".to_string(), spec.owner.clone())]),
+            links: vec![],
+        };
+        state.put_incident(incident);
+    }
+}

@@ -46,6 +46,9 @@ pub struct DemoState {
     incident_order: BTreeSet<SortKey>,
     dead_letters: HashMap<String, DeadLetterDto>,
     dead_letter_order: BTreeSet<SortKey>,
+    /// Dead letters still waiting, per connector (kept by `put_dead_letter`: `--scale` serves
+    /// millions, and every connectors listing asks).
+    dead_counts: HashMap<String, u64>,
     pub replays: HashMap<String, ReplayRecord>,
     /// Incident actions by idempotency key: (incident id, answer).
     pub incident_actions: HashMap<String, (String, IncidentDto)>,
@@ -89,6 +92,7 @@ impl DemoState {
             incident_order: BTreeSet::new(),
             dead_letters: HashMap::new(),
             dead_letter_order: BTreeSet::new(),
+            dead_counts: HashMap::new(),
             replays: HashMap::new(),
             incident_actions: HashMap::new(),
             deliveries: BTreeMap::new(),
@@ -140,6 +144,17 @@ impl DemoState {
         if let Some(old) = self.dead_letters.get(&dead_letter.id) {
             self.dead_letter_order
                 .remove(&(cursor::millis(&old.updated_at), old.id.clone()));
+            if old.state == DeadLetterState::Dead
+                && let Some(n) = self.dead_counts.get_mut(&old.connector)
+            {
+                *n = n.saturating_sub(1);
+            }
+        }
+        if dead_letter.state == DeadLetterState::Dead {
+            *self
+                .dead_counts
+                .entry(dead_letter.connector.clone())
+                .or_default() += 1;
         }
         self.dead_letter_order.insert((
             cursor::millis(&dead_letter.updated_at),
@@ -170,10 +185,7 @@ impl DemoState {
 
     /// Dead letters still waiting (state dead) on `connector`.
     pub fn dead_count(&self, connector: &str) -> u64 {
-        self.dead_letters
-            .values()
-            .filter(|d| d.connector == connector && d.state == DeadLetterState::Dead)
-            .count() as u64
+        self.dead_counts.get(connector).copied().unwrap_or(0)
     }
 
     pub fn list_incidents(

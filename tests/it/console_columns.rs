@@ -235,5 +235,8 @@ fn big_counts_in_the_connectors_view_are_shown_whole() {
             assert!(line.contains("1234567"), "{w}×{h}:\n{screen}");
         }
     }
-    insta::assert_snapshot!("connectors_big_counts_200x60", draw(&app, 200, 60).backend());
+    insta::assert_snapshot!(
+        "connectors_big_counts_200x60",
+        draw(&app, 200, 60).backend()
+    );
 }

@@ -339,3 +339,43 @@ async fn unack_reopens_an_acknowledged_incident_once_and_refuses_a_resolved_one(
     assert_problem(post(&client, url, json!({"operator": "bob"})).await, 409).await;
     server.shutdown().await;
 }
+
+/// `triage demo --scale N` (#15): N more dead letters and N/10 incidents, served through the
+/// real API and synced into the store with exact counts.
+#[test]
+fn demo_scale_serves_n_dead_letters_and_a_tenth_as_many_incidents() {
+    let demo = crate::support::demo_cli::Demo::start(&["--scale", "3000"]);
+    let connectors = demo.get("/v1/connectors");
+    let dead: u64 = connectors["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["queue"]["dead"].as_u64().unwrap_or(0))
+        .sum();
+    // The scenario's own letters (a few hundred) come on top.
+    assert!((3000..4000).contains(&dead), "{dead} dead letters served");
+    demo.ok(&["sync", "--once"]);
+    let letters = crate::support::demo_cli::json_lines(
+        &demo.run(&["dead-letters", "--json", "--limit", "0"]).stdout,
+    );
+    assert_eq!(
+        letters.len() as u64,
+        dead,
+        "every served letter stored once"
+    );
+    let ids: std::collections::HashSet<&str> =
+        letters.iter().filter_map(|l| l["id"].as_str()).collect();
+    assert_eq!(ids.len(), letters.len(), "ids are unique");
+    let incidents = crate::support::demo_cli::json_lines(
+        &demo
+            .run(&["incidents", "--json", "--limit", "0", "--all-statuses"])
+            .stdout,
+    );
+    assert!(incidents.len() >= 300, "{} incidents", incidents.len());
+    let open = incidents.iter().filter(|i| i["status"] == "open").count();
+    assert!(
+        open > 0 && open < incidents.len() / 2,
+        "{open} open of {}",
+        incidents.len()
+    );
+}
