@@ -102,6 +102,9 @@ impl Context {
         store
             .sync_inventory(&self.config.inventory())
             .wrap_err("cannot write the inventory to the store")?;
+        store
+            .sync_team_directory(&self.config.team_directory())
+            .wrap_err("cannot write the team directory to the store")?;
         Ok(store)
     }
 }

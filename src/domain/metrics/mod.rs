@@ -10,11 +10,11 @@ mod inventory;
 pub mod report;
 pub mod stats;
 
+pub use accumulate::ack_within_sla;
 pub use input::{
     ConnectorOwnership, DepthSample, DlqSeries, IncidentTimeline, MetricsInput, MetricsWindow,
     ReplayTally,
 };
 pub use inventory::{ConnectorMetrics, INVENTORY_CSV_HEADER, inventory_csv};
 pub use report::{DayCount, MetricsReport, MetricsRow, compute_report};
-pub use accumulate::ack_within_sla;
 pub use stats::DurationStats;

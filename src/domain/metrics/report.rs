@@ -123,7 +123,8 @@ impl<'a> Rows<'a> {
         self.keys
             .push((upstream.to_owned(), connector.to_owned(), None, None));
         self.accs.push(Accumulator::default());
-        self.index.insert((upstream, connector), self.accs.len() - 1);
+        self.index
+            .insert((upstream, connector), self.accs.len() - 1);
         self.accs.len() - 1
     }
 }

@@ -1,0 +1,260 @@
+//! The metrics report's inputs (`domain::metrics`), gathered in a few indexed queries: incidents
+//! opened in the window (a covering index, no row lookups), the escalation steps and notified
+//! teams of those incidents, replay counts grouped in SQL, and per connector the first and last
+//! queue snapshot plus a bucketed DLQ depth series. The definitions live in the domain.
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+
+use super::codec::{col_u32, col_u64, from_ms, ms};
+use super::{Result, Store};
+use crate::domain::metrics::{
+    ConnectorOwnership, DepthSample, DlqSeries, IncidentTimeline, MetricsInput, MetricsReport,
+    MetricsWindow, ReplayTally, compute_report,
+};
+
+/// Points per connector in a DLQ depth series (each the deepest snapshot of its bucket).
+pub const DLQ_SERIES_POINTS: i64 = 120;
+
+/// `upstream \u{0} id`: one key for an incident in the side tables' maps.
+fn incident_key(upstream: &str, id: &str) -> String {
+    format!("{upstream}\u{0}{id}")
+}
+
+impl Store {
+    /// Person or team id → team id (from config, `Config::team_directory`), replacing the
+    /// previous directory; the metrics group connectors by their owner's team with it.
+    pub fn sync_team_directory(&mut self, directory: &[(String, String)]) -> Result<()> {
+        self.write_tx(|tx| {
+            tx.execute("DELETE FROM team_directory", [])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO team_directory (member, team) VALUES (?1, ?2)
+                 ON CONFLICT (member) DO UPDATE SET team = excluded.team",
+            )?;
+            for (member, team) in directory {
+                insert.execute(params![member, team])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The metrics of `window` (usually `MetricsWindow::last(7 days, now)`), per connector and
+    /// per team, worst first, with series; only `connector` (any upstream) when given.
+    /// Read-only; meant for the console's store thread and `triage report`.
+    pub fn metrics_report(
+        &self,
+        window: MetricsWindow,
+        connector: Option<&str>,
+    ) -> Result<MetricsReport> {
+        let input = self.metrics_input(window, connector)?;
+        Ok(compute_report(&input))
+    }
+
+    /// The raw inputs of [`Store::metrics_report`] (for tests and benches of the definitions).
+    pub fn metrics_input(
+        &self,
+        window: MetricsWindow,
+        connector: Option<&str>,
+    ) -> Result<MetricsInput> {
+        let (since, until) = (ms(window.since), ms(window.until));
+        let keep = |c: &str| connector.is_none_or(|wanted| wanted == c);
+        let connectors: Vec<ConnectorOwnership> = self
+            .query_rows(
+                "SELECT c.upstream, c.id, c.owner, t.team, c.dead FROM connectors c
+                 LEFT JOIN team_directory t ON t.member = c.owner ORDER BY c.upstream, c.id",
+                params![],
+                |row| {
+                    Ok(ConnectorOwnership {
+                        upstream: row.get(0)?,
+                        connector: row.get(1)?,
+                        owner: row.get(2)?,
+                        team: row.get(3)?,
+                        dlq_now: col_u64(row.get(4)?),
+                    })
+                },
+            )?
+            .into_iter()
+            .filter(|c| keep(&c.connector))
+            .collect();
+        let mut steps: HashMap<String, Vec<u32>> = HashMap::new();
+        for (key, level) in self.query_rows(
+            "SELECT s.upstream, s.id, s.level FROM incidents i INDEXED BY incidents_by_opened
+             JOIN escalation_steps s ON s.upstream = i.upstream AND s.id = i.id
+             WHERE i.opened_ms >= ?1 AND i.opened_ms < ?2",
+            params![since, until],
+            |row| {
+                Ok((
+                    incident_key(&row.get::<_, String>(0)?, &row.get::<_, String>(1)?),
+                    col_u32(row.get(2)?),
+                ))
+            },
+        )? {
+            steps.entry(key).or_default().push(level);
+        }
+        let mut teams: HashMap<String, Vec<String>> = HashMap::new();
+        for (key, team) in self.query_rows(
+            "SELECT n.upstream, n.id, n.team FROM incidents i INDEXED BY incidents_by_opened
+             JOIN notified_teams n ON n.upstream = i.upstream AND n.id = i.id
+             WHERE i.opened_ms >= ?1 AND i.opened_ms < ?2",
+            params![since, until],
+            |row| {
+                Ok((
+                    incident_key(&row.get::<_, String>(0)?, &row.get::<_, String>(1)?),
+                    row.get(2)?,
+                ))
+            },
+        )? {
+            teams.entry(key).or_default().push(team);
+        }
+        let incidents = self.incident_timelines(since, until, connector, &mut steps, &mut teams)?;
+        let replays = self
+            .query_rows(
+                "SELECT o.upstream, d.connector, SUM(o.state = 'sent'), SUM(o.state = 'failed'),
+                        SUM(o.state = 'pending')
+                 FROM outbox o INDEXED BY outbox_newest
+                 JOIN dead_letters d ON d.upstream = o.upstream AND d.id = o.target
+                 WHERE o.created_ms >= ?1 AND o.created_ms < ?2 AND o.kind = 'replay'
+                 GROUP BY o.upstream, d.connector",
+                params![since, until],
+                |row| {
+                    Ok(ReplayTally {
+                        upstream: row.get(0)?,
+                        connector: row.get(1)?,
+                        delivered: col_u64(row.get(2)?),
+                        failed: col_u64(row.get(3)?),
+                        pending: col_u64(row.get(4)?),
+                    })
+                },
+            )?
+            .into_iter()
+            .filter(|r| keep(&r.connector))
+            .collect();
+        let mut dlq = Vec::with_capacity(connectors.len());
+        for c in &connectors {
+            dlq.push(self.dlq_series(&c.upstream, &c.connector, since, until)?);
+        }
+        Ok(MetricsInput {
+            window,
+            connectors,
+            incidents,
+            replays,
+            dlq,
+        })
+    }
+
+    fn incident_timelines(
+        &self,
+        since: i64,
+        until: i64,
+        connector: Option<&str>,
+        steps: &mut HashMap<String, Vec<u32>>,
+        teams: &mut HashMap<String, Vec<String>>,
+    ) -> Result<Vec<IncidentTimeline>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT upstream, connector, id, opened_ms, acked_ms, resolved_ms, ack_deadline_ms,
+                        reopens
+                 FROM incidents INDEXED BY incidents_by_opened
+                 WHERE opened_ms >= ?1 AND opened_ms < ?2 AND (?3 IS NULL OR connector = ?3)",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let mut rows = stmt
+            .query(params![since, until, connector])
+            .map_err(|e| self.sqlite(e))?;
+        let side_tables = !steps.is_empty() || !teams.is_empty();
+        let mut out = Vec::new();
+        let time = |v: Option<i64>| v.and_then(from_ms);
+        while let Some(row) = rows.next().map_err(|e| self.sqlite(e))? {
+            let get = |e| self.sqlite(e);
+            let upstream: String = row.get(0).map_err(get)?;
+            let id: String = row.get(2).map_err(get)?;
+            let opened_ms: i64 = row.get(3).map_err(get)?;
+            let Some(opened_at) = from_ms(opened_ms) else {
+                return Err(self.corrupt("incidents", format!("bad opened_ms {opened_ms}")));
+            };
+            let (escalation_steps, notified_teams) = if side_tables {
+                let key = incident_key(&upstream, &id);
+                (
+                    steps.remove(&key).unwrap_or_default(),
+                    teams.remove(&key).unwrap_or_default(),
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            out.push(IncidentTimeline {
+                upstream,
+                connector: row.get(1).map_err(get)?,
+                opened_at,
+                acked_at: time(row.get(4).map_err(get)?),
+                resolved_at: time(row.get(5).map_err(get)?),
+                ack_deadline: time(row.get(6).map_err(get)?),
+                reopens: col_u32(row.get(7).map_err(get)?),
+                escalation_steps,
+                notified_teams,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One connector's first and last snapshot in `[since, until)` and its depth series in
+    /// `DLQ_SERIES_POINTS` even buckets (the deepest snapshot of each, at its last time).
+    fn dlq_series(
+        &self,
+        upstream: &str,
+        connector: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<DlqSeries> {
+        let filter = "FROM queue_snapshots WHERE upstream = ?1 AND connector = ?2
+                      AND at_ms >= ?3 AND at_ms < ?4";
+        let sample = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Option<DepthSample>> {
+            let at: i64 = row.get(0)?;
+            let dead = col_u64(row.get(1)?);
+            Ok(from_ms(at).map(|at| DepthSample { at, dead }))
+        };
+        let args = params![upstream, connector, since, until];
+        let end = |order: &str| -> Result<Option<DepthSample>> {
+            let sql = format!("SELECT at_ms, dead {filter} ORDER BY at_ms {order} LIMIT 1");
+            Ok(self
+                .query_rows(&sql, args, sample)?
+                .into_iter()
+                .flatten()
+                .next())
+        };
+        let (first, last) = (end("ASC")?, end("DESC")?);
+        let bucket = ((until - since) / DLQ_SERIES_POINTS).max(1);
+        let points = self
+            .query_rows(
+                &format!(
+                    "SELECT MAX(at_ms), MAX(dead) {filter} GROUP BY (at_ms - ?3) / {bucket} ORDER BY 1"
+                ),
+                args,
+                sample,
+            )?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(DlqSeries {
+            upstream: upstream.to_string(),
+            connector: connector.to_string(),
+            first,
+            last,
+            points,
+        })
+    }
+
+    /// Every row of a query, mapped.
+    fn query_rows<T>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sqlite(e))?;
+        let rows = stmt.query_map(args, map).map_err(|e| self.sqlite(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.sqlite(e))
+    }
+}
