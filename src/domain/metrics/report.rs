@@ -161,12 +161,16 @@ pub fn compute_report(input: &MetricsInput) -> MetricsReport {
         accs[*i].dlq_now = c.dlq_now;
     }
     let mut days: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-    let mut day = window.since.date_naive();
-    while window.since < window.until && day <= window.until.date_naive() {
-        days.insert(day, 0);
-        match day.succ_opt() {
-            Some(next) => day = next,
-            None => break,
+    if window.since < window.until {
+        // The last day is the one holding the window's last millisecond.
+        let last = (window.until - chrono::TimeDelta::milliseconds(1)).date_naive();
+        let mut day = window.since.date_naive();
+        while day <= last {
+            days.insert(day, 0);
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
         }
     }
     for (incident, i) in input.incidents.iter().zip(incident_slots) {
@@ -230,9 +234,6 @@ pub fn compute_report(input: &MetricsInput) -> MetricsReport {
         dlq_series,
         incidents_per_day: days
             .into_iter()
-            .filter(|(day, _)| {
-                *day >= window.since.date_naive() && *day <= window.until.date_naive()
-            })
             .map(|(day, opened)| DayCount { day, opened })
             .collect(),
     }
