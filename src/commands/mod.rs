@@ -14,6 +14,7 @@ pub mod manual;
 pub mod notes;
 pub mod output;
 pub mod progress;
+pub mod report;
 pub mod routes;
 pub mod runs;
 pub mod sync;
@@ -38,14 +39,17 @@ pub struct Context {
     pub read_only: bool,
 }
 
-/// Commands that only read the config to audit it (`check`, `routes test`, `inventory export`):
+/// Commands that only read the config to audit it or report (`check`, `routes test`, `inventory export`, `report`):
 /// they run where the secrets may not be (CI, a laptop), so a missing `token_env` variable or
 /// `token_file` is not their business. Every other command reaches upstreams or their data and
 /// refuses such a config when it loads.
 fn audits_config_only(command: &Command) -> bool {
     matches!(
         command,
-        Command::Check { .. } | Command::Routes { .. } | Command::Inventory { .. }
+        Command::Check { .. }
+            | Command::Routes { .. }
+            | Command::Inventory { .. }
+            | Command::Report(_)
     )
 }
 
@@ -202,6 +206,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     command: RoutesCommand::Test { facts, tree, json },
                 } => routes::test(&ctx, facts, *tree, *json),
                 Command::Check { json } => check::run(&ctx, *json),
+                Command::Report(args) => report::run(&ctx, args),
                 Command::Inventory {
                     command:
                         InventoryCommand::Export {
