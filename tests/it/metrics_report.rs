@@ -429,8 +429,9 @@ fn report_filters_one_connector_and_writes_markdown_and_csv() {
     );
     assert_eq!(lines.len(), 4, "header, ads, its team, the total: {csv}");
     let md = report(dir.path(), &["--since", "30d"]);
+    // 30 days take in i4 (opened an hour before the week, resolved after a minute, no ack).
     assert!(
-        md.contains("| demo:crm | 3 | 12m 30s / 20m | 1h 32m 30s / 2h |"),
+        md.contains("| demo:crm | 4 | 12m 30s / 20m | 1h 5m / 2h | 25% | 33% | 3 (max 2) | 0.75 |"),
         "{md}"
     );
     assert!(md.contains("| 40 (+30) | 5 (75%) |"), "{md}");
