@@ -36,6 +36,7 @@ mod e2e_tmux;
 mod edit_replay;
 mod fuzz_smoke;
 mod metrics_domain;
+mod metrics_history;
 mod metrics_report;
 mod notes;
 mod outbox_takeover;
