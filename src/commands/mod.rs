@@ -6,6 +6,7 @@ pub mod check;
 pub mod console;
 pub mod demo;
 pub mod edit_replay;
+pub mod handoff;
 pub mod inventory;
 pub mod list;
 pub mod list_more;
@@ -207,6 +208,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 } => routes::test(&ctx, facts, *tree, *json),
                 Command::Check { json } => check::run(&ctx, *json),
                 Command::Report(args) => report::run(&ctx, args),
+                Command::Handoff(args) => handoff::run(&ctx, args).await,
                 Command::Inventory {
                     command:
                         InventoryCommand::Export {

@@ -20,6 +20,8 @@ mod edits;
 mod error;
 mod escalations;
 pub use error::StoreError;
+mod handoff;
+pub use handoff::{AuditRange, ShiftAction};
 mod history;
 pub mod holder;
 pub use escalations::EscalationStepRecord;

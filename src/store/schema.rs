@@ -39,8 +39,9 @@ CREATE INDEX incident_notes_by_incident ON incident_notes (upstream, incident, s
 ///   from `escalations`, one row per level reached, operator unknown);
 /// - `notified_teams`: the team of each notification an escalation step sent;
 /// - `team_directory`: person or team id → team id, written from config with the inventory;
-/// - queue snapshots get a resolution (0 = a raw poll; 60 000 and 900 000 = downsampled), and an
-///   covering index on `incidents.opened_ms` for the window scans.
+/// - queue snapshots get a resolution (0 = a raw poll; 60 000 and 900 000 = downsampled);
+/// - a covering index on `incidents.opened_ms` for the window scans, and `audit` by time for
+///   the handoff.
 const V8_METRICS: &str = r#"
 CREATE TABLE incident_reopens (
     upstream  TEXT NOT NULL,
@@ -87,6 +88,8 @@ CREATE TABLE team_directory (
 
 ALTER TABLE queue_snapshots ADD COLUMN resolution_ms INTEGER NOT NULL DEFAULT 0;
 -- Covers the metrics' window scan (no row lookups into the wide incidents table).
+-- The handoff reads a shift's audit rows by time.
+CREATE INDEX audit_by_time ON audit (at_ms);
 CREATE INDEX incidents_by_opened ON incidents
     (opened_ms, upstream, connector, id, acked_ms, resolved_ms, ack_deadline_ms, reopens);
 "#;

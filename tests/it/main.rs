@@ -35,6 +35,7 @@ mod e2e_terminal_edges;
 mod e2e_tmux;
 mod edit_replay;
 mod fuzz_smoke;
+mod handoff;
 mod metrics_domain;
 mod metrics_history;
 mod metrics_report;

@@ -147,3 +147,53 @@ fn reopen_times_and_escalation_steps_are_recorded() {
         "the backup dev is on growth"
     );
 }
+
+/// An upstream's answer to an ack carries no deadline (adapters do not route): the deadline
+/// routing gave at sync stays, so ack-within-SLA can still be judged.
+#[test]
+fn an_ack_answer_without_a_deadline_keeps_the_routed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("triage.db")).unwrap();
+    let opened = start();
+    let mut incident = triage::domain::Incident {
+        upstream: "demo".into(),
+        id: "i1".into(),
+        connector: "crm".into(),
+        kind: "k".into(),
+        severity: triage::domain::Severity::Major,
+        status: triage::domain::IncidentStatus::Open,
+        title: "t".into(),
+        detail: String::new(),
+        opened_at: opened,
+        updated_at: opened,
+        acked_by: None,
+        acked_at: None,
+        resolved_at: None,
+        ack_deadline: Some(opened + Duration::minutes(15)),
+        escalation_level: 0,
+        labels: Default::default(),
+        links: vec![],
+    };
+    let batch = |incident: &triage::domain::Incident| triage::store::SyncBatch {
+        upstream: "demo".into(),
+        at: opened,
+        connectors: None,
+        incidents: vec![incident.clone()],
+        dead_letters: vec![],
+        cursors: vec![],
+        state: triage::domain::ConnectionState::Live { last_ok: opened },
+    };
+    store.write_sync_batch(&batch(&incident)).unwrap();
+    incident.status = triage::domain::IncidentStatus::Acknowledged;
+    incident.acked_at = Some(opened + Duration::minutes(5));
+    incident.ack_deadline = None;
+    store.write_sync_batch(&batch(&incident)).unwrap();
+    let stored = store.incident("demo", "i1").unwrap().unwrap();
+    assert_eq!(stored.ack_deadline, Some(opened + Duration::minutes(15)));
+    let window = MetricsWindow::last(
+        std::time::Duration::from_secs(86_400),
+        opened + Duration::hours(1),
+    );
+    let report = store.metrics_report(window, None).unwrap();
+    assert_eq!(report.total.acked_within_sla, 1);
+}
