@@ -7,6 +7,7 @@ pub mod console;
 pub mod demo;
 pub mod edit_replay;
 pub mod handoff;
+mod handoff_more;
 pub mod inventory;
 pub mod list;
 pub mod list_more;
