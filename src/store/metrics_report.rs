@@ -4,6 +4,7 @@
 //! queue snapshot plus a bucketed DLQ depth series. The definitions live in the domain.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::params;
 
@@ -164,28 +165,50 @@ impl Store {
             .query(params![since, until, connector])
             .map_err(|e| self.sqlite(e))?;
         let side_tables = !steps.is_empty() || !teams.is_empty();
+        // Upstream and connector names, interned: one allocation per connector, not per row.
+        let mut names: HashMap<String, (Arc<str>, Arc<str>)> = HashMap::new();
+        let mut key = String::new();
         let mut out = Vec::new();
         let time = |v: Option<i64>| v.and_then(from_ms);
         while let Some(row) = rows.next().map_err(|e| self.sqlite(e))? {
             let get = |e| self.sqlite(e);
-            let upstream: String = row.get(0).map_err(get)?;
-            let id: String = row.get(2).map_err(get)?;
-            let opened_ms: i64 = row.get(3).map_err(get)?;
-            let Some(opened_at) = from_ms(opened_ms) else {
-                return Err(self.corrupt("incidents", format!("bad opened_ms {opened_ms}")));
+            let text = |i: usize| -> Result<&str> {
+                row.get_ref(i)
+                    .and_then(|v| v.as_str().map_err(rusqlite::Error::from))
+                    .map_err(|e| self.sqlite(e))
+            };
+            let (upstream, connector, id) = (text(0)?, text(1)?, text(2)?);
+            key.clear();
+            key.push_str(upstream);
+            key.push('\u{0}');
+            key.push_str(connector);
+            let (upstream_name, connector_name) = match names.get(key.as_str()) {
+                Some(pair) => pair.clone(),
+                None => {
+                    let pair: (Arc<str>, Arc<str>) = (upstream.into(), connector.into());
+                    names.insert(key.clone(), pair.clone());
+                    pair
+                }
             };
             let (escalation_steps, notified_teams) = if side_tables {
-                let key = incident_key(&upstream, &id);
+                key.clear();
+                key.push_str(upstream);
+                key.push('\u{0}');
+                key.push_str(id);
                 (
-                    steps.remove(&key).unwrap_or_default(),
-                    teams.remove(&key).unwrap_or_default(),
+                    steps.remove(key.as_str()).unwrap_or_default(),
+                    teams.remove(key.as_str()).unwrap_or_default(),
                 )
             } else {
                 (Vec::new(), Vec::new())
             };
+            let opened_ms: i64 = row.get(3).map_err(get)?;
+            let Some(opened_at) = from_ms(opened_ms) else {
+                return Err(self.corrupt("incidents", format!("bad opened_ms {opened_ms}")));
+            };
             out.push(IncidentTimeline {
-                upstream,
-                connector: row.get(1).map_err(get)?,
+                upstream: upstream_name,
+                connector: connector_name,
                 opened_at,
                 acked_at: time(row.get(4).map_err(get)?),
                 resolved_at: time(row.get(5).map_err(get)?),
@@ -199,7 +222,8 @@ impl Store {
     }
 
     /// One connector's first and last snapshot in `[since, until)` and its depth series in
-    /// `DLQ_SERIES_POINTS` even buckets (the deepest snapshot of each, at its last time).
+    /// `DLQ_SERIES_POINTS` even buckets (the deepest snapshot of each, at its last time): one
+    /// pass over the covering index in time order, bucketed here (no sort in SQLite).
     fn dlq_series(
         &self,
         upstream: &str,
@@ -207,42 +231,51 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<DlqSeries> {
-        let filter = "FROM queue_snapshots WHERE upstream = ?1 AND connector = ?2
-                      AND at_ms >= ?3 AND at_ms < ?4";
-        let sample = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Option<DepthSample>> {
-            let at: i64 = row.get(0)?;
-            let dead = col_u64(row.get(1)?);
-            Ok(from_ms(at).map(|at| DepthSample { at, dead }))
-        };
-        let args = params![upstream, connector, since, until];
-        let end = |order: &str| -> Result<Option<DepthSample>> {
-            let sql = format!("SELECT at_ms, dead {filter} ORDER BY at_ms {order} LIMIT 1");
-            Ok(self
-                .query_rows(&sql, args, sample)?
-                .into_iter()
-                .flatten()
-                .next())
-        };
-        let (first, last) = (end("ASC")?, end("DESC")?);
-        let bucket = ((until - since) / DLQ_SERIES_POINTS).max(1);
-        let points = self
-            .query_rows(
-                &format!(
-                    "SELECT MAX(at_ms), MAX(dead) {filter} GROUP BY (at_ms - ?3) / {bucket} ORDER BY 1"
-                ),
-                args,
-                sample,
-            )?
-            .into_iter()
-            .flatten()
-            .collect();
-        Ok(DlqSeries {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, dead FROM queue_snapshots
+                 WHERE upstream = ?1 AND connector = ?2 AND at_ms >= ?3 AND at_ms < ?4
+                 ORDER BY at_ms",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let mut rows = stmt
+            .query(params![upstream, connector, since, until])
+            .map_err(|e| self.sqlite(e))?;
+        let bucket_ms = ((until - since) / DLQ_SERIES_POINTS).max(1);
+        let mut series = DlqSeries {
             upstream: upstream.to_string(),
             connector: connector.to_string(),
-            first,
-            last,
-            points,
-        })
+            first: None,
+            last: None,
+            points: Vec::new(),
+        };
+        let mut current: Option<(i64, DepthSample)> = None;
+        while let Some(row) = rows.next().map_err(|e| self.sqlite(e))? {
+            let at_ms: i64 = row.get(0).map_err(|e| self.sqlite(e))?;
+            let dead = col_u64(row.get(1).map_err(|e| self.sqlite(e))?);
+            let Some(at) = from_ms(at_ms) else { continue };
+            let sample = DepthSample { at, dead };
+            series.first.get_or_insert(sample);
+            series.last = Some(sample);
+            let bucket = (at_ms - since) / bucket_ms;
+            match &mut current {
+                Some((b, point)) if *b == bucket => {
+                    point.at = at;
+                    point.dead = point.dead.max(dead);
+                }
+                _ => {
+                    if let Some((_, point)) = current.take() {
+                        series.points.push(point);
+                    }
+                    current = Some((bucket, sample));
+                }
+            }
+        }
+        if let Some((_, point)) = current {
+            series.points.push(point);
+        }
+        Ok(series)
     }
 
     /// Every row of a query, mapped.

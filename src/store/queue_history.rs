@@ -36,33 +36,60 @@ const TIERS: [(i64, i64); 2] = [
 
 /// Runs [`downsample`] for `upstream` when the last run is an hour old or more.
 pub(crate) fn maintain(conn: &Connection, upstream: &str, now_ms: i64) -> rusqlite::Result<()> {
-    let last: Option<i64> = conn
-        .prepare_cached("SELECT pruned_ms FROM snapshot_pruning WHERE upstream = ?1")?
-        .query_row([upstream], |row| row.get(0))
-        .optional()?;
+    let last = last_pass(conn, upstream)?;
     if last.is_some_and(|t| now_ms.saturating_sub(t) < MAINTAIN_EVERY_MS) {
         return Ok(());
     }
-    downsample(conn, upstream, now_ms)?;
+    run_pass(conn, upstream, now_ms).map(|_| ())
+}
+
+/// When the last pass over `upstream` ran.
+fn last_pass(conn: &Connection, upstream: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT pruned_ms FROM snapshot_pruning WHERE upstream = ?1")?
+        .query_row([upstream], |row| row.get(0))
+        .optional()
+}
+
+/// One pass now (from where the last one stopped), recorded as the last pass.
+fn run_pass(
+    conn: &Connection,
+    upstream: &str,
+    now_ms: i64,
+) -> rusqlite::Result<(usize, usize, usize)> {
+    let last = last_pass(conn, upstream)?.filter(|last| *last <= now_ms);
+    let done = downsample(conn, upstream, now_ms, last)?;
     conn.prepare_cached(
         "INSERT INTO snapshot_pruning (upstream, pruned_ms) VALUES (?1, ?2)
          ON CONFLICT (upstream) DO UPDATE SET pruned_ms = excluded.pruned_ms",
     )?
     .execute(params![upstream, now_ms])?;
-    Ok(())
+    Ok(done)
+}
+
+/// The start of the whole bucket of `resolution` holding `at_ms`.
+fn bucket_start(at_ms: i64, resolution: i64) -> i64 {
+    at_ms - at_ms.rem_euclid(resolution)
 }
 
 /// Rolls every tier of `upstream`'s snapshots as of `now_ms` and drops points past retention.
+/// `last_pass_ms`: when the previous pass ran; everything it rolled or dropped is skipped, so an
+/// hourly pass reads about an hour of rows per tier (`None`: look at the whole history).
 /// Returns (rows rolled away, rows written, rows dropped).
-pub(crate) fn downsample(
+fn downsample(
     conn: &Connection,
     upstream: &str,
     now_ms: i64,
+    last_pass_ms: Option<i64>,
 ) -> rusqlite::Result<(usize, usize, usize)> {
     let (mut rolled, mut written) = (0, 0);
+    let from = |keep_ms: i64, resolution: i64| {
+        last_pass_ms.map_or(i64::MIN, |last| {
+            bucket_start(last.saturating_sub(keep_ms), resolution)
+        })
+    };
     for (resolution, keep_ms) in TIERS {
-        let cutoff = now_ms.saturating_sub(keep_ms);
-        let cutoff = cutoff - cutoff.rem_euclid(resolution);
+        let cutoff = bucket_start(now_ms.saturating_sub(keep_ms), resolution);
+        let lower = from(keep_ms, resolution);
         // One indexed range per connector (the index leads with upstream, connector, at_ms).
         written += conn
             .prepare_cached(
@@ -72,28 +99,35 @@ pub(crate) fn downsample(
                         MAX(s.in_flight), MAX(s.retrying), MAX(s.dead), AVG(s.rate_in),
                         AVG(s.rate_out), AVG(s.rate_fail), ?3
                  FROM connectors c JOIN queue_snapshots s
-                   ON s.upstream = c.upstream AND s.connector = c.id AND s.at_ms < ?2
+                   ON s.upstream = c.upstream AND s.connector = c.id
+                  AND s.at_ms >= ?4 AND s.at_ms < ?2
                  WHERE c.upstream = ?1 AND s.resolution_ms < ?3
                  GROUP BY s.connector, bucket",
             )?
-            .execute(params![upstream, cutoff, resolution])?;
+            .execute(params![upstream, cutoff, resolution, lower])?;
         rolled += conn
             .prepare_cached(
                 "DELETE FROM queue_snapshots WHERE rowid IN (
                     SELECT s.rowid FROM connectors c JOIN queue_snapshots s
-                      ON s.upstream = c.upstream AND s.connector = c.id AND s.at_ms < ?2
+                      ON s.upstream = c.upstream AND s.connector = c.id
+                     AND s.at_ms >= ?4 AND s.at_ms < ?2
                      WHERE c.upstream = ?1 AND s.resolution_ms < ?3)",
             )?
-            .execute(params![upstream, cutoff, resolution])?;
+            .execute(params![upstream, cutoff, resolution, lower])?;
     }
     let dropped = conn
         .prepare_cached(
             "DELETE FROM queue_snapshots WHERE rowid IN (
                 SELECT s.rowid FROM connectors c JOIN queue_snapshots s
-                  ON s.upstream = c.upstream AND s.connector = c.id AND s.at_ms < ?2
+                  ON s.upstream = c.upstream AND s.connector = c.id
+                 AND s.at_ms >= ?3 AND s.at_ms < ?2
                  WHERE c.upstream = ?1)",
         )?
-        .execute(params![upstream, now_ms.saturating_sub(RETENTION_MS)])?;
+        .execute(params![
+            upstream,
+            now_ms.saturating_sub(RETENTION_MS),
+            from(RETENTION_MS, 1)
+        ])?;
     Ok((rolled, written, dropped))
 }
 
@@ -110,7 +144,8 @@ pub struct QueueHistoryPass {
 
 impl Store {
     /// Runs the queue history's maintenance for every upstream now, whatever the hourly gate
-    /// says (sync runs it by itself; this is for tests, benches and `--bench`-style checks).
+    /// says, from where the last pass stopped (sync runs it by itself; this is for tests,
+    /// benches and `--bench`-style checks).
     pub fn downsample_queue_history(&mut self, now: Timestamp) -> Result<QueueHistoryPass> {
         self.write_tx(|tx| {
             let upstreams: Vec<String> = tx
@@ -119,7 +154,7 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             let mut pass = QueueHistoryPass::default();
             for upstream in upstreams {
-                let (rolled, written, dropped) = downsample(tx, &upstream, ms(now))?;
+                let (rolled, written, dropped) = run_pass(tx, &upstream, ms(now))?;
                 pass.rolled += rolled;
                 pass.written += written;
                 pass.dropped += dropped;

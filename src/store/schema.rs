@@ -39,7 +39,8 @@ CREATE INDEX incident_notes_by_incident ON incident_notes (upstream, incident, s
 ///   from `escalations`, one row per level reached, operator unknown);
 /// - `notified_teams`: the team of each notification an escalation step sent;
 /// - `team_directory`: person or team id → team id, written from config with the inventory;
-/// - queue snapshots get a resolution (0 = a raw poll; 60 000 and 900 000 = downsampled);
+/// - queue snapshots get a resolution (0 = a raw poll; 60 000 and 900 000 = downsampled) and a
+///   covering index for depth reads;
 /// - a covering index on `incidents.opened_ms` for the window scans, and `audit` by time for
 ///   the handoff.
 const V8_METRICS: &str = r#"
@@ -87,6 +88,10 @@ CREATE TABLE team_directory (
 ) WITHOUT ROWID;
 
 ALTER TABLE queue_snapshots ADD COLUMN resolution_ms INTEGER NOT NULL DEFAULT 0;
+-- Covers DLQ depth reads and the roll-ups (no row lookups); serves the old index's queries too.
+DROP INDEX queue_snapshots_by_connector_time;
+CREATE INDEX queue_snapshots_by_connector_time
+    ON queue_snapshots (upstream, connector, at_ms, dead, resolution_ms);
 -- Covers the metrics' window scan (no row lookups into the wide incidents table).
 -- The handoff reads a shift's audit rows by time.
 CREATE INDEX audit_by_time ON audit (at_ms);

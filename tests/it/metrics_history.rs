@@ -82,6 +82,32 @@ fn a_month_of_30_second_polls_rolls_into_three_tiers() {
     // A second pass at the same time changes nothing: every bucket is rolled once.
     let again = store.downsample_queue_history(now).unwrap();
     assert_eq!((again.rolled, again.written, again.dropped), (0, 0, 0));
+    // The next hour, as sync's hourly pass sees it (from where the last pass stopped): an hour
+    // of polls in, an hour of each tier moves on.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for c in 0..CONNECTORS {
+            for k in 0..(3600 / POLL_SECS) {
+                conn.execute(
+                    "INSERT INTO queue_snapshots (upstream, connector, at_ms, ready, in_flight,
+                        retrying, dead, rate_in, rate_out, rate_fail) VALUES ('mq', ?1, ?2, 0, 0, 0, 1, 0, 0, 0)",
+                    params![format!("c{c:02}"), (now + Duration::seconds(k * POLL_SECS)).timestamp_millis()],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let hour = store
+        .downsample_queue_history(now + Duration::hours(1))
+        .unwrap();
+    assert_eq!(
+        store.queue_history_tiers().unwrap(),
+        [(0, 2_880 * n), (60_000, 8_640 * n), (900_000, 2_212 * n)]
+    );
+    assert_eq!(
+        (hour.rolled, hour.written),
+        ((120 + 60) * CONNECTORS, (60 + 4) * CONNECTORS)
+    );
     // The spike survives in its 15-minute point, and the report's DLQ series sees it.
     let window = MetricsWindow::last(std::time::Duration::from_secs(30 * 86_400), now);
     let report = store.metrics_report(window, Some("c00")).unwrap();

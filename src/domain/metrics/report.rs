@@ -141,7 +141,7 @@ pub fn compute_report(input: &MetricsInput) -> MetricsReport {
     let incident_slots: Vec<usize> = input
         .incidents
         .iter()
-        .map(|i| rows.slot(&i.upstream, &i.connector))
+        .map(|i| rows.slot(&i.upstream[..], &i.connector[..]))
         .collect();
     let replay_slots: Vec<usize> = input
         .replays
