@@ -80,9 +80,9 @@ impl Store {
             .collect();
         let mut steps: HashMap<String, Vec<u32>> = HashMap::new();
         for (key, level) in self.query_rows(
-            "SELECT s.upstream, s.id, s.level FROM incidents i INDEXED BY incidents_by_opened
-             JOIN escalation_steps s ON s.upstream = i.upstream AND s.id = i.id
-             WHERE i.opened_ms >= ?1 AND i.opened_ms < ?2",
+            "SELECT s.upstream, s.id, s.level FROM escalation_steps s INDEXED BY escalation_steps_by_time
+             CROSS JOIN incidents i ON i.upstream = s.upstream AND i.id = s.id
+             WHERE s.at_ms >= ?1 AND i.opened_ms >= ?1 AND i.opened_ms < ?2",
             params![since, until],
             |row| {
                 Ok((
@@ -95,9 +95,9 @@ impl Store {
         }
         let mut teams: HashMap<String, Vec<String>> = HashMap::new();
         for (key, team) in self.query_rows(
-            "SELECT n.upstream, n.id, n.team FROM incidents i INDEXED BY incidents_by_opened
-             JOIN notified_teams n ON n.upstream = i.upstream AND n.id = i.id
-             WHERE i.opened_ms >= ?1 AND i.opened_ms < ?2",
+            "SELECT n.upstream, n.id, n.team FROM notified_teams n INDEXED BY notified_teams_by_time
+             CROSS JOIN incidents i ON i.upstream = n.upstream AND i.id = n.id
+             WHERE n.at_ms >= ?1 AND i.opened_ms >= ?1 AND i.opened_ms < ?2",
             params![since, until],
             |row| {
                 Ok((
@@ -222,8 +222,10 @@ impl Store {
     }
 
     /// One connector's first and last snapshot in `[since, until)` and its depth series in
-    /// `DLQ_SERIES_POINTS` even buckets (the deepest snapshot of each, at its last time): one
-    /// pass over the covering index in time order, bucketed here (no sort in SQLite).
+    /// `DLQ_SERIES_POINTS` even buckets (the deepest depth of each, at its last time). Windows
+    /// over a day read whole hours from `dlq_depth_hourly` (its first hour may start before
+    /// `since`) and the hours since the last queue-history pass from the snapshots; shorter ones
+    /// read the snapshots. Each source is one ordered index range, bucketed here.
     fn dlq_series(
         &self,
         upstream: &str,
@@ -231,50 +233,60 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<DlqSeries> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        let end = |order: &str| -> Result<Option<DepthSample>> {
+            let sql = format!(
                 "SELECT at_ms, dead FROM queue_snapshots
                  WHERE upstream = ?1 AND connector = ?2 AND at_ms >= ?3 AND at_ms < ?4
-                 ORDER BY at_ms",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let mut rows = stmt
-            .query(params![upstream, connector, since, until])
-            .map_err(|e| self.sqlite(e))?;
-        let bucket_ms = ((until - since) / DLQ_SERIES_POINTS).max(1);
+                 ORDER BY at_ms {order} LIMIT 1"
+            );
+            let rows = self.query_rows(&sql, params![upstream, connector, since, until], |r| {
+                Ok((r.get::<_, i64>(0)?, col_u64(r.get(1)?)))
+            })?;
+            Ok(rows
+                .into_iter()
+                .find_map(|(at, dead)| from_ms(at).map(|at| DepthSample { at, dead })))
+        };
         let mut series = DlqSeries {
             upstream: upstream.to_string(),
             connector: connector.to_string(),
-            first: None,
-            last: None,
+            first: end("ASC")?,
+            last: end("DESC")?,
             points: Vec::new(),
         };
-        let mut current: Option<(i64, DepthSample)> = None;
-        while let Some(row) = rows.next().map_err(|e| self.sqlite(e))? {
-            let at_ms: i64 = row.get(0).map_err(|e| self.sqlite(e))?;
-            let dead = col_u64(row.get(1).map_err(|e| self.sqlite(e))?);
-            let Some(at) = from_ms(at_ms) else { continue };
-            let sample = DepthSample { at, dead };
-            series.first.get_or_insert(sample);
-            series.last = Some(sample);
-            let bucket = (at_ms - since) / bucket_ms;
-            match &mut current {
-                Some((b, point)) if *b == bucket => {
-                    point.at = at;
-                    point.dead = point.dead.max(dead);
-                }
-                _ => {
-                    if let Some((_, point)) = current.take() {
-                        series.points.push(point);
-                    }
-                    current = Some((bucket, sample));
-                }
+        let mut buckets = Buckets {
+            since,
+            width: ((until - since) / DLQ_SERIES_POINTS).max(1),
+            current: None,
+        };
+        let mut raw_from = since;
+        if until - since > 86_400_000 {
+            let hours = self.query_rows(
+                "SELECT last_at_ms, max_dead FROM dlq_depth_hourly
+                 WHERE upstream = ?1 AND connector = ?2 AND hour_ms >= ?3 AND hour_ms < ?4
+                 ORDER BY hour_ms",
+                params![
+                    upstream,
+                    connector,
+                    since - since.rem_euclid(3_600_000),
+                    until
+                ],
+                |r| Ok((r.get::<_, i64>(0)?, col_u64(r.get(1)?))),
+            )?;
+            for (at, dead) in hours {
+                buckets.add(at.max(since), dead, &mut series.points);
+                raw_from = raw_from.max(at - at.rem_euclid(3_600_000) + 3_600_000);
             }
         }
-        if let Some((_, point)) = current {
-            series.points.push(point);
+        let raw = self.query_rows(
+            "SELECT at_ms, dead FROM queue_snapshots
+             WHERE upstream = ?1 AND connector = ?2 AND at_ms >= ?3 AND at_ms < ?4 ORDER BY at_ms",
+            params![upstream, connector, raw_from, until],
+            |r| Ok((r.get::<_, i64>(0)?, col_u64(r.get(1)?))),
+        )?;
+        for (at, dead) in raw {
+            buckets.add(at, dead, &mut series.points);
         }
+        buckets.finish(&mut series.points);
         Ok(series)
     }
 
@@ -289,5 +301,36 @@ impl Store {
         let rows = stmt.query_map(args, map).map_err(|e| self.sqlite(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.sqlite(e))
+    }
+}
+
+/// Even time buckets from `since`, each keeping its deepest sample at its last time.
+struct Buckets {
+    since: i64,
+    width: i64,
+    current: Option<(i64, DepthSample)>,
+}
+
+impl Buckets {
+    /// Adds a sample (in time order); a finished bucket's point goes to `points`.
+    fn add(&mut self, at_ms: i64, dead: u64, points: &mut Vec<DepthSample>) {
+        let Some(at) = from_ms(at_ms) else { return };
+        let bucket = (at_ms - self.since) / self.width;
+        match &mut self.current {
+            Some((b, point)) if *b == bucket => {
+                point.at = at;
+                point.dead = point.dead.max(dead);
+            }
+            _ => {
+                self.finish(points);
+                self.current = Some((bucket, DepthSample { at, dead }));
+            }
+        }
+    }
+
+    fn finish(&mut self, points: &mut Vec<DepthSample>) {
+        if let Some((_, point)) = self.current.take() {
+            points.push(point);
+        }
     }
 }

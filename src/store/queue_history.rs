@@ -58,12 +58,47 @@ fn run_pass(
 ) -> rusqlite::Result<(usize, usize, usize)> {
     let last = last_pass(conn, upstream)?.filter(|last| *last <= now_ms);
     let done = downsample(conn, upstream, now_ms, last)?;
+    hourly_depths(conn, upstream, now_ms, last)?;
     conn.prepare_cached(
         "INSERT INTO snapshot_pruning (upstream, pruned_ms) VALUES (?1, ?2)
          ON CONFLICT (upstream) DO UPDATE SET pruned_ms = excluded.pruned_ms",
     )?
     .execute(params![upstream, now_ms])?;
     Ok(done)
+}
+
+/// Folds the whole hours since the last pass (all of them on a first pass) into
+/// `dlq_depth_hourly` (the deepest DLQ of each hour) and drops hours past the retention.
+fn hourly_depths(
+    conn: &Connection,
+    upstream: &str,
+    now_ms: i64,
+    last_pass_ms: Option<i64>,
+) -> rusqlite::Result<()> {
+    let from = last_pass_ms.map_or(i64::MIN, |last| bucket_start(last, HOUR_MS));
+    conn.prepare_cached(
+        "INSERT INTO dlq_depth_hourly (upstream, connector, hour_ms, max_dead, last_at_ms)
+         SELECT s.upstream, s.connector, s.at_ms - s.at_ms % ?4 AS hour, MAX(s.dead), MAX(s.at_ms)
+         FROM connectors c CROSS JOIN queue_snapshots s
+           ON s.upstream = c.upstream AND s.connector = c.id AND s.at_ms >= ?2 AND s.at_ms < ?3
+         WHERE c.upstream = ?1
+         GROUP BY s.connector, hour
+         ON CONFLICT (upstream, connector, hour_ms) DO UPDATE SET
+            max_dead = MAX(max_dead, excluded.max_dead),
+            last_at_ms = MAX(last_at_ms, excluded.last_at_ms)",
+    )?
+    .execute(params![
+        upstream,
+        from,
+        bucket_start(now_ms, HOUR_MS),
+        HOUR_MS
+    ])?;
+    conn.prepare_cached(
+        "DELETE FROM dlq_depth_hourly WHERE upstream = ?1
+            AND connector IN (SELECT id FROM connectors WHERE upstream = ?1) AND hour_ms < ?2",
+    )?
+    .execute(params![upstream, now_ms.saturating_sub(RETENTION_MS)])?;
+    Ok(())
 }
 
 /// The start of the whole bucket of `resolution` holding `at_ms`.
@@ -98,7 +133,7 @@ fn downsample(
                  SELECT s.upstream, s.connector, s.at_ms - s.at_ms % ?3 AS bucket, MAX(s.ready),
                         MAX(s.in_flight), MAX(s.retrying), MAX(s.dead), AVG(s.rate_in),
                         AVG(s.rate_out), AVG(s.rate_fail), ?3
-                 FROM connectors c JOIN queue_snapshots s
+                 FROM connectors c CROSS JOIN queue_snapshots s
                    ON s.upstream = c.upstream AND s.connector = c.id
                   AND s.at_ms >= ?4 AND s.at_ms < ?2
                  WHERE c.upstream = ?1 AND s.resolution_ms < ?3
@@ -108,7 +143,7 @@ fn downsample(
         rolled += conn
             .prepare_cached(
                 "DELETE FROM queue_snapshots WHERE rowid IN (
-                    SELECT s.rowid FROM connectors c JOIN queue_snapshots s
+                    SELECT s.rowid FROM connectors c CROSS JOIN queue_snapshots s
                       ON s.upstream = c.upstream AND s.connector = c.id
                      AND s.at_ms >= ?4 AND s.at_ms < ?2
                      WHERE c.upstream = ?1 AND s.resolution_ms < ?3)",
@@ -118,7 +153,7 @@ fn downsample(
     let dropped = conn
         .prepare_cached(
             "DELETE FROM queue_snapshots WHERE rowid IN (
-                SELECT s.rowid FROM connectors c JOIN queue_snapshots s
+                SELECT s.rowid FROM connectors c CROSS JOIN queue_snapshots s
                   ON s.upstream = c.upstream AND s.connector = c.id
                  AND s.at_ms >= ?3 AND s.at_ms < ?2
                  WHERE c.upstream = ?1)",

@@ -41,6 +41,7 @@ CREATE INDEX incident_notes_by_incident ON incident_notes (upstream, incident, s
 /// - `team_directory`: person or team id → team id, written from config with the inventory;
 /// - queue snapshots get a resolution (0 = a raw poll; 60 000 and 900 000 = downsampled) and a
 ///   covering index for depth reads;
+/// - `dlq_depth_hourly`: the deepest DLQ per connector per hour (charts over days);
 /// - a covering index on `incidents.opened_ms` for the window scans, and `audit` by time for
 ///   the handoff.
 const V8_METRICS: &str = r#"
@@ -81,6 +82,7 @@ CREATE TABLE notified_teams (
     team      TEXT NOT NULL
 );
 CREATE INDEX notified_teams_by_incident ON notified_teams (upstream, id);
+CREATE INDEX notified_teams_by_time ON notified_teams (at_ms);
 
 CREATE TABLE team_directory (
     member  TEXT PRIMARY KEY NOT NULL,
@@ -93,6 +95,16 @@ DROP INDEX queue_snapshots_by_connector_time;
 CREATE INDEX queue_snapshots_by_connector_time
     ON queue_snapshots (upstream, connector, at_ms, dead, resolution_ms);
 -- Covers the metrics' window scan (no row lookups into the wide incidents table).
+-- The deepest DLQ per connector per whole hour (the metrics' charts over days), kept by the
+-- queue history's hourly pass for 90 days; the hour in progress is read from the snapshots.
+CREATE TABLE dlq_depth_hourly (
+    upstream    TEXT NOT NULL,
+    connector   TEXT NOT NULL,
+    hour_ms     INTEGER NOT NULL,
+    max_dead    INTEGER NOT NULL,
+    last_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (upstream, connector, hour_ms)
+) WITHOUT ROWID;
 -- The handoff reads a shift's audit rows by time.
 CREATE INDEX audit_by_time ON audit (at_ms);
 CREATE INDEX incidents_by_opened ON incidents
