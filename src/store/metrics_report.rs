@@ -3,13 +3,13 @@
 //! teams of those incidents, replay counts grouped in SQL, and per connector the first and last
 //! queue snapshot plus a bucketed DLQ depth series. The definitions live in the domain.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::params;
 
 use super::codec::{col_u32, col_u64, from_ms, ms};
 use super::{Result, Store};
+use crate::domain::metrics::fnv::FnvMap;
 use crate::domain::metrics::{
     ConnectorOwnership, DepthSample, DlqSeries, IncidentTimeline, MetricsInput, MetricsReport,
     MetricsWindow, ReplayTally, compute_report,
@@ -17,11 +17,6 @@ use crate::domain::metrics::{
 
 /// Points per connector in a DLQ depth series (each the deepest snapshot of its bucket).
 pub const DLQ_SERIES_POINTS: i64 = 120;
-
-/// `upstream \u{0} id`: one key for an incident in the side tables' maps.
-fn incident_key(upstream: &str, id: &str) -> String {
-    format!("{upstream}\u{0}{id}")
-}
 
 impl Store {
     /// Person or team id → team id (from config, `Config::team_directory`), replacing the
@@ -59,6 +54,11 @@ impl Store {
         connector: Option<&str>,
     ) -> Result<MetricsInput> {
         let (since, until) = (ms(window.since), ms(window.until));
+        // Read the pages in place instead of copying each through read(2) (this connection's
+        // setting; a no-op where mmap is unavailable).
+        self.conn
+            .pragma_update(None, "mmap_size", 256 * 1024 * 1024)
+            .map_err(|e| self.sqlite(e))?;
         let keep = |c: &str| connector.is_none_or(|wanted| wanted == c);
         let connectors: Vec<ConnectorOwnership> = self
             .query_rows(
@@ -78,33 +78,24 @@ impl Store {
             .into_iter()
             .filter(|c| keep(&c.connector))
             .collect();
-        let mut steps: HashMap<String, Vec<u32>> = HashMap::new();
+        // Side tables keyed by the incident's rowid (the covering index carries it).
+        let mut steps: FnvMap<i64, Vec<u32>> = FnvMap::default();
         for (key, level) in self.query_rows(
-            "SELECT s.upstream, s.id, s.level FROM escalation_steps s INDEXED BY escalation_steps_by_time
+            "SELECT i.rowid, s.level FROM escalation_steps s INDEXED BY escalation_steps_by_time
              CROSS JOIN incidents i ON i.upstream = s.upstream AND i.id = s.id
              WHERE s.at_ms >= ?1 AND i.opened_ms >= ?1 AND i.opened_ms < ?2",
             params![since, until],
-            |row| {
-                Ok((
-                    incident_key(&row.get::<_, String>(0)?, &row.get::<_, String>(1)?),
-                    col_u32(row.get(2)?),
-                ))
-            },
+            |row| Ok((row.get::<_, i64>(0)?, col_u32(row.get(1)?))),
         )? {
             steps.entry(key).or_default().push(level);
         }
-        let mut teams: HashMap<String, Vec<String>> = HashMap::new();
+        let mut teams: FnvMap<i64, Vec<String>> = FnvMap::default();
         for (key, team) in self.query_rows(
-            "SELECT n.upstream, n.id, n.team FROM notified_teams n INDEXED BY notified_teams_by_time
+            "SELECT i.rowid, n.team FROM notified_teams n INDEXED BY notified_teams_by_time
              CROSS JOIN incidents i ON i.upstream = n.upstream AND i.id = n.id
              WHERE n.at_ms >= ?1 AND i.opened_ms >= ?1 AND i.opened_ms < ?2",
             params![since, until],
-            |row| {
-                Ok((
-                    incident_key(&row.get::<_, String>(0)?, &row.get::<_, String>(1)?),
-                    row.get(2)?,
-                ))
-            },
+            |row| Ok((row.get::<_, i64>(0)?, row.get(1)?)),
         )? {
             teams.entry(key).or_default().push(team);
         }
@@ -149,13 +140,13 @@ impl Store {
         since: i64,
         until: i64,
         connector: Option<&str>,
-        steps: &mut HashMap<String, Vec<u32>>,
-        teams: &mut HashMap<String, Vec<String>>,
+        steps: &mut FnvMap<i64, Vec<u32>>,
+        teams: &mut FnvMap<i64, Vec<String>>,
     ) -> Result<Vec<IncidentTimeline>> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT upstream, connector, id, opened_ms, acked_ms, resolved_ms, ack_deadline_ms,
+                "SELECT upstream, connector, rowid, opened_ms, acked_ms, resolved_ms, ack_deadline_ms,
                         reopens
                  FROM incidents INDEXED BY incidents_by_opened
                  WHERE opened_ms >= ?1 AND opened_ms < ?2 AND (?3 IS NULL OR connector = ?3)",
@@ -166,7 +157,7 @@ impl Store {
             .map_err(|e| self.sqlite(e))?;
         let side_tables = !steps.is_empty() || !teams.is_empty();
         // Upstream and connector names, interned: one allocation per connector, not per row.
-        let mut names: HashMap<String, (Arc<str>, Arc<str>)> = HashMap::new();
+        let mut names: FnvMap<String, (Arc<str>, Arc<str>)> = FnvMap::default();
         let mut key = String::new();
         let mut out = Vec::new();
         let time = |v: Option<i64>| v.and_then(from_ms);
@@ -177,7 +168,7 @@ impl Store {
                     .and_then(|v| v.as_str().map_err(rusqlite::Error::from))
                     .map_err(|e| self.sqlite(e))
             };
-            let (upstream, connector, id) = (text(0)?, text(1)?, text(2)?);
+            let (upstream, connector) = (text(0)?, text(1)?);
             key.clear();
             key.push_str(upstream);
             key.push('\u{0}');
@@ -191,13 +182,10 @@ impl Store {
                 }
             };
             let (escalation_steps, notified_teams) = if side_tables {
-                key.clear();
-                key.push_str(upstream);
-                key.push('\u{0}');
-                key.push_str(id);
+                let rowid: i64 = row.get(2).map_err(get)?;
                 (
-                    steps.remove(key.as_str()).unwrap_or_default(),
-                    teams.remove(key.as_str()).unwrap_or_default(),
+                    steps.remove(&rowid).unwrap_or_default(),
+                    teams.remove(&rowid).unwrap_or_default(),
                 )
             } else {
                 (Vec::new(), Vec::new())

@@ -5,6 +5,7 @@
 //! `docs/METRICS.md` and on each field of [`MetricsRow`].
 
 mod accumulate;
+pub mod fnv;
 pub mod input;
 mod inventory;
 pub mod report;

@@ -3,12 +3,13 @@
 //! number are on [`MetricsRow`]'s fields and in `docs/METRICS.md`.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::accumulate::Accumulator;
+use super::fnv::FnvMap;
 use super::input::{DlqSeries, MetricsInput, MetricsWindow};
 use super::stats::DurationStats;
 
@@ -110,7 +111,7 @@ pub fn worst_first(a: &MetricsRow, b: &MetricsRow) -> Ordering {
 /// The connector rows being filled, by `(upstream, connector)`.
 #[derive(Default)]
 struct Rows<'a> {
-    index: HashMap<(&'a str, &'a str), usize>,
+    index: FnvMap<(&'a str, &'a str), usize>,
     keys: Vec<(String, String, Option<String>, Option<String>)>,
     accs: Vec<Accumulator>,
 }
@@ -160,18 +161,13 @@ pub fn compute_report(input: &MetricsInput) -> MetricsReport {
         keys[*i].3 = c.team.clone();
         accs[*i].dlq_now = c.dlq_now;
     }
-    let mut days: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    // Incidents per UTC day, indexed by days since the window's first day.
+    let first_day = window.since.timestamp().div_euclid(86_400);
+    let mut days: Vec<u64> = Vec::new();
     if window.since < window.until {
         // The last day is the one holding the window's last millisecond.
-        let last = (window.until - chrono::TimeDelta::milliseconds(1)).date_naive();
-        let mut day = window.since.date_naive();
-        while day <= last {
-            days.insert(day, 0);
-            match day.succ_opt() {
-                Some(next) => day = next,
-                None => break,
-            }
-        }
+        let last_day = (window.until.timestamp_millis() - 1).div_euclid(86_400_000);
+        days = vec![0; usize::try_from(last_day - first_day + 1).unwrap_or(0)];
     }
     for (incident, i) in input.incidents.iter().zip(incident_slots) {
         if !window.contains(incident.opened_at) {
@@ -179,7 +175,10 @@ pub fn compute_report(input: &MetricsInput) -> MetricsReport {
         }
         let team = keys[i].3.as_deref();
         accs[i].add_incident(incident, team, &window);
-        *days.entry(incident.opened_at.date_naive()).or_insert(0) += 1;
+        let day = incident.opened_at.timestamp().div_euclid(86_400) - first_day;
+        if let Some(count) = usize::try_from(day).ok().and_then(|d| days.get_mut(d)) {
+            *count += 1;
+        }
     }
     for (tally, i) in input.replays.iter().zip(replay_slots) {
         let r = &mut accs[i].replays;
@@ -234,7 +233,14 @@ pub fn compute_report(input: &MetricsInput) -> MetricsReport {
         dlq_series,
         incidents_per_day: days
             .into_iter()
-            .map(|(day, opened)| DayCount { day, opened })
+            .enumerate()
+            .filter_map(|(offset, opened)| {
+                let day = window
+                    .since
+                    .date_naive()
+                    .checked_add_days(chrono::Days::new(offset as u64))?;
+                Some(DayCount { day, opened })
+            })
             .collect(),
     }
 }
