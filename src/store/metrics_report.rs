@@ -78,12 +78,14 @@ impl Store {
             .into_iter()
             .filter(|c| keep(&c.connector))
             .collect();
-        // Side tables keyed by the incident's rowid (the covering index carries it).
+        // Side tables keyed by the incident's rowid, read from covering indexes by time: a step
+        // or notification in the window (incidents opened earlier are simply never asked for;
+        // one opened in the window has all its steps after `since`). No row lookups.
         let mut steps: FnvMap<i64, Vec<u32>> = FnvMap::default();
         for (key, level) in self.query_rows(
             "SELECT i.rowid, s.level FROM escalation_steps s INDEXED BY escalation_steps_by_time
              CROSS JOIN incidents i ON i.upstream = s.upstream AND i.id = s.id
-             WHERE s.at_ms >= ?1 AND i.opened_ms >= ?1 AND i.opened_ms < ?2",
+             WHERE s.at_ms >= ?1 AND s.at_ms < ?2",
             params![since, until],
             |row| Ok((row.get::<_, i64>(0)?, col_u32(row.get(1)?))),
         )? {
@@ -93,7 +95,7 @@ impl Store {
         for (key, team) in self.query_rows(
             "SELECT i.rowid, n.team FROM notified_teams n INDEXED BY notified_teams_by_time
              CROSS JOIN incidents i ON i.upstream = n.upstream AND i.id = n.id
-             WHERE n.at_ms >= ?1 AND i.opened_ms >= ?1 AND i.opened_ms < ?2",
+             WHERE n.at_ms >= ?1 AND n.at_ms < ?2",
             params![since, until],
             |row| Ok((row.get::<_, i64>(0)?, row.get(1)?)),
         )? {

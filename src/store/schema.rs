@@ -68,7 +68,8 @@ CREATE TABLE escalation_steps (
     operator  TEXT NOT NULL
 );
 CREATE INDEX escalation_steps_by_incident ON escalation_steps (upstream, id);
-CREATE INDEX escalation_steps_by_time ON escalation_steps (at_ms);
+-- Covering for the metrics' window read.
+CREATE INDEX escalation_steps_by_time ON escalation_steps (at_ms, upstream, id, level);
 WITH RECURSIVE levels(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM levels WHERE n < 64)
 INSERT INTO escalation_steps (upstream, id, cycle_ms, level, at_ms, operator)
 SELECT e.upstream, e.id, e.cycle_ms, levels.n, e.updated_ms, ''
@@ -82,7 +83,7 @@ CREATE TABLE notified_teams (
     team      TEXT NOT NULL
 );
 CREATE INDEX notified_teams_by_incident ON notified_teams (upstream, id);
-CREATE INDEX notified_teams_by_time ON notified_teams (at_ms);
+CREATE INDEX notified_teams_by_time ON notified_teams (at_ms, upstream, id, team);
 
 CREATE TABLE team_directory (
     member  TEXT PRIMARY KEY NOT NULL,

@@ -62,6 +62,12 @@ impl Accumulator {
             .count() as u64;
     }
 
+    /// Sorts the duration samples, so rows merged from this one sort in one pass over runs.
+    pub fn sort_samples(&mut self) {
+        self.mtta_ms.sort_unstable();
+        self.mttr_ms.sort_unstable();
+    }
+
     /// Adds another row's sums (a team sums its connectors; DLQ first/last add up when known).
     pub fn merge(&mut self, other: &Accumulator) {
         self.opened += other.opened;

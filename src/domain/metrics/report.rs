@@ -190,6 +190,9 @@ pub fn compute_report(input: &MetricsInput) -> MetricsReport {
         accs[*i].dlq_first = series.first.map(|p| p.dead);
         accs[*i].dlq_last = series.last.map(|p| p.dead);
     }
+    for acc in &mut accs {
+        acc.sort_samples();
+    }
     let mut teams: BTreeMap<Option<String>, Accumulator> = BTreeMap::new();
     let mut total = Accumulator::default();
     for (key, acc) in keys.iter().zip(&accs) {

@@ -16,9 +16,10 @@ pub struct DurationStats {
 }
 
 impl DurationStats {
-    /// From durations in milliseconds (any order; sorted in place).
+    /// From durations in milliseconds (any order; sorted in place — a stable sort, which merges
+    /// already sorted runs in one pass: a team's samples are its connectors' sorted samples).
     pub fn from_millis(values: &mut [i64]) -> DurationStats {
-        values.sort_unstable();
+        values.sort();
         let n = values.len();
         if n == 0 {
             return DurationStats::default();
