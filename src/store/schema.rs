@@ -680,4 +680,59 @@ mod tests {
         .unwrap();
         assert_eq!(mark(&conn), (0, 2), "a new route asks for a look");
     }
+
+    /// A V7 store gains V8's records: each escalation level reached becomes one step (operator
+    /// unknown), snapshots are raw, and a reopen from now on is logged with its time.
+    #[test]
+    fn v8_backfills_escalation_steps_and_logs_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..7] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            conn.execute(
+                "INSERT INTO escalations (upstream, id, cycle_ms, level, updated_ms) VALUES ('am', 'r', 0, 2, 50)",
+                [],
+            )
+            .unwrap();
+            conn.execute(INSERT, rusqlite::params!["r", "resolved", 3])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO queue_snapshots (upstream, connector, at_ms, ready, in_flight, retrying,
+                    dead, rate_in, rate_out, rate_fail) VALUES ('am', 'crm', 1, 0, 0, 0, 4, 0, 0, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let steps: Vec<(i64, i64, String)> = conn
+            .prepare("SELECT level, at_ms, operator FROM escalation_steps ORDER BY level")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(steps, [(1, 50, String::new()), (2, 50, String::new())]);
+        let resolution: i64 = conn
+            .query_row("SELECT resolution_ms FROM queue_snapshots", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(resolution, 0);
+        conn.execute(
+            "UPDATE incidents SET status = 'open', status_rank = 0, updated_ms = 77 WHERE id = 'r'",
+            [],
+        )
+        .unwrap();
+        let reopen: (String, i64) = conn
+            .query_row("SELECT id, at_ms FROM incident_reopens", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(reopen, ("r".to_string(), 77));
+    }
 }

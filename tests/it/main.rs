@@ -42,6 +42,7 @@ mod edit_replay;
 mod fuzz_smoke;
 mod handoff;
 mod metrics_domain;
+mod metrics_fixture;
 mod metrics_history;
 mod metrics_report;
 mod notes;

@@ -122,7 +122,7 @@ fn reopen_times_and_escalation_steps_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("triage.toml");
     let path = dir.path().join("triage.db");
-    super::metrics_report::write_fixture(&config, &path);
+    super::metrics_fixture::write_fixture(&config, &path);
     drop(Store::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
     let reopens: Vec<(String, i64)> = conn

@@ -77,7 +77,7 @@ fn filter_scope(app: &App) -> &'static str {
         View::DeadLetters => "every dead letter, payloads and headers included",
         View::Activity if app.activity.list.filter_pending() => "searching the store…",
         View::Activity => "every action triage took",
-        View::Connectors | View::Runbook => "every connector",
+        View::Connectors | View::Runbook | View::Metrics => "every connector",
     }
 }
 
