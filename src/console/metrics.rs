@@ -88,6 +88,16 @@ pub fn load_if_older(app: &mut App, min_gap: chrono::Duration) -> Vec<Cmd> {
     if fresh { Vec::new() } else { vec![load(app)] }
 }
 
+/// After a change: the header's numbers follow within 30 s — within 2 s while the report is
+/// still empty (the store had not synced yet when it was computed).
+pub fn refresh_after_change(app: &mut App) -> Vec<Cmd> {
+    let empty = app.metrics.report.as_ref().is_none_or(|r| {
+        r.total.incidents_opened == 0 && r.dlq_series.iter().all(|s| s.points.is_empty())
+    });
+    let gap = if empty { 2 } else { 30 };
+    load_if_older(app, chrono::Duration::seconds(gap))
+}
+
 /// `t`: the next window.
 pub fn next_span(app: &mut App) -> Vec<Cmd> {
     if app.view != View::Metrics {
@@ -169,8 +179,9 @@ fn selected_connector(app: &App) -> Option<(String, String)> {
     }
 }
 
-/// "hubspot…: MTTA 4m · DLQ +37 (7d)" for the header, when the report knows the connector.
-pub fn headline(app: &App) -> Option<String> {
+/// The selected connector's name and "MTTA 4m · DLQ +37 (7d)" for the header, when the report
+/// knows the connector.
+pub fn headline(app: &App) -> Option<(String, String)> {
     let report = app.metrics.report.as_ref()?;
     let (upstream, connector) = selected_connector(app)?;
     let row = report.connector(&upstream, &connector)?;
@@ -178,13 +189,16 @@ pub fn headline(app: &App) -> Option<String> {
     let mtta = row
         .mtta
         .median_secs
-        .map_or("—".to_string(), |s| duration_text(s));
+        .map_or("—".to_string(), duration_text);
     let trend = match row.dlq_trend {
         Some(t) if t > 0 => format!("+{t}"),
         Some(t) => t.to_string(),
         None => "—".to_string(),
     };
-    Some(format!("MTTA {mtta} · DLQ {trend} ({span})"))
+    Some((
+        crate::domain::sanitize::line(&connector),
+        format!("MTTA {mtta} · DLQ {trend} ({span})"),
+    ))
 }
 
 /// 45s, 12m, 3h05m, 2d04h.

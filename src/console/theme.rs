@@ -87,7 +87,10 @@ impl Theme {
             Color::Green,
             Color::LightRed,
         ];
-        self.pick(Style::default().fg(COLORS[i % COLORS.len()]), Style::default())
+        self.pick(
+            Style::default().fg(COLORS[i % COLORS.len()]),
+            Style::default(),
+        )
     }
     pub fn accent(&self) -> Style {
         self.pick(

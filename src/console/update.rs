@@ -338,6 +338,9 @@ fn on_change(app: &mut App, notice: Option<ChangeNotice>) -> Vec<Cmd> {
             false
         }
     };
+    if app.view != View::Metrics {
+        cmds.extend(super::metrics::refresh_after_change(app));
+    }
     let marked_lists = [
         (MarkList::Incidents, ChangeNotice::Incidents),
         (MarkList::DeadLetters, ChangeNotice::DeadLetters),

@@ -11,8 +11,8 @@ use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Axis, Bar, BarChart, BarGroup, Block, Borders, Cell, Chart, Dataset, GraphType, Paragraph,
-    Row, Table, TableState,
+    Axis, Bar, BarChart, BarGroup, Block, Borders, Cell, Chart, Dataset, GraphType, Paragraph, Row,
+    Table, TableState,
 };
 
 use super::columns::{self, Col, Kind, cell_text};
@@ -72,6 +72,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if charts.width >= 120 {
         let [dlq, right] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .spacing(2)
                 .areas(charts);
         render_dlq_chart(frame, dlq, app, report);
         let [times, days] =
@@ -161,7 +162,11 @@ fn render_table(frame: &mut Frame<'_>, area: Rect, app: &App, rows: &[MetricsRow
     };
     let cols = [
         col(
-            if app.metrics.by_team { "team" } else { "connector" },
+            if app.metrics.by_team {
+                "team"
+            } else {
+                "connector"
+            },
             |r| &r.name,
             12,
             Kind::Key,
@@ -178,8 +183,7 @@ fn render_table(frame: &mut Frame<'_>, area: Rect, app: &App, rows: &[MetricsRow
         col("replays", |r| &r.replays, 7, Kind::Optional(3)),
     ];
     let widths = columns::fit(&cols, area.width);
-    let (window, selected) =
-        super::table_window(app.metrics.cursor, rows.len(), area.height, 1);
+    let (window, selected) = super::table_window(app.metrics.cursor, rows.len(), area.height, 1);
     let lines = texts[window].iter().map(|r| {
         let trend_style = if r.trend.starts_with('+') {
             t.warning()
@@ -238,7 +242,10 @@ fn render_dlq_chart(frame: &mut Frame<'_>, area: Rect, app: &App, report: &Metri
         .collect();
     let block = Block::default()
         .borders(Borders::TOP)
-        .title(Line::from(Span::styled(" DLQ depth (dead letters) ", t.title())));
+        .title(Line::from(Span::styled(
+            " DLQ depth (dead letters) ",
+            t.title(),
+        )));
     if series.is_empty() {
         frame.render_widget(
             Paragraph::new("no queue snapshots in this window yet").block(block),
@@ -271,20 +278,23 @@ fn render_dlq_chart(frame: &mut Frame<'_>, area: Rect, app: &App, report: &Metri
         }
     };
     let middle = since + (until - since) / 2;
+    // A legend names the lines (colour, and a marker each without colour), top left: DLQs
+    // that grew end at the top right.
     let chart = Chart::new(datasets)
         .block(block)
+        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
         .x_axis(
             Axis::default()
                 .title("time (UTC)")
                 .bounds([0.0, span_secs])
                 .labels([time(since), time(middle), time(until)]),
         )
-        .y_axis(
-            Axis::default()
-                .title("dead")
-                .bounds([0.0, peak])
-                .labels(["0".to_string(), format!("{:.0}", peak / 2.0), format!("{peak:.0}")]),
-        );
+        .y_axis(Axis::default().title("dead").bounds([0.0, peak]).labels([
+            "0".to_string(),
+            format!("{:.0}", peak / 2.0),
+            format!("{peak:.0}"),
+        ]));
     frame.render_widget(chart, area);
 }
 
@@ -313,10 +323,12 @@ fn render_times(frame: &mut Frame<'_>, area: Rect, app: &App, report: &MetricsRe
             ])
         })
         .collect();
-    let block = Block::default().borders(Borders::TOP).title(Line::from(Span::styled(
-        " MTTA (A) / MTTR (R) median, minutes ",
-        t.title(),
-    )));
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(Span::styled(
+            " MTTA (A) / MTTR (R) median, minutes ",
+            t.title(),
+        )));
     if groups.is_empty() {
         frame.render_widget(
             Paragraph::new("no acked or resolved incidents in this window").block(block),
@@ -324,7 +336,11 @@ fn render_times(frame: &mut Frame<'_>, area: Rect, app: &App, report: &MetricsRe
         );
         return;
     }
-    let mut chart = BarChart::default().block(block).bar_width(5).bar_gap(1).group_gap(2);
+    let mut chart = BarChart::default()
+        .block(block)
+        .bar_width(5)
+        .bar_gap(1)
+        .group_gap(2);
     for group in groups {
         chart = chart.data(group);
     }
