@@ -219,6 +219,10 @@ fn load_cmd(app: &mut App, view: View) -> StoreCmd {
             connector: "connector-0".into(),
             path: None,
         },
+        View::Metrics => StoreCmd::LoadMetrics {
+            span: triage::console::metrics::MetricsSpan::Month,
+            now: t0(),
+        },
     }
 }
 

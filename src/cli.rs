@@ -51,6 +51,24 @@ Examples:
   triage incidents --where 'severity:critical !status:resolved owner:alice'
 A bad query exits 2 and shows where it went wrong.";
 
+/// `triage report --help`: the definitions, short (docs/METRICS.md has them in full).
+const REPORT_HELP: &str = "\
+DEFINITIONS (docs/METRICS.md has them in full). Incident numbers cover incidents OPENED in the
+window [until - since, until), whatever happened to them later.
+  MTTA         acked_at - opened_at of acked incidents; the last ack the upstream reports (an ack
+               renewed after it expired counts at the renewal). Median and p90 (nearest rank).
+  MTTR         resolved_at - opened_at of resolved incidents (the last resolution).
+  reopen rate  incidents that went resolved -> unresolved at least once / incidents opened.
+  ack in SLA   acked at or before the ack deadline (opened + the route's ack SLA) / incidents
+               judged: acked ones, and unacked ones whose deadline passed (not those resolved
+               unacked before it, nor those whose deadline is still ahead).
+  escalations  steps taken (watch or an operator), each level of each ack cycle once; max level.
+  cross-team   notifications a step sent to a team other than the connector owner's team,
+  pings        per incident opened.
+  DLQ          dead letters now; first and last queue snapshot in the window; trend = last - first.
+  replays      replays queued in the window; success = delivered / (delivered + failed).
+Rows are sorted worst first: incidents opened, MTTR p90, MTTA p90, DLQ now, DLQ trend.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the embedded demo upstream; with no flags, open the console on it with a temporary store.
@@ -194,6 +212,13 @@ pub enum Command {
         #[command(subcommand)]
         command: RoutesCommand,
     },
+    /// Metrics per connector and per team over a window: incidents, MTTA, MTTR, reopen rate,
+    /// ack within SLA, escalations, cross-team pings, DLQ trend, replays (from the store).
+    #[command(after_long_help = REPORT_HELP)]
+    Report(ReportArgs),
+    /// A shift summary in Markdown: open incidents, what was done and by whom, runs in progress,
+    /// DLQs that grew, connectors down or stale, and the audit range covered.
+    Handoff(HandoffArgs),
     /// Audit the inventory against the ownership rules; lists every violation, exits 1 if any.
     Check {
         /// Print {"ok", "violations"} as JSON.
@@ -382,4 +407,36 @@ pub enum IncidentsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The window's length, ending at --until: 24h, 7d, 30d, 90m…
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    pub since: std::time::Duration,
+    /// The window's end (RFC 3339, e.g. 2026-12-01T00:00:00Z); default now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only this connector (its row, its team's share, its series).
+    #[arg(long, value_name = "ID")]
+    pub connector: Option<String>,
+    /// The whole report as JSON (rows, teams, total, DLQ series, incidents per day).
+    #[arg(long, group = "report_format")]
+    pub json: bool,
+    /// Markdown tables (the default).
+    #[arg(long, group = "report_format")]
+    pub markdown: bool,
+    /// One CSV row per connector and per team, with a header row.
+    #[arg(long, group = "report_format")]
+    pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HandoffArgs {
+    /// The shift's length, ending now: 12h, 8h, 1d…
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    pub since: std::time::Duration,
+    /// Also send the summary through this configured notifier (`[[notifier]]` id).
+    #[arg(long, value_name = "NOTIFIER")]
+    pub post: Option<String>,
 }

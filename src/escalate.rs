@@ -241,6 +241,25 @@ impl StepPlan<'_> {
         }
     }
 
+    /// The team of each target: a team itself, a person's team, the owner's or backup's team;
+    /// the bridge and vendors have none. Deduplicated, in target order.
+    fn teams(&self) -> Vec<String> {
+        let team_of = |id: &str| self.config.team_of(id).map(str::to_string);
+        let mut teams: Vec<String> = Vec::new();
+        for target in self.targets() {
+            let team = match &target {
+                NotifyTarget::Owner => self.route.owner.as_deref().and_then(team_of),
+                NotifyTarget::Backup => self.route.backup.as_deref().and_then(team_of),
+                NotifyTarget::Team(id) | NotifyTarget::Person(id) => team_of(id),
+                NotifyTarget::Bridge | NotifyTarget::Vendor => None,
+            };
+            if let Some(team) = team.filter(|t| !teams.contains(t)) {
+                teams.push(team);
+            }
+        }
+        teams
+    }
+
     fn actions(&self, operator: &str, reason: &str, note: Option<&str>) -> Vec<Action> {
         let name = |id: &Option<String>| {
             id.as_deref().map(|id| {
@@ -319,6 +338,7 @@ impl StepPlan<'_> {
         now: Timestamp,
     ) -> Result<Option<Vec<OutboxEntry>>, StoreError> {
         let actions = self.actions(operator, why, note);
+        let teams = self.teams();
         let record = EscalationStepRecord {
             upstream: &self.incident.upstream,
             incident: &self.incident.id,
@@ -327,6 +347,7 @@ impl StepPlan<'_> {
             operator,
             why,
             actions: &actions,
+            teams: &teams,
         };
         store.record_escalation(&record, now)
     }

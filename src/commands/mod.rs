@@ -6,6 +6,8 @@ pub mod check;
 pub mod console;
 pub mod demo;
 pub mod edit_replay;
+pub mod handoff;
+mod handoff_more;
 pub mod inventory;
 pub mod list;
 pub mod list_more;
@@ -14,6 +16,7 @@ pub mod manual;
 pub mod notes;
 pub mod output;
 pub mod progress;
+pub mod report;
 pub mod routes;
 pub mod runs;
 pub mod sync;
@@ -38,14 +41,17 @@ pub struct Context {
     pub read_only: bool,
 }
 
-/// Commands that only read the config to audit it (`check`, `routes test`, `inventory export`):
+/// Commands that only read the config to audit it or report (`check`, `routes test`, `inventory export`, `report`):
 /// they run where the secrets may not be (CI, a laptop), so a missing `token_env` variable or
 /// `token_file` is not their business. Every other command reaches upstreams or their data and
 /// refuses such a config when it loads.
 fn audits_config_only(command: &Command) -> bool {
     matches!(
         command,
-        Command::Check { .. } | Command::Routes { .. } | Command::Inventory { .. }
+        Command::Check { .. }
+            | Command::Routes { .. }
+            | Command::Inventory { .. }
+            | Command::Report(_)
     )
 }
 
@@ -102,6 +108,9 @@ impl Context {
         store
             .sync_inventory(&self.config.inventory())
             .wrap_err("cannot write the inventory to the store")?;
+        store
+            .sync_team_directory(&self.config.team_directory())
+            .wrap_err("cannot write the team directory to the store")?;
         Ok(store)
     }
 }
@@ -199,6 +208,8 @@ async fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     command: RoutesCommand::Test { facts, tree, json },
                 } => routes::test(&ctx, facts, *tree, *json),
                 Command::Check { json } => check::run(&ctx, *json),
+                Command::Report(args) => report::run(&ctx, args),
+                Command::Handoff(args) => handoff::run(&ctx, args).await,
                 Command::Inventory {
                     command:
                         InventoryCommand::Export {

@@ -293,6 +293,32 @@ impl Config {
     pub fn person(&self, id: &str) -> Option<&Person> {
         self.people.iter().find(|p| p.id == id)
     }
+    /// The team of a person or team id: the team itself, the person's `team`, else the first
+    /// team listing them as a member.
+    pub fn team_of(&self, id: &str) -> Option<&str> {
+        if let Some(team) = self.teams.iter().find(|t| t.id == id) {
+            return Some(&team.id);
+        }
+        if let Some(team) = self.person(id).and_then(|p| p.team.as_deref()) {
+            return Some(team);
+        }
+        self.teams
+            .iter()
+            .find(|t| t.members.iter().any(|m| m == id))
+            .map(|t| t.id.as_str())
+    }
+
+    /// Every person and team with their team (`team_of`), for `Store::sync_team_directory`.
+    pub fn team_directory(&self) -> Vec<(String, String)> {
+        let ids = self
+            .people
+            .iter()
+            .map(|p| &p.id)
+            .chain(self.teams.iter().map(|t| &t.id));
+        ids.filter_map(|id| Some((id.clone(), self.team_of(id)?.to_string())))
+            .collect()
+    }
+
     /// The inventory as domain connectors (no stats), for `Store::sync_inventory`.
     pub fn inventory(&self) -> Vec<Connector> {
         self.connectors

@@ -19,15 +19,17 @@ pub enum View {
     DeadLetters,
     Runbook,
     Activity,
+    Metrics,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Connectors,
         View::Incidents,
         View::DeadLetters,
         View::Runbook,
         View::Activity,
+        View::Metrics,
     ];
 
     pub fn title(self) -> &'static str {
@@ -37,6 +39,7 @@ impl View {
             View::DeadLetters => "Dead letters",
             View::Runbook => "Runbook",
             View::Activity => "Activity",
+            View::Metrics => "Metrics",
         }
     }
 
@@ -179,6 +182,8 @@ pub struct App {
     /// views with the number keys or Tab starts over).
     pub back: Vec<Crumb>,
     pub activity: ActivityState,
+    /// The Metrics view (and the header's numbers for the selected connector).
+    pub metrics: super::metrics::MetricsState,
     /// Pending and recently failed actions: marks on incident and dead-letter rows.
     pub open_actions: Vec<OutboxEntry>,
     /// Ids of outbox entries this console enqueued and has not yet seen settle.
@@ -238,6 +243,7 @@ impl App {
             runbook: RunbookState::default(),
             back: Vec::new(),
             activity: ActivityState::default(),
+            metrics: Default::default(),
             open_actions: Vec::new(),
             tracked_actions: Vec::new(),
             marks: Default::default(),

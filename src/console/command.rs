@@ -31,6 +31,7 @@ pub const COMMANDS: &[(&[&str], &str)] = &[
         "the outbox and the audit log",
     ),
     (&["runs"], "bulk recovery runs (Activity, runs selected)"),
+    (&["metrics"], "metrics (a window may follow: 24h, 7d, 30d)"),
     (&["rb", "runbook"], "the runbook of the selection"),
     (&["resolved"], "resolved incidents (status:resolved)"),
     (
@@ -165,6 +166,28 @@ pub fn run(app: &mut App, line: &str) -> Vec<Cmd> {
             cmds
         }
         "rb" => super::keys::switch_view(app, View::Runbook),
+        "metrics" => {
+            let span = match rest {
+                "" => None,
+                text => match super::metrics::MetricsSpan::parse(text) {
+                    Some(span) => Some(span),
+                    None => {
+                        app.set_status(
+                            StatusLevel::Warning,
+                            format!(
+                                "no window {:?}: :metrics 24h, 7d or 30d",
+                                sanitize::line(text)
+                            ),
+                        );
+                        return Vec::new();
+                    }
+                },
+            };
+            if let Some(span) = span {
+                app.metrics.span = span;
+            }
+            super::keys::switch_view(app, View::Metrics)
+        }
         "resolved" => view_with(app, View::Incidents, Some("status:resolved")),
         "sort" => super::sort::command(app, rest),
         "help" => super::keys::on_action(app, KeyAction::Help),

@@ -54,7 +54,7 @@ pub fn current_filter(app: &App) -> String {
         View::Incidents => app.incidents.filter.clone(),
         View::DeadLetters => app.dead_letters.list.filter.clone(),
         View::Activity => app.activity.list.filter.clone(),
-        View::Runbook => String::new(),
+        View::Runbook | View::Metrics => String::new(),
     }
 }
 
@@ -65,7 +65,7 @@ pub fn filter_error(app: &App) -> Option<&QueryError> {
         View::Incidents => app.incidents.filter_error(),
         View::DeadLetters => app.dead_letters.list.filter_error(),
         View::Activity => app.activity.list.filter_error(),
-        View::Connectors | View::Runbook => None,
+        View::Connectors | View::Runbook | View::Metrics => None,
     };
     error.map(|(_, e)| e)
 }
@@ -101,7 +101,7 @@ pub fn set_filter(app: &mut App, text: &str) -> Vec<Cmd> {
                 return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
             }
         }
-        View::Runbook => {}
+        View::Runbook | View::Metrics => {}
     }
     Vec::new()
 }

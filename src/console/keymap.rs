@@ -32,6 +32,9 @@ pub enum KeyAction {
     ViewDeadLetters,
     ViewRunbook,
     ViewActivity,
+    ViewMetrics,
+    MetricsWindow,
+    MetricsBy,
     Ack,
     Unack,
     Escalate,
@@ -100,6 +103,9 @@ impl KeyAction {
             Self::ViewDeadLetters => "dead letters",
             Self::ViewRunbook => "runbook",
             Self::ViewActivity => "activity",
+            Self::ViewMetrics => "metrics",
+            Self::MetricsWindow => "window",
+            Self::MetricsBy => "by team/connector",
             Self::Ack => "ack",
             Self::Unack => "un-ack",
             Self::Escalate => "escalate",
@@ -155,7 +161,8 @@ impl KeyAction {
             Self::OpenRunbook => {
                 matches!(view, View::Connectors | View::Incidents | View::DeadLetters)
             }
-            Self::Filter => view != View::Runbook,
+            Self::MetricsWindow | Self::MetricsBy => view == View::Metrics,
+            Self::Filter => !matches!(view, View::Runbook | View::Metrics),
             Self::SortNext => {
                 matches!(view, View::Connectors | View::Incidents | View::DeadLetters)
             }

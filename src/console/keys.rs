@@ -102,6 +102,9 @@ pub(super) fn on_action(app: &mut App, action: KeyAction) -> Vec<Cmd> {
         KeyAction::ViewDeadLetters => switch_view(app, View::DeadLetters),
         KeyAction::ViewRunbook => switch_view(app, View::Runbook),
         KeyAction::ViewActivity => switch_view(app, View::Activity),
+        KeyAction::ViewMetrics => switch_view(app, View::Metrics),
+        KeyAction::MetricsWindow => super::metrics::next_span(app),
+        KeyAction::MetricsBy => super::metrics::toggle_by(app),
         KeyAction::Open => open::open(app),
         KeyAction::Back => back(app),
         KeyAction::OpenRunbook => open::open_runbook(app),
@@ -203,6 +206,7 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Cmd> {
             }
         }
         View::Runbook => app.runbook.scroll.scroll_by(delta),
+        View::Metrics => super::metrics::move_by(app, delta),
         View::Activity if app.activity.runs_focus => super::runs_list::move_by(app, delta),
         View::Activity => {
             if let Some((seq, request)) = app.activity.list.move_by(delta) {
@@ -232,6 +236,10 @@ fn top_or_bottom(app: &mut App, top: bool) -> Vec<Cmd> {
             return vec![Cmd::store(StoreCmd::LoadActivity { seq, request })];
         }
         View::Runbook => top_or_bottom_of(&mut app.runbook.scroll, top),
+        View::Metrics => {
+            let last = super::metrics::rows(app).len() as isize;
+            super::metrics::move_by(app, if top { -last } else { last });
+        }
         View::Incidents => {
             if let Some(detail) = &mut app.incident_detail {
                 top_or_bottom_of(&mut detail.scroll, top);

@@ -18,6 +18,7 @@ pub mod keymap;
 pub mod keys;
 pub mod link;
 pub mod marks;
+pub mod metrics;
 pub mod msg;
 pub mod note;
 pub mod open;

@@ -85,6 +85,11 @@ pub enum Msg {
         /// Rows the list holds by default (the "of N"); 0 when unknown.
         total: u64,
     },
+    /// The metrics report of a window (`StoreCmd::LoadMetrics`).
+    Metrics {
+        span: super::metrics::MetricsSpan,
+        report: Box<crate::domain::metrics::MetricsReport>,
+    },
     /// A page of the outbox (newest first) and the newest audit rows.
     Activity {
         /// The newest runs and their progress.
@@ -184,6 +189,11 @@ pub enum Msg {
 /// Work for the store thread.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreCmd {
+    /// The metrics of the last `span` before `now` (`Store::metrics_report`).
+    LoadMetrics {
+        span: super::metrics::MetricsSpan,
+        now: crate::domain::Timestamp,
+    },
     LoadHeader,
     LoadConnectors {
         since: Timestamp,

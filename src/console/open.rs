@@ -83,6 +83,9 @@ fn selected_connector(app: &App) -> Option<String> {
                 .map(|r| r.connector.clone()),
         },
         View::Runbook => app.runbook.connector.clone(),
+        View::Metrics => super::metrics::rows(app)
+            .get(app.metrics.cursor)
+            .and_then(|r| r.connector.clone()),
         View::Activity => None,
     }
 }
@@ -133,7 +136,7 @@ fn crumb(app: &App) -> Crumb {
             Some(detail) => Some(detail.letter.id.clone()),
             None => app.dead_letters.list.selected_row().map(|r| r.id.clone()),
         },
-        View::Runbook | View::Activity => None,
+        View::Runbook | View::Activity | View::Metrics => None,
     };
     Crumb {
         view: app.view,

@@ -182,6 +182,6 @@ pub fn refresh(app: &mut App) {
                 app.runbook.scroll.fit(&text.lines, width, height);
             }
         }
-        View::Connectors | View::Activity => {}
+        View::Connectors | View::Activity | View::Metrics => {}
     }
 }

@@ -14,7 +14,7 @@ pub fn list_of(view: View) -> Option<SortList> {
         View::Incidents => Some(SortList::Incidents),
         View::DeadLetters => Some(SortList::DeadLetters),
         View::Connectors => Some(SortList::Connectors),
-        View::Runbook | View::Activity => None,
+        View::Runbook | View::Activity | View::Metrics => None,
     }
 }
 

@@ -78,6 +78,20 @@ impl Theme {
             Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD),
         )
     }
+    /// The `i`th line of a chart: a colour each; without colour the lines differ by marker.
+    pub fn series(&self, i: usize) -> Style {
+        const COLORS: [Color; 5] = [
+            Color::Cyan,
+            Color::Yellow,
+            Color::Magenta,
+            Color::Green,
+            Color::LightRed,
+        ];
+        self.pick(
+            Style::default().fg(COLORS[i % COLORS.len()]),
+            Style::default(),
+        )
+    }
     pub fn accent(&self) -> Style {
         self.pick(
             Style::default().fg(Color::Cyan),

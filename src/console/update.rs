@@ -36,6 +36,10 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::Tick { now } => {
             app.now = now;
             app.dirty = app.needs_tick();
+            // The header's numbers stay at most a minute old.
+            if app.store == StoreStatus::Ready {
+                return super::metrics::load_if_older(app, Duration::seconds(60));
+            }
             Vec::new()
         }
         Msg::StoreReady => {
@@ -43,7 +47,15 @@ fn apply(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.dirty = true;
             let mut cmds = vec![Cmd::store(StoreCmd::LoadHeader), open_actions_cmd(app)];
             cmds.extend(load_view(app));
+            if app.view != View::Metrics {
+                // The header's numbers for the selected connector.
+                cmds.push(super::metrics::load(app));
+            }
             cmds
+        }
+        Msg::Metrics { span, report } => {
+            super::metrics::loaded(app, span, report);
+            Vec::new()
         }
         Msg::StoreFailed(error) => {
             app.store = StoreStatus::Failed(error.clone());
@@ -320,7 +332,15 @@ fn on_change(app: &mut App, notice: Option<ChangeNotice>) -> Vec<Cmd> {
         }
         View::Activity => touches(ChangeNotice::Outbox) || touches(ChangeNotice::Audit),
         View::Runbook => false,
+        // Recomputed after changes, at most every 5 s (it reads the whole window).
+        View::Metrics => {
+            cmds.extend(super::metrics::load_if_older(app, Duration::seconds(5)));
+            false
+        }
     };
+    if app.view != View::Metrics {
+        cmds.extend(super::metrics::refresh_after_change(app));
+    }
     let marked_lists = [
         (MarkList::Incidents, ChangeNotice::Incidents),
         (MarkList::DeadLetters, ChangeNotice::DeadLetters),
@@ -419,6 +439,7 @@ pub fn load_view(app: &mut App) -> Vec<Cmd> {
             vec![Cmd::store(StoreCmd::LoadActivity { seq, request })]
         }
         View::Runbook => Vec::new(),
+        View::Metrics => vec![super::metrics::load(app)],
     }
 }
 

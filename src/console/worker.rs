@@ -153,6 +153,7 @@ fn same_kind(a: &StoreCmd, b: &StoreCmd) -> bool {
 fn describe(cmd: &StoreCmd) -> String {
     match cmd {
         StoreCmd::LoadHeader => "loading upstream states".into(),
+        StoreCmd::LoadMetrics { span, .. } => format!("computing the metrics of {}", span.label()),
         StoreCmd::LoadConnectors { .. } => "loading connectors".into(),
         StoreCmd::LoadIncidents { .. } => "loading incidents".into(),
         StoreCmd::LoadDeadLetters { .. } => "loading dead letters".into(),
@@ -307,6 +308,13 @@ fn bad_filter(filter: &str, kind: RowKind) -> Msg {
 /// Runs one command on `store` (public for the console benchmark).
 pub fn execute(store: &mut Store, cmd: StoreCmd) -> Result<Msg, StoreError> {
     Ok(match cmd {
+        StoreCmd::LoadMetrics { span, now } => {
+            let window = crate::domain::metrics::MetricsWindow::last(span.duration(), now);
+            Msg::Metrics {
+                span,
+                report: Box::new(store.metrics_report(window, None)?),
+            }
+        }
         StoreCmd::LoadHeader => Msg::Header {
             states: store.upstream_states()?,
             pending_actions: store.pending_action_count()?,

@@ -41,6 +41,9 @@ pub fn id(app: &mut App) -> Vec<Cmd> {
             app.activity.selected_run().map(|r| r.id.clone())
         }
         View::Activity => app.activity.selected().map(|e| e.id.clone()),
+        View::Metrics => super::metrics::rows(app)
+            .get(app.metrics.cursor)
+            .and_then(|r| r.connector.clone().or_else(|| r.team.clone())),
         View::Runbook => None,
     };
     match id {

@@ -37,6 +37,18 @@ fn mrkdwn(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// A free-form summary (the shift handoff) for Slack: each line sanitised and mrkdwn-escaped,
+/// so text that came from upstreams cannot forge a link or a mention.
+pub fn slack_summary_body(title: &str, text: &str) -> serde_json::Value {
+    let lines: Vec<String> = text.lines().map(mrkdwn).collect();
+    json!({ "text": format!("*{}*\n{}", mrkdwn(title), lines.join("\n")) })
+}
+
+/// A free-form summary for a generic JSON receiver.
+pub fn webhook_summary_body(title: &str, text: &str) -> serde_json::Value {
+    json!({ "kind": "summary", "title": sanitize::line(title), "text": text })
+}
+
 pub fn slack_body(n: &Notification) -> serde_json::Value {
     let deadline = n
         .ack_deadline

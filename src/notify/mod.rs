@@ -41,6 +41,16 @@ impl Notifier {
         }
     }
 
+    /// Posts a free-form summary once (`triage handoff --post`), not through the outbox: the
+    /// operator sees at once whether it arrived.
+    pub async fn post_summary(&self, title: &str, text: &str) -> Result<(), UpstreamError> {
+        let body = match self.kind {
+            NotifierKind::Slack => message::slack_summary_body(title, text),
+            NotifierKind::Webhook => message::webhook_summary_body(title, text),
+        };
+        self.http.post_ignoring_body(&[], &body).await
+    }
+
     /// Posts once; the outbox retries transient failures.
     pub async fn send(&self, n: &Notification) -> Result<(), UpstreamError> {
         self.http.post_ignoring_body(&[], &self.body(n)).await

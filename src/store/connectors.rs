@@ -1,16 +1,11 @@
 //! Connectors: the inventory from config merged with the upstream's last report, queue
 //! snapshots (DLQ depth history) and the per-connector counts kept by triggers.
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::codec::{col_u64, from_ms, ms, parse_direction, u64_col};
 use super::{ConnectorCounts, DepthPoint, Result, Store};
 use crate::domain::{Connector, ConnectorReport, ConnectorStatus, QueueStats, Timestamp};
-
-/// Queue snapshots older than this are pruned.
-const SNAPSHOT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
-/// Pruning runs at most this often per upstream.
-const PRUNE_EVERY_MS: i64 = 3600 * 1000;
 
 const CONNECTOR_COLUMNS: &str = "upstream, id, name, in_inventory, source, destination, direction, \
      purpose, owner, backup, ack_sla_ms, runbook, contract, status, ready, in_flight, retrying, dead, \
@@ -213,7 +208,8 @@ impl Store {
 }
 
 /// Updates the status and stats of each reported connector (inserting unknown ones under the
-/// reported name) and appends one queue snapshot each; prunes old snapshots at most hourly.
+/// reported name) and appends one queue snapshot each; downsamples and prunes old snapshots at
+/// most hourly (`queue_history`).
 pub(crate) fn write_reports(
     conn: &Connection,
     upstream: &str,
@@ -273,30 +269,5 @@ pub(crate) fn write_reports(
             s.rate_fail
         ])?;
     }
-    prune_snapshots(conn, upstream, at_ms)
-}
-
-fn prune_snapshots(conn: &Connection, upstream: &str, now_ms: i64) -> rusqlite::Result<()> {
-    let last: Option<i64> = conn
-        .prepare_cached("SELECT pruned_ms FROM snapshot_pruning WHERE upstream = ?1")?
-        .query_row([upstream], |row| row.get(0))
-        .optional()?;
-    if last.is_some_and(|t| now_ms.saturating_sub(t) < PRUNE_EVERY_MS) {
-        return Ok(());
-    }
-    let cutoff = now_ms.saturating_sub(SNAPSHOT_RETENTION_MS);
-    // One indexed range delete per connector of this upstream (the index leads with connector).
-    conn.prepare_cached(
-        "DELETE FROM queue_snapshots WHERE rowid IN (
-            SELECT s.rowid FROM connectors c JOIN queue_snapshots s
-              ON s.upstream = c.upstream AND s.connector = c.id AND s.at_ms < ?2
-             WHERE c.upstream = ?1)",
-    )?
-    .execute(params![upstream, cutoff])?;
-    conn.prepare_cached(
-        "INSERT INTO snapshot_pruning (upstream, pruned_ms) VALUES (?1, ?2)
-         ON CONFLICT (upstream) DO UPDATE SET pruned_ms = excluded.pruned_ms",
-    )?
-    .execute(params![upstream, now_ms])?;
-    Ok(())
+    super::queue_history::maintain(conn, upstream, at_ms)
 }

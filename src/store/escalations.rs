@@ -1,6 +1,8 @@
 //! Escalation progress kept by `triage watch`: the level reached per incident and ack cycle.
 //! A step's notifications and upstream actions are enqueued in the same transaction that
 //! records the level, so a step is taken exactly once even with a crash or a second watcher.
+//! Each step is also logged (`escalation_steps`, with who took it) with the teams it notified
+//! (`notified_teams`), for the metrics.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -22,6 +24,9 @@ pub struct EscalationStepRecord<'a> {
     /// Why, for the audit log: "no ack by 09:41 UTC: level 1 of chain major → backup".
     pub why: &'a str,
     pub actions: &'a [Action],
+    /// The team of each notification the step sends (one per team; for the metrics'
+    /// cross-team pings). Recipients without a team (the bridge, a vendor) are not listed.
+    pub teams: &'a [String],
 }
 
 impl Store {
@@ -106,6 +111,26 @@ impl Store {
             params![step.upstream, step.incident, cycle, i64::from(step.level), ms(at)],
         )
         .map_err(err)?;
+        tx.execute(
+            "INSERT INTO escalation_steps (upstream, id, cycle_ms, level, at_ms, operator)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                step.upstream,
+                step.incident,
+                cycle,
+                i64::from(step.level),
+                ms(at),
+                step.operator
+            ],
+        )
+        .map_err(err)?;
+        for team in step.teams {
+            tx.execute(
+                "INSERT INTO notified_teams (upstream, id, at_ms, level, team) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![step.upstream, step.incident, ms(at), i64::from(step.level), team],
+            )
+            .map_err(err)?;
+        }
         let row = NewAuditRow {
             at,
             operator: step.operator,

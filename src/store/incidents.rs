@@ -19,7 +19,9 @@ pub(super) const COLUMNS: &str = "upstream, id, connector, kind, severity, statu
      status_rank, deadline_ms";
 
 /// Inserts or updates one incident; an identical stored row is left untouched.
-/// Returns true when a row was written.
+/// Returns true when a row was written. An incident without an ack deadline (an upstream's
+/// answer to an action: adapters do not route) keeps the deadline routing gave it at sync, so
+/// the urgency order and the metrics' ack-within-SLA survive an ack made through triage.
 pub(crate) fn upsert_incident(conn: &Connection, i: &Incident) -> rusqlite::Result<bool> {
     let to_json = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
     let labels = serde_json::to_string(&i.labels).map_err(to_json)?;
@@ -34,14 +36,18 @@ pub(crate) fn upsert_incident(conn: &Connection, i: &Incident) -> rusqlite::Resu
             status = excluded.status, title = excluded.title, detail = excluded.detail,
             opened_ms = excluded.opened_ms, updated_ms = excluded.updated_ms,
             acked_by = excluded.acked_by, acked_ms = excluded.acked_ms,
-            resolved_ms = excluded.resolved_ms, ack_deadline_ms = excluded.ack_deadline_ms,
+            resolved_ms = excluded.resolved_ms,
+            ack_deadline_ms = COALESCE(excluded.ack_deadline_ms, ack_deadline_ms),
             escalation_level = excluded.escalation_level, labels = excluded.labels,
-            links = excluded.links, status_rank = excluded.status_rank, deadline_ms = excluded.deadline_ms
+            links = excluded.links, status_rank = excluded.status_rank,
+            deadline_ms = CASE WHEN excluded.ack_deadline_ms IS NULL AND ack_deadline_ms IS NOT NULL
+                               THEN deadline_ms ELSE excluded.deadline_ms END
          WHERE (connector, kind, severity, status, title, detail, opened_ms, updated_ms, acked_by,
                 acked_ms, resolved_ms, ack_deadline_ms, escalation_level, labels, links)
             IS NOT (excluded.connector, excluded.kind, excluded.severity, excluded.status,
                 excluded.title, excluded.detail, excluded.opened_ms, excluded.updated_ms,
-                excluded.acked_by, excluded.acked_ms, excluded.resolved_ms, excluded.ack_deadline_ms,
+                excluded.acked_by, excluded.acked_ms, excluded.resolved_ms,
+                COALESCE(excluded.ack_deadline_ms, ack_deadline_ms),
                 excluded.escalation_level, excluded.labels, excluded.links)",
     )?;
     let written = stmt.execute(params![

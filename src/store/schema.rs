@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V5_LEASE_HOLDERS,
     V6_RUNS,
     V7_NOTES,
+    V8_METRICS,
 ];
 
 /// V7: notes on incidents (`store::notes`): a history with author and time, never overwritten.
@@ -30,6 +31,85 @@ CREATE TABLE incident_notes (
     text       TEXT NOT NULL
 );
 CREATE INDEX incident_notes_by_incident ON incident_notes (upstream, incident, seq);
+"#;
+
+/// V8: what the metrics need and was not recorded (`store::metrics_report`, docs/METRICS.md):
+/// - `incident_reopens`: when each reopen happened (the reopen trigger now logs it too);
+/// - `escalation_steps`: one row per step taken, with who took it (earlier steps are backfilled
+///   from `escalations`, one row per level reached, operator unknown);
+/// - `notified_teams`: the team of each notification an escalation step sent;
+/// - `team_directory`: person or team id → team id, written from config with the inventory;
+/// - queue snapshots get a resolution (0 = a raw poll; 60 000 and 900 000 = downsampled) and a
+///   covering index for depth reads;
+/// - `dlq_depth_hourly`: the deepest DLQ per connector per hour (charts over days);
+/// - a covering index on `incidents.opened_ms` for the window scans, and `audit` by time for
+///   the handoff.
+const V8_METRICS: &str = r#"
+CREATE TABLE incident_reopens (
+    upstream  TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL
+);
+CREATE INDEX incident_reopens_by_time ON incident_reopens (at_ms);
+DROP TRIGGER incidents_reopen;
+CREATE TRIGGER incidents_reopen AFTER UPDATE OF status_rank ON incidents
+WHEN old.status_rank = 3 AND new.status_rank < 3
+BEGIN
+    UPDATE incidents SET reopens = reopens + 1 WHERE rowid = new.rowid;
+    INSERT INTO incident_reopens (upstream, id, at_ms) VALUES (new.upstream, new.id, new.updated_ms);
+END;
+
+CREATE TABLE escalation_steps (
+    upstream  TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    cycle_ms  INTEGER NOT NULL,
+    level     INTEGER NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    operator  TEXT NOT NULL
+);
+CREATE INDEX escalation_steps_by_incident ON escalation_steps (upstream, id);
+-- Covering for the metrics' window read.
+CREATE INDEX escalation_steps_by_time ON escalation_steps (at_ms, upstream, id, level);
+WITH RECURSIVE levels(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM levels WHERE n < 64)
+INSERT INTO escalation_steps (upstream, id, cycle_ms, level, at_ms, operator)
+SELECT e.upstream, e.id, e.cycle_ms, levels.n, e.updated_ms, ''
+  FROM escalations e JOIN levels ON levels.n <= e.level;
+
+CREATE TABLE notified_teams (
+    upstream  TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    level     INTEGER NOT NULL,
+    team      TEXT NOT NULL
+);
+CREATE INDEX notified_teams_by_incident ON notified_teams (upstream, id);
+CREATE INDEX notified_teams_by_time ON notified_teams (at_ms, upstream, id, team);
+
+CREATE TABLE team_directory (
+    member  TEXT PRIMARY KEY NOT NULL,
+    team    TEXT NOT NULL
+) WITHOUT ROWID;
+
+ALTER TABLE queue_snapshots ADD COLUMN resolution_ms INTEGER NOT NULL DEFAULT 0;
+-- Covers DLQ depth reads and the roll-ups (no row lookups); serves the old index's queries too.
+DROP INDEX queue_snapshots_by_connector_time;
+CREATE INDEX queue_snapshots_by_connector_time
+    ON queue_snapshots (upstream, connector, at_ms, dead, resolution_ms);
+-- Covers the metrics' window scan (no row lookups into the wide incidents table).
+-- The deepest DLQ per connector per whole hour (the metrics' charts over days), kept by the
+-- queue history's hourly pass for 90 days; the hour in progress is read from the snapshots.
+CREATE TABLE dlq_depth_hourly (
+    upstream    TEXT NOT NULL,
+    connector   TEXT NOT NULL,
+    hour_ms     INTEGER NOT NULL,
+    max_dead    INTEGER NOT NULL,
+    last_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (upstream, connector, hour_ms)
+) WITHOUT ROWID;
+-- The handoff reads a shift's audit rows by time.
+CREATE INDEX audit_by_time ON audit (at_ms);
+CREATE INDEX incidents_by_opened ON incidents
+    (opened_ms, upstream, connector, id, acked_ms, resolved_ms, ack_deadline_ms, reopens);
 "#;
 
 /// The schema version this binary writes and understands.
@@ -599,5 +679,60 @@ mod tests {
         )
         .unwrap();
         assert_eq!(mark(&conn), (0, 2), "a new route asks for a look");
+    }
+
+    /// A V7 store gains V8's records: each escalation level reached becomes one step (operator
+    /// unknown), snapshots are raw, and a reopen from now on is logged with its time.
+    #[test]
+    fn v8_backfills_escalation_steps_and_logs_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..7] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            conn.execute(
+                "INSERT INTO escalations (upstream, id, cycle_ms, level, updated_ms) VALUES ('am', 'r', 0, 2, 50)",
+                [],
+            )
+            .unwrap();
+            conn.execute(INSERT, rusqlite::params!["r", "resolved", 3])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO queue_snapshots (upstream, connector, at_ms, ready, in_flight, retrying,
+                    dead, rate_in, rate_out, rate_fail) VALUES ('am', 'crm', 1, 0, 0, 0, 4, 0, 0, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let steps: Vec<(i64, i64, String)> = conn
+            .prepare("SELECT level, at_ms, operator FROM escalation_steps ORDER BY level")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(steps, [(1, 50, String::new()), (2, 50, String::new())]);
+        let resolution: i64 = conn
+            .query_row("SELECT resolution_ms FROM queue_snapshots", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(resolution, 0);
+        conn.execute(
+            "UPDATE incidents SET status = 'open', status_rank = 0, updated_ms = 77 WHERE id = 'r'",
+            [],
+        )
+        .unwrap();
+        let reopen: (String, i64) = conn
+            .query_row("SELECT id, at_ms FROM incident_reopens", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(reopen, ("r".to_string(), 77));
     }
 }

@@ -78,6 +78,7 @@ fn views_switch_with_numbers_tab_and_backtab() {
         ("3", View::DeadLetters),
         ("4", View::Runbook),
         ("5", View::Activity),
+        ("6", View::Metrics),
         ("1", View::Connectors),
     ] {
         key(&mut app, name);
@@ -92,7 +93,7 @@ fn views_switch_with_numbers_tab_and_backtab() {
     );
     key(&mut app, "backtab");
     key(&mut app, "backtab");
-    assert_eq!(app.view, View::Activity);
+    assert_eq!(app.view, View::Metrics);
 }
 
 #[test]

@@ -717,7 +717,7 @@ fn poll_at(store: &mut Store, at: Timestamp, dead: u64) {
 #[test]
 fn dlq_history_downsamples_evenly_and_old_snapshots_are_pruned() {
     let (_dir, mut store) = open_temp();
-    poll_at(&mut store, t0() - Duration::days(8), 99);
+    poll_at(&mut store, t0() - Duration::days(91), 99);
     for minute in 0..10 {
         poll_at(
             &mut store,
@@ -725,7 +725,8 @@ fn dlq_history_downsamples_evenly_and_old_snapshots_are_pruned() {
             minute as u64 * 10,
         );
     }
-    // The first poll over an hour after the last pruning dropped the 8-day-old snapshot.
+    // The first poll over an hour after the last pruning dropped the snapshot older than the
+    // queue history's 90 days (`store::queue_history`).
     let all = store
         .dlq_history("demo", "crm", t0() - Duration::days(30), 100)
         .unwrap();

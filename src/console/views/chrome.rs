@@ -45,7 +45,26 @@ pub fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         };
         spans.push(Span::styled(text, style));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let left = Line::from(spans);
+    // The selected connector's headline numbers of the metrics window, at the right when they
+    // fit beside the upstream states (which always come first).
+    if let Some((name, numbers)) = crate::console::metrics::headline(app) {
+        let room = usize::from(area.width).saturating_sub(left.width() + 2);
+        // The name is cut (with …) before the numbers are.
+        let name_room = room.saturating_sub(numbers.chars().count() + 3);
+        let numbers = match name_room {
+            0..8 => format!("{numbers} "),
+            _ => format!("{}: {numbers} ", super::fit(&name, name_room)),
+        };
+        if numbers.chars().count() <= room {
+            frame.render_widget(
+                Paragraph::new(Line::from(Span::styled(numbers, t.dim())))
+                    .alignment(ratatui::layout::Alignment::Right),
+                area,
+            );
+        }
+    }
+    frame.render_widget(Paragraph::new(left), area);
 }
 
 pub fn tabs(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -77,7 +96,7 @@ fn filter_scope(app: &App) -> &'static str {
         View::DeadLetters => "every dead letter, payloads and headers included",
         View::Activity if app.activity.list.filter_pending() => "searching the store…",
         View::Activity => "every action triage took",
-        View::Connectors | View::Runbook => "every connector",
+        View::Connectors | View::Runbook | View::Metrics => "every connector",
     }
 }
 

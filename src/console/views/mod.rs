@@ -15,6 +15,7 @@ pub mod hyperlink;
 pub mod incident_clock;
 pub mod incident_detail;
 pub mod incidents;
+pub mod metrics;
 pub mod runbook;
 
 use ratatui::Frame;
@@ -59,6 +60,7 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
             None => dead_letters::render(frame, body, app),
         },
         View::Runbook => runbook::render(frame, body, app),
+        View::Metrics => metrics::render(frame, body, app),
         View::Activity => activity::render(frame, body, app),
     }
     chrome::status(frame, status, app);

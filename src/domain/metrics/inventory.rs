@@ -1,11 +1,12 @@
-//! Per-connector incident metrics (incident count, reopens, MTTA, MTTR) and the inventory export
-//! the playbook's first stage asks for, as CSV. Pure: the store computes the numbers.
+//! The inventory export the playbook's first stage asks for, as CSV, with the per-connector
+//! incident numbers `triage inventory export` has always shown (count, reopens, mean MTTA/MTTR).
+//! Pure: the store computes the numbers.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::Connector;
+use crate::domain::Connector;
 
 /// Incident numbers for one connector over a window (e.g. the last 30 days).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
