@@ -186,10 +186,7 @@ pub fn headline(app: &App) -> Option<(String, String)> {
     let (upstream, connector) = selected_connector(app)?;
     let row = report.connector(&upstream, &connector)?;
     let span = app.metrics.report_span.unwrap_or_default().label();
-    let mtta = row
-        .mtta
-        .median_secs
-        .map_or("—".to_string(), duration_text);
+    let mtta = row.mtta.median_secs.map_or("—".to_string(), duration_text);
     let trend = match row.dlq_trend {
         Some(t) if t > 0 => format!("+{t}"),
         Some(t) => t.to_string(),
