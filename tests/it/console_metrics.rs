@@ -1,8 +1,8 @@
 //! The Metrics view (#14 points 1 and 5): `6` opens it and asks the store for the window's
 //! report, `t` walks 24h → 7d → 30d, `T` switches rows between connectors and teams, `:metrics
 //! 30d` names the window; the table is worst first and charts have axes and units; the header
-//! shows the selected connector's MTTA and DLQ trend on every view. Snapshots at 80×24 and
-//! 160×48 from a fixed report.
+//! shows the selected connector's MTTA and DLQ trend on every view. Snapshots at 80×24, 120×40,
+//! 160×48 and 200×60 from a fixed report.
 
 use crate::console_fixtures;
 
@@ -219,7 +219,17 @@ fn the_header_shows_the_selected_connectors_mtta_and_dlq_trend() {
 #[test]
 fn metrics_view_snapshots() {
     let app = with_report(View::Metrics);
-    for (w, h) in [(80, 24), (160, 48)] {
-        insta::assert_snapshot!(format!("metrics_{w}x{h}"), draw(&app, w, h).backend());
+    for (w, h) in [(80, 24), (120, 40), (160, 48), (200, 60)] {
+        let screen = draw(&app, w, h);
+        // Every connector's name is whole in the table, at every size.
+        let text = screen.backend().to_string();
+        for row in &report().connectors {
+            let name = row.connector.as_deref().unwrap_or_default();
+            assert!(
+                text.contains(&format!(" {name} ")),
+                "{w}×{h}: {name} cut:\n{text}"
+            );
+        }
+        insta::assert_snapshot!(format!("metrics_{w}x{h}"), screen.backend());
     }
 }

@@ -226,13 +226,25 @@ fn the_cursor_stays_on_its_run_across_reloads_and_read_only_refuses() {
 fn activity_with_runs_snapshots() {
     let mut app = with_runs(false);
     key(&mut app, "w");
-    for (w, h) in [(80, 24), (160, 48)] {
+    for (w, h) in [(80, 24), (120, 40), (160, 48), (200, 60)] {
         let terminal = draw(&app, w, h);
         let text = terminal.backend().to_string();
         assert!(
             text.contains("Runs (3)") && text.contains("run-0kq3v8x2mzab"),
             "{text}"
         );
+        // Every run's id and state whole.
+        for (id, state) in [
+            ("run-0kq3v8x2mzab", "running"),
+            ("run-a", "paused"),
+            ("run-0", "done"),
+        ] {
+            let line = text
+                .lines()
+                .find(|l| l.split_whitespace().any(|w| w == id))
+                .unwrap_or_default();
+            assert!(line.contains(state), "{w}×{h}: {id}:\n{text}");
+        }
         insta::assert_snapshot!(format!("activity_runs_{w}x{h}"), terminal.backend());
     }
 }
