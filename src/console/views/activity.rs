@@ -118,92 +118,93 @@ fn render_runs(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Span::styled(format!(" Runs ({}) ", activity.runs.len()), t.title()),
             Span::styled(hint, t.dim()),
         ]));
-    let wide = area.width >= 120;
     let (window, selected) =
         super::table_window(activity.runs_cursor, activity.runs.len(), area.height, 2);
-    let rows = activity.runs[window].iter().map(|(run, p)| {
-        let state_style = match run.state {
-            RunState::Running => t.accent(),
-            RunState::Paused => t.warning(),
-            RunState::Done if p.failed == 0 => t.ok(),
-            RunState::Done | RunState::Cancelled => t.critical(),
-        };
-        let stage = p.stage.map_or("-".to_string(), |s| {
-            format!("{}/{}", s + 1, run.stages.len())
-        });
-        let speed = app
-            .run
-            .as_ref()
-            .filter(|g| g.id == run.id && !g.finished)
-            .and_then(|g| g.speed_text())
-            .unwrap_or_default();
-        // A running run nobody drives (its driver quit or died) says so: `p` drives it here.
-        let state = if run.state == RunState::Running && activity.undriven.contains(&run.id) {
-            Cell::from(Span::styled("stalled", t.warning()))
-        } else {
-            Cell::from(Span::styled(run.state.as_str(), state_style))
-        };
-        if wide {
-            Row::new(vec![
-                Cell::from(safe(&run.id)),
-                Cell::from(run.kind.as_str()),
+    struct RunText {
+        id: String,
+        kind: &'static str,
+        state: (&'static str, ratatui::style::Style),
+        stage: String,
+        progress: String,
+        speed: String,
+        selection: String,
+    }
+    let texts: Vec<RunText> = activity.runs[window]
+        .iter()
+        .map(|(run, p)| {
+            let state_style = match run.state {
+                RunState::Running => t.accent(),
+                RunState::Paused => t.warning(),
+                RunState::Done if p.failed == 0 => t.ok(),
+                RunState::Done | RunState::Cancelled => t.critical(),
+            };
+            // A running run nobody drives (its driver quit or died) says so: `p` drives it here.
+            let state = if run.state == RunState::Running && activity.undriven.contains(&run.id) {
+                ("stalled", t.warning())
+            } else {
+                (run.state.as_str(), state_style)
+            };
+            RunText {
+                id: safe(&run.id),
+                kind: run.kind.as_str(),
                 state,
-                Cell::from(stage),
-                Cell::from(format!(
+                stage: p.stage.map_or("-".to_string(), |s| {
+                    format!("{}/{}", s + 1, run.stages.len())
+                }),
+                progress: format!(
                     "{} sent · {} failed · {} skipped · {} left",
                     p.sent,
                     p.failed,
                     p.skipped,
                     p.remaining()
-                )),
-                Cell::from(speed),
-                Cell::from(safe(&run.selection)),
-            ])
-        } else {
-            Row::new(vec![
-                Cell::from(safe(&run.id)),
-                state,
-                Cell::from(stage),
-                Cell::from(format!("{}/{} · {} failed", p.sent, p.total, p.failed)),
-                Cell::from(speed),
-            ])
-        }
-    });
-    let (header, widths): (&[&str], Vec<Constraint>) = if wide {
-        (
-            &[
-                "run",
-                "kind",
-                "state",
-                "stage",
-                "progress",
-                "rate",
-                "selection",
-            ],
-            vec![
-                Constraint::Length(16),
-                Constraint::Length(7),
-                Constraint::Length(9),
-                Constraint::Length(5),
-                Constraint::Length(44),
-                Constraint::Length(24),
-                Constraint::Fill(1),
-            ],
-        )
-    } else {
-        (
-            &["run", "state", "stage", "progress", "rate"],
-            vec![
-                Constraint::Length(16),
-                Constraint::Length(9),
-                Constraint::Length(5),
-                Constraint::Fill(1),
-                Constraint::Length(20),
-            ],
-        )
+                ),
+                speed: app
+                    .run
+                    .as_ref()
+                    .filter(|g| g.id == run.id && !g.finished)
+                    .and_then(|g| g.speed_text())
+                    .unwrap_or_default(),
+                selection: safe(&run.selection),
+            }
+        })
+        .collect();
+    let col = |header, f: fn(&RunText) -> &str, min, kind| {
+        Col::new(header, texts.iter().map(f), min, kind)
     };
+    let cols = [
+        col("run", |r| &r.id, 12, Kind::Id(3)),
+        col("kind", |r| r.kind, 4, Kind::Optional(1)),
+        col("state", |r| r.state.0, 5, Kind::Key),
+        col("stage", |r| &r.stage, 3, Kind::Key),
+        col("progress", |r| &r.progress, 14, Kind::Flex(4)),
+        col("rate", |r| &r.speed, 4, Kind::Optional(2)),
+        col("selection", |r| &r.selection, 12, Kind::Flex(0)),
+    ];
+    // No run is being driven here: no rate column at all.
+    let mut cols = cols;
+    let rated = texts.iter().any(|r| !r.speed.is_empty());
+    if !rated {
+        cols[5] = Col { want: 0, min: 0, ..cols[5].clone() };
+    }
+    let mut widths = columns::fit(&cols, area.width);
+    if !rated {
+        widths[5] = None;
+    }
+    let rows = texts.iter().map(|r| {
+        let cells = [
+            widths[0].map(|w| Cell::from(columns::fit_id(&r.id, w))),
+            widths[1].map(|w| Cell::from(cell_text(r.kind, w))),
+            widths[2].map(|w| Cell::from(Span::styled(cell_text(r.state.0, w), r.state.1))),
+            widths[3].map(|w| Cell::from(cell_text(&r.stage, w))),
+            widths[4].map(|w| Cell::from(cell_text(&r.progress, w))),
+            widths[5].map(|w| Cell::from(cell_text(&r.speed, w))),
+            widths[6].map(|w| Cell::from(cell_text(&r.selection, w))),
+        ];
+        Row::new(cells.into_iter().flatten())
+    });
+    let (header, widths) = (columns::headers(&cols, &widths), columns::constraints(&widths));
     let mut table = Table::new(rows, widths)
-        .header(Row::new(header.to_vec()).style(t.title()))
+        .header(Row::new(header).style(t.title()))
         .block(block);
     if focus {
         table = table
