@@ -363,7 +363,7 @@ fn drive_console(
     let screen = tmux.wait_for("the RabbitMQ connector with 5 dead", 30, |s| {
         s.contains("hubspot-form-to-salesforce")
             && s.lines()
-                .find(|l| l.contains(RMQ_CONNECTOR))
+                .find(|l| l.contains(RMQ_CONNECTOR) && !l.contains("MTTA "))
                 .is_some_and(|l| dead_column(l) == Some("5"))
     });
     assert!(screen.contains("Connectors ("), "{screen}");
@@ -375,7 +375,8 @@ fn drive_console(
     tmux.wait_for("the RabbitMQ dead letters", 30, |s| {
         let ours: Vec<&str> = s
             .lines()
-            .filter(|l| l.contains(RMQ_CONNECTOR) && !l.contains("filter:"))
+            // Rows only: not the filter line, nor the header's numbers for the selection.
+            .filter(|l| l.contains(RMQ_CONNECTOR) && !l.contains("filter:") && !l.contains("MTTA "))
             .collect();
         s.contains("Dead letters (all connectors)")
             && ours.len() == 5

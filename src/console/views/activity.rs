@@ -184,7 +184,11 @@ fn render_runs(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let mut cols = cols;
     let rated = texts.iter().any(|r| !r.speed.is_empty());
     if !rated {
-        cols[5] = Col { want: 0, min: 0, ..cols[5].clone() };
+        cols[5] = Col {
+            want: 0,
+            min: 0,
+            ..cols[5].clone()
+        };
     }
     let mut widths = columns::fit(&cols, area.width);
     if !rated {
@@ -202,7 +206,10 @@ fn render_runs(frame: &mut Frame<'_>, area: Rect, app: &App) {
         ];
         Row::new(cells.into_iter().flatten())
     });
-    let (header, widths) = (columns::headers(&cols, &widths), columns::constraints(&widths));
+    let (header, widths) = (
+        columns::headers(&cols, &widths),
+        columns::constraints(&widths),
+    );
     let mut table = Table::new(rows, widths)
         .header(Row::new(header).style(t.title()))
         .block(block);
