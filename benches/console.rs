@@ -219,9 +219,10 @@ fn load_cmd(app: &mut App, view: View) -> StoreCmd {
             connector: "connector-0".into(),
             path: None,
         },
+        // 30 days that hold every incident of the bench store (opened a second apart from t0).
         View::Metrics => StoreCmd::LoadMetrics {
             span: triage::console::metrics::MetricsSpan::Month,
-            now: t0(),
+            now: t0() + chrono::Duration::days(29),
         },
     }
 }
