@@ -240,3 +240,49 @@ fn big_counts_in_the_connectors_view_are_shown_whole() {
         draw(&app, 200, 60).backend()
     );
 }
+
+/// Wide characters (CJK, emoji) take two columns: widths and cuts count terminal columns, so a
+/// CJK title is cut with `…` inside its column and the columns after it stay aligned.
+#[test]
+fn wide_characters_are_measured_in_columns_not_characters() {
+    let mut rows = incident_rows();
+    rows[0].incident.title = "顧客データの同期に失敗しました（リード）".into();
+    rows[1].incident.title = "🚨 webhook 失敗 🚨".into();
+    let mut app = loaded_app();
+    load_incidents(&mut app, rows);
+    app.view = View::Incidents;
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        let terminal = draw(&app, w, h);
+        let buf = terminal.backend().buffer();
+        // The owner column (after the title) starts where its header does on every row: a
+        // wide title never pushes it.
+        if w >= 120 {
+            let cell = |x: u16, y: u16| buf[(x, y)].symbol().to_string();
+            let header_y = 3;
+            let owner_x = (0..w)
+                .find(|&x| (0..5).map(|i| cell(x + i, header_y)).collect::<String>() == "owner")
+                .expect("the owner header");
+            for y in 4..10 {
+                let first = cell(owner_x, y);
+                assert!(
+                    ["M", "D", "S"].contains(&first.as_str()) && cell(owner_x - 1, y) == " ",
+                    "{w}×{h} row {y}: {first:?} at the owner column\n{}",
+                    terminal.backend()
+                );
+            }
+        }
+        assert_eq!(buf.area.width, w);
+    }
+    let narrow = draw(&app, 80, 24).backend().to_string();
+    assert!(narrow.contains("顧客") && narrow.contains('…'), "{narrow}");
+    let wide = draw(&app, 200, 60).backend().to_string();
+    assert!(
+        wide.contains("顧客データの同期に失敗しました（リード）"),
+        "{wide}"
+    );
+    assert_eq!(
+        triage::console::views::fit("顧客データ", 5),
+        "顧客…",
+        "two wide characters and the ellipsis fill 5 columns"
+    );
+}

@@ -51,12 +51,13 @@ pub fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if let Some((name, numbers)) = crate::console::metrics::headline(app) {
         let room = usize::from(area.width).saturating_sub(left.width() + 2);
         // The name is cut (with …) before the numbers are.
-        let name_room = room.saturating_sub(numbers.chars().count() + 3);
+        let name_room =
+            room.saturating_sub(unicode_width::UnicodeWidthStr::width(numbers.as_str()) + 3);
         let numbers = match name_room {
             0..8 => format!("{numbers} "),
             _ => format!("{}: {numbers} ", super::fit(&name, name_room)),
         };
-        if numbers.chars().count() <= room {
+        if unicode_width::UnicodeWidthStr::width(numbers.as_str()) <= room {
             frame.render_widget(
                 Paragraph::new(Line::from(Span::styled(numbers, t.dim())))
                     .alignment(ratatui::layout::Alignment::Right),

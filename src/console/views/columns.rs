@@ -49,10 +49,13 @@ impl Col {
         min: u16,
         kind: Kind,
     ) -> Col {
+        // Terminal columns, not characters: CJK and emoji take two.
         let widest = texts
             .into_iter()
-            .map(|t| t.chars().count())
-            .chain(std::iter::once(header.chars().count()))
+            .map(unicode_width::UnicodeWidthStr::width)
+            .chain(std::iter::once(unicode_width::UnicodeWidthStr::width(
+                header,
+            )))
             .max()
             .unwrap_or(0);
         let want = u16::try_from(widest).unwrap_or(u16::MAX);

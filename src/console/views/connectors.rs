@@ -44,7 +44,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let col = |header, f: fn(&ConnectorText) -> &str, min, kind| {
         Col::new(header, texts.iter().map(f), min, kind)
     };
-    let short_owner = texts.iter().map(|r| r.owner_short.chars().count()).max();
+    let short_owner = texts
+        .iter()
+        .map(|r| unicode_width::UnicodeWidthStr::width(r.owner_short.as_str()))
+        .max();
     let cols = [
         col("status", |r| r.status, 6, Kind::Key),
         col("connector", |r| &r.name, 12, Kind::Key),
@@ -84,7 +87,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 }),
                 widths[1].map(|w| Cell::from(text(&r.name, w))),
                 widths[2].map(|w| {
-                    let owner = if r.owner.chars().count() <= usize::from(w) {
+                    let owner = if unicode_width::UnicodeWidthStr::width(r.owner.as_str())
+                        <= usize::from(w)
+                    {
                         &r.owner
                     } else {
                         &r.owner_short

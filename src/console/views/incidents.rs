@@ -47,7 +47,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let all = || visible.iter().map(|&i| &list.rows[i].incident);
     let owners: Vec<String> = all().map(|i| app.owner_chain(&i.connector)).collect();
     let short_owner = all()
-        .map(|i| app.owner_chain_short(&i.connector).chars().count())
+        .map(|i| {
+            unicode_width::UnicodeWidthStr::width(app.owner_chain_short(&i.connector).as_str())
+        })
         .max()
         .unwrap_or(0);
     let cols = [
@@ -112,7 +114,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         let incident = &list.rows[i].incident;
         let full_owner = app.owner_chain(&incident.connector);
         let owner = |w: u16| {
-            if full_owner.chars().count() <= usize::from(w) {
+            if unicode_width::UnicodeWidthStr::width(full_owner.as_str()) <= usize::from(w) {
                 full_owner.clone()
             } else {
                 app.owner_chain_short(&incident.connector)

@@ -78,15 +78,26 @@ pub fn safe(s: &str) -> String {
     sanitize::line(s)
 }
 
-/// Truncates to `width` characters with an ellipsis.
+/// Truncates to `width` terminal columns with an ellipsis (wide characters — CJK, emoji — take
+/// two columns and are never split).
 pub fn fit(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if s.width() <= width {
         return s.to_string();
     }
     if width == 0 {
         return String::new();
     }
-    let mut out: String = s.chars().take(width - 1).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     out
 }
@@ -155,7 +166,10 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 /// Column width that fits the longest of `texts` (in characters), within `min..=max`.
 pub fn column_width<'a>(texts: impl Iterator<Item = &'a str>, min: u16, max: u16) -> u16 {
-    let longest = texts.map(|t| t.chars().count()).max().unwrap_or(0);
+    let longest = texts
+        .map(unicode_width::UnicodeWidthStr::width)
+        .max()
+        .unwrap_or(0);
     u16::try_from(longest).unwrap_or(u16::MAX).clamp(min, max)
 }
 
