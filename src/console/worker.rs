@@ -1,8 +1,11 @@
 //! The console's store thread: its own `Store` connection, off the render path. It runs
 //! `StoreCmd`s (coalescing repeated reloads) and answers with `Msg`s.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -52,13 +55,25 @@ pub fn run_with(
     };
     let _ = replies.send(Msg::StoreReady);
     let mut last_version = store.data_version().ok();
-    while let Ok(first) = commands.recv() {
-        let mut batch = vec![first];
-        loop {
-            match commands.try_recv() {
-                Ok(cmd) => batch.push(cmd),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return,
+    // Commands a running search saw arrive (it looks, to give way to a newer one of its list).
+    let commands = Arc::new(Mutex::new(commands));
+    let arrived: Arc<Mutex<VecDeque<StoreCmd>>> = Arc::default();
+    loop {
+        let mut batch: Vec<StoreCmd> = lock(&arrived).drain(..).collect();
+        {
+            let commands = lock(&commands);
+            if batch.is_empty() {
+                match commands.recv() {
+                    Ok(cmd) => batch.push(cmd),
+                    Err(_) => return,
+                }
+            }
+            loop {
+                match commands.try_recv() {
+                    Ok(cmd) => batch.push(cmd),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
             }
         }
         for cmd in coalesce(batch) {
@@ -80,15 +95,37 @@ pub fn run_with(
                         MarkList::Incidents => inc,
                     });
                     let progress = replies.clone();
-                    let report = move |examined| {
-                        let _ = progress.send(Msg::SearchProgress {
-                            list,
-                            seq,
-                            examined,
-                            total,
-                        });
+                    let (pending, seen) = (commands.clone(), arrived.clone());
+                    let given_way = Arc::new(AtomicBool::new(false));
+                    let gave_way = given_way.clone();
+                    let on_step = move |examined: Option<u64>| {
+                        // A newer page of the same list (the operator typed on): this answer
+                        // would be dropped, so stop reading now.
+                        if let Ok(commands) = pending.try_lock() {
+                            while let Ok(cmd) = commands.try_recv() {
+                                lock(&seen).push_back(cmd);
+                            }
+                        }
+                        if lock(&seen).iter().any(|c| loads(c, list)) {
+                            gave_way.store(true, Ordering::Relaxed);
+                            return true;
+                        }
+                        if let Some(examined) = examined {
+                            let _ = progress.send(Msg::SearchProgress {
+                                list,
+                                seq,
+                                examined,
+                                total,
+                            });
+                        }
+                        false
                     };
-                    store.with_scan_progress(report, |store| run(store, cmd))
+                    let answer = store.with_scan_progress(on_step, |store| run(store, cmd));
+                    if answer.is_err() && given_way.load(Ordering::Relaxed) {
+                        // Superseded: the newer request answers instead.
+                        continue;
+                    }
+                    answer
                 }
                 None => run(&mut store, cmd),
             }
@@ -101,6 +138,22 @@ pub fn run_with(
             }
         }
     }
+}
+
+/// Is `cmd` a page load of `list`?
+fn loads(cmd: &StoreCmd, list: MarkList) -> bool {
+    matches!(
+        (cmd, list),
+        (StoreCmd::LoadDeadLetters { .. }, MarkList::DeadLetters)
+            | (StoreCmd::LoadIncidents { .. }, MarkList::Incidents)
+    )
+}
+
+/// A lock that a panic elsewhere did not poison for good (the data is a queue of commands).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The list and request of a page load that carries a filter (a search).

@@ -23,30 +23,31 @@ fn examined() -> u64 {
     EXAMINED.with(Cell::get)
 }
 
-/// SQLite VM steps between two looks at the clock.
+/// SQLite VM steps between two calls (a few milliseconds of a scan).
 const STEPS: i32 = 200_000;
 const EVERY: Duration = Duration::from_millis(200);
 
 impl Store {
-    /// Runs `f` (a search on this store) reporting the rows examined so far to `report` while
-    /// it runs — first after 200 ms, then every 200 ms; a quick search reports nothing.
+    /// Runs `f` (a search on this store) calling `on_step` every few hundred thousand SQLite
+    /// steps while it runs: with the rows examined so far every 200 ms (a quick search reports
+    /// nothing), with `None` in between. `on_step` returning true interrupts the search (`f` then
+    /// fails with SQLite's "interrupted"): a newer request made it useless.
     pub fn with_scan_progress<R>(
         &mut self,
-        report: impl FnMut(u64) + Send + 'static,
+        on_step: impl FnMut(Option<u64>) -> bool + Send + 'static,
         f: impl FnOnce(&mut Store) -> R,
     ) -> R {
         EXAMINED.with(|n| n.set(0));
-        let mut report = AssertUnwindSafe(report);
+        let mut on_step = AssertUnwindSafe(on_step);
         let mut last = Instant::now();
         self.conn.progress_handler(
             STEPS,
             Some(move || {
-                if last.elapsed() >= EVERY {
+                let due = last.elapsed() >= EVERY;
+                if due {
                     last = Instant::now();
-                    (report.0)(examined());
                 }
-                // false: go on (true would interrupt the statement).
-                false
+                (on_step.0)(due.then(examined))
             }),
         );
         let result = f(self);

@@ -170,3 +170,84 @@ fn a_long_search_answers_once_while_writes_land_every_100_ms() {
     drop(cmd_tx);
     worker.join().unwrap();
 }
+
+/// Typing a filter over a big store: each keystroke is a newer search of the same list, and the
+/// running one gives way at once (SQLite's progress handler interrupts it) instead of reading
+/// the whole store for a text nobody waits for; only the last text is answered.
+#[test]
+fn a_newer_search_interrupts_the_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triage.db");
+    seed(&path);
+    let (cmd_tx, cmd_rx) = mpsc::channel();
+    let (msg_tx, mut msg_rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker_path = path.clone();
+    let worker = std::thread::spawn(move || worker::run(worker_path, cmd_rx, msg_tx));
+    let mut app = app_with(false);
+    app.view = View::DeadLetters;
+    let ready = Instant::now();
+    while !matches!(msg_rx.try_recv(), Ok(Msg::StoreReady)) {
+        assert!(ready.elapsed() < Duration::from_secs(10), "no StoreReady");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // One search alone, for the time it takes.
+    let started = Instant::now();
+    for cmd in triage::console::filter::set_filter(&mut app, "re:payload=zzz-alone") {
+        if let Cmd::Store(cmd) = cmd {
+            cmd_tx.send(cmd).unwrap();
+        }
+    }
+    loop {
+        match msg_rx.try_recv() {
+            Ok(msg @ Msg::DeadLetters { .. }) => {
+                update(&mut app, msg);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    let one = started.elapsed();
+    // Six keystrokes, 30 ms apart: six searches, each superseding the one before.
+    let typed = [
+        "re:payload=zz",
+        "re:payload=zzz",
+        "re:payload=zzz-",
+        "re:payload=zzz-n",
+        "re:payload=zzz-no",
+        "re:payload=zzz-now",
+    ];
+    let started = Instant::now();
+    for text in typed {
+        for cmd in triage::console::filter::set_filter(&mut app, text) {
+            if let Cmd::Store(cmd) = cmd {
+                cmd_tx.send(cmd).unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let mut answered = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !answered.contains(&typed[5].to_string()) {
+        assert!(
+            Instant::now() < deadline,
+            "never answered; got {answered:?}"
+        );
+        match msg_rx.try_recv() {
+            Ok(Msg::DeadLetters { request, .. }) => answered.push(request.filter.clone()),
+            Ok(Msg::StoreError { what, error }) => panic!("{what}: {error}"),
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    // The first keystroke's search was running when the second came (a search here takes
+    // {one:?}): it gave way without an answer; the ones queued behind it were replaced.
+    assert_eq!(
+        answered,
+        [typed[5].to_string()],
+        "a superseded search ran to the end (one search takes {one:?}, all took {:?})",
+        started.elapsed()
+    );
+    drop(cmd_tx);
+    worker.join().unwrap();
+}
