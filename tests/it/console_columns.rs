@@ -115,13 +115,17 @@ fn real_length_ids_are_whole_from_120_columns_and_keep_their_tail_at_80() {
             }
         }
         // 80 columns: the connector and the SLA clock stay whole; the id keeps its head and
-        // the tail that tells rows apart.
+        // the tail that tells rows apart; the status says itself in short words.
         let screen = draw(&app, 80, 24).backend().to_string();
         let line = row_line(&screen, "R0000");
         assert!(line.contains("hubspot-form-to-salesforce"), "{screen}");
         if view == View::Incidents {
-            assert!(line.contains("inc_0") && line.contains('…'), "{screen}");
+            assert!(line.contains("inc…") && line.contains("5N6R0000"), "{screen}");
             assert!(line.contains("-1m30s") && line.contains("open"), "{screen}");
+            // Short status words and a cut id leave the title a column of its own.
+            assert!(line.contains("DLQ growing"), "{screen}");
+            let acked = row_line(&screen, "R0004");
+            assert!(acked.contains(" acked "), "{screen}");
         }
     }
     app.view = View::Incidents;

@@ -73,14 +73,23 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             6,
             Kind::Optional(1),
         ),
-        Col::new(
-            "status",
-            cells.iter().map(|c| c.status.0.as_str()),
-            6,
-            Kind::Key,
-        )
-        .cap(18),
-        Col::new("id", all().map(|i| i.id.as_str()), 16, Kind::Id(3)),
+        // Status and id give way (short status words, an id cut in the middle) before the
+        // title does: at 80 columns with real ids the title keeps 12 columns.
+        Col {
+            min: cells
+                .iter()
+                .map(|c| unicode_width::UnicodeWidthStr::width(c.status_short.as_str()))
+                .max()
+                .map_or(6, |w| u16::try_from(w).unwrap_or(u16::MAX)),
+            ..Col::new(
+                "status",
+                cells.iter().map(|c| c.status.0.as_str()),
+                6,
+                Kind::Id(4),
+            )
+            .cap(18)
+        },
+        Col::new("id", all().map(|i| i.id.as_str()), 12, Kind::Id(3)),
         Col::new(
             "connector",
             all().map(|i| i.connector.as_str()),
@@ -140,8 +149,15 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 text.next.clone(),
                 text.level_style,
             ))),
-            widths[5]
-                .map(|w| Cell::from(Span::styled(cell_text(&text.status.0, w), text.status.1))),
+            widths[5].map(|w| {
+                let full = unicode_width::UnicodeWidthStr::width(text.status.0.as_str());
+                let words = if full <= usize::from(w) {
+                    &text.status.0
+                } else {
+                    &text.status_short
+                };
+                Cell::from(Span::styled(cell_text(words, w), text.status.1))
+            }),
             widths[6].map(|w| Cell::from(columns::fit_id(&safe(&incident.id), w))),
             widths[7].map(|w| Cell::from(cell_text(&safe(&incident.connector), w))),
             widths[8].map(|w| Cell::from(cell_text(&text.title, w))),
@@ -171,6 +187,8 @@ struct RowText {
     level_style: Style,
     next: String,
     status: (String, Style),
+    /// The status in short words for a narrow column ("acked", "ack exp", "ack failed").
+    status_short: String,
     title: String,
     acked: String,
 }
@@ -198,6 +216,7 @@ fn row_text(app: &App, row: &crate::console::paging::IncidentRow) -> RowText {
             },
         ),
     };
+    let status_short = short_status(&status.0);
     let mut acked = match (&incident.acked_by, incident.acked_at) {
         (Some(by), Some(at)) => format!("{} {}", safe(by), clock(at)),
         (Some(by), None) => safe(by),
@@ -212,6 +231,7 @@ fn row_text(app: &App, row: &crate::console::paging::IncidentRow) -> RowText {
         level_style,
         next: esc::next_cell(sla.as_ref(), app.now),
         status,
+        status_short,
         title: match incident.silence_note() {
             // Muted by a maintenance window: nobody acked it; say who silenced it and why.
             Some(note) => format!("{} — {}", safe(note), safe(&incident.title)),
@@ -266,5 +286,20 @@ pub fn severity_style(t: &Theme, s: Severity) -> Style {
         Severity::Critical => t.critical(),
         Severity::Major | Severity::Warning => t.warning(),
         Severity::Info => t.dim(),
+    }
+}
+
+/// A status in as few words as it can say: "acknowledged" → "acked", "suppressed" → "muted",
+/// "ack expired" → "ack exp", an action's "ack failed: <reason>" → "ack failed",
+/// "escalate pending…" → "escalate…".
+fn short_status(status: &str) -> String {
+    match status {
+        "acknowledged" => "acked".into(),
+        "suppressed" => "muted".into(),
+        "ack expired" => "ack exp".into(),
+        other => match other.split_once(": ") {
+            Some((head, _)) => head.to_string(),
+            None => other.replace(" pending…", "…"),
+        },
     }
 }
