@@ -120,7 +120,10 @@ fn real_length_ids_are_whole_from_120_columns_and_keep_their_tail_at_80() {
         let line = row_line(&screen, "R0000");
         assert!(line.contains("hubspot-form-to-salesforce"), "{screen}");
         if view == View::Incidents {
-            assert!(line.contains("inc…") && line.contains("5N6R0000"), "{screen}");
+            assert!(
+                line.contains("inc…") && line.contains("5N6R0000"),
+                "{screen}"
+            );
             assert!(line.contains("-1m30s") && line.contains("open"), "{screen}");
             // Short status words and a cut id leave the title a column of its own.
             assert!(line.contains("DLQ growing"), "{screen}");
