@@ -363,18 +363,15 @@ fn render_outbox(
             Some(Cell::from(e.attempts.to_string())),
             widths[6].map(|w| Cell::from(cell_text(&answers[n], w))),
         ];
-        Row::new(
-            cells
-                .into_iter()
-                .zip(&widths)
-                .filter_map(|(cell, w)| w.and(cell)),
-        )
+        columns::row(cells, &widths)
     });
-    let table = Table::new(rows, columns::constraints(&widths))
-        .header(Row::new(columns::headers(&cols, &widths)).style(t.title()))
-        .block(block)
-        .row_highlight_style(t.selected())
-        .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(Some(selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    columns::render_table(
+        frame,
+        area,
+        app,
+        Some(block),
+        rows,
+        (&cols, &widths),
+        selected,
+    );
 }

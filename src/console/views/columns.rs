@@ -212,3 +212,38 @@ pub fn headers(cols: &[Col], widths: &[Option<u16>]) -> Vec<&'static str> {
         .filter_map(|(c, w)| w.map(|_| c.header))
         .collect()
 }
+
+/// A row of the shown columns: `cells` holds one (optional) cell per column, in `widths` order.
+pub fn row<'a>(
+    cells: impl IntoIterator<Item = Option<ratatui::widgets::Cell<'a>>>,
+    widths: &[Option<u16>],
+) -> ratatui::widgets::Row<'a> {
+    ratatui::widgets::Row::new(
+        cells
+            .into_iter()
+            .zip(widths)
+            .filter_map(|(cell, w)| w.and(cell)),
+    )
+}
+
+/// Draws a list's fitted table: header of the shown columns, the cursor's row highlighted.
+pub fn render_table<'a>(
+    frame: &mut ratatui::Frame<'_>,
+    area: ratatui::layout::Rect,
+    app: &crate::console::app::App,
+    block: Option<ratatui::widgets::Block<'a>>,
+    rows: impl IntoIterator<Item = ratatui::widgets::Row<'a>>,
+    (cols, widths): (&[Col], &[Option<u16>]),
+    selected: usize,
+) {
+    let t = &app.theme;
+    let mut table = ratatui::widgets::Table::new(rows, constraints(widths))
+        .header(ratatui::widgets::Row::new(headers(cols, widths)).style(t.title()))
+        .row_highlight_style(t.selected())
+        .highlight_symbol("▶ ");
+    if let Some(block) = block {
+        table = table.block(block);
+    }
+    let mut state = ratatui::widgets::TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph};
 
 use super::columns::{self, Col, Kind, cell_text};
 use super::safe;
@@ -118,20 +118,17 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                     Cell::from(Span::styled(text(&r.incidents, w), style))
                 }),
             ];
-            Row::new(
-                cells
-                    .into_iter()
-                    .zip(&widths)
-                    .filter_map(|(cell, w)| w.and(cell)),
-            )
+            columns::row(cells, &widths)
         });
-    let table = Table::new(rows, columns::constraints(&widths))
-        .header(Row::new(columns::headers(&cols, &widths)).style(t.title()))
-        .block(block)
-        .row_highlight_style(t.selected())
-        .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(Some(selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    columns::render_table(
+        frame,
+        area,
+        app,
+        Some(block),
+        rows,
+        (&cols, &widths),
+        selected,
+    );
 }
 
 /// What one connector row says, before the columns are fitted.

@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph};
 
 use super::columns::{self, Col, Kind, cell_text};
 use super::{clock, safe};
@@ -164,20 +164,17 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             widths[9].map(|w| Cell::from(cell_text(&safe(&owner(w)), w))),
             widths[10].map(|w| Cell::from(cell_text(&text.acked, w))),
         ];
-        Row::new(
-            texts
-                .into_iter()
-                .zip(&widths)
-                .filter_map(|(cell, w)| w.and(cell)),
-        )
+        columns::row(texts, &widths)
     });
-    let table = Table::new(rows, columns::constraints(&widths))
-        .header(Row::new(columns::headers(&cols, &widths)).style(t.title()))
-        .block(block)
-        .row_highlight_style(t.selected())
-        .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(Some(selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    columns::render_table(
+        frame,
+        area,
+        app,
+        Some(block),
+        rows,
+        (&cols, &widths),
+        selected,
+    );
 }
 
 /// What one incident row says, before the columns are fitted.

@@ -12,7 +12,6 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Axis, Bar, BarChart, BarGroup, Block, Borders, Cell, Chart, Dataset, GraphType, Paragraph, Row,
-    Table, TableState,
 };
 
 use super::columns::{self, Col, Kind, cell_text};
@@ -212,12 +211,7 @@ fn render_table(frame: &mut Frame<'_>, area: Rect, app: &App, rows: &[MetricsRow
                 }),
         )
     });
-    let table = Table::new(lines, columns::constraints(&widths))
-        .header(Row::new(columns::headers(&cols, &widths)).style(t.title()))
-        .row_highlight_style(t.selected())
-        .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(Some(selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    columns::render_table(frame, area, app, None, lines, (&cols, &widths), selected);
 }
 
 /// DLQ depth over the window, one line per connector (the worst few), time on x, count on y.
