@@ -45,15 +45,27 @@ fn seed(path: &std::path::Path) {
     }
 }
 
+/// The console's store thread on `path`: commands in, messages out.
+fn start_worker(
+    path: &std::path::Path,
+) -> (
+    mpsc::Sender<StoreCmd>,
+    tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    std::thread::JoinHandle<()>,
+) {
+    let (cmd_tx, cmd_rx) = mpsc::channel();
+    let (msg_tx, msg_rx) = tokio::sync::mpsc::unbounded_channel();
+    let path = path.to_path_buf();
+    let worker = std::thread::spawn(move || worker::run(path, cmd_rx, msg_tx));
+    (cmd_tx, msg_rx, worker)
+}
+
 #[test]
 fn a_long_search_answers_once_while_writes_land_every_100_ms() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("triage.db");
     seed(&path);
-    let (cmd_tx, cmd_rx) = mpsc::channel();
-    let (msg_tx, mut msg_rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker_path = path.clone();
-    let worker = std::thread::spawn(move || worker::run(worker_path, cmd_rx, msg_tx));
+    let (cmd_tx, mut msg_rx, worker) = start_worker(&path);
     // Writes every 100 ms from another connection, as a sync in another process would.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -179,10 +191,7 @@ fn a_newer_search_interrupts_the_running_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("triage.db");
     seed(&path);
-    let (cmd_tx, cmd_rx) = mpsc::channel();
-    let (msg_tx, mut msg_rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker_path = path.clone();
-    let worker = std::thread::spawn(move || worker::run(worker_path, cmd_rx, msg_tx));
+    let (cmd_tx, mut msg_rx, worker) = start_worker(&path);
     let mut app = app_with(false);
     app.view = View::DeadLetters;
     let ready = Instant::now();
