@@ -304,7 +304,8 @@ async fn replaying_message_500_delivers_it_byte_exact_and_keeps_the_rest_in_orde
 
 #[tokio::test]
 #[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
-async fn a_connection_dropped_before_the_commit_changes_nothing_and_the_retry_replays_once() {
+async fn a_connection_dropped_before_the_acks_commit_leaves_one_replay_and_the_next_pass_removes_the_original()
+ {
     let t = Topology::new("fault").await;
     let messages = mixed_messages(1000);
     t.dead_letter(&messages).await;
@@ -316,37 +317,58 @@ async fn a_connection_dropped_before_the_commit_changes_nothing_and_the_retry_re
     adapter.set_fault_hook(Some(Arc::new(move |point| {
         point == FaultPoint::BeforeCommit && counter.fetch_add(1, Ordering::SeqCst) == 0
     })));
+    // The replay and its receipt were confirmed before the acks' commit: the replay happened,
+    // and the answer says so, though the original is still in the DLQ.
     let interrupted = adapter
         .perform(&action(ActionKind::Replay, &id500), "replay-key-500")
-        .await;
-    assert!(
-        interrupted.is_err(),
-        "the pass must report the drop: {interrupted:?}"
-    );
-    // Nothing happened: the DLQ holds the 1000, in order, and nothing was delivered.
-    assert_eq!(t.wait_until_settled(&t.dlq).await, 1000);
-    assert_eq!(t.broker().message_count(&t.work).await.expect("work"), 0);
-    let after = t.broker().peek(&t.dlq, 2000).await.expect("peek");
-    assert!(
-        after
-            .iter()
-            .map(|(p, _)| p)
-            .eq(messages.iter().map(|(p, _)| p)),
-        "every message once, in order"
+        .await
+        .expect("a confirmed replay is an answer");
+    assert!(interrupted.outcome.ok, "{:?}", interrupted.outcome);
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "the drop happened");
+    assert_eq!(
+        t.wait_until_settled(&t.dlq).await,
+        1000,
+        "original not acked"
     );
     adapter.set_fault_hook(None);
-    let retried = adapter
+    // Another process (no memory of the pass) reads the DLQ: the pass is recorded as unsettled
+    // and the receipt names it, so the original is removed, not listed as a new letter.
+    let other = t.adapter();
+    let relisted = browse_all(&other).await;
+    assert_eq!(relisted.len(), 999, "the original is gone");
+    assert!(relisted.iter().all(|d| d.id != id500));
+    t.wait_for_depth(&t.dlq, 999).await;
+    let after = t.broker().peek(&t.dlq, 2000).await.expect("peek");
+    assert!(
+        after.iter().map(|(p, _)| p).eq(messages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 500)
+            .map(|(_, (p, _))| p)),
+        "every other message once, in order"
+    );
+    // The outbox's retry of the same action finds it done; nothing is sent twice.
+    let retried = other
         .perform(&action(ActionKind::Replay, &id500), "replay-key-500")
         .await
         .expect("retry");
     assert!(retried.outcome.ok, "{:?}", retried.outcome);
-    t.wait_for_depth(&t.dlq, 999).await;
+    assert!(
+        retried.outcome.summary.contains("already replayed"),
+        "{}",
+        retried.outcome.summary
+    );
     let replayed = t.broker().peek(&t.work, 10).await.expect("work");
     assert_eq!(replayed.len(), 1, "replayed exactly once");
     assert_eq!(replayed[0].0, messages[500].0);
     assert_eq!(
         text(header(&replayed[0].1, REPLAY_ID_HEADER)),
         "replay-key-500"
+    );
+    let unsettled = triage::upstream::rabbitmq::amqp::unsettled_queue(&t.dlq);
+    assert!(
+        t.broker().message_count(&unsettled).await.is_err(),
+        "the complete pass settled the interrupted one"
     );
     t.cleanup().await;
 }

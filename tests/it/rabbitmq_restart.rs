@@ -1,5 +1,5 @@
 //! A 5,000-message replay through the outbox cut by `kill -9` of triage and by a broker restart
-//! (by PID, `scripts/upstreams.sh restart-rabbitmq`) at three moments each, against a real
+//! (by PID, `scripts/upstreams.sh restart-rabbitmq`) at several moments each, against a real
 //! RabbitMQ 3.10: afterwards the DLQ and the work queue hold the 5,000 exactly once, every action
 //! is sent, and triage's listing matches the DLQ. One test (it restarts the shared broker), run by
 //! scripts/test-all.sh; ignored by plain `cargo test`.
@@ -118,6 +118,11 @@ async fn check(t: &Topology, cli: &Cli, what: &str) {
     );
     let audit = cli.run(&["audit", "--verify"]);
     assert!(audit.status.success(), "{what}: audit chain");
+    let unsettled = triage::upstream::rabbitmq::amqp::unsettled_queue(&t.dlq);
+    assert!(
+        t.broker().message_count(&unsettled).await.is_err(),
+        "{what}: a complete pass settles every pass before it (no {unsettled} left)"
+    );
 }
 
 fn restart_broker() {
@@ -134,19 +139,74 @@ fn restart_broker() {
     );
 }
 
+/// When the cut comes.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    After(Duration),
+    /// Right after the sending pass began holding the DLQ (its ready count fell).
+    Holding,
+    /// The first replays are in the work queue: the pass is awaiting their confirms and has not
+    /// committed its acks.
+    ReplaysConfirmed,
+    /// Replays confirmed and the pass's copies arriving at the DLQ's tail while the originals
+    /// are still held: copies and originals stand side by side until the acks' commit.
+    CopiesArriving,
+}
+
+impl Moment {
+    fn describe(self) -> String {
+        match self {
+            Moment::After(d) => format!("after {d:?}"),
+            Moment::Holding => "right after the pass began holding the DLQ".into(),
+            Moment::ReplaysConfirmed => "with replays confirmed, before the acks' commit".into(),
+            Moment::CopiesArriving => "while the pass's copies reach the DLQ's tail".into(),
+        }
+    }
+
+    async fn wait(self, t: &Topology) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let depth = |queue: String| async move {
+            t.broker().message_count(&queue).await.unwrap_or(0) as usize
+        };
+        loop {
+            let reached = match self {
+                Moment::After(d) => {
+                    std::thread::sleep(d);
+                    true
+                }
+                Moment::Holding => depth(t.dlq.clone()).await < N,
+                Moment::ReplaysConfirmed => depth(t.work.clone()).await > 0,
+                Moment::CopiesArriving => {
+                    depth(t.work.clone()).await > 0 && depth(t.dlq.clone()).await > 0
+                }
+            };
+            if reached {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} never came", self.describe());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs RabbitMQ to itself (restarts it): scripts/test-all.sh runs it alone"]
 async fn a_5000_replay_cut_by_kill_9_or_a_broker_restart_delivers_each_message_once() {
-    // `None`: right after the broker committed the first replays (the DLQ shrank), while the
-    // outbox is still recording their answers: the retry must find them by their receipts.
+    // Each outbox batch of 500 is one pass that reads the whole DLQ, publishes 500 replays with
+    // receipts and moves the other messages to the tail, and only then commits the acks of what
+    // it read: the cuts below land before, inside and after that window.
     for (moment, kill) in [
-        (Some(Duration::from_millis(150)), true),
-        (Some(Duration::from_millis(700)), true),
-        (None, true),
-        (Some(Duration::from_millis(1800)), true),
-        (Some(Duration::from_millis(150)), false),
-        (Some(Duration::from_millis(700)), false),
-        (Some(Duration::from_millis(1800)), false),
+        (Moment::After(Duration::from_millis(150)), true),
+        (Moment::After(Duration::from_millis(700)), true),
+        (Moment::Holding, true),
+        (Moment::After(Duration::from_millis(1800)), true),
+        (Moment::ReplaysConfirmed, true),
+        (Moment::CopiesArriving, true),
+        (Moment::After(Duration::from_millis(150)), false),
+        (Moment::After(Duration::from_millis(700)), false),
+        (Moment::After(Duration::from_millis(1800)), false),
+        (Moment::ReplaysConfirmed, false),
+        (Moment::CopiesArriving, false),
     ] {
         let what = format!(
             "{} {}",
@@ -155,9 +215,7 @@ async fn a_5000_replay_cut_by_kill_9_or_a_broker_restart_delivers_each_message_o
             } else {
                 "broker restart"
             },
-            moment.map_or("right after the first commit".to_string(), |m| format!(
-                "after {m:?}"
-            ))
+            moment.describe()
         );
         let t = Topology::new("cut").await;
         t.publish_to_dlq(
@@ -176,16 +234,7 @@ async fn a_5000_replay_cut_by_kill_9_or_a_broker_restart_delivers_each_message_o
             .stderr(Stdio::null())
             .spawn()
             .expect("sync");
-        match moment {
-            Some(moment) => std::thread::sleep(moment),
-            None => {
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while t.broker().message_count(&t.dlq).await.expect("depth") as usize >= N {
-                    assert!(Instant::now() < deadline, "no commit within a minute");
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        }
+        moment.wait(&t).await;
         if kill {
             let _ = sender.kill();
             let _ = sender.wait();

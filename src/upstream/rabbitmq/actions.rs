@@ -1,7 +1,7 @@
 //! Replay and discard of dead letters. The outbox's replays and discards for this upstream come
 //! as one batch, served with ONE pass per DLQ (`pass`, `browse_apply`): the chosen messages are
 //! republished byte-exact to their origin (from `x-death`) with `x-triage-replayed-by` /
-//! `x-triage-replay-id` (= each action's idempotency key) and removed in the same transaction, or
+//! `x-triage-replay-id` (= each action's idempotency key) and removed once confirmed, or
 //! dropped; every other message keeps its place. A single `perform` is a batch of one. Bulk
 //! replay (`replay_all`) sends a whole DLQ back in one pipelined pass.
 
@@ -89,6 +89,21 @@ impl RabbitMq {
             let (action, key) = &actions[i];
             if let Some(done) = memory.handled.get(&action.target).copied() {
                 answers[i] = Ok(already(done, key, ""));
+                continue;
+            }
+            if action.kind == ActionKind::Replay
+                && memory.receipt_keys.get(&action.target) == Some(key)
+            {
+                // Its replay went out in a pass that failed before removing the original: the
+                // original, found again, is a leftover.
+                memory
+                    .handled
+                    .insert(action.target.clone(), DeadLetterState::Replayed);
+                answers[i] = Ok(already(
+                    DeadLetterState::Replayed,
+                    key,
+                    " (an earlier attempt's receipt: its pass failed before removing the original)",
+                ));
                 continue;
             }
             if action.target.starts_with('~') {

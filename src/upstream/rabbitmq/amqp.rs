@@ -14,7 +14,7 @@ mod hold;
 mod publish;
 mod receipts;
 
-pub use hold::{HoldError, HoldReport};
+pub use hold::{HoldError, HoldReport, unsettled_queue};
 pub use receipts::{Receipt, receipts_queue, settled};
 
 use std::collections::VecDeque;
@@ -72,8 +72,11 @@ pub enum Fate {
         payload: Vec<u8>,
         properties: BasicProperties,
     },
-    /// Acked without republishing.
+    /// Acked without republishing (a receipt says it was discarded).
     Discard,
+    /// Acked without republishing or a receipt: a copy of a message read earlier in the pass,
+    /// left by a move whose acks may not have been committed.
+    Drop,
     /// The same payload with these properties goes to the queue's tail; the original is acked
     /// (a hold pass stamps an identity on a message this way).
     Move { properties: BasicProperties },
@@ -455,7 +458,7 @@ impl Broker {
                             message: original,
                         }
                     }
-                    Fate::Discard => {
+                    Fate::Discard | Fate::Drop => {
                         report.discarded += 1;
                         Pending::Done { tag, index }
                     }

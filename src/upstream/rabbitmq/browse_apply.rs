@@ -75,12 +75,18 @@ impl RabbitMq {
     ) -> Result<QueuePass, UpstreamError> {
         self.learn_receipts(memory, dlq).await;
         let leftovers: HashMap<String, DeadLetterState> = memory.handled.clone();
-        let pass = self.pass_over(dlq, selections, &leftovers, true).await?;
+        let passes = memory.receipt_passes.clone();
+        let pass = self
+            .pass_over(dlq, selections, &leftovers, &passes, true)
+            .await?;
         for &n in &pass.done {
             memory.handled.insert(
                 selections[n].action.target.clone(),
                 state_after(&selections[n]),
             );
+        }
+        if pass.error.is_some() || !pass.uncertain.is_empty() {
+            memory.receipts_learned.remove(dlq);
         }
         for &n in &pass.uncertain {
             memory.uncertain.insert(
@@ -105,7 +111,9 @@ impl RabbitMq {
     /// discarded there (its receipts, kept a day), so that a message arriving later with the same
     /// bytes is told apart (stamped) instead of being listed — and acted on — as the letter
     /// triage already handled. Stamped identities are not taken from receipts: a stamp found
-    /// again is a leftover, and only this process's own record is trusted to remove it.
+    /// again is a leftover, and only this process's own record is trusted to remove it — except
+    /// by a retry of the very replay a receipt names (same key). After a pass that failed, the
+    /// receipts are read again before the next one: replays it sent before failing are there.
     pub(super) async fn learn_receipts(&self, memory: &mut BrowseMemory, dlq: &str) {
         if memory.receipts_learned.contains(dlq) {
             return;
@@ -119,6 +127,15 @@ impl RabbitMq {
                     };
                     if message::is_content_id(identity) {
                         memory.handled.entry(identity.to_string()).or_insert(state);
+                        if let Some(pass) = &receipt.pass {
+                            memory
+                                .receipt_passes
+                                .insert(identity.to_string(), pass.clone());
+                        }
+                    } else if let Some(key) = &receipt.key {
+                        memory
+                            .receipt_keys
+                            .insert(identity.to_string(), key.clone());
                     }
                 }
                 memory.receipts_learned.insert(dlq.to_string());

@@ -19,6 +19,11 @@ pub const REPLAY_ID_HEADER: &str = "x-triage-replay-id";
 /// Header carrying triage's identity of a message in a DLQ, stamped on first sight.
 pub const STAMP_HEADER: &str = "x-triage-id";
 
+/// Header on a copy a hold pass moved to the DLQ's tail: the pass's id (a stamp), and `:e` when
+/// the original had an empty header table (so its content identity survives the move). Not part
+/// of a message's content: a moved copy keeps the identity it had (see `amqp::hold`).
+pub const MOVED_BY_HEADER: &str = "x-triage-moved-by";
+
 /// The identity stamped on this message, if any.
 pub fn stamp(properties: &BasicProperties) -> Option<String> {
     header_text(properties, STAMP_HEADER)
@@ -84,25 +89,23 @@ pub fn content_id(payload: &[u8], properties: &BasicProperties) -> String {
     let mut hasher = Sha256::new();
     hasher.update((payload.len() as u64).to_be_bytes());
     hasher.update(payload);
-    let counted = properties
-        .headers()
-        .as_ref()
-        .is_some_and(|h| h.contains_key(DELIVERY_COUNT_HEADER));
-    let without_count;
-    let hashed = if counted {
-        let mut headers = properties
-            .headers()
-            .as_ref()
-            .map(|h| h.inner().clone())
-            .unwrap_or_default();
+    let headers = properties.headers().as_ref();
+    let ignored = headers
+        .is_some_and(|h| h.contains_key(DELIVERY_COUNT_HEADER) || h.contains_key(MOVED_BY_HEADER));
+    let without_ignored;
+    let hashed = if ignored {
+        let had_empty_table = moved_by(properties).is_some_and(|(_, empty)| empty);
+        let mut headers = headers.map(|h| h.inner().clone()).unwrap_or_default();
         headers.remove(DELIVERY_COUNT_HEADER);
-        // A message published without headers gets a table holding only the count: hash it as
-        // it was published, without one.
-        without_count = match headers.is_empty() {
+        headers.remove(MOVED_BY_HEADER);
+        // A message published without headers gets a table holding only the count (or a moved
+        // copy only the move's mark): hash it as it was published, without one — unless the
+        // move noted that the original had an empty table.
+        without_ignored = match headers.is_empty() && !had_empty_table {
             true => without_headers(properties),
             false => properties.clone().with_headers(FieldTable::from(headers)),
         };
-        &without_count
+        &without_ignored
     } else {
         properties
     };
@@ -134,6 +137,53 @@ fn without_headers(p: &BasicProperties) -> BasicProperties {
         timestamp => with_timestamp, kind => with_type, user_id => with_user_id,
         app_id => with_app_id, cluster_id => with_cluster_id);
     out
+}
+
+/// The pass that moved this copy (`MOVED_BY_HEADER`), and whether the original's header table
+/// was empty.
+pub fn moved_by(properties: &BasicProperties) -> Option<(String, bool)> {
+    let mark = header_text(properties, MOVED_BY_HEADER)?;
+    Some(match mark.strip_suffix(":e") {
+        Some(pass) => (pass.to_string(), true),
+        None => (mark, false),
+    })
+}
+
+/// `properties` of a copy that pass `pass` moves to the DLQ's tail: marked with the pass (an
+/// earlier mark replaced), everything else as it was.
+pub fn moved_copy(properties: &BasicProperties, pass: &str) -> BasicProperties {
+    let table = properties.headers().as_ref();
+    let empty = match moved_by(properties) {
+        Some((_, empty)) => empty,
+        None => table.is_some_and(|h| h.inner().is_empty()),
+    };
+    let mut headers = table.cloned().unwrap_or_default();
+    let mark = if empty {
+        format!("{pass}:e")
+    } else {
+        pass.to_string()
+    };
+    headers.insert(MOVED_BY_HEADER.into(), AMQPValue::LongString(mark.into()));
+    properties.clone().with_headers(headers)
+}
+
+/// What a moved copy and its original have in common: the content identity of the message
+/// without its stamp and move mark. A pass whose acks may not have been applied leaves both in
+/// the DLQ, the copy after the original; equal digests tell the copy apart.
+pub fn copy_digest(payload: &[u8], properties: &BasicProperties) -> String {
+    match properties.headers().as_ref() {
+        Some(h) if h.contains_key(STAMP_HEADER) => {
+            let mut headers = h.inner().clone();
+            headers.remove(STAMP_HEADER);
+            let unstamped = if headers.is_empty() && moved_by(properties).is_none() {
+                without_headers(properties)
+            } else {
+                properties.clone().with_headers(FieldTable::from(headers))
+            };
+            content_id(payload, &unstamped)
+        }
+        _ => content_id(payload, properties),
+    }
 }
 
 /// True for a content identity (see [`content_id`]), false for a stamp.
@@ -413,7 +463,7 @@ fn flatten(prefix: &str, table: &FieldTable, out: &mut Vec<(String, String)>) {
     for (key, value) in table.inner() {
         // Triage's own identity is the dead letter's id, not one of its headers (and a letter
         // read before and after its stamping must not differ).
-        if prefix.is_empty() && key.as_str() == STAMP_HEADER {
+        if prefix.is_empty() && (key.as_str() == STAMP_HEADER || key.as_str() == MOVED_BY_HEADER) {
             continue;
         }
         let name = if prefix.is_empty() {
@@ -491,6 +541,7 @@ pub fn replay_properties(
         .inner()
         .clone();
     kept.remove(STAMP_HEADER);
+    kept.remove(MOVED_BY_HEADER);
     let mut headers = FieldTable::from(kept);
     let expiration = restore_ttl
         .then(|| {
@@ -554,6 +605,48 @@ mod tests {
         assert_eq!(
             content_id(b"{\"a\":1}", &props),
             "h2a526wh0b4m7kywtdjpjh4mc4"
+        );
+    }
+
+    #[test]
+    fn a_moved_copy_keeps_its_identity_and_shares_its_digest_with_the_original() {
+        let bare = BasicProperties::default().with_message_id("m".into());
+        let empty = bare.clone().with_headers(FieldTable::default());
+        let full = with_headers(&[("tenant", AMQPValue::LongString("acme".into()))]);
+        for original in [&bare, &empty, &full] {
+            let copy = moved_copy(original, "0pass");
+            assert_eq!(content_id(b"p", original), content_id(b"p", &copy));
+            assert_eq!(copy_digest(b"p", original), copy_digest(b"p", &copy));
+            assert_eq!(moved_by(&copy).map(|(p, _)| p), Some("0pass".to_string()));
+            // Moved again by a later pass: the mark is replaced, the identity unchanged.
+            let again = moved_copy(&copy, "1pass");
+            assert_eq!(content_id(b"p", original), content_id(b"p", &again));
+            assert_eq!(moved_by(&again).map(|(p, _)| p), Some("1pass".to_string()));
+            // A copy stamped on the way (a twin) still has the original's digest (an empty
+            // table is not told from none once a stamp is in it: such a copy is kept, a
+            // duplicate at worst); another payload does not.
+            let stamped_copy = moved_copy(&stamped(original, &new_stamp()), "0pass");
+            if original != &empty {
+                assert_eq!(
+                    copy_digest(b"p", original),
+                    copy_digest(b"p", &stamped_copy)
+                );
+            }
+            assert_ne!(
+                copy_digest(b"q", original),
+                copy_digest(b"p", &stamped_copy)
+            );
+            // The mark is not a header the operator sees, and a replay does not carry it.
+            let letter = dead_letter("rmq", "dlq", "id", b"p", &copy, Utc::now());
+            assert!(letter.headers.iter().all(|(k, _)| k != MOVED_BY_HEADER));
+            let replay = replay_properties(&copy, "ana", "key", false);
+            assert!(header_text(&replay, MOVED_BY_HEADER).is_none());
+        }
+        // The empty table is told from none.
+        assert_ne!(content_id(b"p", &bare), content_id(b"p", &empty));
+        assert_ne!(
+            content_id(b"p", &moved_copy(&bare, "x")),
+            content_id(b"p", &moved_copy(&empty, "x"))
         );
     }
 

@@ -334,7 +334,8 @@ impl RabbitMq {
         for (dlq, depth) in targets {
             self.learn_receipts(&mut memory, &dlq).await;
             let leftovers = memory.handled.clone();
-            let pass = self.pass_over(&dlq, &[], &leftovers, true).await?;
+            let passes = memory.receipt_passes.clone();
+            let pass = self.pass_over(&dlq, &[], &leftovers, &passes, true).await?;
             if let Some(error) = pass.error {
                 return Err(error);
             }

@@ -79,6 +79,9 @@ enum Decision {
     Follow,
     Selected(usize),
     Leftover,
+    /// The copy of a message read earlier in this pass, left by a move whose acks may not have
+    /// been committed (`amqp::hold`): dropped, not listed.
+    Duplicate,
 }
 
 impl QueuePass {
@@ -120,12 +123,16 @@ impl RabbitMq {
     /// Reads `dlq` whole (or its head, when another client consumes it: the exclusive consume is
     /// refused) and applies
     /// `selections`. `leftovers` are identities triage already replayed or discarded: found again
-    /// (a change whose acknowledgement a broker crash lost), they are removed.
+    /// (a change whose acknowledgement a broker crash lost), stamped ones are removed; a content
+    /// identity found again is removed only when `receipt_passes` names, as the pass that handled
+    /// it, a pass still unsettled (its acks may not have been committed) — otherwise it is a new
+    /// message with the same bytes, and gets a stamp.
     pub(super) async fn pass_over(
         &self,
         dlq: &str,
         selections: &[Selection],
         leftovers: &HashMap<String, DeadLetterState>,
+        receipt_passes: &HashMap<String, String>,
         restore_ttl: bool,
     ) -> Result<QueuePass, UpstreamError> {
         let now = Utc::now();
@@ -159,6 +166,10 @@ impl RabbitMq {
                 true => None,
                 false => self.broker.ensure_receipts(dlq).await,
             };
+            // Passes whose copies may stand beside their originals, and how many messages read
+            // so far (not such copies) have each copy digest.
+            let unconfirmed = self.broker.unsettled_passes(dlq).await;
+            let mut originals: HashMap<String, usize> = HashMap::new();
             let held = self
                 .broker
                 .hold_pass_noting(
@@ -166,6 +177,23 @@ impl RabbitMq {
                     receipts.as_deref(),
                     rewrite,
                     |index, payload, properties| {
+                        if !unconfirmed.is_empty() {
+                            let digest = message::copy_digest(payload, properties);
+                            let copy = message::moved_by(properties)
+                                .is_some_and(|(by, _)| unconfirmed.contains(&by));
+                            match originals.get_mut(&digest) {
+                                Some(n) if copy && *n > 0 => {
+                                    *n -= 1;
+                                    let id = message::identity(payload, properties);
+                                    pass.letters
+                                        .push(self.letter(dlq, &id, payload, properties, now));
+                                    decisions.push(Decision::Duplicate);
+                                    return Fate::Drop;
+                                }
+                                _ if copy => {}
+                                _ => *originals.entry(digest).or_default() += 1,
+                            }
+                        }
                         let selected_or = |id: &str, otherwise: Decision| match by_target.get(id) {
                             Some(&n) if !pass.hits.contains_key(&n) => Decision::Selected(n),
                             _ => otherwise,
@@ -189,7 +217,16 @@ impl RabbitMq {
                                 // already replayed or discarded a message that had it: then this
                                 // one is another message and gets a stamp of its own.
                                 let content = message::content_id(payload, properties);
-                                if seen.contains(&content) || leftovers.contains_key(&content) {
+                                let unsettled_leftover = !seen.contains(&content)
+                                    && leftovers.contains_key(&content)
+                                    && receipt_passes
+                                        .get(&content)
+                                        .is_some_and(|p| unconfirmed.contains(p));
+                                if unsettled_leftover {
+                                    (content.clone(), Decision::Leftover)
+                                } else if seen.contains(&content)
+                                    || leftovers.contains_key(&content)
+                                {
                                     (message::new_stamp(), Decision::Stamp)
                                 } else {
                                     let otherwise = match moving {
@@ -212,6 +249,7 @@ impl RabbitMq {
                                 properties: message::stamped(properties, &id),
                             },
                             Decision::Leftover => Fate::Discard,
+                            Decision::Duplicate => Fate::Drop,
                             Decision::Selected(n) => {
                                 let selection = &selections[*n];
                                 let target = replay_target(
@@ -318,7 +356,10 @@ impl RabbitMq {
         let leftover_done: HashSet<usize> = decisions
             .iter()
             .enumerate()
-            .filter(|(i, d)| matches!(d, Decision::Leftover) && committed.contains(i))
+            .filter(|(i, d)| {
+                matches!(d, Decision::Duplicate)
+                    || matches!(d, Decision::Leftover) && committed.contains(i)
+            })
             .map(|(i, _)| i)
             .collect();
         if !leftover_done.is_empty() {

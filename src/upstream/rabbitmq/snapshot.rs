@@ -46,6 +46,14 @@ pub struct BrowseMemory {
     pub handled: HashMap<String, DeadLetterState>,
     /// DLQs whose receipts this process has read into `handled` (content identities only).
     pub receipts_learned: HashSet<String>,
+    /// Stamped identities with a receipt of a replay, and that replay's key: a retry of the
+    /// action with that key finds its replay done (the pass that sent it failed before its
+    /// acks were committed).
+    pub receipt_keys: HashMap<String, String>,
+    /// Content identities with a receipt, and the pass that wrote it: found again while that
+    /// pass is unsettled (its acks may not have been committed), the message is its leftover
+    /// original, not a new message with the same bytes.
+    pub receipt_passes: HashMap<String, String>,
     /// Changes whose commit got no answer: found gone later, they happened.
     pub uncertain: HashMap<String, DeadLetterState>,
     /// Depth per DLQ at the last browse.

@@ -233,7 +233,8 @@ impl Topology {
 
     pub async fn cleanup(self) {
         let receipts = triage::upstream::rabbitmq::amqp::receipts_queue(&self.dlq);
-        for queue in [&self.work, &self.dlq, &receipts] {
+        let moving = triage::upstream::rabbitmq::amqp::unsettled_queue(&self.dlq);
+        for queue in [&self.work, &self.dlq, &receipts, &moving] {
             let _ = self
                 .channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())

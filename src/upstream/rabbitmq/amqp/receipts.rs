@@ -1,5 +1,5 @@
-//! Receipts: what a pass changed, written to a queue of triage's own in the same transaction as
-//! the change (`<dlq>.triage-receipts`, durable, messages kept a day). A process that dies after
+//! Receipts: what a pass changed, written to a queue of triage's own and confirmed before the
+//! originals' acks are committed (`<dlq>.triage-receipts`, durable, messages kept a day). A process that dies after
 //! the broker committed a replay but before the outbox recorded the answer leaves its action
 //! pending; the retry no longer finds the message in the DLQ, and the receipt says it was
 //! replayed (under the same idempotency key) — so the action is recorded as sent, not as failed.
@@ -38,6 +38,7 @@ pub const RECEIPT_TTL: Duration = Duration::from_secs(24 * 3600);
 const FOR_HEADER: &str = "x-triage-receipt-for";
 const STATE_HEADER: &str = "x-triage-receipt-state";
 const KEY_HEADER: &str = "x-triage-replay-id";
+const PASS_HEADER: &str = "x-triage-receipt-pass";
 
 /// One change a committed pass made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub struct Receipt {
     pub state: String,
     /// The replay's idempotency key (replays only).
     pub key: Option<String>,
+    /// The pass that wrote it (receipts written before this was recorded have none).
+    pub pass: Option<String>,
 }
 
 /// The receipts queue of `dlq`.
@@ -72,6 +75,12 @@ impl Receipt {
                 AMQPValue::LongString(key.as_str().into()),
             );
         }
+        if let Some(pass) = &self.pass {
+            headers.insert(
+                PASS_HEADER.into(),
+                AMQPValue::LongString(pass.as_str().into()),
+            );
+        }
         BasicProperties::default()
             .with_headers(headers)
             .with_delivery_mode(2)
@@ -86,6 +95,7 @@ impl Receipt {
             identity: text(FOR_HEADER)?,
             state: text(STATE_HEADER)?,
             key: text(KEY_HEADER),
+            pass: text(PASS_HEADER),
         })
     }
 }
@@ -176,6 +186,7 @@ mod tests {
             identity: identity.into(),
             state: state.into(),
             key: key.map(Into::into),
+            pass: None,
         }
     }
 
