@@ -1,0 +1,679 @@
+//! Replay and discard. The outbox's replays and discards for this upstream come as one batch:
+//! per DLQ, one receive pass finds the targets by `MessageId` (fresh receipt handles: a handle is
+//! never kept from an earlier pass, so a stale one cannot act — or act on another message), the
+//! replays are sent to their source queue (or `--to queue:NAME`) with `SendMessageBatch` (10 per
+//! call, ≤ 256 KiB), and only the originals whose send succeeded are deleted with
+//! `DeleteMessageBatch`; everything else is made visible again. A replay sent whose delete did
+//! not happen is remembered (`Memory::sent`): its retry (same idempotency key) only deletes. A
+//! crash between the two sends again after a restart — a duplicate carrying the same key
+//! (`x-triage-replay-id`; on FIFO queues the same deduplication id, which SQS drops within 5
+//! minutes) — never a loss. A handle older than half the visibility timeout is not used: the
+//! action waits for the next pass, which re-finds the message by its id.
+
+use std::collections::{HashMap, HashSet};
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use futures::StreamExt;
+
+use super::client::upstream_error;
+use super::memory::Memory;
+use super::message::{Origin, Received, ReplayEntry};
+use super::pass::CALLS_AT_ONCE;
+use super::queues::{DeadLetterQueue, Topology};
+use super::{FaultPoint, Sqs};
+use crate::domain::{
+    Action, ActionKind, ActionOutcome, DeadLetterState, ReplayDestination, sanitize,
+};
+use crate::upstream::{ActionResult, UpstreamError};
+
+/// SQS's limit on the payload of one `SendMessageBatch`.
+const BATCH_BYTES: usize = 256 * 1024;
+
+type Answer = Result<ActionResult, UpstreamError>;
+
+fn answered(ok: bool, summary: String, response: serde_json::Value) -> ActionResult {
+    ActionResult {
+        outcome: ActionOutcome {
+            ok,
+            summary: sanitize::line(&summary),
+            response,
+        },
+        incident: None,
+        dead_letter: None,
+    }
+}
+
+/// Why a send failed: the queue refused this message (for good), or no answer (retry).
+enum SendFailure {
+    Refused(String),
+    Transient(UpstreamError),
+}
+
+/// A found target on its way: the action's index, the message, and (replays) where it goes.
+struct Found {
+    index: usize,
+    message: Received,
+    destination: Option<(String, String)>,
+}
+
+impl Sqs {
+    /// Replays or discards dead letters (targets = MessageIds): one answer per action, in order.
+    /// Two actions on one target are served one after the other.
+    pub(super) async fn act(&self, actions: &[(Action, String)]) -> Vec<Answer> {
+        let mut answers: Vec<Answer> = actions
+            .iter()
+            .map(|(action, _)| {
+                Err(UpstreamError::Unsupported {
+                    upstream: self.id.clone(),
+                    message: format!(
+                        "SQS has no incidents: {} is not available here",
+                        action.kind.as_str()
+                    ),
+                })
+            })
+            .collect();
+        let mut open: Vec<usize> = actions
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, _))| matches!(a.kind, ActionKind::Replay | ActionKind::Discard))
+            .map(|(i, _)| i)
+            .collect();
+        let mut memory = self.memory.lock().await;
+        while !open.is_empty() {
+            let mut targets = HashSet::new();
+            let (round, later): (Vec<usize>, Vec<usize>) = open
+                .into_iter()
+                .partition(|&i| targets.insert(actions[i].0.target.clone()));
+            self.serve_round(&mut memory, actions, &round, &mut answers)
+                .await;
+            open = later;
+        }
+        answers
+    }
+
+    async fn serve_round(
+        &self,
+        memory: &mut Memory,
+        actions: &[(Action, String)],
+        round: &[usize],
+        answers: &mut [Answer],
+    ) {
+        let mut known: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut unknown: Vec<usize> = Vec::new();
+        for &i in round {
+            let (action, key) = &actions[i];
+            if let Some(done) = memory.handled.get(&action.target).copied() {
+                answers[i] = Ok(answered(
+                    true,
+                    format!("already {} by triage", done.as_str()),
+                    serde_json::json!({ "state": done.as_str(), "replay_id": key }),
+                ));
+                continue;
+            }
+            match memory.live.get(&action.target) {
+                Some(live) => known.entry(live.dlq.clone()).or_default().push(i),
+                None => unknown.push(i),
+            }
+        }
+        if known.is_empty() && unknown.is_empty() {
+            return;
+        }
+        let topology = match self.topology().await {
+            Ok(topology) => topology,
+            Err(e) => {
+                for i in known.into_values().flatten().chain(unknown) {
+                    answers[i] = Err(e.clone());
+                }
+                return;
+            }
+        };
+        let mut missing: Vec<usize> = Vec::new();
+        let mut every_pass_complete = true;
+        for (dlq, group) in &known {
+            if topology.dlq(dlq).is_none() {
+                missing.extend(group.iter().copied());
+            }
+        }
+        for dlq in &topology.dlqs {
+            let mut group = known.remove(&dlq.facts.name).unwrap_or_default();
+            let own = group.len();
+            group.extend(unknown.iter().copied());
+            if group.is_empty() {
+                continue;
+            }
+            let not_found = self
+                .serve_dlq(memory, &topology, dlq, actions, &group, answers)
+                .await;
+            match not_found {
+                Ok((not_found, complete)) => {
+                    every_pass_complete &= complete;
+                    let (mine, others): (Vec<usize>, Vec<usize>) = not_found
+                        .into_iter()
+                        .partition(|i| group.iter().position(|g| g == i).is_some_and(|p| p < own));
+                    missing.extend(mine);
+                    unknown = others;
+                }
+                Err(e) => {
+                    for &i in &group {
+                        answers[i] = Err(e.clone());
+                    }
+                    unknown.clear();
+                }
+            }
+        }
+        missing.extend(unknown);
+        for i in missing {
+            let target = &actions[i].0.target;
+            answers[i] = if every_pass_complete {
+                memory.live.remove(target);
+                Ok(answered(
+                    false,
+                    format!("dead letter {target} is no longer in the dead-letter queue"),
+                    serde_json::json!({ "found": false }),
+                ))
+            } else {
+                Err(UpstreamError::Status {
+                    upstream: self.id.clone(),
+                    method: "ReceiveMessage".to_string(),
+                    url: self.endpoint.clone(),
+                    status: 503,
+                    message: format!(
+                        "dead letter {target} was not found by a pass that could not see the whole DLQ (in flight with another consumer, delayed, or past the pass's bounds); will retry"
+                    ),
+                    retry_after: Some(5),
+                })
+            };
+        }
+    }
+
+    /// Serves `group` (indexes into `actions`) on one DLQ. Returns the actions whose target the
+    /// pass did not find, and whether the pass saw the whole DLQ.
+    async fn serve_dlq(
+        &self,
+        memory: &mut Memory,
+        topology: &Topology,
+        dlq: &DeadLetterQueue,
+        actions: &[(Action, String)],
+        group: &[usize],
+        answers: &mut [Answer],
+    ) -> Result<(Vec<usize>, bool), UpstreamError> {
+        let url = dlq.facts.url.clone();
+        let mut moved = HashSet::new();
+        if let Some(done) = self.try_move_task(memory, dlq, actions, group).await {
+            moved = done;
+        }
+        let targets: HashSet<String> = group
+            .iter()
+            .map(|&i| actions[i].0.target.clone())
+            .filter(|t| !moved.contains(t))
+            .collect();
+        let pass = if targets.is_empty() {
+            super::pass::Pass {
+                messages: Vec::new(),
+                complete: true,
+            }
+        } else {
+            self.receive_pass(&url, dlq.facts.depth, Some(&targets))
+                .await?
+        };
+        let (wanted, others): (Vec<Received>, Vec<Received>) = pass
+            .messages
+            .into_iter()
+            .partition(|m| targets.contains(&m.message_id));
+        self.release(&url, &others).await;
+        let mut by_id: HashMap<String, Received> = wanted
+            .into_iter()
+            .map(|m| (m.message_id.clone(), m))
+            .collect();
+        let mut not_found = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
+        let mut keep: Vec<Received> = Vec::new();
+        let trust = self.visibility / 2;
+        for &i in group {
+            let (action, key) = &actions[i];
+            if moved.contains(&action.target) {
+                let letter = memory.handled_now(&action.target, DeadLetterState::Replayed);
+                let mut result = answered(
+                    true,
+                    format!(
+                        "moved back to its source queue by StartMessageMoveTask from {}",
+                        dlq.facts.name
+                    ),
+                    serde_json::json!({ "state": "replayed", "replay_id": key, "move_task": true }),
+                );
+                result.dead_letter = letter;
+                answers[i] = Ok(result);
+                continue;
+            }
+            let Some(message) = by_id.remove(&action.target) else {
+                not_found.push(i);
+                continue;
+            };
+            if message.received_at.elapsed() > trust {
+                answers[i] = Err(self.busy(format!(
+                    "the receipt handle of {} is older than {trust:?} and may be stale; the next pass re-finds it by its MessageId",
+                    action.target
+                )));
+                keep.push(message);
+                continue;
+            }
+            if action.kind == ActionKind::Discard || memory.sent.get(&action.target) == Some(key) {
+                found.push(Found {
+                    index: i,
+                    message,
+                    destination: None,
+                });
+                continue;
+            }
+            match self
+                .destination(memory, topology, &dlq.facts.name, action, &message)
+                .await
+            {
+                Ok(Ok(destination)) => found.push(Found {
+                    index: i,
+                    message,
+                    destination: Some(destination),
+                }),
+                Ok(Err(refusal)) => {
+                    answers[i] = Ok(answered(
+                        false,
+                        refusal,
+                        serde_json::json!({ "found": true, "sent": false }),
+                    ));
+                    keep.push(message);
+                }
+                Err(e) => {
+                    answers[i] = Err(e);
+                    keep.push(message);
+                }
+            }
+        }
+        // Replays: send, grouped by destination.
+        let mut sent_to: HashMap<usize, (String, String)> = HashMap::new();
+        let mut by_destination: HashMap<(String, String), Vec<(usize, ReplayEntry)>> =
+            HashMap::new();
+        let mut deletable: Vec<Found> = Vec::new();
+        for item in found {
+            let Some((name, dest_url)) = item.destination.clone() else {
+                deletable.push(item);
+                continue;
+            };
+            let (action, key) = &actions[item.index];
+            match ReplayEntry::new(
+                &item.message,
+                action.payload.as_deref(),
+                key,
+                name.ends_with(".fifo"),
+            ) {
+                Ok(entry) => {
+                    by_destination
+                        .entry((name, dest_url))
+                        .or_default()
+                        .push((item.index, entry));
+                    deletable.push(item);
+                }
+                Err(refusal) => {
+                    answers[item.index] = Ok(answered(
+                        false,
+                        refusal,
+                        serde_json::json!({ "found": true, "sent": false }),
+                    ));
+                    keep.push(item.message);
+                }
+            }
+        }
+        let mut refused: HashSet<usize> = HashSet::new();
+        for ((name, dest_url), entries) in by_destination {
+            for (index, result) in self.send(&dest_url, entries).await {
+                match result {
+                    Ok(message_id) => {
+                        memory
+                            .sent
+                            .insert(actions[index].0.target.clone(), actions[index].1.clone());
+                        sent_to.insert(index, (name.clone(), message_id));
+                    }
+                    Err(SendFailure::Refused(why)) => {
+                        answers[index] = Ok(answered(
+                            false,
+                            format!("{name} refused the replay: {why}"),
+                            serde_json::json!({ "found": true, "sent": false, "queue": name }),
+                        ));
+                        refused.insert(index);
+                    }
+                    Err(SendFailure::Transient(e)) => {
+                        answers[index] = Err(e);
+                        refused.insert(index);
+                    }
+                }
+            }
+        }
+        if !sent_to.is_empty() {
+            self.fault(FaultPoint::AfterSend).await;
+        }
+        // Deletes: discards, and replays whose send succeeded.
+        let (deletable, unsent): (Vec<Found>, Vec<Found>) = deletable
+            .into_iter()
+            .partition(|f| !refused.contains(&f.index));
+        keep.extend(unsent.into_iter().map(|f| f.message));
+        let messages: Vec<Received> = deletable.iter().map(|f| f.message.clone()).collect();
+        let deleted = self.delete(&url, &messages).await;
+        for (item, result) in deletable.into_iter().zip(deleted) {
+            let (action, key) = &actions[item.index];
+            let target = &action.target;
+            match result {
+                Ok(()) => {
+                    let state = if action.kind == ActionKind::Replay {
+                        DeadLetterState::Replayed
+                    } else {
+                        DeadLetterState::Discarded
+                    };
+                    let letter = memory.handled_now(target, state).or_else(|| {
+                        let now = chrono::Utc::now();
+                        let live =
+                            self.live_letter(memory, topology, &dlq.facts.name, &item.message, now);
+                        Some(crate::domain::DeadLetter {
+                            state,
+                            ..live.letter
+                        })
+                    });
+                    let mut result = match (action.kind, sent_to.get(&item.index)) {
+                        (ActionKind::Replay, Some((queue, message_id))) => answered(
+                            true,
+                            format!("replayed to {queue} as {message_id}"),
+                            serde_json::json!({ "queue": queue, "message_id": message_id, "replay_id": key }),
+                        ),
+                        (ActionKind::Replay, None) => answered(
+                            true,
+                            "replayed (sent by an earlier attempt with this key; now removed from the DLQ)".to_string(),
+                            serde_json::json!({ "replay_id": key }),
+                        ),
+                        _ => answered(
+                            true,
+                            format!("discarded from {}", dlq.facts.name),
+                            serde_json::json!({ "queue": dlq.facts.name }),
+                        ),
+                    };
+                    result.dead_letter = letter;
+                    answers[item.index] = Ok(result);
+                }
+                Err(e) => {
+                    let sent =
+                        sent_to.contains_key(&item.index) || memory.sent.contains_key(target);
+                    answers[item.index] = Err(if sent {
+                        self.busy(format!(
+                            "{target} was replayed but removing it from {} failed ({e}); the retry only removes it",
+                            dlq.facts.name
+                        ))
+                    } else {
+                        e
+                    });
+                    keep.push(item.message);
+                }
+            }
+        }
+        self.release(&url, &keep).await;
+        Ok((not_found, pass.complete))
+    }
+
+    /// A transient refusal that the outbox retries soon.
+    fn busy(&self, message: String) -> UpstreamError {
+        UpstreamError::Status {
+            upstream: self.id.clone(),
+            method: "SQS".to_string(),
+            url: self.endpoint.clone(),
+            status: 503,
+            message,
+            retry_after: Some(2),
+        }
+    }
+
+    /// Where a replay goes: `--to queue:NAME`, else the source queue the letter died in.
+    /// `Ok(Err(why))`: refused for good (no source known, not an SQS destination, no such queue).
+    async fn destination(
+        &self,
+        memory: &Memory,
+        topology: &Topology,
+        dlq: &str,
+        action: &Action,
+        message: &Received,
+    ) -> Result<Result<(String, String), String>, UpstreamError> {
+        let origin = || -> Result<String, String> {
+            if let Some(origin) = memory
+                .live
+                .get(&message.message_id)
+                .and_then(|l| l.origin.clone())
+            {
+                return Ok(origin);
+            }
+            let sources = topology
+                .dlq(dlq)
+                .map(|d| d.sources.as_slice())
+                .unwrap_or_default();
+            match super::message::origin(message, dlq, sources, self.origin_attribute.as_deref()) {
+                Origin::Queue { name, .. } => Ok(name),
+                Origin::Unknown { why } => Err(format!(
+                    "the source queue of {} is not known ({why}); replay it with --to queue:NAME",
+                    message.message_id
+                )),
+            }
+        };
+        let name = match action.destination.as_deref().map(ReplayDestination::parse) {
+            None | Some(Ok(ReplayDestination::FirstOrigin)) => match origin() {
+                Ok(name) => name,
+                Err(why) => return Ok(Err(why)),
+            },
+            Some(Ok(ReplayDestination::Queue(name))) => name,
+            Some(Ok(ReplayDestination::Exchange { .. })) => {
+                return Ok(Err(
+                    "SQS has no exchanges: replay to a queue with --to queue:NAME".to_string(),
+                ));
+            }
+            Some(Err(e)) => return Ok(Err(e)),
+        };
+        match self.queue_url(&name).await? {
+            Some(url) => Ok(Ok((name, url))),
+            None => Ok(Err(format!("destination queue {name} does not exist"))),
+        }
+    }
+
+    /// Sends `entries` to the queue at `url`: 10 per call and at most 256 KiB per call, 8 calls
+    /// at a time. One answer per entry: the new MessageId, or why not.
+    async fn send(
+        &self,
+        url: &str,
+        entries: Vec<(usize, ReplayEntry)>,
+    ) -> Vec<(usize, Result<String, SendFailure>)> {
+        let client = match self.client().await {
+            Ok(client) => client,
+            Err(e) => {
+                return entries
+                    .into_iter()
+                    .map(|(i, _)| (i, Err(SendFailure::Transient(e.clone()))))
+                    .collect();
+            }
+        };
+        let mut chunks: Vec<Vec<(usize, ReplayEntry)>> = Vec::new();
+        let mut bytes = 0;
+        for (index, entry) in entries {
+            let size = entry.size();
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < 10 && bytes + size <= BATCH_BYTES => {
+                    bytes += size;
+                    chunk.push((index, entry));
+                }
+                _ => {
+                    bytes = size;
+                    chunks.push(vec![(index, entry)]);
+                }
+            }
+        }
+        let calls: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| async move {
+                let indexes: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
+                let mut request = Vec::new();
+                for (n, (_, entry)) in chunk.into_iter().enumerate() {
+                    let built = SendMessageBatchRequestEntry::builder()
+                        .id(n.to_string())
+                        .message_body(entry.body.clone())
+                        .set_message_attributes(
+                            (!entry.attributes.is_empty())
+                                .then(|| entry.attributes.clone().into_iter().collect()),
+                        )
+                        .set_message_system_attributes(entry.system_attributes())
+                        .set_message_group_id(entry.group_id.clone())
+                        .set_message_deduplication_id(entry.deduplication_id.clone())
+                        .build();
+                    match built {
+                        Ok(built) => request.push(built),
+                        Err(e) => {
+                            let error = UpstreamError::Config {
+                                upstream: self.id.clone(),
+                                message: format!("SendMessageBatch entry could not be built: {e}"),
+                            };
+                            return indexes
+                                .into_iter()
+                                .map(|i| (i, Err(SendFailure::Transient(error.clone()))))
+                                .collect::<Vec<_>>();
+                        }
+                    }
+                }
+                let answer = client
+                    .send_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(request))
+                    .send()
+                    .await;
+                match answer {
+                    Ok(out) => {
+                        let mut results: Vec<(usize, Result<String, SendFailure>)> = Vec::new();
+                        for (n, &index) in indexes.iter().enumerate() {
+                            let id = n.to_string();
+                            let result = if let Some(ok) =
+                                out.successful().iter().find(|s| s.id() == id)
+                            {
+                                Ok(ok.message_id().to_string())
+                            } else if let Some(failed) = out.failed().iter().find(|f| f.id() == id)
+                            {
+                                let why = format!(
+                                    "{}: {}",
+                                    failed.code(),
+                                    failed.message().unwrap_or_default()
+                                );
+                                if failed.sender_fault() {
+                                    Err(SendFailure::Refused(why))
+                                } else {
+                                    Err(SendFailure::Transient(self.busy(why)))
+                                }
+                            } else {
+                                Err(SendFailure::Transient(UpstreamError::Uncertain {
+                                    upstream: self.id.clone(),
+                                    url: url.to_string(),
+                                    message: "SendMessageBatch answered without this entry"
+                                        .to_string(),
+                                }))
+                            };
+                            results.push((index, result));
+                        }
+                        results
+                    }
+                    Err(e) => {
+                        let error = upstream_error(&self.id, url, "SendMessageBatch", e);
+                        let permanent = !error.is_transient();
+                        indexes
+                            .into_iter()
+                            .map(|i| {
+                                let failure = if permanent {
+                                    SendFailure::Refused(error.to_string())
+                                } else {
+                                    SendFailure::Transient(error.clone())
+                                };
+                                (i, Err(failure))
+                            })
+                            .collect()
+                    }
+                }
+            })
+            .collect();
+        futures::stream::iter(calls)
+            .buffer_unordered(CALLS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Deletes `messages` from the queue at `url` with their receipt handles, 10 per call; one
+    /// answer per message, in order.
+    pub(super) async fn delete(
+        &self,
+        url: &str,
+        messages: &[Received],
+    ) -> Vec<Result<(), UpstreamError>> {
+        if messages.is_empty() {
+            return Vec::new();
+        }
+        let client = match self.client().await {
+            Ok(client) => client,
+            Err(e) => return messages.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let calls: Vec<_> = messages
+            .chunks(10)
+            .enumerate()
+            .map(|(c, chunk)| async move {
+                let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(n, m)| {
+                        DeleteMessageBatchRequestEntry::builder()
+                            .id(n.to_string())
+                            .receipt_handle(&m.receipt_handle)
+                            .build()
+                            .ok()
+                    })
+                    .collect();
+                let answer = client
+                    .delete_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await;
+                let results: Vec<Result<(), UpstreamError>> = match answer {
+                    Ok(out) => (0..chunk.len())
+                        .map(|n| {
+                            let id = n.to_string();
+                            if out.successful().iter().any(|s| s.id() == id) {
+                                Ok(())
+                            } else {
+                                let why = out
+                                    .failed()
+                                    .iter()
+                                    .find(|f| f.id() == id)
+                                    .map(|f| {
+                                        format!("{}: {}", f.code(), f.message().unwrap_or_default())
+                                    })
+                                    .unwrap_or_else(|| {
+                                        "DeleteMessageBatch answered without this entry".to_string()
+                                    });
+                                Err(self.busy(sanitize::line(&why)))
+                            }
+                        })
+                        .collect(),
+                    Err(e) => {
+                        let error = upstream_error(&self.id, url, "DeleteMessageBatch", e);
+                        chunk.iter().map(|_| Err(error.clone())).collect()
+                    }
+                };
+                (c, results)
+            })
+            .collect();
+        let mut answers: Vec<(usize, Vec<Result<(), UpstreamError>>)> =
+            futures::stream::iter(calls)
+                .buffer_unordered(CALLS_AT_ONCE)
+                .collect()
+                .await;
+        answers.sort_by_key(|(c, _)| *c);
+        answers.into_iter().flat_map(|(_, r)| r).collect()
+    }
+}
