@@ -250,11 +250,8 @@ impl Sqs {
                 continue;
             };
             if message.received_at.elapsed() > trust {
-                answers[i] = Err(self.busy(format!(
-                    "the receipt handle of {} is older than {trust:?} and may be stale; the next pass re-finds it by its MessageId",
-                    action.target
-                )));
-                keep.push(message);
+                // Not used, not even to release it: it comes back when its visibility ends.
+                answers[i] = Err(self.stale(&action.target, trust));
                 continue;
             }
             if action.kind == ActionKind::Discard || memory.sent.get(&action.target) == Some(key) {
@@ -355,6 +352,14 @@ impl Sqs {
             .into_iter()
             .partition(|f| !refused.contains(&f.index));
         keep.extend(unsent.into_iter().map(|f| f.message));
+        // A handle that aged past trust while sending is not used: the retry (same key) finds
+        // the message again by its id and only deletes it.
+        let (deletable, stale): (Vec<Found>, Vec<Found>) = deletable
+            .into_iter()
+            .partition(|f| f.message.received_at.elapsed() <= trust);
+        for item in stale {
+            answers[item.index] = Err(self.stale(&actions[item.index].0.target, trust));
+        }
         let messages: Vec<Received> = deletable.iter().map(|f| f.message.clone()).collect();
         let deleted = self.delete(&url, &messages).await;
         for (item, result) in deletable.into_iter().zip(deleted) {
@@ -413,6 +418,13 @@ impl Sqs {
         }
         self.release(&url, &keep).await;
         Ok((not_found, pass.complete))
+    }
+
+    /// A receipt handle too old to trust: the action waits for the next pass.
+    fn stale(&self, target: &str, trust: std::time::Duration) -> UpstreamError {
+        self.busy(format!(
+            "the receipt handle of {target} is older than {trust:?} and may be stale; it is not used: the next pass finds the message again by its MessageId"
+        ))
     }
 
     /// A transient refusal that the outbox retries soon.

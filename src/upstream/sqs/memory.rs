@@ -43,18 +43,20 @@ pub struct Memory {
     /// Replays sent (MessageId → idempotency key) whose original is not deleted from the DLQ
     /// yet: a retry only deletes.
     pub sent: HashMap<String, String>,
-    /// Total depth per DLQ at the last browse.
-    depths: HashMap<String, u64>,
+    /// (visible, in flight, delayed) per DLQ at the last browse.
+    depths: HashMap<String, (u64, u64, u64)>,
     browsed_at: Option<Instant>,
     /// DLQs a pass of this process read.
     read: std::collections::HashSet<String>,
     /// DLQs whose last pass was not complete, with why.
     pub partial: HashMap<String, String>,
+    /// Tombstones of letters triage acted on since the last browse, for the next snapshot.
+    acted: Vec<DeadLetter>,
 }
 
 impl Memory {
     /// True when a watermarked poll may skip the browse: same depths, recent enough.
-    pub fn unchanged(&self, depths: &HashMap<String, u64>) -> bool {
+    pub fn unchanged(&self, depths: &HashMap<String, (u64, u64, u64)>) -> bool {
         self.browsed_at.is_some_and(|t| t.elapsed() < REFRESH) && &self.depths == depths
     }
 
@@ -108,11 +110,15 @@ impl Memory {
     pub fn handled_now(&mut self, id: &str, state: DeadLetterState) -> Option<DeadLetter> {
         self.handled.insert(id.to_string(), state);
         self.sent.remove(id);
-        self.live.remove(id).map(|live| DeadLetter {
+        let tombstone = self.live.remove(id).map(|live| DeadLetter {
             state,
             updated_at: Utc::now(),
             ..live.letter
-        })
+        });
+        if let Some(tombstone) = &tombstone {
+            self.acted.push(tombstone.clone());
+        }
+        tombstone
     }
 
     /// Ends a browse: the new snapshot is every live letter plus `tombstones`, those updated at
@@ -121,13 +127,14 @@ impl Memory {
         &mut self,
         tombstones: Vec<DeadLetter>,
         since: Option<Timestamp>,
-        depths: HashMap<String, u64>,
+        depths: HashMap<String, (u64, u64, u64)>,
     ) -> FetchPage<DeadLetter> {
         let mut items: Vec<DeadLetter> = self
             .live
             .values()
             .map(|l| l.letter.clone())
             .chain(tombstones)
+            .chain(std::mem::take(&mut self.acted))
             .filter(|l| since.is_none_or(|s| l.updated_at >= s))
             .collect();
         items.sort_by(|a, b| {

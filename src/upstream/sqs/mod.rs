@@ -161,6 +161,12 @@ impl Sqs {
         self
     }
 
+    /// Test hook: a longer (or shorter) bound on one browse pass than [`PASS_TIME`].
+    pub fn with_pass_time(mut self, pass_time: Duration) -> Sqs {
+        self.pass_time = pass_time;
+        self
+    }
+
     /// Test hook: awaited at each [`FaultPoint`].
     pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
         if let Ok(mut slot) = self.fault_hook.lock() {
@@ -250,10 +256,16 @@ impl Sqs {
     ) -> Result<FetchPage<DeadLetter>, UpstreamError> {
         let topology = self.topology().await?;
         let mut memory = self.memory.lock().await;
-        let depths: HashMap<String, u64> = topology
+        let depths: HashMap<String, (u64, u64, u64)> = topology
             .dlqs
             .iter()
-            .map(|d| (d.facts.name.clone(), d.facts.depth.total()))
+            .map(|d| {
+                let depth = d.facts.depth;
+                (
+                    d.facts.name.clone(),
+                    (depth.visible, depth.in_flight, depth.delayed),
+                )
+            })
             .collect();
         if since.is_some() && memory.unchanged(&depths) {
             return Ok(FetchPage::empty());
