@@ -6,6 +6,7 @@
 //! incidents.
 
 mod actions;
+mod batches;
 pub mod client;
 mod memory;
 pub mod message;
