@@ -323,6 +323,7 @@ async fn browsing_a_thousand_leaves_all_of_them_visible_within_seconds() {
     // ten from 1,000 on this machine; AWS answers in ≈ 20 ms): the pass gets the time it needs.
     let adapter = q
         .adapter(vec![q.binding(0, "bulk")], None)
+        .with_visibility(Duration::from_secs(1800))
         .with_pass_time(Duration::from_secs(900));
     let started = Instant::now();
     let letters = browse_all(&adapter).await;

@@ -162,7 +162,8 @@ impl Sqs {
         self
     }
 
-    /// Test hook: a longer (or shorter) bound on one browse pass than [`PASS_TIME`].
+    /// Test hook: a longer (or shorter) bound on one browse pass than [`PASS_TIME`] (a pass
+    /// never runs longer than half the visibility timeout either).
     pub fn with_pass_time(mut self, pass_time: Duration) -> Sqs {
         self.pass_time = pass_time;
         self

@@ -81,7 +81,9 @@ impl Sqs {
         let mut long_polled = false;
         let mut error = None;
         loop {
-            if started.elapsed() > self.pass_time || pass.messages.len() >= PASS_MESSAGES {
+            // Never longer than half the visibility: the first handles stay hidden and trusted.
+            let bound = self.pass_time.min(self.visibility / 2);
+            if started.elapsed() > bound || pass.messages.len() >= PASS_MESSAGES {
                 break;
             }
             if let Some(targets) = targets
@@ -117,6 +119,7 @@ impl Sqs {
                 continue;
             }
             long_polled = false;
+            let known = pass.messages.len();
             for message in messages {
                 let Some(received) = Received::from_sdk(message, received_at) else {
                     continue;
@@ -130,6 +133,11 @@ impl Sqs {
                         pass.messages.push(received);
                     }
                 }
+            }
+            if pass.messages.len() == known {
+                // Only messages this pass already holds (a second delivery of a standard queue,
+                // or a visibility that ended under a slow server): stop; not complete.
+                break;
             }
         }
         if let Some(error) = error {
