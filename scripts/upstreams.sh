@@ -178,9 +178,13 @@ start_sqs() {  # moto's server, bound to 127.0.0.1 only; its state lives in memo
   mkdir -p "$SQS_DIR/home" "$SQS_DIR/tmp"
   SQS_PORT=$(free_port)
   echo "SQS_PORT=$SQS_PORT" > "$SQS_DIR/ports"
-  ( cd "$SQS_DIR" && HOME=$SQS_DIR/home TMPDIR=$SQS_DIR/tmp XDG_CACHE_HOME=$SQS_DIR/home/.cache \
+  # One simple command in the background, so $! is moto's own PID (a `cd … && …` list would be
+  # a subshell whose PID `stop` would kill, leaving moto running).
+  ( cd "$SQS_DIR"
+    HOME=$SQS_DIR/home TMPDIR=$SQS_DIR/tmp XDG_CACHE_HOME=$SQS_DIR/home/.cache \
       setsid nohup "$SQS_DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$SQS_PORT" \
-      > "$SQS_DIR/moto.log" 2>&1 < /dev/null & echo $! > "$SQS_DIR/moto.pid" )
+      > "$SQS_DIR/moto.log" 2>&1 < /dev/null &
+    echo $! > "$SQS_DIR/moto.pid" )
 }
 
 wait_sqs() {
