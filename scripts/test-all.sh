@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full suite: starts isolated RabbitMQ and Alertmanager (scripts/upstreams.sh), installs the
+# The full suite: starts isolated RabbitMQ, Alertmanager and moto (SQS) (scripts/upstreams.sh), installs the
 # pinned schemathesis (scripts/schemathesis.sh), runs every test including those that need the real
 # servers or schemathesis, and stops the servers even when a test fails.
 set -euo pipefail

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Isolated RabbitMQ 3.10 (+ management) and Prometheus Alertmanager 0.25 on free loopback ports, for
-# triage's tests. Installs the Debian packages when missing; never touches machine-wide instances.
+# Isolated RabbitMQ 3.10 (+ management), Prometheus Alertmanager 0.25 and an SQS-compatible server
+# (moto's server mode, pinned in scripts/moto-requirements.txt, in a venv under $DIR/sqs) on free
+# loopback ports, for triage's tests. Installs the Debian packages when missing; never touches
+# machine-wide instances.
 # RabbitMQ also gets TLS listeners (amqps, and https for management) with a throwaway CA and server
 # certificate (CN/SAN 127.0.0.1 and localhost) made with the openssl CLI in $DIR/rmq/tls; the env
 # names the CA.
 #
-#   scripts/upstreams.sh start   install if needed, start both, wait until ready, write $DIR/env
+#   scripts/upstreams.sh start   install if needed, start all three, wait until ready, write $DIR/env
 #   scripts/upstreams.sh env     print the env vars the tests read (export lines)
-#   scripts/upstreams.sh stop    stop both (and the private epmd) by PID
+#   scripts/upstreams.sh stop    stop all three (and the private epmd) by PID
 #   scripts/upstreams.sh restart-rabbitmq   stop the broker by PID (TERM: a clean shutdown) and
 #                                start it again on the same ports with the same data (tests of
 #                                passes cut by a broker restart)
@@ -17,6 +19,8 @@ set -euo pipefail
 DIR=${TRIAGE_UPSTREAMS_DIR:-${TMPDIR:-/tmp}/triage-upstreams-$(id -u)}
 RMQ_DIR=$DIR/rmq
 AM_DIR=$DIR/am
+SQS_DIR=$DIR/sqs
+MOTO_REQUIREMENTS=$(cd "$(dirname "$0")" && pwd)/moto-requirements.txt
 
 log() { printf '[upstreams] %s\n' "$*" >&2; }
 
@@ -157,9 +161,53 @@ wait_alertmanager() {
   log "alertmanager ready: http://127.0.0.1:$AM_PORT"
 }
 
+install_moto() {  # the pinned moto[server] in $SQS_DIR/venv (reused while it matches the pins)
+  local venv=$SQS_DIR/venv pins installed
+  pins=$(grep -v '^#' "$MOTO_REQUIREMENTS" | tr 'A-Z_' 'a-z-' | sort)
+  installed=$("$venv/bin/python" -m pip freeze 2>/dev/null | tr 'A-Z_' 'a-z-' | sort || true)
+  [ -x "$venv/bin/moto_server" ] && [ "$installed" = "$pins" ] && return 0
+  local python; python=$(command -v python3.11 || command -v python3 || true)
+  [ -n "$python" ] || { log "no python3.11 or python3 on PATH (needed for moto)"; return 1; }
+  log "installing moto (pinned) into $venv"
+  rm -rf "$venv"; mkdir -p "$SQS_DIR"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$MOTO_REQUIREMENTS" >&2
+}
+
+start_sqs() {  # moto's server, bound to 127.0.0.1 only; its state lives in memory, its files in $SQS_DIR
+  mkdir -p "$SQS_DIR/home" "$SQS_DIR/tmp"
+  SQS_PORT=$(free_port)
+  echo "SQS_PORT=$SQS_PORT" > "$SQS_DIR/ports"
+  # One simple command in the background, so $! is moto's own PID (a `cd … && …` list would be
+  # a subshell whose PID `stop` would kill, leaving moto running).
+  ( cd "$SQS_DIR"
+    HOME=$SQS_DIR/home TMPDIR=$SQS_DIR/tmp XDG_CACHE_HOME=$SQS_DIR/home/.cache \
+      setsid nohup "$SQS_DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$SQS_PORT" \
+      > "$SQS_DIR/moto.log" 2>&1 < /dev/null &
+    echo $! > "$SQS_DIR/moto.pid" )
+}
+
+wait_sqs() {
+  local t0=$SECONDS
+  until curl -fsS -o /dev/null -X POST -H 'Content-Type: application/x-amz-json-1.0' \
+      -H 'X-Amz-Target: AmazonSQS.ListQueues' -d '{}' "http://127.0.0.1:$SQS_PORT/" 2>/dev/null; do
+    kill -0 "$(cat "$SQS_DIR/moto.pid")" 2>/dev/null || { log "moto died"; tail -50 "$SQS_DIR/moto.log" >&2; return 1; }
+    (( SECONDS - t0 > 60 )) && { log "moto not ready after 60 s"; tail -50 "$SQS_DIR/moto.log" >&2; return 1; }
+    sleep 0.1
+  done
+  log "sqs (moto) ready: http://127.0.0.1:$SQS_PORT"
+}
+
+stop_sqs() {
+  [ -f "$SQS_DIR/moto.pid" ] || return 0
+  local pid; pid=$(cat "$SQS_DIR/moto.pid"); kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true; rm -f "$SQS_DIR/moto.pid"
+}
+
 print_env() {
   # shellcheck disable=SC1091
-  . "$RMQ_DIR/ports"; . "$AM_DIR/ports"
+  . "$RMQ_DIR/ports"; . "$AM_DIR/ports"; . "$SQS_DIR/ports"
   cat <<ENV
 export TRIAGE_TEST_RABBITMQ_AMQP=amqp://guest:guest@127.0.0.1:$RMQ_AMQP_PORT/%2f
 export TRIAGE_TEST_RABBITMQ_HTTP=http://127.0.0.1:$RMQ_HTTP_PORT
@@ -167,6 +215,11 @@ export TRIAGE_TEST_RABBITMQ_AMQPS=amqps://guest:guest@127.0.0.1:$RMQ_AMQPS_PORT/
 export TRIAGE_TEST_RABBITMQ_CA=$(rmq_tls_dir)/ca.pem
 export TRIAGE_TEST_RABBITMQ_HTTPS=https://127.0.0.1:$RMQ_HTTPS_PORT
 export TRIAGE_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT
+export TRIAGE_TEST_SQS_ENDPOINT=http://127.0.0.1:$SQS_PORT
+export TRIAGE_TEST_SQS_REGION=us-east-1
+export TRIAGE_TEST_SQS_ACCESS_KEY_ID=testing
+export TRIAGE_TEST_SQS_SECRET_ACCESS_KEY=testing-secret
+export TRIAGE_TEST_SQS_MOTO=$SQS_DIR/venv/bin/moto_server
 export TRIAGE_UPSTREAMS_DIR=$DIR
 ENV
 }
@@ -191,6 +244,7 @@ restart_rabbitmq() {  # same ports, same data directory
 }
 
 stop() {
+  stop_sqs
   if [ -f "$AM_DIR/am.pid" ]; then
     local pid; pid=$(cat "$AM_DIR/am.pid"); kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -207,8 +261,9 @@ case "${1:-start}" in
   start)
     install_packages
     mkdir -p "$DIR"
-    start_rabbitmq; start_alertmanager
-    wait_alertmanager && wait_rabbitmq || { stop; exit 1; }
+    install_moto || { log "cannot install moto"; exit 1; }
+    start_rabbitmq; start_alertmanager; start_sqs
+    wait_alertmanager && wait_sqs && wait_rabbitmq || { stop; exit 1; }
     print_env > "$DIR/env"
     cat "$DIR/env"
     ;;

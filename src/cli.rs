@@ -172,7 +172,8 @@ pub enum Command {
         #[arg(long, conflicts_with_all = ["payload_file", "query"])]
         edit: bool,
         /// RabbitMQ: where to send it instead of the queue it last died in: `first-origin` (the
-        /// queue it first died in), `queue:NAME`, or `exchange:NAME[:ROUTING_KEY]`.
+        /// queue it first died in), `queue:NAME`, or `exchange:NAME[:ROUTING_KEY]`. SQS:
+        /// `queue:NAME` instead of its source queue (needed when the source is not known).
         #[arg(long, value_name = "DESTINATION", value_parser = parse_destination)]
         to: Option<String>,
         /// RabbitMQ: replay without the message's own TTL (restored from x-death by default).

@@ -1,5 +1,5 @@
 //! Checks one `[[connector]]` entry: id syntax, references to its upstream, owner and backup,
-//! RabbitMQ-only keys, and builds the [`ConnectorConfig`] with defaults and absolute paths.
+//! queue keys (RabbitMQ and SQS only), and builds the [`ConnectorConfig`] with defaults and absolute paths.
 
 use std::path::Path;
 use std::time::Duration;
@@ -68,7 +68,7 @@ pub(super) fn connector(
         .iter()
         .find(|u| u.id == upstream)
         .map(|u| u.kind);
-    if kind != Some(UpstreamKind::Rabbitmq) {
+    if !matches!(kind, Some(UpstreamKind::Rabbitmq | UpstreamKind::Sqs)) {
         let rabbit_only = [
             ("queue", &raw.queue),
             ("dead_letter_queue", &raw.dead_letter_queue),
@@ -79,7 +79,7 @@ pub(super) fn connector(
         {
             let kind_name = kind.map_or("unknown", UpstreamKind::as_str);
             let message = format!(
-                r#"{key} is only valid on connectors of a "rabbitmq" upstream ({upstream:?} is "{kind_name}")"#
+                r#"{key} is only valid on connectors of a "rabbitmq" or "sqs" upstream ({upstream:?} is "{kind_name}")"#
             );
             return Err(loc.at(&value.span(), field(key), message));
         }

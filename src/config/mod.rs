@@ -17,6 +17,7 @@ mod raw;
 mod routes;
 mod secret_sources;
 mod secrets;
+mod sqs_upstream;
 mod token;
 mod upstream;
 mod validate;
@@ -74,8 +75,39 @@ pub struct UpstreamConfig {
     pub token: TokenSource,
     pub poll_interval: Duration,
     pub timeout: Duration,
+    /// SQS only: region, credentials (names of where they are, never the secrets) and how dead
+    /// letters of a shared DLQ are attributed. `None` for every other kind.
+    pub sqs: Option<SqsConfig>,
     /// RabbitMQ: work queue per connector is set on the connector; nothing else here yet.
     pub line: usize,
+}
+
+/// Where an SQS upstream's AWS credentials come from. The secrets themselves are never stored:
+/// only the names of the variables, file or profile that hold them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsCredentials {
+    /// The standard AWS chain: environment (`AWS_ACCESS_KEY_ID`…), the shared files' profile
+    /// (`AWS_PROFILE`, or `profile` here), web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`), ECS and
+    /// EC2 instance metadata.
+    Chain { profile: Option<String> },
+    /// A shared-credentials file (resolved against the config's directory) and its profile.
+    File { path: PathBuf, profile: String },
+    /// Environment variables named in the config.
+    Env {
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+    },
+}
+
+/// The SQS part of an `[[upstream]]` of kind "sqs".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsConfig {
+    pub region: String,
+    pub credentials: AwsCredentials,
+    /// A String message attribute the producers set to the source queue's name: dead letters of
+    /// a DLQ with several sources are attributed by it.
+    pub origin_attribute: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +125,8 @@ pub struct ConnectorConfig {
     /// Resolved against the config file's directory.
     pub runbook: Option<PathBuf>,
     pub contract: Option<PathBuf>,
-    /// RabbitMQ bindings: the work queue, and the DLQ when not derived from the queue's DLX.
+    /// RabbitMQ and SQS bindings: the work (source) queue, and the DLQ when not derived from the
+    /// queue's DLX (RabbitMQ) or redrive policy (SQS).
     pub queue: Option<String>,
     pub dead_letter_queue: Option<String>,
     pub line: usize,

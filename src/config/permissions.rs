@@ -54,9 +54,20 @@ pub(super) fn check(
             format!("refusing to run token_cmd: {problem}"),
         ));
     }
-    let token_files = raw.upstream.iter().enumerate().filter_map(|(i, u)| {
-        let value = u.get_ref().token_file.as_ref()?;
-        Some((format!("upstream[{i}].token_file"), "token_file", value))
+    let token_files = raw.upstream.iter().enumerate().flat_map(|(i, u)| {
+        let u = u.get_ref();
+        let token = u
+            .token_file
+            .as_ref()
+            .map(|value| (format!("upstream[{i}].token_file"), "token_file", value));
+        let aws = u.credentials_file.as_ref().map(|value| {
+            (
+                format!("upstream[{i}].credentials_file"),
+                "credentials_file",
+                value,
+            )
+        });
+        token.into_iter().chain(aws)
     });
     let url_files = raw.notifier.iter().enumerate().filter_map(|(i, n)| {
         let value = n.get_ref().url_file.as_ref()?;

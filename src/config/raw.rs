@@ -93,6 +93,18 @@ pub struct RawUpstream {
     pub username: Option<Spanned<String>>,
     /// RabbitMQ `amqps://` only: PEM file of extra CA certificates to trust.
     pub ca_file: Option<Spanned<String>>,
+    /// SQS only: the AWS region (required for kind = "sqs").
+    pub region: Option<Spanned<String>>,
+    /// SQS only: a named profile of the shared AWS config/credentials files.
+    pub profile: Option<Spanned<String>>,
+    /// SQS only: a shared-credentials file (INI, `[profile]` sections) to read instead of ~/.aws.
+    pub credentials_file: Option<Spanned<String>>,
+    /// SQS only: names of the environment variables holding the access key pair (and token).
+    pub access_key_id_env: Option<Spanned<String>>,
+    pub secret_access_key_env: Option<Spanned<String>>,
+    pub session_token_env: Option<Spanned<String>>,
+    /// SQS only: a String message attribute naming the source queue a message came from.
+    pub origin_attribute: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,25 @@ pub(super) fn check(raw: &RawConfig, loc: &Locator, config_dir: &Path) -> Result
         if let Some(path) = &u.token_file {
             check_file(path, "token_file", field("token_file"), loc, config_dir)?;
         }
+        let aws_envs = [
+            ("access_key_id_env", &u.access_key_id_env),
+            ("secret_access_key_env", &u.secret_access_key_env),
+            ("session_token_env", &u.session_token_env),
+        ];
+        for (key, name) in aws_envs {
+            if let Some(name) = name {
+                check_env(name, key, field(key), loc)?;
+            }
+        }
+        if let Some(path) = &u.credentials_file {
+            check_file(
+                path,
+                "credentials_file",
+                field("credentials_file"),
+                loc,
+                config_dir,
+            )?;
+        }
     }
     for (i, spanned) in raw.notifier.iter().enumerate() {
         let n = spanned.get_ref();

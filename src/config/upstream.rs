@@ -1,6 +1,6 @@
-//! Checks one `[[upstream]]` entry: URL schemes, a single token source, RabbitMQ-only keys,
-//! `ca_file` only with a TLS URL (`https://`, or `amqps://` on RabbitMQ) and the poll interval
-//! floor, and builds the [`UpstreamConfig`] with defaults.
+//! Checks one `[[upstream]]` entry: URL schemes, a single token source, RabbitMQ-only and
+//! SQS-only keys (`sqs_upstream`), `ca_file` only with a TLS URL (`https://`, or `amqps://` on
+//! RabbitMQ) and the poll interval floor, and builds the [`UpstreamConfig`] with defaults.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use super::located::Locator;
 use super::raw::RawUpstream;
 use super::validate::resolve_path;
 use super::{ConfigError, TokenSource, UpstreamConfig};
+use crate::config::sqs_upstream;
 use crate::domain::UpstreamKind;
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -72,6 +73,7 @@ pub(super) fn upstream(
             return Err(loc.at(&value.span(), field(key), message));
         }
     }
+    let sqs = sqs_upstream::check(index, spanned, loc, config_dir)?;
     if let Some(amqp_url) = &raw.amqp_url {
         check_url(
             amqp_url,
@@ -126,6 +128,7 @@ pub(super) fn upstream(
         token,
         poll_interval,
         timeout,
+        sqs,
         line: loc.line_of(&spanned.span()),
     })
 }

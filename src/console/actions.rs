@@ -235,17 +235,20 @@ fn confirm_dead_letter(app: &mut App, kind: ActionKind) -> Vec<Cmd> {
 /// The label of the default route in [`Dialog::ConfirmDeadLetter::routes`].
 pub const LAST_ORIGIN: &str = "last origin";
 
-/// Where a replay on `upstream` may go: RabbitMQ only (its last origin, its first origin, or any
-/// work queue of that upstream's connectors), nothing to choose elsewhere.
+/// Where a replay on `upstream` may go: on RabbitMQ its last origin, its first origin, or any
+/// work queue of that upstream's connectors; on SQS its source queue or any bound source queue;
+/// nothing to choose elsewhere.
 fn replay_routes(app: &App, kind: ActionKind, upstream: &str) -> Vec<String> {
-    let rabbitmq = app
-        .config
-        .upstream(upstream)
-        .is_some_and(|u| u.kind == crate::domain::UpstreamKind::Rabbitmq);
-    if kind != ActionKind::Replay || !rabbitmq {
-        return Vec::new();
-    }
-    let mut routes = vec![LAST_ORIGIN.to_string(), "first-origin".to_string()];
+    let upstream_kind = app.config.upstream(upstream).map(|u| u.kind);
+    let mut routes = match upstream_kind {
+        Some(crate::domain::UpstreamKind::Rabbitmq) if kind == ActionKind::Replay => {
+            vec![LAST_ORIGIN.to_string(), "first-origin".to_string()]
+        }
+        Some(crate::domain::UpstreamKind::Sqs) if kind == ActionKind::Replay => {
+            vec![LAST_ORIGIN.to_string()]
+        }
+        _ => return Vec::new(),
+    };
     for connector in app
         .config
         .connectors

@@ -11,6 +11,8 @@ pub enum UpstreamKind {
     ConnectorApi,
     Rabbitmq,
     Alertmanager,
+    /// Amazon SQS (or an SQS-compatible server): source queues with a redrive policy to a DLQ.
+    Sqs,
 }
 
 impl UpstreamKind {
@@ -19,6 +21,7 @@ impl UpstreamKind {
             UpstreamKind::ConnectorApi => "connector_api",
             UpstreamKind::Rabbitmq => "rabbitmq",
             UpstreamKind::Alertmanager => "alertmanager",
+            UpstreamKind::Sqs => "sqs",
         }
     }
 }

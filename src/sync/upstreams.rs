@@ -119,6 +119,10 @@ fn build(
             token,
             &config.connectors,
         )?)),
+        UpstreamKind::Sqs => Ok(Arc::new(crate::upstream::sqs::Sqs::from_config(
+            u,
+            &config.connectors,
+        )?)),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod connector_api;
 pub mod http;
 pub mod rabbitmq;
 mod redacted;
+pub mod sqs;
 pub mod tls;
 
 use std::time::Duration;

@@ -249,6 +249,7 @@ fn example_config_loads_with_every_upstream_kind() {
         UpstreamKind::ConnectorApi,
         UpstreamKind::Rabbitmq,
         UpstreamKind::Alertmanager,
+        UpstreamKind::Sqs,
     ] {
         assert!(kinds.contains(&kind), "{kind:?} missing");
     }

@@ -1007,6 +1007,7 @@ fn a_rabbitmq_replay_dialog_chooses_where_it_goes_and_whether_the_ttl_comes_back
     let mut app = on(View::DeadLetters);
     // The fixture's dead letters live on upstream "demo": make it a RabbitMQ with two queues.
     app.config.upstreams.push(triage::config::UpstreamConfig {
+        sqs: None,
         id: "demo".into(),
         kind: triage::domain::UpstreamKind::Rabbitmq,
         url: "http://127.0.0.1:15672".into(),

@@ -200,7 +200,7 @@ fn rabbitmq_keys_are_rejected_on_other_kinds() {
         &text,
         "queue",
         "connector[0].queue",
-        r#"only valid on connectors of a "rabbitmq" upstream"#,
+        r#"only valid on connectors of a "rabbitmq" or "sqs" upstream"#,
     );
 }
 

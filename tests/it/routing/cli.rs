@@ -39,7 +39,7 @@ fn check_passes_on_the_example_and_fails_listing_every_violation() {
         text(&ok.stdout),
         text(&ok.stderr)
     );
-    assert!(text(&ok.stdout).starts_with("ok: 5 connectors"));
+    assert!(text(&ok.stdout).starts_with("ok: 6 connectors"));
 
     std::fs::create_dir_all(dir.path().join("runbooks")).expect("mkdir");
     std::fs::write(dir.path().join("runbooks/ok.md"), "# ok").expect("runbook");
@@ -126,7 +126,7 @@ fn inventory_export_writes_csv_with_every_connector() {
     let csv = std::fs::read_to_string(&file).expect("csv written");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], triage::domain::metrics::INVENTORY_CSV_HEADER);
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 7, "header and the example's six connectors");
     assert!(
         lines[3].starts_with("crm-upgrade-sync,revops,data-eng,Keeps lead status"),
         "{}",

@@ -6,4 +6,5 @@ pub mod demo_cli;
 pub mod rabbitmq;
 pub mod rabbitmq_cli;
 pub mod receiver;
+pub mod sqs;
 pub mod tmux;
