@@ -138,4 +138,3 @@ pub fn big_store(dead_letters: usize, incidents: usize) -> PathBuf {
     std::fs::rename(&tmp, &path).expect("keep the seeded store");
     path
 }
-
