@@ -202,6 +202,23 @@ fn history_month(path: &Path) -> Store {
         .unwrap_or(0);
     drop(store);
     let (size, history) = compact_size(path);
+    if let Ok(conn) = rusqlite::Connection::open(path) {
+        let sql = "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8";
+        let tables: Vec<(String, i64)> = conn
+            .prepare(sql)
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .unwrap_or_default();
+        let sql = "SELECT resolution_ms, COUNT(*), SUM(LENGTH(data)) FROM queue_blocks
+                   GROUP BY resolution_ms";
+        let blocks: Vec<(i64, i64, i64)> = conn
+            .prepare(sql)
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .unwrap_or_default();
+        eprintln!("pages by table: {tables:?}; blocks (tier, rows, blob bytes): {blocks:?}");
+    }
     eprintln!(
         "queue history, {CONNECTORS} connectors × 30 d of 30 s polls: raw file {:.1} MB \
          (history {:.1} MB, {} polls); catch-up pass {took:.2?} ({pass:?}); after: file {:.2} MB, \

@@ -45,9 +45,6 @@ impl Store {
                 })
             })
         };
-        series.first =
-            sample(queue_points::edge(&self.conn, key, since, until, false).map_err(sql)?);
-        series.last = sample(queue_points::edge(&self.conn, key, since, until, true).map_err(sql)?);
         let mut buckets = Buckets {
             since,
             width: ((until - since) / DLQ_SERIES_POINTS).max(1),
@@ -67,7 +64,17 @@ impl Store {
                 raw_from = raw_from.max(hour.hour_ms + HOUR_MS);
             }
         }
-        for (at, dead) in queue_points::depths(&self.conn, key, raw_from, until).map_err(sql)? {
+        let raw = queue_points::depths(&self.conn, key, raw_from, until).map_err(sql)?;
+        // The points read from `since` hold the window's ends; otherwise ask for what is missing.
+        series.first = match raw.first() {
+            Some(first) if raw_from == since => sample(Some(*first)),
+            _ => sample(queue_points::edge(&self.conn, key, since, until, false).map_err(sql)?),
+        };
+        series.last = match raw.last() {
+            Some(last) => sample(Some(*last)),
+            None => sample(queue_points::edge(&self.conn, key, since, until, true).map_err(sql)?),
+        };
+        for (at, dead) in raw {
             buckets.add(at, col_u64(dead), &mut series.points);
         }
         buckets.finish(&mut series.points);

@@ -1,6 +1,7 @@
 //! Reading a connector's queue history (`store::queue_history`): the packed blocks of each tier
 //! plus the polls not packed yet, as one time-ordered run of DLQ depths; the first and last
-//! depth in a window (at most two blocks read per tier); the hourly DLQ depths.
+//! depth in a window (reading blocks only until none can hold a better one); the hourly DLQ
+//! depths.
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -15,7 +16,6 @@ pub(crate) const DAY_MS: i64 = 24 * HOUR_MS;
 pub(crate) const RAW: i64 = 0;
 pub(crate) const MINUTE: i64 = MINUTE_MS;
 pub(crate) const QUARTER: i64 = 15 * MINUTE_MS;
-pub(crate) const TIERS: [i64; 3] = [RAW, MINUTE, QUARTER];
 
 /// How much time one block of a tier covers: an hour for raw polls and 1-minute points, a day
 /// for 15-minute points.
@@ -48,31 +48,37 @@ pub(crate) fn series_key(
         .optional()
 }
 
-/// The blocks of `tier` that may hold points in `[from, to)`, in time order (`desc`: newest
-/// first), at most `limit`.
-fn blocks(
+/// Visits, in time order of their start (`desc`: newest first), the blocks of every tier that
+/// may hold points in `[from, to)`, decoded to (time, DLQ depth); `visit` returns false to stop.
+/// Blocks that end before `from` are skipped undecoded.
+fn each_block(
     conn: &Connection,
     series: i64,
-    tier: i64,
     (from, to): (i64, i64),
     desc: bool,
-    limit: i64,
-) -> rusqlite::Result<Vec<(i64, Vec<u8>)>> {
+    mut visit: impl FnMut(i64, i64, Vec<(i64, i64)>) -> bool,
+) -> rusqlite::Result<()> {
     let sql = if desc {
-        "SELECT start_ms, data FROM queue_blocks
-         WHERE series = ?1 AND resolution_ms = ?2 AND start_ms > ?3 AND start_ms < ?4
-         ORDER BY start_ms DESC LIMIT ?5"
+        "SELECT resolution_ms, start_ms, data FROM queue_blocks
+         WHERE series = ?1 AND start_ms > ?2 AND start_ms < ?3 ORDER BY start_ms DESC"
     } else {
-        "SELECT start_ms, data FROM queue_blocks
-         WHERE series = ?1 AND resolution_ms = ?2 AND start_ms > ?3 AND start_ms < ?4
-         ORDER BY start_ms LIMIT ?5"
+        "SELECT resolution_ms, start_ms, data FROM queue_blocks
+         WHERE series = ?1 AND start_ms > ?2 AND start_ms < ?3 ORDER BY start_ms"
     };
-    let lower = from.saturating_sub(block_span(tier));
-    conn.prepare_cached(sql)?
-        .query_map(params![series, tier, lower, to, limit], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?
-        .collect()
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![series, from.saturating_sub(DAY_MS), to])?;
+    while let Some(row) = rows.next()? {
+        let (tier, start): (i64, i64) = (row.get(0)?, row.get(1)?);
+        if start.saturating_add(block_span(tier)) <= from {
+            continue;
+        }
+        let data = row.get_ref(2)?.as_blob()?;
+        let points = queue_codec::decode_depths(start, data).map_err(damaged)?;
+        if !visit(tier, start, points) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Every (time, DLQ depth) of `series` in `[from, to)`, oldest first, from every tier and the
@@ -84,12 +90,10 @@ pub(crate) fn depths(
     to: i64,
 ) -> rusqlite::Result<Vec<(i64, i64)>> {
     let mut out = Vec::new();
-    for tier in TIERS {
-        for (start, data) in blocks(conn, series, tier, (from, to), false, i64::MAX)? {
-            let points = queue_codec::decode_depths(start, &data).map_err(damaged)?;
-            out.extend(points.into_iter().filter(|(at, _)| *at >= from && *at < to));
-        }
-    }
+    each_block(conn, series, (from, to), false, |_, _, points| {
+        out.extend(points.into_iter().filter(|(at, _)| *at >= from && *at < to));
+        true
+    })?;
     let mut polls = conn.prepare_cached(
         "SELECT at_ms, dead FROM queue_polls WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3
          ORDER BY at_ms",
@@ -97,7 +101,8 @@ pub(crate) fn depths(
     for row in polls.query_map(params![series, from, to], |r| Ok((r.get(0)?, r.get(1)?)))? {
         out.push(row?);
     }
-    // Tiers follow each other in time; a late poll may not. Sorting sorted runs is cheap.
+    // Blocks follow each other in time and the polls come after them; a late poll or a block
+    // merged with late points may not. Sorting sorted runs is cheap.
     out.sort_by_key(|(at, _)| *at);
     Ok(out)
 }
@@ -110,28 +115,6 @@ pub(crate) fn edge(
     to: i64,
     last: bool,
 ) -> rusqlite::Result<Option<(i64, i64)>> {
-    let better = |a: (i64, i64), b: Option<(i64, i64)>| match b {
-        Some(b) if (last && b.0 >= a.0) || (!last && b.0 <= a.0) => Some(b),
-        _ => Some(a),
-    };
-    let mut found = None;
-    // Blocks of a tier are aligned to their span: past the first block that reaches into the
-    // window, the next one lies wholly on the window's side, so two blocks per tier suffice.
-    for tier in TIERS {
-        for (start, data) in blocks(conn, series, tier, (from, to), last, 2)? {
-            let points = queue_codec::decode_depths(start, &data).map_err(damaged)?;
-            let mut inside = points.into_iter().filter(|(at, _)| *at >= from && *at < to);
-            let pick = if last {
-                inside.next_back()
-            } else {
-                inside.next()
-            };
-            if let Some(point) = pick {
-                found = better(point, found);
-                break;
-            }
-        }
-    }
     let sql = if last {
         "SELECT at_ms, dead FROM queue_polls WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3
          ORDER BY at_ms DESC LIMIT 1"
@@ -139,14 +122,34 @@ pub(crate) fn edge(
         "SELECT at_ms, dead FROM queue_polls WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3
          ORDER BY at_ms LIMIT 1"
     };
-    let poll = conn
+    let mut found: Option<(i64, i64)> = conn
         .prepare_cached(sql)?
         .query_row(params![series, from, to], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    Ok(match poll {
-        Some(point) => better(point, found),
-        None => found,
-    })
+    let better = |a: (i64, i64), b: Option<(i64, i64)>| match b {
+        Some(b) if (last && b.0 >= a.0) || (!last && b.0 <= a.0) => b,
+        _ => a,
+    };
+    each_block(conn, series, (from, to), last, |_, start, points| {
+        // Past the found point no block can hold a better one: going forward, blocks start
+        // later; going back, every block ends within a day of its start.
+        if let Some((at, _)) = found
+            && ((!last && start > at) || (last && start.saturating_add(DAY_MS) <= at))
+        {
+            return false;
+        }
+        let mut inside = points.into_iter().filter(|(at, _)| *at >= from && *at < to);
+        let pick = if last {
+            inside.next_back()
+        } else {
+            inside.next()
+        };
+        if let Some(point) = pick {
+            found = Some(better(point, found));
+        }
+        true
+    })?;
+    Ok(found)
 }
 
 /// The hourly DLQ depths of `series` for the hours starting in `[from, to)`, in hour order.

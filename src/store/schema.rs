@@ -57,7 +57,8 @@ CREATE TABLE queue_blocks (
     points         INTEGER NOT NULL,
     data           BLOB NOT NULL
 );
-CREATE UNIQUE INDEX queue_blocks_by_series ON queue_blocks (series, resolution_ms, start_ms);
+-- Time order across tiers: a window's blocks are one range.
+CREATE UNIQUE INDEX queue_blocks_by_series ON queue_blocks (series, start_ms, resolution_ms);
 CREATE TABLE dlq_depth_days (
     series  INTEGER NOT NULL,
     day_ms  INTEGER NOT NULL,
