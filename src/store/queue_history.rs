@@ -75,11 +75,15 @@ fn run_pass(conn: &Connection, upstream: &str, now_ms: i64) -> rusqlite::Result<
         let mut pass = SeriesPass::new(conn, key);
         let hour = bucket_start(now_ms, HOUR_MS);
         pass.pack_polls(hour)?;
-        pass.roll(RAW, MINUTE, bucket_start(now_ms - RAW_FOR_MS, HOUR_MS))?;
+        pass.roll(
+            RAW,
+            MINUTE,
+            bucket_start(now_ms.saturating_sub(RAW_FOR_MS), HOUR_MS),
+        )?;
         pass.roll(
             MINUTE,
             QUARTER,
-            bucket_start(now_ms - MINUTE_POINTS_FOR_MS, HOUR_MS),
+            bucket_start(now_ms.saturating_sub(MINUTE_POINTS_FOR_MS), HOUR_MS),
         )?;
         pass.drop_old(now_ms.saturating_sub(RETENTION_MS))?;
         pass.flush()?;

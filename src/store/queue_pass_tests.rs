@@ -153,3 +153,53 @@ fn polls_are_packed_exactly_then_rolled_and_their_hours_kept() {
         "the third hour is still raw"
     );
 }
+
+/// The first and last point of any window, found by reading as few blocks as can hold them,
+/// are the ends of all the window's points — across tiers, unpacked polls and a late poll.
+#[test]
+fn a_windows_ends_are_its_first_and_last_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("triage.db")).unwrap();
+    store
+        .conn
+        .execute(
+            "INSERT INTO queue_series (upstream, connector) VALUES ('mq', 'c')",
+            [],
+        )
+        .unwrap();
+    let insert = |store: &Store, at: i64, dead: i64| {
+        store
+            .conn
+            .execute(
+                "INSERT INTO queue_polls (series, at_ms, ready, in_flight, retrying, dead, rate_in,
+                    rate_out, rate_fail) VALUES (1, ?1, 0, 0, 0, ?2, 0, 0, 0)",
+                params![at, dead],
+            )
+            .unwrap();
+    };
+    for i in 0..(10 * 288 + 6) {
+        insert(&store, T0 + i * 300_000, i % 97);
+    }
+    let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    store
+        .downsample_queue_history(at(T0 + 10 * DAY_MS + 1_800_000))
+        .unwrap();
+    insert(&store, T0 + 5 * DAY_MS + 420_000, 500);
+    let tiers = store.queue_history_tiers().unwrap();
+    assert_eq!(tiers.len(), 3, "{tiers:?}");
+    let mut checked = 0;
+    for len in [HOUR_MS, DAY_MS, 3 * DAY_MS, 30 * DAY_MS] {
+        let mut from = T0 - 2 * HOUR_MS;
+        while from < T0 + 11 * DAY_MS {
+            let to = from + len;
+            let all = queue_points::depths(&store.conn, 1, from, to).unwrap();
+            let first = queue_points::edge(&store.conn, 1, from, to, false).unwrap();
+            let last = queue_points::edge(&store.conn, 1, from, to, true).unwrap();
+            assert_eq!(first, all.first().copied(), "first of [{from}, {to})");
+            assert_eq!(last, all.last().copied(), "last of [{from}, {to})");
+            checked += usize::from(!all.is_empty());
+            from += 7 * HOUR_MS + 13 * MINUTE_MS;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}

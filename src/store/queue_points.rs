@@ -48,15 +48,26 @@ pub(crate) fn series_key(
         .optional()
 }
 
+/// What to do with the next block.
+enum Visit {
+    /// Decode it and hand its points over.
+    Read,
+    /// Go on to the next one undecoded.
+    Skip,
+    /// Stop.
+    Stop,
+}
+
 /// Visits, in time order of their start (`desc`: newest first), the blocks of every tier that
-/// may hold points in `[from, to)`, decoded to (time, DLQ depth); `visit` returns false to stop.
-/// Blocks that end before `from` are skipped undecoded.
+/// may hold points in `[from, to)`: `look(start, end)` says whether to decode a block (its
+/// points go to `take` as (time, DLQ depth)). Blocks that end before `from` are skipped.
 fn each_block(
     conn: &Connection,
     series: i64,
     (from, to): (i64, i64),
     desc: bool,
-    mut visit: impl FnMut(i64, i64, Vec<(i64, i64)>) -> bool,
+    mut look: impl FnMut(i64, i64) -> Visit,
+    mut take: impl FnMut(Vec<(i64, i64)>),
 ) -> rusqlite::Result<()> {
     let sql = if desc {
         "SELECT resolution_ms, start_ms, data FROM queue_blocks
@@ -69,14 +80,17 @@ fn each_block(
     let mut rows = stmt.query(params![series, from.saturating_sub(DAY_MS), to])?;
     while let Some(row) = rows.next()? {
         let (tier, start): (i64, i64) = (row.get(0)?, row.get(1)?);
-        if start.saturating_add(block_span(tier)) <= from {
+        let end = start.saturating_add(block_span(tier));
+        if end <= from {
             continue;
         }
-        let data = row.get_ref(2)?.as_blob()?;
-        let points = queue_codec::decode_depths(start, data).map_err(damaged)?;
-        if !visit(tier, start, points) {
-            break;
+        match look(start, end) {
+            Visit::Stop => break,
+            Visit::Skip => continue,
+            Visit::Read => {}
         }
+        let data = row.get_ref(2)?.as_blob()?;
+        take(queue_codec::decode_depths(start, data).map_err(damaged)?);
     }
     Ok(())
 }
@@ -90,10 +104,14 @@ pub(crate) fn depths(
     to: i64,
 ) -> rusqlite::Result<Vec<(i64, i64)>> {
     let mut out = Vec::new();
-    each_block(conn, series, (from, to), false, |_, _, points| {
-        out.extend(points.into_iter().filter(|(at, _)| *at >= from && *at < to));
-        true
-    })?;
+    each_block(
+        conn,
+        series,
+        (from, to),
+        false,
+        |_, _| Visit::Read,
+        |points| out.extend(points.into_iter().filter(|(at, _)| *at >= from && *at < to)),
+    )?;
     let mut polls = conn.prepare_cached(
         "SELECT at_ms, dead FROM queue_polls WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3
          ORDER BY at_ms",
@@ -122,7 +140,7 @@ pub(crate) fn edge(
         "SELECT at_ms, dead FROM queue_polls WHERE series = ?1 AND at_ms >= ?2 AND at_ms < ?3
          ORDER BY at_ms LIMIT 1"
     };
-    let mut found: Option<(i64, i64)> = conn
+    let found: Option<(i64, i64)> = conn
         .prepare_cached(sql)?
         .query_row(params![series, from, to], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -130,26 +148,33 @@ pub(crate) fn edge(
         Some(b) if (last && b.0 >= a.0) || (!last && b.0 <= a.0) => b,
         _ => a,
     };
-    each_block(conn, series, (from, to), last, |_, start, points| {
-        // Past the found point no block can hold a better one: going forward, blocks start
-        // later; going back, every block ends within a day of its start.
-        if let Some((at, _)) = found
-            && ((!last && start > at) || (last && start.saturating_add(DAY_MS) <= at))
-        {
-            return false;
-        }
-        let mut inside = points.into_iter().filter(|(at, _)| *at >= from && *at < to);
-        let pick = if last {
-            inside.next_back()
-        } else {
-            inside.next()
-        };
-        if let Some(point) = pick {
-            found = Some(better(point, found));
-        }
-        true
-    })?;
-    Ok(found)
+    let found = std::cell::Cell::new(found);
+    each_block(
+        conn,
+        series,
+        (from, to),
+        last,
+        |start, end| match found.get() {
+            // Going forward, blocks start later: none past the found point can hold a better
+            // one. Going back, a block ends within a day of its start.
+            Some((at, _)) if !last && start > at => Visit::Stop,
+            Some((at, _)) if last && start.saturating_add(DAY_MS) <= at => Visit::Stop,
+            Some((at, _)) if last && end <= at => Visit::Skip,
+            _ => Visit::Read,
+        },
+        |points| {
+            let mut inside = points.into_iter().filter(|(at, _)| *at >= from && *at < to);
+            let pick = if last {
+                inside.next_back()
+            } else {
+                inside.next()
+            };
+            if let Some(point) = pick {
+                found.set(Some(better(point, found.get())));
+            }
+        },
+    )?;
+    Ok(found.get())
 }
 
 /// The hourly DLQ depths of `series` for the hours starting in `[from, to)`, in hour order.
