@@ -4,7 +4,8 @@
 //! history's maintenance: the one-off catch-up of a month of raw polls (printed with the file
 //! size before and after) and the steady hourly pass.
 //!
-//! `cargo bench --bench metrics` (`TRIAGE_BENCH_INCIDENTS` changes the incident count).
+//! `cargo bench --bench metrics` (`TRIAGE_BENCH_INCIDENTS` changes the incident count;
+//! `TRIAGE_BENCH_QUEUE=demo` makes every queue number move like the demo upstream's).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -80,8 +81,14 @@ fn batch(at: DateTime<Utc>, incidents: Vec<Incident>) -> SyncBatch {
     }
 }
 
-/// Raw 30-second polls for every connector in `[from, to)`, straight into the file.
+/// Raw 30-second polls for every connector in `[from, to)`, straight into the file: the DLQ
+/// climbs by one each poll to 499 and falls back, the rest holds still; with
+/// `TRIAGE_BENCH_QUEUE=demo` every number moves like the demo upstream's (each poll a baseline
+/// times 0.8–1.2, rates to 0.01 msg/s).
 fn polls(path: &Path, from: i64, to: i64) {
+    use rand::{Rng, SeedableRng};
+    let demo = std::env::var("TRIAGE_BENCH_QUEUE").is_ok_and(|v| v == "demo");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(from as u64);
     let Ok(mut conn) = rusqlite::Connection::open(path) else {
         panic!("open")
     };
@@ -90,15 +97,42 @@ fn polls(path: &Path, from: i64, to: i64) {
     };
     {
         let Ok(mut insert) = tx.prepare(
-            "INSERT INTO queue_snapshots (upstream, connector, at_ms, ready, in_flight, retrying,
-                dead, rate_in, rate_out, rate_fail) VALUES ('bench', ?1, ?2, 1, 0, 0, ?3, 2.0, 1.0, 0.0)",
+            "INSERT INTO queue_polls (series, at_ms, ready, in_flight, retrying, dead, rate_in,
+                rate_out, rate_fail)
+             SELECT key, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM queue_series
+             WHERE upstream = 'bench' AND connector = ?1",
         ) else {
             panic!("prepare")
         };
+        // ready, in flight, retrying, rate in, out, failed (assets/demo/scenario.toml).
+        let baselines = [
+            [38.0, 6.0, 14.0, 3.4, 2.1, 1.3],
+            [120.0, 24.0, 3.0, 18.0, 17.2, 0.8],
+            [410.0, 50.0, 0.0, 7.5, 7.5, 0.0],
+            [75.0, 10.0, 22.0, 2.2, 1.6, 0.6],
+            [900.0, 120.0, 8.0, 45.0, 43.5, 1.5],
+        ];
         for c in 0..CONNECTORS {
             let id = format!("c{c:02}");
             for at in (from..to).step_by(POLL_MS as usize) {
-                if let Err(e) = insert.execute(params![id, at, (at / POLL_MS) % 500]) {
+                let v: [f64; 6] = if demo {
+                    baselines[c % 5].map(|b| b * rng.random_range(0.8..1.2))
+                } else {
+                    [1.0, 0.0, 0.0, 2.0, 1.0, 0.0]
+                };
+                let rate = |r: f64| (r * 100.0).round() / 100.0;
+                let row = params![
+                    id,
+                    at,
+                    v[0].round() as i64,
+                    v[1].round() as i64,
+                    v[2].round() as i64,
+                    (at / POLL_MS) % 500,
+                    rate(v[3]),
+                    rate(v[4]),
+                    rate(v[5])
+                ];
+                if let Err(e) = insert.execute(row) {
                     panic!("insert: {e}");
                 }
             }
@@ -109,15 +143,24 @@ fn polls(path: &Path, from: i64, to: i64) {
     }
 }
 
-/// The file's size once the WAL is folded in and free pages dropped.
-fn compact_size(path: &Path) -> u64 {
+/// The file's size once the WAL is folded in and free pages dropped, and the queue history's
+/// part of it.
+fn compact_size(path: &Path) -> (u64, u64) {
     let Ok(conn) = rusqlite::Connection::open(path) else {
         panic!("open")
     };
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;") {
         panic!("vacuum: {e}");
     }
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    drop(conn);
+    let Ok(store) = Store::open(path) else {
+        panic!("store")
+    };
+    let history = store.queue_history_bytes().unwrap_or(0);
+    (
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        history,
+    )
 }
 
 fn connectors_rows(path: &Path) {
@@ -128,6 +171,10 @@ fn connectors_rows(path: &Path) {
         let sql = "INSERT INTO connectors (upstream, id, name, dead, updated_ms) VALUES ('bench', ?1, ?1, 7, 0)";
         if let Err(e) = conn.execute(sql, [format!("c{c:02}")]) {
             panic!("connector: {e}");
+        }
+        let sql = "INSERT INTO queue_series (upstream, connector) VALUES ('bench', ?1)";
+        if let Err(e) = conn.execute(sql, [format!("c{c:02}")]) {
+            panic!("series: {e}");
         }
     }
 }
@@ -141,7 +188,7 @@ fn history_month(path: &Path) -> Store {
     connectors_rows(path);
     let t0 = start().timestamp_millis();
     polls(path, t0, t0 + 30 * DAY_MS);
-    let raw_size = compact_size(path);
+    let (raw_size, raw_history) = compact_size(path);
     let Ok(mut store) = Store::open(path) else {
         panic!("store")
     };
@@ -154,13 +201,33 @@ fn history_month(path: &Path) -> Store {
         .map(|t| t.iter().map(|(_, n)| n).sum())
         .unwrap_or(0);
     drop(store);
-    let size = compact_size(path);
+    let (size, history) = compact_size(path);
+    if let Ok(conn) = rusqlite::Connection::open(path) {
+        let sql = "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8";
+        let tables: Vec<(String, i64)> = conn
+            .prepare(sql)
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .unwrap_or_default();
+        let sql = "SELECT resolution_ms, COUNT(*), SUM(LENGTH(data)) FROM queue_blocks
+                   GROUP BY resolution_ms";
+        let blocks: Vec<(i64, i64, i64)> = conn
+            .prepare(sql)
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .unwrap_or_default();
+        eprintln!("pages by table: {tables:?}; blocks (tier, rows, blob bytes): {blocks:?}");
+    }
     eprintln!(
-        "queue history, {CONNECTORS} connectors × 30 d of 30 s polls: raw {:.1} MB ({} rows); \
-         catch-up pass {took:.2?} ({pass:?}); after {:.1} MB ({rows} rows: {tiers:?})",
+        "queue history, {CONNECTORS} connectors × 30 d of 30 s polls: raw file {:.1} MB \
+         (history {:.1} MB, {} polls); catch-up pass {took:.2?} ({pass:?}); after: file {:.2} MB, \
+         history {:.2} MB ({rows} points: {tiers:?})",
         raw_size as f64 / 1e6,
+        raw_history as f64 / 1e6,
         CONNECTORS as i64 * 30 * DAY_MS / POLL_MS,
         size as f64 / 1e6,
+        history as f64 / 1e6,
     );
     let Ok(store) = Store::open(path) else {
         panic!("store")

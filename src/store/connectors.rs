@@ -130,28 +130,21 @@ impl Store {
         if max_points == 0 {
             return Ok(Vec::new());
         }
-        let filter = "FROM queue_snapshots WHERE upstream = ?1 AND connector = ?2 AND at_ms >= ?3";
-        let args = params![upstream, connector, ms(since)];
-        let total: i64 = self
-            .conn
-            .prepare_cached(&format!("SELECT COUNT(*) {filter}"))
-            .and_then(|mut stmt| stmt.query_row(args, |row| row.get(0)))
+        let Some(series) = super::queue_points::series_key(&self.conn, upstream, connector)
+            .map_err(|e| self.sqlite(e))?
+        else {
+            return Ok(Vec::new());
+        };
+        let depths = super::queue_points::depths(&self.conn, series, ms(since), i64::MAX)
             .map_err(|e| self.sqlite(e))?;
-        let total = usize::try_from(total).unwrap_or(0);
+        let total = depths.len();
         let buckets = max_points.min(total);
         let mut points: Vec<DepthPoint> = Vec::with_capacity(buckets);
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT at_ms, dead {filter} ORDER BY at_ms"))
-            .map_err(|e| self.sqlite(e))?;
-        let mut rows = stmt.query(args).map_err(|e| self.sqlite(e))?;
-        let mut index = 0usize;
-        while let Some(row) = rows.next().map_err(|e| self.sqlite(e))? {
-            let at_ms: i64 = row.get(0).map_err(|e| self.sqlite(e))?;
-            let dead = col_u64(row.get(1).map_err(|e| self.sqlite(e))?);
+        for (index, (at_ms, dead)) in depths.into_iter().enumerate() {
             let at = from_ms(at_ms)
-                .ok_or_else(|| self.corrupt("queue_snapshots", format!("bad at_ms {at_ms}")))?;
-            // Row `index` falls in bucket floor(index * buckets / total).
+                .ok_or_else(|| self.corrupt("queue_blocks", format!("bad at_ms {at_ms}")))?;
+            let dead = col_u64(dead);
+            // Point `index` falls in bucket floor(index * buckets / total).
             let bucket = index * buckets / total.max(1);
             match points.get_mut(bucket) {
                 Some(point) => {
@@ -160,7 +153,6 @@ impl Store {
                 }
                 None => points.push(DepthPoint { at, dead }),
             }
-            index += 1;
         }
         Ok(points)
     }
@@ -227,10 +219,15 @@ pub(crate) fn write_reports(
             rate_out = excluded.rate_out, rate_fail = excluded.rate_fail,
             last_error = excluded.last_error, updated_ms = excluded.updated_ms",
     )?;
+    let mut series = conn.prepare_cached(
+        "INSERT INTO queue_series (upstream, connector) VALUES (?1, ?2)
+         ON CONFLICT (upstream, connector) DO NOTHING",
+    )?;
     let mut snapshot = conn.prepare_cached(
-        "INSERT INTO queue_snapshots (upstream, connector, at_ms, ready, in_flight, retrying, dead,
-            rate_in, rate_out, rate_fail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO queue_polls (series, at_ms, ready, in_flight, retrying, dead, rate_in,
+            rate_out, rate_fail)
+         SELECT key, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 FROM queue_series
+         WHERE upstream = ?1 AND connector = ?2",
     )?;
     let at_ms = ms(at);
     for r in reports {
@@ -256,6 +253,7 @@ pub(crate) fn write_reports(
             r.last_error,
             ms(r.updated_at)
         ])?;
+        series.execute(params![upstream, r.id])?;
         snapshot.execute(params![
             upstream,
             r.id,

@@ -1,11 +1,11 @@
 //! A connector's DLQ depth over a metrics window (`domain::metrics::DlqSeries`): the first and
 //! last snapshot in the window, and at most `DLQ_SERIES_POINTS` points for charts, each the
-//! deepest depth of an even bucket — from the snapshots for windows up to a day, from
-//! `dlq_depth_hourly` plus the snapshots since the last hourly pass for longer ones.
-
-use rusqlite::params;
+//! deepest depth of an even bucket — from the queue history's points for windows up to a day,
+//! from its hourly depths plus the points since the last hourly pass for longer ones
+//! (`store::queue_points`).
 
 use super::codec::{col_u64, from_ms};
+use super::queue_points::{self, DAY_MS, HOUR_MS};
 use super::{Result, Store};
 use crate::domain::metrics::{DepthSample, DlqSeries};
 
@@ -15,9 +15,9 @@ pub const DLQ_SERIES_POINTS: i64 = 120;
 impl Store {
     /// One connector's first and last snapshot in `[since, until)` and its depth series in
     /// `DLQ_SERIES_POINTS` even buckets (the deepest depth of each, at its last time). Windows
-    /// over a day read whole hours from `dlq_depth_hourly` (its first hour may start before
-    /// `since`) and the hours since the last queue-history pass from the snapshots; shorter ones
-    /// read the snapshots. Each source is one ordered index range, bucketed here.
+    /// over a day read whole hours from the hourly depths (the first hour may start before
+    /// `since`) and the hours since the last queue-history pass from the points; shorter ones
+    /// read the points. Each source comes in time order and is bucketed here.
     pub(super) fn dlq_series(
         &self,
         upstream: &str,
@@ -25,25 +25,25 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<DlqSeries> {
-        let end = |order: &str| -> Result<Option<DepthSample>> {
-            let sql = format!(
-                "SELECT at_ms, dead FROM queue_snapshots
-                 WHERE upstream = ?1 AND connector = ?2 AND at_ms >= ?3 AND at_ms < ?4
-                 ORDER BY at_ms {order} LIMIT 1"
-            );
-            let rows = self.query_rows(&sql, params![upstream, connector, since, until], |r| {
-                Ok((r.get::<_, i64>(0)?, col_u64(r.get(1)?)))
-            })?;
-            Ok(rows
-                .into_iter()
-                .find_map(|(at, dead)| from_ms(at).map(|at| DepthSample { at, dead })))
-        };
         let mut series = DlqSeries {
             upstream: upstream.to_string(),
             connector: connector.to_string(),
-            first: end("ASC")?,
-            last: end("DESC")?,
+            first: None,
+            last: None,
             points: Vec::new(),
+        };
+        let sql = |e| self.sqlite(e);
+        let Some(key) = queue_points::series_key(&self.conn, upstream, connector).map_err(sql)?
+        else {
+            return Ok(series);
+        };
+        let sample = |point: Option<(i64, i64)>| {
+            point.and_then(|(at, dead)| {
+                from_ms(at).map(|at| DepthSample {
+                    at,
+                    dead: col_u64(dead),
+                })
+            })
         };
         let mut buckets = Buckets {
             since,
@@ -51,32 +51,31 @@ impl Store {
             current: None,
         };
         let mut raw_from = since;
-        if until - since > 86_400_000 {
-            let hours = self.query_rows(
-                "SELECT last_at_ms, max_dead FROM dlq_depth_hourly
-                 WHERE upstream = ?1 AND connector = ?2 AND hour_ms >= ?3 AND hour_ms < ?4
-                 ORDER BY hour_ms",
-                params![
-                    upstream,
-                    connector,
-                    since - since.rem_euclid(3_600_000),
-                    until
-                ],
-                |r| Ok((r.get::<_, i64>(0)?, col_u64(r.get(1)?))),
-            )?;
-            for (at, dead) in hours {
-                buckets.add(at.max(since), dead, &mut series.points);
-                raw_from = raw_from.max(at - at.rem_euclid(3_600_000) + 3_600_000);
+        if until - since > DAY_MS {
+            let first_hour = since - since.rem_euclid(HOUR_MS);
+            for hour in
+                queue_points::hour_depths(&self.conn, key, first_hour, until).map_err(sql)?
+            {
+                buckets.add(
+                    hour.last_at_ms.max(since),
+                    col_u64(hour.max_dead),
+                    &mut series.points,
+                );
+                raw_from = raw_from.max(hour.hour_ms + HOUR_MS);
             }
         }
-        let raw = self.query_rows(
-            "SELECT at_ms, dead FROM queue_snapshots
-             WHERE upstream = ?1 AND connector = ?2 AND at_ms >= ?3 AND at_ms < ?4 ORDER BY at_ms",
-            params![upstream, connector, raw_from, until],
-            |r| Ok((r.get::<_, i64>(0)?, col_u64(r.get(1)?))),
-        )?;
+        let raw = queue_points::depths(&self.conn, key, raw_from, until).map_err(sql)?;
+        // The points read from `since` hold the window's ends; otherwise ask for what is missing.
+        series.first = match raw.first() {
+            Some(first) if raw_from == since => sample(Some(*first)),
+            _ => sample(queue_points::edge(&self.conn, key, since, until, false).map_err(sql)?),
+        };
+        series.last = match raw.last() {
+            Some(last) => sample(Some(*last)),
+            None => sample(queue_points::edge(&self.conn, key, since, until, true).map_err(sql)?),
+        };
         for (at, dead) in raw {
-            buckets.add(at, dead, &mut series.points);
+            buckets.add(at, col_u64(dead), &mut series.points);
         }
         buckets.finish(&mut series.points);
         Ok(series)

@@ -18,7 +18,62 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V6_RUNS,
     V7_NOTES,
     V8_METRICS,
+    V9_PACKED_QUEUE_HISTORY,
 ];
+
+/// V9: queue history packed (`store::queue_history`, `store::queue_codec`, docs/METRICS.md):
+/// connectors get an integer key (`queue_series`); polls wait as rows in `queue_polls` until
+/// their hour has passed; every tier's points live in `queue_blocks` (one row per connector,
+/// tier and hour — or day for 15-minute points — holding the points as a compact blob); the
+/// hourly DLQ depths in `dlq_depth_days` (one blob per connector and day). The V8 rows are
+/// converted in the same transaction by `queue_convert::convert_v8` (see [`after_migration`]),
+/// which drops `queue_snapshots` and `dlq_depth_hourly`.
+const V9_PACKED_QUEUE_HISTORY: &str = r#"
+CREATE TABLE queue_series (
+    key        INTEGER PRIMARY KEY,
+    upstream   TEXT NOT NULL,
+    connector  TEXT NOT NULL,
+    UNIQUE (upstream, connector)
+);
+CREATE TABLE queue_polls (
+    series     INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    ready      INTEGER NOT NULL,
+    in_flight  INTEGER NOT NULL,
+    retrying   INTEGER NOT NULL,
+    dead       INTEGER NOT NULL,
+    rate_in    REAL NOT NULL,
+    rate_out   REAL NOT NULL,
+    rate_fail  REAL NOT NULL
+);
+-- Covers the depth reads; the pack reads an hour of rows through it.
+CREATE INDEX queue_polls_by_series ON queue_polls (series, at_ms, dead);
+-- A rowid table: blocks of up to ~4 KB stay inside one page (a WITHOUT ROWID row spills to an
+-- overflow page past ~1 KB).
+CREATE TABLE queue_blocks (
+    series         INTEGER NOT NULL,
+    resolution_ms  INTEGER NOT NULL,
+    start_ms       INTEGER NOT NULL,
+    points         INTEGER NOT NULL,
+    data           BLOB NOT NULL
+);
+-- Time order across tiers: a window's blocks are one range.
+CREATE UNIQUE INDEX queue_blocks_by_series ON queue_blocks (series, start_ms, resolution_ms);
+CREATE TABLE dlq_depth_days (
+    series  INTEGER NOT NULL,
+    day_ms  INTEGER NOT NULL,
+    data    BLOB NOT NULL,
+    PRIMARY KEY (series, day_ms)
+) WITHOUT ROWID;
+"#;
+
+/// Work a migration needs beyond its SQL, in the same transaction, after it.
+fn after_migration(version: usize, tx: &Connection) -> rusqlite::Result<()> {
+    match version {
+        9 => super::queue_convert::convert_v8(tx),
+        _ => Ok(()),
+    }
+}
 
 /// V7: notes on incidents (`store::notes`): a history with author and time, never overwritten.
 const V7_NOTES: &str = r#"
@@ -533,6 +588,7 @@ impl Store {
                 continue;
             }
             tx.execute_batch(migration).map_err(err)?;
+            after_migration(next_version, &tx).map_err(err)?;
             tx.pragma_update(None, "user_version", next_version as i64)
                 .map_err(err)?;
             tx.commit().map_err(err)?;
@@ -717,12 +773,14 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(steps, [(1, 50, String::new()), (2, 50, String::new())]);
-        let resolution: i64 = conn
-            .query_row("SELECT resolution_ms FROM queue_snapshots", [], |r| {
-                r.get(0)
-            })
+        let raw: i64 = conn
+            .query_row(
+                "SELECT SUM(points) FROM queue_blocks WHERE resolution_ms = 0",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert_eq!(resolution, 0);
+        assert_eq!(raw, 1, "the V7 snapshot is a raw poll");
         conn.execute(
             "UPDATE incidents SET status = 'open', status_rank = 0, updated_ms = 77 WHERE id = 'r'",
             [],
@@ -734,5 +792,221 @@ mod tests {
             })
             .unwrap();
         assert_eq!(reopen, ("r".to_string(), 77));
+    }
+
+    /// One V8 queue snapshot or V9 point: upstream, connector, resolution, time, the four
+    /// counts and the rates' bits.
+    type Point = (String, String, i64, i64, [i64; 4], [u64; 3]);
+
+    /// A V8 store's queue history — raw polls (one in the current hour, one a month old),
+    /// rolled points of both tiers with rates that are not whole thousandths, counts at the
+    /// ends of the range, hourly depths — comes through V9 packed with every value the same.
+    #[test]
+    fn v9_packs_every_snapshot_and_hourly_depth_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.db");
+        let hour = 3_600_000i64;
+        let t = 1_780_000_000_000i64 - 1_780_000_000_000i64 % hour;
+        let v8_points: Vec<Point>;
+        let v8_hours: Vec<(String, String, i64, i64, i64)>;
+        {
+            let conn = Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..8] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 8).unwrap();
+            let mut insert = conn
+                .prepare(
+                    "INSERT INTO queue_snapshots (upstream, connector, at_ms, ready, in_flight,
+                        retrying, dead, rate_in, rate_out, rate_fail, resolution_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .unwrap();
+            type Row = (&'static str, &'static str, i64, [i64; 4], [f64; 3], i64);
+            let rows: [Row; 9] = [
+                (
+                    "am",
+                    "crm",
+                    t - 30 * 86_400_000,
+                    [1, 2, 3, 4],
+                    [2.37, 0.0, 1.5],
+                    0,
+                ),
+                (
+                    "am",
+                    "crm",
+                    t - 20 * 86_400_000,
+                    [9, 0, 0, 77],
+                    [2.0166666666666666, 0.1 + 0.2, 1e-9],
+                    900_000,
+                ),
+                (
+                    "am",
+                    "crm",
+                    t - 20 * 86_400_000 + 900_000,
+                    [8, 0, 0, 76],
+                    [3.0, 1.0 / 3.0, 0.0],
+                    900_000,
+                ),
+                (
+                    "am",
+                    "crm",
+                    t - 3 * 86_400_000,
+                    [i64::MAX, 0, i64::MIN, 0],
+                    [1e300, -2.5, 12345.678],
+                    60_000,
+                ),
+                (
+                    "am",
+                    "crm",
+                    t - 3 * 86_400_000 + 60_000,
+                    [5, 5, 5, 5],
+                    [0.001, 0.002, 0.003],
+                    60_000,
+                ),
+                ("am", "crm", t - 30_000, [10, 1, 0, 3], [4.2, 4.1, 0.1], 0),
+                ("am", "crm", t + 30_000, [11, 1, 0, 4], [4.3, 4.2, 0.0], 0),
+                ("am", "crm", t + 60_000, [12, 1, 0, 4], [4.3, 4.2, 0.0], 0),
+                (
+                    "rabbit",
+                    "orders.q",
+                    t + 1,
+                    [0, 0, 0, 123_456_789],
+                    [0.0, 0.0, 0.0],
+                    0,
+                ),
+            ];
+            for (up, c, at, n, r, res) in rows {
+                insert
+                    .execute(rusqlite::params![
+                        up, c, at, n[0], n[1], n[2], n[3], r[0], r[1], r[2], res
+                    ])
+                    .unwrap();
+            }
+            for (up, c, h, dead, last) in [
+                ("am", "crm", t - 2 * hour, 12, t - 2 * hour + 3_570_000),
+                ("am", "crm", t - hour, 3, t - 30_000),
+                ("am", "gone", t - 40 * hour, 9, t - 40 * hour + 5),
+            ] {
+                conn.execute(
+                    "INSERT INTO dlq_depth_hourly (upstream, connector, hour_ms, max_dead, last_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![up, c, h, dead, last],
+                )
+                .unwrap();
+            }
+            v8_points = conn
+                .prepare(
+                    "SELECT upstream, connector, resolution_ms, at_ms, ready, in_flight, retrying,
+                        dead, rate_in, rate_out, rate_fail FROM queue_snapshots",
+                )
+                .unwrap()
+                .query_map([], |r| {
+                    let rate = |i: usize| r.get::<_, f64>(i).map(f64::to_bits);
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?],
+                        [rate(8)?, rate(9)?, rate(10)?],
+                    ))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            v8_hours = conn
+                .prepare("SELECT upstream, connector, hour_ms, max_dead, last_at_ms FROM dlq_depth_hourly")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+        }
+        assert_eq!(v8_points.len(), 9);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 9);
+        let conn = &store.conn;
+        let mut v9_points: Vec<Point> = Vec::new();
+        let mut stmt = conn
+            .prepare(
+                "SELECT q.upstream, q.connector, b.resolution_ms, b.start_ms, b.points, b.data
+                 FROM queue_blocks b JOIN queue_series q ON q.key = b.series",
+            )
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let (up, c, res, start): (String, String, i64, i64) = (
+                r.get(0).unwrap(),
+                r.get(1).unwrap(),
+                r.get(2).unwrap(),
+                r.get(3).unwrap(),
+            );
+            let data: Vec<u8> = r.get(5).unwrap();
+            let points = super::super::queue_codec::decode_points(start, &data).unwrap();
+            assert_eq!(r.get::<_, i64>(4).unwrap(), points.len() as i64);
+            for p in points {
+                v9_points.push((
+                    up.clone(),
+                    c.clone(),
+                    res,
+                    p.at_ms,
+                    [p.ready, p.in_flight, p.retrying, p.dead],
+                    [
+                        p.rate_in.to_bits(),
+                        p.rate_out.to_bits(),
+                        p.rate_fail.to_bits(),
+                    ],
+                ));
+            }
+        }
+        let (mut want, mut got) = (v8_points, v9_points);
+        want.sort();
+        got.sort();
+        assert_eq!(got, want);
+        let mut hours: Vec<(String, String, i64, i64, i64)> = Vec::new();
+        let mut stmt = conn
+            .prepare(
+                "SELECT q.upstream, q.connector, d.day_ms, d.data
+                 FROM dlq_depth_days d JOIN queue_series q ON q.key = d.series",
+            )
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let data: Vec<u8> = r.get(3).unwrap();
+            for h in super::super::queue_codec::decode_hours(r.get(2).unwrap(), &data).unwrap() {
+                hours.push((
+                    r.get(0).unwrap(),
+                    r.get(1).unwrap(),
+                    h.hour_ms,
+                    h.max_dead,
+                    h.last_at_ms,
+                ));
+            }
+        }
+        let mut want = v8_hours;
+        want.sort();
+        hours.sort();
+        assert_eq!(hours, want);
+        let old: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema
+                 WHERE name IN ('queue_snapshots', 'dlq_depth_hourly')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 0, "the V8 tables are gone");
+        // Readers see the same depths: the last poll in the window, and the sparkline's points.
+        let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap();
+        let sparkline = store.dlq_history("am", "crm", at(t - hour), 10).unwrap();
+        assert_eq!(
+            sparkline.iter().map(|p| (p.at, p.dead)).collect::<Vec<_>>(),
+            [
+                (at(t - 30_000), 3),
+                (at(t + 30_000), 4),
+                (at(t + 60_000), 4)
+            ]
+        );
     }
 }
