@@ -43,6 +43,7 @@ mod queue_codec;
 mod queue_columns;
 mod queue_convert;
 mod queue_history;
+mod queue_hours;
 mod queue_pass;
 mod queue_points;
 pub use queue_history::QueueHistoryPass;

@@ -17,7 +17,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::codec::ms;
-use super::queue_pass::{SeriesPass, hourly_depths};
+use super::queue_hours::hourly_depths;
+use super::queue_pass::SeriesPass;
 use super::queue_points::{DAY_MS, HOUR_MS, MINUTE, QUARTER, RAW, bucket_start};
 use super::{Result, Store};
 use crate::domain::Timestamp;

@@ -6,7 +6,7 @@ use rusqlite::params;
 use super::super::Store;
 use super::super::queue_codec::{QueuePoint, decode_hours, decode_points};
 use super::*;
-use crate::store::queue_points::{MINUTE, MINUTE_MS};
+use crate::store::queue_points::{self, DAY_MS, HOUR_MS, MINUTE, MINUTE_MS};
 
 const T0: i64 = 1_780_000_000_000 - 1_780_000_000_000 % DAY_MS;
 
