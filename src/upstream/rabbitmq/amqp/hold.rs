@@ -37,8 +37,8 @@ use futures::StreamExt;
 use std::collections::HashSet;
 
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation};
@@ -393,8 +393,14 @@ impl Broker {
             }
             open.push(change);
         }
-        // Stop deliveries first: nothing this pass adds to the queue is read back.
-        consumer_cancel(channel, consumer.tag()).await;
+        // Stop deliveries, but keep the consumer (and its exclusivity) until the channel closes:
+        // a channel-wide prefetch of 1 while everything read is held means nothing this pass
+        // adds to the queue is delivered (anything that is, is held and put back in place at
+        // the close). Cancelling instead would let another pass start while this one still
+        // holds the originals — and, should this one die, read its copies before the broker put
+        // the originals back, taking the copies for the originals.
+        let _ = channel.basic_qos(1, BasicQosOptions { global: true }).await;
+        let _keep_consuming = consumer;
         let bounced = self.confirmed(writes, &open, report).await?;
         for ack in ack_writes {
             ack.await.map_err(|e| fail(self.error("basic.ack", e)))?;
@@ -794,12 +800,6 @@ fn order_stamped_moves<T>(moves: Vec<T>, key: impl Fn(&T) -> &str) -> Vec<T> {
         .into_iter()
         .filter_map(|place| place.or_else(|| stamped.next()))
         .collect()
-}
-
-async fn consumer_cancel(channel: &Channel, tag: lapin::types::ShortString) {
-    let _ = channel
-        .basic_cancel(tag, BasicCancelOptions::default())
-        .await;
 }
 
 /// True when the broker refused an exclusive consume (another consumer is attached).
