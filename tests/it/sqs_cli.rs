@@ -26,7 +26,7 @@ impl Cli {
             "operator = \"ana@bastion\"\n[[upstream]]\nid = \"aws\"\nkind = \"sqs\"\n\
              url = \"{endpoint}\"\nregion = \"{region}\"\n\
              access_key_id_env = \"TRIAGE_TEST_SQS_ACCESS_KEY_ID\"\n\
-             secret_access_key_env = \"TRIAGE_TEST_SQS_SECRET_ACCESS_KEY\"\ntimeout = \"5s\"\n\
+             secret_access_key_env = \"TRIAGE_TEST_SQS_SECRET_ACCESS_KEY\"\ntimeout = \"30s\"\n\
              [[connector]]\nid = \"orders\"\nupstream = \"aws\"\nqueue = \"{queue}\"\n\
              source = \"s\"\ndestination = \"d\"\ndirection = \"inbound\"\npurpose = \"p\"\n\
              owner = \"maria\"\n[[person]]\nid = \"maria\"\nname = \"Maria\"\n"

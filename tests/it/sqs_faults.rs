@@ -51,8 +51,13 @@ async fn the_server_going_away_mid_replay_keeps_the_action_pending_and_the_retry
     ];
     q.fail_all(0).await;
     let relay = Arc::new(Relay::start(&q.endpoint).await);
-    let adapter = adapter_at(&relay.endpoint, vec![q.binding(0, "orders")], None)
-        .with_visibility(Duration::from_secs(4));
+    let adapter = adapter_at(
+        &relay.endpoint,
+        vec![q.binding(0, "orders")],
+        None,
+        Duration::from_secs(5),
+    )
+    .with_visibility(Duration::from_secs(4));
     assert_eq!(browse_all(&adapter).await.len(), 2);
 
     let cut = relay.clone();

@@ -171,7 +171,7 @@ impl Redrive {
 
     /// The adapter under test, bound with `bindings`.
     pub fn adapter(&self, bindings: Vec<QueueBinding>, origin_attribute: Option<&str>) -> Sqs {
-        adapter_at(&self.endpoint, bindings, origin_attribute)
+        adapter_at(&self.endpoint, bindings, origin_attribute, PATIENT)
     }
 
     /// A consumer that always fails: receives source `n` until the server has moved every
@@ -207,10 +207,16 @@ impl Redrive {
     }
 }
 
+/// How long the adapter of a test waits for one answer of the server: moto answers from one
+/// Python process, and with the whole suite on two cores a plain GetQueueUrl has taken over 5 s.
+/// Tests that need a stalled call to fail fast pass their own (`adapter_at`).
+pub const PATIENT: Duration = Duration::from_secs(30);
+
 pub fn adapter_at(
     endpoint: &str,
     bindings: Vec<QueueBinding>,
     origin_attribute: Option<&str>,
+    timeout: Duration,
 ) -> Sqs {
     let (_, region) = server();
     Sqs::new(
@@ -219,7 +225,7 @@ pub fn adapter_at(
             endpoint: endpoint.to_string(),
             region,
             credentials: credentials(),
-            timeout: Duration::from_secs(5),
+            timeout,
             origin_attribute: origin_attribute.map(str::to_string),
         },
         bindings,
