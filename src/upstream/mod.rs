@@ -2,8 +2,10 @@
 //! act; they never write the store (the sync engine does).
 
 pub mod alertmanager;
+mod answers;
 pub mod connector_api;
 pub mod http;
+mod pages;
 pub mod rabbitmq;
 mod redacted;
 pub mod sqs;

@@ -14,21 +14,8 @@ use super::pass::{Selection, destination};
 use super::snapshot::BrowseMemory;
 use super::{QueueBinding, RabbitMq};
 use crate::domain::{Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterState, sanitize};
+use crate::upstream::answers::already_handled;
 use crate::upstream::{ActionResult, UpstreamError};
-
-/// "Already done by triage": answered from memory, without a pass.
-fn already(done: DeadLetterState, key: &str, how: &str) -> ActionResult {
-    let outcome = ActionOutcome {
-        ok: true,
-        summary: format!("already {} by triage{how}", done.as_str()),
-        response: serde_json::json!({ "state": done.as_str(), "replay_id": key }),
-    };
-    ActionResult {
-        outcome,
-        incident: None,
-        dead_letter: None,
-    }
-}
 
 impl RabbitMq {
     /// Replays or discards dead letters (`(action, idempotency key)`, targets = triage
@@ -88,7 +75,7 @@ impl RabbitMq {
         for &i in round {
             let (action, key) = &actions[i];
             if let Some(done) = memory.handled.get(&action.target).copied() {
-                answers[i] = Ok(already(done, key, ""));
+                answers[i] = Ok(already_handled(done, key, ""));
                 continue;
             }
             if action.kind == ActionKind::Replay
@@ -99,7 +86,7 @@ impl RabbitMq {
                 memory
                     .handled
                     .insert(action.target.clone(), DeadLetterState::Replayed);
-                answers[i] = Ok(already(
+                answers[i] = Ok(already_handled(
                     DeadLetterState::Replayed,
                     key,
                     " (an earlier attempt's receipt: its pass failed before removing the original)",
@@ -240,7 +227,7 @@ impl RabbitMq {
                     _ => r.state == "discarded",
                 });
             answers[i] = match (memory.uncertain.remove(&action.target), receipt) {
-                (Some(done), _) => Ok(already(
+                (Some(done), _) => Ok(already_handled(
                     done,
                     key,
                     " (the broker's answer to that commit was lost; it is gone from the DLQ)",
@@ -252,7 +239,7 @@ impl RabbitMq {
                         DeadLetterState::Replayed
                     };
                     memory.handled.insert(action.target.clone(), done);
-                    Ok(already(
+                    Ok(already_handled(
                         done,
                         key,
                         " (an earlier attempt's receipt: its process stopped before recording it)",

@@ -27,10 +27,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::domain::{DeadLetter, DeadLetterState};
-use crate::upstream::FetchPage;
+use crate::upstream::{FetchPage, pages};
 
-/// Dead letters per page.
-pub const PAGE: usize = 500;
+pub use crate::upstream::pages::PAGE;
 /// Longest time a watermarked poll goes without re-reading unchanged DLQs.
 pub const REFRESH: Duration = Duration::from_secs(300);
 
@@ -236,11 +235,8 @@ impl BrowseMemory {
     /// The page at `cursor` (`<generation>:<offset>`); `None` when the cursor is from an older
     /// snapshot (the caller then browses again).
     pub fn page_at(&mut self, cursor: &str) -> Option<FetchPage<DeadLetter>> {
-        let (generation, offset) = cursor.split_once(':')?;
-        if generation.parse::<u64>().ok()? != self.generation {
-            return None;
-        }
-        Some(self.page(offset.parse().ok()?))
+        let offset = pages::cursor_offset(cursor, self.generation)?;
+        Some(self.page(offset))
     }
 
     /// The first page of the snapshot not handed out yet (all of it after a browse-and-apply
@@ -251,15 +247,10 @@ impl BrowseMemory {
 
     /// The page from `offset`; marks it handed out.
     fn page(&mut self, offset: usize) -> FetchPage<DeadLetter> {
-        let end = (offset + PAGE).min(self.items.len());
+        let page = pages::page_of(&self.items, self.generation, offset);
+        let end = offset.saturating_add(PAGE).min(self.items.len());
         self.delivered = self.delivered.max(end);
-        let items = self
-            .items
-            .get(offset..end)
-            .map(<[DeadLetter]>::to_vec)
-            .unwrap_or_default();
-        let next_cursor = (end < self.items.len()).then(|| format!("{}:{end}", self.generation));
-        FetchPage { items, next_cursor }
+        page
     }
 
     pub fn empty_page() -> FetchPage<DeadLetter> {

@@ -20,6 +20,7 @@ use super::{FaultPoint, Sqs};
 use crate::domain::{
     Action, ActionKind, ActionOutcome, DeadLetterState, ReplayDestination, sanitize,
 };
+use crate::upstream::answers::already_handled;
 use crate::upstream::{ActionResult, UpstreamError};
 
 type Answer = Result<ActionResult, UpstreamError>;
@@ -90,11 +91,7 @@ impl Sqs {
         for &i in round {
             let (action, key) = &actions[i];
             if let Some(done) = memory.handled.get(&action.target).copied() {
-                answers[i] = Ok(answered(
-                    true,
-                    format!("already {} by triage", done.as_str()),
-                    serde_json::json!({ "state": done.as_str(), "replay_id": key }),
-                ));
+                answers[i] = Ok(already_handled(done, key, ""));
                 continue;
             }
             match memory.live.get(&action.target) {

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::domain::{DeadLetter, DeadLetterState, Timestamp};
-use crate::upstream::FetchPage;
+use crate::upstream::{FetchPage, pages};
 
-/// Dead letters per page.
-pub const PAGE: usize = 500;
+pub use crate::upstream::pages::PAGE;
 /// A watermarked poll re-reads unchanged DLQs at least this often.
 pub const REFRESH: Duration = Duration::from_secs(60);
 
@@ -150,19 +149,12 @@ impl Memory {
     }
 
     pub fn page(&self, offset: usize) -> FetchPage<DeadLetter> {
-        let end = (offset + PAGE).min(self.items.len());
-        let items = self.items.get(offset..end).unwrap_or_default().to_vec();
-        let next_cursor = (end < self.items.len()).then(|| format!("{}:{end}", self.generation));
-        FetchPage { items, next_cursor }
+        pages::page_of(&self.items, self.generation, offset)
     }
 
     /// The page a cursor of the current snapshot names; `None` for a stale or foreign cursor.
     pub fn page_at(&self, cursor: &str) -> Option<FetchPage<DeadLetter>> {
-        let (generation, offset) = cursor.split_once(':')?;
-        if generation.parse::<u64>().ok()? != self.generation {
-            return None;
-        }
-        Some(self.page(offset.parse().ok()?))
+        Some(self.page(pages::cursor_offset(cursor, self.generation)?))
     }
 
     /// Live letters per connector, and the oldest `SentTimestamp` of each.
