@@ -500,8 +500,17 @@ impl Progress {
         });
         bar.set_length(p.total as u64);
         bar.set_position(p.finished() as u64);
+        let moving = status.moving.as_ref().map_or(String::new(), |m| {
+            format!(
+                " · {} moving {}{} ({})",
+                sanitize::line(&m.queue),
+                m.moved,
+                m.to_move.map_or(String::new(), |t| format!("/{t}")),
+                sanitize::line(&m.status)
+            )
+        });
         bar.set_message(format!(
-            "stage {}/{} · sent {} failed {} skipped {} · {:.0}/s{}{}",
+            "stage {}/{} · sent {} failed {} skipped {} · {:.0}/s{}{}{moving}",
             status.stage.map_or("-".to_string(), |s| s.to_string()),
             status.stages,
             p.sent,

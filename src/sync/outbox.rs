@@ -22,6 +22,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use super::{StoreWriter, Upstreams};
 use crate::domain::{OutboxEntry, Timestamp};
 use crate::store::{ChangeNotice, OutcomeRecord, Recording, StoreError};
+use crate::upstream::run_batch::RunBatch;
 use crate::upstream::{ActionResult, UpstreamError};
 
 /// How long a worker may hold an action beyond its group's timeout (to record the answer)
@@ -160,7 +161,7 @@ async fn send_group(upstreams: &Upstreams, store: &StoreWriter, group: Vec<Outbo
         .zip(claims)
         .filter_map(|(entry, claimed)| claimed.then_some(entry))
         .collect();
-    let recordings = answer_group(upstreams, claimed).await;
+    let recordings = answer_group(upstreams, claimed, None).await;
     record(store, recordings).await
 }
 
@@ -173,12 +174,15 @@ pub(crate) fn lease_until(now: Timestamp, n: usize, sends: u32) -> Timestamp {
 
 /// Sends actions this process holds the leases of — grouped by upstream, the groups at once —
 /// and returns what to record of each answer (nothing is written here).
-pub(crate) async fn answer_claimed(
+/// A run's batch (`run`) is handed to each upstream with its [`RunBatch`] (rate, stop signal,
+/// progress of a server-side move).
+pub(crate) async fn answer_claimed_in(
     upstreams: &Upstreams,
     claimed: Vec<OutboxEntry>,
+    run: Option<&RunBatch>,
 ) -> Vec<(OutboxEntry, Recording)> {
     futures::stream::iter(group_by_upstream(claimed))
-        .map(|group| answer_group(upstreams, group))
+        .map(|group| answer_group(upstreams, group, run))
         .buffer_unordered(CONCURRENCY)
         .concat()
         .await
@@ -189,6 +193,7 @@ pub(crate) async fn answer_claimed(
 async fn answer_group(
     upstreams: &Upstreams,
     claimed: Vec<OutboxEntry>,
+    run: Option<&RunBatch>,
 ) -> Vec<(OutboxEntry, Recording)> {
     let Some(upstream_id) = claimed.first().map(|e| e.action.upstream.clone()) else {
         return Vec::new();
@@ -202,7 +207,13 @@ async fn answer_group(
                 .map(|e| (e.action.clone(), e.idempotency_key.clone()))
                 .collect();
             let timed_out = || UpstreamError::timed_out(&upstream_id, timeout);
-            match tokio::time::timeout(timeout, upstream.perform_batch(&batch)).await {
+            let answered = async {
+                match run {
+                    Some(run) => upstream.perform_run_batch(&batch, run).await,
+                    None => upstream.perform_batch(&batch).await,
+                }
+            };
+            match tokio::time::timeout(timeout, answered).await {
                 Ok(results) => {
                     let mut results = results.into_iter();
                     // An adapter answering fewer than asked leaves the rest unanswered: retried.

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
-use super::outbox::{self as worker, answer_claimed, record};
+use super::outbox::{self as worker, answer_claimed_in, record};
 use super::run_lease::RunLease;
 use super::run_pace::{Meter, Pacer};
 use super::{StoreWriter, Upstreams};
@@ -24,6 +24,7 @@ use crate::domain::OutboxEntry;
 use crate::domain::run::{Run, RunProgress, RunState};
 use crate::domain::run_tally::RunTally;
 use crate::store::{ChangeNotice, LockHolder, Recording, StoreError};
+use crate::upstream::run_batch::{RunBatch, RunBatchControl, ServerMove};
 
 /// Where a run stands, for gauges and progress lines.
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +41,10 @@ pub struct RunStatus {
     /// The rate the driver sends at now (lowered while the upstream asks to wait).
     pub sending_rate: Option<f64>,
     pub eta_secs: Option<f64>,
+    /// A move the upstream makes itself for the batch in flight (SQS's move task), as it last
+    /// reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving: Option<ServerMove>,
 }
 
 /// How a drive ended.
@@ -86,9 +91,11 @@ async fn drive_leased(
         changes,
         pacer: None,
         meter: Meter::default(),
+        rate: None,
     };
     let mut prepared: Vec<OutboxEntry> = Vec::new();
     let mut answered: Vec<(OutboxEntry, Recording)> = Vec::new();
+    let mut last_status: Option<RunStatus> = None;
     loop {
         if let Err(other) = lease.keep(store).await? {
             // Stalled past the lease and adopted elsewhere: what is in flight keeps its keys.
@@ -98,8 +105,23 @@ async fn drive_leased(
         let sending = std::mem::take(&mut prepared);
         let to_record = std::mem::take(&mut answered);
         let sent = !sending.is_empty();
-        let (answers, step) =
-            futures::join!(answer_claimed(upstreams, sending), driver.step(to_record));
+        let (batch, control) = RunBatch::new(id, driver.rate);
+        let done = Notify::new();
+        let in_flight = async {
+            let answers = answer_claimed_in(upstreams, sending, Some(&batch)).await;
+            done.notify_one();
+            answers
+        };
+        let watching = watch_batch(
+            store,
+            id,
+            sent,
+            &done,
+            control,
+            last_status.clone(),
+            &mut report,
+        );
+        let (answers, step, ()) = futures::join!(in_flight, driver.step(to_record), watching);
         answered = answers;
         let step = match step {
             Ok(step) => step,
@@ -121,9 +143,57 @@ async fn drive_leased(
             }
             None => {
                 report(&step.status);
+                last_status = Some(step.status.clone());
                 if !sent && prepared.is_empty() && answered.is_empty() && step.handled == 0 {
                     let wait = driver.pacer.as_ref().map_or(Duration::ZERO, Pacer::wait);
                     tokio::time::sleep(wait.min(Duration::from_millis(200))).await;
+                }
+            }
+        }
+    }
+}
+
+/// While a batch is in flight: every second, whether the run is still running — a pause or a
+/// cancel (any process's store write) tells the batch's adapter at once, so a server-side move
+/// is cancelled instead of running to its end — and each progress report of a server-side move,
+/// passed on as a status with `moving`.
+async fn watch_batch(
+    store: &StoreWriter,
+    id: &str,
+    sent: bool,
+    done: &Notify,
+    mut control: RunBatchControl,
+    last: Option<RunStatus>,
+    report: &mut impl FnMut(&RunStatus),
+) {
+    if !sent {
+        return;
+    }
+    let every = Duration::from_secs(1);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut stopped = false;
+    loop {
+        tokio::select! {
+            _ = done.notified() => return,
+            changed = control.progress.changed() => {
+                if changed.is_err() {
+                    done.notified().await;
+                    return;
+                }
+                let moving = control.progress.borrow_and_update().clone();
+                if let Some(status) = &last {
+                    report(&RunStatus { moving, ..status.clone() });
+                }
+            }
+            _ = tick.tick(), if !stopped => {
+                let run_id = id.to_string();
+                let running = store
+                    .call(move |s| s.run(&run_id))
+                    .await
+                    .map(|run| run.is_some_and(|r| r.state == RunState::Running));
+                if matches!(running, Ok(false)) {
+                    control.stop();
+                    stopped = true;
                 }
             }
         }
@@ -155,6 +225,8 @@ pub(super) struct Driver<'a> {
     changes: &'a broadcast::Sender<ChangeNotice>,
     pacer: Option<Pacer>,
     meter: Meter,
+    /// The run's rate, once read: handed to the upstreams with each batch.
+    rate: Option<f64>,
 }
 
 impl Driver<'_> {
@@ -209,6 +281,7 @@ impl Driver<'_> {
         if self.pacer.is_none() {
             self.pacer = Some(Pacer::new(run.rate));
         }
+        self.rate = run.rate;
         if run.state != RunState::Running {
             let status = self.status(
                 &run.id,
@@ -318,6 +391,7 @@ impl Driver<'_> {
             rate,
             sending_rate: self.pacer.as_ref().and_then(|p| p.current),
             eta_secs: (rate > 0.0).then(|| progress.remaining() as f64 / rate),
+            moving: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod http;
 mod pages;
 pub mod rabbitmq;
 mod redacted;
+pub mod run_batch;
 pub mod sqs;
 pub mod tls;
 
@@ -192,6 +193,18 @@ pub trait Upstream: Send + Sync {
         actions: &[(Action, String)],
     ) -> Vec<Result<ActionResult, UpstreamError>> {
         perform_each(self, actions, ACTION_TIMEOUT).await
+    }
+    /// A batch a run's driver hands over ([`run_batch::RunBatch`]: the run's rate, a stop
+    /// signal, where to report a server-side move). The default is [`perform_batch`]: the
+    /// driver paces and stops what it hands over itself. SQS overrides it for its move task.
+    ///
+    /// [`perform_batch`]: Upstream::perform_batch
+    async fn perform_run_batch(
+        &self,
+        actions: &[(Action, String)],
+        _run: &run_batch::RunBatch,
+    ) -> Vec<Result<ActionResult, UpstreamError>> {
+        self.perform_batch(actions).await
     }
 }
 
