@@ -67,6 +67,7 @@ mod sqs;
 mod sqs_cli;
 mod sqs_config;
 mod sqs_faults;
+mod sqs_move;
 mod store;
 mod store_damaged;
 mod store_history;

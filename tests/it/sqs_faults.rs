@@ -1,7 +1,8 @@
 //! SQS faults against the real SQS-compatible server: the server going away between a replay's
 //! send and its delete, a receipt handle that goes stale while another consumer takes the
 //! message, another consumer holding messages of the DLQ, and a crash between send and delete
-//! (a duplicate with the same key, never a loss). Ignored by plain `cargo test`.
+//! (a duplicate with the same key, never a loss), and a crash after the delete (the receipt
+//! answers the retry: "already replayed", nothing sent again). Ignored by plain `cargo test`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,13 +23,20 @@ async fn until_answered(
     key: &str,
     within: Duration,
 ) -> (triage::upstream::ActionResult, Vec<String>) {
+    until_kind_answered(adapter, ActionKind::Replay, target, key, within).await
+}
+
+async fn until_kind_answered(
+    adapter: &Sqs,
+    kind: ActionKind,
+    target: &str,
+    key: &str,
+    within: Duration,
+) -> (triage::upstream::ActionResult, Vec<String>) {
     let deadline = Instant::now() + within;
     let mut errors = Vec::new();
     loop {
-        match adapter
-            .perform(&action(ActionKind::Replay, target, None), key)
-            .await
-        {
+        match adapter.perform(&action(kind, target, None), key).await {
             Ok(result) => return (result, errors),
             Err(e) => {
                 assert!(e.is_transient(), "a permanent error: {e}");
@@ -271,5 +279,179 @@ async fn another_consumer_holding_dlq_messages_hides_nothing_and_gone_is_never_g
     assert!(error.is_transient(), "{error}");
     assert_eq!(depth(&q.client, &url).await, (0, 0, 0), "nothing sent");
     assert_eq!(depth(&q.client, &q.dlq_url).await, (3, 2, 0));
+    q.delete().await;
+}
+
+/// Performs `kind` on `target` with `key`, and "kills the process" when it reaches `point`: the
+/// hook never returns and the action's future is dropped there (nothing after it runs).
+async fn die_at(adapter: &Sqs, point: FaultPoint, kind: ActionKind, target: &str, key: &str) {
+    let reached = Arc::new(tokio::sync::Notify::new());
+    let signal = reached.clone();
+    adapter.set_fault_hook(Some(Arc::new(move |at| {
+        let signal = signal.clone();
+        async move {
+            if at == point {
+                signal.notify_one();
+                futures::future::pending::<()>().await;
+            }
+        }
+        .boxed()
+    })));
+    let act = action(kind, target, None);
+    let perform = adapter.perform(&act, key);
+    tokio::select! {
+        _ = reached.notified() => {}
+        answer = perform => panic!("answered instead of dying at {point:?}: {answer:?}"),
+    }
+    adapter.set_fault_hook(None);
+}
+
+#[tokio::test]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_crash_after_the_delete_is_answered_already_replayed_from_the_receipt() {
+    let q = Redrive::new("receipt", 1, 2, false).await;
+    let url = q.sources[0].1.clone();
+    let target = send(&q.client, &url, "payload", &[], None).await;
+    let other = send(&q.client, &url, "other", &[], None).await;
+    q.fail_all(0).await;
+    let first = q.adapter(vec![q.binding(0, "orders")], None);
+    assert_eq!(browse_all(&first).await.len(), 2);
+    // Sent, receipt written, deleted from the DLQ — and the process dies before answering.
+    die_at(
+        &first,
+        FaultPoint::AfterDelete,
+        ActionKind::Replay,
+        &target,
+        "key-receipt",
+    )
+    .await;
+    drop(first);
+    let (visible, in_flight, _) = depth(&q.client, &q.dlq_url).await;
+    assert_eq!(visible + in_flight, 1, "the target is gone from the DLQ");
+
+    // The outbox retries with the same key in a new process: the letter is gone, the receipt says
+    // this very replay happened.
+    let second = q.adapter(vec![q.binding(0, "orders")], None);
+    let (result, errors) =
+        until_answered(&second, &target, "key-receipt", Duration::from_secs(60)).await;
+    assert!(
+        result.outcome.ok,
+        "not failed: {:?} ({errors:?})",
+        result.outcome
+    );
+    assert!(
+        result.outcome.summary.contains("already replayed"),
+        "{}",
+        result.outcome.summary
+    );
+    let arrived = drain_look(&q.client, &url).await;
+    assert_eq!(arrived.len(), 1, "delivered exactly once");
+    assert_eq!(arrived[0].body(), Some("payload"));
+    let key = arrived[0]
+        .message_attributes()
+        .and_then(|a| a.get(REPLAY_ID_ATTRIBUTE))
+        .and_then(|v| v.string_value());
+    assert_eq!(key, Some("key-receipt"));
+    let left = drain_look(&q.client, &q.dlq_url).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].message_id(), Some(other.as_str()));
+
+    // The receipts queue is triage's own: SQS drops receipts after a day, and it is never listed.
+    let receipts = q.receipts_url().await.expect("the receipts queue exists");
+    let retention = q
+        .client
+        .get_queue_attributes()
+        .queue_url(&receipts)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod)
+                .cloned()
+        });
+    assert_eq!(retention.as_deref(), Some("86400"));
+    assert_eq!(
+        drain_look(&q.client, &receipts).await.len(),
+        1,
+        "one receipt"
+    );
+    let listed: Vec<String> = browse_all(&second)
+        .await
+        .into_iter()
+        .filter(|l| l.state == triage::domain::DeadLetterState::Dead)
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(listed, vec![other.clone()], "receipts are not dead letters");
+    let reports = second.connectors().await.expect("connectors");
+    assert_eq!(reports[0].stats.dead, 1);
+
+    // Another replay of the gone letter (another key) is not the one the receipt names.
+    let third = q.adapter(vec![q.binding(0, "orders")], None);
+    let (gone, _) = until_answered(&third, &target, "key-other", Duration::from_secs(60)).await;
+    assert!(!gone.outcome.ok, "{:?}", gone.outcome);
+    assert!(
+        gone.outcome
+            .summary
+            .contains("no longer in the dead-letter queue"),
+        "{}",
+        gone.outcome.summary
+    );
+    assert_eq!(
+        drain_look(&q.client, &url).await.len(),
+        1,
+        "nothing sent again"
+    );
+    q.delete().await;
+}
+
+#[tokio::test]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_crash_after_a_discards_delete_is_answered_already_discarded_from_the_receipt() {
+    let q = Redrive::new("receipt-discard", 1, 2, false).await;
+    let url = q.sources[0].1.clone();
+    let target = send(&q.client, &url, "drop me", &[], None).await;
+    let keep = send(&q.client, &url, "keep me", &[], None).await;
+    q.fail_all(0).await;
+    let first = q.adapter(vec![q.binding(0, "orders")], None);
+    assert_eq!(browse_all(&first).await.len(), 2);
+    die_at(
+        &first,
+        FaultPoint::AfterDelete,
+        ActionKind::Discard,
+        &target,
+        "key-discard",
+    )
+    .await;
+    drop(first);
+
+    let second = q.adapter(vec![q.binding(0, "orders")], None);
+    let (result, errors) = until_kind_answered(
+        &second,
+        ActionKind::Discard,
+        &target,
+        "key-discard",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        result.outcome.ok,
+        "not failed: {:?} ({errors:?})",
+        result.outcome
+    );
+    assert!(
+        result.outcome.summary.contains("already discarded"),
+        "{}",
+        result.outcome.summary
+    );
+    assert_eq!(
+        depth(&q.client, &url).await,
+        (0, 0, 0),
+        "a discard sends nothing"
+    );
+    let left = drain_look(&q.client, &q.dlq_url).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].message_id(), Some(keep.as_str()));
     q.delete().await;
 }

@@ -3,12 +3,14 @@
 //! never kept from an earlier pass, so a stale one cannot act — or act on another message), the
 //! replays are sent to their source queue (or `--to queue:NAME`) with `SendMessageBatch` (10 per
 //! call, ≤ 256 KiB), and only the originals whose send succeeded are deleted with
-//! `DeleteMessageBatch`; everything else is made visible again. A replay sent whose delete did
-//! not happen is remembered (`Memory::sent`): its retry (same idempotency key) only deletes. A
-//! crash between the two sends again after a restart — a duplicate carrying the same key
-//! (`x-triage-replay-id`; on FIFO queues the same deduplication id, which SQS drops within 5
-//! minutes) — never a loss. A handle older than half the visibility timeout is not used: the
-//! action waits for the next pass, which re-finds the message by its id.
+//! `DeleteMessageBatch` — each after its receipt is written to the DLQ's receipts queue
+//! (`receipts`); everything else is made visible again. A replay sent whose delete did not
+//! happen is remembered (`Memory::sent`): its retry (same idempotency key) only deletes. A crash
+//! between the send and the receipt sends again after a restart — a duplicate carrying the same
+//! key (`x-triage-replay-id`; on FIFO queues the same deduplication id, which SQS drops within 5
+//! minutes) — never a loss; a crash after the delete is answered by the receipt ("already
+//! replayed", nothing sent again). A handle older than half the visibility timeout is not used:
+//! the action waits for the next pass, which re-finds the message by its id.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,11 +18,13 @@ use super::batches::SendFailure;
 use super::memory::Memory;
 use super::message::{Origin, Received, ReplayEntry};
 use super::queues::{DeadLetterQueue, Topology};
+use super::receipts::{Receipt, ReceiptsRead};
 use super::{FaultPoint, Sqs};
 use crate::domain::{
     Action, ActionKind, ActionOutcome, DeadLetterState, ReplayDestination, sanitize,
 };
 use crate::upstream::answers::already_handled;
+use crate::upstream::run_batch::RunBatch;
 use crate::upstream::{ActionResult, UpstreamError};
 
 type Answer = Result<ActionResult, UpstreamError>;
@@ -37,6 +41,13 @@ fn answered(ok: bool, summary: String, response: serde_json::Value) -> ActionRes
     }
 }
 
+/// The actions one DLQ serves: the batch, and the indexes of those that are its own.
+#[derive(Clone, Copy)]
+struct Share<'a> {
+    actions: &'a [(Action, String)],
+    group: &'a [usize],
+}
+
 /// A found target on its way: the action's index, the message, and (replays) where it goes.
 struct Found {
     index: usize,
@@ -47,7 +58,11 @@ struct Found {
 impl Sqs {
     /// Replays or discards dead letters (targets = MessageIds): one answer per action, in order.
     /// Two actions on one target are served one after the other.
-    pub(super) async fn act(&self, actions: &[(Action, String)]) -> Vec<Answer> {
+    pub(super) async fn act(
+        &self,
+        actions: &[(Action, String)],
+        run: Option<&RunBatch>,
+    ) -> Vec<Answer> {
         let mut answers: Vec<Answer> = actions
             .iter()
             .map(|(action, _)| {
@@ -72,7 +87,7 @@ impl Sqs {
             let (round, later): (Vec<usize>, Vec<usize>) = open
                 .into_iter()
                 .partition(|&i| targets.insert(actions[i].0.target.clone()));
-            self.serve_round(&mut memory, actions, &round, &mut answers)
+            self.serve_round(&mut memory, actions, &round, &mut answers, run)
                 .await;
             open = later;
         }
@@ -85,6 +100,7 @@ impl Sqs {
         actions: &[(Action, String)],
         round: &[usize],
         answers: &mut [Answer],
+        run: Option<&RunBatch>,
     ) {
         let mut known: HashMap<String, Vec<usize>> = HashMap::new();
         let mut unknown: Vec<usize> = Vec::new();
@@ -126,7 +142,17 @@ impl Sqs {
                 continue;
             }
             let not_found = self
-                .serve_dlq(memory, &topology, dlq, actions, &group, answers)
+                .serve_dlq(
+                    memory,
+                    &topology,
+                    dlq,
+                    Share {
+                        actions,
+                        group: &group,
+                    },
+                    answers,
+                    run,
+                )
                 .await;
             match not_found {
                 Ok((not_found, complete)) => {
@@ -146,9 +172,42 @@ impl Sqs {
             }
         }
         missing.extend(unknown);
+        if missing.is_empty() {
+            return;
+        }
+        // Gone from the DLQ — only a complete pass can tell: an earlier attempt (maybe of a
+        // process that died before the outbox recorded its answer) may have left a receipt. A
+        // letter a pass could not see may still be there (another consumer holds it, after a
+        // delete a stale handle did not make): its receipt does not count yet.
+        let receipts = if every_pass_complete {
+            let wanted: HashSet<String> = missing
+                .iter()
+                .map(|&i| actions[i].0.target.clone())
+                .collect();
+            let dlqs: Vec<String> = topology.dlqs.iter().map(|d| d.facts.name.clone()).collect();
+            self.read_receipts(&dlqs, &wanted).await
+        } else {
+            ReceiptsRead::default()
+        };
         for i in missing {
-            let target = &actions[i].0.target;
-            answers[i] = if every_pass_complete {
+            let (action, key) = &actions[i];
+            let target = &action.target;
+            let receipt = receipts
+                .found
+                .get(target)
+                .and_then(|list| list.iter().rev().find(|r| r.answers(action.kind, key)));
+            if let Some(done) = receipt.and_then(|r| r.state()) {
+                let letter = memory.handled_now(target, done);
+                let mut result = already_handled(
+                    done,
+                    key,
+                    " (an earlier attempt's receipt: it is gone from the DLQ, and nothing was sent again)",
+                );
+                result.dead_letter = letter;
+                answers[i] = Ok(result);
+                continue;
+            }
+            answers[i] = if every_pass_complete && receipts.complete {
                 memory.live.remove(target);
                 Ok(answered(
                     false,
@@ -161,36 +220,48 @@ impl Sqs {
                     method: "ReceiveMessage".to_string(),
                     url: self.endpoint.clone(),
                     status: 503,
-                    message: format!(
-                        "dead letter {target} was not found by a pass that could not see the whole DLQ (in flight with another consumer, delayed, or past the pass's bounds); will retry"
-                    ),
+                    message: if every_pass_complete {
+                        format!(
+                            "dead letter {target} is gone from the DLQ and its receipts could not all be read (another reader holds some); will retry"
+                        )
+                    } else {
+                        format!(
+                            "dead letter {target} was not found by a pass that could not see the whole DLQ (in flight with another consumer, delayed, or past the pass's bounds); will retry"
+                        )
+                    },
                     retry_after: Some(5),
                 })
             };
         }
     }
 
-    /// Serves `group` (indexes into `actions`) on one DLQ. Returns the actions whose target the
+    /// Serves `group` (indexes into `actions`) on one DLQ (`run`: a run's batch, for a move task). Returns the actions whose target the
     /// pass did not find, and whether the pass saw the whole DLQ.
     async fn serve_dlq(
         &self,
         memory: &mut Memory,
         topology: &Topology,
         dlq: &DeadLetterQueue,
-        actions: &[(Action, String)],
-        group: &[usize],
+        share: Share<'_>,
         answers: &mut [Answer],
+        run: Option<&RunBatch>,
     ) -> Result<(Vec<usize>, bool), UpstreamError> {
+        let Share { actions, group } = share;
         let url = dlq.facts.url.clone();
-        let mut moved = HashSet::new();
-        if let Some(done) = self.try_move_task(memory, dlq, actions, group).await {
-            moved = done;
-        }
-        let targets: HashSet<String> = group
-            .iter()
-            .map(|&i| actions[i].0.target.clone())
-            .filter(|t| !moved.contains(t))
-            .collect();
+        let outcome = self
+            .try_move_task(memory, dlq, actions, group, run)
+            .await
+            .unwrap_or_default();
+        let moved = outcome.moved;
+        let targets: HashSet<String> = match &outcome.stopped {
+            // The run stopped the move task: what it left stays in the DLQ.
+            Some(_) => HashSet::new(),
+            None => group
+                .iter()
+                .map(|&i| actions[i].0.target.clone())
+                .filter(|t| !moved.contains(t))
+                .collect(),
+        };
         let pass = if targets.is_empty() {
             super::pass::Pass {
                 messages: Vec::new(),
@@ -227,6 +298,14 @@ impl Sqs {
                 );
                 result.dead_letter = letter;
                 answers[i] = Ok(result);
+                continue;
+            }
+            if let Some(why) = &outcome.stopped {
+                answers[i] = Ok(answered(
+                    false,
+                    why.clone(),
+                    serde_json::json!({ "found": true, "sent": false, "move_task": "cancelled" }),
+                ));
                 continue;
             }
             let Some(message) = by_id.remove(&action.target) else {
@@ -331,11 +410,18 @@ impl Sqs {
         if !sent_to.is_empty() {
             self.fault(FaultPoint::AfterSend).await;
         }
-        // Deletes: discards, and replays whose send succeeded.
+        // Deletes: discards, and replays whose send succeeded — each after its receipt.
         let (deletable, unsent): (Vec<Found>, Vec<Found>) = deletable
             .into_iter()
             .partition(|f| !refused.contains(&f.index));
         keep.extend(unsent.into_iter().map(|f| f.message));
+        let (deletable, unreceipted) = self
+            .receipts_first(memory, &dlq.facts.name, actions, deletable, &sent_to)
+            .await;
+        for (item, error) in unreceipted {
+            answers[item.index] = Err(error);
+            keep.push(item.message);
+        }
         // A handle that aged past trust while sending is not used: the retry (same key) finds
         // the message again by its id and only deletes it.
         let (deletable, stale): (Vec<Found>, Vec<Found>) = deletable
@@ -346,6 +432,9 @@ impl Sqs {
         }
         let messages: Vec<Received> = deletable.iter().map(|f| f.message.clone()).collect();
         let deleted = self.delete(&url, &messages).await;
+        if deleted.iter().any(Result::is_ok) {
+            self.fault(FaultPoint::AfterDelete).await;
+        }
         for (item, result) in deletable.into_iter().zip(deleted) {
             let (action, key) = &actions[item.index];
             let target = &action.target;
@@ -402,6 +491,94 @@ impl Sqs {
         }
         self.release(&url, &keep).await;
         Ok((not_found, pass.complete))
+    }
+
+    /// Writes the receipt of each of `deletable` (discards, and replays sent now or by an
+    /// earlier attempt) and returns those whose receipt is in — only they are deleted — and the
+    /// others with their (transient) errors: they stay in the DLQ and their actions pending (a
+    /// replay sent is remembered: the retry only writes the receipt and deletes). Without a
+    /// receipts queue (the server refused it), everything goes on as it is.
+    async fn receipts_first(
+        &self,
+        memory: &mut Memory,
+        dlq: &str,
+        actions: &[(Action, String)],
+        deletable: Vec<Found>,
+        sent_to: &HashMap<usize, (String, String)>,
+    ) -> (Vec<Found>, Vec<(Found, UpstreamError)>) {
+        if deletable.is_empty() {
+            return (deletable, Vec::new());
+        }
+        let receipts_url = match self.receipts_url(memory, dlq).await {
+            Ok(Some(url)) => url,
+            Ok(None) => return (deletable, Vec::new()),
+            Err(e) => {
+                let unreceipted = deletable
+                    .into_iter()
+                    .map(|item| {
+                        let error = self.unreceipted(memory, actions, item.index, &e);
+                        (item, error)
+                    })
+                    .collect();
+                return (Vec::new(), unreceipted);
+            }
+        };
+        let receipts: Vec<(usize, Receipt)> = deletable
+            .iter()
+            .map(|item| {
+                let (action, key) = &actions[item.index];
+                let state = match action.kind {
+                    ActionKind::Replay => DeadLetterState::Replayed,
+                    _ => DeadLetterState::Discarded,
+                };
+                let mut receipt = Receipt::new(&action.target, state, key, dlq);
+                if let Some((queue, message_id)) = sent_to.get(&item.index) {
+                    receipt.queue = Some(queue.clone());
+                    receipt.replay_message_id = Some(message_id.clone());
+                }
+                (item.index, receipt)
+            })
+            .collect();
+        let failed = self.write_receipts(&receipts_url, receipts).await;
+        if failed.is_empty() {
+            return (deletable, Vec::new());
+        }
+        // The queue may have been deleted: found (or created) again next time.
+        memory.receipts.remove(dlq);
+        let mut written = Vec::new();
+        let mut unreceipted = Vec::new();
+        for item in deletable {
+            match failed.get(&item.index) {
+                Some(e) => {
+                    let error = self.unreceipted(memory, actions, item.index, e);
+                    unreceipted.push((item, error));
+                }
+                None => written.push(item),
+            }
+        }
+        (written, unreceipted)
+    }
+
+    /// The transient error of an action whose receipt could not be written.
+    fn unreceipted(
+        &self,
+        memory: &Memory,
+        actions: &[(Action, String)],
+        index: usize,
+        error: &UpstreamError,
+    ) -> UpstreamError {
+        let target = &actions[index].0.target;
+        if memory.sent.contains_key(target) {
+            self.busy(format!(
+                "{target} was replayed but its receipt could not be written ({error}); it stays in the DLQ until it is: the retry only writes the receipt and removes it"
+            ))
+        } else if error.is_transient() {
+            error.clone()
+        } else {
+            self.busy(format!(
+                "the receipt of {target} could not be written ({error}); it stays in the DLQ: will retry"
+            ))
+        }
     }
 
     /// A receipt handle too old to trust: the action waits for the next pass.

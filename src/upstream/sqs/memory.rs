@@ -51,6 +51,8 @@ pub struct Memory {
     pub partial: HashMap<String, String>,
     /// Tombstones of letters triage acted on since the last browse, for the next snapshot.
     acted: Vec<DeadLetter>,
+    /// The receipts queue's URL per DLQ (`receipts`); `None`: the server refused to create it.
+    pub receipts: HashMap<String, Option<String>>,
 }
 
 impl Memory {

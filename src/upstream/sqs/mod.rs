@@ -2,8 +2,9 @@
 //! to a source queue; its dead-letter queue comes from the queue's `RedrivePolicy` (or is set on
 //! the connector). Counts come from `GetQueueAttributes`; dead letters are browsed by receive
 //! passes that hide nothing for long (`pass`), attributed to their source queue (`message::origin`)
-//! and replayed or discarded in batches (`actions`). Identity is the SQS `MessageId`. SQS has no
-//! incidents.
+//! and replayed or discarded in batches (`actions`) — each with a receipt in a queue of triage's
+//! own (`receipts`) — or, for a run's batch that is a whole DLQ, by SQS's move task
+//! (`move_task`). Identity is the SQS `MessageId`. SQS has no incidents.
 
 mod actions;
 mod batches;
@@ -13,6 +14,7 @@ pub mod message;
 mod move_task;
 mod pass;
 mod queues;
+pub mod receipts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,8 +65,12 @@ pub struct QueueBinding {
 /// Where a test hook is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultPoint {
-    /// After a replay's send was answered, before its original is deleted from the DLQ.
+    /// After a replay's send was answered, before its receipt is written and its original is
+    /// deleted from the DLQ.
     AfterSend,
+    /// After the originals were deleted from the DLQ, before the answers are returned (a crash
+    /// here leaves the actions pending with their letters gone: the receipts answer the retry).
+    AfterDelete,
 }
 
 /// Test hook: awaited at each [`FaultPoint`] (e.g. to cut the link or let a handle go stale).
@@ -487,7 +493,7 @@ impl Upstream for Sqs {
         idempotency_key: &str,
     ) -> Result<ActionResult, UpstreamError> {
         let batch = [(action.clone(), idempotency_key.to_string())];
-        self.act(&batch).await.pop().unwrap_or_else(|| {
+        self.act(&batch, None).await.pop().unwrap_or_else(|| {
             Err(UpstreamError::Malformed {
                 upstream: self.id.clone(),
                 url: self.endpoint.clone(),
@@ -502,6 +508,17 @@ impl Upstream for Sqs {
         &self,
         actions: &[(Action, String)],
     ) -> Vec<Result<ActionResult, UpstreamError>> {
-        self.act(actions).await
+        self.act(actions, None).await
+    }
+
+    /// A run's batch: as [`Upstream::perform_batch`], and a move task (when the batch is
+    /// everything in a DLQ) runs at the run's rate, is cancelled when the run stops and reports
+    /// its progress (`move_task`).
+    async fn perform_run_batch(
+        &self,
+        actions: &[(Action, String)],
+        run: &super::run_batch::RunBatch,
+    ) -> Vec<Result<ActionResult, UpstreamError>> {
+        self.act(actions, Some(run)).await
     }
 }

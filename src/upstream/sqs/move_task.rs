@@ -1,38 +1,82 @@
 //! The server-side redrive: `StartMessageMoveTask` moves a DLQ's messages back to their source
-//! queue inside SQS (at `MaxNumberOfMessagesPerSecond` when given), far faster than receive, send
-//! and delete. Used only when a batch replays *everything*: every action is a plain replay (no
-//! `--to`, no edited payload) and together they name every live letter of a standard DLQ that has
-//! one source queue, that the last pass read completely, and whose depth is exactly that many
-//! (nothing in flight, nothing newer). Real AWS takes this path; a server that does not serve it
-//! (moto answers 500) is remembered and the batched sends take over, as they do for every other
-//! selection. The task is watched with `ListMessageMoveTasks` for up to [`WATCH`]; one still
-//! running then is cancelled (`CancelMessageMoveTask`) and what it left is replayed one batch at
-//! a time. Moved messages are new messages in the source queue (SQS copies them) and carry no
-//! `x-triage-replay-id`.
+//! queue inside SQS, far faster than receive, send and delete. Used only when a batch replays
+//! *everything*: every action is a plain replay (no `--to`, no edited payload) and together they
+//! name every live letter of a standard DLQ that has one source queue, that the last pass read
+//! completely, and whose depth is exactly that many (nothing in flight, nothing newer). Real AWS
+//! takes this path; a server that does not serve it (moto answers 500; an error that is not
+//! throttling or unavailability) is remembered and the batched sends take over, as they do for
+//! every other selection.
+//!
+//! A run's batch ([`RunBatch`]) passes the run's rate as `MaxNumberOfMessagesPerSecond` (SQS
+//! takes 1 to [`MAX_RATE`]). The task is watched with `ListMessageMoveTasks` (each listing
+//! reported to the run as a [`ServerMove`]) until it ends, for at most [`WATCH`] or twice the
+//! time its rate needs; one still running then is cancelled (`CancelMessageMoveTask` with its
+//! handle) and what it left is replayed one batch at a time. When the run is paused or cancelled
+//! while the task runs, the task is cancelled at once and what it left is *not* replayed: those
+//! letters stay in the DLQ and their actions answer so (not ok), as AWS's own "cancel redrive"
+//! leaves them. Moved messages are new messages in the source queue (SQS copies them) and carry
+//! no `x-triage-replay-id`; each moved letter gets a receipt naming the task's handle, written
+//! as soon as the task started (a crash while it runs is answered "already replayed").
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use aws_sdk_sqs::types::ListMessageMoveTasksResultEntry;
+
 use super::Sqs;
 use super::client::upstream_error;
 use super::memory::Memory;
 use super::queues::DeadLetterQueue;
-use crate::domain::{Action, ActionKind};
+use super::receipts::Receipt;
+use crate::domain::{Action, ActionKind, DeadLetterState};
+use crate::upstream::UpstreamError;
+use crate::upstream::run_batch::{RunBatch, ServerMove};
 
-/// Longest a batch waits for a move task.
+/// Shortest watch of a move task (longer when its rate needs more).
 const WATCH: Duration = Duration::from_secs(30);
+/// How often a running task is listed.
+const LIST_EVERY: Duration = Duration::from_millis(500);
+/// SQS's highest `MaxNumberOfMessagesPerSecond`.
+pub const MAX_RATE: i32 = 500;
+
+/// What a move task did.
+#[derive(Debug, Default)]
+pub(super) struct MoveOutcome {
+    /// Targets no longer in the DLQ afterwards.
+    pub moved: HashSet<String>,
+    /// Set when the run stopped the task: the rest is not replayed (why, for their answers).
+    pub stopped: Option<String>,
+}
+
+/// `MaxNumberOfMessagesPerSecond` for a run's rate: at least 1, at most [`MAX_RATE`].
+pub fn move_rate(rate: Option<f64>) -> Option<i32> {
+    rate.filter(|r| r.is_finite() && *r > 0.0)
+        .map(|r| (r.ceil().min(f64::from(MAX_RATE)) as i32).max(1))
+}
+
+fn progress(dlq: &str, entry: &ListMessageMoveTasksResultEntry) -> ServerMove {
+    ServerMove {
+        queue: dlq.to_string(),
+        status: entry.status().unwrap_or("UNKNOWN").to_string(),
+        moved: u64::try_from(entry.approximate_number_of_messages_moved()).unwrap_or(0),
+        to_move: entry
+            .approximate_number_of_messages_to_move()
+            .and_then(|n| u64::try_from(n).ok()),
+    }
+}
 
 impl Sqs {
-    /// Starts and watches a move task when the batch is "everything" (module doc); returns the
-    /// targets no longer in the DLQ afterwards, or `None` when no task ran.
+    /// Starts and watches a move task when the batch is "everything" (module doc); `None` when
+    /// no task ran.
     pub(super) async fn try_move_task(
         &self,
-        memory: &Memory,
+        memory: &mut Memory,
         dlq: &DeadLetterQueue,
         actions: &[(Action, String)],
         group: &[usize],
-    ) -> Option<HashSet<String>> {
+        run: Option<&RunBatch>,
+    ) -> Option<MoveOutcome> {
         if self.move_unsupported.load(Ordering::Relaxed)
             || dlq.facts.fifo
             || dlq.sources.len() != 1
@@ -58,60 +102,197 @@ impl Sqs {
         if !plain || targets != live || dlq.facts.depth.total() != live.len() as u64 {
             return None;
         }
+        if run.is_some_and(RunBatch::stopped) {
+            return None;
+        }
         let client = self.client().await.ok()?;
+        let rate = move_rate(run.and_then(|r| r.rate));
         let started = client
             .start_message_move_task()
             .source_arn(&dlq.facts.arn)
+            .set_max_number_of_messages_per_second(rate)
             .send()
             .await;
         let handle = match started {
             Ok(out) => out.task_handle().map(str::to_string),
             Err(e) => {
                 let error = upstream_error(&self.id, &dlq.facts.url, "StartMessageMoveTask", e);
-                tracing::info!(
-                    "{}: StartMessageMoveTask is not served here ({error}); replaying with batched sends",
-                    self.id
+                let passing = matches!(
+                    &error,
+                    UpstreamError::Unreachable { .. }
+                        | UpstreamError::Status {
+                            status: 429 | 503,
+                            ..
+                        }
                 );
-                self.move_unsupported.store(true, Ordering::Relaxed);
+                if !passing {
+                    self.move_unsupported.store(true, Ordering::Relaxed);
+                }
+                tracing::info!(
+                    "{}: StartMessageMoveTask for {} refused ({error}); replaying with batched sends{}",
+                    self.id,
+                    dlq.facts.name,
+                    if passing { "" } else { " from now on" }
+                );
                 return None;
             }
         };
+        tracing::info!(
+            "{}: moving {} messages of {} back to their source with StartMessageMoveTask ({}, task {})",
+            self.id,
+            targets.len(),
+            dlq.facts.name,
+            rate.map_or("at SQS's pace".to_string(), |r| format!("{r}/s")),
+            handle.as_deref().unwrap_or("without a handle")
+        );
+        self.receipt_moves(memory, dlq, actions, group, handle.as_deref())
+            .await;
+        let watch = match rate {
+            Some(rate) => WATCH.max(Duration::from_secs_f64(
+                2.0 * targets.len() as f64 / f64::from(rate),
+            )),
+            None => WATCH,
+        };
+        let stopped = self
+            .watch_move(client, dlq, handle.as_deref(), watch, run)
+            .await;
+        // What is still in the DLQ is replayed by the caller (unless the run stopped); the rest
+        // was moved.
+        let depth = self.facts(&dlq.facts.url).await.ok()??.depth;
+        let pass = self.receive_pass(&dlq.facts.url, depth, None).await.ok()?;
+        self.release(&dlq.facts.url, &pass.messages).await;
+        let mut outcome = MoveOutcome {
+            moved: HashSet::new(),
+            stopped,
+        };
+        if pass.complete {
+            let remaining: HashSet<String> =
+                pass.messages.into_iter().map(|m| m.message_id).collect();
+            outcome.moved = targets.difference(&remaining).cloned().collect();
+        }
+        Some(outcome)
+    }
+
+    /// Lists the task until it is no longer running; cancels it when the run stops (then
+    /// returns why) or after `watch`.
+    async fn watch_move(
+        &self,
+        client: &aws_sdk_sqs::Client,
+        dlq: &DeadLetterQueue,
+        handle: Option<&str>,
+        watch: Duration,
+        run: Option<&RunBatch>,
+    ) -> Option<String> {
         let begun = Instant::now();
+        let mut cancelled: Option<Instant> = None;
+        let mut stopped = None;
         loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            let stopping = async {
+                match run {
+                    Some(run) if stopped.is_none() => run.stopping().await,
+                    _ => std::future::pending().await,
+                }
+            };
+            let by_run = tokio::select! {
+                _ = tokio::time::sleep(LIST_EVERY) => false,
+                _ = stopping => true,
+            };
+            if by_run {
+                stopped = Some(format!(
+                    "not replayed: the run was paused or cancelled while SQS moved {} (its move task was cancelled); the letter is still in the dead-letter queue",
+                    dlq.facts.name
+                ));
+            }
             let listed = client
                 .list_message_move_tasks()
                 .source_arn(&dlq.facts.arn)
                 .max_results(1)
                 .send()
                 .await;
-            let status = listed.ok().and_then(|out| {
-                out.results()
-                    .first()
-                    .and_then(|r| r.status().map(str::to_string))
-            });
-            if status.as_deref() != Some("RUNNING") {
-                break;
+            let entry = listed.ok().and_then(|out| out.results().first().cloned());
+            if let (Some(entry), Some(run)) = (&entry, run) {
+                run.report(progress(&dlq.facts.name, entry));
             }
-            if begun.elapsed() > WATCH {
-                if let Some(handle) = &handle {
-                    let _ = client
+            let status = entry.as_ref().and_then(|e| e.status().map(str::to_string));
+            if !matches!(status.as_deref(), Some("RUNNING" | "CANCELLING")) {
+                return stopped;
+            }
+            let overdue = begun.elapsed() > watch;
+            if cancelled.is_none() && (stopped.is_some() || overdue) {
+                if let Some(handle) = handle {
+                    let answer = client
                         .cancel_message_move_task()
                         .task_handle(handle)
                         .send()
                         .await;
+                    if let Err(e) = answer {
+                        tracing::warn!(
+                            "{}: CancelMessageMoveTask {handle} failed: {}",
+                            self.id,
+                            upstream_error(&self.id, &dlq.facts.url, "CancelMessageMoveTask", e)
+                        );
+                    }
                 }
-                break;
+                cancelled = Some(Instant::now());
+            }
+            // A cancel takes a moment; never wait for it forever.
+            if cancelled.is_some_and(|at| at.elapsed() > WATCH) {
+                return stopped;
             }
         }
-        // What is still in the DLQ is replayed by the caller; the rest was moved.
-        let depth = self.facts(&dlq.facts.url).await.ok()??.depth;
-        let pass = self.receive_pass(&dlq.facts.url, depth, None).await.ok()?;
-        self.release(&dlq.facts.url, &pass.messages).await;
-        if !pass.complete {
-            return Some(HashSet::new());
+    }
+
+    /// Receipts for the targets a move task takes, as soon as it started: a process that dies
+    /// while it runs has its retries answered "already replayed" (the letters are gone).
+    async fn receipt_moves(
+        &self,
+        memory: &mut Memory,
+        dlq: &DeadLetterQueue,
+        actions: &[(Action, String)],
+        group: &[usize],
+        handle: Option<&str>,
+    ) {
+        let Ok(Some(url)) = self.receipts_url(memory, &dlq.facts.name).await else {
+            return;
+        };
+        let receipts: Vec<(usize, Receipt)> = group
+            .iter()
+            .map(|&i| {
+                let (action, key) = &actions[i];
+                let mut receipt = Receipt::new(
+                    &action.target,
+                    DeadLetterState::Replayed,
+                    key,
+                    &dlq.facts.name,
+                );
+                receipt.move_task = handle.map(str::to_string);
+                (i, receipt)
+            })
+            .collect();
+        let failed = self.write_receipts(&url, receipts).await;
+        if let Some(e) = failed.values().next() {
+            tracing::warn!(
+                "{}: {} receipts of the move task on {} not written ({e})",
+                self.id,
+                failed.len(),
+                dlq.facts.name
+            );
         }
-        let remaining: HashSet<String> = pass.messages.into_iter().map(|m| m.message_id).collect();
-        Some(targets.difference(&remaining).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runs_rate_becomes_a_whole_number_sqs_accepts() {
+        assert_eq!(move_rate(None), None);
+        assert_eq!(move_rate(Some(7.0)), Some(7));
+        assert_eq!(move_rate(Some(0.5)), Some(1));
+        assert_eq!(move_rate(Some(2.2)), Some(3));
+        assert_eq!(move_rate(Some(900.0)), Some(MAX_RATE));
+        assert_eq!(move_rate(Some(0.0)), None);
+        assert_eq!(move_rate(Some(f64::INFINITY)), None);
     }
 }

@@ -70,6 +70,26 @@ impl Sqs {
         depth: Depth,
         targets: Option<&HashSet<String>>,
     ) -> Result<Pass, UpstreamError> {
+        let mut left: HashSet<String> = targets.cloned().unwrap_or_default();
+        if targets.is_some() && left.is_empty() {
+            return Ok(Pass::default());
+        }
+        let wanted = targets.is_some();
+        self.receive_until(url, depth, &mut |message: &Received| {
+            left.remove(&message.message_id);
+            wanted && left.is_empty()
+        })
+        .await
+    }
+
+    /// Receives `url`'s messages like [`Sqs::receive_pass`], calling `enough` with each message
+    /// the first time it is received; stops as soon as it answers true.
+    pub(super) async fn receive_until(
+        &self,
+        url: &str,
+        depth: Depth,
+        enough: &mut (dyn FnMut(&Received) -> bool + Send),
+    ) -> Result<Pass, UpstreamError> {
         let client = self.client().await?;
         let started = Instant::now();
         let visibility = i32::try_from(self.visibility.as_secs())
@@ -80,15 +100,14 @@ impl Sqs {
         let mut ended_empty = false;
         let mut long_polled = false;
         let mut error = None;
+        let mut satisfied = false;
         loop {
             // Never longer than half the visibility: the first handles stay hidden and trusted.
             let bound = self.pass_time.min(self.visibility / 2);
             if started.elapsed() > bound || pass.messages.len() >= PASS_MESSAGES {
                 break;
             }
-            if let Some(targets) = targets
-                && targets.iter().all(|t| by_id.contains_key(t))
-            {
+            if satisfied {
                 break;
             }
             let answer = client
@@ -129,6 +148,7 @@ impl Sqs {
                     // handle, the only one a delete is sure to honour.
                     Some(&index) => pass.messages[index] = received,
                     None => {
+                        satisfied |= enough(&received);
                         by_id.insert(received.message_id.clone(), pass.messages.len());
                         pass.messages.push(received);
                     }

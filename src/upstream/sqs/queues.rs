@@ -199,6 +199,8 @@ impl Sqs {
             .collect();
         names.sort();
         names.dedup();
+        // triage's own receipts queues are never browsed as DLQs, even when named so by hand.
+        names.retain(|name| !super::receipts::is_receipts_queue(name));
         for name in names {
             let Some(url) = self.queue_url(&name).await? else {
                 continue;

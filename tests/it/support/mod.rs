@@ -7,4 +7,5 @@ pub mod rabbitmq;
 pub mod rabbitmq_cli;
 pub mod receiver;
 pub mod sqs;
+pub mod sqs_proxy;
 pub mod tmux;

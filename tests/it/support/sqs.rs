@@ -14,6 +14,7 @@ use triage::config::AwsCredentials;
 use triage::domain::DeadLetter;
 use triage::upstream::Upstream;
 use triage::upstream::sqs::client::{ClientSettings, build};
+use triage::upstream::sqs::receipts::receipts_queue;
 use triage::upstream::sqs::{QueueBinding, Sqs, SqsSettings};
 
 pub const START_HINT: &str = "start the upstreams: scripts/upstreams.sh start, then source its env";
@@ -159,6 +160,17 @@ impl Redrive {
         }
     }
 
+    /// The URL of the DLQ's receipts queue, once the adapter made it.
+    pub async fn receipts_url(&self) -> Option<String> {
+        self.client
+            .get_queue_url()
+            .queue_name(receipts_queue(&self.dlq))
+            .send()
+            .await
+            .ok()
+            .and_then(|out| out.queue_url().map(str::to_string))
+    }
+
     /// Binding of source `n` to connector `connector`.
     pub fn binding(&self, n: usize, connector: &str) -> QueueBinding {
         QueueBinding {
@@ -194,8 +206,12 @@ impl Redrive {
         panic!("the source queue never drained into the DLQ");
     }
 
+    /// Deletes the queues, the DLQ's receipts queue (made by the adapter) too.
     pub async fn delete(self) {
         for (_, url) in &self.sources {
+            let _ = self.client.delete_queue().queue_url(url).send().await;
+        }
+        if let Some(url) = self.receipts_url().await {
             let _ = self.client.delete_queue().queue_url(url).send().await;
         }
         let _ = self
