@@ -161,6 +161,18 @@ fn print_table(n: usize, runs: &[Run]) {
         "| redrive / shovel | {} |",
         column(&|r| redrive(r) / shovel(r))
     );
+    let runs_n = runs.len();
+    println!(
+        "bench-row|RabbitMQ ({n} messages, median of {runs_n})|bulk redrive, msg/s|{}|broker shovel: {}|{}|≥ 0.8",
+        column(&redrive),
+        column(&shovel),
+        column(&|r| redrive(r) / shovel(r))
+    );
+    println!(
+        "bench-row|RabbitMQ ({n} messages, median of {runs_n})|browse all + replay #{} in one pass, s|{}|||< 15 s",
+        n / 2,
+        column(&|r| r.one_pass.as_secs_f64())
+    );
 }
 
 async fn measure(n: usize) -> Run {

@@ -185,4 +185,13 @@ fn main() {
         "| triage run, one request per letter (`--no-batch` demo) | {s:.0} | {:.2} |",
         s / b
     );
+    let area = format!("bulk replay ({n} letters, median of {runs})");
+    println!(
+        "bench-row|{area}|triage run, batch endpoint, replays/s|{t:.0}|bare reqwest loop, {CONCURRENCY} at a time: {b:.0}|{:.2}|≥ 0.9",
+        t / b
+    );
+    println!(
+        "bench-row|{area}|triage run, one request per letter, replays/s|{s:.0}|bare reqwest loop, {CONCURRENCY} at a time: {b:.0}|{:.2}|",
+        s / b
+    );
 }

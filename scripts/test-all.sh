@@ -13,10 +13,13 @@ export TRIAGE_FULL_SUITE=1
 # The Connector API conformance check (tests/it/schemathesis.rs) runs this schemathesis.
 TRIAGE_SCHEMATHESIS=$(scripts/schemathesis.sh)
 export TRIAGE_SCHEMATHESIS
-# Benches are built by clippy (--all-targets) and run with `cargo bench`; they build big stores.
+# Benches are built by clippy (--all-targets) and run with `cargo bench`; they build big stores;
+# `scripts/bench --quick` below runs the table's benches at small sizes.
 # One test crate runs its tests side by side: the broker-restart test gets the broker to itself,
 # after the rest (a restart would cut every other test's connection).
 status=0
 cargo test --tests --no-fail-fast -- --include-ignored --skip rabbitmq_restart:: "$@" || status=$?
 cargo test --test it --no-fail-fast -- --include-ignored rabbitmq_restart:: "$@" || status=$?
+# Every bench of the #15 table runs and prints its rows (debug build, small sizes).
+scripts/bench --quick || status=$?
 exit "$status"

@@ -1,6 +1,9 @@
 //! The console task: paints the first frame, starts the store thread, then `select!`s over
 //! terminal input, store answers, change notices, timers and stop signals, feeding `update` and
-//! drawing only when something changed (at most every 16 ms, inside synchronized updates).
+//! drawing only when something changed, inside synchronized updates: what the operator typed at
+//! once, anything else at most every 16 ms. (Input is not drained ahead with `now_or_never`:
+//! crossterm's `EventStream` keeps the waker of the poll that found nothing, so a dropped poll
+//! leaves the next key unseen until another wake-up — measured as keys answered a second late.)
 //! A stop signal (TERM, HUP, INT, QUIT) ends the loop like `q`: the store thread finishes the
 //! command it runs (an enqueue is never cut), and the terminal is restored within a bound, since
 //! after SIGHUP it may be gone.
@@ -32,6 +35,30 @@ const RESTORE_BOUND: Duration = Duration::from_secs(1);
 const WORKER_STOP_BOUND: Duration = Duration::from_secs(6);
 
 type Backend = CrosstermBackend<BufWriter<Stdout>>;
+
+/// One terminal event, as the loop takes it.
+enum Input {
+    /// A message for `update`, or nothing (a key release, a mouse event).
+    Msg(Option<Msg>),
+    /// The terminal's input ended.
+    Closed,
+    Failed(io::Error),
+}
+
+fn input(event: Option<io::Result<Event>>, clock: &dyn Clock) -> Input {
+    match event {
+        Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+            Input::Msg(Key::from_event(&key).map(|key| Msg::Key {
+                key,
+                now: clock.now(),
+            }))
+        }
+        Some(Ok(Event::Resize(width, height))) => Input::Msg(Some(Msg::Resize { width, height })),
+        Some(Ok(_)) => Input::Msg(None),
+        Some(Err(e)) => Input::Failed(e),
+        None => Input::Closed,
+    }
+}
 
 pub async fn run_app(
     opts: ConsoleOptions,
@@ -74,15 +101,15 @@ pub async fn run_app(
 
     let result = 'events: loop {
         let draw_at = last_draw + FRAME_BUDGET;
+        let mut from_terminal = false;
         let msg = tokio::select! {
-            event = events.next() => match event {
-                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
-                    Key::from_event(&key).map(|key| Msg::Key { key, now: clock.now() })
+            event = events.next() => match input(event, clock) {
+                Input::Msg(msg) => {
+                    from_terminal = true;
+                    msg
                 }
-                Some(Ok(Event::Resize(width, height))) => Some(Msg::Resize { width, height }),
-                Some(Ok(_)) => None,
-                Some(Err(e)) => break Err(ConsoleError::Terminal(e)),
-                None => break Ok(ConsoleExit::Quit),
+                Input::Closed => break Ok(ConsoleExit::Quit),
+                Input::Failed(e) => break Err(ConsoleError::Terminal(e)),
             },
             signal = stop.recv() => break Ok(ConsoleExit::Signal(signal)),
             Some(msg) = msg_rx.recv() => Some(msg),
@@ -266,7 +293,9 @@ pub async fn run_app(
         if app.should_quit {
             break Ok(ConsoleExit::Quit);
         }
-        if app.dirty && last_draw.elapsed() >= FRAME_BUDGET {
+        // What the operator typed is answered at once; store answers, notices and timers are
+        // drawn at most every FRAME_BUDGET.
+        if app.dirty && (from_terminal || last_draw.elapsed() >= FRAME_BUDGET) {
             if let Err(e) = draw(&mut terminal, &mut app) {
                 break Err(ConsoleError::Terminal(e));
             }
