@@ -418,7 +418,7 @@ mod tests {
             payload: format!(
                 "common words everywhere {} {}",
                 n % 10,
-                if n % 25 == 0 { "Rarity" } else { "" }
+                if n.is_multiple_of(25) { "Rarity" } else { "" }
             )
             .into_bytes(),
             content_type: None,
