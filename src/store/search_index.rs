@@ -13,7 +13,7 @@
 //! bytes cannot use trigrams at all.
 //!
 //! Fewer tokens per letter: each letter's trigrams are deduplicated, and a trigram indexed for
-//! more than [`SATURATED_AT`] letters is *saturated* — no longer indexed, never asked for (a
+//! more than [`SATURATED_AT`] letters (or a 16th of the indexed ones) is *saturated* — no longer indexed, never asked for (a
 //! needle of only saturated trigrams is common, and walks). `dead_letter_search_grams` counts
 //! every trigram of every indexed letter, so a trigram missing there is in no indexed letter:
 //! a needle with one is answered from the tail alone.
@@ -31,8 +31,11 @@ use crate::domain::search::trigrams;
 /// Letters indexed per catch-up transaction (tens of milliseconds of write lock).
 const CHUNK_ROWS: usize = 2_000;
 /// A trigram indexed for more letters than this (or than a 16th of the indexed letters, when
-/// that is more) is saturated: too common to narrow a search, so no longer indexed.
-pub const SATURATED_AT: i64 = 50_000;
+/// that is more) is saturated: too common to narrow a search, so no longer indexed. The floor
+/// is low so that a new store's words common to most letters (JSON keys, the error's words)
+/// saturate within its first few thousand letters; the 16th keeps a trigram in fewer than one
+/// letter in 16 (digits of ids and order numbers) indexed however the store grows.
+pub const SATURATED_AT: i64 = 5_000;
 /// A search reads the index's candidates first only when there are at most this many.
 pub const CANDIDATES_MAX: usize = 5_000;
 /// ... and when at most this many letters are behind the index (read exactly beside them).
