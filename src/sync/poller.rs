@@ -368,16 +368,25 @@ async fn write(
     Ok(())
 }
 
-/// Letters the search index may take after one batch: the batch's own, and a share of any
+/// Letters the search index may take after one batch: the batches' own, and a share of any
 /// backlog (a store migrated to V10, or written by a process that does not index).
 const SEARCH_CATCH_UP_ROWS: u64 = 20_000;
+/// The catch-up waits until this many letters are behind: a search reads them exactly in a few
+/// milliseconds, and one catch-up of thousands costs the index far less than one per batch
+/// (each commit is a new FTS5 segment to merge).
+const SEARCH_CATCH_UP_BEHIND: u64 = 5_000;
 
 /// Indexes what the batch wrote, in transactions of its own after the batch's commit (never
 /// inside it: ingest does not wait for the index). A failure only leaves more for searches to
 /// read exactly, so it is logged, not returned.
 async fn catch_up_search_index(store: &StoreWriter) {
     match store
-        .call(|s| s.catch_up_search_index(SEARCH_CATCH_UP_ROWS))
+        .call(|s| {
+            if s.search_index_behind()? < SEARCH_CATCH_UP_BEHIND {
+                return Ok(Default::default());
+            }
+            s.catch_up_search_index(SEARCH_CATCH_UP_ROWS)
+        })
         .await
     {
         Ok(done) => tracing::debug!(
