@@ -1,6 +1,7 @@
-//! Store benchmarks: bulk dead-letter inserts through `write_sync_batch`, keyset pages from the
-//! middle of a large DLQ, the `/` filter and query selections over it, re-syncing unchanged
-//! rows, and the maintained connector counts.
+//! Store benchmarks: bulk dead-letter inserts through `write_sync_batch` (with and without the
+//! search index's catch-up), keyset pages from the middle of a large DLQ, the `/` filter,
+//! `--grep` and query selections over it (the search index built after the fill: its time and
+//! size are printed), re-syncing unchanged rows, and the maintained connector counts.
 //!
 //! `cargo bench --bench store` (set `TRIAGE_BENCH_ROWS` to change the size of the big store;
 //! default 1,000,000).
@@ -135,27 +136,60 @@ fn insert_100k(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_insert");
     group.sample_size(10);
     group.throughput(Throughput::Elements(100_000));
-    group.bench_function("100k dead letters (~800 B) in batches of 1,000", |b| {
-        b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-                let store =
-                    Store::open(&dir.path().join("bench.db")).unwrap_or_else(|e| panic!("{e}"));
-                let batches: Vec<SyncBatch> = (0..100)
-                    .map(|i| batch((i * BATCH..(i + 1) * BATCH).map(dead_letter).collect()))
-                    .collect();
-                (dir, store, batches)
-            },
-            |(dir, mut store, batches)| {
-                for b in &batches {
-                    black_box(store.write_sync_batch(b).unwrap_or_else(|e| panic!("{e}")));
-                }
-                (dir, store)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    for (name, catch_up) in [
+        ("100k dead letters (~800 B) in batches of 1,000", false),
+        (
+            "100k dead letters (~800 B) in batches of 1,000, search index caught up after each",
+            true,
+        ),
+    ] {
+        group.bench_function(name, |b| insert_batches(b, catch_up));
+    }
     group.finish();
+}
+
+/// 100 batches of 1,000 letters through `write_sync_batch`; with `catch_up`, each followed by
+/// the search index's catch-up, as sync runs it.
+fn insert_batches(b: &mut criterion::Bencher<'_>, catch_up: bool) {
+    b.iter_batched(
+        || {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+            let store = Store::open(&dir.path().join("bench.db")).unwrap_or_else(|e| panic!("{e}"));
+            let batches: Vec<SyncBatch> = (0..100)
+                .map(|i| batch((i * BATCH..(i + 1) * BATCH).map(dead_letter).collect()))
+                .collect();
+            (dir, store, batches)
+        },
+        |(dir, mut store, batches)| {
+            for b in &batches {
+                black_box(store.write_sync_batch(b).unwrap_or_else(|e| panic!("{e}")));
+                if catch_up {
+                    let done = store
+                        .catch_up_search_index(u64::MAX)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(done.behind, 0);
+                }
+            }
+            (dir, store)
+        },
+        BatchSize::PerIteration,
+    )
+}
+
+/// The search index's share of the store file (dbstat), in MB: the FTS5 table's shadow tables
+/// and the trigram counts.
+fn search_index_mb(path: &std::path::Path) -> (f64, f64) {
+    let conn = rusqlite::Connection::open(path).unwrap_or_else(|e| panic!("{e}"));
+    let size = |like: &str| -> f64 {
+        conn.query_row(
+            "SELECT ifnull(sum(pgsize), 0) FROM dbstat WHERE name LIKE ?1",
+            [like],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or_else(|e| panic!("{e}")) as f64
+            / 1e6
+    };
+    (size("dead_letter_search%"), size("%"))
 }
 
 fn big_store(c: &mut Criterion) {
@@ -164,12 +198,25 @@ fn big_store(c: &mut Criterion) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let mut store = Store::open(&dir.path().join("big.db")).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("big.db");
+    let mut store = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
     let started = std::time::Instant::now();
     fill(&mut store, rows);
     eprintln!(
         "built a store of {rows} dead letters in {:.1?}",
         started.elapsed()
+    );
+    // The search index, built by the catch-up after the fact (sync runs it after each batch).
+    let started = std::time::Instant::now();
+    let done = store
+        .catch_up_search_index(u64::MAX)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed();
+    let (index_mb, file_mb) = search_index_mb(&path);
+    eprintln!(
+        "search index: caught up {} letters in {took:.1?} ({:.0} letters/s); {index_mb:.1} MB of {file_mb:.1} MB",
+        done.indexed,
+        done.indexed as f64 / took.as_secs_f64()
     );
 
     let middle = rows / 2;
@@ -221,7 +268,7 @@ fn big_store(c: &mut Criterion) {
             "rare-marker",
             50,
         ),
-        ("filter: no row matches (full scan)", "no such text", 0),
+        ("filter: no row matches", "no such text", 0),
     ] {
         let query = DeadLetterPageQuery {
             text: Some(text.into()),
@@ -239,6 +286,60 @@ fn big_store(c: &mut Criterion) {
             })
         });
     }
+    // The console's `/` (the query language): a rare word's first page, a word found nowhere,
+    // a common word (the list walked in order), one letter's id; and `--grep` without the index.
+    for (name, text, want) in [
+        (
+            "search (/): first page of 50, rare word (1 in 1,000)",
+            "rare-marker",
+            50.min((rows / 1000).saturating_sub(1)),
+        ),
+        ("search (/): no letter matches", "\"no such text\"", 0),
+        ("search (/): first page of 50, common word", "amount", 50),
+        ("search (/): one letter by its id", "dl-00412345", 1),
+    ] {
+        let query = DeadLetterPageQuery {
+            query: Some(Query::parse(text, RowKind::DeadLetters).unwrap_or_else(|e| panic!("{e}"))),
+            limit: 50,
+            ..Default::default()
+        };
+        group.sample_size(10);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let page = store
+                    .page_dead_letters(black_box(&query))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(page.len(), want.min(rows.saturating_sub(1)), "{text}");
+                page
+            })
+        });
+    }
+    store.use_search_index(false);
+    for (name, text) in [
+        (
+            "filter without the index: page of 50, 1 in 1,000 rows match",
+            "rare-marker",
+        ),
+        (
+            "filter without the index: no row matches (full scan)",
+            "no such text",
+        ),
+    ] {
+        let query = DeadLetterPageQuery {
+            text: Some(text.into()),
+            limit: 50,
+            ..Default::default()
+        };
+        group.sample_size(10);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                store
+                    .page_dead_letters(black_box(&query))
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+        });
+    }
+    store.use_search_index(true);
     // The query language (`--where`, `/`) over the whole store, as marks and replay plans
     // select: structured terms are index ranges; a term only the SQL function can decide reads
     // the rows the structured terms leave (all live rows when there are none).
@@ -260,7 +361,7 @@ fn big_store(c: &mut Criterion) {
             Some(usize::from(rows > 3)),
         ),
         (
-            "query: count, free text found nowhere (every live row read)",
+            "query: count, free text found nowhere (the search index: no letter has its trigram \"suc\")",
             "\"no such text\"",
             Some(0),
         ),
@@ -344,6 +445,48 @@ fn big_store(c: &mut Criterion) {
             counts
         })
     });
+    // Ingest into the grown store: 5 batches of 1,000 new letters, alone and with the one
+    // catch-up sync runs once 5,000 are behind (the index's steady-state cost, most trigrams
+    // saturated).
+    let mut next = rows;
+    for (name, catch_up) in [
+        ("insert 5 x 1,000 new dead letters", false),
+        (
+            "insert 5 x 1,000 new dead letters + one search index catch-up",
+            true,
+        ),
+    ] {
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(5 * BATCH as u64));
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    (0..5)
+                        .map(|_| {
+                            next += BATCH;
+                            batch((next - BATCH..next).map(dead_letter).collect())
+                        })
+                        .collect::<Vec<_>>()
+                },
+                |batches| {
+                    for letters in &batches {
+                        store
+                            .write_sync_batch(letters)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    }
+                    if catch_up {
+                        store
+                            .catch_up_search_index(u64::MAX)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    }
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    store
+        .catch_up_search_index(u64::MAX)
+        .unwrap_or_else(|e| panic!("{e}"));
     let unchanged = batch((middle..middle + BATCH).map(dead_letter).collect());
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("re-sync 1,000 unchanged dead letters", |b| {

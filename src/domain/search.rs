@@ -1,6 +1,9 @@
 //! The `/` filter's match, shared by the store (an SQL function over every row, payloads
 //! included) and the console (the rows already loaded, while the store is asked): a substring
 //! match that ignores ASCII case and compares every other byte exactly, on text or raw bytes.
+//! The store's search index (`store::search_index`) narrows by the byte trigrams of
+//! [`trigrams`], folded the same way, so it can only ever find a superset of what [`contains`]
+//! accepts.
 
 /// True when `needle` occurs in `haystack`, ASCII letters compared case-insensitively.
 /// An empty needle matches everything.
@@ -33,9 +36,43 @@ pub fn contains_text(haystack: &str, needle: &str) -> bool {
     contains(haystack.as_bytes(), needle.as_bytes())
 }
 
+/// The byte trigrams of `bytes` as 24-bit numbers, ASCII letters folded to lower case as
+/// [`contains`] compares them (every other byte as it is), in order and with repeats. Text
+/// shorter than 3 bytes has none. If a needle of 3 bytes or more occurs in a haystack, every
+/// trigram of the needle is a trigram of the haystack.
+pub fn trigrams(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    bytes.windows(3).map(|w| {
+        (u32::from(w[0].to_ascii_lowercase()) << 16)
+            | (u32::from(w[1].to_ascii_lowercase()) << 8)
+            | u32::from(w[2].to_ascii_lowercase())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_needles_trigrams_are_among_its_haystacks() {
+        let haystack = "Order ORD-7731 failed: Café".as_bytes();
+        for needle in ["ord-7731", "FAILED: c", "Café", "r O"] {
+            assert!(contains(haystack, needle.as_bytes()));
+            let all: Vec<u32> = trigrams(haystack).collect();
+            assert!(
+                trigrams(needle.as_bytes()).all(|g| all.contains(&g)),
+                "{needle}"
+            );
+        }
+        assert_eq!(trigrams(b"ab").count(), 0);
+        assert_eq!(
+            trigrams(b"ABC").collect::<Vec<_>>(),
+            trigrams(b"abc").collect::<Vec<_>>()
+        );
+        assert_ne!(
+            trigrams("xÉ".as_bytes()).collect::<Vec<_>>(),
+            trigrams("xé".as_bytes()).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn ascii_case_is_ignored_everything_else_is_exact() {

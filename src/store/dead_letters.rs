@@ -7,6 +7,7 @@ use chrono::Utc;
 
 use super::codec::{col_u32, col_u64, from_ms, ms, page_limit, where_clause};
 use super::query::QuerySql;
+use super::search_index::{SearchPlan, candidate_source, needles};
 use super::{
     DeadLetterKey, DeadLetterPageQuery, DeadLetterSummary, PREVIEW_BYTES, PageDir, Result,
     SortList, Store,
@@ -130,13 +131,38 @@ impl Store {
         })
     }
 
-    /// A page of `select` (then the sort column) rows of the query, mapped by `map`.
+    /// A page of `select` (then the sort column) rows of the query, mapped by `map`. A search
+    /// (text or free-text terms) reads the search index's candidates when it has few, in the
+    /// same snapshot as the letters it does not cover yet (`store::search_index`).
     fn page_with<T>(
         &self,
         q: &DeadLetterPageQuery,
         select: &str,
         map: impl Fn(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
+        let text = q.text.as_deref().filter(|t| !t.is_empty());
+        let needles = needles(text, q.query.as_ref());
+        if needles.is_empty() {
+            return self.page_from(q, select, SearchPlan::Walk, &map);
+        }
+        self.catch_up_before_search();
+        self.read_snapshot(|_| {
+            let plan = self.search_plan(&needles)?;
+            self.page_from(q, select, plan, &map)
+        })
+    }
+
+    fn page_from<T>(
+        &self,
+        q: &DeadLetterPageQuery,
+        select: &str,
+        plan: SearchPlan,
+        map: &impl Fn(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let match_expr = match &plan {
+            SearchPlan::Candidates { match_expr, .. } => match_expr.clone(),
+            SearchPlan::Walk => None,
+        };
         // The live DLQ unless asked otherwise, by `state` or by a `status:` term of the query.
         let state = q
             .state
@@ -192,12 +218,19 @@ impl Store {
             Some(s) => (s.expr, format!("{} {}, ", s.expr, s.order)),
             None => ("NULL", String::new()),
         };
+        let limit_param = args.len();
+        let from = match plan {
+            SearchPlan::Walk => "dead_letters".to_string(),
+            SearchPlan::Candidates { .. } => candidate_source(match_expr.as_ref().map(|expr| {
+                args.push(expr);
+                args.len()
+            })),
+        };
         let sql = format!(
             "SELECT {select}, {sort_column}
-             FROM dead_letters {}
-             ORDER BY {sort_order}last_failed_ms {order}, row_id {order} LIMIT ?{}",
+             FROM {from} {}
+             ORDER BY {sort_order}last_failed_ms {order}, row_id {order} LIMIT ?{limit_param}",
             where_clause(&filters),
-            args.len()
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sqlite(e))?;
         let rows = stmt

@@ -48,6 +48,8 @@ mod queue_pass;
 mod queue_points;
 pub use queue_history::QueueHistoryPass;
 mod scan_progress;
+mod search_index;
+pub use search_index::{SearchCatchUp, SearchPlan};
 mod selection;
 pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;
@@ -246,6 +248,8 @@ pub struct DepthPoint {
 pub struct Store {
     conn: rusqlite::Connection,
     path: PathBuf,
+    /// Searches may use the search index (`store::search_index`; on unless turned off).
+    search_index: bool,
 }
 
 impl Store {

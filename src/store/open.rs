@@ -13,7 +13,7 @@ use super::{Result, Store, StoreError};
 use crate::domain::search;
 
 /// How long a writer waits for another connection's write lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Store {
     /// Opens (creating with mode 0600 when missing) and migrates the store at `path`:
@@ -27,6 +27,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            search_index: true,
         };
         store.configure()?;
         store.migrate()?;

@@ -19,7 +19,60 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V7_NOTES,
     V8_METRICS,
     V9_PACKED_QUEUE_HISTORY,
+    V10_SEARCH_INDEX,
 ];
+
+/// V10: the dead letters' search index (`store::search_index`, docs/ARCHITECTURE.md), built off
+/// the ingest path by a catch-up behind a watermark: every letter with `row_id <= indexed_to`
+/// is in `dead_letter_search` (FTS5, contentless, one token per trigram the letter has that is
+/// not saturated) unless its `row_id` is in `dead_letter_search_pending` — letters whose
+/// searchable text changed, that were deleted, or that took an indexed `row_id` again, which
+/// searches read exactly until the catch-up indexes them anew. `dead_letter_search_grams`
+/// counts the letters each trigram was indexed for; a saturated trigram is no longer indexed
+/// and searches never ask for it. Nothing is indexed here: a migrated store starts with
+/// `indexed_to = 0` (every letter is the tail that searches read exactly) and catches up later.
+const V10_SEARCH_INDEX: &str = r#"
+CREATE TABLE dead_letter_search_state (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_to  INTEGER NOT NULL
+);
+INSERT INTO dead_letter_search_state (id, indexed_to) VALUES (1, 0);
+CREATE TABLE dead_letter_search_pending (row_id INTEGER PRIMARY KEY);
+CREATE TABLE dead_letter_search_grams (
+    gram       INTEGER PRIMARY KEY,
+    letters    INTEGER NOT NULL,
+    saturated  INTEGER NOT NULL DEFAULT 0
+);
+CREATE VIRTUAL TABLE dead_letter_search USING fts5(
+    grams, content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
+);
+
+-- A letter at or below the watermark whose text the index may not hold goes pending. (No
+-- INSERT OR IGNORE: an outer UPSERT's conflict handling would override it.)
+CREATE TRIGGER dead_letters_search_insert AFTER INSERT ON dead_letters
+WHEN new.row_id <= (SELECT indexed_to FROM dead_letter_search_state)
+BEGIN
+    INSERT INTO dead_letter_search_pending (row_id) SELECT new.row_id
+     WHERE NOT EXISTS (SELECT 1 FROM dead_letter_search_pending WHERE row_id = new.row_id);
+END;
+
+CREATE TRIGGER dead_letters_search_update
+AFTER UPDATE OF id, connector, error_code, error_message, headers, payload ON dead_letters
+WHEN old.row_id <= (SELECT indexed_to FROM dead_letter_search_state)
+ AND (old.id, old.connector, old.error_code, old.error_message, old.headers, old.payload)
+     IS NOT (new.id, new.connector, new.error_code, new.error_message, new.headers, new.payload)
+BEGIN
+    INSERT INTO dead_letter_search_pending (row_id) SELECT new.row_id
+     WHERE NOT EXISTS (SELECT 1 FROM dead_letter_search_pending WHERE row_id = new.row_id);
+END;
+
+CREATE TRIGGER dead_letters_search_delete AFTER DELETE ON dead_letters
+WHEN old.row_id <= (SELECT indexed_to FROM dead_letter_search_state)
+BEGIN
+    INSERT INTO dead_letter_search_pending (row_id) SELECT old.row_id
+     WHERE NOT EXISTS (SELECT 1 FROM dead_letter_search_pending WHERE row_id = old.row_id);
+END;
+"#;
 
 /// V9: queue history packed (`store::queue_history`, `store::queue_codec`, docs/METRICS.md):
 /// connectors get an integer key (`queue_series`); polls wait as rows in `queue_polls` until
@@ -794,6 +847,56 @@ mod tests {
         assert_eq!(reopen, ("r".to_string(), 77));
     }
 
+    /// A V9 store's letters are searchable after V10 without being indexed at open: the
+    /// watermark starts at 0, so every letter is the tail a search reads exactly.
+    #[test]
+    fn v10_indexes_nothing_at_open_and_searches_still_find_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("triage.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..9] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 9).unwrap();
+            conn.execute(
+                "INSERT INTO dead_letters (upstream, id, connector, payload, headers, error_code,
+                    error_message, attempts, first_failed_ms, last_failed_ms, state, updated_ms)
+                 VALUES ('u', 'dl-1', 'crm', X'00FF4F726465722D3737', '[]', 'E', 'm', 1, 0, 0, 'dead', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 10);
+        let (indexed_to, grams): (i64, i64) = store
+            .conn
+            .query_row(
+                "SELECT indexed_to, (SELECT count(*) FROM dead_letter_search_grams)
+                   FROM dead_letter_search_state",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((indexed_to, grams), (0, 0));
+        assert_eq!(store.search_index_behind().unwrap(), 1);
+        let page = |text: &str| {
+            store
+                .page_dead_letters(&crate::store::DeadLetterPageQuery {
+                    text: Some(text.into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .len()
+        };
+        assert_eq!(page("order-77"), 1);
+        store.catch_up_search_index(10).unwrap();
+        assert_eq!(store.search_index_behind().unwrap(), 0);
+        assert_eq!(page("ORDER-77"), 1);
+        assert_eq!(page("order-78"), 0);
+    }
+
     /// One V8 queue snapshot or V9 point: upstream, connector, resolution, time, the four
     /// counts and the rates' bits.
     type Point = (String, String, i64, i64, [i64; 4], [u64; 3]);
@@ -925,7 +1028,7 @@ mod tests {
         }
         assert_eq!(v8_points.len(), 9);
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 9);
+        assert!(store.schema_version().unwrap() >= 9);
         let conn = &store.conn;
         let mut v9_points: Vec<Point> = Vec::new();
         let mut stmt = conn

@@ -7,6 +7,7 @@ use rusqlite::types::Value;
 
 use super::codec::status_rank;
 use super::query::QuerySql;
+use super::search_index::{SearchPlan, candidate_source, needles};
 use super::{Result, Store};
 use crate::domain::query::{Query, RowKind};
 use crate::domain::{DeadLetter, DeadLetterState, IncidentStatus, Timestamp};
@@ -20,33 +21,64 @@ impl Store {
         query: &Query,
         now: Timestamp,
     ) -> Result<Vec<(String, String)>> {
-        let (filter, params) = dead_letter_where(query, now);
-        let sql = format!(
-            "SELECT upstream, id FROM dead_letters WHERE {filter}
-             ORDER BY last_failed_ms DESC, row_id DESC"
-        );
-        self.ids(&sql, &params)
+        self.dead_letter_search(query, now, |from, filter, params| {
+            let sql = format!(
+                "SELECT upstream, id FROM {from} WHERE {filter}
+                 ORDER BY last_failed_ms DESC, row_id DESC"
+            );
+            self.ids(&sql, params)
+        })
+    }
+
+    /// Runs `read(from, filter, params)` for a whole-store selection of dead letters: `from` is
+    /// the table, or the search index's candidates when the query's text has few
+    /// (`store::search_index`), read in one snapshot with the letters the index lacks.
+    fn dead_letter_search<T>(
+        &self,
+        query: &Query,
+        now: Timestamp,
+        read: impl FnOnce(&str, &str, &[Value]) -> Result<T>,
+    ) -> Result<T> {
+        let (filter, mut params) = dead_letter_where(query, now);
+        let needles = needles(None, Some(query));
+        if needles.is_empty() {
+            return read("dead_letters", &filter, &params);
+        }
+        self.catch_up_before_search();
+        self.read_snapshot(|_| {
+            let from = match self.search_plan(&needles)? {
+                SearchPlan::Walk => "dead_letters".to_string(),
+                SearchPlan::Candidates { match_expr, .. } => {
+                    candidate_source(match_expr.map(|expr| {
+                        params.push(Value::Text(expr));
+                        params.len()
+                    }))
+                }
+            };
+            read(&from, &filter, &params)
+        })
     }
 
     /// Every dead letter the query selects, whole, oldest failure first (the reverse of
     /// [`Store::select_dead_letter_ids`]: the order they failed in, which a run keeps) — in
     /// one statement, not one lookup per id.
     pub fn select_dead_letters(&self, query: &Query, now: Timestamp) -> Result<Vec<DeadLetter>> {
-        let (filter, params) = dead_letter_where(query, now);
-        let sql = format!(
-            "SELECT {} FROM dead_letters WHERE {filter}
-             ORDER BY last_failed_ms ASC, row_id ASC",
-            super::dead_letters::COLUMNS
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sqlite(e))?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(&params))
-            .map_err(|e| self.sqlite(e))?;
-        let mut letters = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.sqlite(e))? {
-            letters.push(self.dead_letter_from_row(row)?);
-        }
-        Ok(letters)
+        self.dead_letter_search(query, now, |from, filter, params| {
+            let sql = format!(
+                "SELECT {} FROM {from} WHERE {filter}
+                 ORDER BY last_failed_ms ASC, row_id ASC",
+                super::dead_letters::COLUMNS
+            );
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sqlite(e))?;
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(params))
+                .map_err(|e| self.sqlite(e))?;
+            let mut letters = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| self.sqlite(e))? {
+                letters.push(self.dead_letter_from_row(row)?);
+            }
+            Ok(letters)
+        })
     }
 
     /// Runs `read` in one read transaction (one snapshot, and one lock on the WAL instead of
@@ -70,11 +102,12 @@ impl Store {
 
     /// How many dead letters [`Store::select_dead_letter_ids`] would return.
     pub fn count_dead_letters(&self, query: &Query, now: Timestamp) -> Result<u64> {
-        let (filter, params) = dead_letter_where(query, now);
-        self.count(
-            &format!("SELECT count(*) FROM dead_letters WHERE {filter}"),
-            &params,
-        )
+        self.dead_letter_search(query, now, |from, filter, params| {
+            self.count(
+                &format!("SELECT count(*) FROM {from} WHERE {filter}"),
+                params,
+            )
+        })
     }
 
     /// Every incident the query selects, as `(upstream, id)` in urgency order. Like the

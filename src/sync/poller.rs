@@ -363,6 +363,39 @@ async fn write(
     if written.dead_letters_changed > 0 {
         let _ = changes.send(ChangeNotice::DeadLetters);
         let _ = changes.send(ChangeNotice::Connectors);
+        catch_up_search_index(store).await;
     }
     Ok(())
+}
+
+/// Letters the search index may take after one batch: the batches' own, and a share of any
+/// backlog (a store migrated to V10, or written by a process that does not index).
+const SEARCH_CATCH_UP_ROWS: u64 = 20_000;
+/// The catch-up waits until this many letters are behind: a search reads them exactly in a few
+/// milliseconds, and one catch-up of thousands costs the index far less than one per batch
+/// (each commit is a new FTS5 segment to merge).
+const SEARCH_CATCH_UP_BEHIND: u64 = 5_000;
+
+/// Indexes what the batch wrote, in transactions of its own after the batch's commit (never
+/// inside it: ingest does not wait for the index). A failure only leaves more for searches to
+/// read exactly, so it is logged, not returned.
+async fn catch_up_search_index(store: &StoreWriter) {
+    match store
+        .call(|s| {
+            if s.search_index_behind()? < SEARCH_CATCH_UP_BEHIND {
+                return Ok(Default::default());
+            }
+            s.catch_up_search_index(SEARCH_CATCH_UP_ROWS)
+        })
+        .await
+    {
+        Ok(done) => tracing::debug!(
+            indexed = done.indexed,
+            behind = done.behind,
+            "search index caught up"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "search index catch-up failed; searches read the letters it lacks")
+        }
+    }
 }

@@ -61,6 +61,7 @@ mod routing;
 mod runs;
 mod runs_adopt;
 mod schemathesis;
+mod search_index;
 mod secrets;
 mod signals_headless;
 mod sqs;
