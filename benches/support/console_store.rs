@@ -86,6 +86,14 @@ pub fn big_store(dead_letters: usize, incidents: usize) -> PathBuf {
         "target/bench-console-{dead_letters}-{incidents}.db"
     ));
     if path.exists() {
+        // A store seeded before the search index (schema V10) existed: migrate and index it,
+        // as the sync of an operator's store would have.
+        let store = Store::open(&path).expect("open bench store");
+        if store.search_index_behind().expect("search index") > 0 {
+            store
+                .catch_up_search_index(u64::MAX)
+                .expect("catch the search index up");
+        }
         return path;
     }
     let tmp = path.with_extension("partial");
@@ -131,6 +139,10 @@ pub fn big_store(dead_letters: usize, incidents: usize) -> PathBuf {
         };
         store.write_sync_batch(&batch).expect("seed batch");
     }
+    // The search index, caught up as sync does after its batches.
+    store
+        .catch_up_search_index(u64::MAX)
+        .expect("catch the search index up");
     drop(store);
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
