@@ -515,7 +515,11 @@ async fn an_unroutable_replay_in_a_batch_stays_in_the_dlq_and_is_not_ok() {
         .perform(&action(ActionKind::Replay, &m1), "u-1")
         .await
         .expect("again");
-    assert!(!again.outcome.ok && again.outcome.summary.contains("no queue bound"));
+    assert!(
+        !again.outcome.ok && again.outcome.summary.contains("no queue bound"),
+        "{:?}",
+        again.outcome
+    );
     t.cleanup().await;
 }
 
