@@ -64,6 +64,7 @@ mod schemathesis;
 mod secrets;
 mod signals_headless;
 mod sqs;
+mod sqs_bulk;
 mod sqs_cli;
 mod sqs_config;
 mod sqs_faults;
