@@ -108,6 +108,9 @@ pub struct SqsConfig {
     /// A String message attribute the producers set to the source queue's name: dead letters of
     /// a DLQ with several sources are attributed by it.
     pub origin_attribute: Option<String>,
+    /// How long one browse pass over a DLQ may keep receiving (`browse_pass`; None: the
+    /// adapter's default). Messages stay hidden for twice as long at most.
+    pub browse_pass: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

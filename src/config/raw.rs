@@ -105,6 +105,8 @@ pub struct RawUpstream {
     pub session_token_env: Option<Spanned<String>>,
     /// SQS only: a String message attribute naming the source queue a message came from.
     pub origin_attribute: Option<Spanned<String>>,
+    /// SQS only: how long one browse pass over a DLQ may keep receiving (default 20 s).
+    pub browse_pass: Option<Spanned<DurationText>>,
 }
 
 #[derive(Debug, Deserialize)]

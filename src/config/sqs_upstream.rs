@@ -1,10 +1,12 @@
 //! The SQS keys of an `[[upstream]]`: `region` (required for kind = "sqs"), where the AWS
 //! credentials come from — the standard chain (optionally a `profile`), a `credentials_file`, or
 //! the names of environment variables (`access_key_id_env` + `secret_access_key_env`, optionally
-//! `session_token_env`) — and `origin_attribute`. Other kinds may not use them, and an SQS
+//! `session_token_env`) —, `origin_attribute` and `browse_pass` (how long one browse pass over a
+//! DLQ may keep receiving: 1 s to 10 min, default 20 s). Other kinds may not use them, and an SQS
 //! upstream may not use `token_*` (AWS signs requests with a key pair, not a bearer token).
 
 use std::path::Path;
+use std::time::Duration;
 
 use toml::Spanned;
 
@@ -34,6 +36,13 @@ pub(super) fn check(
         ("origin_attribute", &raw.origin_attribute),
     ];
     if raw.kind != UpstreamKind::Sqs {
+        if let Some(value) = &raw.browse_pass {
+            let message = format!(
+                r#"browse_pass is only valid for kind = "sqs" (this upstream is "{}")"#,
+                raw.kind.as_str()
+            );
+            return Err(loc.at(&value.span(), field("browse_pass"), message));
+        }
         if let Some((key, value)) = sqs_only
             .iter()
             .find_map(|(k, v)| v.as_ref().map(|v| (*k, v)))
@@ -90,11 +99,26 @@ pub(super) fn check(
             ));
         }
     }
+    let browse_pass = match &raw.browse_pass {
+        Some(pass) => {
+            let value = pass.get_ref().0;
+            if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&value) {
+                return Err(loc.at(
+                    &pass.span(),
+                    field("browse_pass"),
+                    "browse_pass must be between 1s and 10m (a pass hides the messages it read for up to twice as long)",
+                ));
+            }
+            Some(value)
+        }
+        None => None,
+    };
     let credentials = credentials(raw, loc, config_dir, &field)?;
     Ok(Some(SqsConfig {
         region: text.clone(),
         credentials,
         origin_attribute: raw.origin_attribute.as_ref().map(|v| v.get_ref().clone()),
+        browse_pass,
     }))
 }
 

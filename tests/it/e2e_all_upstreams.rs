@@ -1,7 +1,10 @@
-//! End to end against all three upstream kinds at once: the real binary's console in tmux with a
+//! End to end against every upstream kind at once: the real binary's console in tmux with a
 //! config naming the demo (connector_api), a real RabbitMQ (work queue → DLX → DLQ holding
-//! dead-lettered messages) and a real Alertmanager (one firing alert). The header shows all three
-//! live; Connectors lists a demo connector and the RabbitMQ one with its dead count; Dead letters
+//! dead-lettered messages), a real Alertmanager (one firing alert) and an SQS-compatible server
+//! (moto: a source queue whose own redrive moved three messages to its DLQ). The header shows all
+//! four live; Connectors lists a demo connector, the RabbitMQ one and the SQS one with their dead
+//! counts; Dead letters lists the SQS letters, one's detail shows its body, and `r` replays it to
+//! its source queue once; Dead letters
 //! shows the broker's `rejected` reason, and a RabbitMQ dead letter's detail names it by the
 //! identity triage stamped on it (`x-triage-id`; its AMQP `message_id` is only a header), under
 //! which `r` replays it to its work queue; Incidents shows the alert, and `a` acks it as a
@@ -9,6 +12,7 @@
 //! `cargo test`.
 
 use crate::support::rabbitmq as support;
+use crate::support::sqs::{self as sqs_support, Redrive};
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_triage");
 const OPERATOR: &str = "e2e-op";
 const RMQ_CONNECTOR: &str = "orders-e2e";
 const ALERT_CONNECTOR: &str = "lead-webhooks-e2e";
+const SQS_CONNECTOR: &str = "orders-sqs-e2e";
 const PASSWORD_ENV: &str = "TRIAGE_E2E_RABBITMQ_PASSWORD";
 const PROMPT: &str = "E2E-ALL$";
 
@@ -205,7 +210,17 @@ async fn silences_for(http: &reqwest::Client, am: &str, name: &str) -> Vec<serde
 
 /// Our config: three upstreams, our two connectors, then the demo's teams, people, connectors,
 /// chains and routes. Written beside the demo's file so its runbook/contract paths resolve.
-fn write_config(demo: &Demo, amqp: &str, management: &str, am: &str, work: &str) -> PathBuf {
+fn write_config(
+    demo: &Demo,
+    amqp: &str,
+    management: &str,
+    am: &str,
+    work: &str,
+    sqs: &Redrive,
+) -> PathBuf {
+    let (_, region) = sqs_support::server();
+    let sqs_endpoint = &sqs.endpoint;
+    let sqs_queue = &sqs.sources[0].0;
     let demo_text = std::fs::read_to_string(&demo.config).expect("read the demo config");
     let demo_url = demo_text
         .lines()
@@ -246,6 +261,16 @@ kind = "alertmanager"
 url = "{am}"
 poll_interval = "1s"
 
+[[upstream]]
+id = "aws"
+kind = "sqs"
+url = "{sqs_endpoint}"
+region = "{region}"
+access_key_id_env = "TRIAGE_TEST_SQS_ACCESS_KEY_ID"
+secret_access_key_env = "TRIAGE_TEST_SQS_SECRET_ACCESS_KEY"
+timeout = "30s"
+poll_interval = "1s"
+
 [[connector]]
 id = "{RMQ_CONNECTOR}"
 name = "Orders queue"
@@ -270,6 +295,18 @@ owner = "maria"
 backup = "dev"
 ack_sla = "15m"
 
+[[connector]]
+id = "{SQS_CONNECTOR}"
+name = "Orders over SQS"
+upstream = "aws"
+source = "Shop checkout"
+destination = "Billing"
+direction = "outbound"
+purpose = "Orders into billing"
+owner = "sam"
+backup = "lee"
+queue = "{sqs_queue}"
+
 {inventory}"##
     );
     let path = demo.config.with_file_name("all-upstreams.toml");
@@ -278,20 +315,26 @@ ack_sla = "15m"
 }
 
 #[test]
-#[ignore = "needs RabbitMQ and Alertmanager: run scripts/test-all.sh"]
-fn console_against_demo_rabbitmq_and_alertmanager() {
+#[ignore = "needs RabbitMQ, Alertmanager and the SQS-compatible server: run scripts/test-all.sh"]
+fn console_against_demo_rabbitmq_alertmanager_and_sqs() {
     let (amqp, management, am) = upstream_env();
+    sqs_support::server();
     triage::upstream::http::install_crypto_provider();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let http = reqwest::Client::new();
     let topology = rt.block_on(Topology::new("e2e-all"));
+    let sqs = rt.block_on(Redrive::new("e2e-all", 1, 1, false));
     let alert = format!("E2eAll{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         rt.block_on(async {
             topology.dead_letter(&messages()).await;
+            for body in sqs_bodies() {
+                sqs_support::send(&sqs.client, &sqs.sources[0].1, &body, &[], None).await;
+            }
+            sqs.fail_all(0).await;
             post_alert(&http, &am, &alert, false).await;
         });
-        drive_console(&rt, &http, &amqp, &management, &am, &topology, &alert);
+        drive_console(&rt, &http, &amqp, &management, &am, &topology, &sqs, &alert);
     }));
     rt.block_on(async {
         post_alert(&http, &am, &alert, true).await;
@@ -303,12 +346,21 @@ fn console_against_demo_rabbitmq_and_alertmanager() {
                 .await;
         }
         topology.cleanup().await;
+        sqs.delete().await;
     });
     if let Err(panic) = outcome {
         resume_unwind(panic);
     }
 }
 
+/// The bodies of the three SQS messages the redrive moves to the DLQ.
+fn sqs_bodies() -> Vec<String> {
+    (0..3)
+        .map(|i| format!(r#"{{"order":"sqs-e2e-{i}","total":{}}}"#, 10 + i))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
 fn drive_console(
     rt: &tokio::runtime::Runtime,
     http: &reqwest::Client,
@@ -316,12 +368,13 @@ fn drive_console(
     management: &str,
     am: &str,
     topology: &Topology,
+    sqs: &Redrive,
     alert: &str,
 ) {
     let work = topology.work.as_str();
     let dir = tempfile::tempdir().expect("tempdir");
     let demo = start_demo(dir.path());
-    let config = write_config(&demo, amqp, management, am, work);
+    let config = write_config(&demo, amqp, management, am, work, sqs);
     let password = url::Url::parse(amqp)
         .ok()
         .and_then(|u| u.password().map(str::to_string))
@@ -335,6 +388,14 @@ fn drive_console(
         format!("XDG_CONFIG_HOME={home}/config"),
         format!("XDG_STATE_HOME={home}/state"),
         format!("{PASSWORD_ENV}={password}"),
+        format!(
+            "TRIAGE_TEST_SQS_ACCESS_KEY_ID={}",
+            std::env::var("TRIAGE_TEST_SQS_ACCESS_KEY_ID").unwrap_or_default()
+        ),
+        format!(
+            "TRIAGE_TEST_SQS_SECRET_ACCESS_KEY={}",
+            std::env::var("TRIAGE_TEST_SQS_SECRET_ACCESS_KEY").unwrap_or_default()
+        ),
         format!("PS1={PROMPT} "),
         "TRIAGE_CONFIG=".to_string(),
     ];
@@ -352,9 +413,9 @@ fn drive_console(
     tmux.keys(&["Enter"]);
 
     // Header: every upstream live.
-    tmux.wait_for("all three upstreams live in the header", 30, |s| {
+    tmux.wait_for("all four upstreams live in the header", 30, |s| {
         let header = s.lines().next().unwrap_or_default();
-        ["demo: live", "rabbit: live", "alerts: live"]
+        ["demo: live", "rabbit: live", "alerts: live", "aws: live"]
             .iter()
             .all(|u| header.contains(u))
     });
@@ -367,6 +428,73 @@ fn drive_console(
                 .is_some_and(|l| dead_column(l) == Some("5"))
     });
     assert!(screen.contains("Connectors ("), "{screen}");
+    // … and the SQS one beside them, with the three its server's redrive moved to the DLQ.
+    tmux.wait_for("the SQS connector with 3 dead", 30, |s| {
+        s.lines()
+            .find(|l| l.contains(SQS_CONNECTOR) && !l.contains("MTTA "))
+            .is_some_and(|l| dead_column(l) == Some("3"))
+    });
+
+    // Dead letters: the SQS letters, one's body in its detail, and `r` replays it to its source
+    // queue, once.
+    tmux.keys(&["3", "/"]);
+    tmux.type_text(SQS_CONNECTOR);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the SQS dead letters", 30, |s| {
+        let ours = s
+            .lines()
+            .filter(|l| l.contains(SQS_CONNECTOR) && !l.contains("filter:") && !l.contains("MTTA "))
+            .count();
+        s.contains("Dead letters (all connectors)") && ours == 3 && s.contains("sqs-e2e-")
+    });
+    tmux.keys(&["Enter"]);
+    let detail = tmux.wait_for("an SQS dead letter's detail with its body", 20, |s| {
+        s.contains("payload (") && s.contains("sqs-e2e-")
+    });
+    let id = detail
+        .lines()
+        .find_map(|l| l.split("Dead letters › ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("dead letter id in the detail title")
+        .to_string();
+    let body = sqs_bodies()
+        .into_iter()
+        .find(|b| {
+            let order = b.split('"').nth(3).unwrap_or_default();
+            detail.contains(order)
+        })
+        .unwrap_or_else(|| panic!("one of ours in the detail:\n{detail}"));
+    tmux.keys(&["r"]);
+    tmux.wait_for("the SQS replay confirmation", 10, |s| {
+        s.contains("Replay this dead letter?") && s.contains(&id)
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the SQS replay outcome", 60, |s| {
+        s.contains(&format!("{id} replayed by {OPERATOR}"))
+    });
+    let arrived: Vec<String> = rt
+        .block_on(sqs_support::drain_look(&sqs.client, &sqs.sources[0].1))
+        .iter()
+        .filter_map(|m| m.body().map(str::to_string))
+        .collect();
+    assert_eq!(
+        arrived,
+        vec![body],
+        "the replayed body in its source queue, once"
+    );
+    assert_eq!(
+        rt.block_on(sqs_support::depth(&sqs.client, &sqs.dlq_url)).0,
+        2,
+        "the other two still in the DLQ"
+    );
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["Escape"]);
+    // `/` opens on the current filter: clear it for the RabbitMQ letters below.
+    tmux.keys(&["/"]);
+    for _ in 0..SQS_CONNECTOR.len() + 2 {
+        tmux.run(&["send-keys", "-t", "e2e", "BSpace"]);
+    }
+    tmux.keys(&["Enter", "1"]);
 
     // Dead letters: the broker's reason for each of ours, the binary one shown as binary.
     tmux.keys(&["3", "/"]);

@@ -65,6 +65,7 @@ mod search_index;
 mod secrets;
 mod signals_headless;
 mod sqs;
+mod sqs_bulk;
 mod sqs_cli;
 mod sqs_config;
 mod sqs_faults;

@@ -241,3 +241,42 @@ region = "eu-west-1"
         "{err}"
     );
 }
+
+#[test]
+fn browse_pass_is_read_and_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, loaded) = load(
+        dir.path(),
+        &text("url = \"http://127.0.0.1:9\"\nregion = \"us-east-1\"\nbrowse_pass = \"2m\""),
+    );
+    let config = loaded.expect("loads");
+    assert_eq!(
+        config.upstreams[0].sqs.as_ref().and_then(|s| s.browse_pass),
+        Some(std::time::Duration::from_secs(120))
+    );
+    let (_, loaded) = load(
+        dir.path(),
+        &text("url = \"http://127.0.0.1:9\"\nregion = \"us-east-1\""),
+    );
+    assert_eq!(
+        loaded.expect("loads").upstreams[0]
+            .sqs
+            .as_ref()
+            .and_then(|s| s.browse_pass),
+        None
+    );
+    assert_refused(
+        "url = \"http://127.0.0.1:9\"\nregion = \"us-east-1\"\nbrowse_pass = \"11m\"",
+        "\"11m\"",
+        "upstream[0].browse_pass",
+        "between 1s and 10m",
+    );
+    let text = "[[upstream]]\nid = \"am\"\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:9093\"\nbrowse_pass = \"1m\"\n";
+    let (_, loaded) = load(dir.path(), text);
+    let err = loaded.expect_err("refused");
+    assert_eq!(
+        (err.line, err.field.as_str()),
+        (5, "upstream[0].browse_pass"),
+        "{err}"
+    );
+}

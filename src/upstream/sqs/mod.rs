@@ -151,6 +151,13 @@ impl Sqs {
             })
             .collect();
         let mut adapter = Sqs::new(settings, bindings);
+        if let Some(pass) = sqs.browse_pass {
+            // A pass runs at most half the visibility timeout: received messages stay hidden
+            // (and their receipt handles trusted) for the whole pass.
+            adapter = adapter
+                .with_visibility(VISIBILITY.max(2 * pass))
+                .with_pass_time(pass);
+        }
         if let Some(ca_file) = &upstream.ca_file {
             let ca = TrustedCa::load(ca_file).map_err(|message| UpstreamError::Config {
                 upstream: upstream.id.clone(),
