@@ -13,95 +13,44 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use futures::StreamExt;
 
-use crate::support::sqs::{Redrive, create_queue, depth, drain_look, server};
+use crate::support::sqs::{Redrive, SqsCli, create_queue, depth, drain_look};
 
-const BIN: &str = env!("CARGO_BIN_EXE_triage");
 const LETTERS: usize = 1_000;
 
-struct Cli {
-    config: std::path::PathBuf,
-    store: std::path::PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new(endpoint: &str, queue: &str) -> Cli {
-        let (_, region) = server();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("triage.toml");
-        let text = format!(
-            "operator = \"ana@bastion\"\n[[upstream]]\nid = \"aws\"\nkind = \"sqs\"\n\
-             url = \"{endpoint}\"\nregion = \"{region}\"\n\
-             access_key_id_env = \"TRIAGE_TEST_SQS_ACCESS_KEY_ID\"\n\
-             secret_access_key_env = \"TRIAGE_TEST_SQS_SECRET_ACCESS_KEY\"\ntimeout = \"30s\"\n\
-             browse_pass = \"5m\"\n\
-             [[connector]]\nid = \"bulk\"\nupstream = \"aws\"\nqueue = \"{queue}\"\n\
-             source = \"s\"\ndestination = \"d\"\ndirection = \"inbound\"\npurpose = \"p\"\n\
-             owner = \"maria\"\n[[person]]\nid = \"maria\"\nname = \"Maria\"\n"
-        );
-        std::fs::write(&config, text).expect("config");
-        let store = dir.path().join("triage.db");
-        Cli { config, store, dir }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--store")
-            .arg(&self.store)
-            .args(args)
-            .env("XDG_STATE_HOME", self.dir.path().join("state"));
-        command
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run triage");
-        assert!(
-            out.status.success(),
-            "triage {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs `args`, each stdout line with the time it arrived (since the start).
-    fn timed_lines(&self, args: &[&str]) -> Vec<(Duration, String)> {
-        let mut child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn triage");
-        let start = Instant::now();
-        let stdout = child.stdout.take().expect("stdout");
-        let lines: Vec<(Duration, String)> = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .map(|line| (start.elapsed(), line))
-            .collect();
-        let out = child.wait_with_output().expect("wait for triage");
-        assert!(
-            out.status.success(),
-            "triage {args:?}: {}\n{}",
-            lines
-                .iter()
-                .map(|(_, l)| l.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-            String::from_utf8_lossy(&out.stderr)
-        );
+/// Runs `args`, each stdout line with the time it arrived (since the start).
+fn timed_lines(cli: &SqsCli, args: &[&str]) -> Vec<(Duration, String)> {
+    let mut child = cli
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn triage");
+    let start = Instant::now();
+    let stdout = child.stdout.take().expect("stdout");
+    let lines: Vec<(Duration, String)> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .map(|line| (start.elapsed(), line))
+        .collect();
+    let out = child.wait_with_output().expect("wait for triage");
+    assert!(
+        out.status.success(),
+        "triage {args:?}: {}\n{}",
         lines
-    }
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
 }
 
 /// Sends `bodies` to the queue at `url`, 10 per call, 8 calls at a time.
@@ -230,7 +179,7 @@ async fn bulk_run(name: &str, rate: Option<&str>) -> (Achieved, Redrive) {
     eprintln!("{name}: {LETTERS} redriven in {:?}", start.elapsed());
     assert_eq!(depth(&q.client, &q.dlq_url).await.0, LETTERS as u64);
 
-    let cli = Cli::new(&q.endpoint, &source);
+    let cli = SqsCli::new(&q.endpoint, &source, "bulk", "browse_pass = \"5m\"\n");
     let browse = Instant::now();
     cli.ok(&["sync", "--once"]);
     let browse = browse.elapsed();
@@ -257,7 +206,7 @@ async fn bulk_run(name: &str, rate: Option<&str>) -> (Achieved, Redrive) {
     if let Some(rate) = rate {
         args.extend(["--rate", rate]);
     }
-    let lines = cli.timed_lines(&args);
+    let lines = timed_lines(&cli, &args);
     let total = lines.last().map(|(t, _)| *t).unwrap_or_default();
     // (arrival, stage, members answered) of each progress line.
     let progress: Vec<(Duration, u64, u64)> = lines

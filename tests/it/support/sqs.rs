@@ -443,3 +443,71 @@ impl Drop for Relay {
         self.task.abort();
     }
 }
+
+/// The real `triage` binary with a config naming one SQS upstream (`aws`, this server) and one
+/// connector bound to `queue`, in its own temp dir (store, state). `upstream_extra` adds lines to
+/// the upstream's table (e.g. `browse_pass = "5m"`).
+pub struct SqsCli {
+    pub config: std::path::PathBuf,
+    pub store: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl SqsCli {
+    pub fn new(endpoint: &str, queue: &str, connector: &str, upstream_extra: &str) -> SqsCli {
+        let (_, region) = server();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("triage.toml");
+        let text = format!(
+            "operator = \"ana@bastion\"\n[[upstream]]\nid = \"aws\"\nkind = \"sqs\"\n\
+             url = \"{endpoint}\"\nregion = \"{region}\"\n\
+             access_key_id_env = \"TRIAGE_TEST_SQS_ACCESS_KEY_ID\"\n\
+             secret_access_key_env = \"TRIAGE_TEST_SQS_SECRET_ACCESS_KEY\"\ntimeout = \"30s\"\n\
+             {upstream_extra}\
+             [[connector]]\nid = \"{connector}\"\nupstream = \"aws\"\nqueue = \"{queue}\"\n\
+             source = \"s\"\ndestination = \"d\"\ndirection = \"inbound\"\npurpose = \"p\"\n\
+             owner = \"maria\"\n[[person]]\nid = \"maria\"\nname = \"Maria\"\n"
+        );
+        std::fs::write(&config, text).expect("config");
+        let store = dir.path().join("triage.db");
+        SqsCli { config, store, dir }
+    }
+
+    /// `triage ARGS` with this config and store.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_triage"));
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--store")
+            .arg(&self.store)
+            .args(args)
+            .env("XDG_STATE_HOME", self.dir.path().join("state"));
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().expect("run triage")
+    }
+
+    /// Runs and asserts success; stdout as text.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "triage {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The JSON lines of a successful run's stdout.
+    pub fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        self.ok(args)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+}
