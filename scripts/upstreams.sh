@@ -21,6 +21,7 @@ RMQ_DIR=$DIR/rmq
 AM_DIR=$DIR/am
 SQS_DIR=$DIR/sqs
 MOTO_REQUIREMENTS=$(cd "$(dirname "$0")" && pwd)/moto-requirements.txt
+MOTO_SERVER=$(cd "$(dirname "$0")" && pwd)/moto-server.py
 
 log() { printf '[upstreams] %s\n' "$*" >&2; }
 
@@ -179,10 +180,12 @@ start_sqs() {  # moto's server, bound to 127.0.0.1 only; its state lives in memo
   SQS_PORT=$(free_port)
   echo "SQS_PORT=$SQS_PORT" > "$SQS_DIR/ports"
   # One simple command in the background, so $! is moto's own PID (a `cd … && …` list would be
-  # a subshell whose PID `stop` would kill, leaving moto running).
+  # a subshell whose PID `stop` would kill, leaving moto running). moto-server.py is moto's own
+  # server with one SQS call at a time: moto's queues lose deletes and sends to concurrent calls
+  # (see that file).
   ( cd "$SQS_DIR"
     HOME=$SQS_DIR/home TMPDIR=$SQS_DIR/tmp XDG_CACHE_HOME=$SQS_DIR/home/.cache \
-      setsid nohup "$SQS_DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$SQS_PORT" \
+      setsid nohup "$SQS_DIR/venv/bin/python" "$MOTO_SERVER" -H 127.0.0.1 -p "$SQS_PORT" \
       > "$SQS_DIR/moto.log" 2>&1 < /dev/null &
     echo $! > "$SQS_DIR/moto.pid" )
 }
