@@ -8,7 +8,8 @@
 //! 220/s, and not below 180/s unless the server itself cannot go faster: then the server's raw
 //! rate for the same work (receive 10, send 10, delete 10, 8 calls at a time, as the adapter
 //! does) is measured in the same test and the run must reach 90 % of min(200, raw). The
-//! measured numbers are printed (docs/PERFORMANCE.md, "SQS against moto"). Ignored by plain
+//! measured numbers are printed (docs/PERFORMANCE.md, "SQS against moto"). A second run at
+//! `--rate 4/s`, which the server can carry, must keep within 10 % of it. Ignored by plain
 //! `cargo test`.
 
 use std::collections::BTreeMap;
@@ -248,7 +249,14 @@ async fn bulk_run(name: &str, rate: Option<&str>) -> (Achieved, Redrive) {
         achieved.rate
     );
 
-    // Every body once in the source queue (a multiset), nothing left in the DLQ.
+    // Nothing left in the DLQ — checked first: looking at the source queue counts as a receive
+    // there, and its redrive policy (maxReceiveCount 1) sends a message received twice back to
+    // the DLQ. Then every body once in the source queue (a multiset).
+    assert_eq!(
+        depth(&q.client, &q.dlq_url).await,
+        (0, 0, 0),
+        "the DLQ empty after the run ({summary})"
+    );
     let mut arrived: BTreeMap<String, usize> = BTreeMap::new();
     for m in drain_look(&q.client, &url).await {
         *arrived
@@ -260,11 +268,6 @@ async fn bulk_run(name: &str, rate: Option<&str>) -> (Achieved, Redrive) {
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     assert_eq!(arrived.len(), LETTERS, "every body arrived");
     assert_eq!(arrived, expected);
-    assert_eq!(
-        depth(&q.client, &q.dlq_url).await,
-        (0, 0, 0),
-        "the DLQ empty after the run ({summary})"
-    );
     (achieved, q)
 }
 
@@ -295,11 +298,20 @@ async fn a_bulk_run_of_1000_at_200_per_second_delivers_each_once_at_that_rate() 
     q.delete().await;
 }
 
+/// The pacing itself, at a rate the test server can carry (moto answers ≈ 8–12 replays/s): the
+/// last stage's rate within 10 % of `--rate 4/s`. (200/s above is beyond moto; on AWS the same
+/// pacer or the move task's `MaxNumberOfMessagesPerSecond` holds it.)
 #[tokio::test]
 #[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
-async fn a_bulk_run_of_1000_without_a_rate_delivers_each_once() {
-    let (achieved, q) = bulk_run("bulkmax", None).await;
-    assert!(achieved.rate > 0.0);
+async fn a_bulk_run_of_1000_at_4_per_second_keeps_that_rate_within_10_percent() {
+    let (achieved, q) = bulk_run("bulk4", Some("4/s")).await;
+    let rate = achieved.rate;
+    assert!(
+        (3.6..=4.4).contains(&rate),
+        "{rate:.2}/s is not within 10 % of 4/s ({} in {:?})",
+        achieved.members,
+        achieved.window
+    );
     assert!(achieved.total > Duration::ZERO);
     q.delete().await;
 }

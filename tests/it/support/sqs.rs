@@ -318,7 +318,11 @@ pub async fn send(
 }
 
 /// Every message of the queue at `url`, received with a long visibility so each is read once,
-/// then made visible again (the test's own look, not the adapter's).
+/// then made visible again (the test's own look, not the adapter's). Each look is a receive: on a
+/// source queue with a redrive policy it counts toward `maxReceiveCount`, and the server moves a
+/// message to the DLQ on the receive past it — so check a DLQ before looking at its sources. The
+/// visibility outlasts the slowest look (moto reads ≈ 10 messages/s from a 1,000-message queue):
+/// a shorter one let messages come back mid-look and be received again.
 pub async fn drain_look(client: &Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
     let mut all: Vec<aws_sdk_sqs::types::Message> = Vec::new();
     let mut empty = 0;
@@ -327,7 +331,7 @@ pub async fn drain_look(client: &Client, url: &str) -> Vec<aws_sdk_sqs::types::M
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
-            .visibility_timeout(30)
+            .visibility_timeout(900)
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
