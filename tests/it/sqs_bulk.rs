@@ -326,12 +326,7 @@ async fn a_bulk_run_of_1000_at_4_per_second_keeps_that_rate_within_10_percent() 
 async fn the_test_server_keeps_every_concurrent_delete() {
     let (endpoint, _) = crate::support::sqs::server();
     let client = crate::support::sqs::client(&endpoint).await;
-    let url = create_queue(
-        &client,
-        &crate::support::sqs::prefix("deletes"),
-        &[],
-    )
-    .await;
+    let url = create_queue(&client, &crate::support::sqs::prefix("deletes"), &[]).await;
     let bodies: Vec<String> = (0..LETTERS).map(|n| format!("m{n}")).collect();
     send_all(&client, &url, &bodies).await;
     let mut handles: Vec<String> = Vec::new();
