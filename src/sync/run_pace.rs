@@ -1,8 +1,18 @@
 //! Pacing a run: a token bucket for `--rate` that halves while the upstream holds actions back
 //! (429/503 with `Retry-After`) and climbs back 10 % a second, and a meter of members finished
 //! per second over the last few seconds (progress lines, ETA).
+//!
+//! The bucket holds one second of the rate, or what was earned since the last look when that
+//! was longer (at most [`MAX_WINDOW`]): the driver looks once per step, and a step waits for
+//! the batch in flight, which against a slow server takes longer than a second. A one-second
+//! cap threw the rest away, so a run at 4/s whose steps took 1.25 s went at 3.2/s, and one at
+//! 200/s with 10 s steps at 20/s. Tokens are only ever earned at the rate, so the run's average
+//! never exceeds it; a batch after a slow step is bigger, not faster than the rate.
 
 use std::time::{Duration, Instant};
+
+/// The longest stretch whose earned tokens the bucket keeps.
+const MAX_WINDOW: f64 = 10.0;
 
 /// Tokens for the run's rate. While the upstream asks to wait (429, 503 with `Retry-After`),
 /// the rate halves (down to one every 2 s); it climbs back 10 % per second once answers flow.
@@ -32,7 +42,8 @@ impl Pacer {
             if !self.slowed && *current < target {
                 *current = (*current * 1.1f64.powf(elapsed)).min(target);
             }
-            self.tokens = (self.tokens + elapsed * *current).min(current.max(1.0));
+            let window = elapsed.clamp(1.0, MAX_WINDOW);
+            self.tokens = (self.tokens + elapsed * *current).min(current.max(1.0) * window);
         }
     }
 
@@ -100,5 +111,57 @@ impl Meter {
             }
             _ => 0.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pacer whose last look was `ago` back, holding `tokens`.
+    fn looked(rate: f64, tokens: f64, ago: Duration) -> Pacer {
+        let mut pacer = Pacer::new(Some(rate));
+        pacer.tokens = tokens;
+        pacer.last = Instant::now() - ago;
+        pacer
+    }
+
+    #[test]
+    fn a_slow_step_keeps_what_it_earned() {
+        // 1.25 s at 4/s earns 5: all of them may go (a 1 s bucket kept 4: 3.2/s).
+        let mut pacer = looked(4.0, 0.0, Duration::from_millis(1250));
+        pacer.held_back(false);
+        assert_eq!(pacer.take(100), 5);
+        // 10 s at 200/s: 2,000.
+        let mut pacer = looked(200.0, 0.0, Duration::from_secs(10));
+        pacer.held_back(false);
+        assert_eq!(pacer.take(5_000), 2_000);
+    }
+
+    #[test]
+    fn an_idle_run_bursts_at_most_one_second_after_a_quick_look() {
+        // Quick looks never let more than a second's worth build up.
+        let mut pacer = looked(50.0, 50.0, Duration::from_millis(200));
+        pacer.held_back(false);
+        assert_eq!(pacer.take(1_000), 50);
+        // A very long gap keeps at most MAX_WINDOW seconds of it.
+        let mut pacer = looked(50.0, 0.0, Duration::from_secs(60));
+        pacer.held_back(false);
+        assert_eq!(pacer.take(10_000), 500);
+    }
+
+    #[test]
+    fn taking_spends_and_the_average_stays_at_the_rate() {
+        // Ten looks 1.25 s apart at 4/s: 50 tokens earned, 50 taken, never more.
+        let mut pacer = looked(4.0, 0.0, Duration::ZERO);
+        let mut taken = 0;
+        for _ in 0..10 {
+            pacer.last -= Duration::from_millis(1250);
+            pacer.held_back(false);
+            let n = pacer.take(1_000);
+            pacer.spent(n);
+            taken += n;
+        }
+        assert!((49..=50).contains(&taken), "{taken}");
     }
 }

@@ -44,7 +44,9 @@ pub fn credentials() -> AwsCredentials {
     }
 }
 
-/// An SDK client of the test server (the tests' producers and consumers).
+/// An SDK client of the test server (the tests' producers and consumers), as patient as the
+/// adapters of the tests: moto sends to a queue in time that grows with its depth, and with
+/// several tests filling 1,000-message queues at once a `SendMessageBatch` took over 10 s.
 pub async fn client(endpoint: &str) -> Client {
     let (_, region) = server();
     build(&ClientSettings {
@@ -52,7 +54,7 @@ pub async fn client(endpoint: &str) -> Client {
         endpoint: endpoint.to_string(),
         region,
         credentials: credentials(),
-        timeout: Duration::from_secs(10),
+        timeout: PATIENT,
         ca: None,
     })
     .await
