@@ -317,7 +317,9 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stop handing members to the outbox (those already there are still sent).
+    /// Stop handing members to the outbox (those already there are still sent). A server-side
+    /// move in flight (SQS's move task) is cancelled: the letters it had not moved stay in the
+    /// DLQ and wait in the run, planned, to be sent once by `runs resume`.
     Pause { id: String },
     /// Go on with a paused run (or one whose driver died) and drive it here until it is done or
     /// pauses: a progress bar on a terminal, JSON lines otherwise or with --json.
@@ -326,7 +328,9 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stop for good: members not yet in the outbox are left out.
+    /// Stop for good: members not yet in the outbox are left out. A server-side move in flight
+    /// (SQS's move task) is cancelled: the letters it had not moved stay in the DLQ, answered
+    /// not replayed (a new run sends them).
     Cancel { id: String },
 }
 

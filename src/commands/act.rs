@@ -254,6 +254,11 @@ fn report(entry: &OutboxEntry, args: &ActionArgs) -> ExitCode {
             print_entry(entry, args, "failed");
             ExitCode::FAILURE
         }
+        // Only a run's actions are recalled (never one a command sent alone); not sent.
+        OutboxState::Recalled => {
+            print_entry(entry, args, "recalled");
+            ExitCode::FAILURE
+        }
         OutboxState::Pending => {
             print_entry(entry, args, "pending");
             if !args.json {

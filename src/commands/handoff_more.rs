@@ -21,6 +21,7 @@ fn state_text(state: Option<OutboxState>) -> &'static str {
         Some(OutboxState::Sent) => "sent",
         Some(OutboxState::Failed) => "failed",
         Some(OutboxState::Pending) => "pending",
+        Some(OutboxState::Recalled) => "recalled by its run",
         None => "recorded",
     }
 }

@@ -119,7 +119,8 @@ pub async fn record_build_errors(
             | crate::upstream::UpstreamError::Unreachable { upstream, .. }
             | crate::upstream::UpstreamError::Status { upstream, .. }
             | crate::upstream::UpstreamError::Malformed { upstream, .. }
-            | crate::upstream::UpstreamError::Uncertain { upstream, .. } => upstream.clone(),
+            | crate::upstream::UpstreamError::Uncertain { upstream, .. }
+            | crate::upstream::UpstreamError::Recalled { upstream, .. } => upstream.clone(),
         };
         let state = ConnectionState::Down {
             since: Utc::now(),

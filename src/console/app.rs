@@ -354,6 +354,7 @@ impl App {
                 format!("{} failed: {reason}", entry.action.kind.as_str())
             }
             OutboxState::Sent => format!("{} sent", entry.action.kind.as_str()),
+            OutboxState::Recalled => format!("{} recalled by its run", entry.action.kind.as_str()),
         };
         Some((text, entry.state))
     }

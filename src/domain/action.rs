@@ -142,6 +142,10 @@ pub enum OutboxState {
     Sent,
     /// The upstream refused it, or retries ran out. Final; the operator may retry as a new action.
     Failed,
+    /// Recalled by its run: the run was paused while its batch was in flight and the upstream
+    /// stopped before acting on this one (SQS's move task, cancelled). Final and not a failure:
+    /// the run's member is planned again, and a resume sends it as a new action with a new key.
+    Recalled,
 }
 
 impl OutboxState {
@@ -150,6 +154,7 @@ impl OutboxState {
             OutboxState::Pending => "pending",
             OutboxState::Sent => "sent",
             OutboxState::Failed => "failed",
+            OutboxState::Recalled => "recalled",
         }
     }
 
@@ -158,6 +163,7 @@ impl OutboxState {
             "pending" => Some(Self::Pending),
             "sent" => Some(Self::Sent),
             "failed" => Some(Self::Failed),
+            "recalled" => Some(Self::Recalled),
             _ => None,
         }
     }

@@ -54,6 +54,8 @@ mod selection;
 pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;
 mod run_members;
+#[cfg(test)]
+mod run_recall_tests;
 pub mod runs;
 mod schema;
 mod snapshot;

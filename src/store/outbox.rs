@@ -1,9 +1,10 @@
 //! The outbox of operator actions: enqueue (with its `requested` audit row), due/claim leases,
-//! retries and outcomes, each state change in one transaction with its audit row (the row
-//! changes themselves are in `outbox_rows`).
+//! retries, outcomes and recalls (a run's action its pause stopped before the upstream acted),
+//! each state change in one transaction with its audit row (the row changes themselves are in
+//! `outbox_rows`).
 
 use super::audit::AuditTail;
-use super::outbox_rows::{claim_in, error_in, insert_action, outcome_in};
+use super::outbox_rows::{claim_in, error_in, insert_action, outcome_in, recalled_in};
 use super::{Result, Store, StoreError};
 use crate::domain::{Action, ActionOutcome, DeadLetter, Incident, OutboxEntry, Timestamp};
 
@@ -126,6 +127,7 @@ pub(crate) fn record_in(
             Recording::Error { error, retry_at } => {
                 error_in(tx, &mut tail, entry, error, *retry_at, at)
             }
+            Recording::Recalled { reason } => recalled_in(tx, &mut tail, entry, reason, at),
         }?;
     }
     Ok(prepared.len())
@@ -145,6 +147,10 @@ pub enum Recording {
         error: String,
         retry_at: Option<Timestamp>,
     },
+    /// Not done, on purpose: the run that handed it over was paused before the upstream acted
+    /// on it. State `recalled` (final, not a failure), audited `<kind>.recalled` with `reason`;
+    /// settling the run plans its member again.
+    Recalled { reason: String },
 }
 
 /// An upstream's answer with the texts the store keeps of it, made where the answer is read

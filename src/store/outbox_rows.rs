@@ -1,6 +1,6 @@
 //! The outbox's row changes inside a caller's transaction: inserting an action (with its
 //! `requested` audit row, optionally already leased to this process), claiming one, and
-//! recording an answer or a failed attempt (with its audit row). The audit rows of one
+//! recording an answer, a failed attempt or a recall (with its audit row). The audit rows of one
 //! transaction are chained through one [`AuditTail`], read once.
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -105,6 +105,32 @@ pub(crate) fn error_in(
         audit_transition(tx, tail, &entry.action, &entry.id, event, &detail, at)?;
     }
     Ok(())
+}
+
+/// A recall of `entry` inside the caller's transaction: its run was paused before the upstream
+/// acted on it. Closed as `recalled` (not sent, not failed), the lease released, `reason` kept
+/// as its last error and in the audit row `<kind>.recalled`; the run's settle plans its member
+/// again (`store::run_members`).
+pub(crate) fn recalled_in(
+    tx: &Connection,
+    tail: &mut AuditTail,
+    entry: &OutboxEntry,
+    reason: &str,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let reason = &*crate::domain::redact::scrub(reason);
+    tx.prepare_cached(
+        "UPDATE outbox SET state = ?2, attempts = attempts + 1, lease_until_ms = NULL,
+            lease_holder = NULL, lease_since_ms = NULL, last_error = ?3, updated_ms = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        entry.id,
+        OutboxState::Recalled.as_str(),
+        reason,
+        ms(at)
+    ])?;
+    audit_transition(tx, tail, &entry.action, &entry.id, "recalled", reason, at)
 }
 
 fn audit_row<'a>(

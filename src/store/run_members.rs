@@ -1,9 +1,10 @@
 //! A run's members: counted per stage and state in one pass ([`Store::run_tally`]), settled
-//! from their outbox actions, handed to the outbox (optionally leased to this process at
-//! birth), their failures grouped. The driver's queries walk the `(run_id, stage, state, seq)`
-//! index one stage and state at a time (`INDEXED BY`: without statistics SQLite would take the
-//! primary key and read every member of the run), so a step costs what the batch it handles
-//! costs, not what the whole run holds; only the tally reads every index entry of the run.
+//! from their outbox actions (a recalled one plans its member again), handed to the outbox
+//! (optionally leased to this process at birth), their failures grouped. The driver's queries
+//! walk the `(run_id, stage, state, seq)` index one stage and state at a time (`INDEXED BY`:
+//! without statistics SQLite would take the primary key and read every member of the run), so a
+//! step costs what the batch it handles costs, not what the whole run holds; only the tally
+//! reads every index entry of the run.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -233,10 +234,32 @@ impl Store {
     }
 }
 
-/// Settles the run's queued members whose action was answered, inside the caller's transaction.
+/// Settles the run's queued members whose action was answered, inside the caller's transaction:
+/// sent or failed as their action; a *recalled* action (the run's pause stopped the upstream
+/// before it acted) makes its member planned again — no longer pointing at that action, its note
+/// saying why — so a resumed driver hands it to the outbox with a new action. Recalled after a
+/// cancel (the operator cancelled while the batch was still being answered), it is skipped
+/// (`cancelled`), as a cancel leaves every planned member.
 fn settle_in(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
+    let cancelled: bool = tx
+        .prepare_cached("SELECT state = 'cancelled' FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(true);
     let mut settled = 0;
     for stage in 0..stage_count(tx, id)? {
+        settled += tx
+            .prepare_cached(
+                "UPDATE run_members INDEXED BY run_members_by_stage
+                    SET state = CASE WHEN ?3 THEN 'skipped' ELSE 'planned' END,
+                        outbox_id = NULL,
+                        note = CASE WHEN ?3 THEN 'cancelled' ELSE o.last_error END
+                   FROM outbox AS o
+                  WHERE run_members.run_id = ?1 AND run_members.stage = ?2
+                    AND run_members.state = 'queued'
+                    AND o.id = run_members.outbox_id AND o.state = 'recalled'",
+            )?
+            .execute(params![id, stage as i64, cancelled])?;
         settled += tx
             .prepare_cached(
                 "UPDATE run_members INDEXED BY run_members_by_stage

@@ -20,7 +20,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V8_METRICS,
     V9_PACKED_QUEUE_HISTORY,
     V10_SEARCH_INDEX,
+    V11_RECALLED_ACTIONS,
 ];
+
+/// V11: an outbox action can end `recalled` (`OutboxState::Recalled`): a run's action whose
+/// upstream stopped before acting on it because the run was paused (SQS's move task, cancelled),
+/// closed without being a failure while its run member is planned again (`store::run_members`).
+/// `outbox.state` is free text, so no table changes; the version is what matters: a triage
+/// before V11 would read such a row as a damaged store ("unknown state"), and now refuses to open
+/// it as too new instead.
+const V11_RECALLED_ACTIONS: &str = "-- outbox.state may be 'recalled' (no table changes)";
 
 /// V10: the dead letters' search index (`store::search_index`, docs/ARCHITECTURE.md), built off
 /// the ingest path by a catch-up behind a watermark: every letter with `row_id <= indexed_to`
@@ -868,7 +877,7 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 10);
+        assert_eq!(store.schema_version().unwrap(), supported_version());
         let (indexed_to, grams): (i64, i64) = store
             .conn
             .query_row(

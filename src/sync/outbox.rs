@@ -234,19 +234,20 @@ async fn answer_group(
         .into_iter()
         .zip(answers)
         .map(|(entry, answer)| {
-            let recording = recording(&entry, answer, answered_at);
+            let recording = recording(&entry, answer, answered_at, run.is_some());
             (entry, recording)
         })
         .collect();
-    let (mut sent, mut refused, mut unanswered) = (0, 0, 0);
+    let (mut sent, mut refused, mut unanswered, mut recalled) = (0, 0, 0, 0);
     for (_, recording) in &recordings {
         match recording {
             Recording::Outcome { answer, .. } if answer.outcome.ok => sent += 1,
             Recording::Outcome { .. } => refused += 1,
             Recording::Error { .. } => unanswered += 1,
+            Recording::Recalled { .. } => recalled += 1,
         }
     }
-    tracing::info!(upstream = %upstream_id, sent, refused, unanswered, "outbox: a group of {} answered", recordings.len());
+    tracing::info!(upstream = %upstream_id, sent, refused, unanswered, recalled, "outbox: a group of {} answered", recordings.len());
     recordings
 }
 
@@ -279,10 +280,21 @@ pub(crate) async fn record(
 /// configured, or it failed to start; retried).
 type Answer = Option<Result<ActionResult, UpstreamError>>;
 
-/// What to record of one action's answer: sent/failed, or pending again with a retry time
-/// (counted from `answered_at`) for transient failures.
-fn recording(entry: &OutboxEntry, answer: Answer, answered_at: Timestamp) -> Recording {
+/// What to record of one action's answer: sent/failed, pending again with a retry time
+/// (counted from `answered_at`) for transient failures, or — in a run's batch (`in_run`) —
+/// recalled when the run's pause stopped the upstream before it acted. Outside a run nobody
+/// would send a recalled action again, so it is retried like a transient failure.
+fn recording(
+    entry: &OutboxEntry,
+    answer: Answer,
+    answered_at: Timestamp,
+    in_run: bool,
+) -> Recording {
     match answer {
+        Some(Err(UpstreamError::Recalled { message, .. })) if in_run => {
+            tracing::info!(action = entry.action.kind.as_str(), target = %entry.action.target, "outbox: {message}");
+            Recording::Recalled { reason: message }
+        }
         Some(Ok(result)) => {
             // Each delivery at debug (a run answers thousands; the group's line is at info),
             // each refusal at info.
@@ -298,9 +310,9 @@ fn recording(entry: &OutboxEntry, answer: Answer, answered_at: Timestamp) -> Rec
             }
         }
         Some(Err(e)) => {
-            let retry_at: Option<Timestamp> = e
-                .is_transient()
-                .then(|| answered_at + backoff(entry.attempts + 1, e.retry_after()));
+            let retry_at: Option<Timestamp> = (e.is_transient()
+                || matches!(e, UpstreamError::Recalled { .. }))
+            .then(|| answered_at + backoff(entry.attempts + 1, e.retry_after()));
             tracing::warn!(action = entry.action.kind.as_str(), target = %entry.action.target, "outbox: {e}");
             Recording::Error {
                 error: e.to_string(),
@@ -365,6 +377,34 @@ mod tests {
             updated_at: now,
             lease: None,
         }
+    }
+
+    #[test]
+    fn a_recall_closes_a_runs_action_and_is_retried_outside_a_run() {
+        let recalled = || {
+            Some(Err(UpstreamError::Recalled {
+                upstream: "sqs".into(),
+                message: "recalled: run r1 was paused".into(),
+            }))
+        };
+        let now = Utc::now();
+        let in_run = recording(&entry("sqs", "m1"), recalled(), now, true);
+        assert!(
+            matches!(&in_run, Recording::Recalled { reason } if reason == "recalled: run r1 was paused"),
+            "{in_run:?}"
+        );
+        // Nobody else would send it again: outside a run it stays pending.
+        let alone = recording(&entry("sqs", "m1"), recalled(), now, false);
+        assert!(
+            matches!(
+                alone,
+                Recording::Error {
+                    retry_at: Some(_),
+                    ..
+                }
+            ),
+            "{alone:?}"
+        );
     }
 
     #[test]

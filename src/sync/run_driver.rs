@@ -8,7 +8,10 @@
 //!
 //! State lives in the store: a driver killed at any point leaves members either planned (never
 //! sent) or queued with exactly one action, which the next driver (or any outbox worker) sends
-//! with its key — a dead process's leases are taken over at once.
+//! with its key — a dead process's leases are taken over at once. A pause or cancel that lands
+//! while a batch is in flight is passed to the batch's adapter ([`RunStop`]); what a paused
+//! batch left undone comes back *recalled* and its members are planned again when the answers
+//! are recorded, so a resume sends them as new actions.
 
 use std::time::Duration;
 
@@ -24,7 +27,7 @@ use crate::domain::OutboxEntry;
 use crate::domain::run::{Run, RunProgress, RunState};
 use crate::domain::run_tally::RunTally;
 use crate::store::{ChangeNotice, LockHolder, Recording, StoreError};
-use crate::upstream::run_batch::{RunBatch, RunBatchControl, ServerMove};
+use crate::upstream::run_batch::{RunBatch, RunBatchControl, RunStop, ServerMove};
 
 /// Where a run stands, for gauges and progress lines.
 #[derive(Debug, Clone, Serialize)]
@@ -154,8 +157,9 @@ async fn drive_leased(
 }
 
 /// While a batch is in flight: every second, whether the run is still running — a pause or a
-/// cancel (any process's store write) tells the batch's adapter at once, so a server-side move
-/// is cancelled instead of running to its end — and each progress report of a server-side move,
+/// cancel (any process's store write) tells the batch's adapter at once and which it was, so a
+/// server-side move is cancelled instead of running to its end and what it left is recalled
+/// (pause) or answered not done (cancel) — and each progress report of a server-side move,
 /// passed on as a status with `moving`.
 async fn watch_batch(
     store: &StoreWriter,
@@ -171,7 +175,7 @@ async fn watch_batch(
     }
     let every = Duration::from_secs(1);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    let mut stopped = false;
+    let mut stopped: Option<RunStop> = None;
     loop {
         tokio::select! {
             _ = done.notified() => return,
@@ -185,15 +189,21 @@ async fn watch_batch(
                     report(&RunStatus { moving, ..status.clone() });
                 }
             }
-            _ = tick.tick(), if !stopped => {
+            // After a pause, still looked at: a cancel that follows is the adapter's last word.
+            _ = tick.tick(), if stopped != Some(RunStop::Cancelled) => {
                 let run_id = id.to_string();
-                let running = store
+                let state = store
                     .call(move |s| s.run(&run_id))
                     .await
-                    .map(|run| run.is_some_and(|r| r.state == RunState::Running));
-                if matches!(running, Ok(false)) {
-                    control.stop();
-                    stopped = true;
+                    .map(|run| run.map(|r| r.state));
+                let how = match state {
+                    Ok(Some(RunState::Running)) | Err(_) => None,
+                    Ok(Some(RunState::Paused)) => Some(RunStop::Paused),
+                    Ok(Some(RunState::Cancelled | RunState::Done) | None) => Some(RunStop::Cancelled),
+                };
+                if let Some(how) = how.filter(|how| stopped != Some(*how)) {
+                    control.stop(how);
+                    stopped = Some(how);
                 }
             }
         }

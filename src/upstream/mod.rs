@@ -73,6 +73,12 @@ pub enum UpstreamError {
         url: String,
         message: String,
     },
+    /// Not done, on purpose: the run that handed the action over was paused while it was in
+    /// flight, and the upstream stopped before acting on it (SQS's move task, cancelled). The
+    /// outbox records it `recalled` and the run plans its member again; outside a run it is
+    /// retried like a transient failure (nobody else would send it).
+    #[error("{upstream}: {message}")]
+    Recalled { upstream: String, message: String },
 }
 
 impl UpstreamError {

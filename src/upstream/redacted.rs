@@ -60,6 +60,10 @@ impl UpstreamError {
                 url: clean(url),
                 message: clean(message),
             },
+            UpstreamError::Recalled { upstream, message } => UpstreamError::Recalled {
+                upstream,
+                message: clean(message),
+            },
         }
     }
 }

@@ -70,6 +70,7 @@ mod sqs_cli;
 mod sqs_config;
 mod sqs_faults;
 mod sqs_move;
+mod sqs_move_runs;
 mod store;
 mod store_damaged;
 mod store_history;

@@ -302,7 +302,7 @@ fn a_v9_store_migrates_without_indexing_and_catches_up_later() {
         .unwrap();
     }
     let mut store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 10);
+    assert!(store.schema_version().unwrap() >= 10, "migrated past V10");
     assert_eq!(store.search_index_behind().unwrap(), 1_500);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let tokens: i64 = conn

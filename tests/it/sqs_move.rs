@@ -2,19 +2,23 @@
 //! moto answers these calls with a 500, so a loopback listener (`support::sqs_proxy`) plays the
 //! AWS side of the three move-task calls — recording what the SDK sent over a real socket — and
 //! relays everything else to moto: the run's rate in the request, the cancel with the task's
-//! handle when the run stops, the progress reported, and the batched fallback when the server
-//! answers an error. Ignored by plain `cargo test`.
+//! handle when the run stops (what it left recalled when the run paused), the progress reported,
+//! and the batched fallback when the server answers an error. Whole runs paused, resumed and
+//! cancelled during a task are in `sqs_move_runs`. Ignored by plain `cargo test`.
 
 use crate::sqs::action;
 use crate::support::sqs::{PATIENT, Redrive, adapter_at, browse_all, depth, drain_look, send};
 use crate::support::sqs_proxy::{MoveProxy, MoveScript, TASK_HANDLE};
 use triage::domain::{Action, ActionKind};
-use triage::upstream::Upstream;
-use triage::upstream::run_batch::RunBatch;
+use triage::upstream::run_batch::{RunBatch, RunStop};
 use triage::upstream::sqs::message::REPLAY_ID_ATTRIBUTE;
+use triage::upstream::{Upstream, UpstreamError};
 
 /// A plain replay of every letter listed, each with its own key.
-fn everything(letters: &[triage::domain::DeadLetter], prefix: &str) -> Vec<(Action, String)> {
+pub(crate) fn everything(
+    letters: &[triage::domain::DeadLetter],
+    prefix: &str,
+) -> Vec<(Action, String)> {
     letters
         .iter()
         .enumerate()
@@ -52,7 +56,7 @@ async fn a_move_task_runs_at_the_runs_rate_and_is_cancelled_with_its_handle_when
             .await
             .expect("progress reported")
             .clone();
-        control.stop();
+        control.stop(RunStop::Paused);
         seen
     };
     let (answers, seen) = futures::join!(performing, operator);
@@ -74,14 +78,16 @@ async fn a_move_task_runs_at_the_runs_rate_and_is_cancelled_with_its_handle_when
     assert_eq!(cancels.len(), 1, "{cancels:?}");
     assert_eq!(cancels[0]["TaskHandle"], TASK_HANDLE);
 
+    // Paused: nothing was done, and each action goes back to its run (recalled, not failed).
     for answer in &answers {
-        let result = answer.as_ref().expect("answered");
-        assert!(!result.outcome.ok, "{:?}", result.outcome);
-        assert!(
-            result.outcome.summary.contains("paused or cancelled"),
-            "{}",
-            result.outcome.summary
-        );
+        match answer {
+            Err(UpstreamError::Recalled { message, .. }) => assert!(
+                message.contains("run-stop was paused")
+                    && message.contains("still in the dead-letter queue"),
+                "{message}"
+            ),
+            other => panic!("recalled, not {other:?}"),
+        }
     }
     // Nothing was replayed after the stop: the letters are where they were.
     assert_eq!(depth(&q.client, &url).await, (0, 0, 0));

@@ -353,6 +353,7 @@ fn render_outbox(
             OutboxState::Pending => ("pending", t.accent()),
             OutboxState::Sent => ("sent", t.ok()),
             OutboxState::Failed => ("failed", t.critical()),
+            OutboxState::Recalled => ("recalled", t.dim()),
         };
         let cells: [Option<Cell>; 7] = [
             Some(Cell::from(e.created_at.format("%H:%M:%S").to_string())),

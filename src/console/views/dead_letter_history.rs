@@ -40,6 +40,7 @@ pub fn lines(app: &App, detail: &DeadLetterDetail, width: u16) -> Vec<Line<'stat
             OutboxState::Pending => t.accent(),
             OutboxState::Sent => Style::default(),
             OutboxState::Failed => t.critical(),
+            OutboxState::Recalled => t.dim(),
         };
         out.push(Line::styled(fit(&action_line(entry), width), style));
     }
@@ -80,6 +81,7 @@ pub fn action_line(entry: &OutboxEntry) -> String {
         ),
         (OutboxState::Sent, _) => format!("sent{tries}"),
         (OutboxState::Failed, _) => format!("failed{tries}"),
+        (OutboxState::Recalled, _) => "recalled by its run (not sent)".to_string(),
     };
     let answer = if answer.is_empty() {
         String::new()

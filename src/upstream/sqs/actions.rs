@@ -27,9 +27,9 @@ use crate::upstream::answers::already_handled;
 use crate::upstream::run_batch::RunBatch;
 use crate::upstream::{ActionResult, UpstreamError};
 
-type Answer = Result<ActionResult, UpstreamError>;
+pub(super) type Answer = Result<ActionResult, UpstreamError>;
 
-fn answered(ok: bool, summary: String, response: serde_json::Value) -> ActionResult {
+pub(super) fn answered(ok: bool, summary: String, response: serde_json::Value) -> ActionResult {
     ActionResult {
         outcome: ActionOutcome {
             ok,
@@ -254,7 +254,8 @@ impl Sqs {
             .unwrap_or_default();
         let moved = outcome.moved;
         let targets: HashSet<String> = match &outcome.stopped {
-            // The run stopped the move task: what it left stays in the DLQ.
+            // The run stopped the move task: what it left stays in the DLQ (recalled or not
+            // replayed, `left_by_stopped_move`).
             Some(_) => HashSet::new(),
             None => group
                 .iter()
@@ -300,12 +301,8 @@ impl Sqs {
                 answers[i] = Ok(result);
                 continue;
             }
-            if let Some(why) = &outcome.stopped {
-                answers[i] = Ok(answered(
-                    false,
-                    why.clone(),
-                    serde_json::json!({ "found": true, "sent": false, "move_task": "cancelled" }),
-                ));
+            if let Some(how) = outcome.stopped {
+                answers[i] = self.left_by_stopped_move(&dlq.facts.name, how, run);
                 continue;
             }
             let Some(message) = by_id.remove(&action.target) else {

@@ -11,12 +11,24 @@
 //! takes 1 to [`MAX_RATE`]). The task is watched with `ListMessageMoveTasks` (each listing
 //! reported to the run as a [`ServerMove`]) until it ends, for at most [`WATCH`] or twice the
 //! time its rate needs; one still running then is cancelled (`CancelMessageMoveTask` with its
-//! handle) and what it left is replayed one batch at a time. When the run is paused or cancelled
-//! while the task runs, the task is cancelled at once and what it left is *not* replayed: those
-//! letters stay in the DLQ and their actions answer so (not ok), as AWS's own "cancel redrive"
-//! leaves them. Moved messages are new messages in the source queue (SQS copies them) and carry
-//! no `x-triage-replay-id`; each moved letter gets a receipt naming the task's handle, written
-//! as soon as the task started (a crash while it runs is answered "already replayed").
+//! handle) and what it left is replayed one batch at a time. When the run stops while the task
+//! runs, the task is cancelled at once and what it left is *not* replayed here — those letters
+//! stay in the DLQ, as AWS's own "cancel redrive" leaves them — and their actions are answered
+//! by how the run stopped ([`RunStop`]):
+//! - **paused**: recalled ([`UpstreamError::Recalled`]: not done, not failed). The outbox closes
+//!   each as `recalled` and the run plans its member again, so `triage runs resume` sends each
+//!   of them once, as a new action: by a new move task when they are still everything in the
+//!   DLQ, else by the batched sends and deletes.
+//! - **cancelled**: answered not ok, "not replayed: run … was cancelled …; the letter is still in
+//!   the dead-letter queue" — the run is over; a new run or `triage replay` sends them.
+//!
+//! The letters the task moved are answered replayed either way. Moved messages are new messages
+//! in the source queue (SQS copies them) and carry no `x-triage-replay-id`; each letter of the
+//! batch gets a receipt naming the task's handle, written as soon as the task started: a crash
+//! while it runs is answered "already replayed", and so is a later replay (a resumed run's new
+//! action) of a letter the task still took after the run recalled it (a cancel that came late,
+//! or a pass after the task that could not see the whole DLQ) — never "no longer in the
+//! dead-letter queue", and never sent twice.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -25,13 +37,14 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::ListMessageMoveTasksResultEntry;
 
 use super::Sqs;
+use super::actions::{Answer, answered};
 use super::client::upstream_error;
 use super::memory::Memory;
 use super::queues::DeadLetterQueue;
 use super::receipts::Receipt;
 use crate::domain::{Action, ActionKind, DeadLetterState};
 use crate::upstream::UpstreamError;
-use crate::upstream::run_batch::{RunBatch, ServerMove};
+use crate::upstream::run_batch::{RunBatch, RunStop, ServerMove};
 
 /// Shortest watch of a move task (longer when its rate needs more).
 const WATCH: Duration = Duration::from_secs(30);
@@ -45,8 +58,9 @@ pub const MAX_RATE: i32 = 500;
 pub(super) struct MoveOutcome {
     /// Targets no longer in the DLQ afterwards.
     pub moved: HashSet<String>,
-    /// Set when the run stopped the task: the rest is not replayed (why, for their answers).
-    pub stopped: Option<String>,
+    /// Set when the run stopped the task (how, as the run last said): the rest is not replayed
+    /// here — recalled to the run (paused) or answered not replayed (cancelled).
+    pub stopped: Option<RunStop>,
 }
 
 /// `MaxNumberOfMessagesPerSecond` for a run's rate: at least 1, at most [`MAX_RATE`].
@@ -102,7 +116,7 @@ impl Sqs {
         if !plain || targets != live || dlq.facts.depth.total() != live.len() as u64 {
             return None;
         }
-        if run.is_some_and(RunBatch::stopped) {
+        if run.is_some_and(|r| r.stopped().is_some()) {
             return None;
         }
         let client = self.client().await.ok()?;
@@ -163,7 +177,8 @@ impl Sqs {
         self.release(&dlq.facts.url, &pass.messages).await;
         let mut outcome = MoveOutcome {
             moved: HashSet::new(),
-            stopped,
+            // The latest word: a pause turned into a cancel meanwhile is a cancel.
+            stopped: stopped.map(|how| run.and_then(RunBatch::stopped).unwrap_or(how)),
         };
         if pass.complete {
             let remaining: HashSet<String> =
@@ -174,7 +189,7 @@ impl Sqs {
     }
 
     /// Lists the task until it is no longer running; cancels it when the run stops (then
-    /// returns why) or after `watch`.
+    /// returns how) or after `watch`.
     async fn watch_move(
         &self,
         client: &aws_sdk_sqs::Client,
@@ -182,7 +197,7 @@ impl Sqs {
         handle: Option<&str>,
         watch: Duration,
         run: Option<&RunBatch>,
-    ) -> Option<String> {
+    ) -> Option<RunStop> {
         let begun = Instant::now();
         let mut cancelled: Option<Instant> = None;
         let mut stopped = None;
@@ -194,14 +209,11 @@ impl Sqs {
                 }
             };
             let by_run = tokio::select! {
-                _ = tokio::time::sleep(LIST_EVERY) => false,
-                _ = stopping => true,
+                _ = tokio::time::sleep(LIST_EVERY) => None,
+                how = stopping => Some(how),
             };
-            if by_run {
-                stopped = Some(format!(
-                    "not replayed: the run was paused or cancelled while SQS moved {} (its move task was cancelled); the letter is still in the dead-letter queue",
-                    dlq.facts.name
-                ));
+            if by_run.is_some() {
+                stopped = by_run;
             }
             let listed = client
                 .list_message_move_tasks()
@@ -239,6 +251,34 @@ impl Sqs {
             if cancelled.is_some_and(|at| at.elapsed() > WATCH) {
                 return stopped;
             }
+        }
+    }
+
+    /// The answer for a letter a move task left in `dlq` when the run stopped it: a pause
+    /// recalls the action (not done: the run plans its member again and sends it, once, when
+    /// resumed), a cancel answers it not replayed for good — the letter stays in the DLQ either
+    /// way, as AWS's own "cancel redrive" leaves it.
+    pub(super) fn left_by_stopped_move(
+        &self,
+        dlq: &str,
+        how: RunStop,
+        run: Option<&RunBatch>,
+    ) -> Answer {
+        let run = run.map_or("the run".to_string(), |r| format!("run {}", r.run));
+        match how {
+            RunStop::Paused => Err(UpstreamError::Recalled {
+                upstream: self.id.clone(),
+                message: format!(
+                    "recalled: {run} was paused while SQS moved {dlq} (its move task was cancelled); the letter is still in the dead-letter queue and is sent when the run resumes"
+                ),
+            }),
+            RunStop::Cancelled => Ok(answered(
+                false,
+                format!(
+                    "not replayed: {run} was cancelled while SQS moved {dlq} (its move task was cancelled); the letter is still in the dead-letter queue — a new run or `triage replay` sends it"
+                ),
+                serde_json::json!({ "found": true, "sent": false, "move_task": "cancelled" }),
+            )),
         }
     }
 

@@ -7,11 +7,12 @@
 //! (SQS drops older receipts itself: the queue never grows past a day of actions). A receipt
 //! (JSON body: the letter's `MessageId`, `replayed`/`discarded`, the replay's key, where it went)
 //! is written after a replay's send was confirmed (or a move task started) and before the
-//! original is deleted — a letter is never deleted without one. No redrive policy names this
-//! queue, so it is never browsed as a DLQ (and discovery skips such names). Receipts are read
-//! only for targets a pass did not find. A server that refuses to create the queue (no
-//! `sqs:CreateQueue` permission) is remembered for the process: actions run without receipts, as
-//! before.
+//! original is deleted — a letter is never deleted without one. A replay's receipt answers a
+//! retry with its own key; a move task's answers any replay of its letter (a run paused during
+//! the task sends what it recalled with new keys). No redrive policy names this queue, so it is
+//! never browsed as a DLQ (and discovery skips such names). Receipts are read only for targets a
+//! pass did not find. A server that refuses to create the queue (no `sqs:CreateQueue`
+//! permission) is remembered for the process: actions run without receipts, as before.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -99,11 +100,16 @@ impl Receipt {
     }
 
     /// True when this receipt answers an action of `kind` with `key`: a replay needs its own
-    /// key (another replay of the letter is not this one), a discard any `discarded` receipt.
+    /// key (another replay of the letter is not this one) — unless a move task took it: a run
+    /// paused while the task ran recalls the letters it had not moved yet and sends them again
+    /// with new keys, and a letter the task still moved (its cancel came late, or the pass after
+    /// it could not see the whole DLQ) is answered by the task's receipt instead of "no longer in
+    /// the dead-letter queue". A discard is answered by any `discarded` receipt.
     pub fn answers(&self, kind: ActionKind, key: &str) -> bool {
         match kind {
             ActionKind::Replay => {
-                self.state() == Some(DeadLetterState::Replayed) && self.key == key
+                self.state() == Some(DeadLetterState::Replayed)
+                    && (self.key == key || self.move_task.is_some())
             }
             ActionKind::Discard => self.state() == Some(DeadLetterState::Discarded),
             _ => false,
@@ -335,5 +341,14 @@ mod tests {
         assert!(text.contains("\"for\":\"m1\""), "{text}");
         let back: Receipt = serde_json::from_str(&text).expect("parse");
         assert_eq!(back, replayed);
+    }
+
+    #[test]
+    fn a_move_tasks_receipt_answers_any_replay_of_its_letter() {
+        let mut moved = Receipt::new("m1", DeadLetterState::Replayed, "k1", "dlq");
+        moved.move_task = Some("handle".into());
+        // The run recalled k1 when it paused; its resume replays the letter as k2.
+        assert!(moved.answers(ActionKind::Replay, "k2"));
+        assert!(!moved.answers(ActionKind::Discard, "k2"));
     }
 }

@@ -524,7 +524,7 @@ pub fn outbox_entry(
             summary: "Salesforce rejected the replay: INVALID_FIELD".into(),
             response: serde_json::Value::Null,
         }),
-        OutboxState::Pending => None,
+        OutboxState::Pending | OutboxState::Recalled => None,
     };
     OutboxEntry {
         id: id.into(),

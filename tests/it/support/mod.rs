@@ -7,5 +7,6 @@ pub mod rabbitmq;
 pub mod rabbitmq_cli;
 pub mod receiver;
 pub mod sqs;
+pub mod sqs_mover;
 pub mod sqs_proxy;
 pub mod tmux;

@@ -2,7 +2,8 @@
 //! plays the AWS side of the three move-task calls moto does not serve —
 //! `StartMessageMoveTask`, `ListMessageMoveTasks`, `CancelMessageMoveTask` (the SDK's JSON
 //! protocol: `X-Amz-Target: AmazonSQS.<operation>`) — recording each request body as the SDK sent
-//! it, and relays every other request to the real server unchanged (real HTTP both ways).
+//! it, and relays every other request to the real server unchanged (real HTTP both ways). With
+//! [`MoveScript::Move`] its tasks move messages for real (`support::sqs_mover`), as AWS's would.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,17 +20,31 @@ pub enum MoveScript {
     Refuse,
     /// A task handle; the task is listed `RUNNING` (nothing moved) until it is cancelled.
     Run,
+    /// Tasks that move messages for real (receive from the DLQ, send to its source queue,
+    /// delete): the n-th task started moves `holds[n]` messages and then stays `RUNNING` until it
+    /// is cancelled (`CANCELLED`); a task past the list moves every message (`COMPLETED`).
+    Move(&'static [usize]),
 }
 
 pub const TASK_HANDLE: &str = "task-handle-from-the-test";
 
-struct Shared {
+pub(super) struct Shared {
     script: MoveScript,
-    target: String,
+    pub(super) target: String,
     relay: reqwest::Client,
     /// (operation, request body) of every move-task call, in order.
     requests: Mutex<Vec<(String, Value)>>,
-    cancelled: Mutex<bool>,
+    pub(super) cancelled: Mutex<bool>,
+    /// The last task a [`MoveScript::Move`] started, as its listing says.
+    pub(super) task: Mutex<MovingTask>,
+}
+
+/// How a task that moves for real goes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct MovingTask {
+    pub status: &'static str,
+    pub moved: u64,
+    pub to_move: u64,
 }
 
 pub struct MoveProxy {
@@ -50,6 +65,7 @@ impl MoveProxy {
                 .expect("relay client"),
             requests: Mutex::new(Vec::new()),
             cancelled: Mutex::new(false),
+            task: Mutex::new(MovingTask::default()),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -70,15 +86,19 @@ impl MoveProxy {
 
     /// The bodies of the `operation` requests received, in order.
     pub fn requests(&self, operation: &str) -> Vec<Value> {
-        self.shared
-            .requests
-            .lock()
-            .expect("requests")
-            .iter()
-            .filter(|(op, _)| op == operation)
-            .map(|(_, body)| body.clone())
-            .collect()
+        requests(&self.shared, operation)
     }
+}
+
+pub(super) fn requests(shared: &Shared, operation: &str) -> Vec<Value> {
+    shared
+        .requests
+        .lock()
+        .expect("requests")
+        .iter()
+        .filter(|(op, _)| op == operation)
+        .map(|(_, body)| body.clone())
+        .collect()
 }
 
 impl Drop for MoveProxy {
@@ -87,7 +107,7 @@ impl Drop for MoveProxy {
     }
 }
 
-fn json_answer(status: StatusCode, body: Value) -> Response {
+pub(super) fn json_answer(status: StatusCode, body: Value) -> Response {
     (
         status,
         [("content-type", "application/x-amz-json-1.0")],
@@ -124,8 +144,11 @@ async fn handle(
     relay(&shared, method, uri, headers, body).await
 }
 
-fn move_task(shared: &Shared, operation: &str, request: &Value) -> Response {
+fn move_task(shared: &Arc<Shared>, operation: &str, request: &Value) -> Response {
     let cancelled = *shared.cancelled.lock().expect("cancelled");
+    if let MoveScript::Move(holds) = shared.script {
+        return super::sqs_mover::answer(shared, holds, operation, request);
+    }
     match (operation, shared.script) {
         ("StartMessageMoveTask", MoveScript::Refuse) => json_answer(
             StatusCode::BAD_REQUEST,
@@ -134,7 +157,7 @@ fn move_task(shared: &Shared, operation: &str, request: &Value) -> Response {
                 "message": "StartMessageMoveTask is not served by this test listener",
             }),
         ),
-        ("StartMessageMoveTask", MoveScript::Run) => {
+        ("StartMessageMoveTask", _) => {
             json_answer(StatusCode::OK, json!({ "TaskHandle": TASK_HANDLE }))
         }
         ("CancelMessageMoveTask", _) => {
@@ -152,8 +175,8 @@ fn move_task(shared: &Shared, operation: &str, request: &Value) -> Response {
                 .iter()
                 .find(|(op, _)| op == "StartMessageMoveTask")
                 .map(|(_, body)| body.clone());
-            let results = match (started, shared.script) {
-                (Some(start), MoveScript::Run) => vec![json!({
+            let results = match started {
+                Some(start) if shared.script == MoveScript::Run => vec![json!({
                     "TaskHandle": TASK_HANDLE,
                     "Status": if cancelled { "CANCELLED" } else { "RUNNING" },
                     "SourceArn": request.get("SourceArn").cloned().unwrap_or(Value::Null),
