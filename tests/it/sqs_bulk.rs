@@ -314,12 +314,7 @@ async fn a_bulk_run_of_1000_without_a_rate_delivers_each_once() {
 async fn the_test_server_keeps_every_concurrent_delete() {
     let (endpoint, _) = crate::support::sqs::server();
     let client = crate::support::sqs::client(&endpoint).await;
-    let url = create_queue(
-        &client,
-        &crate::support::sqs::prefix("deletes"),
-        &[],
-    )
-    .await;
+    let url = create_queue(&client, &crate::support::sqs::prefix("deletes"), &[]).await;
     let bodies: Vec<String> = (0..LETTERS).map(|n| format!("m{n}")).collect();
     send_all(&client, &url, &bodies).await;
     let mut handles: Vec<String> = Vec::new();
