@@ -53,6 +53,7 @@ mod permissions;
 mod query;
 mod rabbitmq;
 mod rabbitmq_batch;
+mod rabbitmq_cut;
 mod rabbitmq_relist;
 mod rabbitmq_restart;
 mod rabbitmq_tls;

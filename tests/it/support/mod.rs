@@ -2,6 +2,7 @@
 //! path); each user takes part of them, so unused helpers are expected here.
 #![allow(dead_code)]
 
+pub mod amqp_cut;
 pub mod demo_cli;
 pub mod rabbitmq;
 pub mod rabbitmq_cli;

@@ -120,10 +120,15 @@ impl Topology {
     }
 
     pub fn adapter(&self) -> RabbitMq {
+        self.adapter_via(&self.amqp)
+    }
+
+    /// [`Topology::adapter`] speaking AMQP to `amqp_url` (a relay in front of the broker).
+    pub fn adapter_via(&self, amqp_url: &str) -> RabbitMq {
         let settings = RabbitMqSettings {
             id: "rmq".into(),
             management_url: self.http.clone(),
-            amqp_url: self.amqp.clone(),
+            amqp_url: amqp_url.to_string(),
             vhost: "/".into(),
             username: "guest".into(),
             password: Some("guest".into()),

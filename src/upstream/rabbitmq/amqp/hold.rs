@@ -14,7 +14,9 @@
 //! 1. Everything the pass publishes — replays to their origin (`mandatory`), receipts, copies
 //!    moved to the DLQ's tail (stamps, or every kept message of a rewriting pass) — goes out on
 //!    a second channel in confirm mode; the broker confirms a persistent message once a durable
-//!    queue has it. Before its first publish the pass records its id in the DLQ's unsettled
+//!    queue has it. Each replay's receipt follows the replay on that channel, so a receipt the
+//!    broker holds proves it took the replay (a cut between them leaves a duplicate, not a
+//!    loss). Before its first publish the pass records its id in the DLQ's unsettled
 //!    queue ([`unsettled_queue`]); its copies carry that id (`message::MOVED_BY_HEADER`) and its
 //!    receipts name it.
 //! 2. Only when every confirm is in are the originals' acks committed (`tx.select` on the
@@ -315,20 +317,6 @@ impl Broker {
             if publishes && !sides.marked {
                 self.mark_unsettled(sides).await?;
             }
-            if let Some((receipts, mut receipt)) = receipt {
-                receipt.pass = Some(sides.pass_id.clone());
-                writes.push((
-                    self.start_publish(
-                        sides.publish,
-                        String::new(),
-                        receipts.to_string(),
-                        Vec::new(),
-                        receipt.properties(),
-                        false,
-                    ),
-                    None,
-                ));
-            }
             let change = match fate {
                 Fate::Keep => {
                     report.kept += 1;
@@ -382,6 +370,27 @@ impl Broker {
                     }
                 }
             };
+            // A receipt goes out after its replay, on the same channel: the broker takes a
+            // channel's publishes in order, so a receipt it holds proves it took the replay
+            // before it. A cut between the two (`kill -9`, a dropped connection) leaves a replay
+            // without its receipt, which the next pass sends again under the same key: a
+            // duplicate at worst. The other way round, a cut left a receipt without its replay,
+            // and the next pass removed the original as the leftover of a replay that never
+            // went out: a lost dead letter (tests/it/rabbitmq_cut.rs).
+            if let Some((receipts, mut receipt)) = receipt {
+                receipt.pass = Some(sides.pass_id.clone());
+                writes.push((
+                    self.start_publish(
+                        sides.publish,
+                        String::new(),
+                        receipts.to_string(),
+                        Vec::new(),
+                        receipt.properties(),
+                        false,
+                    ),
+                    None,
+                ));
+            }
             if !rewrite {
                 let acking = channel.clone();
                 let tag = delivery.delivery_tag;
