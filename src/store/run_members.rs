@@ -6,6 +6,8 @@
 //! step costs what the batch it handles costs, not what the whole run holds; only the tally
 //! reads every index entry of the run.
 
+use std::collections::HashSet;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::AuditTail;
@@ -112,8 +114,66 @@ impl Store {
         at: Timestamp,
         lease_until: Option<Timestamp>,
     ) -> Result<Vec<OutboxEntry>> {
+        self.enqueue_planned(id, stage, None, limit, at, lease_until)
+    }
+
+    /// As [`Store::enqueue_run_members`], the planned members of `stage` on `upstream` whose
+    /// target is one of `targets` (all of them, in order): a whole-queue batch
+    /// ([`Upstream::whole_queues`](crate::upstream::Upstream::whole_queues)).
+    pub fn enqueue_run_members_of(
+        &mut self,
+        id: &str,
+        stage: usize,
+        upstream: &str,
+        targets: &[String],
+        at: Timestamp,
+        lease_until: Option<Timestamp>,
+    ) -> Result<Vec<OutboxEntry>> {
+        let wanted: HashSet<&str> = targets.iter().map(String::as_str).collect();
+        let only = |m: &RunMember| m.upstream == upstream && wanted.contains(m.target.as_str());
+        self.enqueue_planned(id, stage, Some(&only), usize::MAX, at, lease_until)
+    }
+
+    /// Targets of the planned members of `stage` on `upstream`, in order.
+    pub fn planned_run_targets(
+        &self,
+        id: &str,
+        stage: usize,
+        upstream: &str,
+    ) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT target FROM run_members INDEXED BY run_members_by_stage
+                  WHERE run_id = ?1 AND stage = ?2 AND state = 'planned' AND upstream = ?3
+                  ORDER BY seq",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map(params![id, stage as i64, upstream], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(|e| self.sqlite(e))?;
+        Ok(rows)
+    }
+
+    /// Up to `limit` planned members of `stage` (those `only` keeps, when given) to the outbox.
+    fn enqueue_planned(
+        &mut self,
+        id: &str,
+        stage: usize,
+        only: Option<&dyn Fn(&RunMember) -> bool>,
+        limit: usize,
+        at: Timestamp,
+        lease_until: Option<Timestamp>,
+    ) -> Result<Vec<OutboxEntry>> {
         let Some(run) = self.run(id)? else {
             return Ok(Vec::new());
+        };
+        // Filtered after the read: every planned member of the stage is read, the limit applies
+        // to those kept.
+        let read_limit = match only {
+            Some(_) => -1,
+            None => i64::try_from(limit).unwrap_or(i64::MAX),
         };
         self.write_tx(|tx| {
             let state: String = tx
@@ -129,7 +189,12 @@ impl Store {
                       WHERE run_id = ?1 AND stage = ?2 AND state = 'planned'
                       ORDER BY seq LIMIT ?3",
                 )?
-                .query_map(params![id, stage as i64, limit as i64], member_row)?
+                .query_map(params![id, stage as i64, read_limit], member_row)?
+                .filter(|m| match (m, only) {
+                    (Ok(m), Some(only)) => only(m),
+                    _ => true,
+                })
+                .take(limit)
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             if members.is_empty() {
                 return Ok(Vec::new());

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use super::{StoreWriter, Upstreams};
 use crate::domain::{OutboxEntry, Timestamp};
 use crate::store::{ChangeNotice, OutcomeRecord, Recording, StoreError};
-use crate::upstream::run_batch::RunBatch;
+use crate::upstream::run_batch::{RunBatch, whole_bound};
 use crate::upstream::{ActionResult, UpstreamError};
 
 /// How long a worker may hold an action beyond its group's timeout (to record the answer)
@@ -198,7 +198,13 @@ async fn answer_group(
     let Some(upstream_id) = claimed.first().map(|e| e.action.upstream.clone()) else {
         return Vec::new();
     };
-    let timeout = group_timeout(claimed.len());
+    let timeout = match run {
+        // A server's move of whole queues runs at the run's rate, for as long as that takes.
+        Some(run) if run.whole => {
+            group_timeout(claimed.len()).max(whole_bound(claimed.len(), run.rate))
+        }
+        _ => group_timeout(claimed.len()),
+    };
     let answers: Vec<Answer> = match upstreams.get(&upstream_id) {
         None => claimed.iter().map(|_| None).collect(),
         Some(upstream) => {

@@ -12,7 +12,19 @@
 //! while a batch is in flight is passed to the batch's adapter ([`RunStop`]); what a paused
 //! batch left undone comes back *recalled* and its members are planned again when the answers
 //! are recorded, so a resume sends them as new actions.
+//!
+//! Whole queues: once per stage (when nothing of it is in flight), a plain replay run asks each
+//! upstream that can move whole queues itself ([`Upstream::whole_queues`]) which of the stage's
+//! planned letters are *every* letter of their queue. Those go out in one unpaced batch marked
+//! [`RunBatch::whole`] — the server moves them at the run's rate (SQS's move task) — leased for
+//! as long as such a move may take ([`whole_bound`]); the rest of the stage is paced as usual. So
+//! "replay everything in this DLQ" with stages `1,10%,rest` sends the canary and the 10 % by
+//! the adapter's own sends and hands the rest to the server. An adapter that finds it cannot
+//! move them after all recalls them, and they are planned again and paced.
+//!
+//! [`Upstream::whole_queues`]: crate::upstream::Upstream::whole_queues
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -23,11 +35,11 @@ use super::outbox::{self as worker, answer_claimed_in, record};
 use super::run_lease::RunLease;
 use super::run_pace::{Meter, Pacer};
 use super::{StoreWriter, Upstreams};
-use crate::domain::OutboxEntry;
 use crate::domain::run::{Run, RunProgress, RunState};
 use crate::domain::run_tally::RunTally;
+use crate::domain::{ActionKind, OutboxEntry};
 use crate::store::{ChangeNotice, LockHolder, Recording, StoreError};
-use crate::upstream::run_batch::{RunBatch, RunBatchControl, RunStop, ServerMove};
+use crate::upstream::run_batch::{RunBatch, RunBatchControl, RunStop, ServerMove, whole_bound};
 
 /// Where a run stands, for gauges and progress lines.
 #[derive(Debug, Clone, Serialize)]
@@ -95,8 +107,11 @@ async fn drive_leased(
         pacer: None,
         meter: Meter::default(),
         rate: None,
+        whole_asked: HashSet::new(),
     };
     let mut prepared: Vec<OutboxEntry> = Vec::new();
+    // The prepared batch is whole queues (see the module doc).
+    let mut prepared_whole = false;
     let mut answered: Vec<(OutboxEntry, Recording)> = Vec::new();
     let mut last_status: Option<RunStatus> = None;
     loop {
@@ -108,7 +123,8 @@ async fn drive_leased(
         let sending = std::mem::take(&mut prepared);
         let to_record = std::mem::take(&mut answered);
         let sent = !sending.is_empty();
-        let (batch, control) = RunBatch::new(id, driver.rate);
+        let (mut batch, control) = RunBatch::new(id, driver.rate);
+        batch.whole = std::mem::take(&mut prepared_whole);
         let done = Notify::new();
         let in_flight = async {
             let answers = answer_claimed_in(upstreams, sending, Some(&batch)).await;
@@ -123,6 +139,7 @@ async fn drive_leased(
             control,
             last_status.clone(),
             &mut report,
+            &mut *lease,
         );
         let (answers, step, ()) = futures::join!(in_flight, driver.step(to_record), watching);
         answered = answers;
@@ -135,6 +152,7 @@ async fn drive_leased(
             }
         };
         prepared = step.prepared;
+        prepared_whole = step.whole;
         match step.finished {
             // Answers still to record (a pause or cancel landed while a batch was in flight):
             // one more step records them before the driver stops.
@@ -160,7 +178,9 @@ async fn drive_leased(
 /// cancel (any process's store write) tells the batch's adapter at once and which it was, so a
 /// server-side move is cancelled instead of running to its end and what it left is recalled
 /// (pause) or answered not done (cancel) — and each progress report of a server-side move,
-/// passed on as a status with `moving`.
+/// passed on as a status with `moving`. The run's lease is renewed meanwhile: a server's move
+/// of a whole queue runs for minutes.
+#[allow(clippy::too_many_arguments)]
 async fn watch_batch(
     store: &StoreWriter,
     id: &str,
@@ -169,6 +189,7 @@ async fn watch_batch(
     mut control: RunBatchControl,
     last: Option<RunStatus>,
     report: &mut impl FnMut(&RunStatus),
+    lease: &mut RunLease,
 ) {
     if !sent {
         return;
@@ -190,7 +211,16 @@ async fn watch_batch(
                 }
             }
             // After a pause, still looked at: a cancel that follows is the adapter's last word.
-            _ = tick.tick(), if stopped != Some(RunStop::Cancelled) => {
+            _ = tick.tick() => {
+                // Taken over elsewhere: the driver's loop finds it once the batch is answered.
+                match lease.keep(store).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(other)) => tracing::warn!("run {id}: taken over by {}", other.holder),
+                    Err(e) => tracing::warn!("run {id}: lease not renewed: {e}"),
+                }
+                if stopped == Some(RunStop::Cancelled) {
+                    continue;
+                }
                 let run_id = id.to_string();
                 let state = store
                     .call(move |s| s.run(&run_id))
@@ -219,6 +249,8 @@ struct Step {
     prepared: Vec<OutboxEntry>,
     /// Actions the outbox's own round answered (retries, a dead driver's actions).
     handled: usize,
+    /// `prepared` is whole queues, handed over unpaced (module doc).
+    whole: bool,
 }
 
 /// What the store says at the start of a step.
@@ -237,6 +269,8 @@ pub(super) struct Driver<'a> {
     meter: Meter,
     /// The run's rate, once read: handed to the upstreams with each batch.
     rate: Option<f64>,
+    /// Stages whose whole queues this driver asked for (once per stage).
+    whole_asked: HashSet<usize>,
 }
 
 impl Driver<'_> {
@@ -338,9 +372,30 @@ impl Driver<'_> {
         let round = run.concurrency.max(worker::DUE_LIMIT);
         let handled =
             worker::process_due_up_to(self.upstreams, self.store, self.changes, round).await?;
+        let in_stage = found.tally.stage(stage);
+        // Whole queues first, once per stage, while nothing of it is in flight (a letter in
+        // flight is still in its queue, and not planned).
+        if in_stage.queued == 0 && in_stage.planned > 0 && self.whole_asked.insert(stage) {
+            let prepared = self.whole_batch(&run, stage).await?;
+            if !prepared.is_empty() {
+                let status = self.status(
+                    &run.id,
+                    run.stages.len(),
+                    RunState::Running,
+                    None,
+                    &progress,
+                );
+                return Ok(Step {
+                    status,
+                    finished: None,
+                    prepared,
+                    handled,
+                    whole: true,
+                });
+            }
+        }
         // At most `concurrency` in flight and as many prepared behind them: the batch in flight
         // now is queued in the store, so it counts.
-        let in_stage = found.tally.stage(stage);
         let room = (2 * run.concurrency)
             .saturating_sub(in_stage.queued)
             .min(run.concurrency)
@@ -372,7 +427,59 @@ impl Driver<'_> {
             finished: None,
             prepared,
             handled,
+            whole: false,
         })
+    }
+
+    /// The planned members of `stage` that are whole queues of an upstream that moves them
+    /// itself (module doc), in the outbox and leased for as long as the move may take. Only a
+    /// plain replay (no `--to`) is moved by a server.
+    async fn whole_batch(&self, run: &Run, stage: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut prepared = Vec::new();
+        if run.kind != ActionKind::Replay || run.destination.is_some() {
+            return Ok(prepared);
+        }
+        for upstream in self.upstreams.all().filter(|u| u.moves_whole_queues()) {
+            let (run_id, upstream_id) = (self.id.clone(), upstream.id().to_string());
+            let targets = self
+                .store
+                .call(move |s| s.planned_run_targets(&run_id, stage, &upstream_id))
+                .await?;
+            if targets.is_empty() {
+                continue;
+            }
+            let whole = upstream.whole_queues(&targets).await;
+            if whole.is_empty() {
+                continue;
+            }
+            let (run_id, upstream_id) = (self.id.clone(), upstream.id().to_string());
+            let now = Utc::now();
+            let bound = whole_bound(whole.len(), run.rate);
+            let lease_until =
+                now + chrono::Duration::from_std(bound).unwrap_or(chrono::Duration::hours(24));
+            let entries = self
+                .store
+                .call(move |s| {
+                    s.enqueue_run_members_of(
+                        &run_id,
+                        stage,
+                        &upstream_id,
+                        &whole,
+                        now,
+                        Some(lease_until),
+                    )
+                })
+                .await?;
+            tracing::info!(
+                "run {}: stage {} hands {} letters on {} over as whole queues",
+                self.id,
+                stage + 1,
+                entries.len(),
+                upstream.id()
+            );
+            prepared.extend(entries);
+        }
+        Ok(prepared)
     }
 
     /// Records a batch's answers (one transaction) and tells same-process readers.
@@ -413,6 +520,7 @@ impl Step {
             finished: Some(state),
             prepared: Vec::new(),
             handled: 0,
+            whole: false,
         }
     }
 }

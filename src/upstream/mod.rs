@@ -212,6 +212,21 @@ pub trait Upstream: Send + Sync {
     ) -> Vec<Result<ActionResult, UpstreamError>> {
         self.perform_batch(actions).await
     }
+    /// Whether [`whole_queues`] may ever name a letter here (cheap: a run's driver reads a
+    /// stage's targets only for upstreams that say so). Default: no.
+    ///
+    /// [`whole_queues`]: Upstream::whole_queues
+    fn moves_whole_queues(&self) -> bool {
+        false
+    }
+    /// Of `targets` (letters a run's stage has still to replay, unchanged, to where they died),
+    /// those this upstream would take all in one batch because they are *every* letter of their
+    /// queues, as it reads them now: the server then moves each queue itself at the run's rate
+    /// (SQS's `StartMessageMoveTask`). The driver hands them over in one batch marked
+    /// [`RunBatch::whole`](run_batch::RunBatch::whole) instead of pacing them. Default: none.
+    async fn whole_queues(&self, _targets: &[String]) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The default [`Upstream::perform_batch`]: each action sent with `perform`, bounded by

@@ -6,8 +6,17 @@
 //! progress. What the stopped task left is answered by why the run stopped: a pause *recalls*
 //! those actions ([`UpstreamError::Recalled`](super::UpstreamError::Recalled): not done, the run
 //! plans their members again and a resume sends them), a cancel answers them not done (failed).
+//!
+//! A *whole* batch ([`RunBatch::whole`]) is one the driver handed over unpaced because the
+//! upstream said it would take those letters as whole queues ([`Upstream::whole_queues`]): the
+//! server paces the move at the run's rate. An adapter that then finds it cannot move them that
+//! way (the queue changed meanwhile, the server refused the move) must not send them itself at
+//! full speed: it recalls them, and the driver sends them in paced batches.
+//!
+//! [`Upstream::whole_queues`]: super::Upstream::whole_queues
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -40,6 +49,9 @@ pub struct RunBatch {
     pub run: String,
     /// The run's rate (members per second), when it has one.
     pub rate: Option<f64>,
+    /// Handed over unpaced as whole queues (module doc): moved by the server at `rate`, or
+    /// recalled — never sent by the adapter at its own pace.
+    pub whole: bool,
     stop: watch::Receiver<Option<RunStop>>,
     progress: Arc<watch::Sender<Option<ServerMove>>>,
 }
@@ -60,6 +72,7 @@ impl RunBatch {
             RunBatch {
                 run: run.to_string(),
                 rate,
+                whole: false,
                 stop: stop_rx,
                 progress: Arc::new(progress_tx),
             },
@@ -93,6 +106,30 @@ impl RunBatch {
     }
 }
 
+/// The pace a server keeps when a whole-queue move names no rate (SQS's highest and default,
+/// 500 messages per second).
+pub const SERVER_PACE: f64 = 500.0;
+/// The shortest watch of a whole-queue move.
+pub const WHOLE_WATCH_MIN: Duration = Duration::from_secs(30);
+/// Beyond the watch: the passes before and after the move, cancelling it, receipts.
+const WHOLE_SLACK: Duration = Duration::from_secs(300);
+
+/// How long an adapter lets a server's move of `n` members run at `rate` (members per second;
+/// `None`: [`SERVER_PACE`]) before it cancels it: twice what the rate needs, at least
+/// [`WHOLE_WATCH_MIN`].
+pub fn whole_watch(n: usize, rate: Option<f64>) -> Duration {
+    let pace = rate
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .map_or(SERVER_PACE, |r| r.min(SERVER_PACE));
+    WHOLE_WATCH_MIN.max(Duration::from_secs_f64(2.0 * n as f64 / pace))
+}
+
+/// The longest a whole batch of `n` members at `rate` may take, all told: the driver's lease on
+/// its actions and the outbox's bound on the batch.
+pub fn whole_bound(n: usize, rate: Option<f64>) -> Duration {
+    whole_watch(n, rate) + WHOLE_SLACK
+}
+
 impl RunBatchControl {
     /// The run stopped (paused or cancelled): the batch's adapter is told.
     pub fn stop(&self, how: RunStop) {
@@ -103,6 +140,20 @@ impl RunBatchControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_move_is_watched_for_twice_what_its_rate_needs() {
+        assert_eq!(whole_watch(10, Some(50.0)), WHOLE_WATCH_MIN);
+        assert_eq!(whole_watch(10_000, Some(50.0)), Duration::from_secs(400));
+        // No rate, or one above what the server takes: the server's pace.
+        assert_eq!(whole_watch(100_000, None), Duration::from_secs(400));
+        assert_eq!(
+            whole_watch(100_000, Some(9_000.0)),
+            Duration::from_secs(400)
+        );
+        assert_eq!(whole_watch(100_000, Some(0.0)), Duration::from_secs(400));
+        assert!(whole_bound(10_000, Some(50.0)) > whole_watch(10_000, Some(50.0)));
+    }
 
     #[tokio::test]
     async fn a_stop_reaches_the_batch_and_progress_reaches_the_driver() {

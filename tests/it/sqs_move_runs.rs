@@ -11,6 +11,18 @@
 //! - Cancelled mid-task: the two left stay in the DLQ, answered not replayed (failed, saying
 //!   the run was cancelled), and the run is cancelled.
 //!
+//! And the choice of the move task by the run, stage by stage (`Upstream::whole_queues`):
+//! - A staged run (`1,10%,rest`) over a whole DLQ: the canary and the 10 % go by the adapter's
+//!   own sends, the rest by one move task at the run's rate; each letter delivered once.
+//! - A run over part of a DLQ never starts a move task.
+//! - A whole batch the DLQ no longer matches (a letter arrived after the stage was read) is
+//!   recalled, not sent at full speed; the stage is no longer whole.
+//! - A server that refuses the move task: the stage handed over whole comes back recalled and
+//!   goes out paced; each letter delivered once.
+//! - The CLI (`triage replay --where connector:… --stages 1,10%,rest --rate 50/s --yes`, a fresh
+//!   process that browsed nothing): the last stage goes to one move task at 50/s, its progress in
+//!   the JSON lines.
+//!
 //! Ignored by plain `cargo test`.
 
 use std::collections::BTreeMap;
@@ -20,17 +32,32 @@ use std::time::Duration;
 
 use chrono::Utc;
 use triage::domain::run::{FailureLimit, MemberState, Run, RunMember, RunState, new_run_id};
-use triage::domain::{ActionKind, OutboxState};
+use triage::domain::{Action, ActionKind, OutboxState};
 use triage::store::{AuditVerification, Store};
 use triage::sync::runs::{Driven, RunStatus, drive};
 use triage::sync::{StoreWriter, Upstreams};
-use triage::upstream::Upstream;
+use triage::upstream::run_batch::RunBatch;
+use triage::upstream::{Upstream, UpstreamError};
 
-use crate::support::sqs::{PATIENT, Redrive, adapter_at, browse_all, depth, drain_look, send};
+use crate::support::sqs::{
+    PATIENT, Redrive, SqsCli, adapter_at, browse_all, depth, drain_look, send,
+};
 use crate::support::sqs_proxy::{MoveProxy, MoveScript};
 
-/// A DLQ of three letters, an adapter that browsed it (behind the move-task listener), and a
-/// run replaying all three in one stage, in a store of its own.
+/// How a test's run is made.
+struct Plan {
+    script: MoveScript,
+    /// Letters in the DLQ.
+    letters: usize,
+    /// How many of them (the first, in browse order) the run replays.
+    selected: usize,
+    stages: Vec<usize>,
+    rate: Option<f64>,
+    concurrency: usize,
+}
+
+/// A DLQ of letters, an adapter that browsed it (behind the move-task listener), and a run
+/// replaying some or all of them, in a store of its own.
 struct MoveRun {
     q: Redrive,
     proxy: MoveProxy,
@@ -42,14 +69,28 @@ struct MoveRun {
 }
 
 impl MoveRun {
+    /// Three letters, all replayed in one stage by a move task that moves `holds` (see
+    /// `MoveScript::Move`).
     async fn new(name: &str, holds: &'static [usize]) -> MoveRun {
+        let plan = Plan {
+            script: MoveScript::Move(holds),
+            letters: 3,
+            selected: 3,
+            stages: vec![3],
+            rate: None,
+            concurrency: 500,
+        };
+        MoveRun::with(name, plan).await
+    }
+
+    async fn with(name: &str, plan: Plan) -> MoveRun {
         let q = Redrive::new(name, 1, 2, false).await;
         let url = q.sources[0].1.clone();
-        for n in 0..3 {
+        for n in 0..plan.letters {
             send(&q.client, &url, &format!("m{n}"), &[], None).await;
         }
         q.fail_all(0).await;
-        let proxy = MoveProxy::start(&q.endpoint, MoveScript::Move(holds)).await;
+        let proxy = MoveProxy::start(&q.endpoint, plan.script).await;
         let adapter = Arc::new(adapter_at(
             &proxy.endpoint,
             vec![q.binding(0, "orders")],
@@ -57,7 +98,7 @@ impl MoveRun {
             PATIENT,
         ));
         let letters = browse_all(&adapter).await;
-        assert_eq!(letters.len(), 3);
+        assert_eq!(letters.len(), plan.letters);
         let mut upstreams = Upstreams::default();
         upstreams.insert(adapter.clone() as Arc<dyn Upstream>);
 
@@ -72,25 +113,34 @@ impl MoveRun {
             operator: "tester".into(),
             state: RunState::Running,
             reason: None,
-            stages: vec![3],
+            stages: plan.stages.clone(),
             max_failures: FailureLimit::Percent(10.0),
-            rate: None,
-            concurrency: 500,
+            rate: plan.rate,
+            concurrency: plan.concurrency,
             force: false,
             destination: None,
             drop_ttl: false,
             created_at: now,
             updated_at: now,
         };
+        // Stage of each member: the plan's stage sizes in order.
+        let stage_of: Vec<usize> = plan
+            .stages
+            .iter()
+            .enumerate()
+            .flat_map(|(stage, n)| std::iter::repeat_n(stage, *n))
+            .collect();
+        assert_eq!(stage_of.len(), plan.selected, "stages cover the selection");
         let members: Vec<RunMember> = letters
             .iter()
+            .take(plan.selected)
             .enumerate()
             .map(|(seq, l)| RunMember {
                 seq,
                 upstream: l.upstream.clone(),
                 target: l.id.clone(),
                 connector: l.connector.clone(),
-                stage: 0,
+                stage: stage_of[seq],
                 state: MemberState::Planned,
                 note: None,
             })
@@ -337,5 +387,285 @@ async fn a_run_cancelled_while_its_move_task_runs_leaves_the_rest_in_the_dlq() {
     audit_intact(&store);
     drop(store);
     let MoveRun { q, .. } = m;
+    q.delete().await;
+}
+
+/// The outbox actions of the run's members, answered, with their stage (from the action's note,
+/// "<run> stage N") and whether a move task sent them.
+fn moved_by_stage(store: &Store) -> BTreeMap<(String, bool), usize> {
+    let mut counted = BTreeMap::new();
+    for entry in store
+        .page_outbox(&[OutboxState::Sent], None, 1_000)
+        .expect("outbox")
+    {
+        let stage = entry
+            .action
+            .note
+            .as_deref()
+            .and_then(|n| n.rsplit_once(' '))
+            .map(|(_, n)| n.to_string())
+            .unwrap_or_default();
+        let moved = entry
+            .outcome
+            .as_ref()
+            .is_some_and(|o| o.summary.contains("StartMessageMoveTask"));
+        *counted.entry((stage, moved)).or_insert(0) += 1;
+    }
+    counted
+}
+
+/// Every body `m0`…`m{n-1}` once.
+fn each_once(n: usize) -> BTreeMap<String, usize> {
+    (0..n).map(|i| (format!("m{i}"), 1)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_staged_run_of_a_whole_dlq_hands_only_its_last_stage_to_one_move_task() {
+    let m = MoveRun::with(
+        "move-staged",
+        Plan {
+            script: MoveScript::Move(&[]),
+            letters: 30,
+            selected: 30,
+            stages: vec![1, 3, 26],
+            rate: Some(10.0),
+            concurrency: 4,
+        },
+    )
+    .await;
+    let source = m.q.sources[0].1.clone();
+    let (driven, seen) = m.drive(None).await;
+    assert_eq!(driven, Driven::Ended(RunState::Done), "{seen:?}");
+    let started = m.proxy.requests("StartMessageMoveTask");
+    assert_eq!(started.len(), 1, "one move task, for the last stage");
+    assert_eq!(
+        started[0]["MaxNumberOfMessagesPerSecond"], 10,
+        "at the run's rate: {started:?}"
+    );
+    let store = m.store();
+    let progress = store.run_progress(&m.id, None).expect("progress");
+    assert_eq!((progress.sent, progress.failed), (30, 0), "{progress:?}");
+    let by_stage = moved_by_stage(&store);
+    let want: BTreeMap<(String, bool), usize> = [
+        (("1".to_string(), false), 1),
+        (("2".to_string(), false), 3),
+        (("3".to_string(), true), 26),
+    ]
+    .into();
+    assert_eq!(
+        by_stage, want,
+        "canary and 10 % by the adapter's sends, the rest by the task"
+    );
+    assert_eq!(recalled_actions(&store), 0);
+    assert_eq!(store.pending_action_count().expect("pending"), 0);
+    assert_eq!(
+        depth(&m.q.client, &m.q.dlq_url).await,
+        (0, 0, 0),
+        "DLQ empty"
+    );
+    assert_eq!(bodies(&m.q, &source).await, each_once(30));
+    audit_intact(&store);
+    drop(store);
+    let MoveRun { q, .. } = m;
+    q.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_run_over_part_of_a_dlq_never_starts_a_move_task() {
+    let m = MoveRun::with(
+        "move-part",
+        Plan {
+            script: MoveScript::Move(&[]),
+            letters: 12,
+            selected: 9,
+            stages: vec![1, 8],
+            rate: None,
+            concurrency: 4,
+        },
+    )
+    .await;
+    let source = m.q.sources[0].1.clone();
+    let (driven, seen) = m.drive(None).await;
+    assert_eq!(driven, Driven::Ended(RunState::Done), "{seen:?}");
+    assert!(m.proxy.requests("StartMessageMoveTask").is_empty());
+    let store = m.store();
+    let progress = store.run_progress(&m.id, None).expect("progress");
+    assert_eq!((progress.sent, progress.failed), (9, 0), "{progress:?}");
+    assert_eq!(
+        depth(&m.q.client, &m.q.dlq_url).await,
+        (3, 0, 0),
+        "3 not selected"
+    );
+    assert_eq!(bodies(&m.q, &source).await.len(), 9);
+    audit_intact(&store);
+    drop(store);
+    let MoveRun { q, .. } = m;
+    q.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_whole_batch_the_dlq_no_longer_matches_is_recalled_not_sent() {
+    let m = MoveRun::with(
+        "move-race",
+        Plan {
+            script: MoveScript::Move(&[]),
+            letters: 5,
+            selected: 5,
+            stages: vec![5],
+            rate: Some(5.0),
+            concurrency: 4,
+        },
+    )
+    .await;
+    let adapter = m.upstreams.all().next().expect("the adapter").clone();
+    let members = m.store().run_members(&m.id, 0).expect("members");
+    let targets: Vec<String> = members.iter().map(|m| m.target.clone()).collect();
+    let mut whole = adapter.whole_queues(&targets).await;
+    whole.sort();
+    let mut sorted = targets.clone();
+    sorted.sort();
+    assert_eq!(whole, sorted, "the five are the whole DLQ");
+    // Another letter dies after the stage was read, before its batch is served.
+    send(&m.q.client, &m.q.dlq_url, "late", &[], None).await;
+    let actions: Vec<(Action, String)> = targets
+        .iter()
+        .enumerate()
+        .map(|(n, target)| {
+            let action = Action {
+                kind: ActionKind::Replay,
+                upstream: adapter.id().to_string(),
+                target: target.clone(),
+                operator: "tester".into(),
+                note: None,
+                level: None,
+                payload: None,
+                destination: None,
+                drop_ttl: false,
+            };
+            (action, format!("key-{n}"))
+        })
+        .collect();
+    let (mut batch, _control) = RunBatch::new(&m.id, Some(5.0));
+    batch.whole = true;
+    let answers = adapter.perform_run_batch(&actions, &batch).await;
+    assert_eq!(answers.len(), 5);
+    for answer in &answers {
+        assert!(
+            matches!(answer, Err(UpstreamError::Recalled { message, .. }) if message.contains("paced batches")),
+            "{answer:?}"
+        );
+    }
+    assert!(m.proxy.requests("StartMessageMoveTask").is_empty());
+    assert_eq!(
+        depth(&m.q.client, &m.q.dlq_url).await,
+        (6, 0, 0),
+        "nothing sent, nothing hidden"
+    );
+    assert_eq!(depth(&m.q.client, &m.q.sources[0].1).await, (0, 0, 0));
+    assert!(
+        adapter.whole_queues(&targets).await.is_empty(),
+        "no longer whole"
+    );
+    let MoveRun { q, .. } = m;
+    q.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_stage_the_server_will_not_move_comes_back_and_goes_out_paced() {
+    let m = MoveRun::with(
+        "move-refused",
+        Plan {
+            script: MoveScript::Refuse,
+            letters: 20,
+            selected: 20,
+            stages: vec![1, 19],
+            rate: Some(20.0),
+            concurrency: 4,
+        },
+    )
+    .await;
+    let source = m.q.sources[0].1.clone();
+    let (driven, seen) = m.drive(None).await;
+    assert_eq!(driven, Driven::Ended(RunState::Done), "{seen:?}");
+    assert_eq!(m.proxy.requests("StartMessageMoveTask").len(), 1);
+    let store = m.store();
+    let progress = store.run_progress(&m.id, None).expect("progress");
+    assert_eq!((progress.sent, progress.failed), (20, 0), "{progress:?}");
+    assert_eq!(recalled_actions(&store), 19, "the stage came back once");
+    let by_stage = moved_by_stage(&store);
+    let want: BTreeMap<(String, bool), usize> = [
+        (("1".to_string(), false), 1),
+        (("2".to_string(), false), 19),
+    ]
+    .into();
+    assert_eq!(by_stage, want);
+    assert_eq!(store.pending_action_count().expect("pending"), 0);
+    assert_eq!(
+        depth(&m.q.client, &m.q.dlq_url).await,
+        (0, 0, 0),
+        "DLQ empty"
+    );
+    assert_eq!(bodies(&m.q, &source).await, each_once(20));
+    audit_intact(&store);
+    drop(store);
+    let MoveRun { q, .. } = m;
+    q.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn the_cli_hands_the_last_stage_of_a_whole_dlq_to_a_move_task_at_the_runs_rate() {
+    let q = Redrive::new("move-cli", 1, 2, false).await;
+    let (source, url) = q.sources[0].clone();
+    for n in 0..25 {
+        send(&q.client, &url, &format!("m{n}"), &[], None).await;
+    }
+    q.fail_all(0).await;
+    let proxy = MoveProxy::start(&q.endpoint, MoveScript::Move(&[])).await;
+    // A fresh process for each command, as an operator runs them: the replay's adapter has
+    // browsed nothing itself.
+    let cli = Arc::new(SqsCli::new(&proxy.endpoint, &source, "orders", ""));
+    let run = |args: &'static [&'static str]| {
+        let cli = cli.clone();
+        tokio::task::spawn_blocking(move || cli.ok(args))
+    };
+    run(&["sync", "--once"]).await.expect("sync");
+    let out = run(&[
+        "replay",
+        "--where",
+        "connector:orders",
+        "--yes",
+        "--stages",
+        "1,10%,rest",
+        "--rate",
+        "50/s",
+        "--json",
+    ])
+    .await
+    .expect("replay");
+    let started = proxy.requests("StartMessageMoveTask");
+    assert_eq!(started.len(), 1, "one move task: {out}");
+    assert_eq!(started[0]["MaxNumberOfMessagesPerSecond"], 50);
+    assert!(
+        out.lines().any(|l| l.contains("\"moving\"")),
+        "the progress lines show the move: {out}"
+    );
+    let store = Store::open(&cli.store).expect("store");
+    let by_stage = moved_by_stage(&store);
+    let want: BTreeMap<(String, bool), usize> = [
+        (("1".to_string(), false), 1),
+        (("2".to_string(), false), 3),
+        (("3".to_string(), true), 21),
+    ]
+    .into();
+    assert_eq!(by_stage, want, "{out}");
+    assert_eq!(depth(&q.client, &q.dlq_url).await, (0, 0, 0), "DLQ empty");
+    assert_eq!(bodies(&q, &url).await, each_once(25));
+    audit_intact(&store);
+    drop(store);
     q.delete().await;
 }

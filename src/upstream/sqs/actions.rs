@@ -248,10 +248,18 @@ impl Sqs {
     ) -> Result<(Vec<usize>, bool), UpstreamError> {
         let Share { actions, group } = share;
         let url = dlq.facts.url.clone();
-        let outcome = self
-            .try_move_task(memory, dlq, actions, group, run)
-            .await
-            .unwrap_or_default();
+        let tried = self.try_move_task(memory, dlq, actions, group, run).await;
+        if tried.is_none()
+            && let Some(run) = run.filter(|r| r.whole)
+        {
+            // Handed over unpaced for a move that did not happen: never sent here at full
+            // speed — back to the run, which paces them.
+            for &i in group {
+                answers[i] = self.not_moved(&dlq.facts.name, run);
+            }
+            return Ok((Vec::new(), false));
+        }
+        let outcome = tried.unwrap_or_default();
         let moved = outcome.moved;
         let targets: HashSet<String> = match &outcome.stopped {
             // The run stopped the move task: what it left stays in the DLQ (recalled or not

@@ -15,6 +15,7 @@ mod move_task;
 mod pass;
 mod queues;
 pub mod receipts;
+mod whole;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -527,5 +528,15 @@ impl Upstream for Sqs {
         run: &super::run_batch::RunBatch,
     ) -> Vec<Result<ActionResult, UpstreamError>> {
         self.act(actions, Some(run)).await
+    }
+
+    fn moves_whole_queues(&self) -> bool {
+        self.moves()
+    }
+
+    /// Every letter of each DLQ that holds nothing but `targets`, read from the server now
+    /// (`move_task`).
+    async fn whole_queues(&self, targets: &[String]) -> Vec<String> {
+        Sqs::whole_queues(self, targets).await
     }
 }

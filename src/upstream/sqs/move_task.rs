@@ -1,11 +1,25 @@
 //! The server-side redrive: `StartMessageMoveTask` moves a DLQ's messages back to their source
 //! queue inside SQS, far faster than receive, send and delete. Used only when a batch replays
 //! *everything*: every action is a plain replay (no `--to`, no edited payload) and together they
-//! name every live letter of a standard DLQ that has one source queue, that the last pass read
-//! completely, and whose depth is exactly that many (nothing in flight, nothing newer). Real AWS
-//! takes this path; a server that does not serve it (moto answers 500; an error that is not
+//! name every live letter of a standard DLQ that has one source queue. Real AWS takes this path;
+//! a server that does not serve it (moto answers 500 to the move-task calls; an error that is not
 //! throttling or unavailability) is remembered and the batched sends take over, as they do for
 //! every other selection.
+//!
+//! **A run's stage** ([`Upstream::whole_queues`](crate::upstream::Upstream::whole_queues)): the
+//! driver asks once per stage which of its planned letters are whole DLQs. The answer is read
+//! from the server, not from memory: `ListMessageMoveTasks` (does the server serve move tasks; is
+//! one already running on that DLQ — someone's redrive from the AWS console) and then one
+//! complete receive pass over each candidate DLQ, released at once; a DLQ qualifies when that
+//! pass saw every message it holds and each is one of the stage's letters. The driver then hands
+//! them over in one batch ([`RunBatch::whole`]), and before starting the task the batch's own
+//! pass checks again that the DLQ holds exactly those letters. When it does not (a letter arrived
+//! or left meanwhile), or the server refuses the task, the batch is *recalled*, not sent here at
+//! full speed: the driver plans its members again and paces them through the batched sends.
+//!
+//! A batch outside a run (or a run's paced batch) that happens to be everything takes the task
+//! too, on the adapter's memory: the last pass read the DLQ completely and its depth is exactly
+//! that many (nothing in flight, nothing newer).
 //!
 //! A run's batch ([`RunBatch`]) passes the run's rate as `MaxNumberOfMessagesPerSecond` (SQS
 //! takes 1 to [`MAX_RATE`]). The task is watched with `ListMessageMoveTasks` (each listing
@@ -31,7 +45,6 @@
 //! dead-letter queue", and never sent twice.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::ListMessageMoveTasksResultEntry;
@@ -42,12 +55,13 @@ use super::client::upstream_error;
 use super::memory::Memory;
 use super::queues::DeadLetterQueue;
 use super::receipts::Receipt;
+use super::whole::movable;
 use crate::domain::{Action, ActionKind, DeadLetterState};
 use crate::upstream::UpstreamError;
-use crate::upstream::run_batch::{RunBatch, RunStop, ServerMove};
+use crate::upstream::run_batch::{RunBatch, RunStop, ServerMove, WHOLE_WATCH_MIN, whole_watch};
 
-/// Shortest watch of a move task (longer when its rate needs more).
-const WATCH: Duration = Duration::from_secs(30);
+/// How long a cancel may take to stop a task.
+const WATCH: Duration = WHOLE_WATCH_MIN;
 /// How often a running task is listed.
 const LIST_EVERY: Duration = Duration::from_millis(500);
 /// SQS's highest `MaxNumberOfMessagesPerSecond`.
@@ -91,12 +105,11 @@ impl Sqs {
         group: &[usize],
         run: Option<&RunBatch>,
     ) -> Option<MoveOutcome> {
-        if self.move_unsupported.load(Ordering::Relaxed)
-            || dlq.facts.fifo
-            || dlq.sources.len() != 1
-            || dlq.facts.arn.is_empty()
-            || memory.partial.contains_key(&dlq.facts.name)
-            || !memory.knows(&dlq.facts.name)
+        let whole = run.is_some_and(|r| r.whole);
+        if !self.moves()
+            || !movable(dlq)
+            || (!whole
+                && (memory.partial.contains_key(&dlq.facts.name) || !memory.knows(&dlq.facts.name)))
         {
             return None;
         }
@@ -107,17 +120,24 @@ impl Sqs {
                 && action.destination.is_none()
         });
         let targets: HashSet<String> = group.iter().map(|&i| actions[i].0.target.clone()).collect();
-        let live: HashSet<String> = memory
-            .live
-            .iter()
-            .filter(|(_, l)| l.dlq == dlq.facts.name)
-            .map(|(id, _)| id.clone())
-            .collect();
-        if !plain || targets != live || dlq.facts.depth.total() != live.len() as u64 {
+        if !plain || run.is_some_and(|r| r.stopped().is_some()) {
             return None;
         }
-        if run.is_some_and(|r| r.stopped().is_some()) {
-            return None;
+        if whole {
+            // The run's whole queue: what the server holds now, not what a pass once saw.
+            if !self.holds_exactly(dlq, &targets).await {
+                return None;
+            }
+        } else {
+            let live: HashSet<String> = memory
+                .live
+                .iter()
+                .filter(|(_, l)| l.dlq == dlq.facts.name)
+                .map(|(id, _)| id.clone())
+                .collect();
+            if targets != live || dlq.facts.depth.total() != live.len() as u64 {
+                return None;
+            }
         }
         let client = self.client().await.ok()?;
         let rate = move_rate(run.and_then(|r| r.rate));
@@ -131,22 +151,12 @@ impl Sqs {
             Ok(out) => out.task_handle().map(str::to_string),
             Err(e) => {
                 let error = upstream_error(&self.id, &dlq.facts.url, "StartMessageMoveTask", e);
-                let passing = matches!(
-                    &error,
-                    UpstreamError::Unreachable { .. }
-                        | UpstreamError::Status {
-                            status: 429 | 503,
-                            ..
-                        }
-                );
-                if !passing {
-                    self.move_unsupported.store(true, Ordering::Relaxed);
-                }
+                let remembered = self.refused(&error);
                 tracing::info!(
                     "{}: StartMessageMoveTask for {} refused ({error}); replaying with batched sends{}",
                     self.id,
                     dlq.facts.name,
-                    if passing { "" } else { " from now on" }
+                    if remembered { " from now on" } else { "" }
                 );
                 return None;
             }
@@ -161,12 +171,7 @@ impl Sqs {
         );
         self.receipt_moves(memory, dlq, actions, group, handle.as_deref())
             .await;
-        let watch = match rate {
-            Some(rate) => WATCH.max(Duration::from_secs_f64(
-                2.0 * targets.len() as f64 / f64::from(rate),
-            )),
-            None => WATCH,
-        };
+        let watch = whole_watch(targets.len(), rate.map(f64::from));
         let stopped = self
             .watch_move(client, dlq, handle.as_deref(), watch, run)
             .await;
