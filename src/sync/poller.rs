@@ -243,11 +243,9 @@ async fn poll_dead_letters(
         MAX_PAGES_PER_POLL
     };
     let mut listed = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..max_pages {
-        let page = upstream
-            .dead_letters(query_since, cursor.as_deref())
-            .await?;
+    // Pipelined: the next page is fetched (HTTP and parsing) while the store writes this one.
+    let mut page = upstream.dead_letters(query_since, None).await?;
+    for fetched in 1..=max_pages {
         let mut batch = empty_batch(&id);
         let newest = page.items.iter().map(|d| d.updated_at).max();
         if relist {
@@ -258,32 +256,43 @@ async fn poll_dead_letters(
                     .map(|d| d.id.clone()),
             );
         }
-        batch.dead_letters = page.items;
+        let next_cursor = page.next_cursor.take();
+        batch.dead_letters = std::mem::take(&mut page.items);
         if let Some(newest) = newest.filter(|n| since.is_none_or(|s| *n > s)) {
             since = Some(newest);
             batch
                 .cursors
                 .push((DEAD_LETTERS_STREAM.to_string(), newest.to_rfc3339()));
         }
-        write(store, batch, changes, summary).await?;
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => {
-                if relist {
-                    let upstream_id = id.clone();
-                    let gone = store
-                        .call(move |s| s.reconcile_dead_letters(&upstream_id, &listed, Utc::now()))
-                        .await?;
-                    if gone > 0 {
-                        tracing::info!(upstream = %id, gone, "relist: dead letters gone upstream while unseen");
-                        summary.dead_letters_changed += gone;
-                        let _ = changes.send(ChangeNotice::DeadLetters);
-                        let _ = changes.send(ChangeNotice::Connectors);
-                    }
-                    mark_complete(store, &id).await?;
+        let next = async {
+            match &next_cursor {
+                Some(next) if fetched < max_pages => {
+                    Some(upstream.dead_letters(query_since, Some(next)).await)
                 }
-                return Ok(true);
+                _ => None,
             }
+        };
+        let (written, next) = futures::join!(write(store, batch, changes, summary), next);
+        written?;
+        if next_cursor.is_none() {
+            if relist {
+                let upstream_id = id.clone();
+                let gone = store
+                    .call(move |s| s.reconcile_dead_letters(&upstream_id, &listed, Utc::now()))
+                    .await?;
+                if gone > 0 {
+                    tracing::info!(upstream = %id, gone, "relist: dead letters gone upstream while unseen");
+                    summary.dead_letters_changed += gone;
+                    let _ = changes.send(ChangeNotice::DeadLetters);
+                    let _ = changes.send(ChangeNotice::Connectors);
+                }
+                mark_complete(store, &id).await?;
+            }
+            return Ok(true);
+        }
+        match next {
+            Some(next) => page = next?,
+            None => break,
         }
     }
     Ok(false)
