@@ -47,6 +47,15 @@ changed; none changes an answer, a side effect or an order, only what it costs:
   `ReceiptHandleIsInvalid`, is moto's. A handle is 185 random letters given to one message, so
   the scan can only ever find that one message.
 
+- `Queue.messages`, `Queue.approximate_number_of_messages_not_visible` and
+  `…_delayed` (`GetQueueAttributes`, which triage asks of the DLQ and the source queue on every
+  batch, and the long poll's wait): a count of the whole queue is its answer, so these stay
+  O(depth), but moto read its `datetime`-based clock once or twice per message (≈ 25 ms per
+  `GetQueueAttributes` of a 1,000-message queue). The replacements read it once per count and
+  compare each message's `visible_at`/`delayed_until` exactly as `Message.visible`/`delayed` do:
+  the count of the messages visible (in flight, delayed) at that instant, where moto's was over
+  the few milliseconds of its scan.
+
 Thread safety is moto's: the delete runs under the queue's lock, the receive (like moto's) does
 not, and the index is a dict whose single operations are atomic under the GIL; it is only ever a
 shortcut checked against the queue. `tests/it/sqs_bulk.rs` (`the_test_server_…`) pins plain moto's
@@ -307,11 +316,36 @@ def _change_message_visibility(self, queue_name, receipt_handle, visibility_time
     raise ReceiptHandleIsInvalid
 
 
+def _messages_now(self):
+    # moto 5.2.5's Queue.messages, but for the clock: read once, not twice per message.
+    now = unix_time_millis()
+    return [
+        message
+        for message in list(self._messages)
+        if now > message.visible_at and not now < message.delayed_until
+    ]
+
+
+def _not_visible_now(self):
+    # moto 5.2.5's Queue.approximate_number_of_messages_not_visible, the clock read once.
+    now = unix_time_millis()
+    return len([m for m in list(self._messages) if not now > m.visible_at])
+
+
+def _delayed_now(self):
+    # moto 5.2.5's Queue.approximate_number_of_messages_delayed, the clock read once.
+    now = unix_time_millis()
+    return len([m for m in list(self._messages) if now < m.delayed_until])
+
+
 Queue.delete_message = _delete_message_in_place
 SQSBackend.is_message_valid_based_on_retention_period = _retained
 SQSBackend.send_message = _send_message
 SQSBackend.receive_message = _receive_message
 SQSBackend.change_message_visibility = _change_message_visibility
+Queue.messages = property(_messages_now)
+Queue.approximate_number_of_messages_not_visible = property(_not_visible_now)
+Queue.approximate_number_of_messages_delayed = property(_delayed_now)
 
 if __name__ == "__main__":
     main(sys.argv[1:])
