@@ -4,15 +4,15 @@
 //! once. With `--rate 200/s` the achieved rate is measured over the last stage (`rest`, 899
 //! members): the test timestamps each JSON progress line as it arrives and divides the members
 //! answered between the first line of that stage and the last line by the time between them —
-//! so the canary, the 10 % stage and the gate between stages are not in it. It must not be above
-//! 220/s, and not below 180/s unless the server itself cannot go faster: then the server's raw
-//! rate for the same calls (receive 10, send 10, send their 10 receipts to a second queue, delete
-//! 10; 8 such rounds at a time) is measured in the same test and the run must reach half of
-//! min(200, raw) — a guard against a path that reads far more than it must (a whole DLQ per
-//! batch), not a tight bound: the run also pays stages, the store and a receive pass. The
-//! measured numbers are printed (docs/PERFORMANCE.md, "SQS against moto"). A second run at
-//! `--rate 4/s`, which the server can carry, must keep within 10 % of it. Ignored by plain
-//! `cargo test`.
+//! so the canary, the 10 % stage and the gate between stages are not in it. It must be within
+//! 10 % of 200/s (180–220/s), as issue #16 asks. The server's raw rate for the same calls
+//! (receive 10, send 10, send their 10 receipts to a second queue, delete 10; 8 such rounds at a
+//! time) is measured in the same test and printed; below 220/s the test fails naming it, since
+//! the server then cannot carry the run (plain moto managed ≈ 23/s: `scripts/moto-server.py`
+//! replaces its calls whose cost grew with the queue's depth). The measured numbers are in
+//! docs/PERFORMANCE.md, "SQS against moto". A second run at `--rate 4/s` must keep within 10 %
+//! of it too. The `the_test_server_…` tests pin moto's own answers where `moto-server.py`
+//! replaces its methods. Ignored by plain `cargo test`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -172,6 +172,8 @@ struct Achieved {
     window: Duration,
     /// The whole command, plan to end.
     total: Duration,
+    /// Each progress line: arrival (s), stage, members answered — for a failure's message.
+    timeline: String,
 }
 
 /// Fills a DLQ with `LETTERS` redriven messages, browses them (`sync --once`, timed), replays
@@ -250,6 +252,13 @@ async fn bulk_run(name: &str, rate: Option<&str>) -> (Achieved, Redrive) {
         members,
         window,
         total,
+        timeline: progress
+            .iter()
+            .map(|(t, stage, answered)| {
+                format!("{:.2}s stage {stage}: {answered}", t.as_secs_f64())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     eprintln!(
         "{name}: run ({rate:?}) of {LETTERS} in {total:?}; last stage {members} in {window:?}: \
@@ -284,43 +293,45 @@ async fn bulk_run(name: &str, rate: Option<&str>) -> (Achieved, Redrive) {
 async fn a_bulk_run_of_1000_at_200_per_second_delivers_each_once_at_that_rate() {
     let (achieved, q) = bulk_run("bulk200", Some("200/s")).await;
     let rate = achieved.rate;
-    assert!(
-        rate <= 220.0,
-        "above the run's rate: {rate:.1}/s ({} in {:?})",
-        achieved.members,
-        achieved.window
+    // The server's raw rate for the same work, straight against it: 1,000 messages from one
+    // plain queue to another (not the source queue: its redrive policy moves a message received
+    // again to the DLQ instead of handing it out). Measured every time, so a failure says whose
+    // it is.
+    let from = create_queue(&q.client, &format!("{}-rawfrom", q.dlq), &[]).await;
+    let to = create_queue(&q.client, &format!("{}-rawto", q.dlq), &[]).await;
+    let receipts = create_queue(&q.client, &format!("{}-rawreceipts", q.dlq), &[]).await;
+    let bodies: Vec<String> = (0..LETTERS).map(|n| format!("raw{n}")).collect();
+    send_all(&q.client, &from, &bodies).await;
+    let (moved, raw) = raw_rate(&q.client, &from, &to, &receipts).await;
+    eprintln!(
+        "bulk200: the server's raw rate: {moved} in {raw:.1}/s; the run reached {rate:.1}/s \
+         ({} in {:?})",
+        achieved.members, achieved.window
     );
-    if rate < 180.0 {
-        // Below: only when the server cannot go faster. The same work straight against it:
-        // 1,000 messages from one plain queue to another (not the source queue: its redrive
-        // policy moves a message received again to the DLQ instead of handing it out).
-        let from = create_queue(&q.client, &format!("{}-rawfrom", q.dlq), &[]).await;
-        let to = create_queue(&q.client, &format!("{}-rawto", q.dlq), &[]).await;
-        let receipts = create_queue(&q.client, &format!("{}-rawreceipts", q.dlq), &[]).await;
-        let bodies: Vec<String> = (0..LETTERS).map(|n| format!("raw{n}")).collect();
-        send_all(&q.client, &from, &bodies).await;
-        let (moved, raw) = raw_rate(&q.client, &from, &to, &receipts).await;
-        eprintln!(
-            "bulk200: the server's raw rate: {moved} in {raw:.1}/s; the run reached {:.2}× of it",
-            rate / raw.min(200.0)
-        );
-        // moto may hand one message to two concurrent receives.
-        assert!(moved >= LETTERS, "the raw loop moved every message");
-        for url in [&from, &to, &receipts] {
-            let _ = q.client.delete_queue().queue_url(url).send().await;
-        }
-        let floor = 0.5 * raw.min(200.0);
-        assert!(
-            rate >= floor,
-            "{rate:.1}/s is below half of min(200, the server's raw {raw:.1}/s)"
-        );
+    // moto may hand one message to two concurrent receives.
+    assert!(moved >= LETTERS, "the raw loop moved every message");
+    for url in [&from, &to, &receipts] {
+        let _ = q.client.delete_queue().queue_url(url).send().await;
     }
     q.delete().await;
+    assert!(
+        raw >= 220.0,
+        "the test server's raw rate is {raw:.1}/s, below the 220/s a 200/s run needs \
+         (scripts/moto-server.py replaces moto's O(queue depth) calls; see docs/PERFORMANCE.md, \
+         \"SQS against moto\"); the run reached {rate:.1}/s"
+    );
+    assert!(
+        (180.0..=220.0).contains(&rate),
+        "{rate:.1}/s over the last stage is not within 10 % of 200/s ({} in {:?}; the server's \
+         raw rate {raw:.1}/s); progress: {}",
+        achieved.members,
+        achieved.window,
+        achieved.timeline
+    );
 }
 
-/// The pacing itself, at a rate the test server can carry (moto answers ≈ 8–12 replays/s): the
-/// last stage's rate within 10 % of `--rate 4/s`. (200/s above is beyond moto; on AWS the same
-/// pacer or the move task's `MaxNumberOfMessagesPerSecond` holds it.)
+/// The pacing at a slow rate: the last stage's rate within 10 % of `--rate 4/s` (a bucket that
+/// lost tokens between slow steps once ran a 4/s run at 3.2/s).
 #[tokio::test]
 #[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
 async fn a_bulk_run_of_1000_at_4_per_second_keeps_that_rate_within_10_percent() {
