@@ -59,7 +59,8 @@ changed; none changes an answer, a side effect or an order, only what it costs:
 Thread safety is moto's: the delete runs under the queue's lock, the receive (like moto's) does
 not, and the index is a dict whose single operations are atomic under the GIL; it is only ever a
 shortcut checked against the queue. `tests/it/sqs_bulk.rs` (`the_test_server_…`) pins plain moto's
-answers for each replaced behaviour (those tests pass against `moto_server` itself).
+answers for each replaced behaviour (those tests pass against `moto_server` itself), and
+`scripts/moto-server-check.py` drives moto's methods and these alike and compares every answer.
 Usage: moto-server.py [moto_server's arguments]  (run with the venv's python)
 """
 
