@@ -181,8 +181,9 @@ start_sqs() {  # moto's server, bound to 127.0.0.1 only; its state lives in memo
   echo "SQS_PORT=$SQS_PORT" > "$SQS_DIR/ports"
   # One simple command in the background, so $! is moto's own PID (a `cd … && …` list would be
   # a subshell whose PID `stop` would kill, leaving moto running). moto-server.py is moto's own
-  # server with one SQS call at a time: moto's queues lose deletes and sends to concurrent calls
-  # (see that file).
+  # server with some of its SQS methods replaced: a delete that loses no concurrent call's work,
+  # and receive, send, change-visibility and the retention check at the cost of the batch instead
+  # of the queue's depth, with moto's answers (see that file).
   ( cd "$SQS_DIR"
     HOME=$SQS_DIR/home TMPDIR=$SQS_DIR/tmp XDG_CACHE_HOME=$SQS_DIR/home/.cache \
       setsid nohup "$SQS_DIR/venv/bin/python" "$MOTO_SERVER" -H 127.0.0.1 -p "$SQS_PORT" \

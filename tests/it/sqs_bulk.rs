@@ -4,15 +4,15 @@
 //! once. With `--rate 200/s` the achieved rate is measured over the last stage (`rest`, 899
 //! members): the test timestamps each JSON progress line as it arrives and divides the members
 //! answered between the first line of that stage and the last line by the time between them —
-//! so the canary, the 10 % stage and the gate between stages are not in it. It must not be above
-//! 220/s, and not below 180/s unless the server itself cannot go faster: then the server's raw
-//! rate for the same calls (receive 10, send 10, send their 10 receipts to a second queue, delete
-//! 10; 8 such rounds at a time) is measured in the same test and the run must reach half of
-//! min(200, raw) — a guard against a path that reads far more than it must (a whole DLQ per
-//! batch), not a tight bound: the run also pays stages, the store and a receive pass. The
-//! measured numbers are printed (docs/PERFORMANCE.md, "SQS against moto"). A second run at
-//! `--rate 4/s`, which the server can carry, must keep within 10 % of it. Ignored by plain
-//! `cargo test`.
+//! so the canary, the 10 % stage and the gate between stages are not in it. It must be within
+//! 10 % of 200/s (180–220/s), as issue #16 asks. The server's raw rate for the same calls
+//! (receive 10, send 10, send their 10 receipts to a second queue, delete 10; 8 such rounds at a
+//! time) is measured in the same test and printed; below 220/s the test fails naming it, since
+//! the server then cannot carry the run (plain moto managed ≈ 23/s: `scripts/moto-server.py`
+//! replaces its calls whose cost grew with the queue's depth). The measured numbers are in
+//! docs/PERFORMANCE.md, "SQS against moto". A second run at `--rate 4/s` must keep within 10 %
+//! of it too. The `the_test_server_…` tests pin moto's own answers where `moto-server.py`
+//! replaces its methods. Ignored by plain `cargo test`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -20,10 +20,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
 use futures::StreamExt;
 
-use crate::support::sqs::{Redrive, SqsCli, create_queue, depth, drain_look};
+use crate::support::sqs::{Redrive, SqsCli, create_queue, depth, drain_look, send, string};
 
 const LETTERS: usize = 1_000;
 
@@ -169,6 +172,8 @@ struct Achieved {
     window: Duration,
     /// The whole command, plan to end.
     total: Duration,
+    /// Each progress line: arrival (s), stage, members answered — for a failure's message.
+    timeline: String,
 }
 
 /// Fills a DLQ with `LETTERS` redriven messages, browses them (`sync --once`, timed), replays
@@ -247,6 +252,13 @@ async fn bulk_run(name: &str, rate: Option<&str>) -> (Achieved, Redrive) {
         members,
         window,
         total,
+        timeline: progress
+            .iter()
+            .map(|(t, stage, answered)| {
+                format!("{:.2}s stage {stage}: {answered}", t.as_secs_f64())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     eprintln!(
         "{name}: run ({rate:?}) of {LETTERS} in {total:?}; last stage {members} in {window:?}: \
@@ -281,43 +293,45 @@ async fn bulk_run(name: &str, rate: Option<&str>) -> (Achieved, Redrive) {
 async fn a_bulk_run_of_1000_at_200_per_second_delivers_each_once_at_that_rate() {
     let (achieved, q) = bulk_run("bulk200", Some("200/s")).await;
     let rate = achieved.rate;
-    assert!(
-        rate <= 220.0,
-        "above the run's rate: {rate:.1}/s ({} in {:?})",
-        achieved.members,
-        achieved.window
+    // The server's raw rate for the same work, straight against it: 1,000 messages from one
+    // plain queue to another (not the source queue: its redrive policy moves a message received
+    // again to the DLQ instead of handing it out). Measured every time, so a failure says whose
+    // it is.
+    let from = create_queue(&q.client, &format!("{}-rawfrom", q.dlq), &[]).await;
+    let to = create_queue(&q.client, &format!("{}-rawto", q.dlq), &[]).await;
+    let receipts = create_queue(&q.client, &format!("{}-rawreceipts", q.dlq), &[]).await;
+    let bodies: Vec<String> = (0..LETTERS).map(|n| format!("raw{n}")).collect();
+    send_all(&q.client, &from, &bodies).await;
+    let (moved, raw) = raw_rate(&q.client, &from, &to, &receipts).await;
+    eprintln!(
+        "bulk200: the server's raw rate: {moved} in {raw:.1}/s; the run reached {rate:.1}/s \
+         ({} in {:?})",
+        achieved.members, achieved.window
     );
-    if rate < 180.0 {
-        // Below: only when the server cannot go faster. The same work straight against it:
-        // 1,000 messages from one plain queue to another (not the source queue: its redrive
-        // policy moves a message received again to the DLQ instead of handing it out).
-        let from = create_queue(&q.client, &format!("{}-rawfrom", q.dlq), &[]).await;
-        let to = create_queue(&q.client, &format!("{}-rawto", q.dlq), &[]).await;
-        let receipts = create_queue(&q.client, &format!("{}-rawreceipts", q.dlq), &[]).await;
-        let bodies: Vec<String> = (0..LETTERS).map(|n| format!("raw{n}")).collect();
-        send_all(&q.client, &from, &bodies).await;
-        let (moved, raw) = raw_rate(&q.client, &from, &to, &receipts).await;
-        eprintln!(
-            "bulk200: the server's raw rate: {moved} in {raw:.1}/s; the run reached {:.2}× of it",
-            rate / raw.min(200.0)
-        );
-        // moto may hand one message to two concurrent receives.
-        assert!(moved >= LETTERS, "the raw loop moved every message");
-        for url in [&from, &to, &receipts] {
-            let _ = q.client.delete_queue().queue_url(url).send().await;
-        }
-        let floor = 0.5 * raw.min(200.0);
-        assert!(
-            rate >= floor,
-            "{rate:.1}/s is below half of min(200, the server's raw {raw:.1}/s)"
-        );
+    // moto may hand one message to two concurrent receives.
+    assert!(moved >= LETTERS, "the raw loop moved every message");
+    for url in [&from, &to, &receipts] {
+        let _ = q.client.delete_queue().queue_url(url).send().await;
     }
     q.delete().await;
+    assert!(
+        raw >= 220.0,
+        "the test server's raw rate is {raw:.1}/s, below the 220/s a 200/s run needs \
+         (scripts/moto-server.py replaces moto's O(queue depth) calls; see docs/PERFORMANCE.md, \
+         \"SQS against moto\"); the run reached {rate:.1}/s"
+    );
+    assert!(
+        (180.0..=220.0).contains(&rate),
+        "{rate:.1}/s over the last stage is not within 10 % of 200/s ({} in {:?}; the server's \
+         raw rate {raw:.1}/s); progress: {}",
+        achieved.members,
+        achieved.window,
+        achieved.timeline
+    );
 }
 
-/// The pacing itself, at a rate the test server can carry (moto answers ≈ 8–12 replays/s): the
-/// last stage's rate within 10 % of `--rate 4/s`. (200/s above is beyond moto; on AWS the same
-/// pacer or the move task's `MaxNumberOfMessagesPerSecond` holds it.)
+/// The pacing at a slow rate: the last stage's rate within 10 % of `--rate 4/s` (a bucket that
+/// lost tokens between slow steps once ran a 4/s run at 3.2/s).
 #[tokio::test]
 #[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
 async fn a_bulk_run_of_1000_at_4_per_second_keeps_that_rate_within_10_percent() {
@@ -405,4 +419,418 @@ async fn the_test_server_keeps_every_concurrent_delete() {
         "nothing left after every delete answered successful"
     );
     let _ = client.delete_queue().queue_url(&url).send().await;
+}
+
+// The test server's answers, unchanged by `scripts/moto-server.py`: it replaces moto's receive,
+// send, change-visibility and delete (and the retention check) with the same logic at the cost of
+// the batch instead of the queue's depth. Each test below pins what plain moto 5.2.5 answers (they
+// pass against `moto_server` itself) for one behaviour those replacements touch, so a replacement
+// that changed an answer fails here rather than as a puzzle in a bulk run.
+
+/// Up to 10 messages of the queue at `url` (visibility `visibility`, or the queue's), with every
+/// message and system attribute.
+async fn receive(client: &Client, url: &str, visibility: Option<i32>) -> Vec<Message> {
+    client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .set_visibility_timeout(visibility)
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("receive")
+        .messages()
+        .to_vec()
+}
+
+fn bodies(messages: &[Message]) -> Vec<&str> {
+    messages
+        .iter()
+        .map(|m| m.body().unwrap_or_default())
+        .collect()
+}
+
+fn system(message: &Message, name: MessageSystemAttributeName) -> Option<&str> {
+    message
+        .attributes()
+        .and_then(|a| a.get(&name))
+        .map(String::as_str)
+}
+
+fn receive_count(message: &Message) -> Option<&str> {
+    system(message, MessageSystemAttributeName::ApproximateReceiveCount)
+}
+
+/// Sends `bodies` to the queue at `url` in one `SendMessageBatch`.
+async fn send_batch(client: &Client, url: &str, bodies: &[String]) {
+    let entries: Vec<SendMessageBatchRequestEntry> = bodies
+        .iter()
+        .enumerate()
+        .map(|(n, body)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(n.to_string())
+                .message_body(body)
+                .build()
+                .expect("entry")
+        })
+        .collect();
+    let out = client
+        .send_message_batch()
+        .queue_url(url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .expect("send batch");
+    assert!(out.failed().is_empty(), "{:?}", out.failed());
+}
+
+/// A receive past `maxReceiveCount` moves the message to the DLQ (the receive answers without
+/// it), where it is the same message: id, body, attributes, sent timestamp, and its receive count
+/// carried on; and the handles it had in the source queue still act on it there (moto keeps a
+/// message's handles across the move).
+#[tokio::test]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn the_test_server_redrives_a_message_received_past_max_receive_count() {
+    let q = Redrive::new("guard-redrive", 1, 2, false).await;
+    let url = q.sources[0].1.clone();
+    let id = send(&q.client, &url, "r1", &[("k", string("v"))], None).await;
+    let first = receive(&q.client, &url, None).await;
+    assert_eq!(bodies(&first), ["r1"]);
+    assert_eq!(receive_count(&first[0]), Some("1"));
+    let second = receive(&q.client, &url, None).await;
+    assert_eq!(bodies(&second), ["r1"]);
+    assert_eq!(receive_count(&second[0]), Some("2"));
+    assert!(
+        receive(&q.client, &url, None).await.is_empty(),
+        "the third receive moved it to the DLQ"
+    );
+    assert_eq!(depth(&q.client, &url).await, (0, 0, 0));
+    assert_eq!(depth(&q.client, &q.dlq_url).await, (1, 0, 0));
+    let dead = receive(&q.client, &q.dlq_url, Some(30)).await;
+    assert_eq!(bodies(&dead), ["r1"]);
+    assert_eq!(dead[0].message_id(), Some(id.as_str()));
+    assert_eq!(receive_count(&dead[0]), Some("3"));
+    assert_eq!(
+        system(&dead[0], MessageSystemAttributeName::SentTimestamp),
+        system(&first[0], MessageSystemAttributeName::SentTimestamp)
+    );
+    let attribute = dead[0]
+        .message_attributes()
+        .and_then(|a| a.get("k"))
+        .expect("the message attribute came along");
+    assert_eq!(attribute.string_value(), Some("v"));
+    assert_eq!(depth(&q.client, &q.dlq_url).await, (0, 1, 0));
+    // moto honours, in the DLQ, the handles the message had in its source queue.
+    for handle in [&first[0], &second[0]].map(|m| m.receipt_handle().expect("handle")) {
+        assert_ne!(Some(handle), dead[0].receipt_handle());
+    }
+    q.client
+        .change_message_visibility()
+        .queue_url(&q.dlq_url)
+        .receipt_handle(second[0].receipt_handle().expect("handle"))
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("the source queue's handle changes its visibility in the DLQ");
+    let back = receive(&q.client, &q.dlq_url, Some(30)).await;
+    assert_eq!(bodies(&back), ["r1"]);
+    assert_eq!(receive_count(&back[0]), Some("4"));
+    q.client
+        .delete_message()
+        .queue_url(&q.dlq_url)
+        .receipt_handle(first[0].receipt_handle().expect("handle"))
+        .send()
+        .await
+        .expect("the source queue's first handle deletes it from the DLQ");
+    assert_eq!(depth(&q.client, &q.dlq_url).await, (0, 0, 0));
+    q.delete().await;
+}
+
+/// Messages come in the order sent, a received message stays hidden for its visibility timeout
+/// (the next receives pass it by), a message made visible again comes back with a new handle and
+/// its receive count up, any handle it ever had deletes it, a deleted handle deletes again
+/// successfully, and an unknown, deleted or purged handle is `ReceiptHandleIsInvalid` where moto
+/// says so.
+#[tokio::test]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn the_test_server_hides_received_messages_and_honours_every_handle() {
+    use aws_sdk_sqs::error::ProvideErrorMetadata;
+
+    let (endpoint, _) = crate::support::sqs::server();
+    let client = crate::support::sqs::client(&endpoint).await;
+    let url = create_queue(
+        &client,
+        &crate::support::sqs::prefix("guard-visibility"),
+        &[],
+    )
+    .await;
+    let sent: Vec<String> = (0..25).map(|n| format!("v{n}")).collect();
+    for chunk in sent.chunks(10) {
+        send_batch(&client, &url, chunk).await;
+    }
+    let a = receive(&client, &url, Some(30)).await;
+    let b = receive(&client, &url, Some(30)).await;
+    let c = receive(&client, &url, Some(30)).await;
+    let received: Vec<&str> = [&a, &b, &c].into_iter().flat_map(|m| bodies(m)).collect();
+    assert_eq!(received, sent, "in the order sent, each once");
+    assert!(
+        receive(&client, &url, Some(30)).await.is_empty(),
+        "all hidden"
+    );
+    assert_eq!(depth(&client, &url).await, (0, 25, 0));
+
+    let old = a[0].receipt_handle().expect("handle").to_string();
+    client
+        .change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(&old)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("visible again");
+    let again = receive(&client, &url, Some(30)).await;
+    assert_eq!(bodies(&again), ["v0"]);
+    assert_eq!(receive_count(&again[0]), Some("2"));
+    let new = again[0].receipt_handle().expect("handle").to_string();
+    assert_ne!(new, old);
+
+    let deleted = client
+        .delete_message_batch()
+        .queue_url(&url)
+        .entries(
+            DeleteMessageBatchRequestEntry::builder()
+                .id("old")
+                .receipt_handle(&old)
+                .build()
+                .expect("entry"),
+        )
+        .entries(
+            DeleteMessageBatchRequestEntry::builder()
+                .id("bogus")
+                .receipt_handle("bogus")
+                .build()
+                .expect("entry"),
+        )
+        .send()
+        .await
+        .expect("delete batch");
+    let ok: Vec<&str> = deleted.successful().iter().map(|s| s.id()).collect();
+    let failed: Vec<(&str, &str)> = deleted
+        .failed()
+        .iter()
+        .map(|f| (f.id(), f.code()))
+        .collect();
+    assert_eq!(ok, ["old"], "an old handle deletes");
+    assert_eq!(failed, [("bogus", "ReceiptHandleIsInvalid")]);
+    client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(&new)
+        .send()
+        .await
+        .expect("a deleted message's handle deletes again");
+    let refused = client
+        .change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(&new)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect_err("a deleted message's visibility cannot change");
+    assert_eq!(refused.code(), Some("ReceiptHandleIsInvalid"));
+    assert_eq!(depth(&client, &url).await, (0, 24, 0));
+
+    let changed = client
+        .change_message_visibility_batch()
+        .queue_url(&url)
+        .entries(
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id("bogus")
+                .receipt_handle("bogus")
+                .visibility_timeout(0)
+                .build()
+                .expect("entry"),
+        )
+        .entries(
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id("v10")
+                .receipt_handle(b[0].receipt_handle().expect("handle"))
+                .visibility_timeout(0)
+                .build()
+                .expect("entry"),
+        )
+        .send()
+        .await
+        .expect("change visibility batch");
+    let ok: Vec<&str> = changed.successful().iter().map(|s| s.id()).collect();
+    let failed: Vec<(&str, &str)> = changed
+        .failed()
+        .iter()
+        .map(|f| (f.id(), f.code()))
+        .collect();
+    assert_eq!(ok, ["v10"]);
+    assert_eq!(failed, [("bogus", "ReceiptHandleIsInvalid")]);
+    let back = receive(&client, &url, Some(30)).await;
+    assert_eq!(bodies(&back), ["v10"]);
+    assert_eq!(receive_count(&back[0]), Some("2"));
+    assert_eq!(depth(&client, &url).await, (0, 24, 0));
+
+    // A purge forgets the messages: their handles are unknown from then on.
+    client
+        .purge_queue()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect("purge");
+    let refused = client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(back[0].receipt_handle().expect("handle"))
+        .send()
+        .await
+        .expect_err("a purged message's handle deletes nothing");
+    assert_eq!(refused.code(), Some("ReceiptHandleIsInvalid"));
+    assert_eq!(depth(&client, &url).await, (0, 0, 0));
+    let _ = client.delete_queue().queue_url(&url).send().await;
+}
+
+/// FIFO: a message whose deduplication id was seen is dropped (explicit ids, and the body's hash
+/// with content-based deduplication); one receive hands out a group's messages in order, and
+/// while a group has messages in flight no receive hands out more of it — other groups go on,
+/// and the group goes on once its messages are deleted.
+#[tokio::test]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn the_test_server_keeps_fifo_groups_and_deduplication() {
+    let (endpoint, _) = crate::support::sqs::server();
+    let client = crate::support::sqs::client(&endpoint).await;
+    let prefix = crate::support::sqs::prefix("guard-fifo");
+    let fifo = [("FifoQueue", "true".to_string())];
+    let url = create_queue(&client, &format!("{prefix}.fifo"), &fifo).await;
+    let put =
+        |url: String, body: &'static str, group: &'static str, dedup: Option<&'static str>| {
+            let client = client.clone();
+            async move {
+                client
+                    .send_message()
+                    .queue_url(url)
+                    .message_body(body)
+                    .message_group_id(group)
+                    .set_message_deduplication_id(dedup.map(str::to_string))
+                    .send()
+                    .await
+                    .expect("send")
+            }
+        };
+    put(url.clone(), "a", "g1", Some("d1")).await;
+    put(url.clone(), "b", "g1", Some("d2")).await;
+    put(url.clone(), "c", "g2", Some("d3")).await;
+    put(url.clone(), "a again", "g1", Some("d1")).await;
+    let first = receive(&client, &url, Some(30)).await;
+    assert_eq!(bodies(&first), ["a", "b", "c"], "the duplicate dropped");
+    assert!(
+        receive(&client, &url, Some(30)).await.is_empty(),
+        "both groups in flight"
+    );
+    put(url.clone(), "f", "g1", Some("d6")).await;
+    put(url.clone(), "d", "g3", Some("d4")).await;
+    assert_eq!(
+        bodies(&receive(&client, &url, Some(30)).await),
+        ["d"],
+        "g1 held back while a and b are in flight"
+    );
+    for m in &first[..2] {
+        client
+            .delete_message()
+            .queue_url(&url)
+            .receipt_handle(m.receipt_handle().expect("handle"))
+            .send()
+            .await
+            .expect("delete");
+    }
+    put(url.clone(), "e", "g1", Some("d5")).await;
+    assert_eq!(
+        bodies(&receive(&client, &url, Some(30)).await),
+        ["f", "e"],
+        "g1 free again, in order; g2 still in flight"
+    );
+
+    let mut attributes = fifo.to_vec();
+    attributes.push(("ContentBasedDeduplication", "true".to_string()));
+    let by_body = create_queue(&client, &format!("{prefix}-cbd.fifo"), &attributes).await;
+    for body in ["same", "same", "other"] {
+        put(by_body.clone(), body, "g", None).await;
+    }
+    let got = receive(&client, &by_body, Some(30)).await;
+    assert_eq!(bodies(&got), ["same", "other"]);
+    assert!(
+        got.iter().all(
+            |m| system(m, MessageSystemAttributeName::MessageDeduplicationId)
+                .is_some_and(|d| d.len() == 64)
+        ),
+        "the body's SHA-256 as the deduplication id"
+    );
+    for url in [&url, &by_body] {
+        let _ = client.delete_queue().queue_url(url).send().await;
+    }
+}
+
+/// Delays (the message's own and the queue's default) hold a message back until they end, and a
+/// message older than the queue's retention period is not handed out.
+#[tokio::test]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn the_test_server_delays_and_expires_messages() {
+    let (endpoint, _) = crate::support::sqs::server();
+    let client = crate::support::sqs::client(&endpoint).await;
+    let prefix = crate::support::sqs::prefix("guard-delay");
+    let delayed = create_queue(&client, &format!("{prefix}-message"), &[]).await;
+    let by_default = create_queue(
+        &client,
+        &format!("{prefix}-queue"),
+        &[("DelaySeconds", "3".to_string())],
+    )
+    .await;
+    let short = create_queue(
+        &client,
+        &format!("{prefix}-retention"),
+        &[("MessageRetentionPeriod", "1".to_string())],
+    )
+    .await;
+    let sent = Instant::now();
+    client
+        .send_message()
+        .queue_url(&delayed)
+        .message_body("later")
+        .delay_seconds(3)
+        .send()
+        .await
+        .expect("send");
+    send_batch(&client, &delayed, &["now".to_string()]).await;
+    send_batch(&client, &by_default, &["x".to_string()]).await;
+    send_batch(&client, &short, &["old".to_string()]).await;
+    assert_eq!(bodies(&receive(&client, &delayed, Some(30)).await), ["now"]);
+    assert!(receive(&client, &by_default, Some(30)).await.is_empty());
+    assert_eq!(depth(&client, &delayed).await, (0, 1, 1));
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "the server answered too slowly to see a delay: {:?}",
+        sent.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(3_500).saturating_sub(sent.elapsed())).await;
+    send_batch(&client, &short, &["young".to_string()]).await;
+    assert_eq!(
+        bodies(&receive(&client, &delayed, Some(30)).await),
+        ["later"]
+    );
+    assert_eq!(
+        bodies(&receive(&client, &by_default, Some(30)).await),
+        ["x"]
+    );
+    // moto ends a receive at an expired message (and counts it received), so the next one
+    // passes it by.
+    assert!(receive(&client, &short, Some(30)).await.is_empty());
+    assert_eq!(bodies(&receive(&client, &short, Some(30)).await), ["young"]);
+    for url in [&delayed, &by_default, &short] {
+        let _ = client.delete_queue().queue_url(url).send().await;
+    }
 }
