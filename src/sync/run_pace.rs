@@ -2,17 +2,21 @@
 //! (429/503 with `Retry-After`) and climbs back 10 % a second, and a meter of members finished
 //! per second over the last few seconds (progress lines, ETA).
 //!
-//! The bucket holds one second of the rate, or what was earned since the last look when that
-//! was longer (at most [`MAX_WINDOW`]): the driver looks once per step, and a step waits for
-//! the batch in flight, which against a slow server takes longer than a second. A one-second
-//! cap threw the rest away, so a run at 4/s whose steps took 1.25 s went at 3.2/s, and one at
-//! 200/s with 10 s steps at 20/s. Tokens are only ever earned at the rate, so the run's average
-//! never exceeds it; a batch after a slow step is bigger, not faster than the rate.
+//! The bucket holds a quarter second of the rate ([`MIN_WINDOW`]), or what was earned since the
+//! last look when that was longer (at most [`MAX_WINDOW`]): the driver looks once per step, and a
+//! step waits for the batch in flight, which against a slow server takes longer than that. A
+//! fixed cap threw the rest away, so a run at 4/s whose steps took 1.25 s went at 3.2/s, and one
+//! at 200/s with 10 s steps at 20/s. Tokens are only ever earned at the rate, so the run's
+//! average never exceeds it; a batch after a slow step is bigger, not faster than the rate. The
+//! quarter second bounds the burst a run that keeps up can bank: with a whole second, a stage of
+//! 899 at 200/s could start with 200 banked and measure 219/s over its 4.5 s.
 
 use std::time::{Duration, Instant};
 
 /// The longest stretch whose earned tokens the bucket keeps.
 const MAX_WINDOW: f64 = 10.0;
+/// What the bucket keeps after a quick look, in seconds of the rate.
+const MIN_WINDOW: f64 = 0.25;
 
 /// Tokens for the run's rate. While the upstream asks to wait (429, 503 with `Retry-After`),
 /// the rate halves (down to one every 2 s); it climbs back 10 % per second once answers flow.
@@ -42,8 +46,8 @@ impl Pacer {
             if !self.slowed && *current < target {
                 *current = (*current * 1.1f64.powf(elapsed)).min(target);
             }
-            let window = elapsed.clamp(1.0, MAX_WINDOW);
-            self.tokens = (self.tokens + elapsed * *current).min(current.max(1.0) * window);
+            let window = elapsed.clamp(MIN_WINDOW, MAX_WINDOW);
+            self.tokens = (self.tokens + elapsed * *current).min((*current * window).max(1.0));
         }
     }
 
@@ -139,11 +143,15 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_run_bursts_at_most_one_second_after_a_quick_look() {
-        // Quick looks never let more than a second's worth build up.
+    fn an_idle_run_bursts_at_most_a_quarter_second_after_a_quick_look() {
+        // Quick looks never let more than a quarter second's worth build up.
         let mut pacer = looked(50.0, 50.0, Duration::from_millis(200));
         pacer.held_back(false);
-        assert_eq!(pacer.take(1_000), 50);
+        assert_eq!(pacer.take(1_000), 12);
+        // A slow rate still gets its one token.
+        let mut pacer = looked(2.0, 1.0, Duration::from_millis(100));
+        pacer.held_back(false);
+        assert_eq!(pacer.take(1_000), 1);
         // A very long gap keeps at most MAX_WINDOW seconds of it.
         let mut pacer = looked(50.0, 0.0, Duration::from_secs(60));
         pacer.held_back(false);

@@ -1,7 +1,8 @@
-//! One browse pass over a DLQ without losing or hiding: receive 10 at a time with a visibility
-//! timeout of [`VISIBILITY`] (the longest a crash of triage could hide a message), until a
-//! receive comes back empty — confirmed by a 1 s long poll, since a short poll of a standard
-//! queue samples only some servers —, the pass's time or count bound is reached, or every target
+//! One browse pass over a DLQ without losing or hiding: receive 10 at a time — up to
+//! [`RECEIVES_AT_ONCE`] receives in flight while the DLQ's visible depth says more are there —
+//! with a visibility timeout of [`VISIBILITY`] (the longest a crash of triage could hide a
+//! message), until a round of receives comes back empty — confirmed by one 1 s long poll, since a
+//! short poll of a standard queue samples only some servers —, the pass's time or count bound is reached, or every target
 //! of an action was found; then every received message is made visible again at once
 //! (`ChangeMessageVisibilityBatch` 0, 10 per call, 8 calls at a time), except those the caller
 //! keeps to act on (it releases them after acting).
@@ -38,6 +39,9 @@ pub const PASS_TIME: Duration = Duration::from_secs(20);
 pub const PASS_MESSAGES: usize = 10_000;
 /// Change-visibility / delete / send calls in flight at once.
 pub const CALLS_AT_ONCE: usize = 8;
+/// Receives of one pass in flight at once while the DLQ still gives messages (fewer when its
+/// visible depth needs fewer).
+pub const RECEIVES_AT_ONCE: usize = 4;
 
 /// What a pass saw of one DLQ.
 #[derive(Debug, Default)]
@@ -110,26 +114,64 @@ impl Sqs {
             if satisfied {
                 break;
             }
-            let answer = client
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .visibility_timeout(visibility)
-                .wait_time_seconds(i32::from(long_polled))
-                .set_message_system_attribute_names(Some(wanted_system_attributes()))
-                .message_attribute_names("All")
-                .send()
-                .await;
-            let answer = match answer {
-                Ok(answer) => answer,
-                Err(e) => {
-                    error = Some(upstream_error(&self.id, url, "ReceiveMessage", e));
-                    break;
-                }
+            // Several receives at once while the queue gives messages (each hides what it got,
+            // so they get different ones); one long poll alone to confirm the end.
+            let lanes = if long_polled {
+                1
+            } else {
+                let left = PASS_MESSAGES - pass.messages.len();
+                let wanted = depth.visible.saturating_sub(pass.messages.len() as u64);
+                RECEIVES_AT_ONCE.min(left.div_ceil(10)).min(
+                    usize::try_from(wanted.div_ceil(10))
+                        .unwrap_or(usize::MAX)
+                        .max(1),
+                )
             };
+            let receive = || {
+                client
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(visibility)
+                    .wait_time_seconds(i32::from(long_polled))
+                    .set_message_system_attribute_names(Some(wanted_system_attributes()))
+                    .message_attribute_names("All")
+                    .send()
+            };
+            let answers = futures::future::join_all((0..lanes).map(|_| receive())).await;
             let received_at = Instant::now();
-            let messages = answer.messages();
-            if messages.is_empty() {
+            let known = pass.messages.len();
+            let mut got_any = false;
+            for answer in answers {
+                let answer = match answer {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        error = Some(upstream_error(&self.id, url, "ReceiveMessage", e));
+                        continue;
+                    }
+                };
+                let messages = answer.messages();
+                got_any |= !messages.is_empty();
+                for message in messages {
+                    let Some(received) = Received::from_sdk(message, received_at) else {
+                        continue;
+                    };
+                    match by_id.get(&received.message_id) {
+                        // A second copy (standard queues deliver at least once): keep the newest
+                        // handle, the only one a delete is sure to honour.
+                        Some(&index) => pass.messages[index] = received,
+                        None => {
+                            satisfied |= enough(&received);
+                            by_id.insert(received.message_id.clone(), pass.messages.len());
+                            pass.messages.push(received);
+                        }
+                    }
+                }
+            }
+            if error.is_some() {
+                break;
+            }
+            if !got_any {
                 if long_polled {
                     ended_empty = true;
                     break;
@@ -138,22 +180,6 @@ impl Sqs {
                 continue;
             }
             long_polled = false;
-            let known = pass.messages.len();
-            for message in messages {
-                let Some(received) = Received::from_sdk(message, received_at) else {
-                    continue;
-                };
-                match by_id.get(&received.message_id) {
-                    // A second copy (standard queues deliver at least once): keep the newest
-                    // handle, the only one a delete is sure to honour.
-                    Some(&index) => pass.messages[index] = received,
-                    None => {
-                        satisfied |= enough(&received);
-                        by_id.insert(received.message_id.clone(), pass.messages.len());
-                        pass.messages.push(received);
-                    }
-                }
-            }
             if pass.messages.len() == known {
                 // Only messages this pass already holds (a second delivery of a standard queue,
                 // or a visibility that ended under a slow server): stop; not complete.
