@@ -1,7 +1,8 @@
 //! The SQS adapter against a real SQS-compatible server (moto, from scripts/upstreams.sh): the
 //! server's own redrive after `maxReceiveCount`, every attribute type and a 256 KiB body intact,
 //! FIFO groups, replay of one message from the middle, browsing 1,000 without hiding them, shared
-//! DLQs, discard and duplicate actions. Faults are in `sqs_faults`. Ignored by plain
+//! DLQs, discard and duplicate actions, the source queue's counts as the connector's stats.
+//! Faults are in `sqs_faults`. Ignored by plain
 //! `cargo test`; scripts/test-all.sh runs them.
 
 use std::time::{Duration, Instant};
@@ -512,5 +513,43 @@ async fn discard_deletes_once_and_a_missing_letter_is_said_to_be_gone() {
             .contains("not found")
     );
     let _ = q.client.delete_queue().queue_url(plain).send().await;
+    q.delete().await;
+}
+
+#[tokio::test]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_source_queues_visible_in_flight_and_delayed_counts_are_its_connectors_stats() {
+    let q = Redrive::new("counts", 1, 5, false).await;
+    let url = q.sources[0].1.clone();
+    for n in 0..3 {
+        send(&q.client, &url, &format!("ready-{n}"), &[], None).await;
+    }
+    q.client
+        .send_message()
+        .queue_url(&url)
+        .message_body("later")
+        .delay_seconds(300)
+        .send()
+        .await
+        .expect("a delayed send");
+    // Another consumer holds one.
+    let held = q
+        .client
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(1)
+        .visibility_timeout(300)
+        .send()
+        .await
+        .expect("receive");
+    assert_eq!(held.messages().len(), 1);
+    let adapter = q.adapter(vec![q.binding(0, "orders")], None);
+    let reports = adapter.connectors().await.expect("connectors");
+    let stats = &reports[0].stats;
+    assert_eq!(
+        (stats.ready, stats.in_flight, stats.retrying, stats.dead),
+        (2, 1, 1, 0),
+        "{stats:?}"
+    );
     q.delete().await;
 }
