@@ -62,6 +62,47 @@ pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite:
     Ok(written > 0)
 }
 
+/// Writes the dead letter an upstream answered an action with (a replay or discard): usually the
+/// stored letter in a new state, so only `state` and `updated_ms` are set when every other
+/// column is as stored — the ~1 KB row is not rebuilt from every column, the search index's
+/// trigger (which watches the text columns) does not fire and only the count triggers on
+/// `state` run. Any other difference (or no such row) goes through [`upsert_dead_letter`].
+/// Returns true when a row was written.
+pub(crate) fn record_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite::Result<bool> {
+    let headers = serde_json::to_string(&d.headers)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let written = conn
+        .prepare_cached(
+            "UPDATE dead_letters SET state = ?3, updated_ms = ?4
+              WHERE upstream = ?1 AND id = ?2
+                AND (connector, payload, content_type, headers, error_code, error_message,
+                     http_status, vendor_response, attempts, first_failed_ms, last_failed_ms)
+                 IS (?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                AND (state, updated_ms) IS NOT (?3, ?4)",
+        )?
+        .execute(params![
+            d.upstream,
+            d.id,
+            d.state.as_str(),
+            ms(d.updated_at),
+            d.connector,
+            d.payload,
+            d.content_type,
+            headers,
+            d.error.code,
+            d.error.message,
+            d.error.http_status,
+            d.error.vendor_response,
+            i64::from(d.attempts),
+            ms(d.first_failed_at),
+            ms(d.last_failed_at),
+        ])?;
+    if written > 0 {
+        return Ok(true);
+    }
+    upsert_dead_letter(conn, d)
+}
+
 impl Store {
     /// The ids of `upstream`'s dead letters triage replayed or discarded, with that state.
     pub fn handled_dead_letter_ids(

@@ -60,6 +60,8 @@ pub mod runs;
 mod schema;
 mod snapshot;
 pub mod sort;
+#[cfg(test)]
+mod v12_tests;
 pub use sort::{SortBy, SortColumn, SortList};
 mod sync_state;
 mod undo;

@@ -71,7 +71,7 @@ impl Store {
     /// Pending actions whose `next_attempt_at <= now` and whose lease is free, oldest first.
     pub fn due_actions(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox
+            "SELECT {COLUMNS} FROM outbox INDEXED BY outbox_pending_due
              WHERE state = 'pending' AND next_attempt_ms <= ?1
                AND (lease_until_ms IS NULL OR lease_until_ms <= ?1 OR NOT triage_holder_alive(lease_holder))
              ORDER BY created_ms, id LIMIT ?2"
@@ -119,9 +119,10 @@ impl Store {
     /// Pending actions plus failed ones updated since `failed_since`: what the console marks on rows.
     pub fn open_actions(&self, failed_since: Timestamp) -> Result<Vec<OutboxEntry>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending'
+            "SELECT {COLUMNS} FROM outbox INDEXED BY outbox_pending_due WHERE state = 'pending'
              UNION ALL
-             SELECT {COLUMNS} FROM outbox WHERE state = 'failed' AND updated_ms >= ?1
+             SELECT {COLUMNS} FROM outbox INDEXED BY outbox_failed_updated
+              WHERE state = 'failed' AND updated_ms >= ?1
              ORDER BY created_ms, id"
         );
         self.query_outbox(&sql, &[&ms(failed_since)])
@@ -130,7 +131,9 @@ impl Store {
     pub fn pending_action_count(&self) -> Result<u64> {
         let count: i64 = self
             .conn
-            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox INDEXED BY outbox_pending_due WHERE state = 'pending'",
+            )
             .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
             .map_err(|e| self.sqlite(e))?;
         Ok(u64::try_from(count).unwrap_or(0))

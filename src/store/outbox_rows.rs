@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::{AuditTail, NewAuditRow, sha256_hex};
 use super::codec::ms;
-use super::dead_letters::upsert_dead_letter;
+use super::dead_letters::record_dead_letter;
 use super::incidents::upsert_incident;
 use super::outbox::OutcomeRecord;
 use crate::domain::{
@@ -62,7 +62,7 @@ pub(crate) fn outcome_in(
         upsert_incident(tx, incident)?;
     }
     if let Some(dead_letter) = dead_letter {
-        upsert_dead_letter(tx, dead_letter)?;
+        record_dead_letter(tx, dead_letter)?;
     }
     audit_transition(tx, tail, &entry.action, &entry.id, event, &detail, at)
 }

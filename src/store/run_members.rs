@@ -312,32 +312,29 @@ fn settle_in(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
         .optional()?
         .unwrap_or(true);
     let mut settled = 0;
+    // One pass over the stage's queued members (each looks its action up once): recalled,
+    // sent and failed actions settled by the same statement.
     for stage in 0..stage_count(tx, id)? {
         settled += tx
             .prepare_cached(
                 "UPDATE run_members INDEXED BY run_members_by_stage
-                    SET state = CASE WHEN ?3 THEN 'skipped' ELSE 'planned' END,
-                        outbox_id = NULL,
-                        note = CASE WHEN ?3 THEN 'cancelled' ELSE o.last_error END
-                   FROM outbox AS o
-                  WHERE run_members.run_id = ?1 AND run_members.stage = ?2
-                    AND run_members.state = 'queued'
-                    AND o.id = run_members.outbox_id AND o.state = 'recalled'",
-            )?
-            .execute(params![id, stage as i64, cancelled])?;
-        settled += tx
-            .prepare_cached(
-                "UPDATE run_members INDEXED BY run_members_by_stage
-                    SET state = o.state,
-                        note = CASE WHEN o.state = 'failed'
+                    SET state = CASE o.state
+                                WHEN 'recalled' THEN CASE WHEN ?3 THEN 'skipped' ELSE 'planned' END
+                                ELSE o.state END,
+                        outbox_id = CASE WHEN o.state = 'recalled' THEN NULL
+                                    ELSE run_members.outbox_id END,
+                        note = CASE o.state
+                               WHEN 'recalled' THEN CASE WHEN ?3 THEN 'cancelled' ELSE o.last_error END
+                               WHEN 'failed'
                                THEN coalesce(json_extract(o.outcome, '$.summary'), o.last_error)
                                END
                    FROM outbox AS o
                   WHERE run_members.run_id = ?1 AND run_members.stage = ?2
                     AND run_members.state = 'queued'
-                    AND o.id = run_members.outbox_id AND o.state IN ('sent', 'failed')",
+                    AND o.id = run_members.outbox_id
+                    AND o.state IN ('recalled', 'sent', 'failed')",
             )?
-            .execute(params![id, stage as i64])?;
+            .execute(params![id, stage as i64, cancelled])?;
     }
     Ok(settled)
 }

@@ -91,7 +91,7 @@ fn a_v10_store_migrates_and_a_recall_plans_the_member_again_without_a_failure() 
     let path = v10_store(&dir);
     let mut store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), supported_version());
-    assert_eq!(supported_version(), 11);
+    assert!(supported_version() >= 11);
 
     store.create_run(&run("r1"), &members(3)).unwrap();
     let now = Utc::now();

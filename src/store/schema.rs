@@ -21,7 +21,51 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V9_PACKED_QUEUE_HISTORY,
     V10_SEARCH_INDEX,
     V11_RECALLED_ACTIONS,
+    V12_CHEAPER_ACTION_ROWS,
 ];
+
+/// V12: cheaper rows per replayed letter (a run writes ~7 per letter; docs/PERFORMANCE.md,
+/// "Bulk recovery runs", 2026-12-02).
+/// - The outbox's two state indexes become partial: due actions are found among the pending
+///   ones only (`outbox_pending_due`), recently failed ones among the failed
+///   (`outbox_failed_updated`). An action that is sent leaves the first and never enters the
+///   second, where it used to move inside both. Their queries name them (`INDEXED BY`): without
+///   statistics SQLite would rather walk `outbox_newest` through every action.
+/// - The dead letters' count trigger is split by case: a letter leaving the live DLQ on its own
+///   connector (what a replay or discard does) is one `UPDATE` of its counts row, where the one
+///   trigger ran three statements (two of them no-ops) for it. Every other change keeps the
+///   former trigger's body, so the counts stay exact.
+///
+/// Written to run again over its own result, like a store whose version was set back.
+const V12_CHEAPER_ACTION_ROWS: &str = r#"
+DROP INDEX IF EXISTS outbox_by_state_due;
+DROP INDEX IF EXISTS outbox_by_state_updated;
+CREATE INDEX IF NOT EXISTS outbox_pending_due ON outbox (next_attempt_ms) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_failed_updated ON outbox (updated_ms) WHERE state = 'failed';
+
+DROP TRIGGER IF EXISTS dead_letters_count_update;
+DROP TRIGGER IF EXISTS dead_letters_count_leave;
+CREATE TRIGGER dead_letters_count_leave AFTER UPDATE OF upstream, connector, state ON dead_letters
+WHEN old.state = 'dead' AND new.state <> 'dead'
+ AND old.upstream = new.upstream AND old.connector = new.connector
+BEGIN
+    UPDATE connector_counts SET dead_letters = dead_letters - 1
+     WHERE upstream = old.upstream AND connector = old.connector;
+END;
+CREATE TRIGGER dead_letters_count_update AFTER UPDATE OF upstream, connector, state ON dead_letters
+WHEN ((old.state = 'dead') <> (new.state = 'dead')
+      OR (new.state = 'dead' AND (old.upstream <> new.upstream OR old.connector <> new.connector)))
+ AND NOT (old.state = 'dead' AND new.state <> 'dead'
+          AND old.upstream = new.upstream AND old.connector = new.connector)
+BEGIN
+    UPDATE connector_counts SET dead_letters = dead_letters - (old.state = 'dead')
+     WHERE upstream = old.upstream AND connector = old.connector;
+    INSERT INTO connector_counts (upstream, connector) SELECT new.upstream, new.connector
+     WHERE NOT EXISTS (SELECT 1 FROM connector_counts WHERE upstream = new.upstream AND connector = new.connector);
+    UPDATE connector_counts SET dead_letters = dead_letters + (new.state = 'dead')
+     WHERE upstream = new.upstream AND connector = new.connector;
+END;
+"#;
 
 /// V11: an outbox action can end `recalled` (`OutboxState::Recalled`): a run's action whose
 /// upstream stopped before acting on it because the run was paused (SQS's move task, cancelled),
