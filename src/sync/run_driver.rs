@@ -375,45 +375,34 @@ impl Driver<'_> {
         let in_stage = found.tally.stage(stage);
         // Whole queues first, once per stage, while nothing of it is in flight (a letter in
         // flight is still in its queue, and not planned).
-        if in_stage.queued == 0 && in_stage.planned > 0 && self.whole_asked.insert(stage) {
-            let prepared = self.whole_batch(&run, stage).await?;
-            if !prepared.is_empty() {
-                let status = self.status(
-                    &run.id,
-                    run.stages.len(),
-                    RunState::Running,
-                    None,
-                    &progress,
-                );
-                return Ok(Step {
-                    status,
-                    finished: None,
-                    prepared,
-                    handled,
-                    whole: true,
-                });
-            }
-        }
-        // At most `concurrency` in flight and as many prepared behind them: the batch in flight
-        // now is queued in the store, so it counts.
-        let room = (2 * run.concurrency)
-            .saturating_sub(in_stage.queued)
-            .min(run.concurrency)
-            .min(in_stage.planned);
-        let pacer = self.pacer.get_or_insert_with(|| Pacer::new(run.rate));
-        pacer.held_back(found.held_back > 0);
-        let take = pacer.take(room);
         let mut prepared = Vec::new();
-        if take > 0 {
-            let run_id = self.id.clone();
-            let now = Utc::now();
-            // Leased for its own send and the one it waits behind, plus the time to record.
-            let lease_until = worker::lease_until(now, take, 2);
-            prepared = self
-                .store
-                .call(move |s| s.enqueue_run_members(&run_id, stage, take, now, Some(lease_until)))
-                .await?;
-            pacer.spent(prepared.len());
+        if in_stage.queued == 0 && in_stage.planned > 0 && self.whole_asked.insert(stage) {
+            prepared = self.whole_batch(&run, stage).await?;
+        }
+        let whole = !prepared.is_empty();
+        if !whole {
+            // At most `concurrency` in flight and as many prepared behind them: the batch in
+            // flight now is queued in the store, so it counts.
+            let room = (2 * run.concurrency)
+                .saturating_sub(in_stage.queued)
+                .min(run.concurrency)
+                .min(in_stage.planned);
+            let pacer = self.pacer.get_or_insert_with(|| Pacer::new(run.rate));
+            pacer.held_back(found.held_back > 0);
+            let take = pacer.take(room);
+            if take > 0 {
+                let run_id = self.id.clone();
+                let now = Utc::now();
+                // Leased for its own send and the one it waits behind, plus the time to record.
+                let lease_until = worker::lease_until(now, take, 2);
+                prepared = self
+                    .store
+                    .call(move |s| {
+                        s.enqueue_run_members(&run_id, stage, take, now, Some(lease_until))
+                    })
+                    .await?;
+                pacer.spent(prepared.len());
+            }
         }
         let status = self.status(
             &run.id,
@@ -427,7 +416,7 @@ impl Driver<'_> {
             finished: None,
             prepared,
             handled,
-            whole: false,
+            whole,
         })
     }
 

@@ -414,6 +414,15 @@ fn moved_by_stage(store: &Store) -> BTreeMap<(String, bool), usize> {
     counted
 }
 
+/// The run left nothing pending, the DLQ empty, and `m0`…`m{n-1}` each once in `source`, the
+/// audit chain intact.
+async fn all_delivered_once(store: &Store, q: &Redrive, source: &str, n: usize) {
+    assert_eq!(store.pending_action_count().expect("pending"), 0);
+    assert_eq!(depth(&q.client, &q.dlq_url).await, (0, 0, 0), "DLQ empty");
+    assert_eq!(bodies(q, source).await, each_once(n));
+    audit_intact(store);
+}
+
 /// Every body `m0`…`m{n-1}` once.
 fn each_once(n: usize) -> BTreeMap<String, usize> {
     (0..n).map(|i| (format!("m{i}"), 1)).collect()
@@ -458,14 +467,7 @@ async fn a_staged_run_of_a_whole_dlq_hands_only_its_last_stage_to_one_move_task(
         "canary and 10 % by the adapter's sends, the rest by the task"
     );
     assert_eq!(recalled_actions(&store), 0);
-    assert_eq!(store.pending_action_count().expect("pending"), 0);
-    assert_eq!(
-        depth(&m.q.client, &m.q.dlq_url).await,
-        (0, 0, 0),
-        "DLQ empty"
-    );
-    assert_eq!(bodies(&m.q, &source).await, each_once(30));
-    audit_intact(&store);
+    all_delivered_once(&store, &m.q, &source, 30).await;
     drop(store);
     let MoveRun { q, .. } = m;
     q.delete().await;
@@ -603,14 +605,7 @@ async fn a_stage_the_server_will_not_move_comes_back_and_goes_out_paced() {
     ]
     .into();
     assert_eq!(by_stage, want);
-    assert_eq!(store.pending_action_count().expect("pending"), 0);
-    assert_eq!(
-        depth(&m.q.client, &m.q.dlq_url).await,
-        (0, 0, 0),
-        "DLQ empty"
-    );
-    assert_eq!(bodies(&m.q, &source).await, each_once(20));
-    audit_intact(&store);
+    all_delivered_once(&store, &m.q, &source, 20).await;
     drop(store);
     let MoveRun { q, .. } = m;
     q.delete().await;
@@ -663,9 +658,7 @@ async fn the_cli_hands_the_last_stage_of_a_whole_dlq_to_a_move_task_at_the_runs_
     ]
     .into();
     assert_eq!(by_stage, want, "{out}");
-    assert_eq!(depth(&q.client, &q.dlq_url).await, (0, 0, 0), "DLQ empty");
-    assert_eq!(bodies(&q, &url).await, each_once(25));
-    audit_intact(&store);
+    all_delivered_once(&store, &q, &url, 25).await;
     drop(store);
     q.delete().await;
 }
