@@ -17,6 +17,7 @@
 //! - A run over part of a DLQ never starts a move task.
 //! - A whole batch the DLQ no longer matches (a letter arrived after the stage was read) is
 //!   recalled, not sent at full speed; the stage is no longer whole.
+//! - A DLQ another consumer is reading is never whole.
 //! - A server that refuses the move task: the stage handed over whole comes back recalled and
 //!   goes out paced; each letter delivered once.
 //! - The CLI (`triage replay --where connector:… --stages 1,10%,rest --rate 50/s --yes`, a fresh
@@ -213,6 +214,17 @@ impl MoveRun {
     fn store(&self) -> Store {
         Store::open(&self.path).expect("store")
     }
+
+    /// Drives the run to its end, which must be done.
+    async fn drive_done(&self) {
+        let (driven, seen) = self.drive(None).await;
+        assert_eq!(driven, Driven::Ended(RunState::Done), "{seen:?}");
+    }
+
+    /// Deletes the test's queues.
+    async fn delete(self) {
+        self.q.delete().await;
+    }
 }
 
 /// Bodies of the messages in the queue at `url`, counted.
@@ -309,8 +321,7 @@ async fn a_run_paused_while_its_move_task_runs_keeps_the_leftovers_and_a_resume_
             .set_run_state(&m.id, RunState::Running, None, "tester", Utc::now())
             .expect("resume")
     );
-    let (driven, seen) = m.drive(None).await;
-    assert_eq!(driven, Driven::Ended(RunState::Done), "{seen:?}");
+    m.drive_done().await;
     assert_eq!(m.proxy.requests("StartMessageMoveTask").len(), 2);
     let store = m.store();
     let progress = store.run_progress(&m.id, None).expect("progress");
@@ -337,8 +348,7 @@ async fn a_run_paused_while_its_move_task_runs_keeps_the_leftovers_and_a_resume_
     assert_eq!(recalls, 2);
     audit_intact(&store);
     drop(store);
-    let MoveRun { q, .. } = m;
-    q.delete().await;
+    m.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,8 +396,7 @@ async fn a_run_cancelled_while_its_move_task_runs_leaves_the_rest_in_the_dlq() {
     assert_eq!(depth(&m.q.client, &source).await, (1, 0, 0));
     audit_intact(&store);
     drop(store);
-    let MoveRun { q, .. } = m;
-    q.delete().await;
+    m.delete().await;
 }
 
 /// The outbox actions of the run's members, answered, with their stage (from the action's note,
@@ -444,8 +453,7 @@ async fn a_staged_run_of_a_whole_dlq_hands_only_its_last_stage_to_one_move_task(
     )
     .await;
     let source = m.q.sources[0].1.clone();
-    let (driven, seen) = m.drive(None).await;
-    assert_eq!(driven, Driven::Ended(RunState::Done), "{seen:?}");
+    m.drive_done().await;
     let started = m.proxy.requests("StartMessageMoveTask");
     assert_eq!(started.len(), 1, "one move task, for the last stage");
     assert_eq!(
@@ -469,8 +477,7 @@ async fn a_staged_run_of_a_whole_dlq_hands_only_its_last_stage_to_one_move_task(
     assert_eq!(recalled_actions(&store), 0);
     all_delivered_once(&store, &m.q, &source, 30).await;
     drop(store);
-    let MoveRun { q, .. } = m;
-    q.delete().await;
+    m.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -489,8 +496,7 @@ async fn a_run_over_part_of_a_dlq_never_starts_a_move_task() {
     )
     .await;
     let source = m.q.sources[0].1.clone();
-    let (driven, seen) = m.drive(None).await;
-    assert_eq!(driven, Driven::Ended(RunState::Done), "{seen:?}");
+    m.drive_done().await;
     assert!(m.proxy.requests("StartMessageMoveTask").is_empty());
     let store = m.store();
     let progress = store.run_progress(&m.id, None).expect("progress");
@@ -503,8 +509,7 @@ async fn a_run_over_part_of_a_dlq_never_starts_a_move_task() {
     assert_eq!(bodies(&m.q, &source).await.len(), 9);
     audit_intact(&store);
     drop(store);
-    let MoveRun { q, .. } = m;
-    q.delete().await;
+    m.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -571,8 +576,7 @@ async fn a_whole_batch_the_dlq_no_longer_matches_is_recalled_not_sent() {
         adapter.whole_queues(&targets).await.is_empty(),
         "no longer whole"
     );
-    let MoveRun { q, .. } = m;
-    q.delete().await;
+    m.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -591,8 +595,7 @@ async fn a_stage_the_server_will_not_move_comes_back_and_goes_out_paced() {
     )
     .await;
     let source = m.q.sources[0].1.clone();
-    let (driven, seen) = m.drive(None).await;
-    assert_eq!(driven, Driven::Ended(RunState::Done), "{seen:?}");
+    m.drive_done().await;
     assert_eq!(m.proxy.requests("StartMessageMoveTask").len(), 1);
     let store = m.store();
     let progress = store.run_progress(&m.id, None).expect("progress");
@@ -607,8 +610,7 @@ async fn a_stage_the_server_will_not_move_comes_back_and_goes_out_paced() {
     assert_eq!(by_stage, want);
     all_delivered_once(&store, &m.q, &source, 20).await;
     drop(store);
-    let MoveRun { q, .. } = m;
-    q.delete().await;
+    m.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -661,4 +663,49 @@ async fn the_cli_hands_the_last_stage_of_a_whole_dlq_to_a_move_task_at_the_runs_
     all_delivered_once(&store, &q, &url, 25).await;
     drop(store);
     q.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_dlq_another_consumer_is_reading_is_never_whole() {
+    let m = MoveRun::with(
+        "move-held",
+        Plan {
+            script: MoveScript::Move(&[]),
+            letters: 5,
+            selected: 5,
+            stages: vec![5],
+            rate: None,
+            concurrency: 4,
+        },
+    )
+    .await;
+    let adapter = m.upstreams.all().next().expect("the adapter").clone();
+    let targets: Vec<String> = m
+        .store()
+        .run_members(&m.id, 0)
+        .expect("members")
+        .iter()
+        .map(|m| m.target.clone())
+        .collect();
+    // Another consumer holds one of the five: a pass cannot see the whole DLQ, so a move task
+    // (which would take that one too, or race its consumer) is not offered.
+    let held =
+        m.q.client
+            .receive_message()
+            .queue_url(&m.q.dlq_url)
+            .max_number_of_messages(1)
+            .visibility_timeout(300)
+            .send()
+            .await
+            .expect("receive");
+    assert_eq!(held.messages().len(), 1);
+    assert!(adapter.whole_queues(&targets).await.is_empty());
+    assert!(m.proxy.requests("StartMessageMoveTask").is_empty());
+    assert_eq!(
+        depth(&m.q.client, &m.q.dlq_url).await,
+        (4, 1, 0),
+        "nothing else hidden"
+    );
+    m.delete().await;
 }
