@@ -402,6 +402,41 @@ async fn bulk_replay_of_1000_drains_the_dlq_byte_exact() {
     t.cleanup().await;
 }
 
+/// A redrive sizes its prefetch from the DLQ's average message as the broker counts it: large
+/// messages are never pulled a thousand at a time into triage's memory, small ones flow in long
+/// runs (`amqp::prefetch_for`). An empty queue has no size.
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_redrive_sizes_its_prefetch_from_the_dlq_s_messages() {
+    use triage::upstream::rabbitmq::amqp::prefetch_for;
+    let t = Topology::new("prefetch").await;
+    let adapter = t.adapter();
+    assert_eq!(adapter.average_message_bytes(&t.dlq).await, None, "empty");
+    let big = vec![b'x'; 512 * 1024];
+    t.publish_to_dlq(
+        (0..8).map(|i| (big.clone(), t.dead_properties(&format!("big-{i}"), &t.work))),
+    )
+    .await;
+    let mut average = None;
+    // The management API's numbers lag the broker by up to its stats interval.
+    for _ in 0..100 {
+        average = adapter.average_message_bytes(&t.dlq).await;
+        if average.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(average, Some(512 * 1024));
+    assert_eq!(prefetch_for(average), 127);
+    let report = adapter
+        .replay_all("orders", "maria@oncall", "big-redrive")
+        .await
+        .expect("redrive");
+    assert_eq!((report.replayed, report.unroutable.len()), (8, 0));
+    t.wait_for_depth(&t.work, 8).await;
+    t.cleanup().await;
+}
+
 /// A 100,000-message DLQ browsed completely and one message from its middle replayed in one
 /// pass: every letter read in order, the replayed one delivered byte-exact with its replay id,
 /// the rest still there in order (checked by a further full read). Correctness only; the timing
@@ -454,7 +489,7 @@ async fn big_dlq_of_100k_is_browsed_and_replayed_from_the_middle() {
     );
     let mut order = Vec::with_capacity(N);
     t.broker()
-        .cycle(&t.dlq, |_, _, props| {
+        .cycle(&t.dlq, None, |_, _, props| {
             order.push(
                 props
                     .message_id()
@@ -532,7 +567,7 @@ async fn a_pass_dropped_midway_strands_nothing_and_loses_nothing() {
     let broker = t.broker();
     let (cut, cut_off) = tokio::sync::oneshot::channel::<()>();
     let mut cut = Some(cut);
-    let pass = broker.cycle(&t.dlq, |index, _, _| {
+    let pass = broker.cycle(&t.dlq, None, |index, _, _| {
         if index == 1200 {
             cut.take().map(|c| c.send(()));
         }
@@ -564,7 +599,7 @@ async fn a_pass_dropped_midway_strands_nothing_and_loses_nothing() {
         all.difference(&seen).count()
     );
     let report = broker
-        .cycle(&t.dlq, |_, _, _| Fate::Keep)
+        .cycle(&t.dlq, None, |_, _, _| Fate::Keep)
         .await
         .expect("the next pass on the same connection");
     assert_eq!(report.visited, depth as usize);

@@ -308,11 +308,12 @@ impl RabbitMq {
     ) -> Result<PassReport, UpstreamError> {
         let binding = self.binding(connector)?.clone();
         let dlq = self.required_dead_letter_queue(&binding).await?;
+        let average_body = self.average_message_bytes(&dlq).await;
         let mut memory = self.memory.lock().await;
         let mut replayed = Vec::new();
         let report = self
             .broker
-            .cycle(&dlq, |_, payload, properties| {
+            .cycle(&dlq, average_body, |_, payload, properties| {
                 let id = message::identity(payload, properties);
                 let (exchange, routing_key) = destination(Some(&binding.queue), properties)
                     .unwrap_or_else(|| (String::new(), binding.queue.clone()));
@@ -333,6 +334,19 @@ impl RabbitMq {
             }
         }
         Ok(report)
+    }
+
+    /// The average body of `queue`'s messages as the broker counts them, which sizes a
+    /// redrive's prefetch ([`amqp::prefetch_for`](super::amqp::prefetch_for)); `None` when the
+    /// queue is empty or the management API does not answer (the default prefetch then).
+    pub async fn average_message_bytes(&self, queue: &str) -> Option<u64> {
+        match self.management.average_message_bytes(queue).await {
+            Ok(average) => average,
+            Err(error) => {
+                tracing::debug!(upstream = %self.id, "size of {queue:?} unknown: {error}");
+                None
+            }
+        }
     }
 
     /// The dead-letter queue bound to `connector` (explicit or derived), if any.

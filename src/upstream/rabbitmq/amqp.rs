@@ -39,8 +39,33 @@ use crate::upstream::UpstreamError;
 use crate::upstream::tls::TrustedCa;
 use publish::Pending;
 
-/// Deliveries in flight (prefetch) and publishes awaiting confirms during a pass.
+/// Deliveries in flight (prefetch) and publishes awaiting confirms during a cycling pass when
+/// the size of the queue's messages is not known.
 const PIPELINE: u16 = 1000;
+/// What a cycling pass lets the broker push ahead of it, in bytes: the prefetch is sized from
+/// the queue's average message ([`prefetch_for`]), so small messages flow in long runs and
+/// large ones never fill the client's memory.
+const PREFETCH_BUDGET: u64 = 64 << 20;
+/// Allowance per message beyond its body (properties, frames, the pass's own bookkeeping).
+const MESSAGE_OVERHEAD: u64 = 512;
+/// Bounds of the sized prefetch. Above ≈ 5,000 a redrive of small messages gains nothing more
+/// (measured against 1,000: +8 % msg/s, docs/PERFORMANCE.md "RabbitMQ redrive").
+const PIPELINE_MIN: u16 = 16;
+const PIPELINE_MAX: u16 = 5000;
+
+/// The prefetch of a cycling pass over a queue whose messages' bodies average `average_body`
+/// bytes (`None`: unknown, the former fixed [`PIPELINE`]).
+pub fn prefetch_for(average_body: Option<u64>) -> u16 {
+    match average_body {
+        None => PIPELINE,
+        Some(body) => {
+            let fits = PREFETCH_BUDGET / body.saturating_add(MESSAGE_OVERHEAD);
+            u16::try_from(fits)
+                .unwrap_or(PIPELINE_MAX)
+                .clamp(PIPELINE_MIN, PIPELINE_MAX)
+        }
+    }
+}
 /// A pass stops when no delivery arrives for this long (someone else drained the queue).
 const IDLE_LIMIT: Duration = Duration::from_secs(5);
 /// Longest wait for a peek's requeued messages to be back in the queue.
@@ -361,8 +386,14 @@ impl Broker {
     }
 
     /// One cycling pass over `queue` (see the module doc); `visit(index, payload, properties)`
-    /// decides each message's fate. Returns what was done.
-    pub async fn cycle<F>(&self, queue: &str, mut visit: F) -> Result<PassReport, UpstreamError>
+    /// decides each message's fate. `average_body`: the queue's bytes per message as the
+    /// broker counts them, which sizes the prefetch ([`prefetch_for`]). Returns what was done.
+    pub async fn cycle<F>(
+        &self,
+        queue: &str,
+        average_body: Option<u64>,
+        mut visit: F,
+    ) -> Result<PassReport, UpstreamError>
     where
         F: FnMut(usize, &[u8], &BasicProperties) -> Fate,
     {
@@ -379,7 +410,8 @@ impl Broker {
             .map_err(|e| self.error("confirm.select", e))?;
         // The broker sends at most acked + prefetch deliveries. Keeping acks at or below
         // count - prefetch until all `count` arrived means it never sends our own copies back.
-        let prefetch = PIPELINE.min(u16::try_from(count).unwrap_or(PIPELINE));
+        let pipeline = prefetch_for(average_body);
+        let prefetch = pipeline.min(u16::try_from(count).unwrap_or(pipeline));
         consume
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
@@ -519,5 +551,33 @@ pub fn redact(url: &str) -> String {
             parsed.to_string()
         }
         Err(_) => "(invalid amqp url)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod prefetch_tests {
+    use super::*;
+
+    #[test]
+    fn the_prefetch_follows_the_size_of_the_queue_s_messages() {
+        assert_eq!(
+            prefetch_for(None),
+            PIPELINE,
+            "unknown size: the former default"
+        );
+        assert_eq!(
+            prefetch_for(Some(126)),
+            PIPELINE_MAX,
+            "small messages: long runs"
+        );
+        assert_eq!(prefetch_for(Some(0)), PIPELINE_MAX);
+        // 512 KiB bodies: 64 MiB / (512 KiB + overhead) = 127 in flight, not 1,000 (500 MiB).
+        assert_eq!(prefetch_for(Some(512 * 1024)), 127);
+        assert_eq!(
+            prefetch_for(Some(64 << 20)),
+            PIPELINE_MIN,
+            "huge: still a few"
+        );
+        assert_eq!(prefetch_for(Some(u64::MAX)), PIPELINE_MIN, "a lying broker");
     }
 }

@@ -126,6 +126,29 @@ impl Management {
         Ok(by_name)
     }
 
+    /// The average body size of `queue`'s messages, in bytes, as the broker counts them
+    /// (`message_bytes / messages`); `None` for an empty queue.
+    pub async fn average_message_bytes(&self, queue: &str) -> Result<Option<u64>, UpstreamError> {
+        #[derive(Deserialize)]
+        struct Size {
+            #[serde(default)]
+            messages: Option<u64>,
+            #[serde(default)]
+            message_bytes: Option<u64>,
+        }
+        let size: Size = self
+            .http
+            .get_json(
+                &["api", "queues", &self.vhost, queue],
+                &[("columns", "messages,message_bytes")],
+            )
+            .await?;
+        Ok(match (size.messages, size.message_bytes) {
+            (Some(messages), Some(bytes)) if messages > 0 => Some(bytes / messages),
+            _ => None,
+        })
+    }
+
     /// The dead-letter queue of `work_queue`, from its DLX arguments and the DLX's bindings.
     /// `None` when the queue has no `x-dead-letter-exchange` or no queue is bound for its key.
     pub async fn dead_letter_queue(
