@@ -319,12 +319,13 @@ impl RabbitMq {
                     .unwrap_or_else(|| (String::new(), binding.queue.clone()));
                 let properties =
                     message::replay_properties(properties, operator, &format!("{key}:{id}"), true);
-                replayed.push(id);
+                replayed.push(id.clone());
                 Fate::Replay {
                     exchange,
                     routing_key,
                     payload: payload.to_vec(),
                     properties,
+                    identity: id,
                 }
             })
             .await?;

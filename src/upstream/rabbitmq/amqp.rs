@@ -96,6 +96,10 @@ pub enum Fate {
         routing_key: String,
         payload: Vec<u8>,
         properties: BasicProperties,
+        /// The original's identity (`message::identity` of what was read), named in the
+        /// replay's receipt: the visitor has computed it already, and a content identity costs
+        /// a hash of the whole message.
+        identity: String,
     },
     /// Acked without republishing (a receipt says it was discarded).
     Discard,
@@ -471,6 +475,7 @@ impl Broker {
                         routing_key,
                         payload,
                         properties,
+                        ..
                     } => {
                         report.replayed += 1;
                         let sent = self.start_publish(

@@ -536,10 +536,9 @@ pub fn replay_properties(
 ) -> BasicProperties {
     let mut kept = original
         .headers()
-        .clone()
-        .unwrap_or_default()
-        .inner()
-        .clone();
+        .as_ref()
+        .map(|h| h.inner().clone())
+        .unwrap_or_default();
     kept.remove(STAMP_HEADER);
     kept.remove(MOVED_BY_HEADER);
     let mut headers = FieldTable::from(kept);

@@ -286,6 +286,7 @@ impl RabbitMq {
                                             &selection.idempotency_key,
                                             restore_ttl && !selection.action.drop_ttl,
                                         ),
+                                        identity: id.clone(),
                                     },
                                 }
                             }

@@ -293,10 +293,17 @@ impl Broker {
             last_tag = last_tag.max(delivery.delivery_tag);
             let identity = || super::super::message::identity(&delivery.data, &delivery.properties);
             let receipt = match (&fate, sides.receipts) {
-                (Fate::Replay { properties, .. }, Some(queue)) => Some((
+                (
+                    Fate::Replay {
+                        properties,
+                        identity,
+                        ..
+                    },
+                    Some(queue),
+                ) => Some((
                     queue,
                     Receipt {
-                        identity: identity(),
+                        identity: identity.clone(),
                         state: "replayed".to_string(),
                         key: super::super::message::replay_id(properties),
                         pass: None,
@@ -351,6 +358,7 @@ impl Broker {
                     routing_key,
                     payload,
                     properties,
+                    ..
                 } => {
                     writes.push((
                         self.start_publish(
