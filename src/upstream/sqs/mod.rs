@@ -91,8 +91,8 @@ pub struct Sqs {
     visibility: Duration,
     pass_time: Duration,
     fault_hook: std::sync::Mutex<Option<FaultHook>>,
-    /// `StartMessageMoveTask` answered that it is not served here: batched sends from then on.
-    move_unsupported: std::sync::atomic::AtomicBool,
+    /// A move-task call was refused: batched sends until the refusal expires.
+    move_refusal: whole::MoveRefusal,
 }
 
 impl Sqs {
@@ -117,7 +117,7 @@ impl Sqs {
             visibility: VISIBILITY,
             pass_time: PASS_TIME,
             fault_hook: std::sync::Mutex::new(None),
-            move_unsupported: std::sync::atomic::AtomicBool::new(false),
+            move_refusal: whole::MoveRefusal::default(),
         }
     }
 

@@ -3,7 +3,8 @@
 //! whole batch that no move task took is answered (recalled: the run paces it).
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::Sqs;
 use super::actions::Answer;
@@ -17,14 +18,37 @@ pub(super) fn movable(dlq: &DeadLetterQueue) -> bool {
     !dlq.facts.fifo && dlq.sources.len() == 1 && !dlq.facts.arn.is_empty()
 }
 
-impl Sqs {
-    /// Whether move tasks may be served here (none refused so far).
-    pub(super) fn moves(&self) -> bool {
-        !self.move_unsupported.load(Ordering::Relaxed)
+/// How long a refused move-task call keeps runs on batched sends. A server that does not serve
+/// move tasks (moto answers 500) is asked again this rarely; a real SQS's passing 500
+/// (`InternalFailure`) does not turn them off for the rest of a long-running console or watch.
+pub(super) const MOVE_REFUSAL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// When a move-task call was last refused (not throttled), if it was.
+#[derive(Debug, Default)]
+pub(super) struct MoveRefusal {
+    at: Mutex<Option<Instant>>,
+}
+
+impl MoveRefusal {
+    /// Whether move tasks may be tried at `now`: none refused within [`MOVE_REFUSAL_TTL`].
+    pub(super) fn allows(&self, now: Instant) -> bool {
+        let at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        at.is_none_or(|at| now.saturating_duration_since(at) >= MOVE_REFUSAL_TTL)
     }
 
-    /// Remembers a refused move-task call unless it was throttling or unavailability (then the
-    /// next batch may try again); true when it is remembered.
+    pub(super) fn refuse(&self, now: Instant) {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+    }
+}
+
+impl Sqs {
+    /// Whether move tasks may be served here (none refused lately).
+    pub(super) fn moves(&self) -> bool {
+        self.move_refusal.allows(Instant::now())
+    }
+
+    /// Remembers a refused move-task call for [`MOVE_REFUSAL_TTL`] unless it was throttling or
+    /// unavailability (then the next batch may try again); true when it is remembered.
     pub(super) fn refused(&self, error: &UpstreamError) -> bool {
         let passing = matches!(
             error,
@@ -35,7 +59,12 @@ impl Sqs {
                 }
         );
         if !passing {
-            self.move_unsupported.store(true, Ordering::Relaxed);
+            tracing::info!(
+                "{}: move tasks refused ({error}); batched sends for the next {} min",
+                self.id,
+                MOVE_REFUSAL_TTL.as_secs() / 60
+            );
+            self.move_refusal.refuse(Instant::now());
         }
         !passing
     }
@@ -144,5 +173,30 @@ impl Sqs {
                 run.run
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_move_task_is_tried_again_once_the_refusal_expires() {
+        let refusal = MoveRefusal::default();
+        let start = Instant::now();
+        assert!(refusal.allows(start), "nothing refused yet");
+        refusal.refuse(start);
+        assert!(!refusal.allows(start));
+        assert!(!refusal.allows(start + MOVE_REFUSAL_TTL - Duration::from_secs(1)));
+        assert!(
+            refusal.allows(start + MOVE_REFUSAL_TTL),
+            "expired: asked again"
+        );
+        // Refused again: another full period.
+        let later = start + MOVE_REFUSAL_TTL;
+        refusal.refuse(later);
+        assert!(!refusal.allows(later + Duration::from_secs(60)));
+        // A clock read before the refusal (another thread's `now`) does not panic or allow.
+        assert!(!refusal.allows(start));
     }
 }
