@@ -174,8 +174,7 @@ fn the_table_is_worst_first_and_t_switches_to_teams() {
         "+37",
         "2 (L2)",
         "10 · 90% ok",
-        "DLQ depth (dead letters)",
-        "time (UTC)",
+        "DLQ depth (dead letters) · UTC",
         "MTTA (A) / MTTR (R) median, minutes",
         "Incidents opened per day",
     ] {

@@ -237,7 +237,7 @@ fn render_dlq_chart(frame: &mut Frame<'_>, area: Rect, app: &App, report: &Metri
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Line::from(Span::styled(
-            " DLQ depth (dead letters) ",
+            " DLQ depth (dead letters) · UTC ",
             t.title(),
         )));
     if series.is_empty() {
@@ -273,18 +273,19 @@ fn render_dlq_chart(frame: &mut Frame<'_>, area: Rect, app: &App, report: &Metri
     };
     let middle = since + (until - since) / 2;
     // A legend names the lines (colour, and a marker each without colour), top left: DLQs
-    // that grew end at the top right.
+    // that grew end at the top right. The axes carry no titles: ratatui draws them inside the
+    // plot (over its first and last rows), so the unit and the time zone are in the block's
+    // title instead.
     let chart = Chart::new(datasets)
         .block(block)
         .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
         .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
-        .x_axis(
-            Axis::default()
-                .title("time (UTC)")
-                .bounds([0.0, span_secs])
-                .labels([time(since), time(middle), time(until)]),
-        )
-        .y_axis(Axis::default().title("dead").bounds([0.0, peak]).labels([
+        .x_axis(Axis::default().bounds([0.0, span_secs]).labels([
+            time(since),
+            time(middle),
+            time(until),
+        ]))
+        .y_axis(Axis::default().bounds([0.0, peak]).labels([
             "0".to_string(),
             format!("{:.0}", peak / 2.0),
             format!("{peak:.0}"),
