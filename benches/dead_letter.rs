@@ -5,6 +5,8 @@
 //! `x-death` as RabbitMQ writes it, `message_id`), the same with nested application headers, and
 //! a hostile one (escape sequences and bidi controls in headers, no `message_id`).
 //!
+//! Beside it, the content identity of such a message (`message::content_id`).
+//!
 //! `cargo bench --bench dead_letter`
 
 use std::hint::black_box;
@@ -79,6 +81,19 @@ fn bench_dead_letter(c: &mut Criterion) {
             b.iter(|| {
                 message::dead_letter("rmq", &id, "orders", black_box(&payload), &properties, now)
             })
+        });
+    }
+    group.finish();
+    // The content identity of an unstamped message (`message::content_id`: the payload and the
+    // properties' JSON form, hashed), which a pass computes for every message without a stamp.
+    let mut group = c.benchmark_group("content_identity");
+    group.throughput(Throughput::Elements(1));
+    for (name, properties) in [
+        ("rabbitmq_bench_message", plain()),
+        ("nested_headers", nested()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| message::content_id(black_box(&payload), &properties))
         });
     }
     group.finish();
