@@ -23,6 +23,8 @@
 //! - The CLI (`triage replay --where connector:… --stages 1,10%,rest --rate 50/s --yes`, a fresh
 //!   process that browsed nothing): the last stage goes to one move task at 50/s, its progress in
 //!   the JSON lines.
+//! - The CLI killed (`kill -9`) while its move task runs, then `triage runs resume`: each letter
+//!   delivered once.
 //!
 //! Ignored by plain `cargo test`.
 
@@ -708,4 +710,92 @@ async fn a_dlq_another_consumer_is_reading_is_never_whole() {
         "nothing else hidden"
     );
     m.delete().await;
+}
+
+/// `kill -9` of the CLI while its run's move task runs: the task (which the listener holds after
+/// it moved 5 of 20, still listed running) has taken some letters, the rest are still in the
+/// DLQ, the run's actions are leased by a process that no longer exists. `triage runs resume`
+/// in a fresh process takes them over: the 5 the task moved are answered by the receipts written
+/// before it started, the 15 left go by batched sends (no second task while one is listed
+/// running); each of the 20 reaches the source queue exactly once, the DLQ is empty, the run
+/// done, nothing pending, the audit chain intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS-compatible server: run scripts/test-all.sh"]
+async fn a_run_whose_driver_is_killed_while_its_move_task_runs_resumes_and_sends_each_once() {
+    let q = Redrive::new("move-kill", 1, 2, false).await;
+    let (source, url) = q.sources[0].clone();
+    for n in 0..20 {
+        send(&q.client, &url, &format!("m{n}"), &[], None).await;
+    }
+    q.fail_all(0).await;
+    let proxy = MoveProxy::start(&q.endpoint, MoveScript::Move(&[5])).await;
+    let cli = Arc::new(SqsCli::new(&proxy.endpoint, &source, "orders", ""));
+    let synced = cli.clone();
+    tokio::task::spawn_blocking(move || synced.ok(&["sync", "--once"]))
+        .await
+        .expect("sync");
+    let mut child = crate::support::demo_cli::Killed(
+        cli.command(&[
+            "replay",
+            "--where",
+            "connector:orders",
+            "--yes",
+            "--stages",
+            "rest",
+            "--rate",
+            "50/s",
+            "--json",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("replay"),
+    );
+    // Until the task has moved its 5 (the DLQ holds 15).
+    let deadline = std::time::Instant::now() + PATIENT;
+    loop {
+        let moving = proxy.requests("StartMessageMoveTask").len() == 1;
+        let (visible, in_flight, _) = depth(&q.client, &q.dlq_url).await;
+        if moving && visible + in_flight == 15 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the move task never moved its 5: {:?}",
+            depth(&q.client, &q.dlq_url).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // kill -9: no chance to tidy up.
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut out = Vec::new();
+    if let Some(mut stdout) = child.0.stdout.take() {
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut out);
+    }
+    let run = crate::support::demo_cli::json_lines(&out)
+        .iter()
+        .find_map(|l| l["progress"]["run"].as_str().map(String::from))
+        .expect("the run's id came out before the cut");
+    let resumer = cli.clone();
+    let resumed_run = run.clone();
+    let resumed = tokio::task::spawn_blocking(move || {
+        resumer.ok(&["runs", "resume", &resumed_run, "--json"])
+    })
+    .await
+    .expect("resume");
+    let store = Store::open(&cli.store).expect("store");
+    let progress = store.run_progress(&run, None).expect("progress");
+    assert_eq!((progress.sent, progress.failed), (20, 0), "{resumed}");
+    let shown = store.run(&run).expect("run").expect("the run");
+    assert_eq!(shown.state, RunState::Done, "{resumed}");
+    assert_eq!(
+        proxy.requests("StartMessageMoveTask").len(),
+        1,
+        "the resumed run starts no second task while the first is listed running: {resumed}"
+    );
+    all_delivered_once(&store, &q, &url, 20).await;
+    drop(store);
+    q.delete().await;
 }
