@@ -437,6 +437,31 @@ async fn a_redrive_sizes_its_prefetch_from_the_dlq_s_messages() {
     t.cleanup().await;
 }
 
+/// A management API that accepts the connection and never answers costs the sizing of a
+/// redrive's prefetch two seconds, not the upstream's 30 s timeout: the size is unknown and the
+/// default prefetch is used. (Finding the DLQ itself needs that API, so a redrive still waits
+/// for it there.)
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_silent_management_api_leaves_the_prefetch_at_its_default_in_two_seconds() {
+    use triage::upstream::rabbitmq::amqp::prefetch_for;
+    let t = Topology::new("silent-mgmt").await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let management = format!("http://{}", silent.local_addr().expect("addr"));
+    let adapter = t.adapter_with(&t.amqp, &management);
+    let started = Instant::now();
+    let average = adapter.average_message_bytes(&t.dlq).await;
+    let waited = started.elapsed();
+    assert_eq!(average, None);
+    assert_eq!(prefetch_for(average), 1000, "the former fixed prefetch");
+    assert!(
+        waited < std::time::Duration::from_secs(10),
+        "given up after 2 s, not the 30 s timeout: {waited:?}"
+    );
+    drop(silent);
+    t.cleanup().await;
+}
+
 /// A 100,000-message DLQ browsed completely and one message from its middle replayed in one
 /// pass: every letter read in order, the replayed one delivered byte-exact with its replay id,
 /// the rest still there in order (checked by a further full read). Correctness only; the timing

@@ -17,6 +17,10 @@ use crate::domain::{Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterSta
 use crate::upstream::answers::already_handled;
 use crate::upstream::{ActionResult, UpstreamError};
 
+/// How long a redrive waits for the management API's size of its DLQ before it goes ahead
+/// with the default prefetch.
+const SIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl RabbitMq {
     /// Replays or discards dead letters (`(action, idempotency key)`, targets = triage
     /// identities): one answer per action, in order. Targets already handled by triage are
@@ -339,12 +343,17 @@ impl RabbitMq {
 
     /// The average body of `queue`'s messages as the broker counts them, which sizes a
     /// redrive's prefetch ([`amqp::prefetch_for`](super::amqp::prefetch_for)); `None` when the
-    /// queue is empty or the management API does not answer (the default prefetch then).
+    /// queue is empty or the management API does not answer within [`SIZE_WAIT`] (the default
+    /// prefetch then: a slow management API never holds a redrive back).
     pub async fn average_message_bytes(&self, queue: &str) -> Option<u64> {
-        match self.management.average_message_bytes(queue).await {
-            Ok(average) => average,
-            Err(error) => {
+        match tokio::time::timeout(SIZE_WAIT, self.management.average_message_bytes(queue)).await {
+            Ok(Ok(average)) => average,
+            Ok(Err(error)) => {
                 tracing::debug!(upstream = %self.id, "size of {queue:?} unknown: {error}");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(upstream = %self.id, "size of {queue:?} unknown: no answer in {SIZE_WAIT:?}");
                 None
             }
         }

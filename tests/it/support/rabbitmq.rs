@@ -125,9 +125,15 @@ impl Topology {
 
     /// [`Topology::adapter`] speaking AMQP to `amqp_url` (a relay in front of the broker).
     pub fn adapter_via(&self, amqp_url: &str) -> RabbitMq {
+        self.adapter_with(amqp_url, &self.http)
+    }
+
+    /// [`Topology::adapter`] speaking AMQP to `amqp_url` and asking the management API at
+    /// `management_url` (a listener that never answers, say).
+    pub fn adapter_with(&self, amqp_url: &str, management_url: &str) -> RabbitMq {
         let settings = RabbitMqSettings {
             id: "rmq".into(),
-            management_url: self.http.clone(),
+            management_url: management_url.to_string(),
             amqp_url: amqp_url.to_string(),
             vhost: "/".into(),
             username: "guest".into(),
