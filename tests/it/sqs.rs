@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::sqs::{
-    Redrive, binary, browse_all, depth, drain_look, header, send, string, typed,
+    Redrive, binary, browse_all, depth, drain_look, header, hold_one, send, string, typed,
 };
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use triage::domain::{Action, ActionKind, ConnectorStatus, DeadLetterState};
@@ -533,16 +533,7 @@ async fn a_source_queues_visible_in_flight_and_delayed_counts_are_its_connectors
         .await
         .expect("a delayed send");
     // Another consumer holds one.
-    let held = q
-        .client
-        .receive_message()
-        .queue_url(&url)
-        .max_number_of_messages(1)
-        .visibility_timeout(300)
-        .send()
-        .await
-        .expect("receive");
-    assert_eq!(held.messages().len(), 1);
+    assert_eq!(hold_one(&q.client, &url).await, 1);
     let adapter = q.adapter(vec![q.binding(0, "orders")], None);
     let reports = adapter.connectors().await.expect("connectors");
     let stats = &reports[0].stats;

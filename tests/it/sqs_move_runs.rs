@@ -43,7 +43,7 @@ use triage::upstream::run_batch::RunBatch;
 use triage::upstream::{Upstream, UpstreamError};
 
 use crate::support::sqs::{
-    PATIENT, Redrive, SqsCli, adapter_at, browse_all, depth, drain_look, send,
+    PATIENT, Redrive, SqsCli, adapter_at, browse_all, depth, drain_look, hold_one, send,
 };
 use crate::support::sqs_proxy::{MoveProxy, MoveScript};
 
@@ -692,16 +692,7 @@ async fn a_dlq_another_consumer_is_reading_is_never_whole() {
         .collect();
     // Another consumer holds one of the five: a pass cannot see the whole DLQ, so a move task
     // (which would take that one too, or race its consumer) is not offered.
-    let held =
-        m.q.client
-            .receive_message()
-            .queue_url(&m.q.dlq_url)
-            .max_number_of_messages(1)
-            .visibility_timeout(300)
-            .send()
-            .await
-            .expect("receive");
-    assert_eq!(held.messages().len(), 1);
+    assert_eq!(hold_one(&m.q.client, &m.q.dlq_url).await, 1);
     assert!(adapter.whole_queues(&targets).await.is_empty());
     assert!(m.proxy.requests("StartMessageMoveTask").is_empty());
     assert_eq!(

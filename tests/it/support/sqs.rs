@@ -319,6 +319,21 @@ pub async fn send(
         .to_string()
 }
 
+/// Another consumer receives one message of `url` and holds it (invisible for 5 minutes); the
+/// count it got.
+pub async fn hold_one(client: &Client, url: &str) -> usize {
+    client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(1)
+        .visibility_timeout(300)
+        .send()
+        .await
+        .expect("receive")
+        .messages()
+        .len()
+}
+
 /// Every message of the queue at `url`, received with a long visibility so each is read once,
 /// then made visible again (the test's own look, not the adapter's). Each look is a receive: on a
 /// source queue with a redrive policy it counts toward `maxReceiveCount`, and the server moves a
