@@ -2,12 +2,14 @@
 //! Each item goes through the very function the single-item endpoint calls (`replay::replay`,
 //! `replay::discard`), in order, under one lock: a batch means exactly what its items sent one
 //! by one would, idempotency records included. With the batch switched off (`--no-batch`,
-//! `POST /demo/capabilities`) these routes answer 404 like a v1.0 upstream.
+//! `POST /demo/capabilities`) these routes answer 404 like a v1.0 upstream. A request with
+//! `Prefer: return=minimal` (RFC 7240) gets delivered and discarded results without the dead
+//! letter, and `Preference-Applied: return=minimal`.
 
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::problem::ApiError;
 use super::replay;
@@ -39,13 +41,15 @@ pub async fn info(State(shared): State<Shared>) -> Result<Json<ApiInfo>, ApiErro
 /// `POST /v1/dead-letters/replay`.
 pub async fn replay(
     State(shared): State<Shared>,
+    request_headers: HeaderMap,
     body: Result<Json<BatchReplayRequest>, JsonRejection>,
-) -> Result<Json<BatchReplayResponse>, ApiError> {
+) -> Result<(HeaderMap, Json<BatchReplayResponse>), ApiError> {
     if !shared.batch_enabled() {
         return Err(unknown_route().await);
     }
     let Json(request) = body.map_err(ApiError::body)?;
     check_size(request.items.len())?;
+    let (minimal, headers) = preference(&request_headers);
     let mut state = shared.state();
     let results = request
         .items
@@ -67,13 +71,14 @@ pub async fn replay(
                             (BatchItemStatus::Failed, Some(detail))
                         }
                     };
+                    let minimal = minimal && status == BatchItemStatus::Delivered;
                     BatchReplayResult {
                         id: item.id,
                         idempotency_key: answer.idempotency_key,
                         status,
                         detail,
                         retry_after: None,
-                        dead_letter: Some(answer.dead_letter),
+                        dead_letter: (!minimal).then_some(answer.dead_letter),
                         response: Some(answer.response),
                     }
                 }
@@ -89,19 +94,21 @@ pub async fn replay(
             }
         })
         .collect();
-    Ok(Json(BatchReplayResponse { results }))
+    Ok((headers, Json(BatchReplayResponse { results })))
 }
 
 /// `POST /v1/dead-letters/discard`.
 pub async fn discard(
     State(shared): State<Shared>,
+    request_headers: HeaderMap,
     body: Result<Json<BatchDiscardRequest>, JsonRejection>,
-) -> Result<Json<BatchDiscardResponse>, ApiError> {
+) -> Result<(HeaderMap, Json<BatchDiscardResponse>), ApiError> {
     if !shared.batch_enabled() {
         return Err(unknown_route().await);
     }
     let Json(request) = body.map_err(ApiError::body)?;
     check_size(request.items.len())?;
+    let (minimal, headers) = preference(&request_headers);
     let mut state = shared.state();
     let results = request
         .items
@@ -117,7 +124,7 @@ pub async fn discard(
                     status: BatchItemStatus::Discarded,
                     detail: None,
                     retry_after: None,
-                    dead_letter: Some(dead_letter),
+                    dead_letter: (!minimal).then_some(dead_letter),
                 },
                 Err(error) => BatchDiscardResult {
                     id: item.id,
@@ -129,7 +136,36 @@ pub async fn discard(
             }
         })
         .collect();
-    Ok(Json(BatchDiscardResponse { results }))
+    Ok((headers, Json(BatchDiscardResponse { results })))
+}
+
+/// Whether the request prefers a minimal answer (`Prefer: return=minimal`, RFC 7240: any
+/// `Prefer` header, preferences separated by commas, names without case), and the response
+/// headers that say it was applied.
+fn preference(request: &HeaderMap) -> (bool, HeaderMap) {
+    let minimal = request
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            let mut parts = p.split('=').map(str::trim);
+            parts
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("return"))
+                && parts
+                    .next()
+                    .and_then(|v| v.split(';').next())
+                    .is_some_and(|v| v.trim().trim_matches('"').eq_ignore_ascii_case("minimal"))
+        });
+    let mut headers = HeaderMap::new();
+    if minimal {
+        headers.insert(
+            "preference-applied",
+            HeaderValue::from_static("return=minimal"),
+        );
+    }
+    (minimal, headers)
 }
 
 fn check_size(items: usize) -> Result<(), ApiError> {

@@ -52,6 +52,18 @@ impl DeadLetterState {
     }
 }
 
+/// A dead letter's new state as an upstream's minimal answer gives it (a batch answered with
+/// `Prefer: return=minimal`): the state changed, nothing else did. The store writes the state
+/// alone; the next poll brings the upstream's own timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetterState {
+    pub upstream: String,
+    pub id: String,
+    pub state: DeadLetterState,
+    /// When the answer was read.
+    pub at: Timestamp,
+}
+
 /// A dead-lettered event. The payload is kept as exact bytes; headers keep their order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {

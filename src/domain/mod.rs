@@ -25,7 +25,7 @@ pub use action::{
     Action, ActionKind, ActionOutcome, OutboxEntry, OutboxLease, OutboxState, ReplayDestination,
 };
 pub use connector::{Connector, ConnectorReport, ConnectorStatus, Direction, QueueStats};
-pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterState, PayloadEncoding};
+pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterState, LetterState, PayloadEncoding};
 pub use incident::{Incident, IncidentStatus, Link, SILENCED_BY, Severity};
 pub use upstream_state::{ConnectionState, UpstreamKind};
 

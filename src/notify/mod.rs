@@ -126,6 +126,7 @@ impl crate::upstream::Upstream for Notifier {
             outcome,
             incident: None,
             dead_letter: None,
+            letter_state: None,
         })
     }
 }

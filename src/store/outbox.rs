@@ -4,9 +4,13 @@
 //! `outbox_rows`).
 
 use super::audit::AuditTail;
-use super::outbox_rows::{claim_in, error_in, insert_action, outcome_in, recalled_in};
+use super::outbox_rows::{
+    LetterChange, claim_in, error_in, insert_action, outcome_in, recalled_in,
+};
 use super::{Result, Store, StoreError};
-use crate::domain::{Action, ActionOutcome, DeadLetter, Incident, OutboxEntry, Timestamp};
+use crate::domain::{
+    Action, ActionOutcome, DeadLetter, Incident, LetterState, OutboxEntry, Timestamp,
+};
 
 impl Store {
     /// Writes the action to the outbox (state pending, new idempotency key) and an audit row
@@ -90,7 +94,8 @@ impl Store {
         let answer = OutcomeRecord::new(outcome.clone());
         self.write_tx(|tx| {
             let mut tail = AuditTail::read(tx)?;
-            outcome_in(tx, &mut tail, &entry, &answer, incident, dead_letter, at)
+            let letter = dead_letter.map(LetterChange::Whole);
+            outcome_in(tx, &mut tail, &entry, &answer, incident, letter, at)
         })
     }
 
@@ -115,15 +120,23 @@ pub(crate) fn record_in(
                 answer,
                 incident,
                 dead_letter,
-            } => outcome_in(
-                tx,
-                &mut tail,
-                entry,
-                answer,
-                incident.as_deref(),
-                dead_letter.as_deref(),
-                at,
-            ),
+                letter_state,
+            } => {
+                let letter = match (dead_letter, letter_state) {
+                    (Some(letter), _) => Some(LetterChange::Whole(letter)),
+                    (None, Some(state)) => Some(LetterChange::State(state)),
+                    (None, None) => None,
+                };
+                outcome_in(
+                    tx,
+                    &mut tail,
+                    entry,
+                    answer,
+                    incident.as_deref(),
+                    letter,
+                    at,
+                )
+            }
             Recording::Error { error, retry_at } => {
                 error_in(tx, &mut tail, entry, error, *retry_at, at)
             }
@@ -141,6 +154,8 @@ pub enum Recording {
         answer: OutcomeRecord,
         incident: Option<Box<Incident>>,
         dead_letter: Option<Box<DeadLetter>>,
+        /// Its new state alone, when the upstream answered without the letter.
+        letter_state: Option<LetterState>,
     },
     /// No answer: pending again until `retry_at`, or failed for good without one.
     Error {

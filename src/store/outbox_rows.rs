@@ -11,7 +11,7 @@ use super::dead_letters::record_dead_letter;
 use super::incidents::upsert_incident;
 use super::outbox::OutcomeRecord;
 use crate::domain::{
-    Action, DeadLetter, Incident, OutboxEntry, OutboxLease, OutboxState, Timestamp,
+    Action, DeadLetter, Incident, LetterState, OutboxEntry, OutboxLease, OutboxState, Timestamp,
 };
 
 pub(crate) fn claim_in(
@@ -35,6 +35,14 @@ pub(crate) fn claim_in(
     ])
 }
 
+/// What an answer changed of a dead letter: the letter as the upstream now has it, or (a
+/// minimal answer) only its state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LetterChange<'a> {
+    Whole(&'a DeadLetter),
+    State(&'a LetterState),
+}
+
 /// The answer of `entry` inside the caller's transaction: state, audit row, and what the
 /// upstream changed.
 pub(crate) fn outcome_in(
@@ -43,7 +51,7 @@ pub(crate) fn outcome_in(
     entry: &OutboxEntry,
     answer: &OutcomeRecord,
     incident: Option<&Incident>,
-    dead_letter: Option<&DeadLetter>,
+    letter: Option<LetterChange<'_>>,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
     let (state, event) = if answer.outcome.ok {
@@ -61,8 +69,25 @@ pub(crate) fn outcome_in(
     if let Some(incident) = incident {
         upsert_incident(tx, incident)?;
     }
-    if let Some(dead_letter) = dead_letter {
-        record_dead_letter(tx, dead_letter)?;
+    match letter {
+        Some(LetterChange::Whole(dead_letter)) => {
+            record_dead_letter(tx, dead_letter)?;
+        }
+        Some(LetterChange::State(change)) => {
+            // The state alone: no payload to bind and compare, and the search index's
+            // update trigger (on content columns) does not fire.
+            tx.prepare_cached(
+                "UPDATE dead_letters SET state = ?3, updated_ms = ?4
+                  WHERE upstream = ?1 AND id = ?2 AND state IS NOT ?3",
+            )?
+            .execute(params![
+                change.upstream,
+                change.id,
+                change.state.as_str(),
+                ms(change.at)
+            ])?;
+        }
+        None => {}
     }
     audit_transition(tx, tail, &entry.action, &entry.id, event, &detail, at)
 }

@@ -70,6 +70,7 @@ fn replayed(entry: &OutboxEntry) -> (OutboxEntry, Recording) {
             answer: OutcomeRecord::new(outcome),
             incident: None,
             dead_letter: None,
+            letter_state: None,
         },
     )
 }

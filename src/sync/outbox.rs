@@ -313,6 +313,7 @@ fn recording(
                 answer: OutcomeRecord::new(result.outcome),
                 incident: result.incident.map(Box::new),
                 dead_letter: result.dead_letter.map(Box::new),
+                letter_state: result.letter_state,
             }
         }
         Some(Err(e)) => {

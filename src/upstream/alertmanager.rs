@@ -378,6 +378,7 @@ impl Alertmanager {
             outcome,
             incident: Some(incident),
             dead_letter: None,
+            letter_state: None,
         })
     }
 
@@ -456,6 +457,7 @@ impl Alertmanager {
             outcome,
             incident: Some(incident),
             dead_letter: None,
+            letter_state: None,
         })
     }
 
@@ -487,6 +489,7 @@ impl Alertmanager {
             outcome,
             incident: Some(incident),
             dead_letter: None,
+            letter_state: None,
         })
     }
 

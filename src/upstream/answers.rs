@@ -16,6 +16,7 @@ pub fn already_handled(done: DeadLetterState, key: &str, how: &str) -> ActionRes
         },
         incident: None,
         dead_letter: None,
+        letter_state: None,
     }
 }
 

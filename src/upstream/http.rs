@@ -194,11 +194,12 @@ impl HttpClient {
         segments: &[&str],
         body: &B,
         timeout: Duration,
+        headers: &[(&str, &str)],
     ) -> Result<T, UpstreamError> {
         let url = self.url(segments);
         let shown_url = url.as_str().to_string();
         let bytes = self
-            .send_bytes_within::<(), B>(Method::POST, url, None, Some(body), Some(timeout))
+            .send_bytes_within::<(), B>(Method::POST, url, None, Some(body), Some(timeout), headers)
             .await?;
         self.decode(&shown_url, &bytes)
     }
@@ -262,7 +263,8 @@ impl HttpClient {
         query: Option<&Q>,
         body: Option<&B>,
     ) -> Result<Vec<u8>, UpstreamError> {
-        self.send_bytes_within(method, url, query, body, None).await
+        self.send_bytes_within(method, url, query, body, None, &[])
+            .await
     }
 
     /// [`send_bytes`](Self::send_bytes) with `timeout` instead of the client's, when given.
@@ -273,11 +275,15 @@ impl HttpClient {
         query: Option<&Q>,
         body: Option<&B>,
         timeout: Option<Duration>,
+        headers: &[(&str, &str)],
     ) -> Result<Vec<u8>, UpstreamError> {
         let mut request = self
             .client
             .request(method.clone(), url.clone())
             .header("accept", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }

@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use crate::domain::{
-    Action, ActionOutcome, ConnectorReport, DeadLetter, Incident, Timestamp, UpstreamKind,
+    Action, ActionOutcome, ConnectorReport, DeadLetter, Incident, LetterState, Timestamp,
+    UpstreamKind,
 };
 
 /// Longest wait for one action's answer, beyond the HTTP client's own timeout. The default
@@ -138,6 +139,9 @@ pub struct ActionResult {
     pub outcome: ActionOutcome,
     pub incident: Option<Incident>,
     pub dead_letter: Option<DeadLetter>,
+    /// The dead letter's new state when the upstream answered without the letter (a minimal
+    /// batch answer); `dead_letter` is then `None`.
+    pub letter_state: Option<LetterState>,
 }
 
 /// One upstream system. Implementations are cheap to share (`Arc<dyn Upstream>`).
@@ -310,6 +314,7 @@ mod tests {
                 },
                 incident: None,
                 dead_letter: None,
+                letter_state: None,
             })
         }
     }

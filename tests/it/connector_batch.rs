@@ -592,3 +592,77 @@ async fn the_batch_endpoint_mirrors_the_single_one_item_by_item() {
         "{problem}"
     );
 }
+
+/// `Prefer: return=minimal` (RFC 7240): delivered and discarded results leave the letter out
+/// and say the preference was applied; a failed result keeps it (its error changed); without
+/// the header every result carries its letter. triage's own batches ask for it, and the letters
+/// they replay and discard end replayed and discarded in the store all the same
+/// (`assert_delivered_once`, the discard test above).
+#[tokio::test]
+async fn a_minimal_preference_leaves_settled_letters_out_of_the_answer_but_not_failed_ones() {
+    let f = fixture(212, true).await;
+    let ids = f.deliverable(4).await;
+    let post = |path: &'static str, body: Value, minimal: bool| {
+        let mut request = f.http.post(format!("{}{path}", f.url)).json(&body);
+        if minimal {
+            request = request.header("Prefer", "handling=lenient, return=minimal");
+        }
+        request.send()
+    };
+    let item = |id: &str, key: &str| json!({"id": id, "operator": "op", "idempotency_key": key});
+    // A payload the connector's contract refuses: the destination is never asked, the replay
+    // fails and the letter stays dead with a new error.
+    let mut refused = item(&ids[1], "k-refused");
+    refused["payload"] = json!("{}");
+    let response = post(
+        "/v1/dead-letters/replay",
+        json!({"items": [item(&ids[0], "k0"), refused]}),
+        true,
+    )
+    .await
+    .expect("post");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["preference-applied"], "return=minimal");
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["results"][0]["status"], "delivered", "{answer}");
+    assert!(
+        answer["results"][0].get("dead_letter").is_none(),
+        "{answer}"
+    );
+    assert_eq!(answer["results"][0]["response"]["status"], 201, "{answer}");
+    assert_eq!(answer["results"][1]["status"], "failed", "{answer}");
+    assert_eq!(
+        answer["results"][1]["dead_letter"]["state"], "dead",
+        "{answer}"
+    );
+
+    let response = post(
+        "/v1/dead-letters/discard",
+        json!({"items": [{"id": &ids[2], "operator": "op"}]}),
+        true,
+    )
+    .await
+    .expect("post");
+    assert_eq!(response.headers()["preference-applied"], "return=minimal");
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["results"][0]["status"], "discarded", "{answer}");
+    assert!(
+        answer["results"][0].get("dead_letter").is_none(),
+        "{answer}"
+    );
+
+    // No preference: the letters, as before.
+    let response = post(
+        "/v1/dead-letters/replay",
+        json!({"items": [item(&ids[3], "k3")]}),
+        false,
+    )
+    .await
+    .expect("post");
+    assert!(response.headers().get("preference-applied").is_none());
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(
+        answer["results"][0]["dead_letter"]["state"], "replayed",
+        "{answer}"
+    );
+}

@@ -33,6 +33,12 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 /// 500, so usually one per kind).
 const CHUNKS_AT_ONCE: usize = 2;
 
+/// Asked of every batch (RFC 7240): results of delivered replays and discards may leave the
+/// dead letter out — their new state is implied by the status — which spares both sides the
+/// letters' bodies (a batch of 500 answered in full carries every payload back). An upstream
+/// that ignores it answers in full, which is read as before.
+const PREFER_MINIMAL: &[(&str, &str)] = &[("prefer", "return=minimal")];
+
 /// The cached answer of `GET /v1`: `None` inside = a 1.0 upstream (no batch endpoints).
 #[derive(Default)]
 pub(super) struct Discovery {
@@ -220,11 +226,14 @@ impl ConnectorApi {
         let segments = ["v1", "dead-letters", "replay"];
         let url = self.http.url(&segments).to_string();
         let body = BatchReplayRequest { items };
-        let answer: BatchReplayResponse =
-            match self.http.post_json_within(&segments, &body, timeout).await {
-                Ok(answer) => answer,
-                Err(error) => return self.whole_request(error, chunk.len()),
-            };
+        let answer: BatchReplayResponse = match self
+            .http
+            .post_json_within(&segments, &body, timeout, PREFER_MINIMAL)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => return self.whole_request(error, chunk.len()),
+        };
         let matches = |(i, result): (usize, &BatchReplayResult)| {
             let (action, key) = chunk[i];
             result.id == action.target && &result.idempotency_key == key
@@ -257,11 +266,14 @@ impl ConnectorApi {
         let segments = ["v1", "dead-letters", "discard"];
         let url = self.http.url(&segments).to_string();
         let body = BatchDiscardRequest { items };
-        let answer: BatchDiscardResponse =
-            match self.http.post_json_within(&segments, &body, timeout).await {
-                Ok(answer) => answer,
-                Err(error) => return self.whole_request(error, chunk.len()),
-            };
+        let answer: BatchDiscardResponse = match self
+            .http
+            .post_json_within(&segments, &body, timeout, PREFER_MINIMAL)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => return self.whole_request(error, chunk.len()),
+        };
         if let Some(problem) = self.mismatch(chunk, answer.results.len(), || {
             answer
                 .results

@@ -2,11 +2,11 @@
 //! would have produced, and an answer that cannot be matched to its items becomes
 //! [`UpstreamError::Uncertain`] for every item (pending, resent with the same keys).
 
-use super::ConnectorApi;
+use super::{ConnectorApi, delivered_outcome, discarded_outcome};
 use crate::api::{
     BatchDiscardResult, BatchItemStatus, BatchReplayResult, ReplayOutcome, ReplayResponse,
 };
-use crate::domain::{Action, sanitize};
+use crate::domain::{Action, DeadLetterState, sanitize};
 use crate::upstream::{ActionResult, Upstream, UpstreamError};
 
 pub(super) type Answer = Result<ActionResult, UpstreamError>;
@@ -116,6 +116,14 @@ impl ConnectorApi {
             }
         };
         let Some(dead_letter) = result.dead_letter else {
+            if outcome == ReplayOutcome::Delivered {
+                // A minimal answer (`Prefer: return=minimal`): delivered means replayed.
+                return Ok(self.minimal_result(
+                    result.id,
+                    DeadLetterState::Replayed,
+                    delivered_outcome(&result.response.unwrap_or_default()),
+                ));
+            }
             return Err(self.uncertain(
                 url,
                 &format!(
@@ -135,6 +143,12 @@ impl ConnectorApi {
     pub(super) fn discard_item(&self, url: &str, result: BatchDiscardResult) -> Answer {
         match (result.status, result.dead_letter) {
             (BatchItemStatus::Discarded, Some(dead_letter)) => self.discard_result(dead_letter),
+            // A minimal answer (`Prefer: return=minimal`): the letter is discarded.
+            (BatchItemStatus::Discarded, None) => Ok(self.minimal_result(
+                result.id,
+                DeadLetterState::Discarded,
+                discarded_outcome(DeadLetterState::Discarded),
+            )),
             (
                 status @ (BatchItemStatus::NotFound
                 | BatchItemStatus::Conflict

@@ -14,12 +14,13 @@ use super::http::HttpClient;
 use super::tls::TrustedCa;
 use super::{ActionResult, FetchPage, Upstream, UpstreamError};
 use crate::api::{
-    ConnectorList, DeadLetterDto, DeadLetterQuery, DiscardRequest, IncidentActionRequest,
-    IncidentDto, IncidentQuery, Page, ReplayOutcome, ReplayRequest, ReplayResponse,
+    ConnectorList, DeadLetterDto, DeadLetterQuery, DestinationResponse, DiscardRequest,
+    IncidentActionRequest, IncidentDto, IncidentQuery, Page, ReplayOutcome, ReplayRequest,
+    ReplayResponse,
 };
 use crate::domain::{
-    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, Incident, PayloadEncoding,
-    Timestamp, UpstreamKind, sanitize,
+    Action, ActionKind, ActionOutcome, ConnectorReport, DeadLetter, DeadLetterState, Incident,
+    LetterState, PayloadEncoding, Timestamp, UpstreamKind, sanitize,
 };
 
 /// Items asked for per page when syncing.
@@ -106,6 +107,7 @@ impl ConnectorApi {
             outcome,
             incident: Some(incident),
             dead_letter: None,
+            letter_state: None,
         })
     }
 
@@ -120,35 +122,29 @@ impl ConnectorApi {
 
     /// What a replay's answer means, from the single-item endpoint or an item of a batch.
     fn replay_result(&self, answer: ReplayResponse) -> Result<ActionResult, UpstreamError> {
-        let response = serde_json::to_value(&answer.response).unwrap_or_default();
-        let status = answer
-            .response
-            .status
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default();
-        let (ok, summary) = match answer.outcome {
-            ReplayOutcome::Delivered => (true, format!("delivered{status}")),
+        let outcome = match answer.outcome {
+            ReplayOutcome::Delivered => delivered_outcome(&answer.response),
             ReplayOutcome::Failed => {
                 let error = &answer.dead_letter.error;
-                (
-                    false,
-                    format!(
-                        "destination refused{status}: {}: {}",
-                        error.code, error.message
-                    ),
-                )
+                let summary = format!(
+                    "destination refused{}: {}: {}",
+                    status_suffix(&answer.response),
+                    error.code,
+                    error.message
+                );
+                ActionOutcome {
+                    ok: false,
+                    summary: sanitize::line(&summary),
+                    response: serde_json::to_value(&answer.response).unwrap_or_default(),
+                }
             }
         };
         let dead_letter = self.dead_letter(answer.dead_letter)?;
-        let outcome = ActionOutcome {
-            ok,
-            summary: sanitize::line(&summary),
-            response,
-        };
         Ok(ActionResult {
             outcome,
             incident: None,
             dead_letter: Some(dead_letter),
+            letter_state: None,
         })
     }
 
@@ -170,15 +166,67 @@ impl ConnectorApi {
         let dead_letter = self.dead_letter(dto)?;
         let outcome = ActionOutcome {
             ok: true,
-            summary: "discarded".to_string(),
+            summary: DISCARDED.to_string(),
             response,
         };
         Ok(ActionResult {
             outcome,
             incident: None,
             dead_letter: Some(dead_letter),
+            letter_state: None,
         })
     }
+}
+
+impl ConnectorApi {
+    /// A batch item answered without its dead letter (`Prefer: return=minimal`): `outcome`,
+    /// and the letter's new state alone.
+    fn minimal_result(
+        &self,
+        id: String,
+        state: DeadLetterState,
+        outcome: ActionOutcome,
+    ) -> ActionResult {
+        ActionResult {
+            outcome,
+            incident: None,
+            dead_letter: None,
+            letter_state: Some(LetterState {
+                upstream: self.id().to_string(),
+                id,
+                state,
+                at: chrono::Utc::now(),
+            }),
+        }
+    }
+}
+
+/// A delivered replay's outcome: "delivered (201)" with what the destination answered.
+fn delivered_outcome(response: &DestinationResponse) -> ActionOutcome {
+    ActionOutcome {
+        ok: true,
+        summary: sanitize::line(&format!("delivered{}", status_suffix(response))),
+        response: serde_json::to_value(response).unwrap_or_default(),
+    }
+}
+
+/// A discard's outcome; the response names the state, as the single endpoint's letter does.
+fn discarded_outcome(state: DeadLetterState) -> ActionOutcome {
+    ActionOutcome {
+        ok: true,
+        summary: DISCARDED.to_string(),
+        response: serde_json::json!({ "state": state.as_str() }),
+    }
+}
+
+const DISCARDED: &str = "discarded";
+
+/// " (201)" for the destination's HTTP status, if it gave one.
+fn status_suffix(response: &DestinationResponse) -> String {
+    response
+        .status
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default()
 }
 
 /// The body of a replay: the edited payload as UTF-8 when it is, else base64.

@@ -111,6 +111,7 @@ impl RabbitMq {
                     },
                     incident: None,
                     dead_letter: None,
+                    letter_state: None,
                 });
                 continue;
             }
@@ -188,6 +189,7 @@ impl RabbitMq {
                         outcome: outcome(&pass, number, &selections[number]),
                         incident: None,
                         dead_letter: found.cloned(),
+                        letter_state: None,
                     });
                 } else if let Some(error) = pass.error.clone().filter(|_| found.is_some()) {
                     answers[i] = Err(error);
@@ -282,6 +284,7 @@ impl RabbitMq {
             outcome,
             incident: None,
             dead_letter: None,
+            letter_state: None,
         })
     }
 

@@ -38,6 +38,7 @@ pub(super) fn answered(ok: bool, summary: String, response: serde_json::Value) -
         },
         incident: None,
         dead_letter: None,
+        letter_state: None,
     }
 }
 
