@@ -68,12 +68,18 @@ pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite:
 /// trigger (which watches the text columns) does not fire and only the count triggers on
 /// `state` run. Any other difference (or no such row) goes through [`upsert_dead_letter`].
 /// Returns true when a row was written.
+///
+/// `UPDATE OR FAIL`: with the default `ABORT`, a statement that fires triggers keeps a statement
+/// journal (each page it touches copied first, spilled to a temporary file past 64 KiB) so it
+/// can undo itself alone; a run's step writes 500 of them per transaction. Every caller runs
+/// inside a transaction that is rolled back whole on any error, so the statement's own undo is
+/// never needed. Measured on a run's letters: ≈ 13 µs a letter instead of ≈ 20.
 pub(crate) fn record_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite::Result<bool> {
     let headers = serde_json::to_string(&d.headers)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let written = conn
         .prepare_cached(
-            "UPDATE dead_letters SET state = ?3, updated_ms = ?4
+            "UPDATE OR FAIL dead_letters SET state = ?3, updated_ms = ?4
               WHERE upstream = ?1 AND id = ?2
                 AND (connector, payload, content_type, headers, error_code, error_message,
                      http_status, vendor_response, attempts, first_failed_ms, last_failed_ms)

@@ -75,9 +75,10 @@ pub(crate) fn outcome_in(
         }
         Some(LetterChange::State(change)) => {
             // The state alone: no payload to bind and compare, and the search index's
-            // update trigger (on content columns) does not fire.
+            // update trigger (on content columns) does not fire. `OR FAIL`: see
+            // `record_dead_letter`.
             tx.prepare_cached(
-                "UPDATE dead_letters SET state = ?3, updated_ms = ?4
+                "UPDATE OR FAIL dead_letters SET state = ?3, updated_ms = ?4
                   WHERE upstream = ?1 AND id = ?2 AND state IS NOT ?3",
             )?
             .execute(params![

@@ -317,7 +317,7 @@ fn settle_in(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
     for stage in 0..stage_count(tx, id)? {
         settled += tx
             .prepare_cached(
-                "UPDATE run_members INDEXED BY run_members_by_stage
+                "UPDATE OR FAIL run_members INDEXED BY run_members_by_stage
                     SET state = CASE o.state
                                 WHEN 'recalled' THEN CASE WHEN ?3 THEN 'skipped' ELSE 'planned' END
                                 ELSE o.state END,
