@@ -37,6 +37,16 @@ struct Fixture {
 /// The demo with `hubspot_dead` dead letters on HubSpot (fixed, so every letter that died of
 /// the renamed field delivers on replay), its simulation frozen, and a polled store.
 async fn fixture(hubspot_dead: u32, batch: bool) -> Fixture {
+    let demo = demo_server(hubspot_dead, batch).await;
+    let url = demo.url();
+    let f = fixture_at(Some(demo), &url).await;
+    f.admin(&format!("/demo/connectors/{HUBSPOT}/fix"), json!({}))
+        .await;
+    f.poll().await;
+    f
+}
+
+async fn demo_server(hubspot_dead: u32, batch: bool) -> DemoServer {
     triage::upstream::http::install_crypto_provider();
     let mut scenario = Scenario::builtin();
     for connector in &mut scenario.connectors {
@@ -44,20 +54,14 @@ async fn fixture(hubspot_dead: u32, batch: bool) -> Fixture {
             connector.initial_dead = hubspot_dead;
         }
     }
-    let demo = DemoServer::start(DemoOptions {
+    DemoServer::start(DemoOptions {
         tick: Duration::from_secs(3600),
         scenario,
         batch,
         ..DemoOptions::default()
     })
     .await
-    .expect("demo starts");
-    let url = demo.url();
-    let f = fixture_at(Some(demo), &url).await;
-    f.admin(&format!("/demo/connectors/{HUBSPOT}/fix"), json!({}))
-        .await;
-    f.poll().await;
-    f
+    .expect("demo starts")
 }
 
 async fn fixture_at(demo: Option<DemoServer>, url: &str) -> Fixture {
@@ -665,4 +669,154 @@ async fn a_minimal_preference_leaves_settled_letters_out_of_the_answer_but_not_f
         answer["results"][0]["dead_letter"]["state"], "replayed",
         "{answer}"
     );
+}
+
+/// A loopback proxy in front of `upstream` that drops the request's `Prefer` header — an
+/// upstream that ignores the preference and answers in full — and counts the batch answers
+/// that carried letters.
+async fn proxy_without_prefer(
+    upstream: String,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, Uri};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let full = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&full);
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (client, upstream, counted) = (client.clone(), upstream.clone(), counted.clone());
+            async move {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                let mut request = client.request(method, format!("{upstream}{path}"));
+                for (name, value) in &headers {
+                    if name != "prefer" && name != "host" && name != "content-length" {
+                        request = request.header(name, value);
+                    }
+                }
+                let answer = request.body(body).send().await.expect("upstream answers");
+                let status = answer.status();
+                let kind = answer.headers().get("content-type").cloned();
+                let bytes = answer.bytes().await.expect("body");
+                if path == "/v1/dead-letters/replay"
+                    && String::from_utf8_lossy(&bytes).contains("\"dead_letter\"")
+                {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                let mut response = axum::response::Response::new(axum::body::Body::from(bytes));
+                *response.status_mut() = status;
+                if let Some(kind) = kind {
+                    response.headers_mut().insert("content-type", kind);
+                }
+                response
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, full, server)
+}
+
+/// An upstream that ignores `Prefer: return=minimal` answers every result with its letter:
+/// triage reads those as before (the letter written through `record_dead_letter`), each letter
+/// delivered once and replayed in the store.
+#[tokio::test]
+async fn an_upstream_that_ignores_the_minimal_preference_is_read_in_full() {
+    let demo = demo_server(212, true).await;
+    let (url, full_answers, proxy) = proxy_without_prefer(demo.url()).await;
+    let f = fixture_at(Some(demo), &url).await;
+    f.admin(&format!("/demo/connectors/{HUBSPOT}/fix"), json!({}))
+        .await;
+    f.poll().await;
+    let targets = f.deliverable(30).await;
+    let ids = f.enqueue(ActionKind::Replay, &targets).await;
+    f.drain(&ids, Duration::from_secs(20)).await;
+    f.assert_delivered_once(&ids, &targets).await;
+    assert!(
+        full_answers.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the batch went through the proxy and was answered in full"
+    );
+    proxy.abort();
+}
+
+/// A server that leaves the letter out of every result under the preference, failed ones too
+/// (RFC 7240 lets it): delivered is recorded sent, failed is recorded failed with the server's
+/// detail — a certain refusal, not retried — and nothing stays pending.
+#[tokio::test]
+async fn a_failed_result_without_its_letter_is_a_refusal_not_an_unknown() {
+    use axum::Json;
+    use axum::routing::{get, post};
+    triage::upstream::http::install_crypto_provider();
+    let app = axum::Router::new()
+        .route(
+            "/v1",
+            get(|| async {
+                Json(json!({"version": "1.1.0", "capabilities": ["dead-letters.replay-batch"]}))
+            }),
+        )
+        .route(
+            "/v1/dead-letters/replay",
+            post(|Json(body): Json<Value>| async move {
+                let results: Vec<Value> = body["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let mut result = json!({
+                            "id": item["id"], "idempotency_key": item["idempotency_key"],
+                        });
+                        if i % 2 == 0 {
+                            result["status"] = json!("delivered");
+                            result["response"] = json!({"status": 201, "body": "{}"});
+                        } else {
+                            result["status"] = json!("failed");
+                            result["detail"] = json!("INVALID_FIELD: Lead.Region__c is unknown");
+                            result["response"] = json!({"status": 400, "body": "no"});
+                        }
+                        result
+                    })
+                    .collect();
+                Json(json!({ "results": results }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let f = fixture_at(None, &url).await;
+    let targets: Vec<String> = (0..4).map(|i| format!("dl_{i}")).collect();
+    let ids = f.enqueue(ActionKind::Replay, &targets).await;
+    f.process().await;
+    let entries = f.entries(&ids);
+    let states: Vec<OutboxState> = entries.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        vec![
+            OutboxState::Sent,
+            OutboxState::Failed,
+            OutboxState::Sent,
+            OutboxState::Failed
+        ],
+        "{entries:?}"
+    );
+    let refused = entries[1].outcome.as_ref().expect("an outcome");
+    assert!(!refused.ok);
+    assert_eq!(
+        refused.summary,
+        "destination refused (400): INVALID_FIELD: Lead.Region__c is unknown"
+    );
+    assert_eq!(entries[1].attempts, 1, "not retried");
+    server.abort();
 }

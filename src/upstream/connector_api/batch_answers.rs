@@ -2,7 +2,7 @@
 //! would have produced, and an answer that cannot be matched to its items becomes
 //! [`UpstreamError::Uncertain`] for every item (pending, resent with the same keys).
 
-use super::{ConnectorApi, delivered_outcome, discarded_outcome};
+use super::{ConnectorApi, delivered_outcome, discarded_outcome, refused_outcome};
 use crate::api::{
     BatchDiscardResult, BatchItemStatus, BatchReplayResult, ReplayOutcome, ReplayResponse,
 };
@@ -116,21 +116,29 @@ impl ConnectorApi {
             }
         };
         let Some(dead_letter) = result.dead_letter else {
-            if outcome == ReplayOutcome::Delivered {
-                // A minimal answer (`Prefer: return=minimal`): delivered means replayed.
-                return Ok(self.minimal_result(
+            // A minimal answer (`Prefer: return=minimal`).
+            let response = result.response.unwrap_or_default();
+            return Ok(match outcome {
+                // Delivered means replayed.
+                ReplayOutcome::Delivered => self.minimal_result(
                     result.id,
                     DeadLetterState::Replayed,
-                    delivered_outcome(&result.response.unwrap_or_default()),
-                ));
-            }
-            return Err(self.uncertain(
-                url,
-                &format!(
-                    "dead letter {}: {:?} without the dead letter",
-                    result.id, result.status
+                    delivered_outcome(&response),
                 ),
-            ));
+                // The contract keeps the letter in a failed result, but RFC 7240 leaves what
+                // "minimal" means to the server: the refusal is certain all the same (it is
+                // recorded failed, not retried), the letter stays dead, and the next poll
+                // brings its new error.
+                ReplayOutcome::Failed => ActionResult {
+                    outcome: refused_outcome(
+                        &response,
+                        result.detail.as_deref().unwrap_or("no detail given"),
+                    ),
+                    incident: None,
+                    dead_letter: None,
+                    letter_state: None,
+                },
+            });
         };
         self.replay_result(ReplayResponse {
             outcome,

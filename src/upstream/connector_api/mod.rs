@@ -126,17 +126,10 @@ impl ConnectorApi {
             ReplayOutcome::Delivered => delivered_outcome(&answer.response),
             ReplayOutcome::Failed => {
                 let error = &answer.dead_letter.error;
-                let summary = format!(
-                    "destination refused{}: {}: {}",
-                    status_suffix(&answer.response),
-                    error.code,
-                    error.message
-                );
-                ActionOutcome {
-                    ok: false,
-                    summary: sanitize::line(&summary),
-                    response: serde_json::to_value(&answer.response).unwrap_or_default(),
-                }
+                refused_outcome(
+                    &answer.response,
+                    &format!("{}: {}", error.code, error.message),
+                )
             }
         };
         let dead_letter = self.dead_letter(answer.dead_letter)?;
@@ -206,6 +199,18 @@ fn delivered_outcome(response: &DestinationResponse) -> ActionOutcome {
     ActionOutcome {
         ok: true,
         summary: sanitize::line(&format!("delivered{}", status_suffix(response))),
+        response: serde_json::to_value(response).unwrap_or_default(),
+    }
+}
+
+/// A refused replay's outcome: "destination refused (422): why" with what it answered.
+fn refused_outcome(response: &DestinationResponse, why: &str) -> ActionOutcome {
+    ActionOutcome {
+        ok: false,
+        summary: sanitize::line(&format!(
+            "destination refused{}: {why}",
+            status_suffix(response)
+        )),
         response: serde_json::to_value(response).unwrap_or_default(),
     }
 }
