@@ -454,31 +454,14 @@ async fn a_garbage_batch_answer_leaves_every_item_pending_then_they_go_once() {
 /// matched, so every item stays pending with a clear error — none recorded sent or failed.
 #[tokio::test]
 async fn fewer_results_than_items_leave_every_item_pending() {
-    use axum::Json;
-    use axum::routing::{get, post};
-    triage::upstream::http::install_crypto_provider();
-    let app = axum::Router::new()
-        .route(
-            "/v1",
-            get(|| async {
-                Json(json!({"version": "1.1.0", "capabilities": ["dead-letters.replay-batch"]}))
-            }),
-        )
-        .route(
-            "/v1/dead-letters/replay",
-            post(|Json(body): Json<Value>| async move {
-                let first = &body["items"][0];
-                Json(json!({"results": [{
-                    "id": first["id"], "idempotency_key": first["idempotency_key"],
-                    "status": "not_found", "detail": "no such letter"
-                }]}))
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, server) = replay_batch_server(|body: Value| {
+        let first = &body["items"][0];
+        json!({"results": [{
+            "id": first["id"], "idempotency_key": first["idempotency_key"],
+            "status": "not_found", "detail": "no such letter"
+        }]})
+    })
+    .await;
     let f = fixture_at(None, &url).await;
     let targets: Vec<String> = (0..3).map(|i| format!("dl_{i}")).collect();
     let ids = f.enqueue(ActionKind::Replay, &targets).await;
@@ -671,6 +654,43 @@ async fn a_minimal_preference_leaves_settled_letters_out_of_the_answer_but_not_f
     );
 }
 
+/// A 1.1 upstream on loopback that advertises the batch replay and answers each batch with
+/// `answer(request body)`; its URL and its task.
+async fn replay_batch_server(
+    answer: impl Fn(Value) -> Value + Clone + Send + Sync + 'static,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::Json;
+    use axum::routing::{get, post};
+    triage::upstream::http::install_crypto_provider();
+    let app = axum::Router::new()
+        .route(
+            "/v1",
+            get(|| async {
+                Json(json!({"version": "1.1.0", "capabilities": ["dead-letters.replay-batch"]}))
+            }),
+        )
+        .route(
+            "/v1/dead-letters/replay",
+            post(move |Json(body): Json<Value>| {
+                let answer = answer.clone();
+                async move { Json(answer(body)) }
+            }),
+        );
+    serve(app).await
+}
+
+/// Serves `app` on a free loopback port; its URL and its task.
+async fn serve(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, server)
+}
+
 /// A loopback proxy in front of `upstream` that drops the request's `Prefer` header — an
 /// upstream that ignores the preference and answers in full — and counts the batch answers
 /// that carried letters.
@@ -717,13 +737,7 @@ async fn proxy_without_prefer(
             }
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (url, server) = serve(app).await;
     (url, full, server)
 }
 
@@ -754,47 +768,30 @@ async fn an_upstream_that_ignores_the_minimal_preference_is_read_in_full() {
 /// detail — a certain refusal, not retried — and nothing stays pending.
 #[tokio::test]
 async fn a_failed_result_without_its_letter_is_a_refusal_not_an_unknown() {
-    use axum::Json;
-    use axum::routing::{get, post};
-    triage::upstream::http::install_crypto_provider();
-    let app = axum::Router::new()
-        .route(
-            "/v1",
-            get(|| async {
-                Json(json!({"version": "1.1.0", "capabilities": ["dead-letters.replay-batch"]}))
-            }),
-        )
-        .route(
-            "/v1/dead-letters/replay",
-            post(|Json(body): Json<Value>| async move {
-                let results: Vec<Value> = body["items"]
-                    .as_array()
-                    .expect("items")
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        let mut result = json!({
-                            "id": item["id"], "idempotency_key": item["idempotency_key"],
-                        });
-                        if i % 2 == 0 {
-                            result["status"] = json!("delivered");
-                            result["response"] = json!({"status": 201, "body": "{}"});
-                        } else {
-                            result["status"] = json!("failed");
-                            result["detail"] = json!("INVALID_FIELD: Lead.Region__c is unknown");
-                            result["response"] = json!({"status": 400, "body": "no"});
-                        }
-                        result
-                    })
-                    .collect();
-                Json(json!({ "results": results }))
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, server) = replay_batch_server(|body: Value| {
+        let results: Vec<Value> = body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let mut result = json!({
+                    "id": item["id"], "idempotency_key": item["idempotency_key"],
+                });
+                if i % 2 == 0 {
+                    result["status"] = json!("delivered");
+                    result["response"] = json!({"status": 201, "body": "{}"});
+                } else {
+                    result["status"] = json!("failed");
+                    result["detail"] = json!("INVALID_FIELD: Lead.Region__c is unknown");
+                    result["response"] = json!({"status": 400, "body": "no"});
+                }
+                result
+            })
+            .collect();
+        json!({ "results": results })
+    })
+    .await;
     let f = fixture_at(None, &url).await;
     let targets: Vec<String> = (0..4).map(|i| format!("dl_{i}")).collect();
     let ids = f.enqueue(ActionKind::Replay, &targets).await;
