@@ -72,6 +72,16 @@ impl Contract {
         })
     }
 
+    /// The first violation of `payload`, if any: a conforming payload (the usual case, checked
+    /// for thousands of letters by a run's plan) is told by the validator's own yes/no, which
+    /// collects no errors.
+    pub fn first_violation(&self, payload: &Value) -> Option<String> {
+        if self.validator.is_valid(payload) {
+            return None;
+        }
+        self.violations(payload).into_iter().next()
+    }
+
     /// The violations of `payload` (at most five, `path: message`), empty when it conforms.
     pub fn violations(&self, payload: &Value) -> Vec<String> {
         self.validator
@@ -110,5 +120,12 @@ mod tests {
             violations.iter().any(|v| v.contains("email")),
             "{violations:?}"
         );
+        // The first of them, as a plan reports it; none for a lead that conforms.
+        assert_eq!(contract.first_violation(&lead), violations.first().cloned());
+        let conforming = serde_json::json!({
+            "form_id": "f", "submitted_at": "2026-11-29T08:00:00Z", "email": "a@example.com"
+        });
+        assert_eq!(contract.violations(&conforming), Vec::<String>::new());
+        assert_eq!(contract.first_violation(&conforming), None);
     }
 }

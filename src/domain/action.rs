@@ -184,6 +184,22 @@ pub struct OutboxEntry {
     pub updated_at: Timestamp,
     /// The worker sending it now, if one holds it.
     pub lease: Option<OutboxLease>,
+    /// The SHA-256 of the action as this process stored it, when it did (an entry it just
+    /// enqueued): each audit row of the action carries that hash, and reading the stored action
+    /// back to hash it costs a lookup per answer. Not part of the entry's value.
+    #[serde(skip)]
+    pub stored_hash: StoredHash,
+}
+
+/// [`OutboxEntry::stored_hash`]: known or not, two entries compare equal whatever it holds
+/// (an entry read back from the store has none).
+#[derive(Debug, Clone, Default)]
+pub struct StoredHash(pub Option<String>);
+
+impl PartialEq for StoredHash {
+    fn eq(&self, _: &StoredHash) -> bool {
+        true
+    }
 }
 
 /// A worker's hold on a pending action while it sends it.

@@ -17,6 +17,10 @@ use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState, Timestamp};
 
 pub(super) const COLUMNS: &str = "upstream, id, connector, payload, content_type, headers, error_code, \
      error_message, http_status, vendor_response, attempts, first_failed_ms, last_failed_ms, state, updated_ms";
+/// How many columns [`COLUMNS`] lists (a query may read more after them), and where
+/// `last_failed_ms` is among them.
+pub(super) const COLUMN_COUNT: usize = 15;
+pub(super) const LAST_FAILED_COLUMN: usize = 12;
 
 /// Inserts or updates one dead letter; an identical stored row is left untouched.
 /// Returns true when a row was written.

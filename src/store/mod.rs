@@ -54,6 +54,10 @@ mod selection;
 pub use outbox_queries::{OutboxKey, OutboxPageQuery};
 mod routes;
 mod run_members;
+mod run_step;
+#[cfg(test)]
+mod run_step_tests;
+pub use run_step::{NextBatch, RunStep};
 #[cfg(test)]
 mod run_recall_tests;
 pub mod runs;

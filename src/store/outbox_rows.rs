@@ -11,7 +11,8 @@ use super::dead_letters::record_dead_letter;
 use super::incidents::upsert_incident;
 use super::outbox::OutcomeRecord;
 use crate::domain::{
-    Action, DeadLetter, Incident, LetterState, OutboxEntry, OutboxLease, OutboxState, Timestamp,
+    Action, DeadLetter, Incident, LetterState, OutboxEntry, OutboxLease, OutboxState, StoredHash,
+    Timestamp,
 };
 
 pub(crate) fn claim_in(
@@ -90,7 +91,7 @@ pub(crate) fn outcome_in(
         }
         None => {}
     }
-    audit_transition(tx, tail, &entry.action, &entry.id, event, &detail, at)
+    audit_transition(tx, tail, entry, event, &detail, at)
 }
 
 /// A failed attempt of `entry` inside the caller's transaction (see
@@ -128,7 +129,7 @@ pub(crate) fn error_in(
             .is_some_and(|last| same_reason(last, error));
     if !same_reason {
         let detail = with_attempts(error, entry.attempts + 1, retry_at.is_none());
-        audit_transition(tx, tail, &entry.action, &entry.id, event, &detail, at)?;
+        audit_transition(tx, tail, entry, event, &detail, at)?;
     }
     Ok(())
 }
@@ -156,7 +157,7 @@ pub(crate) fn recalled_in(
         reason,
         ms(at)
     ])?;
-    audit_transition(tx, tail, &entry.action, &entry.id, "recalled", reason, at)
+    audit_transition(tx, tail, entry, "recalled", reason, at)
 }
 
 fn audit_row<'a>(
@@ -179,21 +180,27 @@ fn audit_row<'a>(
     }
 }
 
-/// Audit row `<kind>.<event>` for an outbox state change, hashing the action as stored.
+/// Audit row `<kind>.<event>` for an outbox state change, with the hash of the action as stored:
+/// the one this process made when it stored it, or the stored action's, read back.
 fn audit_transition(
     conn: &Connection,
     tail: &mut AuditTail,
-    action: &Action,
-    id: &str,
+    entry: &OutboxEntry,
     event: &str,
     detail: &str,
     at: Timestamp,
 ) -> rusqlite::Result<()> {
-    let action_json: Option<String> = conn
-        .prepare_cached("SELECT action FROM outbox WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
-        .optional()?;
-    let payload_hash = sha256_hex(action_json.unwrap_or_default().as_bytes());
+    let (action, id) = (&entry.action, entry.id.as_str());
+    let payload_hash = match &entry.stored_hash.0 {
+        Some(hash) => hash.clone(),
+        None => {
+            let action_json: Option<String> = conn
+                .prepare_cached("SELECT action FROM outbox WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            sha256_hex(action_json.unwrap_or_default().as_bytes())
+        }
+    };
     let event = format!("{}.{event}", action.kind.as_str());
     tail.append(
         conn,
@@ -244,6 +251,7 @@ pub(crate) fn insert_action(
     let action_json = serde_json::to_string(action)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let holder = lease_until.map(|_| super::holder::this_process());
+    let payload_hash = sha256_hex(action_json.as_bytes());
     let entry = OutboxEntry {
         id: time_ordered_id().to_string(),
         idempotency_key: time_ordered_id().to_string(),
@@ -261,6 +269,7 @@ pub(crate) fn insert_action(
             until: lease_until,
             alive: true,
         }),
+        stored_hash: StoredHash(Some(payload_hash.clone())),
     };
     tx.prepare_cached(
         "INSERT INTO outbox (id, idempotency_key, kind, upstream, target, action, state, attempts,
@@ -280,7 +289,6 @@ pub(crate) fn insert_action(
         lease_until.map(ms),
     ])?;
     let event = format!("{}.requested", action.kind.as_str());
-    let payload_hash = sha256_hex(action_json.as_bytes());
     let detail = action.note.clone().unwrap_or_default();
     tail.append(
         tx,

@@ -15,7 +15,7 @@ use super::codec::ms;
 use super::outbox::{Recording, record_in};
 use super::outbox_rows::insert_action;
 use super::{Result, Store};
-use crate::domain::run::{MemberState, RunMember, RunProgress, RunState};
+use crate::domain::run::{MemberState, Run, RunMember, RunProgress, RunState};
 use crate::domain::run_tally::RunTally;
 use crate::domain::{Action, OutboxEntry, Timestamp};
 
@@ -169,63 +169,7 @@ impl Store {
         let Some(run) = self.run(id)? else {
             return Ok(Vec::new());
         };
-        // Filtered after the read: every planned member of the stage is read, the limit applies
-        // to those kept.
-        let read_limit = match only {
-            Some(_) => -1,
-            None => i64::try_from(limit).unwrap_or(i64::MAX),
-        };
-        self.write_tx(|tx| {
-            let state: String = tx
-                .prepare_cached("SELECT state FROM runs WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))?;
-            if state != RunState::Running.as_str() {
-                return Ok(Vec::new());
-            }
-            let members: Vec<RunMember> = tx
-                .prepare_cached(
-                    "SELECT seq, upstream, target, connector, stage, state, note
-                       FROM run_members INDEXED BY run_members_by_stage
-                      WHERE run_id = ?1 AND stage = ?2 AND state = 'planned'
-                      ORDER BY seq LIMIT ?3",
-                )?
-                .query_map(params![id, stage as i64, read_limit], member_row)?
-                .filter(|m| match (m, only) {
-                    (Ok(m), Some(only)) => only(m),
-                    _ => true,
-                })
-                .take(limit)
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            if members.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut mark = tx.prepare_cached(
-                "UPDATE run_members SET state = 'queued', outbox_id = ?3
-                  WHERE run_id = ?1 AND seq = ?2",
-            )?;
-            let mut tail = AuditTail::read(tx)?;
-            let mut entries = Vec::with_capacity(members.len());
-            let note = format!("{} stage {}", run.id, stage + 1);
-            for m in members {
-                let action = Action {
-                    kind: run.kind,
-                    upstream: m.upstream,
-                    target: m.target,
-                    operator: run.operator.clone(),
-                    note: Some(note.clone()),
-                    level: None,
-                    payload: None,
-                    destination: run.destination.clone(),
-                    drop_ttl: run.drop_ttl,
-                };
-                let entry = insert_action(tx, &mut tail, &action, at, lease_until)?;
-                mark.execute(params![id, m.seq as i64, entry.id])?;
-                entries.push(entry);
-            }
-            tx.prepare_cached("UPDATE runs SET updated_ms = ?2 WHERE id = ?1")?
-                .execute(params![id, ms(at)])?;
-            Ok(entries)
-        })
+        self.write_tx(|tx| enqueue_planned_in(tx, &run, stage, only, limit, at, lease_until))
     }
 
     /// The failures of one stage grouped by their words, most frequent first.
@@ -305,7 +249,7 @@ impl Store {
 /// saying why — so a resumed driver hands it to the outbox with a new action. Recalled after a
 /// cancel (the operator cancelled while the batch was still being answered), it is skipped
 /// (`cancelled`), as a cancel leaves every planned member.
-fn settle_in(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
+pub(super) fn settle_in(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
     let cancelled: bool = tx
         .prepare_cached("SELECT state = 'cancelled' FROM runs WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
@@ -337,6 +281,76 @@ fn settle_in(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
             .execute(params![id, stage as i64, cancelled])?;
     }
     Ok(settled)
+}
+
+/// [`Store::enqueue_run_members`] inside the caller's transaction, for `run` as read before it:
+/// nothing unless the run is still running (a pause or cancel in between wins).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn enqueue_planned_in(
+    tx: &Connection,
+    run: &Run,
+    stage: usize,
+    only: Option<&dyn Fn(&RunMember) -> bool>,
+    limit: usize,
+    at: Timestamp,
+    lease_until: Option<Timestamp>,
+) -> rusqlite::Result<Vec<OutboxEntry>> {
+    let id = run.id.as_str();
+    // Filtered after the read: every planned member of the stage is read, the limit applies
+    // to those kept.
+    let read_limit = match only {
+        Some(_) => -1,
+        None => i64::try_from(limit).unwrap_or(i64::MAX),
+    };
+    let state: String = tx
+        .prepare_cached("SELECT state FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    if state != RunState::Running.as_str() {
+        return Ok(Vec::new());
+    }
+    let members: Vec<RunMember> = tx
+        .prepare_cached(
+            "SELECT seq, upstream, target, connector, stage, state, note
+               FROM run_members INDEXED BY run_members_by_stage
+              WHERE run_id = ?1 AND stage = ?2 AND state = 'planned'
+              ORDER BY seq LIMIT ?3",
+        )?
+        .query_map(params![id, stage as i64, read_limit], member_row)?
+        .filter(|m| match (m, only) {
+            (Ok(m), Some(only)) => only(m),
+            _ => true,
+        })
+        .take(limit)
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut mark = tx.prepare_cached(
+        "UPDATE run_members SET state = 'queued', outbox_id = ?3
+          WHERE run_id = ?1 AND seq = ?2",
+    )?;
+    let mut tail = AuditTail::read(tx)?;
+    let mut entries = Vec::with_capacity(members.len());
+    let note = format!("{} stage {}", run.id, stage + 1);
+    for m in members {
+        let action = Action {
+            kind: run.kind,
+            upstream: m.upstream,
+            target: m.target,
+            operator: run.operator.clone(),
+            note: Some(note.clone()),
+            level: None,
+            payload: None,
+            destination: run.destination.clone(),
+            drop_ttl: run.drop_ttl,
+        };
+        let entry = insert_action(tx, &mut tail, &action, at, lease_until)?;
+        mark.execute(params![id, m.seq as i64, entry.id])?;
+        entries.push(entry);
+    }
+    tx.prepare_cached("UPDATE runs SET updated_ms = ?2 WHERE id = ?1")?
+        .execute(params![id, ms(at)])?;
+    Ok(entries)
 }
 
 /// How many stages the run's members span (the highest stage + 1; one index probe).

@@ -13,7 +13,7 @@ use super::{AuditVerification, Store};
 use crate::domain::run::{FailureLimit, MemberState, Run, RunMember, RunState};
 use crate::domain::{ActionKind, ActionOutcome, OutboxEntry, OutboxState};
 
-fn run(id: &str) -> Run {
+pub(super) fn run(id: &str) -> Run {
     let now = Utc::now();
     Run {
         id: id.into(),
@@ -34,7 +34,7 @@ fn run(id: &str) -> Run {
     }
 }
 
-fn members(n: usize) -> Vec<RunMember> {
+pub(super) fn members(n: usize) -> Vec<RunMember> {
     (0..n)
         .map(|seq| RunMember {
             seq,
@@ -48,7 +48,7 @@ fn members(n: usize) -> Vec<RunMember> {
         .collect()
 }
 
-fn recalled(entry: &OutboxEntry) -> (OutboxEntry, Recording) {
+pub(super) fn recalled(entry: &OutboxEntry) -> (OutboxEntry, Recording) {
     let reason = "recalled: run r1 was paused while SQS moved orders-dlq (its move task was cancelled); the letter is still in the dead-letter queue and is sent when the run resumes";
     (
         entry.clone(),
@@ -58,7 +58,7 @@ fn recalled(entry: &OutboxEntry) -> (OutboxEntry, Recording) {
     )
 }
 
-fn replayed(entry: &OutboxEntry) -> (OutboxEntry, Recording) {
+pub(super) fn replayed(entry: &OutboxEntry) -> (OutboxEntry, Recording) {
     let outcome = ActionOutcome {
         ok: true,
         summary: "moved back to its source queue".into(),

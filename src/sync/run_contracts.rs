@@ -85,7 +85,7 @@ impl Contracts {
             Err(e) => return Some(e.clone()),
         };
         match serde_json::from_slice::<serde_json::Value>(&letter.payload) {
-            Ok(value) => contract.violations(&value).into_iter().next(),
+            Ok(value) => contract.first_violation(&value),
             Err(e) => Some(format!("payload is not JSON: {e}")),
         }
     }

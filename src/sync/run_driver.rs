@@ -38,7 +38,7 @@ use super::{StoreWriter, Upstreams};
 use crate::domain::run::{Run, RunProgress, RunState};
 use crate::domain::run_tally::RunTally;
 use crate::domain::{ActionKind, OutboxEntry};
-use crate::store::{ChangeNotice, LockHolder, Recording, StoreError};
+use crate::store::{ChangeNotice, LockHolder, NextBatch, Recording, StoreError};
 use crate::upstream::run_batch::{RunBatch, RunBatchControl, RunStop, ServerMove, whole_bound};
 
 /// Where a run stands, for gauges and progress lines.
@@ -108,6 +108,8 @@ async fn drive_leased(
         meter: Meter::default(),
         rate: None,
         whole_asked: HashSet::new(),
+        concurrency: None,
+        expect_stage: None,
     };
     let mut prepared: Vec<OutboxEntry> = Vec::new();
     // The prepared batch is whole queues (see the module doc).
@@ -258,6 +260,8 @@ struct Found {
     run: Option<Run>,
     tally: RunTally,
     held_back: usize,
+    /// The next batch, prepared with the answers (`Store::run_step`).
+    prepared: Option<Vec<OutboxEntry>>,
 }
 
 pub(super) struct Driver<'a> {
@@ -271,6 +275,11 @@ pub(super) struct Driver<'a> {
     rate: Option<f64>,
     /// Stages whose whole queues this driver asked for (once per stage).
     whole_asked: HashSet<usize>,
+    /// The run's concurrency, once read.
+    concurrency: Option<usize>,
+    /// The stage the last step prepared a paced batch of (or found no room in): the next step
+    /// may prepare the following batch with the answers.
+    expect_stage: Option<usize>,
 }
 
 impl Driver<'_> {
@@ -278,39 +287,45 @@ impl Driver<'_> {
     /// outbox's round and prepares the next batch.
     async fn step(&mut self, answered: Vec<(OutboxEntry, Recording)>) -> Result<Step, StoreError> {
         let run_id = self.id.clone();
+        // Still in the stage the last step prepared a batch of, at no rate: the next batch is
+        // prepared in the same transaction as the answers (`Store::run_step`) — the gate of
+        // that stage is open and its whole queues were asked for. Otherwise the store says
+        // where the run stands and the rest of this step decides.
+        let next = match (self.expect_stage.take(), self.concurrency) {
+            (Some(stage), Some(concurrency))
+                if self.pacer.as_ref().is_some_and(Pacer::unlimited) =>
+            {
+                Some(NextBatch {
+                    stage,
+                    concurrency,
+                    lease_until: worker::lease_until(Utc::now(), concurrency, 2),
+                })
+            }
+            _ => None,
+        };
         // One trip to the store: the answers recorded and the members settled in one
         // transaction, then where the run stands. The answers come back to be dropped here,
         // off the store's thread.
         let (found, recorded, _answered) = self
             .store
             .call(move |s| {
-                let recorded = if answered.is_empty() {
-                    s.settle_run_members(&run_id)?;
-                    0
-                } else {
-                    match s.record_run_answers(&run_id, &answered, Utc::now()) {
-                        Ok(n) => n,
-                        // As the outbox's round does: the actions stay pending (with their
-                        // keys) and are sent again; the run goes on.
-                        Err(e) => {
-                            tracing::error!("run {run_id}: answers not recorded: {e}");
-                            s.settle_run_members(&run_id)?;
-                            0
-                        }
+                let step = match s.run_step(&run_id, &answered, Utc::now(), next) {
+                    Ok(step) => step,
+                    // As the outbox's round does: the actions stay pending (with their keys)
+                    // and are sent again; the run goes on.
+                    Err(e) if !answered.is_empty() => {
+                        tracing::error!("run {run_id}: answers not recorded: {e}");
+                        s.run_step(&run_id, &[], Utc::now(), None)?
                     }
-                };
-                let run = s.run(&run_id)?;
-                let tally = s.run_tally(&run_id)?;
-                let held_back = match tally.whole().queued {
-                    0 => 0,
-                    _ => s.run_members_held_back(&run_id, Utc::now())?,
+                    Err(e) => return Err(e),
                 };
                 let found = Found {
-                    run,
-                    tally,
-                    held_back,
+                    run: step.run,
+                    tally: step.tally,
+                    held_back: step.held_back,
+                    prepared: step.prepared,
                 };
-                Ok((found, recorded, answered))
+                Ok((found, step.recorded, answered))
             })
             .await?;
         if recorded > 0 {
@@ -326,6 +341,7 @@ impl Driver<'_> {
             self.pacer = Some(Pacer::new(run.rate));
         }
         self.rate = run.rate;
+        self.concurrency = Some(run.concurrency);
         if run.state != RunState::Running {
             let status = self.status(
                 &run.id,
@@ -354,6 +370,7 @@ impl Driver<'_> {
         // A stage starts only when the one before stayed within its failure limit (or the
         // operator resumed after it paused the run).
         if stage > 0
+            && found.prepared.is_none()
             && let Some(reason) = self.gate(stage, run.max_failures, &found.tally).await?
         {
             self.set_state(&run, RunState::Paused, &reason).await?;
@@ -372,6 +389,23 @@ impl Driver<'_> {
         let round = run.concurrency.max(worker::DUE_LIMIT);
         let handled =
             worker::process_due_up_to(self.upstreams, self.store, self.changes, round).await?;
+        if let Some(prepared) = found.prepared {
+            self.expect_stage = Some(stage);
+            let status = self.status(
+                &run.id,
+                run.stages.len(),
+                RunState::Running,
+                None,
+                &progress,
+            );
+            return Ok(Step {
+                status,
+                finished: None,
+                prepared,
+                handled,
+                whole: false,
+            });
+        }
         let in_stage = found.tally.stage(stage);
         // Whole queues first, once per stage, while nothing of it is in flight (a letter in
         // flight is still in its queue, and not planned).
@@ -403,6 +437,7 @@ impl Driver<'_> {
                     .await?;
                 pacer.spent(prepared.len());
             }
+            self.expect_stage = Some(stage);
         }
         let status = self.status(
             &run.id,

@@ -61,6 +61,11 @@ impl Pacer {
         self.slowed = waiting;
     }
 
+    /// No rate to keep (none was set, and the upstream is not holding actions back).
+    pub(super) fn unlimited(&self) -> bool {
+        self.current.is_none() && !self.slowed
+    }
+
     /// How many of `room` may go now.
     pub(super) fn take(&mut self, room: usize) -> usize {
         if self.slowed {
