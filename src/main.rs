@@ -25,10 +25,11 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(triage::commands::run(cli));
     // Work still running now was abandoned on purpose (a signal, a hung upstream): actions are
     // durable outbox rows, so exiting without it loses nothing. Its tasks are dropped (a store
-    // they hold is closed) within a second. With none left, the idle worker threads are not
-    // waited for: each one's exit hands its allocator arena back (glibc consolidates every
-    // free chunk of it), ≈ 10 ms after a bulk replay, for nothing — the process ends anyway.
-    if runtime.metrics().num_alive_tasks() == 0 {
+    // they hold is closed, a write in progress on a blocking thread finishes) within a second.
+    // With no task left and every writer's store closed, the idle threads are not waited for:
+    // each one's exit hands its allocator arena back (glibc consolidates every free chunk of
+    // it), ≈ 10 ms after a bulk replay, for nothing — the process ends anyway.
+    if runtime.metrics().num_alive_tasks() == 0 && triage::sync::writers_open() == 0 {
         runtime.shutdown_background();
     } else {
         runtime.shutdown_timeout(std::time::Duration::from_secs(1));

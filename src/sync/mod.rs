@@ -15,6 +15,7 @@ pub mod upstreams;
 pub mod watcher;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,9 +30,41 @@ pub use upstreams::Upstreams;
 /// checkpointer beside it (`checkpointer`) so its commits never stop to copy the WAL back.
 #[derive(Clone)]
 pub struct StoreWriter {
-    store: Arc<Mutex<Store>>,
+    store: Arc<Shared>,
     path: PathBuf,
     _checkpointer: Option<Arc<checkpointer::Checkpointer>>,
+}
+
+/// Writers' stores not closed yet: a handle, or a call still running on a blocking thread (whose
+/// future may be gone), holds one open.
+static WRITERS_OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// How many writers' stores are still open: the binary waits for its runtime's threads while
+/// any is (a write in progress finishes and the store closes), and not otherwise.
+pub fn writers_open() -> usize {
+    WRITERS_OPEN.load(Ordering::SeqCst)
+}
+
+/// A writer's store and its place in [`WRITERS_OPEN`], given back once the store has closed
+/// (fields drop in order).
+struct Shared {
+    store: Mutex<Store>,
+    _open: Open,
+}
+
+struct Open;
+
+impl Open {
+    fn new() -> Open {
+        WRITERS_OPEN.fetch_add(1, Ordering::SeqCst);
+        Open
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        WRITERS_OPEN.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl StoreWriter {
@@ -45,7 +78,10 @@ impl StoreWriter {
         let path = store.path().to_path_buf();
         let checkpointer = checkpointer::Checkpointer::start(&store, &path).map(Arc::new);
         StoreWriter {
-            store: Arc::new(Mutex::new(store)),
+            store: Arc::new(Shared {
+                store: Mutex::new(store),
+                _open: Open::new(),
+            }),
             path,
             _checkpointer: checkpointer,
         }
@@ -65,6 +101,7 @@ impl StoreWriter {
         tokio::task::spawn_blocking(move || {
             // A panic in another store call must not wedge the engine: keep using the connection.
             let mut guard = store
+                .store
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut guard)
