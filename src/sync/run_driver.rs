@@ -389,56 +389,16 @@ impl Driver<'_> {
         let round = run.concurrency.max(worker::DUE_LIMIT);
         let handled =
             worker::process_due_up_to(self.upstreams, self.store, self.changes, round).await?;
-        if let Some(prepared) = found.prepared {
-            self.expect_stage = Some(stage);
-            let status = self.status(
-                &run.id,
-                run.stages.len(),
-                RunState::Running,
-                None,
-                &progress,
-            );
-            return Ok(Step {
-                status,
-                finished: None,
-                prepared,
-                handled,
-                whole: false,
-            });
-        }
-        let in_stage = found.tally.stage(stage);
-        // Whole queues first, once per stage, while nothing of it is in flight (a letter in
-        // flight is still in its queue, and not planned).
-        let mut prepared = Vec::new();
-        if in_stage.queued == 0 && in_stage.planned > 0 && self.whole_asked.insert(stage) {
-            prepared = self.whole_batch(&run, stage).await?;
-        }
-        let whole = !prepared.is_empty();
-        if !whole {
-            // At most `concurrency` in flight and as many prepared behind them: the batch in
-            // flight now is queued in the store, so it counts.
-            let room = (2 * run.concurrency)
-                .saturating_sub(in_stage.queued)
-                .min(run.concurrency)
-                .min(in_stage.planned);
-            let pacer = self.pacer.get_or_insert_with(|| Pacer::new(run.rate));
-            pacer.held_back(found.held_back > 0);
-            let take = pacer.take(room);
-            if take > 0 {
-                let run_id = self.id.clone();
-                let now = Utc::now();
-                // Leased for its own send and the one it waits behind, plus the time to record.
-                let lease_until = worker::lease_until(now, take, 2);
-                prepared = self
-                    .store
-                    .call(move |s| {
-                        s.enqueue_run_members(&run_id, stage, take, now, Some(lease_until))
-                    })
-                    .await?;
-                pacer.spent(prepared.len());
+        let (prepared, whole) = match found.prepared {
+            Some(prepared) => {
+                self.expect_stage = Some(stage);
+                (prepared, false)
             }
-            self.expect_stage = Some(stage);
-        }
+            None => {
+                self.prepare(&run, stage, &found.tally, found.held_back)
+                    .await?
+            }
+        };
         let status = self.status(
             &run.id,
             run.stages.len(),
@@ -453,6 +413,48 @@ impl Driver<'_> {
             handled,
             whole,
         })
+    }
+
+    /// The next batch the long way (no batch came with the answers): the stage's whole queues
+    /// once, while nothing of it is in flight (a letter in flight is still in its queue, and not
+    /// planned), else paced members; and whether it is whole queues.
+    async fn prepare(
+        &mut self,
+        run: &Run,
+        stage: usize,
+        tally: &RunTally,
+        held_back: usize,
+    ) -> Result<(Vec<OutboxEntry>, bool), StoreError> {
+        let in_stage = tally.stage(stage);
+        if in_stage.queued == 0 && in_stage.planned > 0 && self.whole_asked.insert(stage) {
+            let prepared = self.whole_batch(run, stage).await?;
+            if !prepared.is_empty() {
+                return Ok((prepared, true));
+            }
+        }
+        // At most `concurrency` in flight and as many prepared behind them: the batch in
+        // flight now is queued in the store, so it counts.
+        let room = (2 * run.concurrency)
+            .saturating_sub(in_stage.queued)
+            .min(run.concurrency)
+            .min(in_stage.planned);
+        let pacer = self.pacer.get_or_insert_with(|| Pacer::new(run.rate));
+        pacer.held_back(held_back > 0);
+        let take = pacer.take(room);
+        let mut prepared = Vec::new();
+        if take > 0 {
+            let run_id = self.id.clone();
+            let now = Utc::now();
+            // Leased for its own send and the one it waits behind, plus the time to record.
+            let lease_until = worker::lease_until(now, take, 2);
+            prepared = self
+                .store
+                .call(move |s| s.enqueue_run_members(&run_id, stage, take, now, Some(lease_until)))
+                .await?;
+            pacer.spent(prepared.len());
+        }
+        self.expect_stage = Some(stage);
+        Ok((prepared, false))
     }
 
     /// The planned members of `stage` that are whole queues of an upstream that moves them
