@@ -184,20 +184,25 @@ pub struct OutboxEntry {
     pub updated_at: Timestamp,
     /// The worker sending it now, if one holds it.
     pub lease: Option<OutboxLease>,
-    /// The SHA-256 of the action as this process stored it, when it did (an entry it just
-    /// enqueued): each audit row of the action carries that hash, and reading the stored action
-    /// back to hash it costs a lookup per answer. Not part of the entry's value.
+    /// What this process knows of the row because it stored it (nothing for an entry read
+    /// back): not part of the entry's value.
     #[serde(skip)]
-    pub stored_hash: StoredHash,
+    pub stored: Stored,
 }
 
-/// [`OutboxEntry::stored_hash`]: known or not, two entries compare equal whatever it holds
-/// (an entry read back from the store has none).
+/// [`OutboxEntry::stored`]. Known or not, two entries compare equal whatever it holds.
 #[derive(Debug, Clone, Default)]
-pub struct StoredHash(pub Option<String>);
+pub struct Stored {
+    /// The SHA-256 of the action as stored: each audit row of the action carries it, and
+    /// reading the stored action back to hash it costs a lookup per answer.
+    pub hash: Option<String>,
+    /// The run member (its `seq`) the action was made for: its answer settles that member
+    /// without looking for it among the stage's queued ones.
+    pub member: Option<usize>,
+}
 
-impl PartialEq for StoredHash {
-    fn eq(&self, _: &StoredHash) -> bool {
+impl PartialEq for Stored {
+    fn eq(&self, _: &Stored) -> bool {
         true
     }
 }

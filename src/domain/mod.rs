@@ -23,7 +23,7 @@ pub mod upstream_state;
 
 pub use action::{
     Action, ActionKind, ActionOutcome, OutboxEntry, OutboxLease, OutboxState, ReplayDestination,
-    StoredHash,
+    Stored,
 };
 pub use connector::{Connector, ConnectorReport, ConnectorStatus, Direction, QueueStats};
 pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterState, LetterState, PayloadEncoding};

@@ -5,7 +5,7 @@ use rusqlite::{Row, ToSql};
 
 use super::codec::{col_u32, from_ms, ms, page_limit, where_clause};
 use super::{PageDir, Result, Store};
-use crate::domain::{OutboxEntry, OutboxLease, OutboxState, StoredHash, Timestamp};
+use crate::domain::{OutboxEntry, OutboxLease, OutboxState, Stored, Timestamp};
 
 /// The columns [`Store::outbox_from_row`] decodes, in its order.
 pub(crate) const COLUMNS: &str = "id, idempotency_key, action, state, attempts, next_attempt_ms, last_error, \
@@ -190,7 +190,7 @@ impl Store {
                 }
                 None => None,
             },
-            stored_hash: StoredHash::default(),
+            stored: Stored::default(),
         })
     }
 }

@@ -11,7 +11,7 @@ use super::dead_letters::record_dead_letter;
 use super::incidents::upsert_incident;
 use super::outbox::OutcomeRecord;
 use crate::domain::{
-    Action, DeadLetter, Incident, LetterState, OutboxEntry, OutboxLease, OutboxState, StoredHash,
+    Action, DeadLetter, Incident, LetterState, OutboxEntry, OutboxLease, OutboxState, Stored,
     Timestamp,
 };
 
@@ -191,7 +191,7 @@ fn audit_transition(
     at: Timestamp,
 ) -> rusqlite::Result<()> {
     let (action, id) = (&entry.action, entry.id.as_str());
-    let payload_hash = match &entry.stored_hash.0 {
+    let payload_hash = match &entry.stored.hash {
         Some(hash) => hash.clone(),
         None => {
             let action_json: Option<String> = conn
@@ -269,7 +269,10 @@ pub(crate) fn insert_action(
             until: lease_until,
             alive: true,
         }),
-        stored_hash: StoredHash(Some(payload_hash.clone())),
+        stored: Stored {
+            hash: Some(payload_hash.clone()),
+            member: None,
+        },
     };
     tx.prepare_cached(
         "INSERT INTO outbox (id, idempotency_key, kind, upstream, target, action, state, attempts,

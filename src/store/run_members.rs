@@ -250,37 +250,76 @@ impl Store {
 /// cancel (the operator cancelled while the batch was still being answered), it is skipped
 /// (`cancelled`), as a cancel leaves every planned member.
 pub(super) fn settle_in(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
-    let cancelled: bool = tx
-        .prepare_cached("SELECT state = 'cancelled' FROM runs WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(true);
+    let cancelled = cancelled(tx, id)?;
     let mut settled = 0;
     // One pass over the stage's queued members (each looks its action up once): recalled,
     // sent and failed actions settled by the same statement.
     for stage in 0..stage_count(tx, id)? {
         settled += tx
-            .prepare_cached(
-                "UPDATE OR FAIL run_members INDEXED BY run_members_by_stage
-                    SET state = CASE o.state
-                                WHEN 'recalled' THEN CASE WHEN ?3 THEN 'skipped' ELSE 'planned' END
-                                ELSE o.state END,
-                        outbox_id = CASE WHEN o.state = 'recalled' THEN NULL
-                                    ELSE run_members.outbox_id END,
-                        note = CASE o.state
-                               WHEN 'recalled' THEN CASE WHEN ?3 THEN 'cancelled' ELSE o.last_error END
-                               WHEN 'failed'
-                               THEN coalesce(json_extract(o.outcome, '$.summary'), o.last_error)
-                               END
-                   FROM outbox AS o
-                  WHERE run_members.run_id = ?1 AND run_members.stage = ?2
-                    AND run_members.state = 'queued'
-                    AND o.id = run_members.outbox_id
-                    AND o.state IN ('recalled', 'sent', 'failed')",
-            )?
+            .prepare_cached(&format!(
+                "UPDATE OR FAIL run_members INDEXED BY run_members_by_stage {SETTLE}
+                  WHERE run_members.run_id = ?1 AND run_members.stage = ?2 {SETTLED}"
+            ))?
             .execute(params![id, stage as i64, cancelled])?;
     }
     Ok(settled)
+}
+
+/// Whether the run was cancelled (or is gone): a recalled member is then skipped.
+fn cancelled(tx: &Connection, id: &str) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT state = 'cancelled' FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(true))
+}
+
+/// What settling sets: a member takes its action's state, a recalled one is planned again (or
+/// skipped after a cancel, `?3`), a failed one keeps the failure's words.
+const SETTLE: &str = "SET state = CASE o.state
+                WHEN 'recalled' THEN CASE WHEN ?3 THEN 'skipped' ELSE 'planned' END
+                ELSE o.state END,
+        outbox_id = CASE WHEN o.state = 'recalled' THEN NULL ELSE run_members.outbox_id END,
+        note = CASE o.state
+               WHEN 'recalled' THEN CASE WHEN ?3 THEN 'cancelled' ELSE o.last_error END
+               WHEN 'failed' THEN coalesce(json_extract(o.outcome, '$.summary'), o.last_error)
+               END
+   FROM outbox AS o";
+
+/// Which members settling changes: queued ones whose action was answered.
+const SETTLED: &str = "AND run_members.state = 'queued' AND o.id = run_members.outbox_id
+    AND o.state IN ('recalled', 'sent', 'failed')";
+
+/// As [`settle_in`], the members of `answered` only: each by its `seq`, which its entry carries
+/// when this process made the action for it ([`Stored::member`]) — one look-up each instead of
+/// a walk over every queued member of the stage (the batch in flight too). None, and nothing
+/// done, when an entry does not say its member: then every queued member is looked at.
+///
+/// [`Stored::member`]: crate::domain::Stored::member
+pub(super) fn settle_answered_in(
+    tx: &Connection,
+    id: &str,
+    answered: &[(OutboxEntry, Recording)],
+) -> rusqlite::Result<Option<usize>> {
+    let Some(seqs) = answered
+        .iter()
+        .map(|(entry, _)| entry.stored.member)
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return Ok(None);
+    };
+    let cancelled = cancelled(tx, id)?;
+    // One statement for the batch: its members looked up by key from a JSON array of seqs.
+    let seqs = serde_json::to_string(&seqs)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let settled = tx
+        .prepare_cached(&format!(
+            "UPDATE OR FAIL run_members {SETTLE}
+              WHERE run_members.run_id = ?1
+                AND run_members.seq IN (SELECT value FROM json_each(?2)) {SETTLED}"
+        ))?
+        .execute(params![id, seqs, cancelled])?;
+    Ok(Some(settled))
 }
 
 /// [`Store::enqueue_run_members`] inside the caller's transaction, for `run` as read before it:
@@ -344,7 +383,8 @@ pub(super) fn enqueue_planned_in(
             destination: run.destination.clone(),
             drop_ttl: run.drop_ttl,
         };
-        let entry = insert_action(tx, &mut tail, &action, at, lease_until)?;
+        let mut entry = insert_action(tx, &mut tail, &action, at, lease_until)?;
+        entry.stored.member = Some(m.seq);
         mark.execute(params![id, m.seq as i64, entry.id])?;
         entries.push(entry);
     }

@@ -9,7 +9,7 @@
 //! store's thread, per step.
 
 use super::outbox::{Recording, record_in};
-use super::run_members::{enqueue_planned_in, settle_in};
+use super::run_members::{enqueue_planned_in, settle_answered_in, settle_in};
 use super::{Result, Store};
 use crate::domain::run::{Run, RunState};
 use crate::domain::run_tally::RunTally;
@@ -43,18 +43,22 @@ pub struct RunStep {
 impl Store {
     /// Records `answered` (see [`Store::record_run_answers`]), settles the run's members, reads
     /// the run, its tally and what is held back, and prepares `next` when the run is still in
-    /// its stage — in one `IMMEDIATE` transaction: all of it or nothing.
+    /// its stage — in one `IMMEDIATE` transaction: all of it or nothing. Only the members of
+    /// `answered` are settled unless `settle_all` (or nothing was answered, or an entry does not
+    /// say its member): the driver asks for every queued member to be looked at when some may
+    /// have been answered elsewhere (the outbox's round, another process).
     pub fn run_step(
         &mut self,
         id: &str,
         answered: &[(OutboxEntry, Recording)],
         at: Timestamp,
         next: Option<NextBatch>,
+        settle_all: bool,
     ) -> Result<RunStep> {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.sqlite(e))?;
-        let result = self.run_step_in(id, answered, at, next);
+        let result = self.run_step_in(id, answered, at, next, settle_all);
         let end = self
             .conn
             .execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
@@ -73,9 +77,16 @@ impl Store {
         answered: &[(OutboxEntry, Recording)],
         at: Timestamp,
         next: Option<NextBatch>,
+        settle_all: bool,
     ) -> Result<RunStep> {
         let recorded = record_in(&self.conn, answered, at).map_err(|e| self.sqlite(e))?;
-        settle_in(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        let settled = match settle_all || answered.is_empty() {
+            true => None,
+            false => settle_answered_in(&self.conn, id, answered).map_err(|e| self.sqlite(e))?,
+        };
+        if settled.is_none() {
+            settle_in(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        }
         let run = self.run(id)?;
         let tally = self.run_tally(id)?;
         let held_back = match tally.whole().queued {

@@ -5,9 +5,11 @@
 
 use chrono::Utc;
 
+use super::outbox::{OutcomeRecord, Recording};
 use super::run_recall_tests::{members, recalled, replayed, run};
 use super::run_step::NextBatch;
 use super::{AuditVerification, Store};
+use crate::domain::ActionOutcome;
 use crate::domain::run::{MemberState, RunState};
 
 fn store_with_run(dir: &tempfile::TempDir, n: usize) -> Store {
@@ -33,7 +35,7 @@ fn a_step_records_the_answers_and_prepares_the_next_batch_in_one_transaction() {
     let mut store = store_with_run(&dir, 5);
     let now = Utc::now();
     // Nothing answered yet: the first batch, as many as the concurrency.
-    let first = store.run_step("r1", &[], now, next(0)).unwrap();
+    let first = store.run_step("r1", &[], now, next(0), false).unwrap();
     assert_eq!(first.recorded, 0);
     let first = first.prepared.expect("a batch");
     assert_eq!(
@@ -44,17 +46,17 @@ fn a_step_records_the_answers_and_prepares_the_next_batch_in_one_transaction() {
         ["m0", "m1"]
     );
     // Two in flight: two more fit behind them.
-    let second = store.run_step("r1", &[], now, next(0)).unwrap();
+    let second = store.run_step("r1", &[], now, next(0), false).unwrap();
     assert_eq!(second.prepared.map(|p| p.len()), Some(2));
     // Four queued: no room until answers come back.
-    let full = store.run_step("r1", &[], now, next(0)).unwrap();
+    let full = store.run_step("r1", &[], now, next(0), false).unwrap();
     assert_eq!(full.prepared.map(|p| p.len()), Some(0));
     assert_eq!(full.tally.whole().queued, 4);
 
     // The first batch answered: m0 sent, m1 recalled (planned again); the last member goes out
     // with m1 behind it, in the same transaction.
     let answers = vec![replayed(&first[0]), recalled(&first[1])];
-    let step = store.run_step("r1", &answers, now, next(0)).unwrap();
+    let step = store.run_step("r1", &answers, now, next(0), false).unwrap();
     assert_eq!(step.recorded, 2);
     let progress = step.tally.whole();
     assert_eq!(
@@ -115,20 +117,20 @@ fn no_batch_is_prepared_for_another_stage_or_a_run_that_is_not_running() {
     let mut store = store_with_run(&dir, 3);
     let now = Utc::now();
     // The run is in stage 0: a step that expected stage 1 leaves the decision to the driver.
-    let other = store.run_step("r1", &[], now, next(1)).unwrap();
+    let other = store.run_step("r1", &[], now, next(1), false).unwrap();
     assert!(other.prepared.is_none());
     assert_eq!(other.tally.whole().planned, 3);
     // Not asked: nothing prepared.
     assert!(
         store
-            .run_step("r1", &[], now, None)
+            .run_step("r1", &[], now, None, false)
             .unwrap()
             .prepared
             .is_none()
     );
 
     let batch = store
-        .run_step("r1", &[], now, next(0))
+        .run_step("r1", &[], now, next(0), false)
         .unwrap()
         .prepared
         .unwrap();
@@ -140,7 +142,7 @@ fn no_batch_is_prepared_for_another_stage_or_a_run_that_is_not_running() {
     );
     // Paused while the batch was out: its answers are recorded, nothing more is prepared.
     let answers: Vec<_> = batch.iter().map(replayed).collect();
-    let step = store.run_step("r1", &answers, now, next(0)).unwrap();
+    let step = store.run_step("r1", &answers, now, next(0), false).unwrap();
     assert_eq!(step.recorded, 2);
     assert_eq!(step.run.map(|r| r.state), Some(RunState::Paused));
     assert!(step.prepared.is_none());
@@ -148,5 +150,73 @@ fn no_batch_is_prepared_for_another_stage_or_a_run_that_is_not_running() {
     assert_eq!(
         (progress.sent, progress.planned, progress.queued),
         (2, 1, 0)
+    );
+}
+
+#[test]
+fn a_step_settles_the_members_it_answers_and_every_queued_one_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store_with_run(&dir, 4);
+    let now = Utc::now();
+    let batch = store
+        .run_step("r1", &[], now, next(0), false)
+        .unwrap()
+        .prepared
+        .unwrap();
+    assert_eq!(
+        batch.iter().map(|e| e.stored.member).collect::<Vec<_>>(),
+        [Some(0), Some(1)]
+    );
+    // m1's action is answered elsewhere (another worker, the outbox's round): refused.
+    let refusal = ActionOutcome {
+        ok: false,
+        summary: "INVALID_FIELD: LeadSource".into(),
+        response: serde_json::Value::Null,
+    };
+    store
+        .record_action_outcome(&batch[1].id, &refusal, None, None, now)
+        .unwrap();
+    // This step answers m0 only: m1 stays queued until every queued member is looked at.
+    let step = store
+        .run_step("r1", &[replayed(&batch[0])], now, None, false)
+        .unwrap();
+    let p = step.tally.whole();
+    assert_eq!((p.sent, p.failed, p.queued), (1, 0, 1), "{p:?}");
+    let step = store.run_step("r1", &[], now, None, false).unwrap();
+    let p = step.tally.whole();
+    assert_eq!((p.sent, p.failed, p.queued), (1, 1, 0), "{p:?}");
+    let members = store.run_members("r1", 0).unwrap();
+    assert_eq!(
+        members[1].note.as_deref(),
+        Some("INVALID_FIELD: LeadSource")
+    );
+
+    // Answers about entries read back from the store (they do not say their member) settle
+    // every queued member, as does `settle_all`.
+    let batch = store
+        .run_step("r1", &[], now, next(0), false)
+        .unwrap()
+        .prepared
+        .unwrap();
+    let read_back = store.outbox_entry(&batch[0].id).unwrap().unwrap();
+    assert_eq!(read_back.stored.member, None);
+    store
+        .record_action_outcome(&batch[1].id, &refusal, None, None, now)
+        .unwrap();
+    let failed = (
+        read_back,
+        Recording::Outcome {
+            answer: OutcomeRecord::new(refusal.clone()),
+            incident: None,
+            dead_letter: None,
+            letter_state: None,
+        },
+    );
+    let step = store.run_step("r1", &[failed], now, None, false).unwrap();
+    let p = step.tally.whole();
+    assert_eq!(
+        (p.sent, p.failed, p.queued, p.planned),
+        (1, 3, 0, 0),
+        "{p:?}"
     );
 }

@@ -383,7 +383,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             lease: None,
-            stored_hash: Default::default(),
+            stored: Default::default(),
         }
     }
 

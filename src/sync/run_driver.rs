@@ -110,6 +110,7 @@ async fn drive_leased(
         whole_asked: HashSet::new(),
         concurrency: None,
         expect_stage: None,
+        settle_all: true,
     };
     let mut prepared: Vec<OutboxEntry> = Vec::new();
     // The prepared batch is whole queues (see the module doc).
@@ -123,12 +124,13 @@ async fn drive_leased(
             return Ok(Driven::Elsewhere(other));
         }
         let sending = std::mem::take(&mut prepared);
+        let in_flight = sending.len();
         let to_record = std::mem::take(&mut answered);
         let sent = !sending.is_empty();
         let (mut batch, control) = RunBatch::new(id, driver.rate);
         batch.whole = std::mem::take(&mut prepared_whole);
         let done = Notify::new();
-        let in_flight = async {
+        let sending_it = async {
             let answers = answer_claimed_in(upstreams, sending, Some(&batch)).await;
             done.notify_one();
             answers
@@ -143,7 +145,8 @@ async fn drive_leased(
             &mut report,
             &mut *lease,
         );
-        let (answers, step, ()) = futures::join!(in_flight, driver.step(to_record), watching);
+        let (answers, step, ()) =
+            futures::join!(sending_it, driver.step(to_record, in_flight), watching);
         answered = answers;
         let step = match step {
             Ok(step) => step,
@@ -280,13 +283,21 @@ pub(super) struct Driver<'a> {
     /// The stage the last step prepared a paced batch of (or found no room in): the next step
     /// may prepare the following batch with the answers.
     expect_stage: Option<usize>,
+    /// The next step settles every queued member, not only those it records the answers of
+    /// (`Store::run_step`): at first, and whenever some may have been answered elsewhere.
+    settle_all: bool,
 }
 
 impl Driver<'_> {
     /// Records `answered`, reads where the run stands, opens (or holds) the stage gate, runs the
     /// outbox's round and prepares the next batch.
-    async fn step(&mut self, answered: Vec<(OutboxEntry, Recording)>) -> Result<Step, StoreError> {
+    async fn step(
+        &mut self,
+        answered: Vec<(OutboxEntry, Recording)>,
+        in_flight: usize,
+    ) -> Result<Step, StoreError> {
         let run_id = self.id.clone();
+        let settle_all = self.settle_all;
         // Still in the stage the last step prepared a batch of, at no rate: the next batch is
         // prepared in the same transaction as the answers (`Store::run_step`) — the gate of
         // that stage is open and its whole queues were asked for. Otherwise the store says
@@ -309,13 +320,13 @@ impl Driver<'_> {
         let (found, recorded, _answered) = self
             .store
             .call(move |s| {
-                let step = match s.run_step(&run_id, &answered, Utc::now(), next) {
+                let step = match s.run_step(&run_id, &answered, Utc::now(), next, settle_all) {
                     Ok(step) => step,
                     // As the outbox's round does: the actions stay pending (with their keys)
                     // and are sent again; the run goes on.
                     Err(e) if !answered.is_empty() => {
                         tracing::error!("run {run_id}: answers not recorded: {e}");
-                        s.run_step(&run_id, &[], Utc::now(), None)?
+                        s.run_step(&run_id, &[], Utc::now(), None, true)?
                     }
                     Err(e) => return Err(e),
                 };
@@ -332,6 +343,9 @@ impl Driver<'_> {
             worker::notify_answered(self.changes);
         }
         let progress = found.tally.whole();
+        // Queued members beyond the batch in flight were answered elsewhere, or wait for a
+        // retry: the next step looks at every queued member.
+        self.settle_all = progress.queued > in_flight;
         let Some(run) = found.run else {
             let status = self.status(&self.id.clone(), 0, RunState::Cancelled, None, &progress);
             return Ok(Step::finished(status, RunState::Cancelled));
@@ -389,6 +403,8 @@ impl Driver<'_> {
         let round = run.concurrency.max(worker::DUE_LIMIT);
         let handled =
             worker::process_due_up_to(self.upstreams, self.store, self.changes, round).await?;
+        // The round may have answered this run's actions (retries, a dead driver's).
+        self.settle_all |= handled > 0;
         let (prepared, whole) = match found.prepared {
             Some(prepared) => {
                 self.expect_stage = Some(stage);

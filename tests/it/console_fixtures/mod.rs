@@ -548,7 +548,7 @@ pub fn outbox_entry(
         created_at: at,
         updated_at: at,
         lease: None,
-        stored_hash: Default::default(),
+        stored: Default::default(),
     }
 }
 
