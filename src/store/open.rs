@@ -62,6 +62,25 @@ impl Store {
         Ok(value)
     }
 
+    /// As [`Store::write_tx`], for a body that reads through the store's own methods: `f` runs
+    /// inside one `IMMEDIATE` transaction on this connection, committed when it returns Ok and
+    /// rolled back otherwise (also when the commit fails: nothing of it is kept).
+    pub(crate) fn immediate<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.sqlite(e))?;
+        let result = f(self);
+        let end = self
+            .conn
+            .execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        if end.is_err() && result.is_ok() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        let value = result?;
+        end.map_err(|e| self.sqlite(e))?;
+        Ok(value)
+    }
+
     pub(crate) fn sqlite(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),

@@ -55,78 +55,56 @@ impl Store {
         next: Option<NextBatch>,
         settle_all: bool,
     ) -> Result<RunStep> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.sqlite(e))?;
-        let result = self.run_step_in(id, answered, at, next, settle_all);
-        let end = self
-            .conn
-            .execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
-        if end.is_err() && result.is_ok() {
-            // A commit that failed leaves the transaction open: nothing of it is kept.
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        let step = result?;
-        end.map_err(|e| self.sqlite(e))?;
-        Ok(step)
-    }
-
-    fn run_step_in(
-        &self,
-        id: &str,
-        answered: &[(OutboxEntry, Recording)],
-        at: Timestamp,
-        next: Option<NextBatch>,
-        settle_all: bool,
-    ) -> Result<RunStep> {
-        let recorded = record_in(&self.conn, answered, at).map_err(|e| self.sqlite(e))?;
-        let settled = match settle_all || answered.is_empty() {
-            true => None,
-            false => settle_answered_in(&self.conn, id, answered).map_err(|e| self.sqlite(e))?,
-        };
-        if settled.is_none() {
-            settle_in(&self.conn, id).map_err(|e| self.sqlite(e))?;
-        }
-        let run = self.run(id)?;
-        let tally = self.run_tally(id)?;
-        let held_back = match tally.whole().queued {
-            0 => 0,
-            _ => self.run_members_held_back(id, at)?,
-        };
-        let prepared = match (next, &run) {
-            (Some(next), Some(run))
-                if run.state == RunState::Running
-                    && held_back == 0
-                    && tally.current() == Some(next.stage) =>
-            {
-                let in_stage = tally.stage(next.stage);
-                let room = (2 * next.concurrency)
-                    .saturating_sub(in_stage.queued)
-                    .min(next.concurrency)
-                    .min(in_stage.planned);
-                let entries = match room {
-                    0 => Vec::new(),
-                    _ => enqueue_planned_in(
-                        &self.conn,
-                        run,
-                        next.stage,
-                        None,
-                        room,
-                        at,
-                        Some(next.lease_until),
-                    )
-                    .map_err(|e| self.sqlite(e))?,
-                };
-                Some(entries)
+        self.immediate(|s| {
+            let recorded = record_in(&s.conn, answered, at).map_err(|e| s.sqlite(e))?;
+            let settled = match settle_all || answered.is_empty() {
+                true => None,
+                false => settle_answered_in(&s.conn, id, answered).map_err(|e| s.sqlite(e))?,
+            };
+            if settled.is_none() {
+                settle_in(&s.conn, id).map_err(|e| s.sqlite(e))?;
             }
-            _ => None,
-        };
-        Ok(RunStep {
-            recorded,
-            run,
-            tally,
-            held_back,
-            prepared,
+            let run = s.run(id)?;
+            let tally = s.run_tally(id)?;
+            let held_back = match tally.whole().queued {
+                0 => 0,
+                _ => s.run_members_held_back(id, at)?,
+            };
+            let prepared = match (next, &run) {
+                (Some(next), Some(run))
+                    if run.state == RunState::Running
+                        && held_back == 0
+                        && tally.current() == Some(next.stage) =>
+                {
+                    let in_stage = tally.stage(next.stage);
+                    let room = (2 * next.concurrency)
+                        .saturating_sub(in_stage.queued)
+                        .min(next.concurrency)
+                        .min(in_stage.planned);
+                    let entries = match room {
+                        0 => Vec::new(),
+                        _ => enqueue_planned_in(
+                            &s.conn,
+                            run,
+                            next.stage,
+                            None,
+                            room,
+                            at,
+                            Some(next.lease_until),
+                        )
+                        .map_err(|e| s.sqlite(e))?,
+                    };
+                    Some(entries)
+                }
+                _ => None,
+            };
+            Ok(RunStep {
+                recorded,
+                run,
+                tally,
+                held_back,
+                prepared,
+            })
         })
     }
 }
