@@ -24,6 +24,11 @@ pub(super) const LAST_FAILED_COLUMN: usize = 12;
 
 /// Inserts or updates one dead letter; an identical stored row is left untouched.
 /// Returns true when a row was written.
+///
+/// The only statement that inserts dead letters: a new one is counted in `connector_counts` and,
+/// when it takes a `row_id` the search index already covers (a deleted last letter's), marked
+/// pending for the index — here, not by `AFTER INSERT` triggers (schema V13). An update keeps
+/// the triggers on `UPDATE`.
 pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite::Result<bool> {
     let headers = serde_json::to_string(&d.headers)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
@@ -46,6 +51,9 @@ pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite:
                 excluded.vendor_response, excluded.attempts, excluded.first_failed_ms,
                 excluded.last_failed_ms, excluded.state, excluded.updated_ms)",
     )?;
+    // Row ids start at 1, so 0 after the statement means it inserted nothing: an upsert that
+    // updates leaves the last insert's row id alone, and inserts by triggers restore it.
+    forget_last_insert(conn);
     let written = stmt.execute(params![
         d.upstream,
         d.id,
@@ -63,7 +71,37 @@ pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite:
         d.state.as_str(),
         ms(d.updated_at)
     ])?;
+    let inserted = conn.last_insert_rowid();
+    if written > 0 && inserted != 0 {
+        letter_inserted(conn, d, inserted)?;
+    }
     Ok(written > 0)
+}
+
+/// Sets the connection's last inserted row id to 0 (`sqlite3_set_last_insert_rowid`).
+fn forget_last_insert(conn: &Connection) {
+    // SAFETY: the handle is this open connection's, used on this thread only for the call, and
+    // the function only stores the value on the connection.
+    unsafe { rusqlite::ffi::sqlite3_set_last_insert_rowid(conn.handle(), 0) };
+}
+
+/// What the V1 and V10 `AFTER INSERT` triggers did for a new letter at `row_id`: a live letter
+/// counts for its connector (its counts row made when missing), and a `row_id` at or below the
+/// search index's watermark goes pending (the index may hold an earlier letter's text there).
+fn letter_inserted(conn: &Connection, d: &DeadLetter, row_id: i64) -> rusqlite::Result<()> {
+    if d.state == DeadLetterState::Dead {
+        conn.prepare_cached(
+            "INSERT INTO connector_counts (upstream, connector, dead_letters) VALUES (?1, ?2, 1)
+             ON CONFLICT (upstream, connector) DO UPDATE SET dead_letters = dead_letters + 1",
+        )?
+        .execute(params![d.upstream, d.connector])?;
+    }
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO dead_letter_search_pending (row_id)
+         SELECT ?1 FROM dead_letter_search_state WHERE ?1 <= indexed_to",
+    )?
+    .execute([row_id])?;
+    Ok(())
 }
 
 /// Writes the dead letter an upstream answered an action with (a replay or discard): usually the

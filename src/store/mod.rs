@@ -66,6 +66,8 @@ mod snapshot;
 pub mod sort;
 #[cfg(test)]
 mod v12_tests;
+#[cfg(test)]
+mod v13_tests;
 pub use sort::{SortBy, SortColumn, SortList};
 mod sync_state;
 mod undo;

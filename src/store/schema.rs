@@ -22,7 +22,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V10_SEARCH_INDEX,
     V11_RECALLED_ACTIONS,
     V12_CHEAPER_ACTION_ROWS,
+    V13_INSERTS_WITHOUT_TRIGGERS,
 ];
+
+/// V13: a new dead letter is counted and (in the rare case it takes an indexed `row_id` again)
+/// marked for the search index by the statement that inserts it
+/// (`store::dead_letters::upsert_dead_letter`), not by `AFTER INSERT` triggers. A trigger runs
+/// as a sub-program per row and makes the insert keep a statement journal; the two of them cost
+/// ingest about as much as the table's three indexes together (docs/PERFORMANCE.md, "Ingest
+/// without insert triggers"). Every insert of a dead letter goes through that one function;
+/// updates and deletes keep their triggers.
+///
+/// Written to run again over its own result, like a store whose version was set back.
+const V13_INSERTS_WITHOUT_TRIGGERS: &str = r#"
+DROP TRIGGER IF EXISTS dead_letters_count_insert;
+DROP TRIGGER IF EXISTS dead_letters_search_insert;
+"#;
 
 /// V12: cheaper rows per replayed letter (a run writes ~7 per letter; docs/PERFORMANCE.md,
 /// "Bulk recovery runs", 2026-12-02).

@@ -290,7 +290,7 @@ fn a_v9_store_migrates_without_indexing_and_catches_up_later() {
         // Back to V9: the V10 objects gone, as a V9 triage wrote the file.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER dead_letters_search_insert;
+            "DROP TRIGGER IF EXISTS dead_letters_search_insert;
              DROP TRIGGER dead_letters_search_update;
              DROP TRIGGER dead_letters_search_delete;
              DROP TABLE dead_letter_search;

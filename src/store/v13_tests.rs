@@ -1,0 +1,135 @@
+//! Schema V13: a new dead letter is counted, and marked pending for the search index when it
+//! takes an indexed `row_id` again, by the insert itself rather than by `AFTER INSERT` triggers.
+
+use chrono::{TimeZone, Utc};
+use rusqlite::Connection;
+
+use super::Store;
+use super::dead_letters::upsert_dead_letter;
+use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState};
+
+fn letter(id: &str, connector: &str, state: DeadLetterState) -> DeadLetter {
+    let at = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
+    DeadLetter {
+        upstream: "demo".into(),
+        id: id.into(),
+        connector: connector.into(),
+        payload: format!(r#"{{"order":"{id}"}}"#).into_bytes(),
+        content_type: Some("application/json".into()),
+        headers: vec![],
+        error: DeadLetterError {
+            code: "E_TIMEOUT".into(),
+            message: "destination timed out".into(),
+            http_status: Some(504),
+            vendor_response: None,
+        },
+        attempts: 1,
+        first_failed_at: at,
+        last_failed_at: at,
+        state,
+        updated_at: at,
+    }
+}
+
+fn count(conn: &Connection, connector: &str) -> Option<i64> {
+    conn.query_row(
+        "SELECT dead_letters FROM connector_counts WHERE upstream = 'demo' AND connector = ?1",
+        [connector],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+fn pending(conn: &Connection) -> Vec<i64> {
+    conn.prepare("SELECT row_id FROM dead_letter_search_pending ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[test]
+fn an_insert_counts_itself_and_an_update_or_a_rewrite_does_not_count_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("triage.db")).unwrap();
+    let conn = &store.conn;
+    let triggers: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'
+              AND name IN ('dead_letters_count_insert', 'dead_letters_search_insert')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(triggers, 0, "V13 drops the insert triggers");
+
+    assert_eq!(count(conn, "orders"), None, "no counts row before a letter");
+    assert!(upsert_dead_letter(conn, &letter("a1", "orders", DeadLetterState::Dead)).unwrap());
+    assert_eq!(
+        count(conn, "orders"),
+        Some(1),
+        "the row made, the letter counted"
+    );
+    assert!(upsert_dead_letter(conn, &letter("a2", "orders", DeadLetterState::Dead)).unwrap());
+    // The same letter again: nothing written, nothing counted.
+    assert!(!upsert_dead_letter(conn, &letter("a2", "orders", DeadLetterState::Dead)).unwrap());
+    assert_eq!(count(conn, "orders"), Some(2));
+    // A letter that is not live is stored, not counted.
+    assert!(upsert_dead_letter(conn, &letter("a3", "orders", DeadLetterState::Replayed)).unwrap());
+    assert_eq!(count(conn, "orders"), Some(2));
+    // An update through the upsert (the letter replayed upstream) is counted by the update
+    // trigger, once — the upsert's insert path is not taken.
+    assert!(upsert_dead_letter(conn, &letter("a1", "orders", DeadLetterState::Replayed)).unwrap());
+    assert_eq!(count(conn, "orders"), Some(1));
+    // After an insert, an update that does not insert must not look like one: the last insert's
+    // row id is forgotten before each statement.
+    assert!(upsert_dead_letter(conn, &letter("b1", "billing", DeadLetterState::Dead)).unwrap());
+    assert!(
+        upsert_dead_letter(conn, &letter("b1", "billing", DeadLetterState::Discarded)).unwrap()
+    );
+    assert!(upsert_dead_letter(conn, &letter("b1", "billing", DeadLetterState::Dead)).unwrap());
+    assert_eq!(count(conn, "billing"), Some(1));
+    assert!(
+        pending(conn).is_empty(),
+        "nothing indexed yet, nothing pending"
+    );
+}
+
+#[test]
+fn an_insert_that_takes_an_indexed_row_id_again_goes_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("triage.db")).unwrap();
+    let conn = &store.conn;
+    for id in ["a1", "a2", "a3"] {
+        upsert_dead_letter(conn, &letter(id, "orders", DeadLetterState::Dead)).unwrap();
+    }
+    store.catch_up_search_index(u64::MAX).unwrap();
+    assert_eq!(store.search_index_behind().unwrap(), 0);
+    // The last letter deleted (its index entry dropped by the next catch-up): its row id is
+    // free, at the watermark, and SQLite hands it out again.
+    conn.execute("DELETE FROM dead_letters WHERE id = 'a3'", [])
+        .unwrap();
+    store.catch_up_search_index(u64::MAX).unwrap();
+    assert!(pending(conn).is_empty());
+    upsert_dead_letter(conn, &letter("a4", "orders", DeadLetterState::Dead)).unwrap();
+    let row_id: i64 = conn
+        .query_row("SELECT row_id FROM dead_letters WHERE id = 'a4'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(row_id, 3, "the deleted letter's row id");
+    assert_eq!(
+        pending(conn),
+        vec![3],
+        "the insert marked it: the index may hold a3's text"
+    );
+    assert_eq!(store.search_index_behind().unwrap(), 1);
+    // Above the watermark: the tail, never pending.
+    upsert_dead_letter(conn, &letter("a5", "orders", DeadLetterState::Dead)).unwrap();
+    assert_eq!(pending(conn), vec![3]);
+    assert_eq!(count(conn, "orders"), Some(4), "a1, a2, a4, a5");
+    store.catch_up_search_index(u64::MAX).unwrap();
+    assert!(pending(conn).is_empty());
+    assert_eq!(store.search_index_behind().unwrap(), 0);
+}
