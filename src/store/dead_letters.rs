@@ -78,8 +78,9 @@ pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite:
     Ok(written > 0)
 }
 
-/// Sets the connection's last inserted row id to 0 (`sqlite3_set_last_insert_rowid`).
-fn forget_last_insert(conn: &Connection) {
+/// Sets the connection's last inserted row id to 0 (`sqlite3_set_last_insert_rowid`): row ids
+/// start at 1, so an upsert after which it is still 0 inserted nothing.
+pub(super) fn forget_last_insert(conn: &Connection) {
     // SAFETY: the handle is this open connection's, used on this thread only for the call, and
     // the function only stores the value on the connection.
     unsafe { rusqlite::ffi::sqlite3_set_last_insert_rowid(conn.handle(), 0) };

@@ -7,7 +7,7 @@ use chrono::Utc;
 use rusqlite::{Connection, Row, ToSql, params};
 
 use super::codec::{
-    col_u32, deadline_ms, from_ms, ms, opt_ms, page_limit, status_rank, where_clause,
+    RESOLVED_RANK, col_u32, deadline_ms, from_ms, ms, opt_ms, page_limit, status_rank, where_clause,
 };
 use super::query::QuerySql;
 use super::{IncidentKey, IncidentPageQuery, PageDir, Result, SortList, Store};
@@ -50,6 +50,8 @@ pub(crate) fn upsert_incident(conn: &Connection, i: &Incident) -> rusqlite::Resu
                 COALESCE(excluded.ack_deadline_ms, ack_deadline_ms),
                 excluded.escalation_level, excluded.labels, excluded.links)",
     )?;
+    // As for dead letters (`dead_letters::forget_last_insert`): 0 afterwards means no insert.
+    super::dead_letters::forget_last_insert(conn);
     let written = stmt.execute(params![
         i.upstream,
         i.id,
@@ -71,6 +73,24 @@ pub(crate) fn upsert_incident(conn: &Connection, i: &Incident) -> rusqlite::Resu
         i64::from(status_rank(i.status)),
         deadline_ms(i.ack_deadline)
     ])?;
+    if written > 0 && conn.last_insert_rowid() != 0 {
+        // What the V3 `AFTER INSERT` trigger did (schema V13): the new incident counted as
+        // open (not resolved) and unacked (open, not acknowledged or suppressed).
+        let rank = status_rank(i.status);
+        conn.prepare_cached(
+            "INSERT INTO connector_counts (upstream, connector, open_incidents, unacked_incidents)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (upstream, connector) DO UPDATE SET
+                open_incidents = open_incidents + excluded.open_incidents,
+                unacked_incidents = unacked_incidents + excluded.unacked_incidents",
+        )?
+        .execute(params![
+            i.upstream,
+            i.connector,
+            i64::from(rank < RESOLVED_RANK),
+            i64::from(rank == 0)
+        ])?;
+    }
     Ok(written > 0)
 }
 

@@ -1,12 +1,16 @@
 //! Schema V13: a new dead letter is counted, and marked pending for the search index when it
-//! takes an indexed `row_id` again, by the insert itself rather than by `AFTER INSERT` triggers.
+//! takes an indexed `row_id` again, and a new incident counted, by the insert itself rather than
+//! by `AFTER INSERT` triggers.
 
 use chrono::{TimeZone, Utc};
 use rusqlite::Connection;
 
 use super::Store;
 use super::dead_letters::upsert_dead_letter;
-use crate::domain::{DeadLetter, DeadLetterError, DeadLetterState};
+use super::incidents::upsert_incident;
+use crate::domain::{
+    DeadLetter, DeadLetterError, DeadLetterState, Incident, IncidentStatus, Severity,
+};
 
 fn letter(id: &str, connector: &str, state: DeadLetterState) -> DeadLetter {
     let at = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
@@ -132,4 +136,79 @@ fn an_insert_that_takes_an_indexed_row_id_again_goes_pending() {
     store.catch_up_search_index(u64::MAX).unwrap();
     assert!(pending(conn).is_empty());
     assert_eq!(store.search_index_behind().unwrap(), 0);
+}
+
+fn incident(id: &str, status: IncidentStatus) -> Incident {
+    let at = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
+    Incident {
+        upstream: "demo".into(),
+        id: id.into(),
+        connector: "orders".into(),
+        kind: "dlq_growth".into(),
+        severity: Severity::Major,
+        status,
+        title: format!("incident {id}"),
+        detail: String::new(),
+        opened_at: at,
+        updated_at: at,
+        acked_by: None,
+        acked_at: None,
+        resolved_at: None,
+        ack_deadline: None,
+        escalation_level: 0,
+        labels: Default::default(),
+        links: vec![],
+    }
+}
+
+/// (open, unacked) incidents of the connector: as counted, and as recounted from the rows.
+fn incident_counts(conn: &Connection) -> ((i64, i64), (i64, i64)) {
+    let counted = conn
+        .query_row(
+            "SELECT open_incidents, unacked_incidents FROM connector_counts
+              WHERE upstream = 'demo' AND connector = 'orders'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let recounted = conn
+        .query_row(
+            "SELECT count(*) FILTER (WHERE status_rank < 3), count(*) FILTER (WHERE status_rank = 0)
+               FROM incidents WHERE upstream = 'demo' AND connector = 'orders'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    (counted, recounted)
+}
+
+#[test]
+fn a_new_incident_is_counted_by_its_insert_in_every_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("triage.db")).unwrap();
+    let conn = &store.conn;
+    let trigger: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'incidents_count_insert'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(trigger, 0, "V13 drops the insert trigger");
+    for (id, status) in [
+        ("o", IncidentStatus::Open),
+        ("a", IncidentStatus::Acknowledged),
+        ("s", IncidentStatus::Suppressed),
+        ("r", IncidentStatus::Resolved),
+    ] {
+        assert!(upsert_incident(conn, &incident(id, status)).unwrap());
+    }
+    assert_eq!(incident_counts(conn), ((3, 1), (3, 1)));
+    // Unchanged: not written. Changed: the update trigger counts, the insert path is not taken.
+    assert!(!upsert_incident(conn, &incident("o", IncidentStatus::Open)).unwrap());
+    assert!(upsert_incident(conn, &incident("o", IncidentStatus::Acknowledged)).unwrap());
+    assert!(upsert_incident(conn, &incident("r", IncidentStatus::Open)).unwrap());
+    let (counted, recounted) = incident_counts(conn);
+    assert_eq!(counted, recounted);
+    assert_eq!(counted, (4, 1));
 }
