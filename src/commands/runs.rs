@@ -27,6 +27,11 @@ use crate::sync::{StoreWriter, Upstreams};
 /// Exit code for bad arguments (as clap uses).
 const EXIT_USAGE: u8 = 2;
 
+/// How much of the store a bulk run's command maps for reading (`Store::map_reads`): the
+/// plan reads every selected letter and each step updates hundreds, so a 10,000-letter run
+/// made ≈ 10,000 `pread`s of store pages on its threads.
+const RUN_MAPPED_BYTES: u64 = 256 << 20;
+
 pub async fn replay_where(
     ctx: &Context,
     bulk: &BulkArgs,
@@ -66,6 +71,7 @@ pub async fn replay_where(
         drop_ttl,
     };
     let mut store = ctx.open_store()?;
+    store.map_reads(RUN_MAPPED_BYTES)?;
     let letters = match planner::select_dead_letters(&store, query, Utc::now()) {
         Ok(letters) => letters,
         Err(SelectError::Query(e)) => {
@@ -225,6 +231,7 @@ pub async fn run(ctx: &Context, command: Option<&RunsCommand>, json: bool) -> Re
                 bail!("read-only mode: resume refused");
             }
             let mut store = ctx.open_store()?;
+            store.map_reads(RUN_MAPPED_BYTES)?;
             let run = store
                 .run(id)?
                 .ok_or_else(|| eyre!("no run {id} (see `triage runs`)"))?;

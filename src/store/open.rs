@@ -34,6 +34,18 @@ impl Store {
         Ok(store)
     }
 
+    /// Reads the store file through a memory map of up to `bytes` (`PRAGMA mmap_size`): a page
+    /// that is not in SQLite's cache is read from the kernel's page cache without a `pread`
+    /// and a copy. For short commands that read and write much of the file (a bulk run: the
+    /// plan reads every selected letter, each step updates hundreds); not for the console,
+    /// whose resident memory would grow with every mapped page it touches.
+    pub fn map_reads(&self, bytes: u64) -> Result<()> {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.conn
+            .query_row(&format!("PRAGMA mmap_size = {bytes}"), [], |_| Ok(()))
+            .map_err(|e| self.sqlite(e))
+    }
+
     /// `PRAGMA data_version`: changes when another connection commits (cheap change detection).
     pub fn data_version(&self) -> Result<i64> {
         self.conn

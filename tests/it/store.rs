@@ -430,6 +430,35 @@ fn payload_bytes_round_trip_exactly() {
     assert_eq!(page[0].payload_len, 8);
 }
 
+/// A store read through a memory map (what a bulk run's command does) reads what another
+/// connection wrote after the map was made, including pages that grew the file, and writes.
+#[test]
+fn a_mapped_store_sees_other_writers_and_writes() {
+    let (dir, store) = open_temp();
+    store.map_reads(1 << 20).unwrap();
+    let mut other = Store::open(&dir.path().join("nested/dir/triage.db")).unwrap();
+    let letters: Vec<DeadLetter> = (0..2_000).map(|n| dead_letter("demo", n, "crm")).collect();
+    other
+        .write_sync_batch(&batch(vec![], letters.clone()))
+        .unwrap();
+    for letter in [&letters[0], &letters[1_999]] {
+        assert_eq!(
+            store.dead_letter("demo", &letter.id).unwrap().as_ref(),
+            Some(letter)
+        );
+    }
+    let mut store = store;
+    let mut changed = letters[7].clone();
+    changed.attempts += 1;
+    store
+        .write_sync_batch(&batch(vec![], vec![changed.clone()]))
+        .unwrap();
+    assert_eq!(
+        other.dead_letter("demo", &changed.id).unwrap(),
+        Some(changed)
+    );
+}
+
 #[test]
 fn an_empty_payload_lists_and_opens_with_the_others() {
     let (_dir, mut store) = open_temp();
