@@ -373,6 +373,62 @@ async fn a_connection_dropped_before_the_acks_commit_leaves_one_replay_and_the_n
     t.cleanup().await;
 }
 
+/// A process that read the DLQ's receipts before another process's pass was cut between its
+/// publishes and its acks (a console beside a CLI run, sharing the outbox) retries that pass's
+/// replay with the same key: it reads the receipts again and removes the original instead of
+/// replaying it a second time.
+#[tokio::test]
+#[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
+async fn a_process_that_read_receipts_before_another_s_cut_pass_does_not_replay_its_original_again()
+{
+    let t = Topology::new("stale-receipts").await;
+    let messages = mixed_messages(20);
+    t.dead_letter(&messages).await;
+    // The console's adapter reads the DLQ (and its receipts: none yet).
+    let console = t.adapter();
+    let listed = browse_all(&console).await;
+    let id5 = id_of(&listed, "msg-5");
+    // A CLI's pass replays msg-5 and is cut before its acks' commit.
+    let cli = t.adapter();
+    browse_all(&cli).await;
+    let drops = Arc::new(AtomicUsize::new(0));
+    let counter = drops.clone();
+    cli.set_fault_hook(Some(Arc::new(move |point| {
+        point == FaultPoint::BeforeCommit && counter.fetch_add(1, Ordering::SeqCst) == 0
+    })));
+    let cut = cli
+        .perform(&action(ActionKind::Replay, &id5), "replay-key-5")
+        .await
+        .expect("a confirmed replay is an answer");
+    assert!(cut.outcome.ok, "{:?}", cut.outcome);
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "the cut happened");
+    assert_eq!(t.wait_until_settled(&t.dlq).await, 20, "original not acked");
+    // The console's outbox retries the same action (same key).
+    let retried = console
+        .perform(&action(ActionKind::Replay, &id5), "replay-key-5")
+        .await
+        .expect("retry");
+    assert!(retried.outcome.ok, "{:?}", retried.outcome);
+    t.wait_until_settled(&t.dlq).await;
+    let replayed = t.broker().peek(&t.work, 10).await.expect("work");
+    assert_eq!(replayed.len(), 1, "replayed exactly once");
+    assert_eq!(replayed[0].0, messages[5].0);
+    assert_eq!(
+        text(header(&replayed[0].1, REPLAY_ID_HEADER)),
+        "replay-key-5"
+    );
+    let dlq = t.broker().peek(&t.dlq, 100).await.expect("dlq");
+    assert!(
+        dlq.iter().map(|(p, _)| p).eq(messages
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 5)
+            .map(|(_, (p, _))| p)),
+        "every other message once, in order; the original gone"
+    );
+    t.cleanup().await;
+}
+
 #[tokio::test]
 #[ignore = "needs RabbitMQ: run scripts/test-all.sh"]
 async fn bulk_replay_of_1000_drains_the_dlq_byte_exact() {

@@ -218,9 +218,15 @@ impl RabbitMq {
         missing.extend(unknown);
         // Receipts of earlier passes (maybe of a process that died before recording them).
         let mut receipts = Vec::new();
+        // Receipts that could not be read leave a target without one undecided (retried), not
+        // judged gone: its receipt may be among them.
+        let mut unread = None;
         if !missing.is_empty() {
             for dlq in &dlqs {
-                receipts.extend(self.broker.receipts(dlq).await.unwrap_or_default());
+                match self.broker.receipts(dlq).await {
+                    Ok(found) => receipts.extend(found),
+                    Err(e) => unread = Some(e),
+                }
             }
         }
         let receipts = super::amqp::settled(&receipts);
@@ -251,7 +257,10 @@ impl RabbitMq {
                         " (an earlier attempt's receipt: its process stopped before recording it)",
                     ))
                 }
-                (None, None) => self.not_found(&action.target, previous.remove(&i)),
+                (None, None) => match &unread {
+                    Some(e) => Err(e.clone()),
+                    None => self.not_found(&action.target, previous.remove(&i)),
+                },
             };
         }
     }

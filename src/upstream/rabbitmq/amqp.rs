@@ -322,6 +322,26 @@ impl Broker {
         Ok(self.counts(queue).await?.0)
     }
 
+    /// Like [`Broker::counts`], but `None` only when the broker answered that `queue` does not
+    /// exist (404): a broker that cannot be reached, or any other refusal, is an error — never
+    /// read as "no such queue".
+    pub async fn counts_if_exists(&self, queue: &str) -> Result<Option<(u32, u32)>, UpstreamError> {
+        let channel = self.channel().await?;
+        let options = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let declared = channel
+            .queue_declare(queue.into(), options, FieldTable::default())
+            .await;
+        let _ = channel.close(200, "ok".into()).await;
+        match declared {
+            Ok(declared) => Ok(Some((declared.message_count(), declared.consumer_count()))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.error(&format!("queue {queue:?} cannot be inspected"), e)),
+        }
+    }
+
     /// Ready messages and consumers of `queue` now, as the broker counts them (passive declare:
     /// live, unlike the management API's statistics).
     pub async fn counts(&self, queue: &str) -> Result<(u32, u32), UpstreamError> {
@@ -557,6 +577,11 @@ pub fn redact(url: &str) -> String {
         }
         Err(_) => "(invalid amqp url)".to_string(),
     }
+}
+
+/// Whether the broker refused because the queue (or exchange) does not exist (AMQP 404).
+fn is_not_found(e: &lapin::Error) -> bool {
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 404)
 }
 
 #[cfg(test)]

@@ -73,12 +73,28 @@ impl RabbitMq {
         dlq: &str,
         selections: &[Selection],
     ) -> Result<QueuePass, UpstreamError> {
+        // A pass recorded unsettled (cut between its publishes and its acks, in this process or
+        // another) may have left originals whose receipts were written after this process last
+        // read them: read them again, or such an original would be replayed a second time.
+        if !self.broker.unsettled_passes(dlq).await.is_empty() {
+            memory.receipts_learned.remove(dlq);
+        }
         self.learn_receipts(memory, dlq).await;
         let leftovers: HashMap<String, DeadLetterState> = memory.handled.clone();
         let passes = memory.receipt_passes.clone();
-        let pass = self
+        let pass = match self
             .pass_over(dlq, selections, &leftovers, &passes, true)
-            .await?;
+            .await
+        {
+            Ok(pass) => pass,
+            Err(e) => {
+                // The receipts are read again before the next pass, as after a pass that
+                // failed midway: what was learned may predate a cut (or be nothing, read while
+                // the broker was away).
+                memory.receipts_learned.remove(dlq);
+                return Err(e);
+            }
+        };
         for &n in &pass.done {
             memory.handled.insert(
                 selections[n].action.target.clone(),

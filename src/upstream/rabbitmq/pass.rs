@@ -248,7 +248,10 @@ impl RabbitMq {
                             Decision::Stamp => Fate::Move {
                                 properties: message::stamped(properties, &id),
                             },
-                            Decision::Leftover => Fate::Discard,
+                            // Its receipt (of the pass that replayed or discarded it) already
+                            // says what triage did: a second one, `discarded`, would hide a
+                            // replay's receipt from the retry of that replay.
+                            Decision::Leftover => Fate::Drop,
                             Decision::Duplicate => Fate::Drop,
                             Decision::Selected(n) => {
                                 let selection = &selections[*n];
