@@ -343,20 +343,14 @@ impl Broker {
     }
 
     /// Ready messages and consumers of `queue` now, as the broker counts them (passive declare:
-    /// live, unlike the management API's statistics).
+    /// live, unlike the management API's statistics); an error when it does not exist.
     pub async fn counts(&self, queue: &str) -> Result<(u32, u32), UpstreamError> {
-        let channel = self.channel().await?;
-        let options = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        let declared = channel
-            .queue_declare(queue.into(), options, FieldTable::default())
-            .await;
-        let _ = channel.close(200, "ok".into()).await;
-        let declared =
-            declared.map_err(|e| self.error(&format!("queue {queue:?} cannot be inspected"), e))?;
-        Ok((declared.message_count(), declared.consumer_count()))
+        self.counts_if_exists(queue).await?.ok_or_else(|| {
+            self.error(
+                &format!("queue {queue:?} cannot be inspected"),
+                "NOT_FOUND: no such queue",
+            )
+        })
     }
 
     /// The first `limit` messages, read with `basic.get` without ack and put back in place by
