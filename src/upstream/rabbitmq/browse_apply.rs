@@ -5,7 +5,7 @@
 //! `dead_letters` is refreshed for that DLQ; the next browse reports the replayed/discarded
 //! letters as tombstones with what triage did.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::amqp::HoldReport;
 use super::pass::{QueuePass, Selection};
@@ -73,17 +73,11 @@ impl RabbitMq {
         dlq: &str,
         selections: &[Selection],
     ) -> Result<QueuePass, UpstreamError> {
-        // A pass recorded unsettled (cut between its publishes and its acks, in this process or
-        // another) may have left originals whose receipts were written after this process last
-        // read them: read them again, or such an original would be replayed a second time.
-        if !self.broker.unsettled_passes(dlq).await.is_empty() {
-            memory.receipts_learned.remove(dlq);
-        }
-        self.learn_receipts(memory, dlq).await;
+        let unconfirmed = self.learn_receipts(memory, dlq).await;
         let leftovers: HashMap<String, DeadLetterState> = memory.handled.clone();
         let passes = memory.receipt_passes.clone();
         let pass = match self
-            .pass_over(dlq, selections, &leftovers, &passes, true)
+            .pass_over(dlq, selections, &leftovers, &passes, &unconfirmed, true)
             .await
         {
             Ok(pass) => pass,
@@ -130,9 +124,21 @@ impl RabbitMq {
     /// again is a leftover, and only this process's own record is trusted to remove it — except
     /// by a retry of the very replay a receipt names (same key). After a pass that failed, the
     /// receipts are read again before the next one: replays it sent before failing are there.
-    pub(super) async fn learn_receipts(&self, memory: &mut BrowseMemory, dlq: &str) {
+    /// They are read again, too, whenever the DLQ has an unsettled pass (cut between its
+    /// publishes and its acks, in this process or another): its originals' receipts may have
+    /// been written after this process last read them, and such an original would otherwise be
+    /// replayed a second time. Returns those unsettled passes, for the pass that follows.
+    pub(super) async fn learn_receipts(
+        &self,
+        memory: &mut BrowseMemory,
+        dlq: &str,
+    ) -> HashSet<String> {
+        let unconfirmed = self.broker.unsettled_passes(dlq).await;
+        if !unconfirmed.is_empty() {
+            memory.receipts_learned.remove(dlq);
+        }
         if memory.receipts_learned.contains(dlq) {
-            return;
+            return unconfirmed;
         }
         match self.broker.receipts(dlq).await {
             Ok(receipts) => {
@@ -158,6 +164,7 @@ impl RabbitMq {
             }
             Err(e) => tracing::warn!("{}: receipts of {dlq} unread: {e}", self.id),
         }
+        unconfirmed
     }
 }
 

@@ -332,11 +332,22 @@ impl RabbitMq {
         }
         let mut views = Vec::new();
         for (dlq, depth) in targets {
-            self.learn_receipts(&mut memory, &dlq).await;
+            let unconfirmed = self.learn_receipts(&mut memory, &dlq).await;
             let leftovers = memory.handled.clone();
             let passes = memory.receipt_passes.clone();
-            let pass = self.pass_over(&dlq, &[], &leftovers, &passes, true).await?;
+            let pass = match self
+                .pass_over(&dlq, &[], &leftovers, &passes, &unconfirmed, true)
+                .await
+            {
+                Ok(pass) => pass,
+                Err(e) => {
+                    // As in `apply_to`: read the receipts again before the next pass.
+                    memory.receipts_learned.remove(&dlq);
+                    return Err(e);
+                }
+            };
             if let Some(error) = pass.error {
+                memory.receipts_learned.remove(&dlq);
                 return Err(error);
             }
             memory.set_held_off(&dlq, pass.remark());

@@ -125,14 +125,15 @@ impl RabbitMq {
     /// `selections`. `leftovers` are identities triage already replayed or discarded: found again
     /// (a change whose acknowledgement a broker crash lost), stamped ones are removed; a content
     /// identity found again is removed only when `receipt_passes` names, as the pass that handled
-    /// it, a pass still unsettled (its acks may not have been committed) — otherwise it is a new
-    /// message with the same bytes, and gets a stamp.
+    /// it, a pass still unsettled (`unconfirmed`: its acks may not have been committed) —
+    /// otherwise it is a new message with the same bytes, and gets a stamp.
     pub(super) async fn pass_over(
         &self,
         dlq: &str,
         selections: &[Selection],
         leftovers: &HashMap<String, DeadLetterState>,
         receipt_passes: &HashMap<String, String>,
+        unconfirmed: &HashSet<String>,
         restore_ttl: bool,
     ) -> Result<QueuePass, UpstreamError> {
         let now = Utc::now();
@@ -166,9 +167,9 @@ impl RabbitMq {
                 true => None,
                 false => self.broker.ensure_receipts(dlq).await,
             };
-            // Passes whose copies may stand beside their originals, and how many messages read
-            // so far (not such copies) have each copy digest.
-            let unconfirmed = self.broker.unsettled_passes(dlq).await;
+            // `unconfirmed`: passes whose copies may stand beside their originals (read with the
+            // receipts, `learn_receipts`); and how many messages read so far (not such copies)
+            // have each copy digest.
             let mut originals: HashMap<String, usize> = HashMap::new();
             let held = self
                 .broker
