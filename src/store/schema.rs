@@ -780,25 +780,10 @@ mod tests {
         assert_eq!(rank, 3);
         assert_eq!(counts(&conn), (2, 1));
         // Since V13 a new incident is counted by the one statement that inserts incidents.
-        let at = chrono::DateTime::from_timestamp_millis(0).unwrap_or_default();
         let suppressed = crate::domain::Incident {
             upstream: "am".into(),
-            id: "s".into(),
             connector: "crm".into(),
-            kind: "k".into(),
-            severity: crate::domain::Severity::Major,
-            status: crate::domain::IncidentStatus::Suppressed,
-            title: "t".into(),
-            detail: String::new(),
-            opened_at: at,
-            updated_at: at,
-            acked_by: None,
-            acked_at: None,
-            resolved_at: None,
-            ack_deadline: None,
-            escalation_level: 0,
-            labels: Default::default(),
-            links: vec![],
+            ..super::super::v13_tests::incident("s", crate::domain::IncidentStatus::Suppressed)
         };
         assert!(super::super::incidents::upsert_incident(&conn, &suppressed).unwrap());
         assert_eq!(counts(&conn), (3, 1));

@@ -13,7 +13,7 @@ use crate::domain::{
     Action, ActionKind, ActionOutcome, DeadLetter, DeadLetterError, DeadLetterState, Timestamp,
 };
 
-fn letter(id: &str, connector: &str, state: DeadLetterState) -> DeadLetter {
+pub(super) fn letter(id: &str, connector: &str, state: DeadLetterState) -> DeadLetter {
     let at = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
     DeadLetter {
         upstream: "demo".into(),

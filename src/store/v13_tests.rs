@@ -8,32 +8,8 @@ use rusqlite::Connection;
 use super::Store;
 use super::dead_letters::upsert_dead_letter;
 use super::incidents::upsert_incident;
-use crate::domain::{
-    DeadLetter, DeadLetterError, DeadLetterState, Incident, IncidentStatus, Severity,
-};
-
-fn letter(id: &str, connector: &str, state: DeadLetterState) -> DeadLetter {
-    let at = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
-    DeadLetter {
-        upstream: "demo".into(),
-        id: id.into(),
-        connector: connector.into(),
-        payload: format!(r#"{{"order":"{id}"}}"#).into_bytes(),
-        content_type: Some("application/json".into()),
-        headers: vec![],
-        error: DeadLetterError {
-            code: "E_TIMEOUT".into(),
-            message: "destination timed out".into(),
-            http_status: Some(504),
-            vendor_response: None,
-        },
-        attempts: 1,
-        first_failed_at: at,
-        last_failed_at: at,
-        state,
-        updated_at: at,
-    }
-}
+use super::v12_tests::letter;
+use crate::domain::{DeadLetterState, Incident, IncidentStatus, Severity};
 
 fn count(conn: &Connection, connector: &str) -> Option<i64> {
     conn.query_row(
@@ -138,7 +114,7 @@ fn an_insert_that_takes_an_indexed_row_id_again_goes_pending() {
     assert_eq!(store.search_index_behind().unwrap(), 0);
 }
 
-fn incident(id: &str, status: IncidentStatus) -> Incident {
+pub(super) fn incident(id: &str, status: IncidentStatus) -> Incident {
     let at = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
     Incident {
         upstream: "demo".into(),
