@@ -1,7 +1,9 @@
 //! Dead letters: change-aware upserts (payload kept as exact bytes) and keyset pages, newest
 //! failure first, that read only a payload preview.
 
-use rusqlite::{Connection, Row, ToSql, params};
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use chrono::Utc;
 
@@ -23,59 +25,145 @@ pub(super) const COLUMN_COUNT: usize = 15;
 pub(super) const LAST_FAILED_COLUMN: usize = 12;
 
 /// Inserts or updates one dead letter; an identical stored row is left untouched.
-/// Returns true when a row was written.
-///
-/// The only statement that inserts dead letters: a new one is counted in `connector_counts` and,
-/// when it takes a `row_id` the search index already covers (a deleted last letter's), marked
-/// pending for the index — here, not by `AFTER INSERT` triggers (schema V13). An update keeps
-/// the triggers on `UPDATE`.
+/// Returns true when a row was written. (A batch of letters goes through [`LetterInserts`].)
 pub(crate) fn upsert_dead_letter(conn: &Connection, d: &DeadLetter) -> rusqlite::Result<bool> {
-    let headers = serde_json::to_string(&d.headers)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO dead_letters (upstream, id, connector, payload, content_type, headers, error_code,
-            error_message, http_status, vendor_response, attempts, first_failed_ms, last_failed_ms,
-            state, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-         ON CONFLICT (upstream, id) DO UPDATE SET
-            connector = excluded.connector, payload = excluded.payload,
-            content_type = excluded.content_type, headers = excluded.headers,
-            error_code = excluded.error_code, error_message = excluded.error_message,
-            http_status = excluded.http_status, vendor_response = excluded.vendor_response,
-            attempts = excluded.attempts, first_failed_ms = excluded.first_failed_ms,
-            last_failed_ms = excluded.last_failed_ms, state = excluded.state, updated_ms = excluded.updated_ms
-         WHERE (connector, payload, content_type, headers, error_code, error_message, http_status,
-                vendor_response, attempts, first_failed_ms, last_failed_ms, state, updated_ms)
-            IS NOT (excluded.connector, excluded.payload, excluded.content_type, excluded.headers,
-                excluded.error_code, excluded.error_message, excluded.http_status,
-                excluded.vendor_response, excluded.attempts, excluded.first_failed_ms,
-                excluded.last_failed_ms, excluded.state, excluded.updated_ms)",
-    )?;
-    // Row ids start at 1, so 0 after the statement means it inserted nothing: an upsert that
-    // updates leaves the last insert's row id alone, and inserts by triggers restore it.
-    forget_last_insert(conn);
-    let written = stmt.execute(params![
-        d.upstream,
-        d.id,
-        d.connector,
-        d.payload,
-        d.content_type,
-        headers,
-        d.error.code,
-        d.error.message,
-        d.error.http_status,
-        d.error.vendor_response,
-        i64::from(d.attempts),
-        ms(d.first_failed_at),
-        ms(d.last_failed_at),
-        d.state.as_str(),
-        ms(d.updated_at)
-    ])?;
-    let inserted = conn.last_insert_rowid();
-    if written > 0 && inserted != 0 {
-        letter_inserted(conn, d, inserted)?;
+    let mut inserts = LetterInserts::new(conn)?;
+    let written = inserts.upsert(conn, d)?;
+    inserts.finish(conn)?;
+    Ok(written)
+}
+
+/// Writes dead letters inside one transaction — the only way letters are inserted. A new one is
+/// counted in `connector_counts` and, when it takes a `row_id` the search index already covers
+/// (a deleted last letter's), marked pending for the index — here, not by `AFTER INSERT`
+/// triggers (schema V13). The counts of a transaction's new letters are added once per
+/// connector by [`LetterInserts::finish`], and the index's watermark is read once. An update
+/// keeps the triggers on `UPDATE`.
+#[must_use = "the new letters are counted by `finish`"]
+pub(crate) struct LetterInserts {
+    indexed_to: i64,
+    /// New live letters per upstream and connector, not yet added to their counts row.
+    counts: HashMap<String, HashMap<String, i64>>,
+}
+
+impl LetterInserts {
+    pub(crate) fn new(conn: &Connection) -> rusqlite::Result<Self> {
+        let indexed_to = conn
+            .prepare_cached("SELECT indexed_to FROM dead_letter_search_state")?
+            .query_row([], |r| r.get(0))?;
+        Ok(LetterInserts {
+            indexed_to,
+            counts: HashMap::new(),
+        })
     }
-    Ok(written > 0)
+
+    /// Inserts or updates one dead letter; an identical stored row is left untouched.
+    /// Returns true when a row was written.
+    ///
+    /// Looked up first, then inserted or updated, not one `INSERT … ON CONFLICT DO UPDATE`: an
+    /// upsert's `DO UPDATE` may abort and fire the `UPDATE` triggers, so SQLite kept a statement
+    /// journal for every letter (each page the insert touched copied first) — ≈ 7 % of a
+    /// sync's CPU. A plain insert fires no trigger, and `UPDATE OR FAIL` cannot abort alone:
+    /// neither keeps one. Every caller runs inside a transaction that is rolled back whole on
+    /// any error (as for [`record_dead_letter`]).
+    pub(crate) fn upsert(&mut self, conn: &Connection, d: &DeadLetter) -> rusqlite::Result<bool> {
+        let headers = serde_json::to_string(&d.headers)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let stored: Option<i64> = conn
+            .prepare_cached("SELECT row_id FROM dead_letters WHERE upstream = ?1 AND id = ?2")?
+            .query_row(params![d.upstream, d.id], |r| r.get(0))
+            .optional()?;
+        let columns = params![
+            d.upstream,
+            d.id,
+            d.connector,
+            d.payload,
+            d.content_type,
+            headers,
+            d.error.code,
+            d.error.message,
+            d.error.http_status,
+            d.error.vendor_response,
+            i64::from(d.attempts),
+            ms(d.first_failed_at),
+            ms(d.last_failed_at),
+            d.state.as_str(),
+            ms(d.updated_at),
+        ];
+        let Some(row_id) = stored else {
+            conn.prepare_cached(
+                "INSERT INTO dead_letters (upstream, id, connector, payload, content_type,
+                    headers, error_code, error_message, http_status, vendor_response, attempts,
+                    first_failed_ms, last_failed_ms, state, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(columns)?;
+            self.inserted(conn, d, conn.last_insert_rowid())?;
+            return Ok(true);
+        };
+        let mut update = conn.prepare_cached(
+            "UPDATE OR FAIL dead_letters SET
+                connector = ?3, payload = ?4, content_type = ?5, headers = ?6, error_code = ?7,
+                error_message = ?8, http_status = ?9, vendor_response = ?10, attempts = ?11,
+                first_failed_ms = ?12, last_failed_ms = ?13, state = ?14, updated_ms = ?15
+              WHERE row_id = ?16 AND upstream = ?1 AND id = ?2
+                AND (connector, payload, content_type, headers, error_code, error_message,
+                     http_status, vendor_response, attempts, first_failed_ms, last_failed_ms,
+                     state, updated_ms)
+                IS NOT (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?;
+        for (i, value) in columns.iter().enumerate() {
+            update.raw_bind_parameter(i + 1, value)?;
+        }
+        update.raw_bind_parameter(16, row_id)?;
+        Ok(update.raw_execute()? > 0)
+    }
+
+    /// What the V1 and V10 `AFTER INSERT` triggers did for a new letter at `row_id`: a live
+    /// letter counts for its connector, and a `row_id` at or below the search index's watermark
+    /// goes pending (the index may hold an earlier letter's text there).
+    fn inserted(&mut self, conn: &Connection, d: &DeadLetter, row_id: i64) -> rusqlite::Result<()> {
+        if d.state == DeadLetterState::Dead {
+            let upstream = match self.counts.get_mut(&d.upstream) {
+                Some(connectors) => connectors,
+                None => self.counts.entry(d.upstream.clone()).or_default(),
+            };
+            match upstream.get_mut(&d.connector) {
+                Some(n) => *n += 1,
+                None => {
+                    // The counts row exists from here on, so that an `UPDATE` trigger later in
+                    // the transaction (the same letter again) finds it.
+                    conn.prepare_cached(
+                        "INSERT INTO connector_counts (upstream, connector) VALUES (?1, ?2)
+                         ON CONFLICT (upstream, connector) DO NOTHING",
+                    )?
+                    .execute(params![d.upstream, d.connector])?;
+                    upstream.insert(d.connector.clone(), 1);
+                }
+            }
+        }
+        if row_id <= self.indexed_to {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO dead_letter_search_pending (row_id) VALUES (?1)",
+            )?
+            .execute([row_id])?;
+        }
+        Ok(())
+    }
+
+    /// Adds the new live letters to their connectors' counts.
+    pub(crate) fn finish(self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut add = conn.prepare_cached(
+            "UPDATE connector_counts SET dead_letters = dead_letters + ?3
+              WHERE upstream = ?1 AND connector = ?2",
+        )?;
+        for (upstream, connectors) in &self.counts {
+            for (connector, n) in connectors {
+                add.execute(params![upstream, connector, n])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Sets the connection's last inserted row id to 0 (`sqlite3_set_last_insert_rowid`): row ids
@@ -84,25 +172,6 @@ pub(super) fn forget_last_insert(conn: &Connection) {
     // SAFETY: the handle is this open connection's, used on this thread only for the call, and
     // the function only stores the value on the connection.
     unsafe { rusqlite::ffi::sqlite3_set_last_insert_rowid(conn.handle(), 0) };
-}
-
-/// What the V1 and V10 `AFTER INSERT` triggers did for a new letter at `row_id`: a live letter
-/// counts for its connector (its counts row made when missing), and a `row_id` at or below the
-/// search index's watermark goes pending (the index may hold an earlier letter's text there).
-fn letter_inserted(conn: &Connection, d: &DeadLetter, row_id: i64) -> rusqlite::Result<()> {
-    if d.state == DeadLetterState::Dead {
-        conn.prepare_cached(
-            "INSERT INTO connector_counts (upstream, connector, dead_letters) VALUES (?1, ?2, 1)
-             ON CONFLICT (upstream, connector) DO UPDATE SET dead_letters = dead_letters + 1",
-        )?
-        .execute(params![d.upstream, d.connector])?;
-    }
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO dead_letter_search_pending (row_id)
-         SELECT ?1 FROM dead_letter_search_state WHERE ?1 <= indexed_to",
-    )?
-    .execute([row_id])?;
-    Ok(())
 }
 
 /// Writes the dead letter an upstream answered an action with (a replay or discard): usually the
@@ -249,8 +318,8 @@ impl Store {
         plan: SearchPlan,
         map: &impl Fn(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let match_expr = match &plan {
-            SearchPlan::Candidates { match_expr, .. } => match_expr.clone(),
+        let candidates = match &plan {
+            SearchPlan::Candidates { candidates, .. } => candidates.clone(),
             SearchPlan::Walk => None,
         };
         // The live DLQ unless asked otherwise, by `state` or by a `status:` term of the query.
@@ -311,7 +380,7 @@ impl Store {
         let limit_param = args.len();
         let from = match plan {
             SearchPlan::Walk => "dead_letters".to_string(),
-            SearchPlan::Candidates { .. } => candidate_source(match_expr.as_ref().map(|expr| {
+            SearchPlan::Candidates { .. } => candidate_source(candidates.as_ref().map(|expr| {
                 args.push(expr);
                 args.len()
             })),

@@ -23,11 +23,32 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V11_RECALLED_ACTIONS,
     V12_CHEAPER_ACTION_ROWS,
     V13_INSERTS_WITHOUT_TRIGGERS,
+    V14_BLOCK_SEARCH_INDEX,
 ];
+
+/// V14: the search index keeps, per chunk of 4,096 `row_id`s, which blocks of 16 letters hold
+/// each trigram (`store::search_index`, docs/ARCHITECTURE.md), in place of the V10 FTS5 table
+/// and its trigram counts: an FTS5 token per trigram and letter cost ingest ≈ 80 µs a letter
+/// (docs/PERFORMANCE.md, "A search index of blocks"). The index starts empty (every letter
+/// behind it, read exactly) and is caught up as V10's was; the watermark, the pending letters
+/// and their triggers stay.
+///
+/// Written to run again over its own result, like a store whose version was set back.
+const V14_BLOCK_SEARCH_INDEX: &str = r#"
+DROP TABLE IF EXISTS dead_letter_search;
+DROP TABLE IF EXISTS dead_letter_search_grams;
+CREATE TABLE IF NOT EXISTS dead_letter_search_blocks (
+    key    INTEGER PRIMARY KEY,
+    grams  BLOB NOT NULL
+);
+DELETE FROM dead_letter_search_blocks;
+DELETE FROM dead_letter_search_pending;
+UPDATE dead_letter_search_state SET indexed_to = 0;
+"#;
 
 /// V13: a new dead letter is counted and (in the rare case it takes an indexed `row_id` again)
 /// marked for the search index by the statement that inserts it
-/// (`store::dead_letters::upsert_dead_letter`), and a new incident counted by
+/// (`store::dead_letters::LetterInserts`), and a new incident counted by
 /// `store::incidents::upsert_incident`, not by `AFTER INSERT` triggers. A trigger runs
 /// as a sub-program per row and makes the insert keep a statement journal; the two of them cost
 /// ingest about as much as the table's three indexes together (docs/PERFORMANCE.md, "Ingest
@@ -947,7 +968,7 @@ mod tests {
         let (indexed_to, grams): (i64, i64) = store
             .conn
             .query_row(
-                "SELECT indexed_to, (SELECT count(*) FROM dead_letter_search_grams)
+                "SELECT indexed_to, (SELECT count(*) FROM dead_letter_search_blocks)
                    FROM dead_letter_search_state",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),

@@ -1,47 +1,55 @@
-//! The dead letters' search index: byte trigrams (ASCII folded, `domain::search::trigrams`) in
-//! an FTS5 table, kept OFF the ingest path. A catch-up ([`Store::catch_up_search_index`]) run
-//! after each sync batch commits — and, bounded, before a search that finds many letters behind
-//! — indexes the letters written since it last ran (`row_id` above the watermark `indexed_to`)
-//! and those the V10 triggers marked pending (searchable text changed, deleted, a `row_id`
-//! taken again), in short transactions of its own.
+//! The dead letters' search index: which *blocks* of 16 consecutive `row_id`s hold each byte
+//! trigram (ASCII folded, `domain::search::trigrams`) of the letters' searchable fields, kept
+//! OFF the ingest path. A catch-up ([`Store::catch_up_search_index`]) run after sync batches
+//! commit — and, bounded, before a search that finds many letters behind — indexes the letters
+//! written since it last ran (`row_id` above the watermark `indexed_to`) and rebuilds the
+//! chunks of those the triggers marked pending (searchable text changed, deleted, a `row_id`
+//! taken again), one chunk per transaction of its own.
+//!
+//! The layout (schema V14, docs/ARCHITECTURE.md): the `row_id`s are cut into chunks of 4,096
+//! (256 blocks of 16). A trigram is hashed to one of 2^20 *slots* (two trigrams may share a
+//! slot: the index then finds a few more candidates, never fewer); a chunk's postings are
+//! grouped by the slot's top 12 bits into 4,096 rows of `dead_letter_search_blocks`, keyed
+//! `chunk << 12 | bucket`, each a blob of entries sorted by the slot's low byte: the byte, then
+//! either `n` (1..31) block numbers or `0` and a 256-bit map of blocks. A chunk is written
+//! whole, in `row_id` order, so the write is an append: no tokenizer, no segments, no merges.
 //!
 //! The index only narrows: a search plans ([`Store::dead_letter_search_plan`]) to read the
-//! index's candidates plus every letter it does not cover yet (the tail and the pending ones),
-//! each verified by the exact match (`triage_contains` / the query function), so answers are
-//! always those of a plain scan. It does so only when the candidates are few; a common word
+//! letters of the blocks that hold every trigram of its needles (per chunk, the trigrams'
+//! block maps ANDed) plus every letter the index does not cover yet (the tail and the pending
+//! ones), each verified by the exact match (`triage_contains` / the query function), so answers
+//! are always those of a plain scan. It does so only when the candidates are few; a common word
 //! walks the list order as before (its first page comes at once), and a needle of fewer than 3
 //! bytes cannot use trigrams at all.
-//!
-//! Fewer tokens per letter: each letter's trigrams are deduplicated, and a trigram indexed for
-//! more than [`SATURATED_AT`] letters (or a 16th of the indexed ones) is *saturated* — no longer indexed, never asked for (a
-//! needle of only saturated trigrams is common, and walks). `dead_letter_search_grams` counts
-//! every trigram of every indexed letter, so a trigram missing there is in no indexed letter:
-//! a needle with one is answered from the tail alone.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, Store};
 use crate::domain::query::{Query, TermKind};
 use crate::domain::search::trigrams;
 
-/// Letters indexed per catch-up transaction (tens of milliseconds of write lock).
-const CHUNK_ROWS: usize = 2_000;
-/// A trigram indexed for more letters than this (or than a 16th of the indexed letters, when
-/// that is more) is saturated: too common to narrow a search, so no longer indexed. The floor
-/// is low so that a new store's words common to most letters (JSON keys, the error's words)
-/// saturate within its first few thousand letters; the 16th keeps a trigram in fewer than one
-/// letter in 16 (digits of ids and order numbers) indexed however the store grows.
-pub const SATURATED_AT: i64 = 5_000;
+/// A chunk is `1 << CHUNK_BITS` consecutive `row_id`s, indexed (and rebuilt) whole.
+const CHUNK_BITS: u32 = 12;
+/// A block — what the index tells apart — is `1 << BLOCK_BITS` consecutive `row_id`s.
+const BLOCK_BITS: u32 = 4;
+/// Blocks in a chunk (a block's number fits a byte).
+const BLOCKS: usize = 1 << (CHUNK_BITS - BLOCK_BITS);
+/// A chunk's blocks as a bit map.
+type Blocks = [u64; BLOCKS / 64];
+/// Trigrams are hashed to `1 << SLOT_BITS` slots.
+const SLOT_BITS: u32 = 20;
+/// The slot's low bits name an entry inside its bucket's row; the rest name the row.
+const LO_BITS: u32 = 8;
+const BUCKET_BITS: u32 = SLOT_BITS - LO_BITS;
+/// A slot in this many blocks of a chunk or more is stored as a map of the chunk's blocks.
+const DENSE_AT: usize = 32;
 /// A search reads the index's candidates first only when there are at most this many.
 pub const CANDIDATES_MAX: usize = 5_000;
 /// ... and when at most this many letters are behind the index (read exactly beside them).
 pub const BEHIND_MAX: u64 = 50_000;
-/// Trigrams asked of the index per search, rarest first.
-const GRAMS_ASKED: usize = 8;
 /// A search that finds more letters than this behind the index first indexes for a while.
 const LAZY_BEHIND: u64 = 20_000;
 /// How long that may take (the search then reads what is left behind exactly).
@@ -52,7 +60,7 @@ const LAZY_BUSY: Duration = Duration::from_millis(50);
 /// What a catch-up did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SearchCatchUp {
-    /// Letters (re)indexed by this call.
+    /// Letters indexed by this call: new ones, and pending ones indexed anew.
     pub indexed: u64,
     /// Letters still behind the index afterwards (the tail above the watermark + pending).
     pub behind: u64,
@@ -63,10 +71,10 @@ pub struct SearchCatchUp {
 pub enum SearchPlan {
     /// Every letter the other terms allow, in list order, each matched exactly.
     Walk,
-    /// The index's candidates (`match_expr`: the FTS5 query; `None` when a needle has a
-    /// trigram no indexed letter has) plus every letter behind the index.
+    /// The index's candidates (`candidates`: their `row_id`s as a JSON array; `None` when the
+    /// index has none) plus every letter behind the index.
     Candidates {
-        match_expr: Option<String>,
+        candidates: Option<String>,
         /// How many candidates the index gave.
         indexed: usize,
         /// Letters behind the index, read exactly.
@@ -92,13 +100,11 @@ pub(super) fn needles<'a>(text: Option<&'a str>, query: Option<&'a Query>) -> Ve
         .collect()
 }
 
-/// The `FROM` of a candidate plan: the index's candidates (`MATCH ?{param}`), the pending
+/// The `FROM` of a candidate plan: the index's candidates (`json_each(?{param})`), the pending
 /// letters and the tail, joined to their rows (each row once; the caller's `WHERE` verifies).
-pub(super) fn candidate_source(match_param: Option<usize>) -> String {
-    let from_index = match match_param {
-        Some(n) => format!(
-            "SELECT rowid AS rid FROM dead_letter_search WHERE dead_letter_search MATCH ?{n} UNION "
-        ),
+pub(super) fn candidate_source(candidates_param: Option<usize>) -> String {
+    let from_index = match candidates_param {
+        Some(n) => format!("SELECT value AS rid FROM json_each(?{n}) UNION "),
         None => String::new(),
     };
     format!(
@@ -110,16 +116,18 @@ pub(super) fn candidate_source(match_param: Option<usize>) -> String {
 }
 
 impl Store {
-    /// Indexes up to `max_rows` letters behind the search index — pending ones first, then the
-    /// tail in `row_id` order — in transactions of a few thousand letters. Run by the process
-    /// that writes, after its batches commit.
+    /// Indexes up to `max_rows` letters behind the search index — the chunks of pending ones
+    /// first, then the tail in `row_id` order, the last chunk even when letters may still come
+    /// into it — one chunk per transaction.
     pub fn catch_up_search_index(&self, max_rows: u64) -> Result<SearchCatchUp> {
-        self.catch_up(max_rows, None)
+        self.catch_up(max_rows, None, false)
     }
 
-    /// Like [`Store::catch_up_search_index`], but stops after the chunk that passes `budget`.
-    pub fn catch_up_search_index_for(&self, budget: Duration) -> Result<SearchCatchUp> {
-        self.catch_up(u64::MAX, Some(Instant::now() + budget))
+    /// Like [`Store::catch_up_search_index`], but leaves a last chunk that new letters may
+    /// still come into for later (the letters there are read exactly): what sync runs, so
+    /// that no chunk is written twice as it fills.
+    pub fn catch_up_sealed_search_index(&self, max_rows: u64) -> Result<SearchCatchUp> {
+        self.catch_up(max_rows, None, true)
     }
 
     /// Letters behind the search index: above its watermark, or pending.
@@ -142,21 +150,28 @@ impl Store {
         self.search_plan(&needles(text, query))
     }
 
-    fn catch_up(&self, max_rows: u64, deadline: Option<Instant>) -> Result<SearchCatchUp> {
+    fn catch_up(
+        &self,
+        max_rows: u64,
+        deadline: Option<Instant>,
+        sealed: bool,
+    ) -> Result<SearchCatchUp> {
         let mut done = SearchCatchUp::default();
+        let mut builder = Builder::default();
         loop {
-            let rows = (max_rows - done.indexed).min(CHUNK_ROWS as u64) as usize;
-            if rows == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            let budget = max_rows.saturating_sub(done.indexed);
+            if budget == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
             let tx =
                 rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
                     .map_err(|e| self.sqlite(e))?;
-            let indexed = index_chunk(&tx, rows, SATURATED_AT).map_err(|e| self.sqlite(e))?;
+            let step =
+                catch_up_step(&tx, &mut builder, budget, sealed).map_err(|e| self.sqlite(e))?;
             tx.commit().map_err(|e| self.sqlite(e))?;
-            done.indexed += indexed as u64;
-            if indexed < rows {
-                break;
+            match step {
+                Some(indexed) => done.indexed += indexed,
+                None => break,
             }
         }
         done.behind = self.search_index_behind()?;
@@ -175,83 +190,93 @@ impl Store {
             _ => return,
         }
         let _ = self.conn.busy_timeout(LAZY_BUSY);
-        if let Err(e) = self.catch_up_search_index_for(LAZY_BUDGET) {
+        if let Err(e) = self.catch_up(u64::MAX, Some(Instant::now() + LAZY_BUDGET), true) {
             tracing::debug!(error = %e, "search index catch-up before a search left for later");
         }
         let _ = self.conn.busy_timeout(super::open::BUSY_TIMEOUT);
     }
 
     pub(super) fn search_plan(&self, needles: &[&[u8]]) -> Result<SearchPlan> {
-        let mut grams: Vec<u32> = needles
+        let mut slots: Vec<u32> = needles
             .iter()
             .filter(|n| n.len() >= 3)
             .flat_map(|n| trigrams(n))
+            .map(slot)
             .collect();
-        grams.sort_unstable();
-        grams.dedup();
-        if grams.is_empty() || !self.search_index {
+        slots.sort_unstable();
+        slots.dedup();
+        if slots.is_empty() || !self.search_index {
             return Ok(SearchPlan::Walk);
         }
         let behind = self.search_index_behind()?;
         if behind > BEHIND_MAX {
             return Ok(SearchPlan::Walk);
         }
+        let indexed_to: i64 = self
+            .conn
+            .prepare_cached("SELECT indexed_to FROM dead_letter_search_state")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| self.sqlite(e))?;
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT letters, saturated FROM dead_letter_search_grams WHERE gram = ?1",
-            )
+            .prepare_cached("SELECT grams FROM dead_letter_search_blocks WHERE key = ?1")
             .map_err(|e| self.sqlite(e))?;
-        let mut usable = Vec::new();
-        for gram in grams {
-            let found: Option<(i64, bool)> = stmt
-                .query_row([gram], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(|e| self.sqlite(e))?;
-            match found {
-                // No indexed letter has this trigram, so none has the needle.
-                None => {
-                    return Ok(SearchPlan::Candidates {
-                        match_expr: None,
-                        indexed: 0,
-                        behind,
-                    });
+        let mut found: Vec<i64> = Vec::new();
+        // Nothing is indexed while the watermark is 0; else every chunk up to its own.
+        let chunks = if indexed_to > 0 {
+            (indexed_to >> CHUNK_BITS) + 1
+        } else {
+            0
+        };
+        for chunk in 0..chunks {
+            let mut blocks: Blocks = [u64::MAX; BLOCKS / 64];
+            for i in 0..slots.len() {
+                let slot = slots[i];
+                let key = chunk << BUCKET_BITS | i64::from(slot >> LO_BITS);
+                let entry = stmt
+                    .query_row([key], |r| {
+                        Ok(match r.get_ref(0)? {
+                            ValueRef::Blob(blob) => postings(blob, slot as u8),
+                            _ => None,
+                        })
+                    })
+                    .optional()
+                    .map_err(|e| self.sqlite(e))?
+                    .flatten();
+                match entry {
+                    Some(has) => blocks.iter_mut().zip(has).for_each(|(b, h)| *b &= h),
+                    None => blocks = [0; BLOCKS / 64],
                 }
-                Some((letters, false)) => usable.push((letters, gram)),
-                Some((_, true)) => {}
+                if blocks.iter().all(|&b| b == 0) {
+                    // The slot that ruled this chunk out is asked first of the next one.
+                    slots[..=i].rotate_right(1);
+                    break;
+                }
+            }
+            let first = chunk << CHUNK_BITS;
+            for block in set_bits(&blocks) {
+                let from = first + (block << BLOCK_BITS) as i64;
+                found.extend((from..from + (1 << BLOCK_BITS)).filter(|&r| r <= indexed_to));
+            }
+            if found.len() > CANDIDATES_MAX {
+                return Ok(SearchPlan::Walk);
             }
         }
-        if usable.is_empty() {
-            return Ok(SearchPlan::Walk);
-        }
-        usable.sort_unstable();
-        let match_expr =
-            usable
-                .iter()
-                .take(GRAMS_ASKED)
-                .fold(String::new(), |mut expr, &(_, gram)| {
-                    if !expr.is_empty() {
-                        expr.push(' ');
-                    }
-                    push_token(&mut expr, gram);
-                    expr
-                });
-        let indexed: i64 = self
-            .conn
-            .prepare_cached(
-                "SELECT count(*) FROM (SELECT rowid FROM dead_letter_search
-                  WHERE dead_letter_search MATCH ?1 LIMIT ?2)",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![match_expr, CANDIDATES_MAX as i64 + 1], |r| r.get(0))
-            })
-            .map_err(|e| self.sqlite(e))?;
-        let indexed = usize::try_from(indexed).unwrap_or(usize::MAX);
-        if indexed > CANDIDATES_MAX {
-            return Ok(SearchPlan::Walk);
-        }
+        let indexed = found.len();
+        let candidates = (!found.is_empty()).then(|| {
+            let mut json = String::with_capacity(found.len() * 8 + 2);
+            json.push('[');
+            for (i, row_id) in found.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push_str(&row_id.to_string());
+            }
+            json.push(']');
+            json
+        });
         Ok(SearchPlan::Candidates {
-            match_expr: Some(match_expr),
+            candidates,
             indexed,
             behind,
         })
@@ -268,139 +293,263 @@ fn behind(conn: &Connection) -> rusqlite::Result<u64> {
     .map(|n| u64::try_from(n).unwrap_or(0))
 }
 
-/// A trigram as an FTS5 token: 5 characters of `0-9a-v` (the `ascii` tokenizer's word
-/// characters, none of them an FTS5 operator).
-fn push_token(text: &mut String, gram: u32) {
-    const DIGITS: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
-    text.extend(
-        (0..5)
-            .rev()
-            .map(|i| char::from(DIGITS[((gram >> (i * 5)) & 31) as usize])),
-    );
+/// A trigram's slot: the top bits of a multiplicative hash.
+fn slot(gram: u32) -> u32 {
+    (u64::from(gram).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as u32
 }
 
-/// Hashes a trigram with one multiplication (the counts' map takes a million a chunk).
-#[derive(Default)]
-struct GramHasher(u64);
-
-impl Hasher for GramHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// The blocks of a slot's entry (`lo`: the slot's low byte) in a bucket's row, if it has one.
+fn postings(row: &[u8], lo: u8) -> Option<Blocks> {
+    let mut at = 0;
+    while let (Some(&entry), Some(&n)) = (row.get(at), row.get(at + 1)) {
+        let len = if n == 0 { BLOCKS / 8 } else { usize::from(n) };
+        let data = row.get(at + 2..at + 2 + len)?;
+        if entry == lo {
+            let mut blocks: Blocks = [0; BLOCKS / 64];
+            if n == 0 {
+                for (word, bytes) in blocks.iter_mut().zip(data.chunks_exact(8)) {
+                    *word = u64::from_le_bytes(bytes.try_into().ok()?);
+                }
+            } else {
+                for &block in data {
+                    blocks[usize::from(block) / 64] |= 1 << (block % 64);
+                }
+            }
+            return Some(blocks);
+        }
+        if entry > lo {
+            return None;
+        }
+        at += 2 + len;
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    None
+}
+
+/// The numbers of the set bits of a block map, ascending.
+fn set_bits(blocks: &Blocks) -> impl Iterator<Item = usize> + '_ {
+    blocks.iter().enumerate().flat_map(|(w, &word)| {
+        let mut word = word;
+        std::iter::from_fn(move || {
+            (word != 0).then(|| {
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                w * 64 + bit
+            })
+        })
+    })
+}
+
+/// Collects a chunk's (slot, block) postings: each slot once per block.
+struct Builder {
+    /// One bit per slot: already posted for the current block.
+    seen: Vec<u64>,
+    /// The slots posted for the current block (to clear `seen` when the block changes).
+    posted: Vec<u32>,
+    /// `slot << 8 | block`, blocks ascending.
+    pairs: Vec<u32>,
+    spare: Vec<u32>,
+    block: u32,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            seen: vec![0; 1 << (SLOT_BITS - 6)],
+            posted: Vec::with_capacity(4096),
+            pairs: Vec::new(),
+            spare: Vec::new(),
+            block: u32::MAX,
         }
     }
-    fn write_u32(&mut self, gram: u32) {
-        // The product's high half depends on every bit of the gram; fold it into the low bits
-        // the map's buckets are chosen by.
-        let h = u64::from(gram).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 32);
+}
+
+impl Builder {
+    fn clear_block(&mut self) {
+        for &s in &self.posted {
+            self.seen[(s >> 6) as usize] &= !(1 << (s & 63));
+        }
+        self.posted.clear();
+    }
+
+    fn reset(&mut self) {
+        self.clear_block();
+        self.pairs.clear();
+        self.block = u32::MAX;
+    }
+
+    fn start_block(&mut self, block: u32) {
+        if block != self.block {
+            self.clear_block();
+            self.block = block;
+        }
+    }
+
+    /// Posts every trigram of one field of a letter in the current block (the same trigrams as
+    /// `domain::search::trigrams`, rolled over the bytes).
+    fn add(&mut self, bytes: &[u8]) {
+        let mut gram = 0u32;
+        for (i, &b) in bytes.iter().enumerate() {
+            gram = (gram << 8 | u32::from(b.to_ascii_lowercase())) & 0xFF_FFFF;
+            if i >= 2 {
+                let s = slot(gram);
+                let (word, bit) = ((s >> 6) as usize, 1u64 << (s & 63));
+                if self.seen[word] & bit == 0 {
+                    self.seen[word] |= bit;
+                    self.posted.push(s);
+                    self.pairs.push(s << 8 | self.block);
+                }
+            }
+        }
+    }
+
+    /// The postings sorted by slot, blocks ascending within a slot (two stable counting passes
+    /// over the slot's bits: they were posted in block order).
+    fn sorted(&mut self) -> &[u32] {
+        for shift in [8, 18] {
+            let mut counts = [0usize; 1024];
+            for &p in &self.pairs {
+                counts[((p >> shift) & 1023) as usize] += 1;
+            }
+            let mut sum = 0;
+            for c in counts.iter_mut() {
+                let n = *c;
+                *c = sum;
+                sum += n;
+            }
+            self.spare.clear();
+            self.spare.resize(self.pairs.len(), 0);
+            for &p in &self.pairs {
+                let d = ((p >> shift) & 1023) as usize;
+                self.spare[counts[d]] = p;
+                counts[d] += 1;
+            }
+            std::mem::swap(&mut self.pairs, &mut self.spare);
+        }
+        &self.pairs
     }
 }
 
 /// One letter's searchable fields, as `triage_contains` reads them.
 const FIELDS: &str = "row_id, id, connector, error_code, error_message, headers, payload";
 
-/// Indexes up to `rows` letters (pending first, then the tail) inside the caller's
-/// transaction, trigrams saturating past `saturated_at` letters (or a 16th of those indexed);
-/// returns how many it took.
-fn index_chunk(conn: &Connection, rows: usize, saturated_at: i64) -> rusqlite::Result<usize> {
+/// One step of a catch-up inside the caller's transaction: the chunk of the first pending
+/// letter rebuilt, or else the next chunk above the watermark indexed (up to `budget` letters
+/// past it; only a chunk no new letter can come into when `sealed`). Returns the letters it
+/// indexed, or `None` when there was nothing to do.
+fn catch_up_step(
+    conn: &Connection,
+    builder: &mut Builder,
+    budget: u64,
+    sealed: bool,
+) -> rusqlite::Result<Option<u64>> {
     let indexed_to: i64 =
         conn.query_row("SELECT indexed_to FROM dead_letter_search_state", [], |r| {
             r.get(0)
         })?;
-    let pending: Vec<i64> = conn
-        .prepare_cached("SELECT row_id FROM dead_letter_search_pending ORDER BY row_id LIMIT ?1")?
-        .query_map([rows as i64], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut letters: Vec<(i64, Vec<u32>)> = Vec::with_capacity(rows);
-    {
-        let mut forget = conn.prepare_cached("DELETE FROM dead_letter_search WHERE rowid = ?1")?;
-        let mut settle =
-            conn.prepare_cached("DELETE FROM dead_letter_search_pending WHERE row_id = ?1")?;
-        let mut read = conn.prepare_cached(&format!(
-            "SELECT {FIELDS} FROM dead_letters WHERE row_id = ?1"
-        ))?;
-        for &row_id in &pending {
-            forget.execute([row_id])?;
-            settle.execute([row_id])?;
-            if let Some(letter) = read.query_row([row_id], letter_grams).optional()? {
-                letters.push(letter);
-            }
+    let pending: Option<i64> = conn.query_row(
+        "SELECT min(row_id) FROM dead_letter_search_pending",
+        [],
+        |r| r.get(0),
+    )?;
+    if let Some(row_id) = pending {
+        let chunk = row_id >> CHUNK_BITS;
+        let (first, last) = (chunk << CHUNK_BITS, ((chunk + 1) << CHUNK_BITS) - 1);
+        if row_id <= indexed_to {
+            build_chunk(conn, builder, chunk, last.min(indexed_to))?;
         }
+        // Pending letters above the watermark are the tail's: read exactly, indexed with it.
+        let settled = conn
+            .prepare_cached(
+                "DELETE FROM dead_letter_search_pending WHERE row_id BETWEEN ?1 AND ?2",
+            )?
+            .execute([first, last])?;
+        return Ok(Some(settled as u64));
     }
-    let mut last = indexed_to;
-    let mut taken = pending.len();
-    let tail = rows - pending.len();
-    if tail > 0 {
+    let max_row: i64 =
+        conn.query_row("SELECT ifnull(max(row_id), 0) FROM dead_letters", [], |r| {
+            r.get(0)
+        })?;
+    if max_row <= indexed_to {
+        return Ok(None);
+    }
+    let chunk = (indexed_to + 1) >> CHUNK_BITS;
+    let last = ((chunk + 1) << CHUNK_BITS) - 1;
+    if sealed && max_row < last {
+        return Ok(None);
+    }
+    let top = last
+        .min(max_row)
+        .min(indexed_to.saturating_add(i64::try_from(budget).unwrap_or(i64::MAX)));
+    let letters = build_chunk(conn, builder, chunk, top)?;
+    conn.prepare_cached("UPDATE dead_letter_search_state SET indexed_to = ?1")?
+        .execute([top])?;
+    let fresh: u64 = letters.iter().filter(|&&r| r > indexed_to).count() as u64;
+    Ok(Some(fresh))
+}
+
+/// (Re)writes a chunk's rows from its letters up to `top`; returns their `row_id`s.
+fn build_chunk(
+    conn: &Connection,
+    builder: &mut Builder,
+    chunk: i64,
+    top: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    let first = chunk << CHUNK_BITS;
+    conn.prepare_cached("DELETE FROM dead_letter_search_blocks WHERE key >= ?1 AND key < ?2")?
+        .execute([chunk << BUCKET_BITS, (chunk + 1) << BUCKET_BITS])?;
+    builder.reset();
+    let mut letters = Vec::with_capacity(1 << CHUNK_BITS);
+    {
         let mut read = conn.prepare_cached(&format!(
-            "SELECT {FIELDS} FROM dead_letters WHERE row_id > ?1 ORDER BY row_id LIMIT ?2"
+            "SELECT {FIELDS} FROM dead_letters WHERE row_id BETWEEN ?1 AND ?2 ORDER BY row_id"
         ))?;
-        let mut rows = read.query(params![indexed_to, tail as i64])?;
+        let mut rows = read.query([first, top])?;
         while let Some(row) = rows.next()? {
-            let letter = letter_grams(row)?;
-            last = letter.0;
-            taken += 1;
-            letters.push(letter);
-        }
-    }
-    write_grams(conn, &letters, saturated_at.max(indexed_to / 16))?;
-    if last > indexed_to {
-        conn.prepare_cached("UPDATE dead_letter_search_state SET indexed_to = ?1")?
-            .execute([last])?;
-    }
-    Ok(taken)
-}
-
-/// A letter's distinct trigrams over its searchable fields, each field on its own (a needle
-/// never spans two fields).
-fn letter_grams(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Vec<u32>)> {
-    let mut grams = Vec::with_capacity(1024);
-    for i in 1..7 {
-        if let Some(bytes) = row.get_ref(i)?.as_bytes_or_null().ok().flatten() {
-            grams.extend(trigrams(bytes));
-        }
-    }
-    grams.sort_unstable();
-    grams.dedup();
-    Ok((row.get(0)?, grams))
-}
-
-/// Counts the letters' trigrams, saturating those past the limit, and indexes the rest.
-fn write_grams(conn: &Connection, letters: &[(i64, Vec<u32>)], limit: i64) -> rusqlite::Result<()> {
-    let mut counts: HashMap<u32, (i64, bool), BuildHasherDefault<GramHasher>> = HashMap::default();
-    for (_, grams) in letters {
-        for &gram in grams {
-            counts.entry(gram).or_default().0 += 1;
-        }
-    }
-    {
-        let mut count = conn.prepare_cached(
-            "INSERT INTO dead_letter_search_grams (gram, letters) VALUES (?1, ?2)
-             ON CONFLICT (gram) DO UPDATE SET letters = letters + excluded.letters,
-                saturated = saturated OR letters >= ?3
-             RETURNING saturated",
-        )?;
-        for (gram, (n, saturated)) in counts.iter_mut() {
-            *saturated = count.query_row(params![gram, *n, limit], |r| r.get(0))?;
-        }
-    }
-    let mut insert =
-        conn.prepare_cached("INSERT INTO dead_letter_search (rowid, grams) VALUES (?1, ?2)")?;
-    let mut text = String::new();
-    for (row_id, grams) in letters {
-        text.clear();
-        for gram in grams {
-            if counts.get(gram).is_some_and(|&(_, saturated)| !saturated) {
-                push_token(&mut text, *gram);
-                text.push(' ');
+            let row_id: i64 = row.get(0)?;
+            letters.push(row_id);
+            builder.start_block(((row_id - first) >> BLOCK_BITS) as u32);
+            for i in 1..7 {
+                if let Ok(Some(bytes)) = row.get_ref(i)?.as_bytes_or_null() {
+                    builder.add(bytes);
+                }
             }
         }
-        if !text.is_empty() {
-            insert.execute(params![row_id, text])?;
+    }
+    write_pairs(conn, chunk, builder.sorted())?;
+    Ok(letters)
+}
+
+/// Writes a chunk's postings (sorted by slot, blocks ascending) as its bucket rows.
+fn write_pairs(conn: &Connection, chunk: i64, pairs: &[u32]) -> rusqlite::Result<()> {
+    let mut insert =
+        conn.prepare_cached("INSERT INTO dead_letter_search_blocks (key, grams) VALUES (?1, ?2)")?;
+    let mut row = Vec::with_capacity(4096);
+    let mut at = 0;
+    while at < pairs.len() {
+        let bucket = pairs[at] >> (8 + LO_BITS);
+        row.clear();
+        while at < pairs.len() && pairs[at] >> (8 + LO_BITS) == bucket {
+            let slot = pairs[at] >> 8;
+            let start = at;
+            while at < pairs.len() && pairs[at] >> 8 == slot {
+                at += 1;
+            }
+            let blocks = &pairs[start..at];
+            row.push(slot as u8);
+            if blocks.len() >= DENSE_AT {
+                row.push(0);
+                let mut map = [0u8; BLOCKS / 8];
+                for &p in blocks {
+                    let block = (p & 0xFF) as usize;
+                    map[block / 8] |= 1 << (block % 8);
+                }
+                row.extend_from_slice(&map);
+            } else {
+                row.push(blocks.len() as u8);
+                row.extend(blocks.iter().map(|&p| p as u8));
+            }
         }
+        insert.execute(params![chunk << BUCKET_BITS | i64::from(bucket), row])?;
     }
     Ok(())
 }
@@ -421,7 +570,7 @@ mod tests {
             payload: format!(
                 "common words everywhere {} {}",
                 n % 10,
-                if n.is_multiple_of(25) { "Rarity" } else { "" }
+                if n.is_multiple_of(250) { "Rarity" } else { "" }
             )
             .into_bytes(),
             content_type: None,
@@ -443,7 +592,7 @@ mod tests {
     fn ids(store: &Store, text: &str) -> Vec<String> {
         let q = DeadLetterPageQuery {
             text: Some(text.into()),
-            limit: 1000,
+            limit: 10_000,
             ..Default::default()
         };
         store
@@ -454,60 +603,157 @@ mod tests {
             .collect()
     }
 
-    /// Trigrams past the limit stop being indexed and are never asked for; the others still
-    /// narrow, and answers stay those of the scan.
+    /// The builder's rolled trigrams are `domain::search::trigrams`, ASCII folding included.
     #[test]
-    fn saturated_trigrams_are_left_out_and_searches_stay_exact() {
+    fn the_builder_posts_the_trigrams_a_needle_asks_for() {
+        let text = "Order ORD-7731 failed: Café \u{0}\u{ff}x".as_bytes();
+        let mut builder = Builder::default();
+        builder.start_block(3);
+        builder.add(text);
+        let mut posted: Vec<u32> = builder.pairs.iter().map(|p| p >> 8).collect();
+        posted.sort_unstable();
+        let mut want: Vec<u32> = trigrams(text).map(slot).collect();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(posted, want);
+        assert!(builder.pairs.iter().all(|p| p & 0xFF == 3));
+    }
+
+    /// A slot's blocks come back from its bucket's row, sparse (a list) and dense (a map), and
+    /// a slot without an entry has none.
+    #[test]
+    fn a_bucket_row_gives_back_each_slot_s_blocks() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+        // Slots 0x00100, 0x00105 (one bucket) and 0x00200: 3 blocks, 200 blocks, 1 block.
+        let mut builder = Builder::default();
+        for block in 0..BLOCKS as u32 {
+            builder.pairs.extend(
+                [
+                    (0x00100, block % 80 == 5),
+                    (0x00105, block < 200),
+                    (0x00200, block == 255),
+                ]
+                .into_iter()
+                .filter(|&(_, on)| on)
+                .map(|(s, _)| s << 8 | block),
+            );
+        }
+        store
+            .conn
+            .execute("DELETE FROM dead_letter_search_blocks", [])
+            .unwrap_or_else(|e| panic!("{e}"));
+        write_pairs(&store.conn, 7, builder.sorted()).unwrap_or_else(|e| panic!("{e}"));
+        let row = |bucket: i64| -> Vec<u8> {
+            store
+                .conn
+                .query_row(
+                    "SELECT grams FROM dead_letter_search_blocks WHERE key = ?1",
+                    [7 << BUCKET_BITS | bucket],
+                    |r| r.get(0),
+                )
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let blocks =
+            |row: &[u8], lo: u8| postings(row, lo).map(|b| set_bits(&b).collect::<Vec<_>>());
+        assert_eq!(blocks(&row(1), 0x00), Some(vec![5, 85, 165, 245]));
+        assert_eq!(blocks(&row(1), 0x05), Some((0..200).collect()));
+        assert_eq!(blocks(&row(1), 0x04), None);
+        assert_eq!(blocks(&row(2), 0x00), Some(vec![255]));
+        assert_eq!(
+            postings(&[0, 9, 1], 0),
+            None,
+            "a cut row is read as no entry"
+        );
+    }
+
+    /// A common word walks; a rare one narrows to its blocks; answers stay those of the scan,
+    /// with the index whole, in part (a tail read exactly) and after rewrites.
+    #[test]
+    fn a_rare_word_narrows_to_its_blocks_and_searches_stay_exact() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut store = Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
-        let batch = SyncBatch {
+        let batch = |letters: Vec<DeadLetter>| SyncBatch {
             upstream: "u".into(),
             at: chrono::Utc::now(),
             connectors: None,
             incidents: vec![],
-            dead_letters: (0..300).map(letter).collect(),
+            dead_letters: letters,
             cursors: vec![],
             state: ConnectionState::Connecting,
         };
         store
-            .write_sync_batch(&batch)
+            .write_sync_batch(&batch((0..10_000).map(letter).collect()))
             .unwrap_or_else(|e| panic!("{e}"));
-        for _ in 0..3 {
-            let tx =
-                rusqlite::Transaction::new_unchecked(&store.conn, TransactionBehavior::Immediate)
-                    .unwrap_or_else(|e| panic!("{e}"));
-            index_chunk(&tx, 100, 40).unwrap_or_else(|e| panic!("{e}"));
-            tx.commit().unwrap_or_else(|e| panic!("{e}"));
-        }
-        let saturated: i64 = store
-            .conn
-            .query_row(
-                "SELECT count(*) FROM dead_letter_search_grams WHERE saturated",
-                [],
-                |r| r.get(0),
-            )
+        // Sealed: the two whole chunks, not the third that new letters may still come into.
+        let done = store
+            .catch_up_sealed_search_index(u64::MAX)
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(saturated > 10, "{saturated}");
+        assert_eq!(
+            done,
+            SearchCatchUp {
+                indexed: 8_191,
+                behind: 1_809
+            }
+        );
         assert_eq!(
             store.dead_letter_search_plan(Some("everywhere"), None).ok(),
             Some(SearchPlan::Walk)
         );
+        // "rarity": 33 letters in the indexed chunks, one to a block; the 7 of the tail are
+        // read exactly beside them.
         assert!(matches!(
             store.dead_letter_search_plan(Some("rarity"), None),
-            Ok(SearchPlan::Candidates { indexed: 12, .. })
+            Ok(SearchPlan::Candidates {
+                indexed: 528,
+                behind: 1_809,
+                ..
+            })
         ));
-        for needle in [
-            "everywhere",
-            "rarity",
-            "RARITY",
-            "words 7",
-            "s 3 R",
-            "nowhere",
-        ] {
-            let indexed = ids(&store, needle);
-            store.use_search_index(false);
-            assert_eq!(indexed, ids(&store, needle), "{needle}");
-            store.use_search_index(true);
+        let check = |store: &mut Store| {
+            for needle in [
+                "everywhere",
+                "rarity",
+                "RARITY",
+                "words 7",
+                "s 3 R",
+                "dl-4096",
+                "nowhere",
+            ] {
+                let indexed = ids(store, needle);
+                store.use_search_index(false);
+                assert_eq!(indexed, ids(store, needle), "{needle}");
+                store.use_search_index(true);
+            }
+        };
+        check(&mut store);
+        assert_eq!(ids(&store, "rarity").len(), 40);
+        store
+            .catch_up_search_index(u64::MAX)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.search_index_behind().ok(), Some(0));
+        check(&mut store);
+        // Rewritten letters are pending (read exactly) until their chunks are rebuilt.
+        let mut rewritten: Vec<DeadLetter> = (0..10_000).step_by(999).map(letter).collect();
+        for l in &mut rewritten {
+            l.payload = b"now a Rarity too".to_vec();
         }
+        store
+            .write_sync_batch(&batch(rewritten))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.search_index_behind().ok(), Some(11));
+        check(&mut store);
+        assert_eq!(ids(&store, "rarity").len(), 40 + 11 - 1);
+        let done = store
+            .catch_up_search_index(u64::MAX)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            done,
+            SearchCatchUp {
+                indexed: 11,
+                behind: 0
+            }
+        );
+        check(&mut store);
     }
 }

@@ -48,8 +48,8 @@ impl Store {
         self.read_snapshot(|_| {
             let from = match self.search_plan(&needles)? {
                 SearchPlan::Walk => "dead_letters".to_string(),
-                SearchPlan::Candidates { match_expr, .. } => {
-                    candidate_source(match_expr.map(|expr| {
+                SearchPlan::Candidates { candidates, .. } => {
+                    candidate_source(candidates.map(|expr| {
                         params.push(Value::Text(expr));
                         params.len()
                     }))

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::ms;
 use super::connectors::write_reports;
-use super::dead_letters::upsert_dead_letter;
+use super::dead_letters::LetterInserts;
 use super::incidents::upsert_incident;
 use super::{BatchSummary, Result, Store, StoreError, SyncBatch};
 use crate::domain::{ConnectionState, Timestamp};
@@ -33,11 +33,13 @@ impl Store {
                 summary.incidents_changed += 1;
             }
         }
+        let mut letters = LetterInserts::new(&tx).map_err(err)?;
         for dead_letter in &batch.dead_letters {
-            if upsert_dead_letter(&tx, dead_letter).map_err(err)? {
+            if letters.upsert(&tx, dead_letter).map_err(err)? {
                 summary.dead_letters_changed += 1;
             }
         }
+        letters.finish(&tx).map_err(err)?;
         {
             let mut cursor = tx
                 .prepare_cached(

@@ -188,3 +188,66 @@ fn a_new_incident_is_counted_by_its_insert_in_every_status() {
     assert_eq!(counted, recounted);
     assert_eq!(counted, (4, 1));
 }
+
+/// A sync batch counts its new letters once per connector at its end: exact when a batch holds
+/// the same new letter twice (the second time replayed: its `UPDATE` trigger takes it out of a
+/// counts row the batch made), letters of a connector new to the store, and letters already
+/// stored.
+#[test]
+fn a_batch_counts_its_new_letters_once_per_connector_and_exactly() {
+    use crate::domain::ConnectionState;
+    use crate::store::SyncBatch;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("triage.db")).unwrap();
+    let batch = |letters| SyncBatch {
+        upstream: "demo".into(),
+        at: Utc::now(),
+        connectors: None,
+        incidents: vec![],
+        dead_letters: letters,
+        cursors: vec![],
+        state: ConnectionState::Connecting,
+    };
+    store
+        .write_sync_batch(&batch(vec![
+            letter("a1", "orders", DeadLetterState::Dead),
+            letter("a2", "orders", DeadLetterState::Dead),
+        ]))
+        .unwrap();
+    let summary = store
+        .write_sync_batch(&batch(vec![
+            letter("a2", "orders", DeadLetterState::Dead),
+            letter("a3", "orders", DeadLetterState::Dead),
+            letter("n1", "new", DeadLetterState::Dead),
+            letter("n1", "new", DeadLetterState::Replayed),
+            letter("n2", "new", DeadLetterState::Dead),
+            letter("n3", "new", DeadLetterState::Discarded),
+            letter("a1", "orders", DeadLetterState::Replayed),
+            letter("m1", "moved", DeadLetterState::Dead),
+            letter("m1", "orders", DeadLetterState::Dead),
+        ]))
+        .unwrap();
+    assert_eq!(
+        summary.dead_letters_changed, 8,
+        "a2 was already stored as it is"
+    );
+    let conn = &store.conn;
+    for connector in ["orders", "new", "moved"] {
+        let live: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM dead_letters WHERE connector = ?1 AND state = 'dead'",
+                [connector],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(count(conn, connector).unwrap_or(0), live, "{connector}");
+    }
+    assert_eq!(
+        (
+            count(conn, "orders"),
+            count(conn, "new"),
+            count(conn, "moved")
+        ),
+        (Some(3), Some(1), Some(0))
+    );
+}

@@ -381,8 +381,8 @@ async fn write(
 /// backlog (a store migrated to V10, or written by a process that does not index).
 const SEARCH_CATCH_UP_ROWS: u64 = 20_000;
 /// The catch-up waits until this many letters are behind: a search reads them exactly in a few
-/// milliseconds, and one catch-up of thousands costs the index far less than one per batch
-/// (each commit is a new FTS5 segment to merge).
+/// milliseconds, and the index is written a whole chunk of 4,096 letters at a time (one that
+/// new letters may still come into waits: `Store::catch_up_sealed_search_index`).
 const SEARCH_CATCH_UP_BEHIND: u64 = 5_000;
 
 /// Indexes what the batch wrote, in transactions of its own after the batch's commit (never
@@ -394,7 +394,7 @@ async fn catch_up_search_index(store: &StoreWriter) {
             if s.search_index_behind()? < SEARCH_CATCH_UP_BEHIND {
                 return Ok(Default::default());
             }
-            s.catch_up_search_index(SEARCH_CATCH_UP_ROWS)
+            s.catch_up_sealed_search_index(SEARCH_CATCH_UP_ROWS)
         })
         .await
     {

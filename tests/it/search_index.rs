@@ -238,14 +238,15 @@ fn the_index_answers_like_the_scan_whole_with_a_tail_and_after_changes() {
             .dead_letter_search_plan(Some("no such text"), None)
             .unwrap(),
         SearchPlan::Candidates {
-            match_expr: None,
+            candidates: None,
             behind: 0,
             ..
         }
     ));
+    // 8 letters, each in a block of 16 `row_id`s of its own.
     assert!(matches!(
         store.dead_letter_search_plan(Some("QUASAR"), None).unwrap(),
-        SearchPlan::Candidates { indexed: 8, .. }
+        SearchPlan::Candidates { indexed: 128, .. }
     ));
 
     // Letters rewritten with new text (found by it, not by the old), states changed, letters
@@ -293,8 +294,7 @@ fn a_v9_store_migrates_without_indexing_and_catches_up_later() {
             "DROP TRIGGER IF EXISTS dead_letters_search_insert;
              DROP TRIGGER dead_letters_search_update;
              DROP TRIGGER dead_letters_search_delete;
-             DROP TABLE dead_letter_search;
-             DROP TABLE dead_letter_search_grams;
+             DROP TABLE dead_letter_search_blocks;
              DROP TABLE dead_letter_search_pending;
              DROP TABLE dead_letter_search_state;
              PRAGMA user_version = 9;",
@@ -306,7 +306,7 @@ fn a_v9_store_migrates_without_indexing_and_catches_up_later() {
     assert_eq!(store.search_index_behind().unwrap(), 1_500);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let tokens: i64 = conn
-        .query_row("SELECT count(*) FROM dead_letter_search_grams", [], |r| {
+        .query_row("SELECT count(*) FROM dead_letter_search_blocks", [], |r| {
             r.get(0)
         })
         .unwrap();
