@@ -26,7 +26,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     V14_BLOCK_SEARCH_INDEX,
 ];
 
-/// V14: the search index keeps, per chunk of 4,096 `row_id`s, which blocks of 16 letters hold
+/// V14: the search index keeps, per chunk of 4,096 `row_id`s, which blocks of 4 letters hold
 /// each trigram (`store::search_index`, docs/ARCHITECTURE.md), in place of the V10 FTS5 table
 /// and its trigram counts: an FTS5 token per trigram and letter cost ingest ≈ 80 µs a letter
 /// (docs/PERFORMANCE.md, "A search index of blocks"). The index starts empty (every letter

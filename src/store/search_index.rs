@@ -1,4 +1,4 @@
-//! The dead letters' search index: which *blocks* of 16 consecutive `row_id`s hold each byte
+//! The dead letters' search index: which *blocks* of 4 consecutive `row_id`s hold each byte
 //! trigram (ASCII folded, `domain::search::trigrams`) of the letters' searchable fields, kept
 //! OFF the ingest path. A catch-up ([`Store::catch_up_search_index`]) run after sync batches
 //! commit — and, bounded, before a search that finds many letters behind — indexes the letters
@@ -7,11 +7,11 @@
 //! taken again), one chunk per transaction of its own.
 //!
 //! The layout (schema V14, docs/ARCHITECTURE.md): the `row_id`s are cut into chunks of 4,096
-//! (256 blocks of 16). A trigram is hashed to one of 2^20 *slots* (two trigrams may share a
+//! (1,024 blocks of 4). A trigram is hashed to one of 2^20 *slots* (two trigrams may share a
 //! slot: the index then finds a few more candidates, never fewer); a chunk's postings are
 //! grouped by the slot's top 12 bits into 4,096 rows of `dead_letter_search_blocks`, keyed
 //! `chunk << 12 | bucket`, each a blob of entries sorted by the slot's low byte: the byte, then
-//! either `n` (1..31) block numbers or `0` and a 256-bit map of blocks. A chunk is written
+//! either `n` (1..63) block numbers (`u16`) or `0` and a 1,024-bit map of blocks. A chunk is written
 //! whole, in `row_id` order, so the write is an append: no tokenizer, no segments, no merges.
 //!
 //! The index only narrows: a search plans ([`Store::dead_letter_search_plan`]) to read the
@@ -34,9 +34,11 @@ use crate::domain::search::trigrams;
 /// A chunk is `1 << CHUNK_BITS` consecutive `row_id`s, indexed (and rebuilt) whole.
 const CHUNK_BITS: u32 = 12;
 /// A block — what the index tells apart — is `1 << BLOCK_BITS` consecutive `row_id`s.
-const BLOCK_BITS: u32 = 4;
-/// Blocks in a chunk (a block's number fits a byte).
-const BLOCKS: usize = 1 << (CHUNK_BITS - BLOCK_BITS);
+const BLOCK_BITS: u32 = 2;
+/// Bits of a block's number inside its chunk.
+const BLOCK_NUMBER_BITS: u32 = CHUNK_BITS - BLOCK_BITS;
+/// Blocks in a chunk.
+const BLOCKS: usize = 1 << BLOCK_NUMBER_BITS;
 /// A chunk's blocks as a bit map.
 type Blocks = [u64; BLOCKS / 64];
 /// Trigrams are hashed to `1 << SLOT_BITS` slots.
@@ -45,7 +47,7 @@ const SLOT_BITS: u32 = 20;
 const LO_BITS: u32 = 8;
 const BUCKET_BITS: u32 = SLOT_BITS - LO_BITS;
 /// A slot in this many blocks of a chunk or more is stored as a map of the chunk's blocks.
-const DENSE_AT: usize = 32;
+const DENSE_AT: usize = BLOCKS / 16;
 /// A search reads the index's candidates first only when there are at most this many.
 pub const CANDIDATES_MAX: usize = 5_000;
 /// ... and when at most this many letters are behind the index (read exactly beside them).
@@ -302,7 +304,11 @@ fn slot(gram: u32) -> u32 {
 fn postings(row: &[u8], lo: u8) -> Option<Blocks> {
     let mut at = 0;
     while let (Some(&entry), Some(&n)) = (row.get(at), row.get(at + 1)) {
-        let len = if n == 0 { BLOCKS / 8 } else { usize::from(n) };
+        let len = if n == 0 {
+            BLOCKS / 8
+        } else {
+            2 * usize::from(n)
+        };
         let data = row.get(at + 2..at + 2 + len)?;
         if entry == lo {
             let mut blocks: Blocks = [0; BLOCKS / 64];
@@ -311,8 +317,9 @@ fn postings(row: &[u8], lo: u8) -> Option<Blocks> {
                     *word = u64::from_le_bytes(bytes.try_into().ok()?);
                 }
             } else {
-                for &block in data {
-                    blocks[usize::from(block) / 64] |= 1 << (block % 64);
+                for number in data.chunks_exact(2) {
+                    let block = usize::from(u16::from_le_bytes([number[0], number[1]]));
+                    *blocks.get_mut(block / 64)? |= 1 << (block % 64);
                 }
             }
             return Some(blocks);
@@ -345,7 +352,7 @@ struct Builder {
     seen: Vec<u64>,
     /// The slots posted for the current block (to clear `seen` when the block changes).
     posted: Vec<u32>,
-    /// `slot << 8 | block`, blocks ascending.
+    /// `slot << BLOCK_NUMBER_BITS | block`, blocks ascending.
     pairs: Vec<u32>,
     spare: Vec<u32>,
     block: u32,
@@ -396,7 +403,7 @@ impl Builder {
                 if self.seen[word] & bit == 0 {
                     self.seen[word] |= bit;
                     self.posted.push(s);
-                    self.pairs.push(s << 8 | self.block);
+                    self.pairs.push(s << BLOCK_NUMBER_BITS | self.block);
                 }
             }
         }
@@ -405,7 +412,7 @@ impl Builder {
     /// The postings sorted by slot, blocks ascending within a slot (two stable counting passes
     /// over the slot's bits: they were posted in block order).
     fn sorted(&mut self) -> &[u32] {
-        for shift in [8, 18] {
+        for shift in [BLOCK_NUMBER_BITS, BLOCK_NUMBER_BITS + 10] {
             let mut counts = [0usize; 1024];
             for &p in &self.pairs {
                 counts[((p >> shift) & 1023) as usize] += 1;
@@ -526,12 +533,12 @@ fn write_pairs(conn: &Connection, chunk: i64, pairs: &[u32]) -> rusqlite::Result
     let mut row = Vec::with_capacity(4096);
     let mut at = 0;
     while at < pairs.len() {
-        let bucket = pairs[at] >> (8 + LO_BITS);
+        let bucket = pairs[at] >> (BLOCK_NUMBER_BITS + LO_BITS);
         row.clear();
-        while at < pairs.len() && pairs[at] >> (8 + LO_BITS) == bucket {
-            let slot = pairs[at] >> 8;
+        while at < pairs.len() && pairs[at] >> (BLOCK_NUMBER_BITS + LO_BITS) == bucket {
+            let slot = pairs[at] >> BLOCK_NUMBER_BITS;
             let start = at;
-            while at < pairs.len() && pairs[at] >> 8 == slot {
+            while at < pairs.len() && pairs[at] >> BLOCK_NUMBER_BITS == slot {
                 at += 1;
             }
             let blocks = &pairs[start..at];
@@ -540,13 +547,15 @@ fn write_pairs(conn: &Connection, chunk: i64, pairs: &[u32]) -> rusqlite::Result
                 row.push(0);
                 let mut map = [0u8; BLOCKS / 8];
                 for &p in blocks {
-                    let block = (p & 0xFF) as usize;
+                    let block = p as usize & (BLOCKS - 1);
                     map[block / 8] |= 1 << (block % 8);
                 }
                 row.extend_from_slice(&map);
             } else {
                 row.push(blocks.len() as u8);
-                row.extend(blocks.iter().map(|&p| p as u8));
+                for &p in blocks {
+                    row.extend_from_slice(&((p as usize & (BLOCKS - 1)) as u16).to_le_bytes());
+                }
             }
         }
         insert.execute(params![chunk << BUCKET_BITS | i64::from(bucket), row])?;
@@ -610,13 +619,17 @@ mod tests {
         let mut builder = Builder::default();
         builder.start_block(3);
         builder.add(text);
-        let mut posted: Vec<u32> = builder.pairs.iter().map(|p| p >> 8).collect();
+        let mut posted: Vec<u32> = builder
+            .pairs
+            .iter()
+            .map(|p| p >> BLOCK_NUMBER_BITS)
+            .collect();
         posted.sort_unstable();
         let mut want: Vec<u32> = trigrams(text).map(slot).collect();
         want.sort_unstable();
         want.dedup();
         assert_eq!(posted, want);
-        assert!(builder.pairs.iter().all(|p| p & 0xFF == 3));
+        assert!(builder.pairs.iter().all(|p| p & (BLOCKS as u32 - 1) == 3));
     }
 
     /// A slot's blocks come back from its bucket's row, sparse (a list) and dense (a map), and
@@ -636,7 +649,7 @@ mod tests {
                 ]
                 .into_iter()
                 .filter(|&(_, on)| on)
-                .map(|(s, _)| s << 8 | block),
+                .map(|(s, _)| s << BLOCK_NUMBER_BITS | block),
             );
         }
         store
@@ -656,7 +669,10 @@ mod tests {
         };
         let blocks =
             |row: &[u8], lo: u8| postings(row, lo).map(|b| set_bits(&b).collect::<Vec<_>>());
-        assert_eq!(blocks(&row(1), 0x00), Some(vec![5, 85, 165, 245]));
+        assert_eq!(
+            blocks(&row(1), 0x00),
+            Some((5..BLOCKS).step_by(80).collect())
+        );
         assert_eq!(blocks(&row(1), 0x05), Some((0..200).collect()));
         assert_eq!(blocks(&row(1), 0x04), None);
         assert_eq!(blocks(&row(2), 0x00), Some(vec![255]));
@@ -705,7 +721,7 @@ mod tests {
         assert!(matches!(
             store.dead_letter_search_plan(Some("rarity"), None),
             Ok(SearchPlan::Candidates {
-                indexed: 528,
+                indexed: 132,
                 behind: 1_809,
                 ..
             })

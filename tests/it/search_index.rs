@@ -243,10 +243,10 @@ fn the_index_answers_like_the_scan_whole_with_a_tail_and_after_changes() {
             ..
         }
     ));
-    // 8 letters, each in a block of 16 `row_id`s of its own.
+    // 8 letters, each in a block of 4 `row_id`s of its own.
     assert!(matches!(
         store.dead_letter_search_plan(Some("QUASAR"), None).unwrap(),
-        SearchPlan::Candidates { indexed: 128, .. }
+        SearchPlan::Candidates { indexed: 32, .. }
     ));
 
     // Letters rewritten with new text (found by it, not by the old), states changed, letters
